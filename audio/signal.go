@@ -1,0 +1,79 @@
+package audio
+
+import "math"
+
+// Tone generates a sine wave frame by frame without phase jumps.
+type Tone struct {
+	Rate  int
+	Freq  float64
+	Level float64 // peak amplitude, 0..1 of full scale
+	phase float64
+}
+
+// Fill writes the next len(dst) samples of the tone into dst.
+func (t *Tone) Fill(dst []int16) {
+	step := 2 * math.Pi * t.Freq / float64(t.Rate)
+	amp := t.Level * 32767
+	for i := range dst {
+		dst[i] = int16(amp * math.Sin(t.phase))
+		t.phase += step
+		if t.phase > 2*math.Pi {
+			t.phase -= 2 * math.Pi
+		}
+	}
+}
+
+// Goertzel returns the power of freq in pcm, normalised so that a full-scale
+// sine at freq gives about 0.25 and silence gives 0. It is the single-bin DFT
+// used for tone and DTMF detection.
+func Goertzel(pcm []int16, rate int, freq float64) float64 {
+	if len(pcm) == 0 {
+		return 0
+	}
+	w := 2 * math.Pi * freq / float64(rate)
+	coeff := 2 * math.Cos(w)
+	var s1, s2 float64
+	for _, x := range pcm {
+		s := float64(x)/32768 + coeff*s1 - s2
+		s2, s1 = s1, s
+	}
+	p := s1*s1 + s2*s2 - coeff*s1*s2
+	n := float64(len(pcm))
+	return p / (n * n)
+}
+
+// Energy returns the mean square of pcm, normalised to full scale (a
+// full-scale sine gives 0.5).
+func Energy(pcm []int16) float64 {
+	if len(pcm) == 0 {
+		return 0
+	}
+	var e float64
+	for _, x := range pcm {
+		f := float64(x) / 32768
+		e += f * f
+	}
+	return e / float64(len(pcm))
+}
+
+// ToneSeconds counts, over 20 ms windows, how many seconds of pcm carry freq
+// as its dominant content: the bin power must hold at least share of the
+// window's energy (a pure tone gives about 0.5; use 0.2 for a robust test).
+func ToneSeconds(pcm []int16, rate int, freq, share float64) float64 {
+	win := SamplesPer(rate, DefaultPtime)
+	if win == 0 {
+		return 0
+	}
+	var n int
+	for off := 0; off+win <= len(pcm); off += win {
+		w := pcm[off : off+win]
+		e := Energy(w)
+		if e < 1e-5 {
+			continue
+		}
+		if Goertzel(w, rate, freq) >= share*e {
+			n++
+		}
+	}
+	return float64(n) * DefaultPtime.Seconds()
+}

@@ -1,0 +1,154 @@
+// Command voxgate is the SIP/WebRTC gateway and audio bridge.
+//
+//	voxgate [-config FILE]
+//
+// Without -config it runs on the embedded default configuration
+// (configs/default.yaml). SIGTERM lets calls finish (up to drain_timeout),
+// SIGINT stops at once, SIGHUP reloads the users.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/sip"
+)
+
+// Pin at compile time that a SIP call is a bridge leg.
+var _ bridge.Leg = (*sip.Call)(nil)
+
+func main() {
+	configPath := flag.String("config", "", "configuration file (default: the embedded configs/default.yaml)")
+	flag.Parse()
+	if err := run(*configPath); err != nil {
+		fmt.Fprintln(os.Stderr, "voxgate:", err)
+		os.Exit(1)
+	}
+}
+
+func loadConfig(path string) (*Config, error) {
+	if path == "" {
+		return parseConfig(configs.DefaultName, configs.Default)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(path, data)
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(orDefault(cfg.Log.Level, "info"))))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Log.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func users(cfg *Config) []sip.User {
+	out := make([]sip.User, 0, len(cfg.Users))
+	for _, u := range cfg.Users {
+		out = append(out, sip.User{Name: u.Name, Password: u.Password, HA1: strings.ToLower(u.HA1)})
+	}
+	return out
+}
+
+// router sends calls to the echo extension and refuses everything else,
+// until the dialplan exists.
+type router struct {
+	echo string
+	log  *slog.Logger
+}
+
+func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
+	if c.Dialed() != r.echo {
+		r.log.Info("no route", "dialed", c.Dialed(), "caller", c.Caller())
+		c.Reject(sip.RejectNotFound)
+		return
+	}
+	if err := c.Answer(ctx); err != nil {
+		return
+	}
+	_ = bridge.Echo(ctx, c)
+}
+
+func run(configPath string) error {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, os.Stderr)
+	slog.SetDefault(log)
+	userSet := sip.NewUsers(users(cfg)...)
+	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet),
+		sip.WithHandler(&router{echo: cfg.EchoExtension, log: log}))
+	if err != nil {
+		return configErr(configPath, cfg, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := srv.Start(ctx); err != nil {
+		return configErr(configPath, cfg, err)
+	}
+	log.Info("voxgate started", "echo_extension", cfg.EchoExtension, "users", len(cfg.Users))
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for sig := range sigs {
+		switch sig {
+		case syscall.SIGHUP:
+			next, err := loadConfig(configPath)
+			if err != nil {
+				log.Error("reload failed, keeping the old users", "error", err)
+				continue
+			}
+			userSet.Set(users(next))
+			log.Info("users reloaded", "users", len(next.Users))
+		case syscall.SIGTERM:
+			log.Info("SIGTERM: letting calls finish", "calls", srv.Calls(), "timeout", cfg.DrainTimeout)
+			dctx, dcancel := context.WithTimeout(ctx, cfg.DrainTimeout)
+			srv.Drain(dctx)
+			dcancel()
+			srv.Close()
+			log.Info("stopped")
+			return nil
+		case syscall.SIGINT:
+			log.Info("SIGINT: stopping now", "calls", srv.Calls())
+			srv.Close()
+			return nil
+		}
+	}
+	return nil
+}
+
+// configErr names the config file for errors found when the server starts.
+func configErr(path string, cfg *Config, err error) error {
+	var fe *sip.FieldError
+	if errors.As(err, &fe) {
+		name := path
+		if name == "" {
+			name = configs.DefaultName
+		}
+		return &ConfigError{File: name, Field: "sip." + fe.Field, Err: fe.Err}
+	}
+	return err
+}

@@ -1,0 +1,13 @@
+// Package configs holds the embedded default configuration that `make run`
+// starts voxgate with.
+package configs
+
+import _ "embed"
+
+// Default is configs/default.yaml.
+//
+//go:embed default.yaml
+var Default []byte
+
+// DefaultName is how errors in the embedded config name its file.
+const DefaultName = "configs/default.yaml"

@@ -1,0 +1,311 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+type callState int
+
+const (
+	stateNew callState = iota
+	stateRinging
+	stateAnswered
+	stateEnded
+)
+
+// Call is one SIP call with its audio stream: a media leg. Received audio is
+// decoded to 8 kHz PCM frames (ReadFrame); frames written are encoded with
+// the negotiated codec and sent (WriteFrame).
+type Call struct {
+	srv      *Server
+	log      *slog.Logger
+	callID   string
+	dialogID string
+	dialed   string
+	caller   string
+	origin   Origin
+	dlg      *sipgo.DialogServerSession
+	sess     *rtpSession
+
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	endOnce sync.Once
+
+	mu        sync.Mutex
+	st        callState
+	offer     mediaOffer
+	local     localMedia
+	endReason string
+	onDTMF    func(rune)
+	finishOne sync.Once
+}
+
+func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	c := &Call{
+		srv:      s,
+		callID:   req.CallID().Value(),
+		dialogID: dlg.ID,
+		dialed:   req.Recipient.User,
+		caller:   req.From().Address.User,
+		origin:   origin,
+		dlg:      dlg,
+		sess:     sess,
+		done:     make(chan struct{}),
+		offer:    *mo,
+	}
+	if c.dialed == "" {
+		c.dialed = req.To().Address.User
+	}
+	c.log = s.log.With("call_id", c.callID)
+	sess.log = c.log
+	sess.onDTMF = c.gotDTMF
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.local = localMedia{
+		IP: s.sdpIP, Port: sess.port, SessID: binary.BigEndian.Uint64(b[:]) >> 2, Version: 1,
+		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: mo.Ptime,
+		Direction: mo.Direction.reverse(),
+	}
+	go func() { // a CANCEL or a dead INVITE transaction ends the dialog
+		select {
+		case <-dlg.Context().Done():
+			c.end("canceled")
+		case <-c.done:
+		}
+	}()
+	return c
+}
+
+// ID identifies the call (its SIP Call-ID).
+func (c *Call) ID() string { return c.callID }
+
+// Dialed is the number or user the caller dialled (the Request-URI user).
+func (c *Call) Dialed() string { return c.dialed }
+
+// Caller is the user part of From.
+func (c *Call) Caller() string { return c.caller }
+
+// Origin tells who the caller is: an authenticated user, a trunk or a guest.
+func (c *Call) Origin() Origin { return c.origin }
+
+// Rate is the sample rate of the frames the call reads and writes.
+func (c *Call) Rate() int { return 8000 }
+
+// Codec names the negotiated codec, e.g. "PCMU".
+func (c *Call) Codec() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offer.Codec.Name
+}
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// EndReason says why the call ended ("remote hangup", "canceled", ...).
+func (c *Call) EndReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.endReason
+}
+
+// Held reports whether the peer has put the call on hold (it no longer sends).
+func (c *Call) Held() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.offer.Direction.Sends()
+}
+
+func (c *Call) state() callState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.st
+}
+
+// Ringing sends 180 Ringing.
+func (c *Call) Ringing() error {
+	c.mu.Lock()
+	if c.st != stateNew {
+		c.mu.Unlock()
+		return nil
+	}
+	c.st = stateRinging
+	c.mu.Unlock()
+	return c.dlg.Respond(180, "Ringing", nil)
+}
+
+// Answer sends 200 OK with our SDP answer, starts the media and waits for the ACK.
+func (c *Call) Answer(ctx context.Context) error {
+	c.mu.Lock()
+	if c.st == stateEnded {
+		c.mu.Unlock()
+		return ErrCallEnded
+	}
+	c.st = stateAnswered
+	body := c.local.marshal(&c.offer)
+	c.sess.configure(&c.offer, c.local.Direction)
+	c.mu.Unlock()
+	c.sess.start(c.ctx)
+	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	if err := c.dlg.WriteResponse(res); err != nil {
+		c.log.Warn("answer failed", "error", err)
+		c.end("no ACK")
+		return err
+	}
+	c.log.Info("call answered", "codec", c.offer.Codec.Name, "remote_rtp", c.offer.Addr)
+	return nil
+}
+
+// Reject refuses an unanswered call with r's status.
+func (c *Call) Reject(r *Rejection) {
+	c.mu.Lock()
+	if c.st == stateAnswered || c.st == stateEnded {
+		c.mu.Unlock()
+		return
+	}
+	c.st = stateEnded
+	c.mu.Unlock()
+	res := sip.NewResponseFromRequest(c.dlg.InviteRequest, r.Status, r.Reason, nil)
+	res.AppendHeader(sip.NewHeader("Server", "voxgate"))
+	_ = c.dlg.WriteResponse(res)
+	c.log.Info("call rejected", "status", r.Status, "reason", r.Reason)
+	c.end("rejected")
+}
+
+// Hangup ends the call: BYE when answered, 480 when not.
+func (c *Call) Hangup(ctx context.Context) {
+	switch c.state() {
+	case stateEnded:
+		return
+	case stateAnswered:
+		if err := c.dlg.Bye(ctx); err != nil {
+			c.log.Debug("BYE failed", "error", err)
+		}
+		c.end("local hangup")
+	default:
+		c.Reject(RejectUnavailable)
+	}
+}
+
+func (c *Call) remoteBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := c.dlg.ReadBye(req, tx); err != nil {
+		c.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.end("remote hangup")
+}
+
+func (c *Call) end(reason string) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		c.st = stateEnded
+		c.endReason = reason
+		c.mu.Unlock()
+		c.cancel()
+		close(c.done)
+		st := c.sess.snapshot()
+		c.log.Info("call ended", "reason", reason, "rx_packets", st.PacketsReceived, "tx_packets", st.PacketsSent,
+			"lost", st.Lost, "jitter", st.Jitter, "dtmf", st.DTMFReceived)
+	})
+}
+
+// finish runs when the INVITE handler returns: the call is hung up if still
+// up, and its media resources are released.
+func (c *Call) finish() {
+	c.finishOne.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c.Hangup(ctx)
+		c.end("handler done")
+		c.sess.close()
+		_ = c.dlg.Close()
+		c.srv.untrack(c)
+	})
+}
+
+// reinvite handles a re-INVITE: hold (sendonly, inactive, 0.0.0.0), resume, or
+// a new address or codec.
+func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if len(req.Body()) == 0 {
+		c.srv.respond(tx, req, 488, "Not Acceptable Here (a re-INVITE without SDP is not supported)")
+		return
+	}
+	mo, err := parseOffer(req.Body(), c.srv.acceptedCodecs())
+	if err != nil {
+		code := 488
+		if err == ErrBadSDP {
+			code = 400
+		}
+		c.srv.respond(tx, req, code, reasonFor(code, err))
+		return
+	}
+	c.mu.Lock()
+	if c.st != stateAnswered {
+		c.mu.Unlock()
+		c.srv.respond(tx, req, 491, "Request Pending")
+		return
+	}
+	c.offer = mo
+	c.local.Version++
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.Ptime
+	c.local.Direction = mo.Direction.reverse()
+	body := c.local.marshal(&mo)
+	c.sess.configure(&mo, c.local.Direction)
+	c.mu.Unlock()
+	c.log.Info("re-INVITE", "remote_direction", mo.Direction, "remote_rtp", mo.Addr, "codec", mo.Codec.Name)
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(&c.srv.contact)
+	c.srv.send(tx, res)
+}
+
+// ReadFrame blocks until the next received audio frame (8 kHz PCM) and
+// copies it into f, reusing f.Samples.
+func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
+	return c.sess.readFrame(ctx, c.done, f)
+}
+
+// WriteFrame encodes f (8 kHz PCM) and sends it. Frames written while the
+// call is on hold are dropped.
+func (c *Call) WriteFrame(f *audio.Frame) error {
+	select {
+	case <-c.done:
+		return ErrCallEnded
+	default:
+	}
+	return c.sess.writeFrame(f)
+}
+
+// SendDTMF queues digits to send as RFC 4733 events, paced by WriteFrame.
+func (c *Call) SendDTMF(digits string) error { return c.sess.sendDTMF(digits) }
+
+// OnDTMF sets the function called for each digit received (RFC 4733 or SIP INFO).
+func (c *Call) OnDTMF(f func(rune)) {
+	c.mu.Lock()
+	c.onDTMF = f
+	c.mu.Unlock()
+}
+
+func (c *Call) gotDTMF(d rune) {
+	c.mu.Lock()
+	f := c.onDTMF
+	c.mu.Unlock()
+	c.log.Info("dtmf", "digit", string(d))
+	if f != nil {
+		f(d)
+	}
+}
+
+// Stats returns the call's media counters.
+func (c *Call) Stats() Stats { return c.sess.snapshot() }

@@ -1,0 +1,279 @@
+// Package sip is voxgate's SIP side, built on github.com/emiago/sipgo: the
+// listeners, the registrar and its location store, digest authentication with
+// a brute-force guard, registration to carriers' trunks, INVITE dialogs as
+// server and client, SDP offer/answer (pion/sdp), RTP/RTCP sessions and DTMF.
+// A *Call is a media leg; what happens to it is decided by a Handler.
+package sip
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FieldError is a configuration error tied to one field, named by its path
+// below the sip section (for example "listen[1].addr").
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func fieldErr(field string, format string, a ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
+// Listener is one SIP listening socket.
+type Listener struct {
+	Transport string `yaml:"transport"` // udp, tcp or tls
+	Addr      string `yaml:"addr"`      // host:port
+}
+
+// Config configures the SIP side. Validate fills defaults.
+type Config struct {
+	Listen []Listener `yaml:"listen"`
+	// TLS certificate and key (PEM files) for tls listeners.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// Advertise is the address written into SDP and Contact headers, for a
+	// gateway behind 1:1 NAT. Empty: the listener's own address.
+	Advertise string `yaml:"advertise"`
+	// Domain is voxgate's SIP domain and digest realm.
+	Domain string `yaml:"domain"`
+	// RTPPorts is the range of UDP ports for media, "min-max" (RTP on even
+	// ports, RTCP on the next odd one).
+	RTPPorts string `yaml:"rtp_ports"`
+	// MinExpires and MaxExpires bound registrations (seconds); below the
+	// minimum a REGISTER gets 423, above the maximum it is shortened.
+	MinExpires     int `yaml:"min_expires"`
+	MaxExpires     int `yaml:"max_expires"`
+	DefaultExpires int `yaml:"default_expires"`
+	// NonceTTL is how long a digest nonce stays valid; after that a request
+	// with it is answered 401 with stale=true.
+	NonceTTL time.Duration `yaml:"nonce_ttl"`
+	// DigestAlgorithms are offered in this order in challenges: MD5, SHA-256.
+	// MD5 comes first by default because some deployed phones (baresip 1.0's
+	// libre among them) give up on a first challenge they cannot compute
+	// instead of taking the next one.
+	DigestAlgorithms []string `yaml:"digest_algorithms"`
+	// Guard limits failed authentication per source address.
+	Guard GuardConfig `yaml:"guard"`
+	// Codecs offered and accepted, in order of preference: pcmu, pcma.
+	Codecs []string `yaml:"codecs"`
+	// Trunks are carriers voxgate registers to and places calls through.
+	Trunks []TrunkConfig `yaml:"trunks"`
+
+	rtpMin, rtpMax int
+}
+
+// GuardConfig tunes the brute-force guard.
+type GuardConfig struct {
+	// SlowAfter failures from one address in Window make every further
+	// challenge to it wait Delay; BanAfter failures refuse it for BanFor.
+	SlowAfter int           `yaml:"slow_after"`
+	BanAfter  int           `yaml:"ban_after"`
+	Window    time.Duration `yaml:"window"`
+	Delay     time.Duration `yaml:"delay"`
+	BanFor    time.Duration `yaml:"ban_for"`
+}
+
+// TrunkConfig describes one carrier.
+type TrunkConfig struct {
+	Name string `yaml:"name"`
+	// Registrar is the carrier's SIP URI or host:port, e.g. sip:carrier.example:5060.
+	Registrar string `yaml:"registrar"`
+	Transport string `yaml:"transport"` // udp (default) or tcp
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+	// Register: voxgate keeps a registration at the carrier (default true when a
+	// username is set).
+	Register *bool `yaml:"register"`
+	Expires  int   `yaml:"expires"`
+	// RetryMax bounds the back-off between failed registration attempts.
+	RetryMax time.Duration `yaml:"retry_max"`
+	// Inbound calls are recognised as this trunk's when they come from one of
+	// these networks, or authenticate with InboundUser/InboundPassword.
+	InboundCIDRs    []string `yaml:"inbound_cidrs"`
+	InboundUser     string   `yaml:"inbound_user"`
+	InboundPassword string   `yaml:"inbound_password"`
+
+	prefixes []netip.Prefix
+	host     string // host:port of the registrar
+}
+
+// ShouldRegister reports whether voxgate keeps a registration at the trunk.
+func (t *TrunkConfig) ShouldRegister() bool {
+	if t.Register != nil {
+		return *t.Register
+	}
+	return t.Username != ""
+}
+
+var errRequired = errors.New("is required")
+
+// Validate fills defaults and rejects contradictions.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		c.Listen = []Listener{{Transport: "udp", Addr: "127.0.0.1:5060"}, {Transport: "tcp", Addr: "127.0.0.1:5060"}}
+	}
+	for i := range c.Listen {
+		l := &c.Listen[i]
+		f := fmt.Sprintf("listen[%d]", i)
+		l.Transport = strings.ToLower(l.Transport)
+		switch l.Transport {
+		case "udp", "tcp":
+		case "tls":
+			if c.TLSCert == "" || c.TLSKey == "" {
+				return fieldErr(f+".transport", "tls needs tls_cert and tls_key")
+			}
+		default:
+			return fieldErr(f+".transport", "unknown transport %q (want udp, tcp or tls)", l.Transport)
+		}
+		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
+			return fieldErr(f+".addr", "%q is not host:port", l.Addr)
+		}
+	}
+	if c.Advertise != "" {
+		if _, err := netip.ParseAddr(c.Advertise); err != nil {
+			return fieldErr("advertise", "%q is not an IP address", c.Advertise)
+		}
+	}
+	if c.Domain == "" {
+		c.Domain = "voxgate"
+	}
+	if c.RTPPorts == "" {
+		c.RTPPorts = "20000-29999"
+	}
+	lo, hi, ok := strings.Cut(c.RTPPorts, "-")
+	pmin, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	pmax, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil || pmin < 1024 || pmax > 65535 || pmax-pmin < 3 {
+		return fieldErr("rtp_ports", "%q is not a range like 20000-29999 within 1024-65535", c.RTPPorts)
+	}
+	c.rtpMin, c.rtpMax = pmin, pmax
+	if c.MinExpires == 0 {
+		c.MinExpires = 60
+	}
+	if c.MaxExpires == 0 {
+		c.MaxExpires = 3600
+	}
+	if c.DefaultExpires == 0 {
+		c.DefaultExpires = 3600
+	}
+	if c.MinExpires < 1 || c.MaxExpires < c.MinExpires {
+		return fieldErr("max_expires", "must be at least min_expires (%d)", c.MinExpires)
+	}
+	c.DefaultExpires = max(c.MinExpires, min(c.DefaultExpires, c.MaxExpires))
+	if c.NonceTTL == 0 {
+		c.NonceTTL = 5 * time.Minute
+	}
+	if len(c.DigestAlgorithms) == 0 {
+		c.DigestAlgorithms = []string{"MD5"}
+	}
+	for i, a := range c.DigestAlgorithms {
+		a = strings.ToUpper(a)
+		if a != "MD5" && a != "SHA-256" {
+			return fieldErr(fmt.Sprintf("digest_algorithms[%d]", i), "unknown algorithm %q (want MD5 or SHA-256)", a)
+		}
+		c.DigestAlgorithms[i] = a
+	}
+	g := &c.Guard
+	if g.SlowAfter == 0 {
+		g.SlowAfter = 5
+	}
+	if g.BanAfter == 0 {
+		g.BanAfter = 20
+	}
+	if g.Window == 0 {
+		g.Window = 5 * time.Minute
+	}
+	if g.Delay == 0 {
+		g.Delay = time.Second
+	}
+	if g.BanFor == 0 {
+		g.BanFor = 15 * time.Minute
+	}
+	if g.BanAfter < g.SlowAfter {
+		return fieldErr("guard.ban_after", "must be at least slow_after (%d)", g.SlowAfter)
+	}
+	if len(c.Codecs) == 0 {
+		c.Codecs = []string{"pcmu", "pcma"}
+	}
+	for i, name := range c.Codecs {
+		if _, ok := codecByName(name); !ok {
+			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want pcmu or pcma)", name)
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.Trunks {
+		if err := c.Trunks[i].validate(); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Field = fmt.Sprintf("trunks[%d].%s", i, fe.Field)
+			}
+			return err
+		}
+		if names[c.Trunks[i].Name] {
+			return fieldErr(fmt.Sprintf("trunks[%d].name", i), "duplicate trunk %q", c.Trunks[i].Name)
+		}
+		names[c.Trunks[i].Name] = true
+	}
+	return nil
+}
+
+func (t *TrunkConfig) validate() error {
+	if t.Name == "" {
+		return fieldErr("name", "%w", errRequired)
+	}
+	if t.Registrar == "" {
+		return fieldErr("registrar", "%w", errRequired)
+	}
+	host := strings.TrimPrefix(strings.TrimPrefix(t.Registrar, "sip:"), "sips:")
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		host = net.JoinHostPort(host, "5060")
+	}
+	if _, _, err := net.SplitHostPort(host); err != nil || strings.ContainsAny(host, "@;") {
+		return fieldErr("registrar", "%q is not sip:host[:port]", t.Registrar)
+	}
+	t.host = host
+	t.Transport = strings.ToLower(t.Transport)
+	if t.Transport == "" {
+		t.Transport = "udp"
+	}
+	if t.Transport != "udp" && t.Transport != "tcp" {
+		return fieldErr("transport", "unknown transport %q (want udp or tcp)", t.Transport)
+	}
+	if t.ShouldRegister() && (t.Username == "" || t.Password == "") {
+		return fieldErr("username", "registering needs username and password")
+	}
+	if t.Expires == 0 {
+		t.Expires = 600
+	}
+	if t.Expires < 2 {
+		return fieldErr("expires", "must be at least 2 seconds")
+	}
+	if t.RetryMax == 0 {
+		t.RetryMax = time.Minute
+	}
+	for i, s := range t.InboundCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return fieldErr(fmt.Sprintf("inbound_cidrs[%d]", i), "%q is not a CIDR or address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		t.prefixes = append(t.prefixes, p)
+	}
+	if (t.InboundUser == "") != (t.InboundPassword == "") {
+		return fieldErr("inbound_user", "inbound_user and inbound_password go together")
+	}
+	return nil
+}

@@ -1,0 +1,28 @@
+package sip
+
+import "errors"
+
+// Errors of calls.
+var (
+	ErrCallEnded   = errors.New("call ended")
+	ErrNotAnswered = errors.New("call not answered yet")
+	ErrNoDTMF      = errors.New("peer did not negotiate telephone-event")
+	ErrBadDigit    = errors.New("not a DTMF digit")
+	ErrUnknownTrunk = errors.New("unknown trunk")
+)
+
+// Rejection is a final SIP status a Handler answers an INVITE with.
+type Rejection struct {
+	Status int
+	Reason string
+}
+
+func (r *Rejection) Error() string { return r.Reason }
+
+// Common rejections.
+var (
+	RejectNotFound    = &Rejection{404, "Not Found"}
+	RejectBusy        = &Rejection{486, "Busy Here"}
+	RejectUnavailable = &Rejection{480, "Temporarily Unavailable"}
+	RejectForbidden   = &Rejection{403, "Forbidden"}
+)

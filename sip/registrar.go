@@ -1,0 +1,198 @@
+package sip
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// Binding is one registered contact of an address-of-record.
+type Binding struct {
+	AOR       string // user name
+	Contact   string // the Contact URI the phone registered
+	Source    string // host:port the REGISTER came from (reached there, for NAT)
+	Transport string
+	CallID    string
+	CSeq      uint32
+	Expires   time.Time
+	UserAgent string
+}
+
+// location is the registrar's store: bindings per address-of-record.
+type location struct {
+	mu  sync.Mutex
+	aor map[string][]Binding
+	now func() time.Time
+}
+
+func newLocation() *location {
+	return &location{aor: map[string][]Binding{}, now: time.Now}
+}
+
+// Lookup returns the live bindings of user.
+func (l *location) lookup(user string) []Binding {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.liveLocked(user)
+}
+
+func (l *location) liveLocked(user string) []Binding {
+	now := l.now()
+	bs := l.aor[user]
+	out := bs[:0]
+	for _, b := range bs {
+		if b.Expires.After(now) {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		delete(l.aor, user)
+		return nil
+	}
+	l.aor[user] = out
+	return append([]Binding(nil), out...)
+}
+
+// update applies one REGISTER's contact changes: expires 0 removes.
+// A request older (same Call-ID, lower CSeq) than the stored binding is ignored
+// (RFC 3261 section 10.3 step 7).
+func (l *location) update(user string, changes []Binding, removeAll bool) []Binding {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.liveLocked(user)
+	if removeAll {
+		delete(l.aor, user)
+		return nil
+	}
+	bs := l.aor[user]
+	for _, c := range changes {
+		i := -1
+		for j := range bs {
+			if bs[j].Contact == c.Contact {
+				i = j
+				break
+			}
+		}
+		if i >= 0 && bs[i].CallID == c.CallID && c.CSeq < bs[i].CSeq {
+			continue
+		}
+		remove := !c.Expires.After(l.now())
+		switch {
+		case i >= 0 && remove:
+			bs = append(bs[:i], bs[i+1:]...)
+		case i >= 0:
+			bs[i] = c
+		case !remove:
+			bs = append(bs, c)
+		}
+	}
+	if len(bs) == 0 {
+		delete(l.aor, user)
+		return nil
+	}
+	l.aor[user] = bs
+	return append([]Binding(nil), bs...)
+}
+
+// count returns the number of live bindings (for stats and tests).
+func (l *location) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for u := range l.aor {
+		n += len(l.liveLocked(u))
+	}
+	return n
+}
+
+// handleRegister is the registrar (RFC 3261 section 10.3).
+func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
+	to := req.To()
+	user := to.Address.User
+	if _, ok := s.users.Lookup(user); !ok {
+		// Do not tell an attacker which names exist: challenge as usual and
+		// fail the credentials.
+		s.log.Debug("REGISTER for unknown user", "user", user, "source", req.Source())
+	}
+	authUser, ok := s.authenticate(req, tx, "Authorization", 401)
+	if !ok {
+		return
+	}
+	if authUser != user {
+		s.respond(tx, req, 403, "Forbidden (credentials do not match the address-of-record)")
+		return
+	}
+	defaultExp := s.cfg.DefaultExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || v < 0 {
+			s.respond(tx, req, 400, "Bad Request (malformed Expires)")
+			return
+		}
+		defaultExp = v
+	}
+	var changes []Binding
+	removeAll := false
+	now := time.Now()
+	for _, h := range req.GetHeaders("Contact") {
+		c, ok := h.(*sip.ContactHeader)
+		if !ok {
+			s.respond(tx, req, 400, "Bad Request (malformed Contact)")
+			return
+		}
+		exp := defaultExp
+		if v, ok := c.Params.Get("expires"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				s.respond(tx, req, 400, "Bad Request (malformed expires parameter)")
+				return
+			}
+			exp = n
+		}
+		if c.Address.Wildcard {
+			if exp != 0 || len(req.GetHeaders("Contact")) > 1 {
+				s.respond(tx, req, 400, "Bad Request (Contact: * needs Expires: 0 and no other contact)")
+				return
+			}
+			removeAll = true
+			continue
+		}
+		if exp > 0 && exp < s.cfg.MinExpires {
+			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(s.cfg.MinExpires)))
+			s.send(tx, res)
+			return
+		}
+		exp = min(exp, s.cfg.MaxExpires)
+		changes = append(changes, Binding{
+			AOR: user, Contact: c.Address.String(), Source: req.Source(), Transport: req.Transport(),
+			CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo, Expires: now.Add(time.Duration(exp) * time.Second),
+			UserAgent: headerValue(req, "User-Agent"),
+		})
+	}
+	var bs []Binding
+	if len(changes) == 0 && !removeAll {
+		bs = s.location.lookup(user) // a query (RFC 3261 10.2.3)
+	} else {
+		bs = s.location.update(user, changes, removeAll)
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	for _, b := range bs {
+		left := int(time.Until(b.Expires).Round(time.Second).Seconds())
+		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, max(left, 0))))
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	s.send(tx, res)
+	s.log.Info("registered", "user", user, "source", req.Source(), "bindings", len(bs))
+}
+
+func headerValue(req *sip.Request, name string) string {
+	if h := req.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
+}

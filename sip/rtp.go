@@ -1,0 +1,551 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// Stats are a call's media counters, readable while the call runs.
+type Stats struct {
+	PacketsSent, PacketsReceived uint64
+	BytesSent, BytesReceived     uint64
+	// Lost is RTP packets expected but never received (RFC 3550 A.3).
+	Lost int64
+	// Jitter is the interarrival jitter of received RTP (RFC 3550 A.8).
+	Jitter time.Duration
+	// RemoteFractionLost and RemoteJitter are what the peer reported about
+	// our stream in its last RTCP receiver report block.
+	RemoteFractionLost float64
+	RemoteJitter       time.Duration
+	RTCPReceived       uint64
+	RTCPSent           uint64
+	// DroppedFrames counts received frames dropped because the consumer of the
+	// leg fell behind.
+	DroppedFrames uint64
+	DTMFReceived  string // every digit received, in order (RFC 4733 and SIP INFO)
+}
+
+const maxFrameSamples = 960 // 120 ms at 8 kHz
+
+// frameQueue is a bounded, drop-oldest queue of decoded frames with storage
+// allocated once per call.
+type frameQueue struct {
+	mu      sync.Mutex
+	buf     [8][maxFrameSamples]int16
+	lens    [8]int
+	head, n int
+	dropped uint64
+	ready   chan struct{}
+}
+
+func newFrameQueue() *frameQueue { return &frameQueue{ready: make(chan struct{}, 1)} }
+
+// slot returns the buffer to decode the next frame into; commit makes it visible.
+func (q *frameQueue) push(decode func(dst []int16) []int16) {
+	q.mu.Lock()
+	if q.n == len(q.buf) { // drop the oldest
+		q.head = (q.head + 1) % len(q.buf)
+		q.n--
+		q.dropped++
+	}
+	i := (q.head + q.n) % len(q.buf)
+	out := decode(q.buf[i][:0])
+	q.lens[i] = len(out)
+	q.n++
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// pop copies the oldest frame into dst, reporting false when empty.
+func (q *frameQueue) pop(dst []int16) ([]int16, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return dst, false
+	}
+	dst = append(dst[:0], q.buf[q.head][:q.lens[q.head]]...)
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return dst, true
+}
+
+// rtpSession is one audio stream: an RTP and an RTCP socket from the pool.
+type rtpSession struct {
+	log        *slog.Logger
+	rtpConn    *net.UDPConn
+	rtcpConn   *net.UDPConn
+	port       int
+	pool       *portPool
+	frames     *frameQueue
+	onDTMF     func(rune)
+	closeOnce  sync.Once
+	wg         sync.WaitGroup
+	cancel     context.CancelFunc
+	ssrc       uint32
+	sendBuf    []byte
+	encoder    audio.G711
+	lastRecvAt time.Time
+
+	mu          sync.Mutex
+	remote      netip.AddrPort // where RTP goes; latched to the peer's source
+	remoteRTCP  netip.AddrPort
+	latched     bool
+	codec       codecInfo
+	pt, dtmfPT  uint8
+	direction   Direction // ours
+	seq         uint16
+	ts          uint32
+	sentAny     bool
+	marker      bool
+	stats       Stats
+	recv        recvState
+	lastSR      uint32 // middle 32 bits of the NTP time of the last SR received
+	lastSRAt    time.Time
+	dtmfQueue   []rune
+	dtmfActive  *dtmfSend
+	lastDTMFTS  uint32
+	haveDTMFTS  bool
+}
+
+// recvState tracks sequence numbers and jitter of the peer's stream (RFC 3550 A.1, A.8).
+type recvState struct {
+	started               bool
+	ssrc                  uint32
+	baseSeq, maxSeq       uint16
+	cycles                uint32
+	received              uint64
+	expectedPrior         uint64
+	receivedPrior         uint64
+	transit               int64
+	jitter                float64 // in timestamp units
+	clockStart            time.Time
+}
+
+type dtmfSend struct {
+	event    uint8
+	ts       uint32
+	duration uint16
+	total    uint16
+	ends     int
+}
+
+func newRTPSession(log *slog.Logger, pool *portPool, ip netip.Addr) (*rtpSession, error) {
+	rtpc, rtcpc, port, err := pool.listen(ip)
+	if err != nil {
+		return nil, err
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	s := &rtpSession{
+		log:      log,
+		rtpConn:  rtpc,
+		rtcpConn: rtcpc,
+		port:     port,
+		pool:     pool,
+		frames:   newFrameQueue(),
+		ssrc:     binary.BigEndian.Uint32(b[:]),
+		sendBuf:  make([]byte, 1500),
+		seq:      uint16(b[0])<<8 | uint16(b[2]),
+		ts:       uint32(b[1]) << 16,
+		marker:   true,
+	}
+	return s, nil
+}
+
+// configure applies a negotiated offer: codec, payload types, remote address
+// and our direction. A changed remote address re-arms latching.
+func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.codec, s.pt, s.dtmfPT, s.direction = mo.Codec, mo.PT, mo.DTMFPT, dir
+	s.encoder = audio.G711{ALaw: mo.Codec.ALaw}
+	if mo.Addr.IsValid() && mo.Addr != s.remote {
+		s.remote = mo.Addr
+		s.remoteRTCP = netip.AddrPortFrom(mo.Addr.Addr(), mo.Addr.Port()+1)
+		s.latched = false
+	}
+	if !dir.Sends() {
+		s.marker = true
+	}
+}
+
+func (s *rtpSession) start(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(3)
+	go s.readRTP()
+	go s.readRTCP()
+	go s.rtcpLoop(ctx)
+}
+
+func (s *rtpSession) close() {
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.rtpConn.Close()
+		s.rtcpConn.Close()
+		s.wg.Wait()
+		s.pool.release(s.port)
+	})
+}
+
+func (s *rtpSession) readRTP() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, src, err := s.rtpConn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
+			continue
+		}
+		s.handleRTP(&pkt, src, n)
+	}
+}
+
+func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
+	now := time.Now()
+	s.mu.Lock()
+	// Symmetric RTP (RFC 4961): send where the peer's packets come from, which
+	// gets through NAT. Latch on the first packet after each negotiation, and
+	// again if the latched source has been silent for 2 s.
+	if src != s.remote && (!s.latched || now.Sub(s.lastRecvAt) > 2*time.Second) {
+		s.remote = src
+		s.remoteRTCP = netip.AddrPortFrom(src.Addr(), src.Port()+1)
+		s.log.Debug("rtp latched", "remote", src)
+	}
+	if src == s.remote {
+		s.latched = true
+		s.lastRecvAt = now
+	}
+	s.stats.PacketsReceived++
+	s.stats.BytesReceived += uint64(n)
+	s.recv.update(pkt, now, s.codec.Rate)
+	pt, dtmfPT, codec, receiving := s.pt, s.dtmfPT, s.codec, s.direction.Receives()
+	var digit rune
+	if dtmfPT != 0 && pkt.PayloadType == dtmfPT {
+		digit = s.dtmfLocked(pkt)
+	}
+	s.mu.Unlock()
+	switch {
+	case digit != 0:
+		if s.onDTMF != nil {
+			s.onDTMF(digit)
+		}
+	case pkt.PayloadType == pt && receiving && len(pkt.Payload) <= maxFrameSamples:
+		alaw := codec.ALaw
+		s.frames.push(func(dst []int16) []int16 {
+			if alaw {
+				return audio.DecodeAlaw(dst, pkt.Payload)
+			}
+			return audio.DecodeUlaw(dst, pkt.Payload)
+		})
+	}
+}
+
+// dtmfLocked reports a digit once per event: at its first packet, deduplicated
+// by RTP timestamp across the retransmitted start and end packets (RFC 4733 2.5).
+func (s *rtpSession) dtmfLocked(pkt *rtp.Packet) rune {
+	ev, err := parseDTMFEvent(pkt.Payload)
+	if err != nil {
+		return 0
+	}
+	if s.haveDTMFTS && pkt.Timestamp == s.lastDTMFTS {
+		return 0
+	}
+	d := digitOf(ev.Event)
+	if d == 0 {
+		return 0
+	}
+	s.haveDTMFTS, s.lastDTMFTS = true, pkt.Timestamp
+	s.stats.DTMFReceived += string(d)
+	return d
+}
+
+func (r *recvState) update(pkt *rtp.Packet, now time.Time, rate int) {
+	seq := pkt.SequenceNumber
+	if !r.started || pkt.SSRC != r.ssrc {
+		*r = recvState{started: true, ssrc: pkt.SSRC, baseSeq: seq, maxSeq: seq, clockStart: now}
+		r.received = 1
+		r.transit = int64(now.Sub(r.clockStart))*int64(rate)/int64(time.Second) - int64(pkt.Timestamp)
+		return
+	}
+	r.received++
+	delta := seq - r.maxSeq
+	if delta < 0x8000 { // in order, possibly with a gap
+		if seq < r.maxSeq {
+			r.cycles += 1 << 16
+		}
+		r.maxSeq = seq
+	}
+	if rate == 0 {
+		return
+	}
+	arrival := int64(now.Sub(r.clockStart)) * int64(rate) / int64(time.Second)
+	transit := arrival - int64(pkt.Timestamp)
+	d := transit - r.transit
+	r.transit = transit
+	if d < 0 {
+		d = -d
+	}
+	r.jitter += (float64(d) - r.jitter) / 16
+}
+
+func (r *recvState) extMax() uint64 { return uint64(r.cycles) + uint64(r.maxSeq) }
+
+func (r *recvState) lost() int64 {
+	if !r.started {
+		return 0
+	}
+	expected := r.extMax() - uint64(r.baseSeq) + 1
+	return int64(expected) - int64(r.received)
+}
+
+// readFrame blocks until a decoded frame is available, copying it into f.
+func (s *rtpSession) readFrame(ctx context.Context, done <-chan struct{}, f *audio.Frame) error {
+	for {
+		var ok bool
+		f.Samples, ok = s.frames.pop(f.Samples)
+		if ok {
+			f.Rate = 8000
+			return nil
+		}
+		select {
+		case <-s.frames.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return ErrCallEnded
+		}
+	}
+}
+
+// writeFrame encodes and sends one frame, or a DTMF event packet in its
+// place while a digit is being sent. It advances the timestamp even when the
+// direction forbids sending (on hold) so that resuming keeps the clock.
+func (s *rtpSession) writeFrame(f *audio.Frame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(f.Samples)
+	if s.dtmfActive == nil && len(s.dtmfQueue) > 0 && s.dtmfPT != 0 {
+		ev, _ := eventOf(s.dtmfQueue[0])
+		s.dtmfQueue = s.dtmfQueue[1:]
+		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: 1600} // 200 ms
+		s.marker = true
+	}
+	if !s.direction.Sends() || !s.remote.IsValid() {
+		s.ts += uint32(n)
+		s.marker = true
+		return nil
+	}
+	h := rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc}
+	var payload []byte
+	if d := s.dtmfActive; d != nil {
+		h.PayloadType = s.dtmfPT
+		h.Timestamp = d.ts
+		if d.duration < d.total {
+			d.duration += uint16(n)
+		}
+		ev := dtmfEvent{Event: d.event, Volume: 10, Duration: d.duration, End: d.duration >= d.total}
+		if ev.End {
+			d.ends++
+			if d.ends >= 3 { // the end packet is sent three times (RFC 4733 2.5.1.4)
+				s.dtmfActive = nil
+			}
+		}
+		payload = ev.appendTo(s.sendBuf[12:12])
+	} else {
+		h.PayloadType = s.pt
+		payload, _ = s.encoder.Encode(s.sendBuf[12:12], f.Samples)
+	}
+	hn, err := h.MarshalTo(s.sendBuf)
+	if err != nil || hn != 12 {
+		return err
+	}
+	pkt := s.sendBuf[:12+len(payload)]
+	s.seq++
+	s.ts += uint32(n)
+	s.marker = false
+	s.sentAny = true
+	s.stats.PacketsSent++
+	s.stats.BytesSent += uint64(len(pkt))
+	_, err = s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
+	return err
+}
+
+func (s *rtpSession) sendDTMF(digits string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dtmfPT == 0 {
+		return ErrNoDTMF
+	}
+	for _, d := range digits {
+		if _, ok := eventOf(d); !ok {
+			return ErrBadDigit
+		}
+		s.dtmfQueue = append(s.dtmfQueue, d)
+	}
+	return nil
+}
+
+func (s *rtpSession) snapshot() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Lost = s.recv.lost()
+	if s.codec.Rate > 0 {
+		st.Jitter = time.Duration(s.recv.jitter * float64(time.Second) / float64(s.codec.Rate))
+	}
+	st.DroppedFrames = s.frames.droppedCount()
+	return st
+}
+
+func (q *frameQueue) droppedCount() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
+}
+
+// RTCP
+
+func (s *rtpSession) readRTCP() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.rtcpConn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		s.stats.RTCPReceived++
+		for _, p := range pkts {
+			var reports []rtcp.ReceptionReport
+			switch p := p.(type) {
+			case *rtcp.SenderReport:
+				s.lastSR = uint32(p.NTPTime >> 16)
+				s.lastSRAt = time.Now()
+				reports = p.Reports
+			case *rtcp.ReceiverReport:
+				reports = p.Reports
+			}
+			for _, r := range reports {
+				if r.SSRC == s.ssrc {
+					s.stats.RemoteFractionLost = float64(r.FractionLost) / 256
+					if s.codec.Rate > 0 {
+						s.stats.RemoteJitter = time.Duration(float64(r.Jitter) * float64(time.Second) / float64(s.codec.Rate))
+					}
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+const rtcpInterval = 5 * time.Second
+
+func (s *rtpSession) rtcpLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(rtcpInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.sendRTCP(true)
+			return
+		case <-t.C:
+			s.sendRTCP(false)
+		}
+	}
+}
+
+// sendRTCP sends a sender report (or a receiver report if we have sent
+// nothing) with one report block about the peer's stream, and a BYE at the end.
+func (s *rtpSession) sendRTCP(bye bool) {
+	s.mu.Lock()
+	dst := s.remoteRTCP
+	if !dst.IsValid() {
+		s.mu.Unlock()
+		return
+	}
+	var blocks []rtcp.ReceptionReport
+	if s.recv.started {
+		r := &s.recv
+		expected := r.extMax() - uint64(r.baseSeq) + 1
+		expInt := expected - r.expectedPrior
+		recvInt := r.received - r.receivedPrior
+		r.expectedPrior, r.receivedPrior = expected, r.received
+		var frac uint8
+		if lostInt := int64(expInt) - int64(recvInt); expInt > 0 && lostInt > 0 {
+			frac = uint8(lostInt << 8 / int64(expInt))
+		}
+		lost := r.lost()
+		if lost < 0 {
+			lost = 0
+		}
+		var dlsr uint32
+		if !s.lastSRAt.IsZero() {
+			dlsr = uint32(time.Since(s.lastSRAt).Seconds() * 65536)
+		}
+		blocks = append(blocks, rtcp.ReceptionReport{
+			SSRC: r.ssrc, FractionLost: frac, TotalLost: uint32(min(lost, 0x7FFFFF)),
+			LastSequenceNumber: uint32(r.extMax()), Jitter: uint32(r.jitter),
+			LastSenderReport: s.lastSR, Delay: dlsr,
+		})
+	}
+	var pkts []rtcp.Packet
+	if s.sentAny {
+		pkts = append(pkts, &rtcp.SenderReport{
+			SSRC: s.ssrc, NTPTime: ntpTime(time.Now()), RTPTime: s.ts,
+			PacketCount: uint32(s.stats.PacketsSent), OctetCount: uint32(s.stats.BytesSent - 12*s.stats.PacketsSent),
+			Reports: blocks,
+		})
+	} else {
+		pkts = append(pkts, &rtcp.ReceiverReport{SSRC: s.ssrc, Reports: blocks})
+	}
+	pkts = append(pkts, &rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{
+		Source: s.ssrc, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "voxgate"}},
+	}}})
+	if bye {
+		pkts = append(pkts, &rtcp.Goodbye{Sources: []uint32{s.ssrc}})
+	}
+	s.stats.RTCPSent++
+	s.mu.Unlock()
+	b, err := rtcp.Marshal(pkts)
+	if err != nil {
+		return
+	}
+	_, _ = s.rtcpConn.WriteToUDPAddrPort(b, dst)
+}
+
+func ntpTime(t time.Time) uint64 {
+	secs := uint64(t.Unix()) + 2208988800
+	frac := uint64(t.Nanosecond()) * (1 << 32) / 1e9
+	return secs<<32 | frac
+}

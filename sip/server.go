@@ -1,0 +1,659 @@
+package sip
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Handler decides what happens to a call. HandleCall runs in the INVITE's
+// goroutine: it must Answer or Reject the call, and may block for the call's
+// whole life (the server hangs up a call still up when it returns).
+type Handler interface {
+	HandleCall(ctx context.Context, c *Call)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, c *Call)
+
+// HandleCall implements Handler.
+func (f HandlerFunc) HandleCall(ctx context.Context, c *Call) { f(ctx, c) }
+
+// Option configures a Server.
+type Option func(*Server) error
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(s *Server) error { s.log = l; return nil }
+}
+
+// WithHandler sets who routes incoming calls (default: everything gets 404).
+func WithHandler(h Handler) Option {
+	return func(s *Server) error { s.handler = h; return nil }
+}
+
+// WithUsers sets the local accounts (default: none).
+func WithUsers(u *Users) Option {
+	return func(s *Server) error { s.users = u; return nil }
+}
+
+// supportedExtensions are the option tags voxgate understands in Require.
+var supportedExtensions = map[string]bool{}
+
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+
+// Server is voxgate's SIP user agent: registrar, call server and client.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	handler  Handler
+	users    *Users
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	client   *sipgo.Client
+	dialogs  *sipgo.DialogServerCache
+	location *location
+	auth     *digestAuth
+	guard    *guard
+	ports    *portPool
+	filter   *badRequestFilter
+	mediaIP  netip.Addr // where our RTP sockets listen
+	sdpIP    netip.Addr // what we advertise in SDP
+	contact  sip.ContactHeader
+	trunks   []*trunk
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	draining  bool
+
+	mu    sync.Mutex
+	calls map[string]*Call // by dialog ID
+	addrs []net.Addr
+}
+
+// NewServer builds a server; Start opens its listeners.
+func NewServer(cfg Config, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: slog.Default(), location: newLocation(), calls: map[string]*Call{}}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.handler == nil {
+		s.handler = HandlerFunc(func(_ context.Context, c *Call) { c.Reject(RejectNotFound) })
+	}
+	if s.users == nil {
+		s.users = NewUsers()
+	}
+	s.auth = &digestAuth{realm: cfg.Domain, nonces: newNonces(cfg.NonceTTL), algos: cfg.DigestAlgorithms}
+	s.guard = newGuard(cfg.Guard, s.log)
+	s.ports = newPortPool(cfg.rtpMin, cfg.rtpMax)
+	host, _, _ := net.SplitHostPort(cfg.Listen[0].Addr)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, &FieldError{Field: "listen[0].addr", Err: fmt.Errorf("the first listener needs an IP address, not %q", host)}
+	}
+	s.mediaIP, s.sdpIP = ip, ip
+	if cfg.Advertise != "" {
+		s.sdpIP = netip.MustParseAddr(cfg.Advertise)
+	}
+	if ip.IsUnspecified() && cfg.Advertise == "" {
+		return nil, &FieldError{Field: "advertise", Err: errors.New("is required when listening on a wildcard address")}
+	}
+	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}}
+	uaOpts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent("voxgate"),
+		sipgo.WithUserAgentHostname(s.sdpIP.String()),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.filter.filter)),
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, &FieldError{Field: "tls_cert", Err: err}
+		}
+		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}))
+	}
+	s.ua, err = sipgo.NewUA(uaOpts...)
+	if err != nil {
+		return nil, err
+	}
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(s.log))
+	if err != nil {
+		return nil, err
+	}
+	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String()))
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Trunks {
+		s.trunks = append(s.trunks, newTrunk(s, &s.cfg.Trunks[i]))
+	}
+	s.srv.OnRegister(s.guarded(s.handleRegister))
+	s.srv.OnInvite(s.guarded(s.handleInvite))
+	s.srv.OnAck(s.handleAck)
+	s.srv.OnBye(s.handleBye)
+	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	})
+	s.srv.OnOptions(s.handleOptions)
+	s.srv.OnInfo(s.handleInfo)
+	s.srv.OnNoRoute(s.handleUnknown)
+	return s, nil
+}
+
+// Start opens the listeners and starts trunk registrations. It returns once
+// every socket is bound.
+func (s *Server) Start(ctx context.Context) error {
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	var port int
+	for i, l := range s.cfg.Listen {
+		switch l.Transport {
+		case "udp":
+			c, err := net.ListenPacket("udp", l.Addr)
+			if err != nil {
+				s.Close()
+				return &FieldError{Field: fmt.Sprintf("listen[%d].addr", i), Err: err}
+			}
+			s.filter.addConn(c)
+			s.addAddr(c.LocalAddr())
+			s.serve(func() error { return s.srv.ServeUDP(c) }, c.Close)
+			port = c.LocalAddr().(*net.UDPAddr).Port
+		case "tcp", "tls":
+			ln, err := net.Listen("tcp", l.Addr)
+			if err != nil {
+				s.Close()
+				return &FieldError{Field: fmt.Sprintf("listen[%d].addr", i), Err: err}
+			}
+			s.addAddr(ln.Addr())
+			if port == 0 {
+				port = ln.Addr().(*net.TCPAddr).Port
+			}
+			if l.Transport == "tcp" {
+				s.serve(func() error { return s.srv.ServeTCP(ln) }, ln.Close)
+			} else {
+				cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+				if err != nil {
+					ln.Close()
+					s.Close()
+					return &FieldError{Field: "tls_cert", Err: err}
+				}
+				tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
+				s.serve(func() error { return s.srv.ServeTLS(tln) }, tln.Close)
+			}
+		}
+	}
+	s.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voxgate", Host: s.sdpIP.String(), Port: port}}
+	s.dialogs = sipgo.NewDialogServerCache(s.client, s.contact)
+	for _, t := range s.trunks {
+		t.start(s.ctx)
+	}
+	s.log.Info("sip listening", "addrs", s.Addrs())
+	return nil
+}
+
+func (s *Server) serve(run func() error, stop func() error) {
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		_ = run()
+	}()
+	go func() {
+		defer s.wg.Done()
+		<-s.ctx.Done()
+		_ = stop()
+	}()
+}
+
+func (s *Server) addAddr(a net.Addr) {
+	s.mu.Lock()
+	s.addrs = append(s.addrs, a)
+	s.mu.Unlock()
+}
+
+// Addrs returns the bound listener addresses (useful with port 0).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]net.Addr(nil), s.addrs...)
+}
+
+// Bindings returns the live registrations of user.
+func (s *Server) Bindings(user string) []Binding { return s.location.lookup(user) }
+
+// Calls returns the number of calls in progress.
+func (s *Server) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+// Drain refuses new calls (503) and waits until every call has ended or ctx
+// is done; then the remaining calls are hung up.
+func (s *Server) Drain(ctx context.Context) {
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for s.Calls() > 0 {
+		select {
+		case <-ctx.Done():
+			s.hangupAll()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) hangupAll() {
+	s.mu.Lock()
+	calls := make([]*Call, 0, len(s.calls))
+	for _, c := range s.calls {
+		calls = append(calls, c)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			c.Hangup(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// Close hangs up every call, unregisters from trunks and stops listening.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.hangupAll()
+		for _, t := range s.trunks {
+			t.stop()
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		_ = s.client.Close()
+		_ = s.ua.Close()
+	})
+	return nil
+}
+
+// respond answers req with a status and reason phrase.
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	s.send(tx, res)
+}
+
+func (s *Server) send(tx sip.ServerTransaction, res *sip.Response) {
+	if res.GetHeader("Server") == nil {
+		res.AppendHeader(sip.NewHeader("Server", "voxgate"))
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "status", res.StatusCode, "error", err)
+	}
+}
+
+// guarded refuses requests from banned sources and checks Require headers
+// before handing a request to h.
+func (s *Server) guarded(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if unsup := unsupportedRequire(req); unsup != "" {
+			s.respond(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", unsup))
+			return
+		}
+		if s.guard.check(sourceIP(req)) == guardBanned {
+			s.respond(tx, req, 403, "Forbidden (too many failed authentications)")
+			return
+		}
+		h(req, tx)
+	}
+}
+
+// unsupportedRequire returns the option tags of Require / Proxy-Require we do
+// not support (RFC 3261 section 8.2.2.3), comma-separated.
+func unsupportedRequire(req *sip.Request) string {
+	var out []string
+	for _, name := range []string{"Require", "Proxy-Require"} {
+		for _, h := range req.GetHeaders(name) {
+			for _, tag := range strings.Split(h.Value(), ",") {
+				tag = strings.TrimSpace(tag)
+				if tag != "" && !supportedExtensions[strings.ToLower(tag)] {
+					out = append(out, tag)
+				}
+			}
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func sourceIP(req *sip.Request) string {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return req.Source()
+	}
+	return host
+}
+
+// authenticate checks the credentials in header hdr (Authorization or
+// Proxy-Authorization) and on failure challenges with status (401 or 407).
+// It returns the authenticated user name.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr string, status int) (string, bool) {
+	challenge := func(stale bool) {
+		name, reason := "WWW-Authenticate", "Unauthorized"
+		if status == 407 {
+			name, reason = "Proxy-Authenticate", "Proxy Authentication Required"
+		}
+		res := sip.NewResponseFromRequest(req, status, reason, nil)
+		for _, v := range s.auth.challenges(stale) {
+			res.AppendHeader(sip.NewHeader(name, v))
+		}
+		s.send(tx, res)
+	}
+	ip := sourceIP(req)
+	h := req.GetHeader(hdr)
+	if h == nil {
+		challenge(false)
+		return "", false
+	}
+	creds, err := ParseCredentials(h.Value())
+	if err != nil {
+		s.respond(tx, req, 400, "Bad Request (malformed "+hdr+" header)")
+		return "", false
+	}
+	u, ok := s.users.Lookup(creds.Username)
+	if ok {
+		err = s.auth.verify(creds, string(req.Method), u)
+	} else {
+		err = ErrUnknownUser
+	}
+	switch {
+	case err == nil:
+		s.guard.succeed(ip)
+		return creds.Username, true
+	case errors.Is(err, ErrStaleNonce):
+		challenge(true)
+		return "", false
+	}
+	s.guard.fail(ip, creds.Username)
+	if s.guard.check(ip) == guardSlow {
+		select { // tarpit: a guesser gets one try per delay
+		case <-time.After(s.cfg.Guard.Delay):
+		case <-s.ctx.Done():
+		}
+	}
+	if s.guard.check(ip) == guardBanned {
+		s.respond(tx, req, 403, "Forbidden (too many failed authentications)")
+		return "", false
+	}
+	challenge(false)
+	return "", false
+}
+
+func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 200, "OK",
+		sip.NewHeader("Allow", allowedMethods),
+		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"),
+		sip.NewHeader("Accept-Language", "en"))
+}
+
+// knownMethods are SIP methods voxgate recognises but does not serve: they get
+// 405 with Allow; anything else is unrecognised and gets 501 (RFC 3261 8.2.1).
+var knownMethods = map[string]bool{
+	"SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"UPDATE": true, "PRACK": true, "PUBLISH": true,
+}
+
+func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
+	if knownMethods[string(req.Method)] {
+		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allowedMethods))
+		return
+	}
+	s.respond(tx, req, 501, "Not Implemented", sip.NewHeader("Allow", allowedMethods))
+}
+
+func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	_ = s.dialogs.ReadAck(req, tx)
+}
+
+func (s *Server) callFor(req *sip.Request) *Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		if c := s.calls[id]; c != nil {
+			return c
+		}
+	}
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		return s.calls[id]
+	}
+	return nil
+}
+
+func (s *Server) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.callFor(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.remoteBye(req, tx)
+}
+
+func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.callFor(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	ct := ""
+	if h := req.ContentType(); h != nil {
+		ct = strings.ToLower(h.Value())
+	}
+	if !strings.HasPrefix(ct, "application/dtmf-relay") {
+		s.respond(tx, req, 415, "Unsupported Media Type", sip.NewHeader("Accept", "application/dtmf-relay"))
+		return
+	}
+	d, ok := parseDTMFRelay(req.Body())
+	if !ok {
+		s.respond(tx, req, 400, "Bad Request (no DTMF Signal in body)")
+		return
+	}
+	s.respond(tx, req, 200, "OK")
+	c.gotDTMF(d)
+}
+
+// Origin says where a call comes from; the dialplan picks a context by it.
+type Origin struct {
+	// Kind is "user" (an authenticated local user), "trunk" (a carrier) or
+	// "guest" (anyone else: may reach internal numbers, never a trunk).
+	Kind string
+	// Name is the user or trunk name.
+	Name string
+}
+
+func (s *Server) trunkByAddr(ip string) *TrunkConfig {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil
+	}
+	for i := range s.cfg.Trunks {
+		for _, p := range s.cfg.Trunks[i].prefixes {
+			if p.Contains(a) {
+				return &s.cfg.Trunks[i]
+			}
+		}
+	}
+	return nil
+}
+
+// classify authenticates an INVITE as far as needed and tells its origin.
+func (s *Server) classify(req *sip.Request, tx sip.ServerTransaction) (Origin, bool) {
+	if t := s.trunkByAddr(sourceIP(req)); t != nil {
+		return Origin{Kind: "trunk", Name: t.Name}, true
+	}
+	from := req.From().Address
+	h := req.GetHeader("Proxy-Authorization")
+	if h != nil {
+		if creds, err := ParseCredentials(h.Value()); err == nil {
+			for i := range s.cfg.Trunks {
+				t := &s.cfg.Trunks[i]
+				if t.InboundUser != "" && creds.Username == t.InboundUser {
+					u := User{Name: t.InboundUser, Password: t.InboundPassword}
+					if s.auth.verify(creds, string(req.Method), u) == nil {
+						return Origin{Kind: "trunk", Name: t.Name}, true
+					}
+				}
+			}
+		}
+	}
+	_, local := s.users.Lookup(from.User)
+	if h == nil && !local {
+		return Origin{Kind: "guest", Name: from.User}, true
+	}
+	// A caller claiming to be a local user (or offering credentials) must prove it.
+	user, ok := s.authenticate(req, tx, "Proxy-Authorization", 407)
+	if !ok {
+		return Origin{}, false
+	}
+	return Origin{Kind: "user", Name: user}, true
+}
+
+func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if req.To().Params.Has("tag") {
+		s.handleReinvite(req, tx)
+		return
+	}
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		s.respond(tx, req, 503, "Service Unavailable (shutting down)", sip.NewHeader("Retry-After", "30"))
+		return
+	}
+	if req.Contact() == nil {
+		s.respond(tx, req, 400, "Bad Request (missing Contact)")
+		return
+	}
+	origin, ok := s.classify(req, tx)
+	if !ok {
+		return
+	}
+	if len(req.Body()) == 0 {
+		s.respond(tx, req, 488, "Not Acceptable Here (an INVITE without SDP offer is not supported)")
+		return
+	}
+	mo, err := parseOffer(req.Body(), s.acceptedCodecs())
+	if err != nil {
+		code := 488
+		if errors.Is(err, ErrBadSDP) {
+			code = 400
+		}
+		s.respond(tx, req, code, reasonFor(code, err), sip.NewHeader("Warning", `399 voxgate "`+shortErr(err)+`"`))
+		return
+	}
+	sess, err := newRTPSession(s.log, s.ports, s.mediaIP)
+	if err != nil {
+		s.log.Error("no media port", "error", err)
+		s.respond(tx, req, 503, "Service Unavailable (no media ports)")
+		return
+	}
+	dlg, err := s.dialogs.ReadInvite(req, tx)
+	if err != nil {
+		sess.close()
+		s.respond(tx, req, 400, "Bad Request ("+shortErr(err)+")")
+		return
+	}
+	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	s.track(c)
+	defer c.finish()
+	c.log.Info("incoming call", "from", req.From().Address.User, "to", c.dialed, "origin", origin.Kind+":"+origin.Name,
+		"codec", mo.Codec.Name, "source", req.Source())
+	s.handler.HandleCall(c.ctx, c)
+	if c.state() == stateAnswered {
+		<-c.Done() // hold the INVITE handler until the call ends
+	}
+}
+
+func reasonFor(code int, err error) string {
+	base := "Not Acceptable Here"
+	if code == 400 {
+		base = "Bad Request"
+	}
+	return base + " (" + shortErr(err) + ")"
+}
+
+func (s *Server) acceptedCodecs() []codecInfo {
+	out := make([]codecInfo, 0, len(s.cfg.Codecs))
+	for _, n := range s.cfg.Codecs {
+		c, _ := codecByName(n)
+		out = append(out, c)
+	}
+	return out
+}
+
+func (s *Server) track(c *Call) {
+	s.mu.Lock()
+	s.calls[c.dialogID] = c
+	s.mu.Unlock()
+}
+
+func (s *Server) untrack(c *Call) {
+	s.mu.Lock()
+	if s.calls[c.dialogID] == c {
+		delete(s.calls, c.dialogID)
+	}
+	s.mu.Unlock()
+}
+
+func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.callFor(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.reinvite(req, tx)
+}
+
+// localPort returns the port of our first listener of transport tp.
+func (s *Server) localPort(tp string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.addrs {
+		switch a := a.(type) {
+		case *net.UDPAddr:
+			if strings.EqualFold(tp, "udp") {
+				return a.Port
+			}
+		case *net.TCPAddr:
+			if !strings.EqualFold(tp, "udp") {
+				return a.Port
+			}
+		}
+	}
+	return 0
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,124 @@
+package sip
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// badRequestFilter answers malformed UDP datagrams with 400 and a reason
+// before sipgo sees them (sipgo drops what it cannot parse, silently). It is
+// a sipgo transport read filter: it returns the bytes to hand on, or nil.
+type badRequestFilter struct {
+	log    *slog.Logger
+	parser *sip.Parser
+	mu     sync.Mutex
+	conns  map[string]net.PacketConn // by local address
+}
+
+func (f *badRequestFilter) addConn(c net.PacketConn) {
+	f.mu.Lock()
+	f.conns[c.LocalAddr().String()] = c
+	f.mu.Unlock()
+}
+
+func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
+	if p.Transport != "UDP" || len(bytes.Trim(data, "\r\n")) == 0 {
+		return data, nil
+	}
+	msg, err := f.parser.ParseSIP(data)
+	var reason string
+	if err != nil {
+		reason = "Bad Request (" + shortErr(err) + ")"
+	} else if req, ok := msg.(*sip.Request); ok {
+		reason = missingHeader(req)
+	}
+	if reason == "" {
+		return data, nil
+	}
+	f.log.Info("malformed request", "source", p.RemoteAddr, "reason", reason)
+	if res := rawBadRequest(data, reason); res != nil {
+		f.mu.Lock()
+		c := f.conns[p.LocalAddr.String()]
+		f.mu.Unlock()
+		if c != nil {
+			_, _ = c.WriteTo(res, p.RemoteAddr)
+		}
+	}
+	return nil, nil
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 80 {
+		s = s[:80]
+	}
+	return s
+}
+
+// missingHeader checks the headers RFC 3261 section 8.1.1 makes mandatory.
+func missingHeader(req *sip.Request) string {
+	switch {
+	case req.Via() == nil:
+		return "Bad Request (missing Via)"
+	case req.From() == nil:
+		return "Bad Request (missing From)"
+	case req.To() == nil:
+		return "Bad Request (missing To)"
+	case req.CallID() == nil || *req.CallID() == "":
+		return "Bad Request (missing Call-ID)"
+	case req.CSeq() == nil:
+		return "Bad Request (missing CSeq)"
+	case req.CSeq().MethodName != req.Method:
+		return "Bad Request (CSeq method does not match)"
+	}
+	return ""
+}
+
+// rawBadRequest builds a 400 from the raw bytes of a request that did not
+// parse, copying the headers a response needs (RFC 3261 section 8.2.6.2).
+// It returns nil when the datagram is not a request or has no Via.
+func rawBadRequest(data []byte, reason string) []byte {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	lines := strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n")
+	if len(lines) == 0 || !strings.HasSuffix(strings.TrimSpace(lines[0]), "SIP/2.0") || strings.HasPrefix(lines[0], "SIP/") {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SIP/2.0 400 %s\r\n", reason)
+	haveVia := false
+	for _, l := range lines[1:] {
+		name, _, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v":
+			haveVia = true
+			b.WriteString(l + "\r\n")
+		case "from", "f", "call-id", "i", "cseq":
+			b.WriteString(l + "\r\n")
+		case "to", "t":
+			if !strings.Contains(l, "tag=") {
+				l += ";tag=" + sip.GenerateTagN(10)
+			}
+			b.WriteString(l + "\r\n")
+		}
+	}
+	if !haveVia {
+		return nil
+	}
+	b.WriteString("Server: voxgate\r\nContent-Length: 0\r\n\r\n")
+	return []byte(b.String())
+}
