@@ -72,6 +72,7 @@ type Server struct {
 	sdpIP    netip.Addr // what we advertise in SDP
 	contact  sip.ContactHeader
 	trunks   []*trunk
+	handlers map[sip.RequestMethod]sipgo.RequestHandler
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -144,17 +145,32 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	for i := range cfg.Trunks {
 		s.trunks = append(s.trunks, newTrunk(s, &s.cfg.Trunks[i]))
 	}
-	s.srv.OnRegister(s.guarded(s.handleRegister))
-	s.srv.OnInvite(s.guarded(s.handleInvite))
-	s.srv.OnAck(s.handleAck)
-	s.srv.OnBye(s.handleBye)
-	s.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
-		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
-	})
-	s.srv.OnOptions(s.handleOptions)
-	s.srv.OnInfo(s.handleInfo)
+	s.handlers = map[sip.RequestMethod]sipgo.RequestHandler{
+		sip.REGISTER: s.guarded(s.handleRegister),
+		sip.INVITE:   s.guarded(s.handleInvite),
+		sip.ACK:      s.handleAck,
+		sip.BYE:      s.handleBye,
+		sip.CANCEL: func(req *sip.Request, tx sip.ServerTransaction) {
+			// sipgo answers a CANCEL that matches an INVITE transaction itself.
+			s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		},
+		sip.OPTIONS: s.handleOptions,
+		sip.INFO:    s.handleInfo,
+	}
+	for m, h := range s.handlers {
+		s.srv.OnRequest(m, h)
+	}
 	s.srv.OnNoRoute(s.handleUnknown)
 	return s, nil
+}
+
+// dispatch hands a request to its handler as sipgo's server would.
+func (s *Server) dispatch(req *sip.Request, tx sip.ServerTransaction) {
+	if h := s.handlers[req.Method]; h != nil {
+		h(req, tx)
+		return
+	}
+	s.handleUnknown(req, tx)
 }
 
 // Start opens the listeners and starts trunk registrations. It returns once

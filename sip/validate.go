@@ -83,6 +83,9 @@ func missingHeader(req *sip.Request) string {
 	case req.CSeq().MethodName != req.Method:
 		return "Bad Request (CSeq method does not match)"
 	}
+	if _, err := sip.ServerTxKeyMake(req); err != nil {
+		return "Bad Request (malformed Via)"
+	}
 	return ""
 }
 

@@ -1,0 +1,96 @@
+package sip
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// RFC 7616 section 3.9.1 test vectors.
+func TestDigestRFC7616Vectors(t *testing.T) {
+	c := Credentials{
+		Username: "Mufasa", Realm: "http-auth@example.org", URI: "/dir/index.html", QOP: "auth", NC: "00000001",
+		Nonce:  "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+		CNonce: "f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+	}
+	for algo, want := range map[string]string{
+		"MD5":     "8ca523f5e9506fed4657c9700eebdbec",
+		"SHA-256": "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+	} {
+		ha1 := hashHex(algo, "Mufasa:http-auth@example.org:Circle of Life")
+		if got := expectedResponse(algo, ha1, "GET", c); got != want {
+			t.Errorf("%s: %s, want %s", algo, got, want)
+		}
+	}
+}
+
+func TestParseCredentials(t *testing.T) {
+	cases := []struct {
+		in   string
+		ok   bool
+		user string
+	}{
+		{`Digest username="alice", realm="voxgate", nonce="n", uri="sip:voxgate", response="abc", qop=auth, nc=00000001, cnonce="x"`, true, "alice"},
+		{`digest username="a\"b",realm="r",nonce="n",uri="u",response="r"`, true, `a"b`},
+		{`Basic YWxhZGRpbjpvcGVuc2VzYW1l`, false, ""},
+		{`Digest username="alice", realm="voxgate"`, false, ""},
+		{`Digest username="unterminated`, false, ""},
+		{`Digest =x`, false, ""},
+		{``, false, ""},
+	}
+	for _, tc := range cases {
+		c, err := ParseCredentials(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && c.Username != tc.user) {
+			t.Errorf("%q: %+v, %v", tc.in, c, err)
+		}
+	}
+}
+
+func TestDigestVerify(t *testing.T) {
+	d := &digestAuth{realm: "voxgate", nonces: newNonces(time.Minute), algos: []string{"SHA-256", "MD5"}}
+	u := User{Name: "alice", Password: "pw"}
+	for _, algo := range []string{"MD5", "SHA-256"} {
+		ch := `Digest realm="voxgate", nonce="` + d.nonces.issue() + `", algorithm=` + algo
+		c, err := ParseCredentials(digestHeader(t, ch, "REGISTER", "sip:voxgate", "alice", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.verify(c, "REGISTER", u); err != nil {
+			t.Errorf("%s right password: %v", algo, err)
+		}
+		if err := d.verify(c, "INVITE", u); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("%s wrong method: %v", algo, err)
+		}
+		if err := d.verify(c, "REGISTER", User{Name: "alice", Password: "other"}); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("%s wrong password: %v", algo, err)
+		}
+	}
+	// A forged nonce and an expired one.
+	c, _ := ParseCredentials(digestHeader(t, `Digest realm="voxgate", nonce="AAAAAAAAAAAAAAAAAAAAAAAAAAA"`, "REGISTER", "sip:x", "alice", "pw"))
+	if err := d.verify(c, "REGISTER", u); !errors.Is(err, ErrBadNonce) {
+		t.Errorf("forged nonce: %v", err)
+	}
+	old := d.nonces.issue()
+	d.nonces.now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	c, _ = ParseCredentials(digestHeader(t, `Digest realm="voxgate", nonce="`+old+`"`, "REGISTER", "sip:x", "alice", "pw"))
+	if err := d.verify(c, "REGISTER", u); !errors.Is(err, ErrStaleNonce) {
+		t.Errorf("expired nonce, right password: %v, want stale", err)
+	}
+	// An HA1-only MD5 account cannot answer SHA-256.
+	c.Algorithm = "SHA-256"
+	if err := d.verify(c, "REGISTER", User{Name: "alice", HA1: hashHex("MD5", "alice:voxgate:pw")}); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("MD5 HA1 with SHA-256: %v", err)
+	}
+}
+
+func FuzzParseCredentials(f *testing.F) {
+	f.Add(`Digest username="alice", realm="voxgate", nonce="n", uri="sip:voxgate", response="abc", qop=auth, nc=00000001, cnonce="x"`)
+	f.Add(`Digest username="a\"b",realm=r`)
+	f.Add(`Digest a=`)
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCredentials(s)
+		if err == nil && (c.Username == "" || c.Nonce == "" || c.Response == "") {
+			t.Fatalf("accepted incomplete credentials %+v", c)
+		}
+	})
+}

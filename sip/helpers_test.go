@@ -1,0 +1,129 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// testServer starts a Server on a random UDP port of 127.0.0.1.
+func testServer(t testing.TB, mutate func(*Config), opts ...Option) (*Server, string) {
+	t.Helper()
+	cfg := Config{
+		Listen:   []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}},
+		RTPPorts: "31000-31999",
+		Guard:    GuardConfig{SlowAfter: 3, BanAfter: 6, Delay: time.Millisecond},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	opts = append([]Option{WithLogger(quietLogger()), WithUsers(NewUsers(
+		User{Name: "alice", Password: "alice-secret"},
+		User{Name: "bob", HA1: hashHex("MD5", "bob:voxgate:bob-secret")},
+	))}, opts...)
+	s, err := NewServer(cfg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, s.Addrs()[0].String()
+}
+
+// rawClient talks SIP over a UDP socket with hand-written messages.
+type rawClient struct {
+	t    testing.TB
+	conn *net.UDPConn
+	srv  *net.UDPAddr
+}
+
+func newRawClient(t testing.TB, addr string) *rawClient {
+	t.Helper()
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, conn: c, srv: ua}
+}
+
+func (c *rawClient) port() int { return c.conn.LocalAddr().(*net.UDPAddr).Port }
+
+func (c *rawClient) send(msg string) {
+	c.t.Helper()
+	msg = strings.ReplaceAll(msg, "\r\n", "\n")
+	msg = strings.ReplaceAll(msg, "\n", "\r\n")
+	msg = strings.ReplaceAll(msg, "PORT", fmt.Sprint(c.port()))
+	if _, err := c.conn.WriteToUDP([]byte(msg), c.srv); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// final waits for a final (non-1xx) response.
+func (c *rawClient) final(timeout time.Duration) *sip.Response {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65535)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, _, err := c.conn.ReadFromUDP(buf)
+		if err != nil {
+			c.t.Fatalf("no final response: %v", err)
+		}
+		msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			c.t.Fatalf("unparsable response: %v\n%s", err, buf[:n])
+		}
+		res, ok := msg.(*sip.Response)
+		if !ok || res.IsProvisional() {
+			continue
+		}
+		return res
+	}
+}
+
+// request builds a request with the mandatory headers.
+func request(method, ruri, callID string, cseq int, extra string, body string) string {
+	m := fmt.Sprintf("%s %s SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bK%s%d;rport\n"+
+		"From: <sip:alice@voxgate>;tag=ft%s\nTo: <sip:%s>\nCall-ID: %s\nCSeq: %d %s\nMax-Forwards: 70\n"+
+		"Contact: <sip:alice@127.0.0.1:PORT>\n%sContent-Length: %d\n\n%s",
+		method, ruri, callID, cseq, callID, strings.TrimPrefix(ruri, "sip:"), callID, cseq, method, extra, len(body), body)
+	return m
+}
+
+// digestHeader computes an Authorization value answering challenge for user.
+func digestHeader(t testing.TB, challenge, method, uri, user, password string) string {
+	t.Helper()
+	p, err := parseAuthParams(strings.TrimPrefix(challenge, "Digest "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	algo := p["algorithm"]
+	if algo == "" {
+		algo = "MD5"
+	}
+	ha1 := hashHex(algo, user+":"+p["realm"]+":"+password)
+	c := Credentials{Username: user, Realm: p["realm"], Nonce: p["nonce"], URI: uri, QOP: "auth", NC: "00000001", CNonce: "abc123", Algorithm: algo}
+	resp := expectedResponse(algo, ha1, method, c)
+	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=%s, qop=auth, nc=00000001, cnonce="abc123"`,
+		user, p["realm"], p["nonce"], uri, resp, algo)
+}
+
+const testOffer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+	"m=audio 40000 RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n" +
+	"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n"

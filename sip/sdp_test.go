@@ -1,0 +1,112 @@
+package sip
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}
+
+func TestParseOffer(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+	cases := []struct {
+		name   string
+		sdp    string
+		codec  string
+		dtmf   uint8
+		dir    Direction
+		addr   string
+		err    error
+	}{
+		{"offerer order wins", base + "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n", "PCMA", 101, SendRecv, "10.0.0.1:4000", nil},
+		{"static types without rtpmap", base + "m=audio 4000 RTP/AVP 0\r\n", "PCMU", 0, SendRecv, "10.0.0.1:4000", nil},
+		{"skips unknown codecs", base + "m=audio 4000 RTP/AVP 96 9 0\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:9 G722/8000\r\n", "PCMU", 0, SendRecv, "10.0.0.1:4000", nil},
+		{"hold with sendonly", base + "m=audio 4000 RTP/AVP 0\r\na=sendonly\r\n", "PCMU", 0, SendOnly, "10.0.0.1:4000", nil},
+		{"hold with inactive", base + "m=audio 4000 RTP/AVP 0\r\na=inactive\r\n", "PCMU", 0, Inactive, "10.0.0.1:4000", nil},
+		{"hold with 0.0.0.0", strings.Replace(base, "c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0", 1) + "m=audio 4000 RTP/AVP 0\r\n", "PCMU", 0, SendOnly, "", nil},
+		{"media-level connection", base + "m=audio 4000 RTP/AVP 0\r\nc=IN IP4 10.0.0.9\r\n", "PCMU", 0, SendRecv, "10.0.0.9:4000", nil},
+		{"video first, then audio", base + "m=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\n", "PCMU", 0, SendRecv, "10.0.0.1:4000", nil},
+		{"no common codec", base + "m=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n", "", 0, "", "", ErrNoCommonCodec},
+		{"no audio", base + "m=video 5000 RTP/AVP 96\r\n", "", 0, "", "", ErrNoAudio},
+		{"garbage", "hello", "", 0, "", "", ErrBadSDP},
+		{"no connection line", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n", "", 0, "", "", ErrBadSDP},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mo, err := parseOffer([]byte(tc.sdp), bothCodecs)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err %v, want %v", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mo.Codec.Name != tc.codec || mo.DTMFPT != tc.dtmf || mo.Direction != tc.dir {
+				t.Fatalf("got %s dtmf=%d %s", mo.Codec.Name, mo.DTMFPT, mo.Direction)
+			}
+			want := netip.AddrPort{}
+			if tc.addr != "" {
+				want = netip.MustParseAddrPort(tc.addr)
+			}
+			if mo.Addr != want {
+				t.Fatalf("addr %v, want %v", mo.Addr, want)
+			}
+		})
+	}
+}
+
+// The answer to an offer with a video and an audio stream refuses the video
+// with port 0, keeps the m-line order, and carries the direction reversed.
+func TestAnswerGolden(t *testing.T) {
+	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" +
+		"m=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n"
+	mo, err := parseOffer([]byte(offer), bothCodecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := localMedia{IP: netip.MustParseAddr("192.0.2.10"), Port: 20000, SessID: 42, Version: 1,
+		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: 20, Direction: mo.Direction.reverse()}
+	got := string(l.marshal(&mo))
+	golden := filepath.Join("testdata", "answer.sdp")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		_ = os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("answer differs from %s:\n%s", golden, got)
+	}
+	if _, err := parseOffer([]byte(got), bothCodecs); err != nil {
+		t.Fatalf("our answer does not parse: %v", err)
+	}
+}
+
+func FuzzParseOffer(f *testing.F) {
+	files, _ := filepath.Glob("testdata/sdp/*.sdp")
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Add([]byte(testOffer))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mo, err := parseOffer(b, bothCodecs)
+		if err != nil {
+			return
+		}
+		if mo.Codec.Name == "" || mo.Index < 0 || mo.Index >= len(mo.MLines) {
+			t.Fatalf("accepted offer without a codec or stream: %+v", mo)
+		}
+		l := localMedia{IP: netip.MustParseAddr("127.0.0.1"), Port: 20000, Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: mo.Ptime, Direction: mo.Direction.reverse()}
+		if _, err := parseOffer(l.marshal(&mo), bothCodecs); err != nil {
+			t.Fatalf("our answer to an accepted offer does not parse: %v", err)
+		}
+	})
+}

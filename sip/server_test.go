@@ -1,0 +1,67 @@
+package sip
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBadInputGetsClearAnswer(t *testing.T) {
+	_, addr := testServer(t, nil)
+	cases := []struct {
+		name   string
+		msg    string
+		status int
+		reason string // substring of the reason phrase
+		header string // a header that must be present
+	}{
+		{"broken header line", "OPTIONS sip:voxgate SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bKb1\nFrom <sip:a@b>;tag=1\nTo: <sip:voxgate>\nCall-ID: b1\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", 400, "Bad Request", ""},
+		{"missing Call-ID", "OPTIONS sip:voxgate SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bKb2\nFrom: <sip:a@b>;tag=1\nTo: <sip:voxgate>\nCSeq: 1 OPTIONS\nContent-Length: 0\n\n", 400, "Call-ID", ""},
+		{"CSeq method mismatch", "OPTIONS sip:voxgate SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bKb3\nFrom: <sip:a@b>;tag=1\nTo: <sip:voxgate>\nCall-ID: b3\nCSeq: 1 INVITE\nContent-Length: 0\n\n", 400, "CSeq", ""},
+		{"bad Content-Length", "OPTIONS sip:voxgate SIP/2.0\nVia: SIP/2.0/UDP 127.0.0.1:PORT;branch=z9hG4bKb4\nFrom: <sip:a@b>;tag=1\nTo: <sip:voxgate>\nCall-ID: b4\nCSeq: 1 OPTIONS\nContent-Length: abc\n\n", 400, "Bad Request", ""},
+		{"unknown method", request("FROBNICATE", "sip:voxgate", "u1", 1, "", ""), 501, "Not Implemented", "Allow"},
+		{"known but not served", request("SUBSCRIBE", "sip:voxgate", "u2", 1, "", ""), 405, "Method Not Allowed", "Allow"},
+		{"unsupported Require", guest(request("INVITE", "sip:9196@voxgate", "r1", 1, "Require: 100rel, foo\nContent-Type: application/sdp\n", testOffer)), 420, "Bad Extension", "Unsupported"},
+		{"OPTIONS", request("OPTIONS", "sip:voxgate", "o1", 1, "", ""), 200, "OK", "Allow"},
+		{"INVITE bad SDP", guest(request("INVITE", "sip:9196@voxgate", "s1", 1, "Content-Type: application/sdp\n", "v=0\r\nthis is not sdp\r\n")), 400, "SDP", ""},
+		{"INVITE no common codec", guest(request("INVITE", "sip:9196@voxgate", "s2", 1, "Content-Type: application/sdp\n",
+			strings.Replace(strings.Replace(testOffer, "RTP/AVP 8 0 101", "RTP/AVP 18 101", 1), "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000", "a=rtpmap:18 G729/8000", 1))), 488, "no common codec", "Warning"},
+		{"INVITE without SDP", guest(request("INVITE", "sip:9196@voxgate", "s3", 1, "", "")), 488, "without SDP", ""},
+		{"INVITE unknown number", guest(request("INVITE", "sip:12345@voxgate", "n1", 1, "Content-Type: application/sdp\n", testOffer)), 404, "Not Found", ""},
+		{"BYE outside a dialog", request("BYE", "sip:voxgate", "d1", 2, "", ""), 481, "Does Not Exist", ""},
+		{"INFO outside a dialog", request("INFO", "sip:voxgate", "d2", 2, "", ""), 481, "Does Not Exist", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newRawClient(t, addr)
+			c.send(tc.msg)
+			res := c.final(3 * time.Second)
+			if res.StatusCode != tc.status || !strings.Contains(strings.ToLower(res.Reason), strings.ToLower(tc.reason)) {
+				t.Fatalf("got %d %q, want %d with %q", res.StatusCode, res.Reason, tc.status, tc.reason)
+			}
+			if tc.header != "" && res.GetHeader(tc.header) == nil {
+				t.Fatalf("response lacks %s:\n%s", tc.header, res)
+			}
+		})
+	}
+}
+
+// A caller who claims to be a local user must authenticate (407).
+func TestInviteFromLocalUserIsChallenged(t *testing.T) {
+	_, addr := testServer(t, nil)
+	c := newRawClient(t, addr)
+	c.send(request("INVITE", "sip:9196@voxgate", "c1", 1, "Content-Type: application/sdp\n", testOffer))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 407 || res.GetHeader("Proxy-Authenticate") == nil {
+		t.Fatalf("got %d, want 407 with Proxy-Authenticate", res.StatusCode)
+	}
+	ch := res.GetHeader("Proxy-Authenticate").Value()
+	auth := digestHeader(t, ch, "INVITE", "sip:12345@voxgate", "alice", "alice-secret")
+	c.send(request("INVITE", "sip:12345@voxgate", "c1", 2, "Proxy-Authorization: "+auth+"\nContent-Type: application/sdp\n", testOffer))
+	if res := c.final(3 * time.Second); res.StatusCode != 404 {
+		t.Fatalf("authenticated INVITE to an unknown number: got %d, want 404", res.StatusCode)
+	}
+}
+
+// guest rewrites a request's From to a caller who is not a local user.
+func guest(msg string) string { return strings.Replace(msg, "sip:alice@voxgate", "sip:guest@example.org", 1) }
