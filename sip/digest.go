@@ -197,8 +197,16 @@ type digestAuth struct {
 
 // challenges returns the WWW-Authenticate values to send, one per configured
 // algorithm in order (RFC 8760 section 2.4), each with qop=auth.
-func (d *digestAuth) challenges(stale bool) []string {
-	nonce := d.nonces.issue()
+//
+// reuse, when it is a valid nonce of ours, is sent again instead of a fresh
+// one: after wrong credentials, a phone that sees the nonce it already used
+// gives up and reports 401, where a fresh nonce makes it retry the same
+// password forever (baresip/libre does).
+func (d *digestAuth) challenges(stale bool, reuse string) []string {
+	nonce := reuse
+	if nonce == "" || d.nonces.check(nonce) != nil {
+		nonce = d.nonces.issue()
+	}
 	var out []string
 	for _, algo := range d.algos {
 		v := `Digest realm="` + d.realm + `", nonce="` + nonce + `", algorithm=` + algo + `, qop="auth"`

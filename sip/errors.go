@@ -4,10 +4,10 @@ import "errors"
 
 // Errors of calls.
 var (
-	ErrCallEnded   = errors.New("call ended")
-	ErrNotAnswered = errors.New("call not answered yet")
-	ErrNoDTMF      = errors.New("peer did not negotiate telephone-event")
-	ErrBadDigit    = errors.New("not a DTMF digit")
+	ErrCallEnded    = errors.New("call ended")
+	ErrNotAnswered  = errors.New("call not answered yet")
+	ErrNoDTMF       = errors.New("peer did not negotiate telephone-event")
+	ErrBadDigit     = errors.New("not a DTMF digit")
 	ErrUnknownTrunk = errors.New("unknown trunk")
 )
 

@@ -13,8 +13,9 @@ type guard struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu   sync.Mutex
-	srcs map[string]*guardEntry
+	mu      sync.Mutex
+	srcs    map[string]*guardEntry
+	callIDs map[string]time.Time // Call-IDs that already failed once
 }
 
 type guardEntry struct {
@@ -31,7 +32,7 @@ const (
 )
 
 func newGuard(cfg GuardConfig, log *slog.Logger) *guard {
-	return &guard{cfg: cfg, log: log, now: time.Now, srcs: map[string]*guardEntry{}}
+	return &guard{cfg: cfg, log: log, now: time.Now, srcs: map[string]*guardEntry{}, callIDs: map[string]time.Time{}}
 }
 
 // check returns the verdict for ip before its request is authenticated.
@@ -96,4 +97,24 @@ func (g *guard) expireLocked(now time.Time) {
 			delete(g.srcs, ip)
 		}
 	}
+}
+
+// repeated records a failed authentication in dialog callID and reports
+// whether one had failed there before.
+func (g *guard) repeated(callID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	if at, ok := g.callIDs[callID]; ok && now.Sub(at) < g.cfg.Window {
+		return true
+	}
+	if len(g.callIDs) > 10000 {
+		for id, at := range g.callIDs {
+			if now.Sub(at) >= g.cfg.Window {
+				delete(g.callIDs, id)
+			}
+		}
+	}
+	g.callIDs[callID] = now
+	return false
 }

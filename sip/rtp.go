@@ -101,39 +101,39 @@ type rtpSession struct {
 	encoder    audio.G711
 	lastRecvAt time.Time
 
-	mu          sync.Mutex
-	remote      netip.AddrPort // where RTP goes; latched to the peer's source
-	remoteRTCP  netip.AddrPort
-	latched     bool
-	codec       codecInfo
-	pt, dtmfPT  uint8
-	direction   Direction // ours
-	seq         uint16
-	ts          uint32
-	sentAny     bool
-	marker      bool
-	stats       Stats
-	recv        recvState
-	lastSR      uint32 // middle 32 bits of the NTP time of the last SR received
-	lastSRAt    time.Time
-	dtmfQueue   []rune
-	dtmfActive  *dtmfSend
-	lastDTMFTS  uint32
-	haveDTMFTS  bool
+	mu         sync.Mutex
+	remote     netip.AddrPort // where RTP goes; latched to the peer's source
+	remoteRTCP netip.AddrPort
+	latched    bool
+	codec      codecInfo
+	pt, dtmfPT uint8
+	direction  Direction // ours
+	seq        uint16
+	ts         uint32
+	sentAny    bool
+	marker     bool
+	stats      Stats
+	recv       recvState
+	lastSR     uint32 // middle 32 bits of the NTP time of the last SR received
+	lastSRAt   time.Time
+	dtmfQueue  []rune
+	dtmfActive *dtmfSend
+	lastDTMFTS uint32
+	haveDTMFTS bool
 }
 
 // recvState tracks sequence numbers and jitter of the peer's stream (RFC 3550 A.1, A.8).
 type recvState struct {
-	started               bool
-	ssrc                  uint32
-	baseSeq, maxSeq       uint16
-	cycles                uint32
-	received              uint64
-	expectedPrior         uint64
-	receivedPrior         uint64
-	transit               int64
-	jitter                float64 // in timestamp units
-	clockStart            time.Time
+	started         bool
+	ssrc            uint32
+	baseSeq, maxSeq uint16
+	cycles          uint32
+	received        uint64
+	expectedPrior   uint64
+	receivedPrior   uint64
+	transit         int64
+	jitter          float64 // in timestamp units
+	clockStart      time.Time
 }
 
 type dtmfSend struct {

@@ -14,13 +14,13 @@ var bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}
 func TestParseOffer(t *testing.T) {
 	base := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
 	cases := []struct {
-		name   string
-		sdp    string
-		codec  string
-		dtmf   uint8
-		dir    Direction
-		addr   string
-		err    error
+		name  string
+		sdp   string
+		codec string
+		dtmf  uint8
+		dir   Direction
+		addr  string
+		err   error
 	}{
 		{"offerer order wins", base + "m=audio 4000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n", "PCMA", 101, SendRecv, "10.0.0.1:4000", nil},
 		{"static types without rtpmap", base + "m=audio 4000 RTP/AVP 0\r\n", "PCMU", 0, SendRecv, "10.0.0.1:4000", nil},

@@ -378,13 +378,13 @@ func sourceIP(req *sip.Request) string {
 // Proxy-Authorization) and on failure challenges with status (401 or 407).
 // It returns the authenticated user name.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr string, status int) (string, bool) {
-	challenge := func(stale bool) {
+	challenge := func(stale bool, reuse string) {
 		name, reason := "WWW-Authenticate", "Unauthorized"
 		if status == 407 {
 			name, reason = "Proxy-Authenticate", "Proxy Authentication Required"
 		}
 		res := sip.NewResponseFromRequest(req, status, reason, nil)
-		for _, v := range s.auth.challenges(stale) {
+		for _, v := range s.auth.challenges(stale, reuse) {
 			res.AppendHeader(sip.NewHeader(name, v))
 		}
 		s.send(tx, res)
@@ -392,7 +392,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr st
 	ip := sourceIP(req)
 	h := req.GetHeader(hdr)
 	if h == nil {
-		challenge(false)
+		challenge(false, "")
 		return "", false
 	}
 	creds, err := ParseCredentials(h.Value())
@@ -411,7 +411,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr st
 		s.guard.succeed(ip)
 		return creds.Username, true
 	case errors.Is(err, ErrStaleNonce):
-		challenge(true)
+		challenge(true, "")
 		return "", false
 	}
 	s.guard.fail(ip, creds.Username)
@@ -425,7 +425,15 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr st
 		s.respond(tx, req, 403, "Forbidden (too many failed authentications)")
 		return "", false
 	}
-	challenge(false)
+	// The first wrong answer gets a new challenge (RFC 3261 22.4); a client
+	// that retries the same dialog with wrong credentials again is told 403,
+	// which ends the retry loops of phones that resend a stored password on
+	// every 401 (baresip 1.0 does).
+	if s.guard.repeated(req.CallID().Value()) {
+		s.respond(tx, req, 403, "Forbidden (wrong password)")
+		return "", false
+	}
+	challenge(false, creds.Nonce)
 	return "", false
 }
 

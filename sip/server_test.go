@@ -64,4 +64,6 @@ func TestInviteFromLocalUserIsChallenged(t *testing.T) {
 }
 
 // guest rewrites a request's From to a caller who is not a local user.
-func guest(msg string) string { return strings.Replace(msg, "sip:alice@voxgate", "sip:guest@example.org", 1) }
+func guest(msg string) string {
+	return strings.Replace(msg, "sip:alice@voxgate", "sip:guest@example.org", 1)
+}

@@ -98,15 +98,11 @@ func run(configPath string) error {
 	}
 	log := newLogger(cfg, os.Stderr)
 	slog.SetDefault(log)
-	userSet := sip.NewUsers(users(cfg)...)
-	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet),
-		sip.WithHandler(&router{echo: cfg.EchoExtension, log: log}))
-	if err != nil {
-		return configErr(configPath, cfg, err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := srv.Start(ctx); err != nil {
+	userSet := sip.NewUsers(users(cfg)...)
+	srv, err := start(ctx, cfg, userSet, log)
+	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
 	log.Info("voxgate started", "echo_extension", cfg.EchoExtension, "users", len(cfg.Users))
@@ -138,6 +134,19 @@ func run(configPath string) error {
 		}
 	}
 	return nil
+}
+
+// start wires the packages together and opens the listeners.
+func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger) (*sip.Server, error) {
+	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet),
+		sip.WithHandler(&router{echo: cfg.EchoExtension, log: log}))
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // configErr names the config file for errors found when the server starts.

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/sip"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// gateway is a voxgate started in-process on the embedded default config,
+// with free ports.
+type gateway struct {
+	srv  *sip.Server
+	port int
+	log  *lockedBuffer
+	addr string
+}
+
+func startGateway(t *testing.T, mutate func(*Config)) *gateway {
+	t.Helper()
+	cfg, err := parseConfig(configs.DefaultName, configs.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := peertest.FreePorts(t, 1)
+	rtp := peertest.FreePorts(t, 40)
+	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, {Transport: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
+	cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	if err := cfg.SIP.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	g := &gateway{port: port, log: &lockedBuffer{}, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	log := slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	g.srv = srv
+	t.Cleanup(func() {
+		srv.Close()
+		cancel()
+		if t.Failed() {
+			t.Logf("voxgate log:\n%s", g.log.String())
+		}
+	})
+	return g
+}

@@ -1,0 +1,142 @@
+package peertest
+
+import (
+	"encoding/binary"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// Capture records the G.711 RTP that arrives at one UDP port on the loopback
+// interface, the way tshark would, with a raw AF_PACKET socket (needs root,
+// as `make test` has). It is what a peer received, independent of the peer's
+// own recording.
+type Capture struct {
+	fd       int
+	min, max uint16
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	pcm  []int16
+	at   []time.Time // arrival time of each packet's first sample index
+	idx  []int
+	done chan struct{}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// CaptureRTP starts capturing RTP to UDP ports min..max on loopback.
+func CaptureRTP(t testing.TB, min, max int) *Capture {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_DGRAM, int(htons(syscall.ETH_P_IP)))
+	if err != nil {
+		t.Fatalf("raw capture socket (needs root): %v", err)
+	}
+	lo, err := interfaceIndex("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_IP), Ifindex: lo}); err != nil {
+		t.Fatal(err)
+	}
+	tv := syscall.Timeval{Usec: 100000}
+	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), done: make(chan struct{})}
+	c.wg.Add(1)
+	go c.loop()
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func (c *Capture) loop() {
+	defer c.wg.Done()
+	buf := make([]byte, 65536)
+	var pkt rtp.Packet
+	for {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		n, from, err := syscall.Recvfrom(c.fd, buf, 0)
+		if err != nil {
+			continue
+		}
+		if ll, ok := from.(*syscall.SockaddrLinklayer); ok && ll.Pkttype == 4 { // PACKET_OUTGOING: the same packet is seen again incoming
+			continue
+		}
+		b := buf[:n]
+		if len(b) < 20 || b[0]>>4 != 4 || b[9] != syscall.IPPROTO_UDP {
+			continue
+		}
+		ihl := int(b[0]&0xF) * 4
+		if len(b) < ihl+8 {
+			continue
+		}
+		if dst := binary.BigEndian.Uint16(b[ihl+2:]); dst < c.min || dst > c.max {
+			continue
+		}
+		if err := pkt.Unmarshal(b[ihl+8:]); err != nil {
+			continue
+		}
+		c.mu.Lock()
+		c.idx = append(c.idx, len(c.pcm))
+		c.at = append(c.at, time.Now())
+		switch pkt.PayloadType {
+		case 0:
+			c.pcm = audio.DecodeUlaw(c.pcm, pkt.Payload)
+		case 8:
+			c.pcm = audio.DecodeAlaw(c.pcm, pkt.Payload)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Stop ends the capture.
+func (c *Capture) Stop() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	close(c.done)
+	c.wg.Wait()
+	syscall.Close(c.fd)
+}
+
+// Between returns the decoded audio of the packets that arrived in [t0, t1).
+func (c *Capture) Between(t0, t1 time.Time) []int16 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	from, to := -1, len(c.pcm)
+	for i, at := range c.at {
+		if from < 0 && !at.Before(t0) {
+			from = c.idx[i]
+		}
+		if !at.Before(t1) {
+			to = c.idx[i]
+			break
+		}
+	}
+	if from < 0 || from >= to {
+		return nil
+	}
+	return append([]int16(nil), c.pcm[from:to]...)
+}
+
+// PacketsBetween counts the packets that arrived in [t0, t1).
+func (c *Capture) PacketsBetween(t0, t1 time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, at := range c.at {
+		if !at.Before(t0) && at.Before(t1) {
+			n++
+		}
+	}
+	return n
+}

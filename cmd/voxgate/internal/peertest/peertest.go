@@ -1,0 +1,275 @@
+// Package peertest runs real SIP peers (baresip, sipp) for voxgate's
+// end-to-end tests: it writes their configuration, starts them as child
+// processes, and reads what they printed and recorded.
+package peertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// Need fails the test when a peer program is missing: `make test` installs
+// them, so a missing one is a broken set-up, not a reason to skip.
+func Need(t testing.TB, programs ...string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real-peer test; run without -short (make test)")
+	}
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s is not installed: run `make test`, which installs it (.ci/deps test)", p)
+		}
+	}
+}
+
+// FreePorts returns a port p such that UDP and TCP p..p+n-1 are all free on
+// 127.0.0.1 right now.
+func FreePorts(t testing.TB, n int) int {
+	t.Helper()
+	for try := 0; try < 200; try++ {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		if p+n > 65535 {
+			continue
+		}
+		ok := true
+		for i := 0; i < n && ok; i++ {
+			u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i))
+			u.Close()
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+// ToneWAV writes a mono 16-bit WAV of a sine at freq Hz.
+func ToneWAV(t testing.TB, path string, rate int, freq float64, seconds float64) {
+	t.Helper()
+	pcm := make([]int16, int(float64(rate)*seconds))
+	(&audio.Tone{Rate: rate, Freq: freq, Level: 0.5}).Fill(pcm)
+	if err := audio.WriteWAVFile(path, rate, pcm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer collects a process's output for concurrent reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Baresip is a running baresip: a scriptable desk phone.
+type Baresip struct {
+	t    testing.TB
+	Dir  string
+	// RTPMin and RTPMax bound the ports baresip receives media on.
+	RTPMin, RTPMax int
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	ctrl int
+	done chan struct{}
+}
+
+// BaresipOptions configure a baresip run.
+type BaresipOptions struct {
+	// Account is the accounts line, e.g.
+	// "<sip:alice@127.0.0.1:5060>;auth_pass=x;regint=60;audio_codecs=pcmu".
+	Account string
+	// Source is the WAV file baresip sends (it hangs up when the file ends).
+	Source string
+	// Dial is a URI to call at start.
+	Dial string
+}
+
+// StartBaresip starts baresip in a fresh directory.
+func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
+	t.Helper()
+	dir := t.TempDir()
+	port := FreePorts(t, 3) // SIP UDP+TCP on port, TLS on port+1, ctrl on port+2
+	rtp := FreePorts(t, 40)
+	src := o.Source
+	if src == "" {
+		src = filepath.Join(dir, "silence.wav")
+		ToneWAV(t, src, 8000, 0, 60)
+	}
+	cfg := fmt.Sprintf(`module_path /usr/lib/baresip/modules
+sip_listen 127.0.0.1:%d
+net_interface 127.0.0.1
+audio_source aufile,%s
+audio_player aubridge,nil
+audio_alert aubridge,nil
+ausrc_srate 8000
+auplay_srate 8000
+ausrc_channels 1
+auplay_channels 1
+rtp_ports %d-%d
+statmode_default off
+module g711.so
+module aufile.so
+module aubridge.so
+module sndfile.so
+snd_path %s
+module_tmp uuid.so
+module_tmp account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:%d
+`, port, src, rtp, rtp+39, dir, port+2)
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(o.Account+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-f", dir}
+	if o.Dial != "" {
+		args = append(args, "-e", "/dial "+o.Dial)
+	}
+	b := &Baresip{t: t, Dir: dir, RTPMin: rtp, RTPMax: rtp + 39, out: &syncBuffer{}, ctrl: port + 2, done: make(chan struct{})}
+	b.cmd = exec.Command("baresip", args...)
+	b.cmd.Dir = dir
+	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = b.cmd.Wait(); close(b.done) }()
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Output returns everything baresip printed so far.
+func (b *Baresip) Output() string { return b.out.String() }
+
+// WaitFor waits until baresip has printed s.
+func (b *Baresip) WaitFor(s string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(b.Output(), s) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// Command sends a command over ctrl_tcp (netstring-framed JSON).
+func (b *Baresip) Command(cmd, params string) {
+	b.t.Helper()
+	var conn net.Conn
+	var err error
+	for i := 0; i < 50; i++ {
+		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.ctrl)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.t.Fatalf("baresip ctrl_tcp: %v", err)
+	}
+	defer conn.Close()
+	js, _ := json.Marshal(map[string]string{"command": cmd, "params": params, "token": "t"})
+	if _, err := fmt.Fprintf(conn, "%d:%s,", len(js), js); err != nil {
+		b.t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	_, _ = conn.Read(buf) // the response; events may follow
+}
+
+// Stop ends baresip (SIGTERM, then SIGKILL) and waits for it.
+func (b *Baresip) Stop() {
+	select {
+	case <-b.done:
+		return
+	default:
+	}
+	_ = b.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-b.done:
+	case <-time.After(3 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+	}
+}
+
+// Exited reports whether baresip has exited.
+func (b *Baresip) Exited() bool {
+	select {
+	case <-b.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Received returns the audio baresip received in its (only) call, from the
+// sndfile module's dump-*-dec.wav.
+func (b *Baresip) Received() *audio.WAV {
+	b.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(b.Dir, "dump-*-dec.wav"))
+	if len(files) != 1 {
+		b.t.Fatalf("want one received-audio dump, found %v\nbaresip output:\n%s", files, b.Output())
+	}
+	w, err := audio.ReadWAVFile(files[0])
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return w
+}
+
+// Sipp runs sipp to completion in dir and returns its exit error and output.
+func Sipp(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "sipp", args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func interfaceIndex(name string) (int, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return ifi.Index, nil
+}
