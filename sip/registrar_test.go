@@ -108,7 +108,7 @@ func TestRegistrarStaleNonce(t *testing.T) {
 	c := newRawClient(t, addr)
 	c.send(request("REGISTER", "sip:voxgate", "st1", 1, "", ""))
 	ch := c.final(3 * time.Second).GetHeader("WWW-Authenticate").Value()
-	s.auth.nonces.now = func() time.Time { return time.Now().Add(time.Hour) }
+	s.auth.nonces.skew.Store(int64(time.Hour))
 	auth := digestHeader(t, ch, "REGISTER", "sip:voxgate", "alice", "alice-secret")
 	m := strings.Replace(request("REGISTER", "sip:voxgate", "st1", 2, "Authorization: "+auth+"\n", ""), "To: <sip:voxgate>", "To: <sip:alice@voxgate>", 1)
 	c.send(m)

@@ -138,10 +138,6 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.client, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String()))
-	if err != nil {
-		return nil, err
-	}
 	for i := range cfg.Trunks {
 		s.trunks = append(s.trunks, newTrunk(s, &s.cfg.Trunks[i]))
 	}
@@ -214,6 +210,18 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}
 	}
+	// Requests we send leave from our listening socket, so that a carrier
+	// behind or in front of NAT sees the address our Contact names.
+	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())}
+	if p := s.localPort("udp"); p != 0 {
+		copts = append(copts, sipgo.WithClientConnectionAddr(net.JoinHostPort(s.mediaIP.String(), itoa(p))), sipgo.WithClientPort(p))
+	}
+	client, err := sipgo.NewClient(s.ua, copts...)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.client = client
 	s.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voxgate", Host: s.sdpIP.String(), Port: port}}
 	s.dialogs = sipgo.NewDialogServerCache(s.client, s.contact)
 	for _, t := range s.trunks {
@@ -309,7 +317,9 @@ func (s *Server) Close() error {
 			s.cancel()
 		}
 		s.wg.Wait()
-		_ = s.client.Close()
+		if s.client != nil {
+			_ = s.client.Close()
+		}
 		_ = s.ua.Close()
 	})
 	return nil

@@ -16,7 +16,8 @@ import (
 
 // TrunkState is the registration state of a trunk, for logs and the API.
 type TrunkState struct {
-	Name       string
+	Name string
+	// Registered: the last REGISTER succeeded and has not expired.
 	Registered bool
 	Expires    time.Time
 	LastError  string
@@ -217,10 +218,14 @@ func (t *trunk) register(ctx context.Context, expires int) (int, error) {
 // TrunkStates returns the registration state of every trunk.
 func (s *Server) TrunkStates() []TrunkState {
 	out := make([]TrunkState, 0, len(s.trunks))
+	now := time.Now()
 	for _, t := range s.trunks {
 		t.mu.Lock()
-		out = append(out, t.state)
+		st := t.state
 		t.mu.Unlock()
+		// A registration whose refresh has not come back yet lapses at expiry.
+		st.Registered = st.Registered && now.Before(st.Expires)
+		out = append(out, st)
 	}
 	return out
 }

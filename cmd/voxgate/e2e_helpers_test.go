@@ -33,10 +33,11 @@ func (l *lockedBuffer) String() string {
 // gateway is a voxgate started in-process on the embedded default config,
 // with free ports.
 type gateway struct {
-	srv  *sip.Server
-	port int
-	log  *lockedBuffer
-	addr string
+	srv    *sip.Server
+	router *testRouter
+	port   int
+	log    *lockedBuffer
+	addr   string
 }
 
 func startGateway(t *testing.T, mutate func(*Config)) *gateway {
@@ -58,7 +59,9 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	g := &gateway{port: port, log: &lockedBuffer{}, addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	log := slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log)
+	g.router = &testRouter{}
+	r := &router{echo: cfg.EchoExtension, log: log, onEnd: g.router.add}
+	srv, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log, r)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -72,4 +75,31 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 		}
 	})
 	return g
+}
+
+// testRouter records the calls the router handled.
+type testRouter struct {
+	mu    sync.Mutex
+	calls []*sip.Call
+}
+
+func (r *testRouter) add(c *sip.Call) {
+	r.mu.Lock()
+	r.calls = append(r.calls, c)
+	r.mu.Unlock()
+}
+
+func (r *testRouter) ended() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+func (r *testRouter) lastStats() (sip.Stats, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.calls) == 0 {
+		return sip.Stats{}, false
+	}
+	return r.calls[len(r.calls)-1].Stats(), true
 }

@@ -77,9 +77,14 @@ func users(cfg *Config) []sip.User {
 type router struct {
 	echo string
 	log  *slog.Logger
+	// onEnd, when set (tests), sees every call after it ended.
+	onEnd func(*sip.Call)
 }
 
 func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
+	if r.onEnd != nil {
+		defer r.onEnd(c)
+	}
 	if c.Dialed() != r.echo {
 		r.log.Info("no route", "dialed", c.Dialed(), "caller", c.Caller())
 		c.Reject(sip.RejectNotFound)
@@ -101,7 +106,7 @@ func run(configPath string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	userSet := sip.NewUsers(users(cfg)...)
-	srv, err := start(ctx, cfg, userSet, log)
+	srv, err := start(ctx, cfg, userSet, log, &router{echo: cfg.EchoExtension, log: log})
 	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
@@ -137,9 +142,8 @@ func run(configPath string) error {
 }
 
 // start wires the packages together and opens the listeners.
-func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger) (*sip.Server, error) {
-	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet),
-		sip.WithHandler(&router{echo: cfg.EchoExtension, log: log}))
+func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger, r *router) (*sip.Server, error) {
+	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet), sip.WithHandler(r))
 	if err != nil {
 		return nil, err
 	}

@@ -19,12 +19,12 @@ import (
 type Capture struct {
 	fd       int
 	min, max uint16
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	pcm  []int16
-	at   []time.Time // arrival time of each packet's first sample index
-	idx  []int
-	done chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	pcm      []int16
+	at       []time.Time // arrival time of each packet's first sample index
+	idx      []int
+	done     chan struct{}
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

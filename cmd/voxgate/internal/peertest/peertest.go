@@ -101,14 +101,14 @@ func (s *syncBuffer) String() string {
 
 // Baresip is a running baresip: a scriptable desk phone.
 type Baresip struct {
-	t    testing.TB
-	Dir  string
+	t   testing.TB
+	Dir string
 	// RTPMin and RTPMax bound the ports baresip receives media on.
 	RTPMin, RTPMax int
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	ctrl int
-	done chan struct{}
+	cmd            *exec.Cmd
+	out            *syncBuffer
+	ctrl           int
+	done           chan struct{}
 }
 
 // BaresipOptions configure a baresip run.

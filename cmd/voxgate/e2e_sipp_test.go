@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+)
+
+// sipp's hidden uac_pcap scenario calls the echo extension, plays G.711 A-law
+// from a capture plus an RFC 2833 DTMF '1', and hangs up.
+func TestSippUacPcapEcho(t *testing.T) {
+	peertest.Need(t, "sipp")
+	g := startGateway(t, nil)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "pcap"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pcaps, _ := filepath.Glob("/usr/share/sip-tester/*.pcap")
+	if len(pcaps) == 0 {
+		t.Fatal("sip-tester's pcap files are missing (/usr/share/sip-tester)")
+	}
+	for _, p := range pcaps {
+		if err := os.Symlink(p, filepath.Join(dir, "pcap", filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	port := peertest.FreePorts(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := peertest.Sipp(ctx, dir, "-sn", "uac_pcap", g.addr, "-s", "9196", "-m", "1", "-nostdin",
+		"-timeout", "40s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp uac_pcap failed: %v\n%s", err, tail(out, 25))
+	}
+	if !strings.Contains(out, "Successful call") {
+		t.Fatalf("sipp output:\n%s", tail(out, 25))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for g.router.ended() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, ok := g.router.lastStats()
+	if !ok {
+		t.Fatal("voxgate saw no call")
+	}
+	t.Logf("voxgate: rx %d tx %d packets, dtmf %q, jitter %v", st.PacketsReceived, st.PacketsSent, st.DTMFReceived, st.Jitter)
+	if st.PacketsReceived < 100 || st.PacketsSent < 100 {
+		t.Errorf("too little media: rx %d tx %d", st.PacketsReceived, st.PacketsSent)
+	}
+	if st.DTMFReceived != "1" {
+		t.Errorf("DTMF received %q, want the pcap's RFC 2833 '1'", st.DTMFReceived)
+	}
+}
+
+// sipp registers with digest authentication (-au/-ap).
+func TestSippRegisterDigest(t *testing.T) {
+	peertest.Need(t, "sipp")
+	g := startGateway(t, nil)
+	scenario, err := filepath.Abs("testdata/sipp/register.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := peertest.FreePorts(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-au", "bob", "-ap", "bob-secret",
+		"-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp register failed: %v\n%s", err, tail(out, 25))
+	}
+	b := g.srv.Bindings("bob")
+	if len(b) != 1 || !strings.Contains(b[0].Contact, fmt.Sprintf(":%d", port)) {
+		t.Fatalf("bindings after sipp REGISTER: %+v", b)
+	}
+	// The same with a wrong password fails.
+	out, err = peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "alice", "-au", "alice", "-ap", "nope",
+		"-m", "1", "-nostdin", "-timeout", "20s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1")
+	if err == nil {
+		t.Fatalf("sipp registered with a wrong password:\n%s", tail(out, 25))
+	}
+	if len(g.srv.Bindings("alice")) != 0 {
+		t.Fatal("binding for a wrong password")
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
