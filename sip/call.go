@@ -34,7 +34,8 @@ type Call struct {
 	dialed   string
 	caller   string
 	origin   Origin
-	dlg      *sipgo.DialogServerSession
+	dlg      *sipgo.DialogServerSession // incoming calls
+	out      *sipgo.DialogClientSession // outgoing calls
 	sess     *rtpSession
 
 	ctx     context.Context
@@ -84,6 +85,37 @@ func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession,
 			c.end("canceled")
 		case <-c.done:
 		}
+	}()
+	return c
+}
+
+func newOutboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogClientSession, sess *rtpSession, mo *mediaOffer, local localMedia, dialed string, origin Origin) *Call {
+	c := &Call{
+		srv:      s,
+		callID:   req.CallID().Value(),
+		dialogID: dlg.ID,
+		dialed:   dialed,
+		caller:   req.From().Address.User,
+		origin:   origin,
+		out:      dlg,
+		sess:     sess,
+		done:     make(chan struct{}),
+		offer:    *mo,
+		local:    local,
+		st:       stateAnswered,
+	}
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT
+	c.log = s.log.With("call_id", c.callID)
+	sess.log = c.log
+	sess.onDTMF = c.gotDTMF
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	// Our direction toward the peer is what we offered (sendrecv) unless the
+	// answer limits it.
+	sess.configure(mo, mo.Direction.reverse())
+	sess.start(c.ctx)
+	go func() { // the media and the call object live until the call ends
+		<-c.done
+		c.finish()
 	}()
 	return c
 }
@@ -190,17 +222,32 @@ func (c *Call) Hangup(ctx context.Context) {
 	case stateEnded:
 		return
 	case stateAnswered:
-		if err := c.dlg.Bye(ctx); err != nil {
+		var err error
+		if c.out != nil {
+			err = c.out.Bye(ctx)
+		} else {
+			err = c.dlg.Bye(ctx)
+		}
+		if err != nil {
 			c.log.Debug("BYE failed", "error", err)
 		}
 		c.end("local hangup")
+		if c.out != nil {
+			c.finish() // an outgoing call has no INVITE handler to release it
+		}
 	default:
 		c.Reject(RejectUnavailable)
 	}
 }
 
 func (c *Call) remoteBye(req *sip.Request, tx sip.ServerTransaction) {
-	if err := c.dlg.ReadBye(req, tx); err != nil {
+	var err error
+	if c.out != nil {
+		err = c.out.ReadBye(req, tx)
+	} else {
+		err = c.dlg.ReadBye(req, tx)
+	}
+	if err != nil {
 		c.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -230,7 +277,11 @@ func (c *Call) finish() {
 		c.Hangup(ctx)
 		c.end("handler done")
 		c.sess.close()
-		_ = c.dlg.Close()
+		if c.out != nil {
+			_ = c.out.Close()
+		} else {
+			_ = c.dlg.Close()
+		}
 		c.srv.untrack(c)
 	})
 }

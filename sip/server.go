@@ -184,7 +184,15 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			s.filter.addConn(c)
 			s.addAddr(c.LocalAddr())
-			s.serve(func() error { return s.srv.ServeUDP(c) }, c.Close)
+			rc := &readyConn{PacketConn: c, ready: make(chan struct{})}
+			s.serve(func() error { return s.srv.ServeUDP(rc) }, c.Close)
+			// sipgo registers the socket for sending from it just before its
+			// first read; wait for that, so a request sent right after Start
+			// leaves from this socket instead of failing to bind its address.
+			select {
+			case <-rc.ready:
+			case <-time.After(2 * time.Second):
+			}
 			port = c.LocalAddr().(*net.UDPAddr).Port
 		case "tcp", "tls":
 			ln, err := net.Listen("tcp", l.Addr)
@@ -691,3 +699,15 @@ func (s *Server) localPort(tp string) int {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// readyConn signals its first read.
+type readyConn struct {
+	net.PacketConn
+	once  sync.Once
+	ready chan struct{}
+}
+
+func (c *readyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.ready) })
+	return c.PacketConn.ReadFrom(b)
+}

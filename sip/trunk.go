@@ -164,6 +164,7 @@ func (t *trunk) register(ctx context.Context, expires int) (int, error) {
 		if t.cfg.Transport == "tcp" {
 			req.SetTransport("TCP")
 		}
+		fitTransport(req)
 		return req
 	}
 	req := build()

@@ -1,0 +1,167 @@
+package sip
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Errors of outgoing calls.
+var (
+	ErrNotRegistered = errors.New("user has no registered contact")
+	ErrBadAnswer     = errors.New("unusable SDP answer")
+)
+
+// mtuLimit is the size above which a request must not go over UDP
+// (RFC 3261 section 18.1.1: 200 bytes below a 1500-byte path MTU).
+const mtuLimit = 1300
+
+// fitTransport moves a request that would exceed the MTU from UDP to TCP.
+func fitTransport(req *sip.Request) {
+	if req.Transport() == "UDP" && len(req.String()) > mtuLimit {
+		req.SetTransport("TCP")
+		if req.Recipient.UriParams == nil {
+			req.Recipient.UriParams = sip.NewParams()
+		}
+		req.Recipient.UriParams.Add("transport", "tcp")
+	}
+}
+
+// DialOptions describe an outgoing call.
+type DialOptions struct {
+	// CallerID is the user part of From (default: the trunk's username).
+	CallerID string
+	// Username and Password answer the far end's digest challenge.
+	Username, Password string
+	// Destination overrides where the INVITE is sent (host:port), e.g. the
+	// address a phone registered from.
+	Destination string
+	// OnRinging is called on 180/183.
+	OnRinging func()
+}
+
+// DialTrunk calls number through the named trunk and returns once the call
+// is answered. A 401/407 from the carrier is answered with the trunk's
+// credentials. Cancelling ctx before the answer sends CANCEL.
+func (s *Server) DialTrunk(ctx context.Context, trunk, number string, o DialOptions) (*Call, error) {
+	var tc *TrunkConfig
+	for i := range s.cfg.Trunks {
+		if s.cfg.Trunks[i].Name == trunk {
+			tc = &s.cfg.Trunks[i]
+		}
+	}
+	if tc == nil {
+		return nil, fmt.Errorf("%w %q", ErrUnknownTrunk, trunk)
+	}
+	host, port, _ := net.SplitHostPort(tc.host)
+	p, _ := strconv.Atoi(port)
+	uri := sip.Uri{Scheme: "sip", User: number, Host: host, Port: p}
+	if tc.Transport == "tcp" {
+		uri.UriParams = sip.NewParams()
+		uri.UriParams.Add("transport", "tcp")
+	}
+	if o.CallerID == "" {
+		o.CallerID = tc.Username
+	}
+	if o.Username == "" {
+		o.Username, o.Password = tc.Username, tc.Password
+	}
+	from := sip.Uri{Scheme: "sip", User: o.CallerID, Host: host}
+	return s.dial(ctx, uri, from, number, Origin{Kind: "trunk", Name: trunk}, o)
+}
+
+// DialUser calls the most recently registered contact of a local user.
+func (s *Server) DialUser(ctx context.Context, user, callerID string) (*Call, error) {
+	bs := s.location.lookup(user)
+	if len(bs) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNotRegistered, user)
+	}
+	b := bs[len(bs)-1]
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		return nil, fmt.Errorf("contact of %s: %w", user, err)
+	}
+	from := sip.Uri{Scheme: "sip", User: callerID, Host: s.cfg.Domain}
+	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, DialOptions{Destination: b.Source})
+}
+
+func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, origin Origin, o DialOptions) (*Call, error) {
+	sess, err := newRTPSession(s.log, s.ports, s.mediaIP)
+	if err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	accept := s.acceptedCodecs()
+	local := localMedia{IP: s.sdpIP, Port: sess.port, SessID: binary.BigEndian.Uint64(b[:]) >> 2, Version: 1,
+		Codecs: accept, DTMFPT: 101, Ptime: 20, Direction: SendRecv}
+	for _, c := range accept {
+		local.PTs = append(local.PTs, c.PT)
+	}
+	req := sip.NewRequest(sip.INVITE, uri)
+	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
+	fromH.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(fromH)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: uri.User, Host: uri.Host, Port: uri.Port}, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
+	req.SetBody(local.marshal(nil))
+	if uri.UriParams != nil {
+		if tp, ok := uri.UriParams.Get("transport"); ok {
+			req.SetTransport(tp)
+		}
+	}
+	if o.Destination != "" {
+		req.SetDestination(o.Destination)
+	}
+	fitTransport(req)
+	ua := sipgo.DialogUA{Client: s.client, ContactHDR: s.contact}
+	dlg, err := ua.WriteInvite(ctx, req)
+	if err != nil {
+		sess.close()
+		return nil, err
+	}
+	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
+		Username: o.Username, Password: o.Password,
+		OnResponse: func(res *sip.Response) error {
+			if (res.StatusCode == 180 || res.StatusCode == 183) && o.OnRinging != nil {
+				o.OnRinging()
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		sess.close()
+		_ = dlg.Close()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return nil, &Rejection{Status: de.Res.StatusCode, Reason: de.Res.Reason}
+		}
+		return nil, err
+	}
+	mo, err := parseOffer(dlg.InviteResponse.Body(), accept)
+	if err != nil {
+		_ = dlg.Ack(ctx)
+		_ = dlg.Bye(ctx)
+		sess.close()
+		_ = dlg.Close()
+		return nil, fmt.Errorf("%w: %v", ErrBadAnswer, err)
+	}
+	if err := dlg.Ack(ctx); err != nil {
+		sess.close()
+		_ = dlg.Close()
+		return nil, err
+	}
+	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
+	s.track(c)
+	c.log.Info("outgoing call answered", "to", uri.String(), "codec", mo.Codec.Name, "remote_rtp", mo.Addr)
+	return c, nil
+}
