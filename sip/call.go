@@ -48,6 +48,7 @@ type Call struct {
 	offer     mediaOffer
 	local     localMedia
 	endReason string
+	localBye  bool // Hangup is sending BYE
 	onDTMF    func(rune)
 	finishOne sync.Once
 }
@@ -79,10 +80,19 @@ func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession,
 		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: mo.Ptime,
 		Direction: mo.Direction.reverse(),
 	}
-	go func() { // a CANCEL or a dead INVITE transaction ends the dialog
+	go func() { // a CANCEL, a dead INVITE transaction or a finished BYE ends the dialog
 		select {
 		case <-dlg.Context().Done():
-			c.end("canceled")
+			c.mu.Lock()
+			reason := "canceled"
+			switch {
+			case c.localBye:
+				reason = "local hangup"
+			case c.st == stateAnswered:
+				reason = "dialog ended"
+			}
+			c.mu.Unlock()
+			c.end(reason)
 		case <-c.done:
 		}
 	}()
@@ -222,6 +232,9 @@ func (c *Call) Hangup(ctx context.Context) {
 	case stateEnded:
 		return
 	case stateAnswered:
+		c.mu.Lock()
+		c.localBye = true
+		c.mu.Unlock()
 		var err error
 		if c.out != nil {
 			err = c.out.Bye(ctx)
@@ -229,7 +242,7 @@ func (c *Call) Hangup(ctx context.Context) {
 			err = c.dlg.Bye(ctx)
 		}
 		if err != nil {
-			c.log.Debug("BYE failed", "error", err)
+			c.log.Warn("BYE failed", "error", err)
 		}
 		c.end("local hangup")
 		if c.out != nil {

@@ -70,7 +70,12 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(name, err)
+		err := yamlError(name, err)
+		var ce *ConfigError
+		if errors.As(err, &ce) && ce.Field == "" && ce.Line > 0 {
+			ce.Field = fieldAtLine(&root, ce.Line, "")
+		}
+		return nil, err
 	}
 	fail := func(field string, err error) error {
 		return &ConfigError{File: name, Line: lineOf(&root, field), Field: field, Err: err}
@@ -172,4 +177,37 @@ func mapValue(n *yaml.Node, key string) *kv {
 		}
 	}
 	return nil
+}
+
+// fieldAtLine returns the path of the mapping key on line (for errors that
+// yaml.v3 reports by line only).
+func fieldAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if f := fieldAtLine(c, line, prefix); f != "" {
+				return f
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			path := n.Content[i].Value
+			if prefix != "" {
+				path = prefix + "." + path
+			}
+			if n.Content[i].Line == line {
+				return path
+			}
+			if f := fieldAtLine(n.Content[i+1], line, path); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if f := fieldAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
 }
