@@ -230,3 +230,46 @@ func TestBinaryConfigError(t *testing.T) {
 		t.Fatalf("output %q lacks %q", out, want)
 	}
 }
+
+// SIGHUP reloads the users; a broken file keeps the old ones.
+func TestSIGHUPReloadsUsers(t *testing.T) {
+	peertest.Need(t, "baresip")
+	p := startBinary(t, "")
+	path := p.cmd.Args[2]
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(orig), "users:\n", "users:\n  - {name: carol, password: carol-secret}\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(p.output(), "users reloaded") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b := peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
+	if !b.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("a user added by SIGHUP cannot register:\n%s", b.Output())
+	}
+	b.Stop()
+	if err := os.WriteFile(path, []byte("users: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for !strings.Contains(p.output(), "reload failed") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(p.output(), "reload failed, keeping the old users") {
+		t.Fatal("a broken file on reload was not reported")
+	}
+	b = peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
+	if !b.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("users were lost after a failed reload:\n%s", b.Output())
+	}
+}
