@@ -282,6 +282,13 @@ func (s *rtpSession) dtmfLocked(pkt *rtp.Packet) rune {
 	return d
 }
 
+// recordDTMF adds a digit that arrived outside RTP (SIP INFO) to the stats.
+func (s *rtpSession) recordDTMF(d rune) {
+	s.mu.Lock()
+	s.stats.DTMFReceived += string(d)
+	s.mu.Unlock()
+}
+
 func (r *recvState) update(pkt *rtp.Packet, now time.Time, rate int) {
 	seq := pkt.SequenceNumber
 	if !r.started || pkt.SSRC != r.ssrc {

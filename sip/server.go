@@ -524,6 +524,7 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	s.respond(tx, req, 200, "OK")
+	c.sess.recordDTMF(d)
 	c.gotDTMF(d)
 }
 

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -66,4 +67,86 @@ func TestInviteFromLocalUserIsChallenged(t *testing.T) {
 // guest rewrites a request's From to a caller who is not a local user.
 func guest(msg string) string {
 	return strings.Replace(msg, "sip:alice@voxgate", "sip:guest@example.org", 1)
+}
+
+// In a call, INFO with application/dtmf-relay delivers a digit; other INFO
+// bodies get 415; BYE ends the call.
+func TestInfoDTMFInDialog(t *testing.T) {
+	echo := &echoHandler{}
+	_, addr := testServer(t, nil, WithHandler(echo))
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "info1", 1, "Content-Type: application/sdp\n", testOffer)))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", res.StatusCode)
+	}
+	tag, _ := res.To().Params.Get("tag")
+	inDialog := func(method string, cseq int, extra, body string) string {
+		m := guest(request(method, "sip:9196@voxgate", "info1", cseq, extra, body))
+		return strings.Replace(m, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1)
+	}
+	c.send(inDialog("ACK", 1, "", ""))
+	c.send(inDialog("INFO", 2, "Content-Type: application/dtmf-relay\n", "Signal=5\r\nDuration=160\r\n"))
+	if res := c.final(3 * time.Second); res.StatusCode != 200 {
+		t.Fatalf("INFO dtmf-relay: %d %s", res.StatusCode, res.Reason)
+	}
+	c.send(inDialog("INFO", 3, "Content-Type: application/x-unknown\n", "hello"))
+	if res := c.final(3 * time.Second); res.StatusCode != 415 {
+		t.Fatalf("INFO with another body: %d", res.StatusCode)
+	}
+	calls, digits := echo.snapshot()
+	if digits != "5" || calls[0].Stats().DTMFReceived != "5" {
+		t.Fatalf("digits %q, stats %q", digits, calls[0].Stats().DTMFReceived)
+	}
+	c.send(inDialog("BYE", 4, "", ""))
+	if res := c.final(3 * time.Second); res.StatusCode != 200 {
+		t.Fatalf("BYE: %d", res.StatusCode)
+	}
+	select {
+	case <-calls[0].Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("BYE did not end the call")
+	}
+}
+
+type ringer struct{ calls chan *Call }
+
+func (r ringer) HandleCall(ctx context.Context, c *Call) {
+	_ = c.Ringing()
+	r.calls <- c
+	<-c.Done()
+}
+
+// CANCEL of a ringing call: 200 for the CANCEL, 487 for the INVITE.
+func TestCancelRingingCall(t *testing.T) {
+	r := ringer{calls: make(chan *Call, 1)}
+	_, addr := testServer(t, nil, WithHandler(r))
+	c := newRawClient(t, addr)
+	invite := guest(request("INVITE", "sip:9196@voxgate", "can1", 1, "Content-Type: application/sdp\n", testOffer))
+	c.send(invite)
+	var call *Call
+	select {
+	case call = <-r.calls:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no call")
+	}
+	// CANCEL reuses the INVITE's Via branch, Call-ID and CSeq number.
+	cancelMsg := strings.Replace(strings.Replace(strings.SplitN(invite, "\nContent-Type", 2)[0], "INVITE sip:", "CANCEL sip:", 1), "CSeq: 1 INVITE", "CSeq: 1 CANCEL", 1) + "\nContent-Length: 0\n\n"
+	c.send(cancelMsg)
+	got := map[string]int{}
+	for i := 0; i < 2; i++ {
+		res := c.final(3 * time.Second)
+		got[string(res.CSeq().MethodName)] = res.StatusCode
+	}
+	if got["CANCEL"] != 200 || got["INVITE"] != 487 {
+		t.Fatalf("responses %v, want CANCEL 200 and INVITE 487", got)
+	}
+	select {
+	case <-call.Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("CANCEL did not end the call")
+	}
+	if call.EndReason() != "canceled" {
+		t.Fatalf("end reason %q", call.EndReason())
+	}
 }

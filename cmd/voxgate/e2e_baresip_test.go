@@ -118,6 +118,16 @@ func TestBaresipEchoHoldResume(t *testing.T) {
 			if afterTone < 2.5 {
 				t.Errorf("echo after resume: %.1fs of tone in 3.5s", afterTone)
 			}
+			// RTCP both ways over the 10 s call (reports every 5 s).
+			deadline := time.Now().Add(3 * time.Second)
+			for g.router.ended() == 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			st, _ := g.router.lastStats()
+			t.Logf("voxgate stats: %+v", st)
+			if st.RTCPSent == 0 || st.RTCPReceived == 0 {
+				t.Errorf("RTCP sent %d, received %d", st.RTCPSent, st.RTCPReceived)
+			}
 			other := audio.ToneSeconds(after, 8000, 1000, 0.2)
 			if other > 0.2 {
 				t.Errorf("a tone nobody sent (1000 Hz) detected for %.1fs: the detector is not selective", other)

@@ -1,0 +1,225 @@
+package sip
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// rtpPeer is a bare UDP socket playing the far end of an RTP session.
+func rtpPeer(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func testSession(t *testing.T, remote netip.AddrPort, dir Direction, onDTMF ...func(rune)) *rtpSession {
+	t.Helper()
+	s, err := newRTPSession(quietLogger(), newPortPool(37000, 37999), netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(onDTMF) > 0 {
+		s.onDTMF = onDTMF[0]
+	}
+	mo := mediaOffer{Addr: remote, Codec: sipCodecs["pcmu"], PT: 0, DTMFPT: 101, Ptime: 20, Direction: dir.reverse()}
+	s.configure(&mo, dir)
+	s.start(context.Background())
+	t.Cleanup(s.close)
+	return s
+}
+
+func sendRTP(t *testing.T, c *net.UDPConn, to int, seq uint16, ts uint32, pt uint8, payload []byte) {
+	t.Helper()
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: pt, SequenceNumber: seq, Timestamp: ts, SSRC: 1234}, Payload: payload}
+	b, _ := p.Marshal()
+	if _, err := c.WriteToUDP(b, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: to}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// voxgate sends its RTP to where the peer's packets come from, not to the
+// address in the peer's SDP (a phone behind NAT).
+func TestSymmetricRTPLatches(t *testing.T) {
+	sdpAddr := netip.MustParseAddrPort("127.0.0.1:9") // nobody there
+	s := testSession(t, sdpAddr, SendRecv)
+	peer := rtpPeer(t)
+	pcm := make([]int16, 160)
+	sendRTP(t, peer, s.port, 1, 160, 0, audio.EncodeUlaw(nil, pcm))
+	f := audio.Frame{}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.readFrame(ctx, nil, &f); err != nil || len(f.Samples) != 160 {
+		t.Fatalf("read %d samples: %v", len(f.Samples), err)
+	}
+	(&audio.Tone{Rate: 8000, Freq: 440, Level: 0.3}).Fill(pcm)
+	if err := s.writeFrame(&audio.Frame{Rate: 8000, Samples: pcm}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = peer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	n, err := peer.Read(buf)
+	if err != nil {
+		t.Fatalf("voxgate did not send to the latched source: %v", err)
+	}
+	var p rtp.Packet
+	if err := p.Unmarshal(buf[:n]); err != nil || p.PayloadType != 0 || len(p.Payload) != 160 || !p.Marker {
+		t.Fatalf("packet %+v %v", p.Header, err)
+	}
+}
+
+// Loss and jitter are counted (RFC 3550), DTMF events are reported once per
+// event, and hold (recvonly toward us) stops our sending.
+func TestRTPStatsDTMFAndHold(t *testing.T) {
+	peer := rtpPeer(t)
+	digitCh := make(chan rune, 10)
+	s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv, func(d rune) { digitCh <- d })
+	payload := make([]byte, 160)
+	for i := 0; i < 10; i++ {
+		if i == 4 || i == 5 { // two lost
+			continue
+		}
+		sendRTP(t, peer, s.port, uint16(65530+i), uint32(i*160), 0, payload) // wraps past 65535
+		time.Sleep(5 * time.Millisecond)
+	}
+	// DTMF '7': start, continuation, end three times (one event).
+	for i, ev := range []dtmfEvent{{Event: 7, Duration: 160}, {Event: 7, Duration: 320}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}} {
+		sendRTP(t, peer, s.port, uint16(65540+i), 5000, 101, ev.appendTo(nil))
+	}
+	time.Sleep(100 * time.Millisecond)
+	st := s.snapshot()
+	if st.PacketsReceived != 13 || st.Lost != 2 {
+		t.Errorf("received %d lost %d, want 13 and 2", st.PacketsReceived, st.Lost)
+	}
+	if st.Jitter <= 0 || st.Jitter > 50*time.Millisecond {
+		t.Errorf("jitter %v", st.Jitter)
+	}
+	close(digitCh)
+	var digits []rune
+	for d := range digitCh {
+		digits = append(digits, d)
+	}
+	if string(digits) != "7" || st.DTMFReceived != "7" {
+		t.Errorf("digits %q / %q, want one 7", string(digits), st.DTMFReceived)
+	}
+	// Peer holds: we answer recvonly and send nothing.
+	s.configure(&mediaOffer{Addr: netip.MustParseAddrPort(peer.LocalAddr().String()), Codec: sipCodecs["pcmu"], DTMFPT: 101, Direction: SendOnly}, RecvOnly)
+	sent := s.snapshot().PacketsSent
+	_ = s.writeFrame(&audio.Frame{Rate: 8000, Samples: make([]int16, 160)})
+	if s.snapshot().PacketsSent != sent {
+		t.Error("sent RTP while on hold")
+	}
+}
+
+// RFC 4733 digits go out as event packets paced by the audio clock, with the
+// end packet three times, then audio resumes.
+func TestSendDTMF(t *testing.T) {
+	peer := rtpPeer(t)
+	s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv)
+	if err := s.sendDTMF("9"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sendDTMF("x"); err == nil {
+		t.Fatal("accepted a non-digit")
+	}
+	f := audio.Frame{Rate: 8000, Samples: make([]int16, 160)}
+	var events, ends, audioPkts int
+	buf := make([]byte, 1500)
+	for i := 0; i < 14; i++ {
+		_ = s.writeFrame(&f)
+		_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet
+		_ = p.Unmarshal(buf[:n])
+		switch p.PayloadType {
+		case 101:
+			ev, _ := parseDTMFEvent(p.Payload)
+			if ev.Event != 9 {
+				t.Fatalf("event %d", ev.Event)
+			}
+			events++
+			if ev.End {
+				ends++
+			}
+		case 0:
+			audioPkts++
+		}
+	}
+	if ends != 3 || events < 10 || audioPkts == 0 {
+		t.Fatalf("events %d (ends %d), audio %d", events, ends, audioPkts)
+	}
+}
+
+func TestFrameQueueDropsOldest(t *testing.T) {
+	q := newFrameQueue()
+	for i := 0; i < 10; i++ {
+		v := int16(i)
+		q.push(func(dst []int16) []int16 { return append(dst, v) })
+	}
+	out, ok := q.pop(nil)
+	if !ok || out[0] != 2 || q.droppedCount() != 2 {
+		t.Fatalf("oldest kept %v, dropped %d", out, q.droppedCount())
+	}
+}
+
+func BenchmarkRTPWriteFrame(b *testing.B) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer peer.Close()
+	s, err := newRTPSession(quietLogger(), newPortPool(38000, 38999), netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	s.configure(&mediaOffer{Addr: netip.MustParseAddrPort(peer.LocalAddr().String()), Codec: sipCodecs["pcmu"], Direction: SendRecv}, SendRecv)
+	f := audio.Frame{Rate: 8000, Samples: make([]int16, 160)}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			if _, err := peer.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.writeFrame(&f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The receive path from a parsed packet to a decoded frame taken by the leg.
+func BenchmarkRTPReceive(b *testing.B) {
+	s, err := newRTPSession(quietLogger(), newPortPool(39000, 39999), netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	s.configure(&mediaOffer{Addr: src, Codec: sipCodecs["pcmu"], Direction: SendRecv}, SendRecv)
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: make([]byte, 160)}
+	out := make([]int16, 0, 160)
+	b.ReportAllocs()
+	for b.Loop() {
+		pkt.SequenceNumber++
+		pkt.Timestamp += 160
+		s.handleRTP(&pkt, src, 172)
+		out, _ = s.frames.pop(out)
+	}
+}
