@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,7 +70,7 @@ func TestTrunkRegistersAndRecovers(t *testing.T) {
 		t.Fatalf("voxgate did not register to the carrier: %+v", gw.TrunkStates())
 	}
 	b := car.Bindings("4930123")[0]
-	if want := fmt.Sprintf(":%d", gw.localPort("udp")); !contains(b.Contact, want) || !contains(b.Source, want) {
+	if want := fmt.Sprintf(":%d", gw.localPort("udp")); !strings.Contains(b.Contact, want) || !strings.Contains(b.Source, want) {
 		t.Errorf("contact %q / source %q: not voxgate's SIP port %s", b.Contact, b.Source, want)
 	}
 	st := gw.TrunkStates()[0]
@@ -121,15 +122,4 @@ func TestTrunkWrongPassword(t *testing.T) {
 	if len(car.Bindings("4930123")) != 0 {
 		t.Fatal("registered with a wrong password")
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || index(s, sub) >= 0) }
-
-func index(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }

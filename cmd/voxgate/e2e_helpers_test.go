@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,30 +12,13 @@ import (
 	"github.com/voxgate/voxgate/sip"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // gateway is a voxgate started in-process on the embedded default config,
 // with free ports.
 type gateway struct {
 	srv    *sip.Server
 	router *testRouter
 	port   int
-	log    *lockedBuffer
+	log    *peertest.SyncBuffer
 	addr   string
 }
 
@@ -56,7 +38,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	if err := cfg.SIP.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{port: port, log: &lockedBuffer{}, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	g := &gateway{port: port, log: &peertest.SyncBuffer{}, addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	log := slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g.router = &testRouter{}

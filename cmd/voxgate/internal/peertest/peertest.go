@@ -81,19 +81,19 @@ func ToneWAV(t testing.TB, path string, rate int, freq float64, seconds float64)
 	}
 }
 
-// syncBuffer collects a process's output for concurrent reading.
-type syncBuffer struct {
+// SyncBuffer collects a process's or a logger's output for concurrent reading.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -106,7 +106,7 @@ type Baresip struct {
 	// RTPMin and RTPMax bound the ports baresip receives media on.
 	RTPMin, RTPMax int
 	cmd            *exec.Cmd
-	out            *syncBuffer
+	out            *SyncBuffer
 	ctrl           int
 	done           chan struct{}
 }
@@ -166,7 +166,7 @@ ctrl_tcp_listen 127.0.0.1:%d
 	if o.Dial != "" {
 		args = append(args, "-e", "/dial "+o.Dial)
 	}
-	b := &Baresip{t: t, Dir: dir, RTPMin: rtp, RTPMax: rtp + 39, out: &syncBuffer{}, ctrl: port + 2, done: make(chan struct{})}
+	b := &Baresip{t: t, Dir: dir, RTPMin: rtp, RTPMax: rtp + 39, out: &SyncBuffer{}, ctrl: port + 2, done: make(chan struct{})}
 	b.cmd = exec.Command("baresip", args...)
 	b.cmd.Dir = dir
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
