@@ -178,7 +178,7 @@ func (j *JitterBuffer) Push(seq uint16, ts, ssrc uint32, payload []byte, now tim
 		j.stats.Late++
 		return
 	}
-	s := &j.slots[ext%jbSlots]
+	s := &j.slots[ext&(jbSlots-1)]
 	if s.used && s.ext == ext {
 		j.stats.Duplicate++
 		return
@@ -264,7 +264,7 @@ func (j *JitterBuffer) Pop(now time.Time) ([]byte, JitterStatus) {
 	j.avgDepth += (float64(depth) - j.avgDepth) * 0.05
 	target := j.targetMS() / j.frameDur
 	canAdjust := now.Sub(j.lastAdjust) > 200*time.Millisecond
-	s := &j.slots[j.next%jbSlots]
+	s := &j.slots[j.next&(jbSlots-1)]
 	have := s.used && s.ext == j.next
 	silent := have && j.cfg.Silent != nil && j.cfg.Silent(s.payload)
 	switch {
@@ -278,7 +278,7 @@ func (j *JitterBuffer) Pop(now time.Time) ([]byte, JitterStatus) {
 		j.next++
 		j.lastAdjust = now
 		j.avgDepth--
-		s = &j.slots[j.next%jbSlots]
+		s = &j.slots[j.next&(jbSlots-1)]
 		have = s.used && s.ext == j.next
 	case canAdjust && j.avgDepth < target-1 && (silent || j.cfg.Silent == nil || j.avgDepth < target-3):
 		// Too shallow (a slow sender clock, or the network got worse):
