@@ -15,10 +15,10 @@ func SoftLimit(x int32) int16 {
 	const r = 32767 - limitKnee
 	switch {
 	case x > limitKnee:
-		e := int64(x) - limitKnee
+		e := float32(x - limitKnee)
 		return int16(limitKnee + e*r/(e+r))
 	case x < -limitKnee:
-		e := -int64(x) - limitKnee
+		e := float32(-x - limitKnee)
 		return int16(-(limitKnee + e*r/(e+r)))
 	}
 	return int16(x)
