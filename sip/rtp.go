@@ -266,14 +266,14 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 // dtmfLocked reports a digit once per event: at its first packet, deduplicated
 // by RTP timestamp across the retransmitted start and end packets (RFC 4733 2.5).
 func (s *rtpSession) dtmfLocked(pkt *rtp.Packet) rune {
-	ev, err := parseDTMFEvent(pkt.Payload)
+	ev, err := audio.ParseDTMFEvent(pkt.Payload)
 	if err != nil {
 		return 0
 	}
 	if s.haveDTMFTS && pkt.Timestamp == s.lastDTMFTS {
 		return 0
 	}
-	d := digitOf(ev.Event)
+	d := audio.DigitOf(ev.Event)
 	if d == 0 {
 		return 0
 	}
@@ -355,7 +355,7 @@ func (s *rtpSession) writeFrame(f *audio.Frame) error {
 	defer s.mu.Unlock()
 	n := len(f.Samples)
 	if s.dtmfActive == nil && len(s.dtmfQueue) > 0 && s.dtmfPT != 0 {
-		ev, _ := eventOf(s.dtmfQueue[0])
+		ev, _ := audio.EventOf(s.dtmfQueue[0])
 		s.dtmfQueue = s.dtmfQueue[1:]
 		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: 1600} // 200 ms
 		s.marker = true
@@ -373,14 +373,14 @@ func (s *rtpSession) writeFrame(f *audio.Frame) error {
 		if d.duration < d.total {
 			d.duration += uint16(n)
 		}
-		ev := dtmfEvent{Event: d.event, Volume: 10, Duration: d.duration, End: d.duration >= d.total}
+		ev := audio.DTMFEvent{Event: d.event, Volume: 10, Duration: d.duration, End: d.duration >= d.total}
 		if ev.End {
 			d.ends++
 			if d.ends >= 3 { // the end packet is sent three times (RFC 4733 2.5.1.4)
 				s.dtmfActive = nil
 			}
 		}
-		payload = ev.appendTo(s.sendBuf[12:12])
+		payload = ev.AppendTo(s.sendBuf[12:12])
 	} else {
 		h.PayloadType = s.pt
 		payload, _ = s.encoder.Encode(s.sendBuf[12:12], f.Samples)
@@ -407,7 +407,7 @@ func (s *rtpSession) sendDTMF(digits string) error {
 		return ErrNoDTMF
 	}
 	for _, d := range digits {
-		if _, ok := eventOf(d); !ok {
+		if _, ok := audio.EventOf(d); !ok {
 			return ErrBadDigit
 		}
 		s.dtmfQueue = append(s.dtmfQueue, d)

@@ -93,8 +93,8 @@ func TestRTPStatsDTMFAndHold(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// DTMF '7': start, continuation, end three times (one event).
-	for i, ev := range []dtmfEvent{{Event: 7, Duration: 160}, {Event: 7, Duration: 320}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}} {
-		sendRTP(t, peer, s.port, uint16(65540+i), 5000, 101, ev.appendTo(nil))
+	for i, ev := range []audio.DTMFEvent{{Event: 7, Duration: 160}, {Event: 7, Duration: 320}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}, {Event: 7, End: true, Duration: 480}} {
+		sendRTP(t, peer, s.port, uint16(65540+i), 5000, 101, ev.AppendTo(nil))
 	}
 	time.Sleep(100 * time.Millisecond)
 	st := s.snapshot()
@@ -146,7 +146,7 @@ func TestSendDTMF(t *testing.T) {
 		_ = p.Unmarshal(buf[:n])
 		switch p.PayloadType {
 		case 101:
-			ev, _ := parseDTMFEvent(p.Payload)
+			ev, _ := audio.ParseDTMFEvent(p.Payload)
 			if ev.Event != 9 {
 				t.Fatalf("event %d", ev.Event)
 			}
