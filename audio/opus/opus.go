@@ -1,0 +1,190 @@
+// Package opus wraps libopus (through gopkg.in/hraban/opus.v2) behind the
+// audio package's codec interfaces. It is the only place in voxgate that
+// needs cgo for audio, so everything else builds and tests without it.
+package opus
+
+import (
+	"errors"
+	"fmt"
+
+	hopus "gopkg.in/hraban/opus.v2"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// Errors of the wrapper.
+var (
+	ErrRate    = errors.New("opus: unsupported sample rate (want 8000, 16000, 24000 or 48000)")
+	ErrOptions = errors.New("opus: invalid encoder option")
+)
+
+// maxFrame is the most samples one packet decodes to: 120 ms at 48 kHz.
+const maxFrame = 5760
+
+func validRate(r int) bool { return r == 8000 || r == 16000 || r == 24000 || r == 48000 }
+
+// EncoderOptions tune an Encoder; the zero value is voice at complexity 5
+// with automatic bitrate.
+type EncoderOptions struct {
+	// Complexity 0..10 (default 5; 0 means the default).
+	Complexity int
+	// Bitrate in bits per second (0: libopus chooses).
+	Bitrate int
+	// FEC adds in-band forward error correction, for the loss percentage
+	// given in PacketLoss (default 10 when FEC is on).
+	FEC        bool
+	PacketLoss int
+	// DTX sends almost nothing during silence.
+	DTX bool
+}
+
+// Encoder encodes mono PCM to Opus packets.
+type Encoder struct {
+	enc  *hopus.Encoder
+	rate int
+}
+
+var _ audio.Encoder = (*Encoder)(nil)
+
+// NewEncoder returns a mono VoIP encoder for PCM at rate.
+func NewEncoder(rate int, o EncoderOptions) (*Encoder, error) {
+	if !validRate(rate) {
+		return nil, fmt.Errorf("%w: %d", ErrRate, rate)
+	}
+	if o.Complexity == 0 {
+		o.Complexity = 5
+	}
+	if o.Complexity < 0 || o.Complexity > 10 {
+		return nil, fmt.Errorf("%w: complexity %d (want 0..10)", ErrOptions, o.Complexity)
+	}
+	if o.Bitrate != 0 && (o.Bitrate < 6000 || o.Bitrate > 510000) {
+		return nil, fmt.Errorf("%w: bitrate %d (want 6000..510000)", ErrOptions, o.Bitrate)
+	}
+	if o.PacketLoss < 0 || o.PacketLoss > 100 {
+		return nil, fmt.Errorf("%w: packet loss %d%%", ErrOptions, o.PacketLoss)
+	}
+	enc, err := hopus.NewEncoder(rate, 1, hopus.AppVoIP)
+	if err != nil {
+		return nil, err
+	}
+	if err := enc.SetComplexity(o.Complexity); err != nil {
+		return nil, err
+	}
+	if o.Bitrate != 0 {
+		if err := enc.SetBitrate(o.Bitrate); err != nil {
+			return nil, err
+		}
+	}
+	if o.FEC {
+		if o.PacketLoss == 0 {
+			o.PacketLoss = 10
+		}
+		if err := enc.SetInBandFEC(true); err != nil {
+			return nil, err
+		}
+	}
+	if o.PacketLoss > 0 {
+		if err := enc.SetPacketLossPerc(o.PacketLoss); err != nil {
+			return nil, err
+		}
+	}
+	if o.DTX {
+		if err := enc.SetDTX(true); err != nil {
+			return nil, err
+		}
+	}
+	return &Encoder{enc: enc, rate: rate}, nil
+}
+
+// Rate implements audio.Encoder.
+func (e *Encoder) Rate() int { return e.rate }
+
+// Encode appends one packet encoding pcm (2.5 to 60 ms of samples) to dst.
+// dst should have 1275 bytes of spare capacity to avoid an allocation.
+func (e *Encoder) Encode(dst []byte, pcm []int16) ([]byte, error) {
+	if cap(dst)-len(dst) < 1275 {
+		dst = append(make([]byte, 0, len(dst)+1275), dst...)
+	}
+	out := dst[len(dst):cap(dst)]
+	n, err := e.enc.Encode(pcm, out)
+	if err != nil {
+		return dst, err
+	}
+	return dst[:len(dst)+n], nil
+}
+
+// String names the codec for pipeline dumps.
+func (e *Encoder) String() string { return fmt.Sprintf("opus-enc/%d", e.rate) }
+
+// Decoder decodes Opus packets to mono PCM, and conceals lost ones.
+type Decoder struct {
+	dec  *hopus.Decoder
+	rate int
+	last int // samples in the last decoded packet, the size of a concealed frame
+}
+
+var _ audio.Decoder = (*Decoder)(nil)
+
+// NewDecoder returns a mono decoder producing PCM at rate (any Opus packet
+// decodes at any of the rates).
+func NewDecoder(rate int) (*Decoder, error) {
+	if !validRate(rate) {
+		return nil, fmt.Errorf("%w: %d", ErrRate, rate)
+	}
+	dec, err := hopus.NewDecoder(rate, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &Decoder{dec: dec, rate: rate, last: rate / 50}, nil
+}
+
+// Rate implements audio.Decoder.
+func (d *Decoder) Rate() int { return d.rate }
+
+// grow makes room for n samples after dst and returns that room with its
+// capacity cut to n: hraban/opus passes cap(), not len(), to libopus as the
+// frame size, and concealment and FEC must be told the exact duration.
+func grow(dst []int16, n int) ([]int16, []int16) {
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]int16, 0, len(dst)+n), dst...)
+	}
+	return dst, dst[len(dst) : len(dst)+n : len(dst)+n]
+}
+
+// Decode appends the PCM of one packet to dst. dst should have 5760 samples
+// of spare capacity (120 ms at 48 kHz) to avoid an allocation.
+func (d *Decoder) Decode(dst []int16, payload []byte) ([]int16, error) {
+	dst, out := grow(dst, maxFrame*d.rate/48000)
+	n, err := d.dec.Decode(payload, out)
+	if err != nil {
+		return dst, err
+	}
+	d.last = n
+	return dst[:len(dst)+n], nil
+}
+
+// Conceal appends samples of loss concealment (libopus PLC) for a lost packet.
+func (d *Decoder) Conceal(dst []int16, samples int) ([]int16, error) {
+	dst, out := grow(dst, samples)
+	if err := d.dec.DecodePLC(out); err != nil {
+		return dst, err
+	}
+	return dst[:len(dst)+samples], nil
+}
+
+// DecodeFEC appends samples recovered for a lost packet from the in-band
+// FEC data of next, the packet that followed it. next is then decoded
+// normally with Decode.
+func (d *Decoder) DecodeFEC(dst []int16, next []byte, samples int) ([]int16, error) {
+	dst, out := grow(dst, samples)
+	if err := d.dec.DecodeFEC(next, out); err != nil {
+		return dst, err
+	}
+	return dst[:len(dst)+samples], nil
+}
+
+// LastSamples is the length of the last decoded packet, the size to conceal.
+func (d *Decoder) LastSamples() int { return d.last }
+
+// String names the codec for pipeline dumps.
+func (d *Decoder) String() string { return fmt.Sprintf("opus-dec/%d", d.rate) }
