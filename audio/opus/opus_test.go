@@ -33,7 +33,6 @@ func sineSNR(pcm []int16, rate int, freq float64) float64 {
 	return 10 * math.Log10(sig/res)
 }
 
-
 func encodeTone(t testing.TB, enc *Encoder, dec *Decoder, rate int, freq float64, frames int) []int16 {
 	t.Helper()
 	tone := audio.Tone{Rate: rate, Freq: freq, Level: 0.4}
