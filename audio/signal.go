@@ -77,3 +77,30 @@ func ToneSeconds(pcm []int16, rate int, freq, share float64) float64 {
 	}
 	return float64(n) * DefaultPtime.Seconds()
 }
+
+// Silence fills dst with zeros.
+func Silence(dst []int16) { clear(dst) }
+
+// ComfortNoise generates low-level white noise, so that a listener can tell
+// a silent line from a dead one. It allocates nothing.
+type ComfortNoise struct {
+	// Level is the RMS level in dBFS (for example -60).
+	Level float64
+	state uint64
+}
+
+// Fill writes the next len(dst) samples of noise.
+func (n *ComfortNoise) Fill(dst []int16) {
+	if n.state == 0 {
+		n.state = 0x9E3779B97F4A7C15
+	}
+	// Uniform noise in [-a, a] has an RMS of a/sqrt(3).
+	a := math.Pow(10, n.Level/20) * 32767 * math.Sqrt(3)
+	for i := range dst {
+		n.state ^= n.state << 13
+		n.state ^= n.state >> 7
+		n.state ^= n.state << 17
+		u := float64(n.state>>11)/float64(1<<53)*2 - 1
+		dst[i] = int16(u * a)
+	}
+}

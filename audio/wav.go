@@ -56,6 +56,9 @@ func ReadWAV(r io.Reader) (*WAV, error) {
 		size := binary.LittleEndian.Uint32(ch[4:8])
 		switch id {
 		case "fmt ":
+			if size > 256 {
+				return nil, fmt.Errorf("%w: fmt chunk of %d bytes", ErrNotWAV, size)
+			}
 			b := make([]byte, size+size%2)
 			if _, err := io.ReadFull(r, b); err != nil || size < 16 {
 				return nil, fmt.Errorf("%w: short fmt chunk", ErrNotWAV)
