@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // Errors returned by the WAV reader.
@@ -147,5 +148,69 @@ func WriteWAV(w io.Writer, rate int, pcm []int16) error {
 		binary.LittleEndian.PutUint16(b[44+2*i:], uint16(s))
 	}
 	_, err := w.Write(b)
+	return err
+}
+
+// WAVWriter streams mono 16-bit PCM to a WAV file. The header's sizes are
+// rewritten at least every second and on Close, so a file cut off by a
+// crash is valid up to its last second (and ReadWAV reads past a stale
+// size anyway).
+type WAVWriter struct {
+	f       *os.File
+	rate    int
+	samples int64
+	buf     []byte
+	synced  time.Time
+}
+
+// NewWAVWriter creates path and writes a header.
+func NewWAVWriter(path string, rate int) (*WAVWriter, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	w := &WAVWriter{f: f, rate: rate, buf: make([]byte, 0, 4096), synced: time.Now()}
+	if err := WriteWAV(f, rate, nil); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Write appends samples.
+func (w *WAVWriter) Write(pcm []int16) error {
+	w.buf = w.buf[:0]
+	for _, s := range pcm {
+		w.buf = binary.LittleEndian.AppendUint16(w.buf, uint16(s))
+	}
+	if _, err := w.f.Write(w.buf); err != nil {
+		return err
+	}
+	w.samples += int64(len(pcm))
+	if time.Since(w.synced) > time.Second {
+		return w.sync()
+	}
+	return nil
+}
+
+// sync rewrites the RIFF and data sizes for what has been written so far.
+func (w *WAVWriter) sync() error {
+	w.synced = time.Now()
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(36+2*w.samples))
+	if _, err := w.f.WriteAt(b[:], 4); err != nil {
+		return err
+	}
+	binary.LittleEndian.PutUint32(b[:], uint32(2*w.samples))
+	_, err := w.f.WriteAt(b[:], 40)
+	return err
+}
+
+// Close finalises the header and closes the file.
+func (w *WAVWriter) Close() error {
+	err := w.sync()
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }

@@ -23,9 +23,9 @@ const (
 	stateEnded
 )
 
-// Call is one SIP call with its audio stream: a media leg. Received audio is
-// decoded to 8 kHz PCM frames (ReadFrame); frames written are encoded with
-// the negotiated codec and sent (WriteFrame).
+// Call is one SIP call with its audio stream: a media leg. Received RTP is
+// handed over packet by packet (ReadPacket); encoded frames written are
+// packetized and sent (WritePayload).
 type Call struct {
 	srv      *Server
 	log      *slog.Logger
@@ -51,6 +51,8 @@ type Call struct {
 	localBye  bool // Hangup is sending BYE
 	onDTMF    func(rune)
 	finishOne sync.Once
+	rxPkt     audio.Packet // ReadFrame's buffers
+	txBuf     []byte
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -144,13 +146,6 @@ func (c *Call) Origin() Origin { return c.origin }
 
 // Rate is the sample rate of the frames the call reads and writes.
 func (c *Call) Rate() int { return 8000 }
-
-// Codec names the negotiated codec, e.g. "PCMU".
-func (c *Call) Codec() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.offer.Codec.Name
-}
 
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }
@@ -334,21 +329,44 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.srv.send(tx, res)
 }
 
-// ReadFrame blocks until the next received audio frame (8 kHz PCM) and
-// copies it into f, reusing f.Samples.
-func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
-	return c.sess.readFrame(ctx, c.done, f)
+// Codec is the negotiated codec with its RTP clock rate.
+func (c *Call) Codec() audio.Codec {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return audio.Codec{Name: c.offer.Codec.Name, Rate: c.offer.Codec.Rate}
 }
 
-// WriteFrame encodes f (8 kHz PCM) and sends it. Frames written while the
-// call is on hold are dropped.
-func (c *Call) WriteFrame(f *audio.Frame) error {
+// ReadPacket blocks until the next received RTP packet and copies it into p.
+func (c *Call) ReadPacket(ctx context.Context, p *audio.Packet) error {
+	return c.sess.readPacket(ctx, c.done, p)
+}
+
+// WritePayload sends one encoded frame covering samples RTP clock units.
+// It does not block. Frames written while the call is on hold are dropped.
+func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	select {
 	case <-c.done:
 		return ErrCallEnded
 	default:
 	}
-	return c.sess.writeFrame(f)
+	return c.sess.writePayload(payload, samples)
+}
+
+// ReadFrame reads the next packet and decodes it to 8 kHz PCM (G.711), for
+// callers that do not run the bridge's pipeline (tests, simple tools).
+func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
+	if err := c.ReadPacket(ctx, &c.rxPkt); err != nil {
+		return err
+	}
+	f.Rate = 8000
+	f.Samples, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Decode(f.Samples[:0], c.rxPkt.Payload)
+	return nil
+}
+
+// WriteFrame encodes 8 kHz PCM with the call's G.711 law and sends it.
+func (c *Call) WriteFrame(f *audio.Frame) error {
+	c.txBuf, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Encode(c.txBuf[:0], f.Samples)
+	return c.WritePayload(c.txBuf, uint32(len(f.Samples)))
 }
 
 // SendDTMF queues digits to send as RFC 4733 events, paced by WriteFrame.

@@ -9,6 +9,7 @@ var (
 	ErrNoDTMF       = errors.New("peer did not negotiate telephone-event")
 	ErrBadDigit     = errors.New("not a DTMF digit")
 	ErrUnknownTrunk = errors.New("unknown trunk")
+	errPayloadTooBig = errors.New("payload larger than a packet")
 )
 
 // Rejection is a final SIP status a Handler answers an INVITE with.

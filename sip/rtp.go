@@ -31,38 +31,43 @@ type Stats struct {
 	RemoteJitter       time.Duration
 	RTCPReceived       uint64
 	RTCPSent           uint64
-	// DroppedFrames counts received frames dropped because the consumer of the
-	// leg fell behind.
+	// DroppedFrames counts received packets dropped because the consumer of
+	// the leg fell behind.
 	DroppedFrames uint64
 	DTMFReceived  string // every digit received, in order (RFC 4733 and SIP INFO)
 }
 
-const maxFrameSamples = 960 // 120 ms at 8 kHz
+const maxPayload = 1500
 
-// frameQueue is a bounded, drop-oldest queue of decoded frames with storage
-// allocated once per call.
-type frameQueue struct {
+// packetQueue is a bounded, drop-oldest queue of received RTP payloads with
+// storage allocated once per call: a consumer that falls behind loses the
+// oldest packets, never stalls the receiver.
+type packetQueue struct {
 	mu      sync.Mutex
-	buf     [8][maxFrameSamples]int16
-	lens    [8]int
+	pkts    [16]audio.Packet
 	head, n int
 	dropped uint64
 	ready   chan struct{}
 }
 
-func newFrameQueue() *frameQueue { return &frameQueue{ready: make(chan struct{}, 1)} }
+func newPacketQueue() *packetQueue {
+	q := &packetQueue{ready: make(chan struct{}, 1)}
+	for i := range q.pkts {
+		q.pkts[i].Payload = make([]byte, 0, 512)
+	}
+	return q
+}
 
-// slot returns the buffer to decode the next frame into; commit makes it visible.
-func (q *frameQueue) push(decode func(dst []int16) []int16) {
+func (q *packetQueue) push(p *rtp.Packet) {
 	q.mu.Lock()
-	if q.n == len(q.buf) { // drop the oldest
-		q.head = (q.head + 1) % len(q.buf)
+	if q.n == len(q.pkts) {
+		q.head = (q.head + 1) % len(q.pkts)
 		q.n--
 		q.dropped++
 	}
-	i := (q.head + q.n) % len(q.buf)
-	out := decode(q.buf[i][:0])
-	q.lens[i] = len(out)
+	slot := &q.pkts[(q.head+q.n)%len(q.pkts)]
+	slot.Seq, slot.Timestamp, slot.SSRC = p.SequenceNumber, p.Timestamp, p.SSRC
+	slot.Payload = append(slot.Payload[:0], p.Payload...)
 	q.n++
 	q.mu.Unlock()
 	select {
@@ -71,17 +76,25 @@ func (q *frameQueue) push(decode func(dst []int16) []int16) {
 	}
 }
 
-// pop copies the oldest frame into dst, reporting false when empty.
-func (q *frameQueue) pop(dst []int16) ([]int16, bool) {
+// pop copies the oldest packet into dst, reporting false when empty.
+func (q *packetQueue) pop(dst *audio.Packet) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
-		return dst, false
+		return false
 	}
-	dst = append(dst[:0], q.buf[q.head][:q.lens[q.head]]...)
-	q.head = (q.head + 1) % len(q.buf)
+	src := &q.pkts[q.head]
+	dst.Seq, dst.Timestamp, dst.SSRC = src.Seq, src.Timestamp, src.SSRC
+	dst.Payload = append(dst.Payload[:0], src.Payload...)
+	q.head = (q.head + 1) % len(q.pkts)
 	q.n--
-	return dst, true
+	return true
+}
+
+func (q *packetQueue) droppedCount() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dropped
 }
 
 // rtpSession is one audio stream: an RTP and an RTCP socket from the pool.
@@ -91,14 +104,13 @@ type rtpSession struct {
 	rtcpConn   *net.UDPConn
 	port       int
 	pool       *portPool
-	frames     *frameQueue
+	packets    *packetQueue
 	onDTMF     func(rune)
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc
 	ssrc       uint32
 	sendBuf    []byte
-	encoder    audio.G711
 	lastRecvAt time.Time
 
 	mu         sync.Mutex
@@ -157,7 +169,7 @@ func newRTPSession(log *slog.Logger, pool *portPool, ip netip.Addr) (*rtpSession
 		rtcpConn: rtcpc,
 		port:     port,
 		pool:     pool,
-		frames:   newFrameQueue(),
+		packets:  newPacketQueue(),
 		ssrc:     binary.BigEndian.Uint32(b[:]),
 		sendBuf:  make([]byte, 1500),
 		seq:      uint16(b[0])<<8 | uint16(b[2]),
@@ -173,7 +185,6 @@ func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codec, s.pt, s.dtmfPT, s.direction = mo.Codec, mo.PT, mo.DTMFPT, dir
-	s.encoder = audio.G711{ALaw: mo.Codec.ALaw}
 	if mo.Addr.IsValid() && mo.Addr != s.remote {
 		s.remote = mo.Addr
 		s.remoteRTCP = netip.AddrPortFrom(mo.Addr.Addr(), mo.Addr.Port()+1)
@@ -241,7 +252,7 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 	s.stats.PacketsReceived++
 	s.stats.BytesReceived += uint64(n)
 	s.recv.update(pkt, now, s.codec.Rate)
-	pt, dtmfPT, codec, receiving := s.pt, s.dtmfPT, s.codec, s.direction.Receives()
+	pt, dtmfPT, receiving := s.pt, s.dtmfPT, s.direction.Receives()
 	var digit rune
 	if dtmfPT != 0 && pkt.PayloadType == dtmfPT {
 		digit = s.dtmfLocked(pkt)
@@ -252,14 +263,8 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 		if s.onDTMF != nil {
 			s.onDTMF(digit)
 		}
-	case pkt.PayloadType == pt && receiving && len(pkt.Payload) <= maxFrameSamples:
-		alaw := codec.ALaw
-		s.frames.push(func(dst []int16) []int16 {
-			if alaw {
-				return audio.DecodeAlaw(dst, pkt.Payload)
-			}
-			return audio.DecodeUlaw(dst, pkt.Payload)
-		})
+	case pkt.PayloadType == pt && receiving && len(pkt.Payload) <= maxPayload:
+		s.packets.push(pkt)
 	}
 }
 
@@ -328,17 +333,14 @@ func (r *recvState) lost() int64 {
 	return int64(expected) - int64(r.received)
 }
 
-// readFrame blocks until a decoded frame is available, copying it into f.
-func (s *rtpSession) readFrame(ctx context.Context, done <-chan struct{}, f *audio.Frame) error {
+// readPacket blocks until a received packet is available and copies it into p.
+func (s *rtpSession) readPacket(ctx context.Context, done <-chan struct{}, p *audio.Packet) error {
 	for {
-		var ok bool
-		f.Samples, ok = s.frames.pop(f.Samples)
-		if ok {
-			f.Rate = 8000
+		if s.packets.pop(p) {
 			return nil
 		}
 		select {
-		case <-s.frames.ready:
+		case <-s.packets.ready:
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-done:
@@ -347,13 +349,13 @@ func (s *rtpSession) readFrame(ctx context.Context, done <-chan struct{}, f *aud
 	}
 }
 
-// writeFrame encodes and sends one frame, or a DTMF event packet in its
-// place while a digit is being sent. It advances the timestamp even when the
-// direction forbids sending (on hold) so that resuming keeps the clock.
-func (s *rtpSession) writeFrame(f *audio.Frame) error {
+// writePayload sends one encoded frame of samples (RTP clock units), or a
+// DTMF event packet in its place while a digit is being sent. It advances
+// the timestamp even when the direction forbids sending (on hold), so that
+// resuming keeps the clock.
+func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(f.Samples)
 	if s.dtmfActive == nil && len(s.dtmfQueue) > 0 && s.dtmfPT != 0 {
 		ev, _ := audio.EventOf(s.dtmfQueue[0])
 		s.dtmfQueue = s.dtmfQueue[1:]
@@ -361,17 +363,17 @@ func (s *rtpSession) writeFrame(f *audio.Frame) error {
 		s.marker = true
 	}
 	if !s.direction.Sends() || !s.remote.IsValid() {
-		s.ts += uint32(n)
+		s.ts += samples
 		s.marker = true
 		return nil
 	}
 	h := rtp.Header{Version: 2, Marker: s.marker, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc}
-	var payload []byte
+	body := s.sendBuf[12:12]
 	if d := s.dtmfActive; d != nil {
 		h.PayloadType = s.dtmfPT
 		h.Timestamp = d.ts
 		if d.duration < d.total {
-			d.duration += uint16(n)
+			d.duration += uint16(samples)
 		}
 		ev := audio.DTMFEvent{Event: d.event, Volume: 10, Duration: d.duration, End: d.duration >= d.total}
 		if ev.End {
@@ -380,23 +382,25 @@ func (s *rtpSession) writeFrame(f *audio.Frame) error {
 				s.dtmfActive = nil
 			}
 		}
-		payload = ev.AppendTo(s.sendBuf[12:12])
+		body = ev.AppendTo(body)
 	} else {
+		if len(payload) > len(s.sendBuf)-12 {
+			return errPayloadTooBig
+		}
 		h.PayloadType = s.pt
-		payload, _ = s.encoder.Encode(s.sendBuf[12:12], f.Samples)
+		body = append(body, payload...)
 	}
-	hn, err := h.MarshalTo(s.sendBuf)
-	if err != nil || hn != 12 {
+	if hn, err := h.MarshalTo(s.sendBuf); err != nil || hn != 12 {
 		return err
 	}
-	pkt := s.sendBuf[:12+len(payload)]
+	pkt := s.sendBuf[:12+len(body)]
 	s.seq++
-	s.ts += uint32(n)
+	s.ts += samples
 	s.marker = false
 	s.sentAny = true
 	s.stats.PacketsSent++
 	s.stats.BytesSent += uint64(len(pkt))
-	_, err = s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
+	_, err := s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
 	return err
 }
 
@@ -423,14 +427,8 @@ func (s *rtpSession) snapshot() Stats {
 	if s.codec.Rate > 0 {
 		st.Jitter = time.Duration(s.recv.jitter * float64(time.Second) / float64(s.codec.Rate))
 	}
-	st.DroppedFrames = s.frames.droppedCount()
+	st.DroppedFrames = s.packets.droppedCount()
 	return st
-}
-
-func (q *frameQueue) droppedCount() uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.dropped
 }
 
 // RTCP

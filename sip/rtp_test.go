@@ -56,14 +56,14 @@ func TestSymmetricRTPLatches(t *testing.T) {
 	peer := rtpPeer(t)
 	pcm := make([]int16, 160)
 	sendRTP(t, peer, s.port, 1, 160, 0, audio.EncodeUlaw(nil, pcm))
-	f := audio.Frame{}
+	var rp audio.Packet
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.readFrame(ctx, nil, &f); err != nil || len(f.Samples) != 160 {
-		t.Fatalf("read %d samples: %v", len(f.Samples), err)
+	if err := s.readPacket(ctx, nil, &rp); err != nil || len(rp.Payload) != 160 || rp.Seq != 1 {
+		t.Fatalf("read %+v: %v", rp, err)
 	}
 	(&audio.Tone{Rate: 8000, Freq: 440, Level: 0.3}).Fill(pcm)
-	if err := s.writeFrame(&audio.Frame{Rate: 8000, Samples: pcm}); err != nil {
+	if err := s.writePayload(audio.EncodeUlaw(nil, pcm), 160); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 1500)
@@ -115,7 +115,7 @@ func TestRTPStatsDTMFAndHold(t *testing.T) {
 	// Peer holds: we answer recvonly and send nothing.
 	s.configure(&mediaOffer{Addr: netip.MustParseAddrPort(peer.LocalAddr().String()), Codec: sipCodecs["pcmu"], DTMFPT: 101, Direction: SendOnly}, RecvOnly)
 	sent := s.snapshot().PacketsSent
-	_ = s.writeFrame(&audio.Frame{Rate: 8000, Samples: make([]int16, 160)})
+	_ = s.writePayload(make([]byte, 160), 160)
 	if s.snapshot().PacketsSent != sent {
 		t.Error("sent RTP while on hold")
 	}
@@ -132,11 +132,11 @@ func TestSendDTMF(t *testing.T) {
 	if err := s.sendDTMF("x"); err == nil {
 		t.Fatal("accepted a non-digit")
 	}
-	f := audio.Frame{Rate: 8000, Samples: make([]int16, 160)}
+	payload := make([]byte, 160)
 	var events, ends, audioPkts int
 	buf := make([]byte, 1500)
 	for i := 0; i < 14; i++ {
-		_ = s.writeFrame(&f)
+		_ = s.writePayload(payload, 160)
 		_ = peer.SetReadDeadline(time.Now().Add(time.Second))
 		n, err := peer.Read(buf)
 		if err != nil {
@@ -163,15 +163,14 @@ func TestSendDTMF(t *testing.T) {
 	}
 }
 
-func TestFrameQueueDropsOldest(t *testing.T) {
-	q := newFrameQueue()
-	for i := 0; i < 10; i++ {
-		v := int16(i)
-		q.push(func(dst []int16) []int16 { return append(dst, v) })
+func TestPacketQueueDropsOldest(t *testing.T) {
+	q := newPacketQueue()
+	for i := 0; i < 20; i++ {
+		q.push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i)}, Payload: []byte{byte(i)}})
 	}
-	out, ok := q.pop(nil)
-	if !ok || out[0] != 2 || q.droppedCount() != 2 {
-		t.Fatalf("oldest kept %v, dropped %d", out, q.droppedCount())
+	var p audio.Packet
+	if !q.pop(&p) || p.Seq != 4 || p.Payload[0] != 4 || q.droppedCount() != 4 {
+		t.Fatalf("oldest kept %+v, dropped %d", p, q.droppedCount())
 	}
 }
 
@@ -187,7 +186,7 @@ func BenchmarkRTPWriteFrame(b *testing.B) {
 	}
 	defer s.close()
 	s.configure(&mediaOffer{Addr: netip.MustParseAddrPort(peer.LocalAddr().String()), Codec: sipCodecs["pcmu"], Direction: SendRecv}, SendRecv)
-	f := audio.Frame{Rate: 8000, Samples: make([]int16, 160)}
+	payload := make([]byte, 160)
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -198,7 +197,7 @@ func BenchmarkRTPWriteFrame(b *testing.B) {
 	}()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := s.writeFrame(&f); err != nil {
+		if err := s.writePayload(payload, 160); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -214,12 +213,12 @@ func BenchmarkRTPReceive(b *testing.B) {
 	src := netip.MustParseAddrPort("127.0.0.1:40000")
 	s.configure(&mediaOffer{Addr: src, Codec: sipCodecs["pcmu"], Direction: SendRecv}, SendRecv)
 	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: make([]byte, 160)}
-	out := make([]int16, 0, 160)
+	out := audio.Packet{Payload: make([]byte, 0, 512)}
 	b.ReportAllocs()
 	for b.Loop() {
 		pkt.SequenceNumber++
 		pkt.Timestamp += 160
 		s.handleRTP(&pkt, src, 172)
-		out, _ = s.frames.pop(out)
+		s.packets.pop(&out)
 	}
 }

@@ -1,0 +1,115 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/audio/opus"
+)
+
+// ErrCodec is returned for a leg whose codec the bridge cannot transcode.
+var ErrCodec = errors.New("unsupported codec")
+
+// decoder turns a leg's payloads into PCM at the codec's rate and conceals
+// lost packets.
+type decoder interface {
+	decode(dst []int16, payload []byte) ([]int16, error)
+	conceal(dst []int16, samples int) []int16
+	rate() int
+	String() string
+}
+
+// encoder turns PCM at the codec's rate into payloads.
+type encoder interface {
+	encode(dst []byte, pcm []int16) ([]byte, error)
+	rate() int
+	String() string
+}
+
+type g711Decoder struct {
+	c   audio.G711
+	plc *audio.PLC
+}
+
+func (d *g711Decoder) decode(dst []int16, payload []byte) ([]int16, error) {
+	n := len(dst)
+	dst, _ = d.c.Decode(dst, payload)
+	d.plc.Good(dst[n:])
+	return dst, nil
+}
+
+func (d *g711Decoder) conceal(dst []int16, samples int) []int16 {
+	n := len(dst)
+	dst = grow(dst, samples)
+	d.plc.Conceal(dst[n:])
+	return dst
+}
+
+func (d *g711Decoder) rate() int      { return 8000 }
+func (d *g711Decoder) String() string { return d.c.String() + "+plc" }
+
+type g711Encoder struct{ c audio.G711 }
+
+func (e g711Encoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.c.Encode(dst, pcm) }
+func (e g711Encoder) rate() int                                      { return 8000 }
+func (e g711Encoder) String() string                                 { return e.c.String() }
+
+type opusDecoder struct{ d *opus.Decoder }
+
+func (d opusDecoder) decode(dst []int16, payload []byte) ([]int16, error) {
+	return d.d.Decode(dst, payload)
+}
+
+func (d opusDecoder) conceal(dst []int16, samples int) []int16 {
+	out, err := d.d.Conceal(dst, samples)
+	if err != nil {
+		return grow(dst, samples)
+	}
+	return out
+}
+
+func (d opusDecoder) rate() int      { return d.d.Rate() }
+func (d opusDecoder) String() string { return d.d.String() }
+
+type opusEncoder struct{ e *opus.Encoder }
+
+func (e opusEncoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.e.Encode(dst, pcm) }
+func (e opusEncoder) rate() int                                      { return e.e.Rate() }
+func (e opusEncoder) String() string                                 { return e.e.String() }
+
+// opusRate is the rate voxgate runs Opus at: the room's rate when Opus
+// supports it, so no resampler sits between the codec and the mix.
+func opusRate(roomRate int) int { return roomRate }
+
+func newDecoder(c audio.Codec, roomRate int) (decoder, error) {
+	switch strings.ToUpper(c.Name) {
+	case "PCMU", "PCMA":
+		return &g711Decoder{c: audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}, plc: audio.NewPLC(8000)}, nil
+	case "OPUS":
+		d, err := opus.NewDecoder(opusRate(roomRate))
+		if err != nil {
+			return nil, err
+		}
+		return opusDecoder{d}, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrCodec, c.Name)
+}
+
+// OpusComplexity is the complexity of every Opus encoder the bridge opens.
+var OpusComplexity = 5
+
+func newEncoder(c audio.Codec, roomRate int) (encoder, error) {
+	switch strings.ToUpper(c.Name) {
+	case "PCMU", "PCMA":
+		return g711Encoder{audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}}, nil
+	case "OPUS":
+		e, err := opus.NewEncoder(opusRate(roomRate), opus.EncoderOptions{Complexity: OpusComplexity, FEC: true})
+		if err != nil {
+			return nil, err
+		}
+		return opusEncoder{e}, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrCodec, c.Name)
+}

@@ -1,0 +1,665 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// Errors of rooms.
+var (
+	ErrLocked    = errors.New("room is locked")
+	ErrFull      = errors.New("room is full")
+	ErrNoLeg     = errors.New("no such leg in the room")
+	ErrDuplicate = errors.New("leg already in the room")
+	ErrClosed    = errors.New("room is closed")
+)
+
+// Event is something that happened in a room, for the web page and the API.
+type Event struct {
+	Room string
+	Leg  string
+	// Type: "joined", "left", "kicked", "talking", "stopped-talking".
+	Type string
+	At   time.Time
+}
+
+// RoomConfig configures a room.
+type RoomConfig struct {
+	Name string
+	// Rate is the mixing rate: 8000, 16000 (default), 24000 or 48000.
+	Rate int
+	// Max is the most legs at once (0: no limit).
+	Max int
+	// JoinTone and LeaveTone are played to the room when a leg joins or
+	// leaves (nil: the default beeps; use NoTone for none).
+	JoinTone, LeaveTone *audio.WAV
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Events receives the room's events; sends never block (a full channel
+	// loses events).
+	Events chan<- Event
+	// ManualClock: the room does not tick by itself; the caller (tests)
+	// calls Tick with a simulated time, and Now returns that time.
+	ManualClock bool
+}
+
+// NoTone is a WAV with no samples: no join or leave tone.
+var NoTone = &audio.WAV{Rate: 8000}
+
+// member is a leg in a room.
+type member struct {
+	id      string
+	leg     Leg
+	in      *ingress
+	out     *egress
+	enc     encoder          // its own encoder, for its own mix
+	rs      *audio.Resampler // room rate -> encoder rate; nil when equal
+	group   *group
+	vad     *audio.VAD
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	muted   bool
+	deaf    bool
+	gain    float32 // linear
+	talking bool
+	level   float64
+	input   []int16 // this tick's contribution, after gain
+	mix     []int16 // this tick's mix-minus output
+	pcm     []int16 // encoder-rate scratch
+	payload []byte
+	prompt  *prompt
+	joined  time.Time
+}
+
+// group is every listener on one codec and rate: they hear the same mix and
+// share one encode per tick.
+type group struct {
+	key     string
+	enc     encoder
+	rs      *audio.Resampler
+	samples uint32 // RTP clock units per tick
+	pcm     []int16
+	payload []byte
+	// silent is the encoded silence for deaf legs.
+	silent []byte
+}
+
+// prompt is a WAV being played, already at the room rate.
+type prompt struct {
+	pcm []int16
+	pos int
+}
+
+func (p *prompt) mixInto(dst []int16) bool {
+	n := min(len(dst), len(p.pcm)-p.pos)
+	for i := 0; i < n; i++ {
+		dst[i] = audio.SoftLimit(int32(dst[i]) + int32(p.pcm[p.pos+i]))
+	}
+	p.pos += n
+	return p.pos < len(p.pcm)
+}
+
+// Room mixes its legs: each hears everyone but itself.
+type Room struct {
+	cfg   RoomConfig
+	log   *slog.Logger
+	frame int
+
+	mu        sync.Mutex
+	members   []*member
+	groups    map[string]*group
+	locked    bool
+	closed    bool
+	mixer     *audio.MixMinus
+	inputs    [][]int16
+	outs      [][]int16
+	prompt    *prompt
+	rec       *recorder
+	ticks     uint64
+	tickTime  time.Duration // total time spent in ticks
+	simNow    time.Time
+	running   bool
+	stop      chan struct{}
+	clockWG   sync.WaitGroup
+	joinPCM   []int16
+	leavePCM  []int16
+	promptBuf []int16
+}
+
+// NewRoom returns an empty room; its clock starts with the first leg.
+func NewRoom(cfg RoomConfig) (*Room, error) {
+	if cfg.Rate == 0 {
+		cfg.Rate = 16000
+	}
+	switch cfg.Rate {
+	case 8000, 16000, 24000, 48000:
+	default:
+		return nil, fmt.Errorf("room %q: mixing rate %d (want 8000, 16000, 24000 or 48000)", cfg.Name, cfg.Rate)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, groups: map[string]*group{}}
+	r.mixer = audio.NewMixMinus(r.frame)
+	r.promptBuf = make([]int16, r.frame)
+	r.simNow = time.Unix(0, 0)
+	var err error
+	if r.joinPCM, err = toneOrWAV(cfg.JoinTone, cfg.Rate, 660); err != nil {
+		return nil, err
+	}
+	if r.leavePCM, err = toneOrWAV(cfg.LeaveTone, cfg.Rate, 440); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// toneOrWAV returns w at rate, or a 150 ms beep at freq when w is nil.
+func toneOrWAV(w *audio.WAV, rate int, freq float64) ([]int16, error) {
+	if w == nil {
+		pcm := make([]int16, rate*15/100)
+		(&audio.Tone{Rate: rate, Freq: freq, Level: 0.1}).Fill(pcm)
+		return pcm, nil
+	}
+	return resampleWAV(w, rate)
+}
+
+// resampleWAV converts a prompt to rate.
+func resampleWAV(w *audio.WAV, rate int) ([]int16, error) {
+	if len(w.Samples) == 0 || w.Rate == rate {
+		return w.Samples, nil
+	}
+	frame := w.Rate / 50
+	rs, err := audio.NewResampler(w.Rate, rate, frame)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int16, 0, len(w.Samples)*rate/w.Rate+rate/50)
+	for off := 0; off < len(w.Samples); off += frame {
+		chunk := w.Samples[off:min(off+frame, len(w.Samples))]
+		if len(chunk) < frame {
+			chunk = append(append([]int16(nil), chunk...), make([]int16, frame-len(chunk))...)
+		}
+		out = rs.Process(out, chunk)
+	}
+	return out, nil
+}
+
+// Name is the room's name.
+func (r *Room) Name() string { return r.cfg.Name }
+
+// Rate is the mixing rate.
+func (r *Room) Rate() int { return r.cfg.Rate }
+
+// Now is the room's clock: real time, or the simulated time of ManualClock.
+func (r *Room) Now() time.Time {
+	if r.cfg.ManualClock {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.simNow
+	}
+	return time.Now()
+}
+
+func (r *Room) emit(leg, typ string) {
+	if r.cfg.Events == nil {
+		return
+	}
+	select {
+	case r.cfg.Events <- Event{Room: r.cfg.Name, Leg: leg, Type: typ, At: time.Now()}:
+	default:
+	}
+}
+
+// JoinOptions set a leg's state on entry.
+type JoinOptions struct {
+	Muted, Deaf bool
+	// GainDB changes the leg's volume as others hear it.
+	GainDB float64
+}
+
+// Join adds a leg. It fails when the room is locked or full, or the leg's
+// codec cannot be transcoded. The leg leaves by itself when it ends.
+func (r *Room) Join(leg Leg, o JoinOptions) error {
+	in, err := newIngress(leg, r.cfg.Rate, r.Now)
+	if err != nil {
+		return err
+	}
+	c := leg.Codec()
+	enc, err := newEncoder(c, r.cfg.Rate)
+	if err != nil {
+		return err
+	}
+	m := &member{id: leg.ID(), leg: leg, in: in, out: newEgress(leg), enc: enc,
+		vad: audio.NewVAD(audio.VADConfig{}), muted: o.Muted, deaf: o.Deaf,
+		gain: float32(math.Pow(10, o.GainDB/20)), joined: time.Now()}
+	if enc.rate() != r.cfg.Rate {
+		if m.rs, err = audio.NewResampler(r.cfg.Rate, enc.rate(), r.frame); err != nil {
+			return err
+		}
+	}
+	m.input = make([]int16, r.frame)
+	m.mix = make([]int16, r.frame)
+	m.pcm = make([]int16, 0, enc.rate()/50)
+	m.payload = make([]byte, 0, 1500)
+
+	r.mu.Lock()
+	switch {
+	case r.closed:
+		r.mu.Unlock()
+		return ErrClosed
+	case r.locked:
+		r.mu.Unlock()
+		return ErrLocked
+	case r.cfg.Max > 0 && len(r.members) >= r.cfg.Max:
+		r.mu.Unlock()
+		return ErrFull
+	}
+	for _, x := range r.members {
+		if x.id == m.id {
+			r.mu.Unlock()
+			return ErrDuplicate
+		}
+	}
+	if m.group, err = r.groupFor(c, enc.rate()); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Add(3)
+	go func() { defer m.wg.Done(); m.in.run(ctx) }()
+	go func() { defer m.wg.Done(); m.out.run(ctx) }()
+	go func() { // a leg that ends leaves
+		defer m.wg.Done()
+		select {
+		case <-leg.Done():
+			go r.remove(m.id, "left")
+		case <-ctx.Done():
+		}
+	}()
+	r.members = append(r.members, m)
+	r.inputs = append(r.inputs, nil)
+	r.outs = append(r.outs, m.mix)
+	if len(r.joinPCM) > 0 && len(r.members) > 1 {
+		r.prompt = &prompt{pcm: r.joinPCM}
+	}
+	r.startClockLocked()
+	n := len(r.members)
+	r.mu.Unlock()
+	r.log.Info("leg joined", "leg", m.id, "codec", c.Name, "legs", n)
+	r.emit(m.id, "joined")
+	return nil
+}
+
+// groupFor returns the listeners' group for a codec, creating it.
+func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
+	key := strings.ToUpper(c.Name) + "/" + fmt.Sprint(encRate)
+	if g := r.groups[key]; g != nil {
+		return g, nil
+	}
+	enc, err := newEncoder(c, r.cfg.Rate)
+	if err != nil {
+		return nil, err
+	}
+	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500)}
+	if encRate != r.cfg.Rate {
+		if g.rs, err = audio.NewResampler(r.cfg.Rate, encRate, r.frame); err != nil {
+			return nil, err
+		}
+	}
+	silence := make([]int16, encRate/50)
+	if g.silent, err = enc.encode(nil, silence); err != nil {
+		return nil, err
+	}
+	r.groups[key] = g
+	return g, nil
+}
+
+// Leave removes a leg (it keeps its call; the caller decides what next).
+func (r *Room) Leave(id string) error { return r.remove(id, "left") }
+
+// Kick removes a leg and reports it as kicked.
+func (r *Room) Kick(id string) error { return r.remove(id, "kicked") }
+
+func (r *Room) remove(id, why string) error {
+	r.mu.Lock()
+	idx := -1
+	for i, m := range r.members {
+		if m.id == id {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		r.mu.Unlock()
+		return ErrNoLeg
+	}
+	m := r.members[idx]
+	r.members = append(r.members[:idx], r.members[idx+1:]...)
+	r.inputs = r.inputs[:len(r.members)]
+	r.outs = append(r.outs[:idx], r.outs[idx+1:]...)
+	if len(r.leavePCM) > 0 && len(r.members) > 0 {
+		r.prompt = &prompt{pcm: r.leavePCM}
+	}
+	if m.talking {
+		m.talking = false
+		defer r.emit(id, "stopped-talking")
+	}
+	empty := len(r.members) == 0
+	r.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	if empty {
+		r.stopClock()
+	}
+	r.log.Info("leg "+why, "leg", id)
+	r.emit(id, why)
+	return nil
+}
+
+func (r *Room) member(id string) (*member, error) {
+	for _, m := range r.members {
+		if m.id == id {
+			return m, nil
+		}
+	}
+	return nil, ErrNoLeg
+}
+
+// Mute stops (or restores) what others hear of a leg.
+func (r *Room) Mute(id string, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, err := r.member(id)
+	if err == nil {
+		m.muted = on
+	}
+	return err
+}
+
+// Deafen stops (or restores) what a leg hears.
+func (r *Room) Deafen(id string, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, err := r.member(id)
+	if err == nil {
+		m.deaf = on
+	}
+	return err
+}
+
+// SetGain sets a leg's volume as others hear it, in dB.
+func (r *Room) SetGain(id string, db float64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, err := r.member(id)
+	if err == nil {
+		m.gain = float32(math.Pow(10, db/20))
+	}
+	return err
+}
+
+// Lock refuses (or again admits) new legs.
+func (r *Room) Lock(on bool) {
+	r.mu.Lock()
+	r.locked = on
+	r.mu.Unlock()
+}
+
+// SetMax changes the most legs at once (0: no limit); legs already in stay.
+func (r *Room) SetMax(n int) {
+	r.mu.Lock()
+	r.cfg.Max = n
+	r.mu.Unlock()
+}
+
+// Len is the number of legs.
+func (r *Room) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.members)
+}
+
+// PlayToRoom plays a prompt to every leg.
+func (r *Room) PlayToRoom(w *audio.WAV) error {
+	pcm, err := resampleWAV(w, r.cfg.Rate)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.prompt = &prompt{pcm: pcm}
+	r.mu.Unlock()
+	return nil
+}
+
+// PlayToLeg plays a prompt to one leg only (a PIN prompt, an announcement).
+func (r *Room) PlayToLeg(id string, w *audio.WAV) error {
+	pcm, err := resampleWAV(w, r.cfg.Rate)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, err := r.member(id)
+	if err == nil {
+		m.prompt = &prompt{pcm: pcm}
+	}
+	return err
+}
+
+func (r *Room) startClockLocked() {
+	if r.running || r.cfg.ManualClock {
+		return
+	}
+	r.running = true
+	r.stop = make(chan struct{})
+	r.clockWG.Add(1)
+	go r.clock(r.stop)
+}
+
+func (r *Room) stopClock() {
+	r.mu.Lock()
+	if !r.running || len(r.members) > 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.running = false
+	close(r.stop)
+	r.mu.Unlock()
+	r.clockWG.Wait()
+}
+
+// clock ticks every 20 ms while the room has legs.
+func (r *Room) clock(stop chan struct{}) {
+	defer r.clockWG.Done()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			r.Tick(now)
+		}
+	}
+}
+
+// Close removes every leg, stops the clock and any recording. Idempotent.
+func (r *Room) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	ids := make([]string, 0, len(r.members))
+	for _, m := range r.members {
+		ids = append(ids, m.id)
+	}
+	r.mu.Unlock()
+	for _, id := range ids {
+		_ = r.remove(id, "left")
+	}
+	r.stopClock()
+	return r.StopRecording()
+}
+
+// Tick runs one 20 ms mixing step: pull every leg's frame, mix-minus, encode
+// once per group of listeners and once per talker, queue the payloads.
+func (r *Room) Tick(now time.Time) {
+	t0 := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg.ManualClock {
+		r.simNow = now
+	}
+	for k, m := range r.members {
+		r.inputs[k] = nil
+		f := m.in.pull(now)
+		if f == nil {
+			r.talkLocked(m, false)
+			m.level = -127
+			continue
+		}
+		talking, _ := m.vad.Update(f)
+		m.level = m.vad.Level()
+		r.talkLocked(m, talking)
+		if m.muted || m.level < -70 {
+			continue
+		}
+		if m.gain == 1 {
+			copy(m.input, f)
+		} else {
+			for i, v := range f {
+				m.input[i] = audio.SoftLimit(int32(float32(v) * m.gain))
+			}
+		}
+		r.inputs[k] = m.input
+	}
+	shared := r.mixer.Mix(r.inputs, r.outs)
+	hasPrompt := false
+	if r.prompt != nil {
+		clear(r.promptBuf)
+		if !r.prompt.mixInto(r.promptBuf) {
+			r.prompt = nil
+		}
+		hasPrompt = true
+		addInto(shared, r.promptBuf)
+	}
+	if r.rec != nil {
+		r.rec.write(shared, r.members, r.inputs)
+	}
+	// Listeners: one encode per group, only if someone in it listens.
+	for _, g := range r.groups {
+		g.payload = g.payload[:0]
+	}
+	for k, m := range r.members {
+		switch {
+		case m.deaf:
+			m.out.push(m.group.silent, m.group.samples)
+		case r.inputs[k] == nil && m.prompt == nil:
+			g := m.group
+			if len(g.payload) == 0 {
+				g.payload = encodeTo(g.enc, g.rs, g.payload, &g.pcm, shared)
+			}
+			m.out.push(g.payload, g.samples)
+		default:
+			// A talker hears its own mix-minus; a listener with a prompt of
+			// its own hears the shared mix plus that prompt.
+			if r.inputs[k] != nil {
+				if hasPrompt {
+					addInto(m.mix, r.promptBuf)
+				}
+			} else {
+				copy(m.mix, shared)
+			}
+			if m.prompt != nil && !m.prompt.mixInto(m.mix) {
+				m.prompt = nil
+			}
+			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
+			m.out.push(m.payload, m.group.samples)
+		}
+	}
+	r.ticks++
+	r.tickTime += time.Since(t0)
+}
+
+func addInto(dst, src []int16) {
+	for i, v := range src {
+		dst[i] = audio.SoftLimit(int32(dst[i]) + int32(v))
+	}
+}
+
+// encodeTo resamples a room-rate frame to the encoder's rate and encodes it.
+func encodeTo(enc encoder, rs *audio.Resampler, dst []byte, scratch *[]int16, frame []int16) []byte {
+	pcm := frame
+	if rs != nil {
+		*scratch = rs.Process((*scratch)[:0], frame)
+		pcm = *scratch
+	}
+	out, err := enc.encode(dst, pcm)
+	if err != nil {
+		return dst[:0]
+	}
+	return out
+}
+
+func (r *Room) talkLocked(m *member, talking bool) {
+	if talking == m.talking {
+		return
+	}
+	m.talking = talking
+	if talking {
+		r.emit(m.id, "talking")
+	} else {
+		r.emit(m.id, "stopped-talking")
+	}
+}
+
+// LegStats are one leg's counters, readable while the room runs.
+type LegStats struct {
+	ID            string
+	Codec         string
+	Muted, Deaf   bool
+	Talking       bool
+	Level         float64 // dBFS of the last frame
+	Received      uint64  // packets
+	Sent, Dropped uint64  // frames sent to the leg; dropped because it was slow
+	Jitter        audio.JitterStats
+}
+
+// RoomStats are a room's counters.
+type RoomStats struct {
+	Name     string
+	Rate     int
+	Legs     []LegStats
+	Ticks    uint64
+	MeanTick time.Duration
+	Locked   bool
+}
+
+// Stats returns the room's and every leg's counters.
+func (r *Room) Stats() RoomStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := RoomStats{Name: r.cfg.Name, Rate: r.cfg.Rate, Ticks: r.ticks, Locked: r.locked}
+	if r.ticks > 0 {
+		st.MeanTick = r.tickTime / time.Duration(r.ticks)
+	}
+	for _, m := range r.members {
+		sent, dropped := m.out.counts()
+		m.in.mu.Lock()
+		rx := m.in.received
+		m.in.mu.Unlock()
+		st.Legs = append(st.Legs, LegStats{ID: m.id, Codec: m.in.codec.Name, Muted: m.muted, Deaf: m.deaf, Talking: m.talking,
+			Level: m.level, Received: rx, Sent: sent, Dropped: dropped, Jitter: m.in.stats()})
+	}
+	return st
+}
