@@ -157,6 +157,11 @@ func (j *JitterBuffer) Push(seq uint16, ts, ssrc uint32, payload []byte, now tim
 		j.stats.Discarded++
 		return
 	}
+	if j.emptyRun >= jbPauseAfter {
+		// The sender paused; its timestamps may not have kept pace with
+		// the pause. Measure delay afresh rather than read the pause as jitter.
+		j.transitSet = false
+	}
 	var ext int64
 	switch {
 	case !j.started || ssrc != j.ssrc:

@@ -86,8 +86,9 @@ func (in *ingress) run(ctx context.Context) {
 			in.mu.Unlock()
 			return
 		}
+		now := in.now()
 		in.mu.Lock()
-		in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, in.now())
+		in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, now)
 		in.received++
 		in.mu.Unlock()
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voxgate/voxgate/audio"
@@ -125,7 +126,7 @@ type Room struct {
 	rec       *recorder
 	ticks     uint64
 	tickTime  time.Duration // total time spent in ticks
-	simNow    time.Time
+	simNow    atomic.Int64  // the ManualClock time, unix nanoseconds
 	running   bool
 	stop      chan struct{}
 	clockWG   sync.WaitGroup
@@ -150,7 +151,6 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, groups: map[string]*group{}}
 	r.mixer = audio.NewMixMinus(r.frame)
 	r.promptBuf = make([]int16, r.frame)
-	r.simNow = time.Unix(0, 0)
 	var err error
 	if r.joinPCM, err = toneOrWAV(cfg.JoinTone, cfg.Rate, 660); err != nil {
 		return nil, err
@@ -201,9 +201,7 @@ func (r *Room) Rate() int { return r.cfg.Rate }
 // Now is the room's clock: real time, or the simulated time of ManualClock.
 func (r *Room) Now() time.Time {
 	if r.cfg.ManualClock {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.simNow
+		return time.Unix(0, r.simNow.Load())
 	}
 	return time.Now()
 }
@@ -518,7 +516,7 @@ func (r *Room) Tick(now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cfg.ManualClock {
-		r.simNow = now
+		r.simNow.Store(now.UnixNano())
 	}
 	for k, m := range r.members {
 		r.inputs[k] = nil

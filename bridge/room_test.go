@@ -1,0 +1,418 @@
+package bridge
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// checkHears asserts that what leg k heard (from `from` seconds on) holds
+// the tone of every leg in others and not its own.
+func checkHears(t *testing.T, l *memLeg, k int, others []int, absent []int, from float64) {
+	t.Helper()
+	pcm, rate := heard(t, l)
+	start := int(from * float64(rate))
+	if start >= len(pcm) {
+		t.Fatalf("leg %s heard only %d samples", l.id, len(pcm))
+	}
+	pcm = pcm[start:]
+	weakest := 1.0
+	for _, j := range others {
+		weakest = min(weakest, audio.Goertzel(pcm, rate, legFreq(j)))
+	}
+	// A tone at level 0.08 has a Goertzel power of 0.0016.
+	if weakest < 0.0016/20 {
+		t.Errorf("leg %s (%d): weakest other tone %.2g, want about 0.0016", l.id, k, weakest)
+	}
+	for _, j := range absent {
+		if p := audio.Goertzel(pcm, rate, legFreq(j)); p > weakest/100 {
+			t.Errorf("leg %s (%d) hears tone of leg %d: %.2g (weakest wanted %.2g)", l.id, k, j, p, weakest)
+		}
+	}
+}
+
+// Ten legs, G.711 at 8 kHz and Opus at 48 kHz mixed at 16 kHz: each hears
+// all the others and not itself, while three legs suffer 5 % loss and
+// 40 ms +- 20 ms of jitter.
+func TestRoomTenLegsMixMinus(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "ten"})
+	s := &sim{t: t, room: r, start: time.Unix(1000, 0)}
+	var legs []*memLeg
+	for k := 0; k < 10; k++ {
+		l := newMemLeg(fmt.Sprintf("leg%d", k), codecFor(k))
+		legs = append(legs, l)
+		sd := newSender(t, l, legFreq(k), int64(k))
+		if k < 3 {
+			sd.loss, sd.base, sd.jitter = 0.05, 40*time.Millisecond, 20*time.Millisecond
+		}
+		s.senders = append(s.senders, sd)
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.run(3*time.Second, nil)
+	s.waitSent(legs...)
+	for k, l := range legs {
+		var others []int
+		for j := range legs {
+			if j != k {
+				others = append(others, j)
+			}
+		}
+		checkHears(t, l, k, others, []int{k}, 1)
+	}
+	st := r.Stats()
+	for _, ls := range st.Legs[:3] {
+		if ls.Jitter.Lost == 0 || ls.Jitter.Concealed == 0 {
+			t.Errorf("%s: lossy leg shows no loss: %+v", ls.ID, ls.Jitter)
+		}
+	}
+	t.Logf("mean tick %v for 10 legs", st.MeanTick)
+}
+
+// Mute, deaf, kick, lock and the maximum.
+func TestRoomControls(t *testing.T) {
+	events := make(chan Event, 100)
+	r := newTestRoom(t, RoomConfig{Name: "ctl", Max: 3, Events: events})
+	s := &sim{t: t, room: r, start: time.Unix(2000, 0)}
+	var legs []*memLeg
+	for k := 0; k < 3; k++ {
+		l := newMemLeg(fmt.Sprintf("c%d", k), codecFor(k))
+		legs = append(legs, l)
+		s.senders = append(s.senders, newSender(t, l, legFreq(k), int64(k)))
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Join(newMemLeg("c9", pcmu), JoinOptions{}); err != ErrFull {
+		t.Fatalf("fourth leg: %v, want ErrFull", err)
+	}
+	// Leg 0 muted, leg 1 deaf.
+	if err := r.Mute("c0", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Deafen("c1", true); err != nil {
+		t.Fatal(err)
+	}
+	s.run(2*time.Second, nil)
+	s.waitSent(legs...)
+	checkHears(t, legs[2], 2, []int{1}, []int{0, 2}, 0.5) // leg 2 hears 1, not the muted 0
+	pcm1, rate1 := heard(t, legs[1])
+	if lvl := audio.LevelDBFS(pcm1[rate1/2:]); lvl > -60 {
+		t.Errorf("deaf leg hears %.1f dBFS", lvl)
+	}
+	// Kick leg 2: the others stop hearing it; an event says so.
+	if err := r.Kick("c2"); err != nil {
+		t.Fatal(err)
+	}
+	s.senders[2] = nil
+	before := len(legs[0].received())
+	r.Mute("c0", false)
+	r.Deafen("c1", false)
+	s.run(1*time.Second, nil)
+	s.waitSent(legs[0], legs[1])
+	l0 := &memLeg{codec: legs[0].codec, payloads: legs[0].received()[before:]}
+	checkHears(t, l0, 0, []int{1}, []int{0, 2}, 0.3)
+	found := false
+	for len(events) > 0 {
+		if e := <-events; e.Type == "kicked" && e.Leg == "c2" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no kicked event")
+	}
+	// Lock: a new leg is refused even with room to spare.
+	r.Lock(true)
+	if err := r.Join(newMemLeg("c7", pcmu), JoinOptions{}); err != ErrLocked {
+		t.Fatalf("join while locked: %v", err)
+	}
+	r.Lock(false)
+	if err := r.Join(newMemLeg("c7", pcmu), JoinOptions{}); err != nil {
+		t.Fatalf("join after unlock: %v", err)
+	}
+	if err := r.Mute("nobody", true); err != ErrNoLeg {
+		t.Fatalf("mute unknown leg: %v", err)
+	}
+}
+
+// A leg whose clock runs 0.5 % fast for 10 simulated minutes: the delay
+// through the room stays bounded (its jitter buffer drops the surplus).
+func TestRoomClockDriftBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 simulated minutes")
+	}
+	r := newTestRoom(t, RoomConfig{Name: "drift", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(3000, 0)}
+	a, b := newMemLeg("fast", pcmu), newMemLeg("b", pcmu)
+	sa := newSender(t, a, 500, 1)
+	sa.drift = 0.005
+	sb := newSender(t, b, 900, 2)
+	s.senders = []*sender{sa, sb}
+	for _, l := range []*memLeg{a, b} {
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var maxDepth time.Duration
+	s.run(10*time.Minute, func(tick int) {
+		if tick%50 == 0 {
+			maxDepth = max(maxDepth, r.Stats().Legs[0].Jitter.Depth)
+		}
+	})
+	js := r.Stats().Legs[0].Jitter
+	t.Logf("fast leg after 10 min: depth %v (max %v), target %v, discarded %d", js.Depth, maxDepth, js.Target, js.Discarded)
+	if maxDepth > 200*time.Millisecond || js.Depth > 100*time.Millisecond {
+		t.Fatalf("delay crept: depth %v, max %v", js.Depth, maxDepth)
+	}
+	if js.Discarded < 130 || js.Discarded > 200 {
+		t.Fatalf("discarded %d packets, want about 150 (0.5 %% of 30,000: 3 s of surplus audio)", js.Discarded)
+	}
+}
+
+// A leg that stops sending for 5 s and comes back: the others hear its tone
+// stop and resume with no extra gap and no burst.
+func TestRoomPauseAndResume(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "pause", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(4000, 0)}
+	a, b := newMemLeg("a", pcmu), newMemLeg("b", pcmu)
+	sa, sb := newSender(t, a, 700, 1), newSender(t, b, 1100, 2)
+	s.senders = []*sender{sa, sb}
+	r.Join(a, JoinOptions{})
+	r.Join(b, JoinOptions{})
+	s.run(2*time.Second, nil)
+	s.senders[0] = nil // a's phone stops sending (no packets at all)
+	s.run(5*time.Second, nil)
+	sa.next = s.now // it resumes, numbering on
+	s.senders[0] = sa
+	s.run(3*time.Second, nil)
+	s.waitSent(b)
+	pcm, rate := heard(t, b)
+	// Per 20 ms frame: does b hear a's tone?
+	var on []bool
+	for off := 0; off+160 <= len(pcm); off += 160 {
+		on = append(on, audio.Goertzel(pcm[off:off+160], rate, 700) > 0.0016/10)
+	}
+	// Longest run without the tone, and frames with the tone after resuming.
+	longest, run := 0, 0
+	for i := 10; i < len(on); i++ {
+		if !on[i] {
+			run++
+			longest = max(longest, run)
+		} else {
+			run = 0
+		}
+	}
+	after := 0
+	for _, v := range on[350:] {
+		if v {
+			after++
+		}
+	}
+	t.Logf("longest gap %d ms; tone in %d of the last %d frames", longest*20, after, len(on)-350)
+	if longest*20 > 5000+120 {
+		t.Fatalf("gap of %d ms for a 5 s pause", longest*20)
+	}
+	if after < len(on)-350-8 {
+		t.Fatalf("after resuming the tone is in only %d of %d frames", after, len(on)-350)
+	}
+	if got, want := len(b.received()), s.ticks; got > want {
+		t.Fatalf("b got %d frames in %d ticks: a burst", got, want)
+	}
+}
+
+// A click into one leg comes out of another within 60 ms at zero jitter.
+func TestRoomDelay(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "delay", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(5000, 0)}
+	a, b := newMemLeg("a", pcmu), newMemLeg("b", pcmu)
+	sa := newSender(t, a, 1000, 1)
+	sa.base = 0
+	sa.on = false
+	s.senders = []*sender{sa, newSender(t, b, 300, 2)}
+	s.senders[1].on = false
+	r.Join(a, JoinOptions{})
+	r.Join(b, JoinOptions{})
+	s.run(time.Second, nil)
+	clickTick := s.ticks
+	sa.on = true
+	s.run(20*time.Millisecond, nil)
+	sa.on = false
+	s.run(500*time.Millisecond, nil)
+	s.waitSent(b)
+	got := b.received()
+	for i := clickTick; i < len(got); i++ {
+		pcm, _ := audio.G711{}.Decode(nil, got[i])
+		if audio.LevelDBFS(pcm) > -40 {
+			delay := time.Duration(i-clickTick) * 20 * time.Millisecond
+			t.Logf("click heard %v after it was sent; a's jitter buffer %+v", delay, r.Stats().Legs[0].Jitter)
+			if delay > 60*time.Millisecond {
+				t.Fatalf("delay %v > 60 ms", delay)
+			}
+			return
+		}
+	}
+	t.Fatal("the click never came out")
+}
+
+// The mix goes to a WAV that holds every participant's tone; per-leg tracks
+// hold their own; the file is valid while recording and after.
+func TestRoomRecording(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "rec"})
+	s := &sim{t: t, room: r, start: time.Unix(6000, 0)}
+	var legs []*memLeg
+	for k := 0; k < 3; k++ {
+		l := newMemLeg(fmt.Sprintf("r%d", k), codecFor(k))
+		legs = append(legs, l)
+		s.senders = append(s.senders, newSender(t, l, legFreq(k), int64(k)))
+		r.Join(l, JoinOptions{})
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "room.wav")
+	if err := r.Record(path, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Record(path, true); err != ErrRecording {
+		t.Fatalf("second recording: %v", err)
+	}
+	s.run(2500*time.Millisecond, nil)
+	// Mid-recording (as if killed now), the file already reads.
+	if w, err := audio.ReadWAVFile(path); err != nil || len(w.Samples) < 16000 {
+		t.Fatalf("file during recording: %v", err)
+	}
+	if err := r.StopRecording(); err != nil {
+		t.Fatal(err)
+	}
+	w, err := audio.ReadWAVFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Rate != 16000 || len(w.Samples) != 125*320 {
+		t.Fatalf("recording: rate %d, %d samples", w.Rate, len(w.Samples))
+	}
+	for k := range legs {
+		if p := audio.Goertzel(w.Samples[16000:], 16000, legFreq(k)); p < 0.0016/4 {
+			t.Errorf("leg %d's tone missing from the recording (%.2g)", k, p)
+		}
+		track, err := audio.ReadWAVFile(filepath.Join(dir, fmt.Sprintf("room-r%d.wav", k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := audio.Goertzel(track.Samples[16000:], 16000, legFreq(k))
+		other := audio.Goertzel(track.Samples[16000:], 16000, legFreq((k+1)%3))
+		if own < 0.0016/4 || other > own/100 {
+			t.Errorf("track %d: own %.2g other %.2g", k, own, other)
+		}
+	}
+	_ = os.Remove(path)
+}
+
+// A prompt to one leg is heard by that leg only; a room prompt by everyone.
+func TestRoomPrompts(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "prompt", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(7000, 0)}
+	a, b := newMemLeg("a", pcmu), newMemLeg("b", pcma)
+	sa, sb := newSender(t, a, 500, 1), newSender(t, b, 600, 2)
+	sa.on, sb.on = false, false
+	s.senders = []*sender{sa, sb}
+	r.Join(a, JoinOptions{})
+	r.Join(b, JoinOptions{})
+	pin := &audio.WAV{Rate: 16000, Samples: make([]int16, 16000)}
+	(&audio.Tone{Rate: 16000, Freq: 1500, Level: 0.3}).Fill(pin.Samples)
+	if err := r.PlayToLeg("a", pin); err != nil {
+		t.Fatal(err)
+	}
+	s.run(time.Second, nil)
+	s.waitSent(a, b)
+	pa, _ := heard(t, a)
+	pb, _ := heard(t, b)
+	if audio.Goertzel(pa, 8000, 1500) < 0.01 || audio.Goertzel(pb, 8000, 1500) > 1e-5 {
+		t.Fatalf("leg prompt: a %.2g, b %.2g", audio.Goertzel(pa, 8000, 1500), audio.Goertzel(pb, 8000, 1500))
+	}
+	na, nb := len(a.received()), len(b.received())
+	r.PlayToRoom(pin)
+	s.run(time.Second, nil)
+	s.waitSent(a, b)
+	for _, l := range []*memLeg{{codec: pcmu, payloads: a.received()[na:]}, {codec: pcma, payloads: b.received()[nb:]}} {
+		p, _ := heard(t, l)
+		if audio.Goertzel(p, 8000, 1500) < 0.01 {
+			t.Fatalf("room prompt not heard: %.2g", audio.Goertzel(p, 8000, 1500))
+		}
+	}
+}
+
+// Talk events: start and stop with the leg's id, desk phones included.
+func TestRoomTalkEvents(t *testing.T) {
+	events := make(chan Event, 100)
+	r := newTestRoom(t, RoomConfig{Name: "talk", Rate: 8000, Events: events})
+	s := &sim{t: t, room: r, start: time.Unix(8000, 0)}
+	a, b := newMemLeg("desk", pcmu), newMemLeg("b", pcmu)
+	sa, sb := newSender(t, a, 500, 1), newSender(t, b, 600, 2)
+	sa.on, sb.on = false, false
+	s.senders = []*sender{sa, sb}
+	r.Join(a, JoinOptions{})
+	r.Join(b, JoinOptions{})
+	s.run(time.Second, nil)
+	sa.on = true
+	s.run(time.Second, nil)
+	sa.on = false
+	s.run(time.Second, nil)
+	var got []string
+	for len(events) > 0 {
+		e := <-events
+		if e.Leg == "desk" && e.Type != "joined" {
+			got = append(got, e.Type)
+		}
+	}
+	if fmt.Sprint(got) != "[talking stopped-talking]" {
+		t.Fatalf("events %v", got)
+	}
+}
+
+// An empty room stops its clock; no goroutine is left once it is closed.
+func TestRoomNoGoroutineLeft(t *testing.T) {
+	before := runtime.NumGoroutine()
+	r, err := NewRoom(RoomConfig{Name: "g", Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legs := []*memLeg{newMemLeg("x", pcmu), newMemLeg("y", opc)}
+	for _, l := range legs {
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the real clock ticks
+	if r.Stats().Ticks == 0 {
+		t.Fatal("the clock did not run")
+	}
+	legs[0].hangup() // a leg that ends leaves by itself
+	deadline := time.Now().Add(2 * time.Second)
+	for r.Len() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r.Len() != 1 {
+		t.Fatalf("ended leg still in the room (%d legs)", r.Len())
+	}
+	r.Leave("y")
+	ticks := r.Stats().Ticks
+	time.Sleep(100 * time.Millisecond)
+	if r.Stats().Ticks != ticks {
+		t.Fatal("an empty room keeps ticking")
+	}
+	r.Close()
+	r.Close()
+	deadline = time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines left (before %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}

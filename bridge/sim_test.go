@@ -1,0 +1,301 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/audio/opus"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// memLeg is an in-process leg: the test delivers packets to it and reads
+// what the room sent.
+type memLeg struct {
+	id       string
+	codec    audio.Codec
+	in       chan audio.Packet
+	consumed atomic.Int64
+	done     chan struct{}
+	closeMu  sync.Once
+
+	mu       sync.Mutex
+	payloads [][]byte
+}
+
+func newMemLeg(id string, c audio.Codec) *memLeg {
+	return &memLeg{id: id, codec: c, in: make(chan audio.Packet, 4096), done: make(chan struct{})}
+}
+
+func (l *memLeg) ID() string         { return l.id }
+func (l *memLeg) Codec() audio.Codec { return l.codec }
+func (l *memLeg) Done() <-chan struct{} {
+	return l.done
+}
+func (l *memLeg) hangup() { l.closeMu.Do(func() { close(l.done) }) }
+
+func (l *memLeg) ReadPacket(ctx context.Context, p *audio.Packet) error {
+	select {
+	case q := <-l.in:
+		p.Seq, p.Timestamp, p.SSRC = q.Seq, q.Timestamp, q.SSRC
+		p.Payload = append(p.Payload[:0], q.Payload...)
+		l.consumed.Add(1)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.done:
+		return errors.New("leg ended")
+	}
+}
+
+func (l *memLeg) WritePayload(payload []byte, samples uint32) error {
+	l.mu.Lock()
+	l.payloads = append(l.payloads, append([]byte(nil), payload...))
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *memLeg) received() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][]byte(nil), l.payloads...)
+}
+
+// sender makes a leg's outgoing stream: a tone (or silence), encoded with
+// the leg's codec, one packet per 20 ms of the sender's clock.
+type sender struct {
+	leg     *memLeg
+	tone    audio.Tone
+	on      bool
+	seq     uint16
+	ts      uint32
+	enc     audio.Encoder
+	pcm     []int16
+	drift   float64 // the sender's clock runs fast by this fraction
+	next    time.Duration
+	loss    float64
+	jitter  time.Duration
+	base    time.Duration
+	rng     *rand.Rand
+	pending []timedPacket
+	sent    int64
+}
+
+type timedPacket struct {
+	at time.Duration
+	p  audio.Packet
+}
+
+var (
+	pcmu = audio.Codec{Name: "PCMU", Rate: 8000}
+	pcma = audio.Codec{Name: "PCMA", Rate: 8000}
+	opc  = audio.Codec{Name: "opus", Rate: 48000}
+)
+
+func newSender(t testing.TB, leg *memLeg, freq float64, seed int64) *sender {
+	t.Helper()
+	s := &sender{leg: leg, on: true, rng: rand.New(rand.NewSource(seed)), base: 10 * time.Millisecond}
+	rate := 8000
+	switch leg.codec.Name {
+	case "PCMU":
+		s.enc = audio.G711{}
+	case "PCMA":
+		s.enc = audio.G711{ALaw: true}
+	default:
+		rate = 48000
+		e, err := opus.NewEncoder(48000, opus.EncoderOptions{Complexity: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.enc = e
+	}
+	s.tone = audio.Tone{Rate: rate, Freq: freq, Level: 0.08}
+	s.pcm = make([]int16, rate/50)
+	return s
+}
+
+// produce generates the packets the sender emits up to simulated time now.
+func (s *sender) produce(now time.Duration) {
+	period := time.Duration(float64(20*time.Millisecond) / (1 + s.drift))
+	for s.next <= now {
+		if s.on {
+			s.tone.Fill(s.pcm)
+		} else {
+			clear(s.pcm)
+		}
+		payload, _ := s.enc.Encode(nil, s.pcm)
+		p := audio.Packet{Seq: s.seq, Timestamp: s.ts, SSRC: 42, Payload: payload}
+		s.seq++
+		s.ts += uint32(s.leg.codec.Rate / 50)
+		if s.rng.Float64() >= s.loss {
+			d := s.base + time.Duration((s.rng.Float64()*2-1)*float64(s.jitter))
+			s.pending = append(s.pending, timedPacket{at: s.next + d, p: p})
+		}
+		s.next += period
+	}
+}
+
+// deliver hands the leg every packet that has arrived by now, in arrival order.
+func (s *sender) deliver(now time.Duration) {
+	sort.SliceStable(s.pending, func(a, b int) bool { return s.pending[a].at < s.pending[b].at })
+	n := 0
+	for n < len(s.pending) && s.pending[n].at <= now {
+		s.leg.in <- s.pending[n].p
+		s.sent++
+		n++
+	}
+	s.pending = s.pending[n:]
+}
+
+// sim drives a room with a manual clock: each tick, senders produce and
+// deliver, the test waits for the legs' readers to take the packets, then
+// the room ticks.
+type sim struct {
+	t       testing.TB
+	room    *Room
+	senders []*sender
+	start   time.Time
+	now     time.Duration
+	ticks   int
+}
+
+func (s *sim) run(d time.Duration, each func(tick int)) {
+	end := s.now + d
+	for s.now < end {
+		// Packets arrive at the simulated time of this tick.
+		s.room.simNow.Store(s.start.Add(s.now).UnixNano())
+		for _, sd := range s.senders {
+			if sd == nil {
+				continue
+			}
+			sd.produce(s.now)
+			sd.deliver(s.now)
+		}
+		for _, sd := range s.senders {
+			if sd == nil {
+				continue
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for sd.leg.consumed.Load() < sd.sent {
+				if time.Now().After(deadline) {
+					s.t.Fatalf("leg %s did not read its packets", sd.leg.id)
+				}
+				runtime.Gosched()
+			}
+		}
+		s.room.Tick(s.start.Add(s.now))
+		s.drain()
+		if each != nil {
+			each(s.ticks)
+		}
+		s.ticks++
+		s.now += 20 * time.Millisecond
+	}
+}
+
+// drain waits until every leg's egress queue is empty, so that simulated
+// ticks never outrun the (real-time) sender goroutines.
+func (s *sim) drain() {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		busy := false
+		s.room.mu.Lock()
+		for _, m := range s.room.members {
+			m.out.mu.Lock()
+			busy = busy || m.out.n > 0
+			m.out.mu.Unlock()
+		}
+		s.room.mu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatal("egress did not drain")
+		}
+		runtime.Gosched()
+	}
+}
+
+// waitSent waits until every leg got one payload per tick (egress is async).
+func (s *sim) waitSent(legs ...*memLeg) {
+	deadline := time.Now().Add(3 * time.Second)
+	for _, l := range legs {
+		for len(l.received()) < s.ticks-1 {
+			if time.Now().After(deadline) {
+				s.t.Fatalf("leg %s got %d payloads for %d ticks", l.id, len(l.received()), s.ticks)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// heard decodes what a leg received, to PCM at its codec's rate.
+func heard(t testing.TB, l *memLeg) ([]int16, int) {
+	t.Helper()
+	var out []int16
+	switch l.codec.Name {
+	case "PCMU", "PCMA":
+		g := audio.G711{ALaw: l.codec.Name == "PCMA"}
+		for _, p := range l.received() {
+			out, _ = g.Decode(out, p)
+		}
+		return out, 8000
+	}
+	d, err := opus.NewDecoder(48000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range l.received() {
+		if out, err = d.Decode(out, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, 48000
+}
+
+func newTestRoom(t testing.TB, cfg RoomConfig) *Room {
+	t.Helper()
+	cfg.ManualClock = true
+	if cfg.Logger == nil {
+		cfg.Logger = quiet()
+	}
+	if cfg.JoinTone == nil {
+		cfg.JoinTone = NoTone
+	}
+	if cfg.LeaveTone == nil {
+		cfg.LeaveTone = NoTone
+	}
+	r, err := NewRoom(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// legFreq gives leg k its own tone below 3.4 kHz (G.711 legs hear it too),
+// spaced so that intermodulation does not land on another tone.
+func legFreq(k int) float64 { return 300 + 150*float64(k) + 7*float64(k*k) }
+
+func codecFor(k int) audio.Codec {
+	switch k % 3 {
+	case 0:
+		return pcmu
+	case 1:
+		return opc
+	}
+	return pcma
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
