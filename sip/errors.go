@@ -4,11 +4,11 @@ import "errors"
 
 // Errors of calls.
 var (
-	ErrCallEnded    = errors.New("call ended")
-	ErrNotAnswered  = errors.New("call not answered yet")
-	ErrNoDTMF       = errors.New("peer did not negotiate telephone-event")
-	ErrBadDigit     = errors.New("not a DTMF digit")
-	ErrUnknownTrunk = errors.New("unknown trunk")
+	ErrCallEnded     = errors.New("call ended")
+	ErrNotAnswered   = errors.New("call not answered yet")
+	ErrNoDTMF        = errors.New("peer did not negotiate telephone-event")
+	ErrBadDigit      = errors.New("not a DTMF digit")
+	ErrUnknownTrunk  = errors.New("unknown trunk")
 	errPayloadTooBig = errors.New("payload larger than a packet")
 )
 

@@ -24,8 +24,19 @@ type Config struct {
 	SIP   sip.Config   `yaml:"sip"`
 	Users []UserConfig `yaml:"users"`
 	// EchoExtension is the number of the echo test.
-	EchoExtension string        `yaml:"echo_extension"`
-	DrainTimeout  time.Duration `yaml:"drain_timeout"`
+	EchoExtension string `yaml:"echo_extension"`
+	// Rooms: until the dialplan exists, calls to Prefix+N join room N.
+	Rooms        RoomsConfig   `yaml:"rooms"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+}
+
+// RoomsConfig configures conference rooms.
+type RoomsConfig struct {
+	Prefix string `yaml:"prefix"`
+	Rate   int    `yaml:"rate"`
+	Max    int    `yaml:"max"`
+	// Tones: play the join and leave beeps (default true).
+	Tones *bool `yaml:"tones"`
 }
 
 // UserConfig is one local account.
@@ -114,6 +125,25 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.EchoExtension == "" {
 		cfg.EchoExtension = "9196"
+	}
+	if cfg.Rooms.Prefix == "" {
+		cfg.Rooms.Prefix = "8"
+	}
+	if strings.Trim(cfg.Rooms.Prefix, "0123456789*#") != "" {
+		return nil, fail("rooms.prefix", fmt.Errorf("%q is not a dial string", cfg.Rooms.Prefix))
+	}
+	switch cfg.Rooms.Rate {
+	case 0:
+		cfg.Rooms.Rate = 16000
+	case 8000, 16000, 24000, 48000:
+	default:
+		return nil, fail("rooms.rate", fmt.Errorf("%d is not a mixing rate (want 8000, 16000, 24000 or 48000)", cfg.Rooms.Rate))
+	}
+	if cfg.Rooms.Max < 0 {
+		return nil, fail("rooms.max", errors.New("must not be negative"))
+	}
+	if strings.HasPrefix(cfg.EchoExtension, cfg.Rooms.Prefix) {
+		return nil, fail("rooms.prefix", fmt.Errorf("the echo extension %q starts with the room prefix %q", cfg.EchoExtension, cfg.Rooms.Prefix))
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second

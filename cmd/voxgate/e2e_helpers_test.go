@@ -42,7 +42,8 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	log := slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g.router = &testRouter{}
-	r := &router{echo: cfg.EchoExtension, log: log, onEnd: g.router.add}
+	r := newRouter(cfg, log)
+	r.onEnd = g.router.add
 	srv, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log, r)
 	if err != nil {
 		cancel()
@@ -51,6 +52,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	g.srv = srv
 	t.Cleanup(func() {
 		srv.Close()
+		r.rooms.Close()
 		cancel()
 		if t.Failed() {
 			t.Logf("voxgate log:\n%s", g.log.String())

@@ -72,11 +72,13 @@ func users(cfg *Config) []sip.User {
 	return out
 }
 
-// router sends calls to the echo extension and refuses everything else,
-// until the dialplan exists.
+// router sends calls to the echo extension and to conference rooms, and
+// refuses everything else, until the dialplan exists.
 type router struct {
-	echo string
-	log  *slog.Logger
+	echo   string
+	prefix string
+	rooms  *bridge.Rooms
+	log    *slog.Logger
 	// onEnd, when set (tests), sees every call after it ended.
 	onEnd func(*sip.Call)
 }
@@ -85,15 +87,51 @@ func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
 	if r.onEnd != nil {
 		defer r.onEnd(c)
 	}
-	if c.Dialed() != r.echo {
-		r.log.Info("no route", "dialed", c.Dialed(), "caller", c.Caller())
+	dialed := c.Dialed()
+	switch {
+	case dialed == r.echo:
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		if err := bridge.Echo(ctx, c); err != nil && ctx.Err() == nil {
+			r.log.Warn("echo ended", "call_id", c.ID(), "error", err)
+		}
+	case r.rooms != nil && len(dialed) > len(r.prefix) && strings.HasPrefix(dialed, r.prefix):
+		room, err := r.rooms.Get(strings.TrimPrefix(dialed, r.prefix))
+		if err != nil {
+			c.Reject(&sip.Rejection{Status: 503, Reason: "Service Unavailable"})
+			return
+		}
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		if err := room.Join(c, bridge.JoinOptions{}); err != nil {
+			r.log.Info("room refused the call", "room", room.Name(), "error", err)
+			c.Hangup(ctx)
+			return
+		}
+		<-c.Done() // the leg leaves the room when the call ends
+	default:
+		r.log.Info("no route", "dialed", dialed, "caller", c.Caller())
 		c.Reject(sip.RejectNotFound)
-		return
 	}
-	if err := c.Answer(ctx); err != nil {
-		return
+}
+
+// logEvents writes room events to the log.
+func logEvents(log *slog.Logger, events <-chan bridge.Event) {
+	for e := range events {
+		log.Info("room event", "room", e.Room, "leg", e.Leg, "event", e.Type)
 	}
-	_ = bridge.Echo(ctx, c)
+}
+
+func newRouter(cfg *Config, log *slog.Logger) *router {
+	events := make(chan bridge.Event, 256)
+	go logEvents(log, events)
+	tmpl := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max, Logger: log, Events: events}
+	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
+		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
+	}
+	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, rooms: bridge.NewRooms(tmpl), log: log}
 }
 
 func run(configPath string) error {
@@ -101,19 +139,24 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
+	// Take the signals before anything starts: a SIGHUP that arrived
+	// before Notify would kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	log := newLogger(cfg, os.Stderr)
 	slog.SetDefault(log)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	userSet := sip.NewUsers(users(cfg)...)
-	srv, err := start(ctx, cfg, userSet, log, &router{echo: cfg.EchoExtension, log: log})
+	rt := newRouter(cfg, log)
+	defer rt.rooms.Close()
+	srv, err := start(ctx, cfg, userSet, log, rt)
 	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
 	log.Info("voxgate started", "echo_extension", cfg.EchoExtension, "users", len(cfg.Users))
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:

@@ -1,0 +1,56 @@
+package bridge
+
+import (
+	"sync"
+)
+
+// Rooms is the set of conference rooms, created on first use from a
+// template configuration. A room nobody is in keeps no clock running.
+type Rooms struct {
+	template RoomConfig
+
+	mu     sync.Mutex
+	rooms  map[string]*Room
+	closed bool
+}
+
+// NewRooms returns an empty set; every room gets template's settings.
+func NewRooms(template RoomConfig) *Rooms {
+	return &Rooms{template: template, rooms: map[string]*Room{}}
+}
+
+// Get returns the room called name, creating it.
+func (rs *Rooms) Get(name string) (*Room, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return nil, ErrClosed
+	}
+	if r := rs.rooms[name]; r != nil {
+		return r, nil
+	}
+	cfg := rs.template
+	cfg.Name = name
+	r, err := NewRoom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rs.rooms[name] = r
+	return r, nil
+}
+
+// Close closes every room (finishing recordings). Idempotent.
+func (rs *Rooms) Close() error {
+	rs.mu.Lock()
+	rs.closed = true
+	rooms := rs.rooms
+	rs.rooms = map[string]*Room{}
+	rs.mu.Unlock()
+	var first error
+	for _, r := range rooms {
+		if err := r.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+)
+
+// Three desk phones (baresip: two registered users on PCMU and PCMA and a
+// guest) call the same room, each sending its own tone: each hears the two
+// others and not itself, and voxgate reports each of them talking.
+func TestBaresipConferenceRoom(t *testing.T) {
+	peertest.Need(t, "baresip")
+	g := startGateway(t, func(cfg *Config) {
+		f := false
+		cfg.Rooms.Tones = &f
+	})
+	type phone struct {
+		account string
+		freq    float64
+		b       *peertest.Baresip
+	}
+	phones := []*phone{
+		{account: "<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", freq: 520},
+		{account: "<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcma", freq: 830},
+		{account: "<sip:carol@%s>;regint=0;audio_codecs=pcmu", freq: 1270},
+	}
+	for _, p := range phones {
+		src := filepath.Join(t.TempDir(), "tone.wav")
+		peertest.ToneWAV(t, src, 8000, p.freq, 60)
+		p.b = peertest.StartBaresip(t, peertest.BaresipOptions{
+			Account: fmt.Sprintf(p.account, g.addr), Source: src, Dial: "sip:8001@" + g.addr,
+		})
+	}
+	for _, p := range phones {
+		if !p.b.WaitFor("Call established", 10*time.Second) {
+			t.Fatalf("call not established:\n%s", p.b.Output())
+		}
+	}
+	time.Sleep(6 * time.Second)
+	for _, p := range phones {
+		p.b.Command("hangup", "")
+	}
+	for _, p := range phones {
+		p.b.WaitFor("terminated", 5*time.Second)
+		p.b.Stop()
+	}
+	for i, p := range phones {
+		w := p.b.Received()
+		n := len(w.Samples)
+		if n < 4*w.Rate {
+			t.Fatalf("phone %d recorded only %d samples", i, n)
+		}
+		last := w.Samples[n-4*w.Rate : n-w.Rate/2] // the last seconds, all three in
+		own := audio.Goertzel(last, w.Rate, p.freq)
+		weakest := 1.0
+		for j, q := range phones {
+			if j != i {
+				weakest = min(weakest, audio.Goertzel(last, w.Rate, q.freq))
+			}
+		}
+		t.Logf("phone %d (%.0f Hz): weakest other tone %.2g, own %.2g", i, p.freq, weakest, own)
+		if weakest < 0.002 {
+			t.Errorf("phone %d does not hear every other phone (weakest %.2g)", i, weakest)
+		}
+		if own > weakest/100 {
+			t.Errorf("phone %d hears itself: own %.2g, weakest other %.2g", i, own, weakest)
+		}
+	}
+	// Server-side voice activity on every desk phone: a talking event per leg.
+	talkers := map[string]bool{}
+	for _, line := range strings.Split(g.log.String(), "\n") {
+		if strings.Contains(line, "event=talking") {
+			if _, leg, ok := strings.Cut(line, " leg="); ok {
+				talkers[strings.Fields(leg)[0]] = true
+			}
+		}
+	}
+	if len(talkers) != 3 {
+		t.Fatalf("talking events for %d legs, want 3", len(talkers))
+	}
+}
