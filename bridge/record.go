@@ -107,3 +107,10 @@ func (r *Room) StopRecording() error {
 	r.log.Info("recording stopped")
 	return rec.close()
 }
+
+// Recording reports whether the room is recording.
+func (r *Room) Recording() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec != nil
+}

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -414,5 +415,120 @@ func TestRoomNoGoroutineLeft(t *testing.T) {
 	if n := runtime.NumGoroutine(); n > before {
 		buf := make([]byte, 1<<16)
 		t.Fatalf("%d goroutines left (before %d):\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// stallLeg never returns from WritePayload until released: a stuck peer.
+type stallLeg struct {
+	*memLeg
+	release chan struct{}
+}
+
+func (l *stallLeg) WritePayload(p []byte, n uint32) error {
+	<-l.release
+	return nil
+}
+
+// A stalled leg delays nobody: ticks stay fast, the others hear normally,
+// and the stuck leg's queue drops its oldest frames.
+func TestRoomStalledLeg(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "stall", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(9000, 0)}
+	a, b := newMemLeg("a", pcmu), newMemLeg("b", pcmu)
+	stuck := &stallLeg{memLeg: newMemLeg("stuck", pcmu), release: make(chan struct{})}
+	defer close(stuck.release)
+	s.senders = []*sender{newSender(t, a, 500, 1), newSender(t, b, 900, 2), newSender(t, stuck.memLeg, 1300, 3)}
+	for _, l := range []Leg{a, b, stuck} {
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The sim waits for egress queues to drain; the stuck one never will, so
+	// tick by hand here.
+	for i := 0; i < 100; i++ {
+		now := s.start.Add(s.now)
+		r.simNow.Store(now.UnixNano())
+		for _, sd := range s.senders {
+			sd.produce(s.now)
+			sd.deliver(s.now)
+		}
+		for _, sd := range s.senders {
+			for sd.leg.consumed.Load() < sd.sent {
+				runtime.Gosched()
+			}
+		}
+		t0 := time.Now()
+		r.Tick(now)
+		if d := time.Since(t0); d > 20*time.Millisecond {
+			t.Fatalf("tick took %v with a stalled leg", d)
+		}
+		s.ticks++
+		s.now += 20 * time.Millisecond
+		time.Sleep(time.Millisecond) // let the healthy senders run
+	}
+	s.waitSent(a)
+	checkHearsFreq(t, a, []float64{900, 1300}, 500)
+	for _, ls := range r.Stats().Legs {
+		if ls.ID == "stuck" && ls.Dropped < 90 {
+			t.Fatalf("stuck leg dropped only %d frames", ls.Dropped)
+		}
+	}
+}
+
+func checkHearsFreq(t *testing.T, l *memLeg, others []float64, own float64) {
+	t.Helper()
+	pcm, rate := heard(t, l)
+	pcm = pcm[len(pcm)/3:]
+	for _, f := range others {
+		if p := audio.Goertzel(pcm, rate, f); p < 0.0016/20 {
+			t.Errorf("leg %s does not hear %.0f Hz (%.2g)", l.id, f, p)
+		}
+	}
+	if p := audio.Goertzel(pcm, rate, own); p > 1e-6 {
+		t.Errorf("leg %s hears itself (%.2g)", l.id, p)
+	}
+}
+
+// Gain: a leg turned down by 20 dB is heard 20 dB lower.
+func TestRoomGain(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "gain", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(9500, 0)}
+	a, b, c := newMemLeg("a", pcmu), newMemLeg("b", pcmu), newMemLeg("c", pcmu)
+	s.senders = []*sender{newSender(t, a, 500, 1), newSender(t, b, 900, 2), newSender(t, c, 1300, 3)}
+	for _, l := range []*memLeg{a, b, c} {
+		r.Join(l, JoinOptions{})
+	}
+	if err := r.SetGain("a", -20); err != nil {
+		t.Fatal(err)
+	}
+	s.run(2*time.Second, nil)
+	s.waitSent(c)
+	pcm, rate := heard(t, c)
+	pcm = pcm[rate/2:]
+	ratio := 10 * math.Log10(audio.Goertzel(pcm, rate, 500)/audio.Goertzel(pcm, rate, 900))
+	if ratio > -18 || ratio < -22 {
+		t.Fatalf("a is heard %.1f dB relative to b, want -20", ratio)
+	}
+}
+
+// Connect: a desk phone (PCMU) and a browser (Opus) in a call of their own.
+func TestConnectTranscodes(t *testing.T) {
+	a, b := newMemLeg("phone", pcmu), newMemLeg("browser", opc)
+	r, err := Connect(a, b, RoomConfig{ManualClock: true, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Rate() != 8000 {
+		t.Fatalf("PCMU-Opus call mixed at %d Hz", r.Rate())
+	}
+	s := &sim{t: t, room: r, start: time.Unix(9900, 0)}
+	s.senders = []*sender{newSender(t, a, 600, 1), newSender(t, b, 1000, 2)}
+	s.run(2*time.Second, nil)
+	s.waitSent(a, b)
+	checkHearsFreq(t, a, []float64{1000}, 600)
+	checkHearsFreq(t, b, []float64{600}, 1000)
+	if err := r.Join(newMemLeg("third", pcmu), JoinOptions{}); err != ErrFull {
+		t.Fatalf("a third leg in a 1:1 call: %v", err)
 	}
 }

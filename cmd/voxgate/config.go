@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ type RoomsConfig struct {
 	Max    int    `yaml:"max"`
 	// Tones: play the join and leave beeps (default true).
 	Tones *bool `yaml:"tones"`
+	// RecordDir: when set, every room's mix is recorded there, from its
+	// first participant to its last (room-<name>-<UTC time>.wav).
+	RecordDir string `yaml:"record_dir"`
 }
 
 // UserConfig is one local account.
@@ -138,6 +142,11 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	case 8000, 16000, 24000, 48000:
 	default:
 		return nil, fail("rooms.rate", fmt.Errorf("%d is not a mixing rate (want 8000, 16000, 24000 or 48000)", cfg.Rooms.Rate))
+	}
+	if d := cfg.Rooms.RecordDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return nil, fail("rooms.record_dir", fmt.Errorf("%q is not a directory", d))
+		}
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))

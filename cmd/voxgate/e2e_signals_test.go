@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 )
 
@@ -271,5 +272,42 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 	b = peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
 	if !b.WaitFor("[1 binding]", 10*time.Second) {
 		t.Fatalf("users were lost after a failed reload:\n%s", b.Output())
+	}
+}
+
+// A room recording is a valid WAV holding the participant's tone after
+// voxgate is stopped with SIGTERM in the middle of it.
+func TestRecordingSurvivesSIGTERM(t *testing.T) {
+	peertest.Need(t, "baresip")
+	dir := t.TempDir()
+	p := startBinary(t, fmt.Sprintf("drain_timeout: 1s\nrooms: {record_dir: %q, tones: false}\n", dir))
+	src := filepath.Join(t.TempDir(), "tone.wav")
+	peertest.ToneWAV(t, src, 8000, 740, 60)
+	b := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0", p.addr),
+		Source:  src, Dial: "sip:8042@" + p.addr,
+	})
+	if !b.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("call not established:\n%s", b.Output())
+	}
+	time.Sleep(3 * time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.waitExit(t, 10*time.Second); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "room-042-*.wav"))
+	if len(files) != 1 {
+		t.Fatalf("recordings: %v", files)
+	}
+	w, err := audio.ReadWAVFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := audio.ToneSeconds(w.Samples, w.Rate, 740, 0.2)
+	t.Logf("recording: %.1f s at %d Hz, the tone in %.1f s", float64(len(w.Samples))/float64(w.Rate), w.Rate, secs)
+	if secs < 2.5 {
+		t.Fatalf("the participant's tone is in only %.1f s of the recording", secs)
 	}
 }

@@ -16,8 +16,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
@@ -75,8 +77,9 @@ func users(cfg *Config) []sip.User {
 // router sends calls to the echo extension and to conference rooms, and
 // refuses everything else, until the dialplan exists.
 type router struct {
-	echo   string
-	prefix string
+	echo      string
+	prefix    string
+	recordDir string
 	rooms  *bridge.Rooms
 	log    *slog.Logger
 	// onEnd, when set (tests), sees every call after it ended.
@@ -110,11 +113,35 @@ func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
 			c.Hangup(ctx)
 			return
 		}
+		if r.recordDir != "" && !room.Recording() {
+			name := fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z"))
+			if err := room.Record(filepath.Join(r.recordDir, name), false); err != nil && !errors.Is(err, bridge.ErrRecording) {
+				r.log.Error("recording failed to start", "room", room.Name(), "error", err)
+			}
+		}
 		<-c.Done() // the leg leaves the room when the call ends
+		if r.recordDir != "" {
+			for i := 0; i < 50 && stillIn(room, c.ID()); i++ { // the leg leaves asynchronously
+				time.Sleep(10 * time.Millisecond)
+			}
+			if room.Len() == 0 { // the last one out ends the recording
+				_ = room.StopRecording()
+			}
+		}
 	default:
 		r.log.Info("no route", "dialed", dialed, "caller", c.Caller())
 		c.Reject(sip.RejectNotFound)
 	}
+}
+
+// stillIn reports whether leg id is in the room.
+func stillIn(room *bridge.Room, id string) bool {
+	for _, l := range room.Stats().Legs {
+		if l.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // logEvents writes room events to the log.
@@ -131,7 +158,7 @@ func newRouter(cfg *Config, log *slog.Logger) *router {
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, rooms: bridge.NewRooms(tmpl), log: log}
+	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), log: log}
 }
 
 func run(configPath string) error {
