@@ -80,8 +80,8 @@ type router struct {
 	echo      string
 	prefix    string
 	recordDir string
-	rooms  *bridge.Rooms
-	log    *slog.Logger
+	rooms     *bridge.Rooms
+	log       *slog.Logger
 	// onEnd, when set (tests), sees every call after it ended.
 	onEnd func(*sip.Call)
 }
