@@ -6,39 +6,6 @@ import (
 	"testing"
 )
 
-// sineFit returns the power of the best-fitting sine at freq (with a DC
-// term) and the power of what is left, over pcm.
-func sineFit(pcm []int16, rate int, freq float64) (signal, residual float64) {
-	var ss, cc, sc, sy, cy, n float64
-	var mean float64
-	for _, v := range pcm {
-		mean += float64(v)
-	}
-	mean /= float64(len(pcm))
-	for i, v := range pcm {
-		w := 2 * math.Pi * freq * float64(i) / float64(rate)
-		s, c := math.Sin(w), math.Cos(w)
-		y := float64(v) - mean
-		ss += s * s
-		cc += c * c
-		sc += s * c
-		sy += s * y
-		cy += c * y
-		n++
-	}
-	det := ss*cc - sc*sc
-	a := (sy*cc - cy*sc) / det
-	b := (cy*ss - sy*sc) / det
-	for i, v := range pcm {
-		w := 2 * math.Pi * freq * float64(i) / float64(rate)
-		fit := a*math.Sin(w) + b*math.Cos(w)
-		d := float64(v) - mean - fit
-		signal += fit * fit
-		residual += d * d
-	}
-	return signal / n, residual / n
-}
-
 func resampleAll(t testing.TB, in, out int, src []int16, frame int) []int16 {
 	r, err := NewResampler(in, out, frame)
 	if err != nil {
@@ -68,7 +35,7 @@ func TestResamplerSNR(t *testing.T) {
 				if len(dst) != out {
 					t.Fatalf("%d samples out of 1 s, want %d", len(dst), out)
 				}
-				sig, res := sineFit(dst[out/10:], out, 1000) // skip the filter's start-up
+				sig, res := SineFit(dst[out/10:], out, 1000) // skip the filter's start-up
 				snr := 10 * math.Log10(sig/res)
 				t.Logf("SNR %.1f dB", snr)
 				if snr < 60 {

@@ -104,3 +104,37 @@ func (n *ComfortNoise) Fill(dst []int16) {
 		dst[i] = int16(u * a)
 	}
 }
+
+// SineFit returns the power of the best-fitting sine at freq (least
+// squares, with a DC term) and the power of everything else in pcm: a
+// signal-to-noise measure for a test tone through a codec or resampler.
+func SineFit(pcm []int16, rate int, freq float64) (signal, residual float64) {
+	var ss, cc, sc, sy, cy, n float64
+	var mean float64
+	for _, v := range pcm {
+		mean += float64(v)
+	}
+	mean /= float64(len(pcm))
+	for i, v := range pcm {
+		w := 2 * math.Pi * freq * float64(i) / float64(rate)
+		s, c := math.Sin(w), math.Cos(w)
+		y := float64(v) - mean
+		ss += s * s
+		cc += c * c
+		sc += s * c
+		sy += s * y
+		cy += c * y
+		n++
+	}
+	det := ss*cc - sc*sc
+	a := (sy*cc - cy*sc) / det
+	b := (cy*ss - sy*sc) / det
+	for i, v := range pcm {
+		w := 2 * math.Pi * freq * float64(i) / float64(rate)
+		fit := a*math.Sin(w) + b*math.Cos(w)
+		d := float64(v) - mean - fit
+		signal += fit * fit
+		residual += d * d
+	}
+	return signal / n, residual / n
+}

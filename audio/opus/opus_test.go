@@ -8,28 +8,9 @@ import (
 	"github.com/voxgate/voxgate/audio"
 )
 
-// sineSNR fits a sine at freq (least squares, with DC) and returns the
-// ratio of its power to everything else, in dB.
+// sineSNR is the power of a sine at freq over everything else, in dB.
 func sineSNR(pcm []int16, rate int, freq float64) float64 {
-	var ss, cc, sc, sy, cy, mean float64
-	for _, v := range pcm {
-		mean += float64(v)
-	}
-	mean /= float64(len(pcm))
-	for i, v := range pcm {
-		w := 2 * math.Pi * freq * float64(i) / float64(rate)
-		s, c, y := math.Sin(w), math.Cos(w), float64(v)-mean
-		ss, cc, sc, sy, cy = ss+s*s, cc+c*c, sc+s*c, sy+s*y, cy+c*y
-	}
-	det := ss*cc - sc*sc
-	a, b := (sy*cc-cy*sc)/det, (cy*ss-sy*sc)/det
-	var sig, res float64
-	for i, v := range pcm {
-		w := 2 * math.Pi * freq * float64(i) / float64(rate)
-		fit := a*math.Sin(w) + b*math.Cos(w)
-		d := float64(v) - mean - fit
-		sig, res = sig+fit*fit, res+d*d
-	}
+	sig, res := audio.SineFit(pcm, rate, freq)
 	return 10 * math.Log10(sig/res)
 }
 
