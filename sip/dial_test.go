@@ -204,3 +204,35 @@ func TestFitTransportOverMTU(t *testing.T) {
 	}
 	_ = net.IPv4len
 }
+
+// A carrier that authenticates (digest) instead of calling from a known
+// network: challenged, then recognised as the trunk.
+func TestInboundFromTrunkDigest(t *testing.T) {
+	echo := &echoHandler{}
+	_, addr := testServer(t, func(cfg *Config) {
+		f := false
+		cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: "127.0.0.1:5999", Register: &f, InboundUser: "carrier-in", InboundPassword: "in-pw"}}
+	}, WithHandler(echo))
+	caller, _ := testServer(t, func(cfg *Config) {
+		f := false
+		cfg.RTPPorts = "35000-35099"
+		cfg.Trunks = []TrunkConfig{
+			{Name: "right", Registrar: addr, Register: &f, Username: "carrier-in", Password: "in-pw"},
+			{Name: "wrong", Registrar: addr, Register: &f, Username: "carrier-in", Password: "nope"},
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := caller.DialTrunk(ctx, "wrong", "4930999", DialOptions{}); err == nil {
+		t.Fatal("a wrong inbound password was accepted")
+	}
+	c, err := caller.DialTrunk(ctx, "right", "4930999", DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Hangup(ctx)
+	calls, _ := echo.snapshot()
+	if len(calls) != 1 || calls[0].Origin() != (Origin{Kind: "trunk", Name: "carrier"}) {
+		t.Fatalf("calls %d, origin %+v", len(calls), calls[0].Origin())
+	}
+}

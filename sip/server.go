@@ -396,6 +396,11 @@ func sourceIP(req *sip.Request) string {
 // Proxy-Authorization) and on failure challenges with status (401 or 407).
 // It returns the authenticated user name.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr string, status int) (string, bool) {
+	return s.authenticateWith(req, tx, hdr, status, s.users.Lookup)
+}
+
+// authenticateWith is authenticate against the accounts lookup knows.
+func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hdr string, status int, lookup func(string) (User, bool)) (string, bool) {
 	challenge := func(stale bool, reuse string) {
 		name, reason := "WWW-Authenticate", "Unauthorized"
 		if status == 407 {
@@ -418,7 +423,7 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, hdr st
 		s.respond(tx, req, 400, "Bad Request (malformed "+hdr+" header)")
 		return "", false
 	}
-	u, ok := s.users.Lookup(creds.Username)
+	u, ok := lookup(creds.Username)
 	if ok {
 		err = s.auth.verify(creds, string(req.Method), u)
 	} else {
@@ -559,16 +564,30 @@ func (s *Server) classify(req *sip.Request, tx sip.ServerTransaction) (Origin, b
 	}
 	from := req.From().Address
 	h := req.GetHeader("Proxy-Authorization")
+	// A carrier that authenticates to us: its From user is a trunk's
+	// inbound_user (or it already offers that user's credentials).
+	trunkUser := func(name string) (User, bool) {
+		for i := range s.cfg.Trunks {
+			if t := &s.cfg.Trunks[i]; t.InboundUser != "" && t.InboundUser == name {
+				return User{Name: t.InboundUser, Password: t.InboundPassword}, true
+			}
+		}
+		return User{}, false
+	}
+	claims := from.User
 	if h != nil {
 		if creds, err := ParseCredentials(h.Value()); err == nil {
-			for i := range s.cfg.Trunks {
-				t := &s.cfg.Trunks[i]
-				if t.InboundUser != "" && creds.Username == t.InboundUser {
-					u := User{Name: t.InboundUser, Password: t.InboundPassword}
-					if s.auth.verify(creds, string(req.Method), u) == nil {
-						return Origin{Kind: "trunk", Name: t.Name}, true
-					}
-				}
+			claims = creds.Username
+		}
+	}
+	if _, ok := trunkUser(claims); ok {
+		name, ok := s.authenticateWith(req, tx, "Proxy-Authorization", 407, trunkUser)
+		if !ok {
+			return Origin{}, false
+		}
+		for i := range s.cfg.Trunks {
+			if s.cfg.Trunks[i].InboundUser == name {
+				return Origin{Kind: "trunk", Name: s.cfg.Trunks[i].Name}, true
 			}
 		}
 	}
