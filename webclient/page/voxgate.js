@@ -1,0 +1,67 @@
+// voxgate's browser client: sign-in, WebSocket signalling and one
+// RTCPeerConnection per call. The page (app.js) uses it; so can others.
+class Voxgate {
+  constructor(base) {
+    this.base = base || "";
+    this.calls = {};
+    this.onevent = () => {};
+    this.seq = 0;
+  }
+  async login(user, password) {
+    const r = await fetch(this.base + "/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({user, password})});
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error || r.statusText);
+    this.iceServers = j.iceServers || [];
+    this.user = j.user;
+    return j.user;
+  }
+  async session() {
+    const r = await fetch(this.base + "/api/session");
+    if (!r.ok) return null;
+    const j = await r.json();
+    this.iceServers = j.iceServers || [];
+    this.user = j.user;
+    return j.user;
+  }
+  async logout() { await fetch(this.base + "/api/logout", {method: "POST"}); }
+  connect() {
+    return new Promise((resolve, reject) => {
+      const proto = location.protocol === "https:" ? "wss:" : "ws:";
+      this.ws = new WebSocket(proto + "//" + location.host + "/ws");
+      this.ws.onmessage = (e) => this.onmessage(JSON.parse(e.data));
+      this.ws.onopen = () => resolve();
+      this.ws.onerror = () => reject(new Error("the connection to voxgate failed"));
+      this.ws.onclose = () => this.onevent({type: "disconnected"});
+    });
+  }
+  send(m) { this.ws.send(JSON.stringify(m)); }
+  // dial calls number with the microphone stream; returns the call.
+  async dial(number, stream, opts) {
+    const id = "c" + (++this.seq);
+    const pc = new RTCPeerConnection({iceServers: this.iceServers, iceTransportPolicy: (opts && opts.relay) ? "relay" : "all"});
+    const call = {id, pc, number, remote: new MediaStream()};
+    this.calls[id] = call;
+    stream.getAudioTracks().forEach((t) => pc.addTrack(t, stream));
+    pc.ontrack = (e) => { call.remote.addTrack(e.track); this.onevent({type: "track", id, track: e.track, stream: call.remote}); };
+    pc.onicecandidate = (e) => { if (e.candidate) this.send({type: "candidate", id, candidate: e.candidate.toJSON()}); };
+    pc.onconnectionstatechange = () => this.onevent({type: "state", id, state: pc.connectionState});
+    await pc.setLocalDescription(await pc.createOffer());
+    this.send({type: "dial", id, number, sdp: pc.localDescription.sdp});
+    return call;
+  }
+  hangup(id) { this.send({type: "hangup", id}); this.close(id); }
+  mute(id, on) {
+    const c = this.calls[id];
+    if (c) c.pc.getSenders().forEach((s) => { if (s.track) s.track.enabled = !on; });
+    this.send({type: "mute", id, on});
+  }
+  close(id) { const c = this.calls[id]; if (c) { c.pc.close(); delete this.calls[id]; } }
+  async onmessage(m) {
+    const c = this.calls[m.id];
+    if (m.type === "answer" && c) await c.pc.setRemoteDescription({type: "answer", sdp: m.sdp});
+    if (m.type === "candidate" && c) await c.pc.addIceCandidate(m.candidate);
+    if (m.type === "ended" && c) this.close(m.id);
+    this.onevent(m);
+  }
+}

@@ -1,0 +1,105 @@
+package webclient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The WebSocket protocol: one JSON object per message, with a "type".
+//
+// Browser to voxgate:
+//
+//	{"type":"dial","id":"c1","number":"9196","sdp":"<offer>"}  place a call with an SDP offer
+//	{"type":"candidate","id":"c1","candidate":{...}}            a trickled ICE candidate (RTCIceCandidateInit)
+//	{"type":"hangup","id":"c1"}                                  end the call
+//	{"type":"dtmf","id":"c1","digits":"12#"}                     send digits (RFC 4733 toward SIP)
+//	{"type":"mute","id":"c1","on":true}                          stop (or resume) sending the microphone
+//	{"type":"ping"}                                              keep-alive; answered with "pong"
+//
+// voxgate to browser:
+//
+//	{"type":"hello","user":"alice"}                     on connect
+//	{"type":"answer","id":"c1","sdp":"<answer>"}         the answer to a dial
+//	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates
+//	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
+//	{"type":"ended","id":"c1","reason":"..."}           the call is over
+//	{"type":"error","id":"c1","message":"..."}          a message was refused; nothing else changes
+//	{"type":"pong"}
+
+// MaxMessage is the largest message voxgate reads; larger ones close the socket.
+const MaxMessage = 64 << 10
+
+// Errors of message decoding, sent back as {"type":"error"}.
+var (
+	ErrBadJSON     = errors.New("malformed JSON")
+	ErrUnknownType = errors.New("unknown message type")
+	ErrMissing     = errors.New("missing field")
+)
+
+// Candidate is an ICE candidate as the browser's RTCIceCandidateInit.
+type Candidate struct {
+	Candidate     string  `json:"candidate"`
+	SDPMid        *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex *uint16 `json:"sdpMLineIndex,omitempty"`
+}
+
+// Message is any message of the protocol; which fields are used depends on Type.
+type Message struct {
+	Type      string     `json:"type"`
+	ID        string     `json:"id,omitempty"`
+	Number    string     `json:"number,omitempty"`
+	SDP       string     `json:"sdp,omitempty"`
+	Candidate *Candidate `json:"candidate,omitempty"`
+	Digits    string     `json:"digits,omitempty"`
+	On        *bool      `json:"on,omitempty"`
+	User      string     `json:"user,omitempty"`
+	Reason    string     `json:"reason,omitempty"`
+	Message   string     `json:"message,omitempty"`
+}
+
+// DecodeMessage parses and validates one message from a browser.
+func DecodeMessage(b []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrBadJSON, err)
+	}
+	need := func(ok bool, field string) error {
+		if !ok {
+			return fmt.Errorf("%w %q in %q", ErrMissing, field, m.Type)
+		}
+		return nil
+	}
+	switch m.Type {
+	case "dial":
+		if err := need(m.ID != "", "id"); err != nil {
+			return m, err
+		}
+		if err := need(m.Number != "", "number"); err != nil {
+			return m, err
+		}
+		if err := need(strings.HasPrefix(m.SDP, "v=0"), "sdp"); err != nil {
+			return m, err
+		}
+	case "candidate":
+		if err := need(m.ID != "" && m.Candidate != nil, "candidate"); err != nil {
+			return m, err
+		}
+	case "hangup":
+		return m, need(m.ID != "", "id")
+	case "dtmf":
+		if err := need(m.ID != "" && m.Digits != "", "digits"); err != nil {
+			return m, err
+		}
+		if strings.Trim(m.Digits, "0123456789*#ABCDabcd") != "" {
+			return m, fmt.Errorf("%w: %q are not DTMF digits", ErrMissing, m.Digits)
+		}
+	case "mute":
+		return m, need(m.ID != "" && m.On != nil, "on")
+	case "ping":
+	default:
+		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)
+	}
+	return m, nil
+}

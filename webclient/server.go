@@ -1,0 +1,337 @@
+// Package webclient is voxgate's web side: one HTTP server for the embedded
+// page, sign-in, the WebSocket signalling and a pion PeerConnection per
+// browser call, which becomes a media leg.
+package webclient
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+//go:embed page
+var pageFS embed.FS
+
+// Handler decides what happens to a browser call. HandleCall runs in its own
+// goroutine and may block for the call's life; the call is ended when it
+// returns.
+type Handler interface {
+	HandleCall(ctx context.Context, c *Call)
+}
+
+// Authenticator checks a user's password (the same users as the SIP side).
+type Authenticator interface {
+	CheckPassword(user, password string) bool
+}
+
+// ICEServer is a STUN or TURN server handed to browsers and used by voxgate.
+type ICEServer struct {
+	URLs       []string `yaml:"urls" json:"urls"`
+	Username   string   `yaml:"username" json:"username,omitempty"`
+	Credential string   `yaml:"credential" json:"credential,omitempty"`
+}
+
+// Config configures the web side.
+type Config struct {
+	// Listen is the HTTP address (default 127.0.0.1:8080).
+	Listen string `yaml:"listen"`
+	// TLSCert and TLSKey serve HTTPS (browsers need it off localhost).
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ICEIPs limits the addresses voxgate gathers ICE candidates on (empty: all).
+	ICEIPs []string `yaml:"ice_ips"`
+	// PublicIP is announced instead of the local address (1:1 NAT).
+	PublicIP string `yaml:"public_ip"`
+	// UDPPorts is the range for ICE, "min-max" (default 40000-40999).
+	UDPPorts string `yaml:"udp_ports"`
+	// ICEServers go to the browsers and to voxgate's own ICE agent.
+	ICEServers []ICEServer `yaml:"ice_servers"`
+	// AllowedOrigins may open the WebSocket besides the page's own origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// SessionTTL is how long a sign-in lasts (default 12h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
+	LoopbackICE bool `yaml:"-"`
+
+	portMin, portMax uint16
+}
+
+// Validate fills defaults.
+func (c *Config) Validate() error {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.UDPPorts == "" {
+		c.UDPPorts = "40000-40999"
+	}
+	lo, hi, ok := strings.Cut(c.UDPPorts, "-")
+	a, e1 := strconv.Atoi(lo)
+	b, e2 := strconv.Atoi(hi)
+	if !ok || e1 != nil || e2 != nil || a < 1024 || b > 65535 || b < a {
+		return fmt.Errorf("udp_ports: %q is not a range like 40000-40999", c.UDPPorts)
+	}
+	c.portMin, c.portMax = uint16(a), uint16(b)
+	for _, ip := range append(append([]string{}, c.ICEIPs...), c.PublicIP) {
+		if ip != "" && net.ParseIP(ip) == nil {
+			return fmt.Errorf("ice_ips/public_ip: %q is not an IP address", ip)
+		}
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 12 * time.Hour
+	}
+	return nil
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithHandler sets who routes browser calls.
+func WithHandler(h Handler) Option { return func(s *Server) { s.handler = h } }
+
+// WithAuthenticator sets who checks passwords.
+func WithAuthenticator(a Authenticator) Option { return func(s *Server) { s.auth = a } }
+
+// WithMux lets tests mount extra routes next to voxgate's.
+func WithMux(f func(*http.ServeMux)) Option { return func(s *Server) { s.extra = f } }
+
+// Server is the HTTP server.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	handler  Handler
+	auth     Authenticator
+	extra    func(*http.ServeMux)
+	sessions *sessions
+	api      *webrtc.API
+	http     *http.Server
+	ln       net.Listener
+	upgrader websocket.Upgrader
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// NewServer builds the server; Serve or Start runs it.
+func NewServer(cfg Config, opts ...Option) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: slog.Default(), sessions: newSessions(cfg.SessionTTL)}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.auth == nil {
+		return nil, errors.New("webclient: an Authenticator is required")
+	}
+	var err error
+	if s.api, err = newAPI(&s.cfg); err != nil {
+		return nil, err
+	}
+	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.checkOrigin}
+	mux := http.NewServeMux()
+	sub, _ := fs.Sub(pageFS, "page")
+	mux.Handle("GET /", http.FileServerFS(sub))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("POST /api/login", s.handleLogin)
+	mux.HandleFunc("POST /api/logout", s.handleLogout)
+	mux.HandleFunc("GET /api/session", s.handleSession)
+	mux.HandleFunc("GET /ws", s.handleWS)
+	if s.extra != nil {
+		s.extra(mux)
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+// newAPI builds pion's API: Opus only, the default interceptors (NACK, RTCP
+// reports), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
+func newAPI(cfg *Config) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+		PayloadType:        111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if err := se.SetEphemeralUDPPortRange(cfg.portMin, cfg.portMax); err != nil {
+		return nil, err
+	}
+	if len(cfg.ICEIPs) > 0 {
+		allowed := map[string]bool{}
+		for _, ip := range cfg.ICEIPs {
+			allowed[net.ParseIP(ip).String()] = true
+		}
+		se.SetIPFilter(func(ip net.IP) bool { return allowed[ip.String()] })
+	}
+	if cfg.PublicIP != "" {
+		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+	}
+	if cfg.LoopbackICE {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), nil
+}
+
+// Start listens and serves in the background.
+func (s *Server) Start(ctx context.Context) error {
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("web listen %s: %w", s.cfg.Listen, err)
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln in the background (tests pass a listener made inside a
+// network namespace).
+func (s *Server) Serve(ln net.Listener) error {
+	if s.ctx == nil {
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+	}
+	s.ln = ln
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = s.http.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = s.http.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("web server stopped", "error", err)
+		}
+	}()
+	s.log.Info("web listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the listening address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Close stops the server and ends every browser call. Idempotent.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.http.Shutdown(ctx)
+		s.wg.Wait()
+	})
+	return nil
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+const cookieName = "voxgate_session"
+
+func (s *Server) user(r *http.Request) (string, error) {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return "", ErrSession
+	}
+	return s.sessions.check(c.Value)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var in struct{ User, Password string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.User == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send {\"user\":..., \"password\":...}"})
+		return
+	}
+	if !s.auth.CheckPassword(in.User, in.Password) {
+		s.log.Info("web sign-in refused", "user", in.User, "remote", r.RemoteAddr)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user or password"})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.issue(in.User), Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLSCert != "", MaxAge: int(s.cfg.SessionTTL.Seconds())})
+	writeJSON(w, http.StatusOK, map[string]any{"user": in.User, "iceServers": s.cfg.ICEServers})
+}
+
+func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/", MaxAge: -1})
+	writeJSON(w, http.StatusOK, map[string]string{})
+}
+
+func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
+	user, err := s.user(r)
+	if err != nil {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": user, "iceServers": s.cfg.ICEServers})
+}
+
+func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	user, err := s.user(r)
+	if err != nil {
+		http.Error(w, "sign in first", http.StatusUnauthorized)
+		return
+	}
+	if !s.checkOrigin(r) {
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		newSignal(s, conn, user).run(s.ctx)
+	}()
+}

@@ -1,0 +1,212 @@
+package webclient
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/webrtc/v4"
+)
+
+// signal is one WebSocket: its messages and its calls.
+type signal struct {
+	s    *Server
+	conn *websocket.Conn
+	user string
+	log  *slog.Logger
+
+	wmu   sync.Mutex
+	mu    sync.Mutex
+	calls map[string]*Call
+	wg    sync.WaitGroup
+}
+
+func newSignal(s *Server, conn *websocket.Conn, user string) *signal {
+	return &signal{s: s, conn: conn, user: user, log: s.log.With("user", user, "remote", conn.RemoteAddr().String()), calls: map[string]*Call{}}
+}
+
+func (g *signal) send(m Message) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	_ = g.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = g.conn.WriteJSON(m)
+}
+
+func (g *signal) fail(id, msg string) { g.send(Message{Type: "error", ID: id, Message: msg}) }
+
+func (g *signal) run(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		g.mu.Lock()
+		calls := make([]*Call, 0, len(g.calls))
+		for _, c := range g.calls {
+			calls = append(calls, c)
+		}
+		g.mu.Unlock()
+		for _, c := range calls {
+			c.end("page closed")
+		}
+		g.wg.Wait()
+		g.conn.Close()
+	}()
+	go func() { <-ctx.Done(); g.conn.Close() }()
+	g.conn.SetReadLimit(MaxMessage)
+	g.send(Message{Type: "hello", User: g.user})
+	g.log.Info("browser connected")
+	for {
+		_, data, err := g.conn.ReadMessage()
+		if err != nil {
+			g.log.Info("browser disconnected", "reason", err.Error())
+			return
+		}
+		m, err := DecodeMessage(data)
+		if err != nil {
+			g.fail(m.ID, err.Error())
+			continue
+		}
+		g.handle(ctx, m)
+	}
+}
+
+func (g *signal) call(id string) *Call {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls[id]
+}
+
+func (g *signal) handle(ctx context.Context, m Message) {
+	switch m.Type {
+	case "ping":
+		g.send(Message{Type: "pong"})
+	case "dial":
+		if g.call(m.ID) != nil {
+			g.fail(m.ID, "a call with this id is in progress (renegotiation is not supported)")
+			return
+		}
+		if err := g.dial(ctx, m); err != nil {
+			g.fail(m.ID, err.Error())
+		}
+	case "candidate":
+		c := g.call(m.ID)
+		if c == nil {
+			g.fail(m.ID, "no such call")
+			return
+		}
+		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
+		if err := c.pc.AddICECandidate(init); err != nil {
+			g.fail(m.ID, "bad candidate: "+err.Error())
+		}
+	case "hangup":
+		if c := g.call(m.ID); c != nil {
+			c.end("hung up by the page")
+		}
+	case "mute":
+		if c := g.call(m.ID); c != nil {
+			c.mu.Lock()
+			c.muted = *m.On
+			c.mu.Unlock()
+		}
+	case "dtmf":
+		if g.call(m.ID) == nil {
+			g.fail(m.ID, "no such call")
+			return
+		}
+		g.fail(m.ID, "DTMF toward this destination is not supported yet")
+	}
+}
+
+// dial answers a browser's offer and hands the call to the handler.
+func (g *signal) dial(ctx context.Context, m Message) error {
+	cfg := webrtc.Configuration{}
+	for _, s := range g.s.cfg.ICEServers {
+		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	pc, err := g.s.api.NewPeerConnection(cfg)
+	if err != nil {
+		return err
+	}
+	local, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "voxgate")
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	sender, err := pc.AddTrack(local)
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	go func() { // read RTCP so the interceptors work
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c := &Call{id: g.user + "/" + m.ID, user: g.user, dialed: m.Number, log: g.log.With("call", m.ID, "dialed", m.Number),
+		pc: pc, local: local, trackCh: make(chan *webrtc.TrackRemote, 1), rtpBuf: make([]byte, 1500), done: make(chan struct{})}
+	c.send = func(msg Message) {
+		if msg.ID == c.id {
+			msg.ID = m.ID // the page knows its own id
+		}
+		g.send(msg)
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(t) })
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		j := cand.ToJSON()
+		g.send(Message{Type: "candidate", ID: m.ID, Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		c.log.Debug("peer connection", "state", st.String())
+		if st == webrtc.PeerConnectionStateFailed || st == webrtc.PeerConnectionStateClosed {
+			c.end("connection " + st.String())
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+		pc.Close()
+		return err
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		pc.Close()
+		return err
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		pc.Close()
+		return err
+	}
+	g.mu.Lock()
+	g.calls[m.ID] = c
+	g.mu.Unlock()
+	g.send(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
+	c.log.Info("browser call")
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer func() {
+			g.mu.Lock()
+			delete(g.calls, m.ID)
+			g.mu.Unlock()
+		}()
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-c.done:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		if g.s.handler != nil {
+			g.s.handler.HandleCall(cctx, c)
+		}
+		c.end("ended")
+	}()
+	return nil
+}
