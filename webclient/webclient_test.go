@@ -58,6 +58,13 @@ type client struct {
 	http *http.Client
 	ws   *websocket.Conn
 	in   chan Message
+	wmu  sync.Mutex
+}
+
+func (c *client) send(m Message) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.WriteJSON(m)
 }
 
 func signIn(t *testing.T, base, user, pw string) (*http.Client, int) {
@@ -237,14 +244,14 @@ func TestBrowserEchoWithPion(t *testing.T) {
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
 			j := cand.ToJSON()
-			_ = c.ws.WriteJSON(Message{Type: "candidate", ID: "c1", Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+			c.send(Message{Type: "candidate", ID: "c1", Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 		}
 	})
 	offer, _ := pc.CreateOffer(nil)
 	if err := pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.ws.WriteJSON(Message{Type: "dial", ID: "c1", Number: "9196", SDP: offer.SDP})
+	c.send(Message{Type: "dial", ID: "c1", Number: "9196", SDP: offer.SDP})
 	ans := c.expect("answer")
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatal(err)
@@ -275,7 +282,7 @@ func TestBrowserEchoWithPion(t *testing.T) {
 	if secs < 1.5 {
 		t.Fatalf("the echo carried the tone for %.2f s of 3", secs)
 	}
-	_ = c.ws.WriteJSON(Message{Type: "hangup", ID: "c1"})
+	c.send(Message{Type: "hangup", ID: "c1"})
 }
 
 func FuzzDecodeMessage(f *testing.F) {
