@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/webclient"
 )
 
 // Config is the whole configuration file.
@@ -22,7 +23,8 @@ type Config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
-	SIP   sip.Config   `yaml:"sip"`
+	SIP   sip.Config       `yaml:"sip"`
+	Web   webclient.Config `yaml:"web"`
 	Users []UserConfig `yaml:"users"`
 	// EchoExtension is the number of the echo test.
 	EchoExtension string `yaml:"echo_extension"`
@@ -111,6 +113,14 @@ func parseConfig(name string, data []byte) (*Config, error) {
 			return nil, fail("sip."+fe.Field, fe.Err)
 		}
 		return nil, fail("sip", err)
+	}
+	if err := cfg.Web.Validate(); err != nil {
+		field, msg, ok := strings.Cut(err.Error(), ": ")
+		if !ok {
+			field, msg = "", err.Error()
+		}
+		field = strings.SplitN(field, "/", 2)[0]
+		return nil, fail("web."+field, errors.New(msg))
 	}
 	seen := map[string]bool{}
 	for i, u := range cfg.Users {

@@ -44,7 +44,10 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	g.router = &testRouter{}
 	r := newRouter(cfg, log)
 	r.onEnd = g.router.add
-	srv, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log, r)
+	cfg.Web.Listen = "127.0.0.1:0"
+	webPorts := peertest.FreePorts(t, 20)
+	cfg.Web.UDPPorts = fmt.Sprintf("%d-%d", webPorts, webPorts+19)
+	srv, web, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log, r)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -52,6 +55,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	g.srv = srv
 	t.Cleanup(func() {
 		srv.Close()
+		web.Close()
 		r.rooms.Close()
 		cancel()
 		if t.Failed() {

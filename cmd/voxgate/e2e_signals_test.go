@@ -71,6 +71,7 @@ sip:
   rtp_ports: "%d-%d"
 users:
   - {name: alice, password: alice-secret}
+web: {listen: "127.0.0.1:0"}
 %s`, port, port, rtp, rtp+19, extra)
 	path := filepath.Join(t.TempDir(), "voxgate.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -9,6 +9,9 @@ package main
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,10 +27,14 @@ import (
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/webclient"
 )
 
-// Pin at compile time that a SIP call is a bridge leg.
-var _ bridge.Leg = (*sip.Call)(nil)
+// Pin at compile time that SIP and browser calls are bridge legs.
+var (
+	_ bridge.Leg = (*sip.Call)(nil)
+	_ bridge.Leg = (*webclient.Call)(nil)
+)
 
 func main() {
 	configPath := flag.String("config", "", "configuration file (default: the embedded configs/default.yaml)")
@@ -86,10 +93,30 @@ type router struct {
 	onEnd func(*sip.Call)
 }
 
+// routable is what the router needs of a call, from a phone or a browser.
+type routable interface {
+	bridge.Leg
+	Dialed() string
+	Answer(ctx context.Context) error
+	Hangup(ctx context.Context)
+}
+
+// HandleCall routes a SIP call.
 func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
 	if r.onEnd != nil {
 		defer r.onEnd(c)
 	}
+	r.route(ctx, c, func(code int, reason string) { c.Reject(&sip.Rejection{Status: code, Reason: reason}) })
+}
+
+// browserRouter routes browser calls the same way.
+type browserRouter struct{ r *router }
+
+func (b browserRouter) HandleCall(ctx context.Context, c *webclient.Call) {
+	b.r.route(ctx, c, c.Reject)
+}
+
+func (r *router) route(ctx context.Context, c routable, reject func(code int, reason string)) {
 	dialed := c.Dialed()
 	switch {
 	case dialed == r.echo:
@@ -102,7 +129,7 @@ func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
 	case r.rooms != nil && len(dialed) > len(r.prefix) && strings.HasPrefix(dialed, r.prefix):
 		room, err := r.rooms.Get(strings.TrimPrefix(dialed, r.prefix))
 		if err != nil {
-			c.Reject(&sip.Rejection{Status: 503, Reason: "Service Unavailable"})
+			reject(503, "Service Unavailable")
 			return
 		}
 		if err := c.Answer(ctx); err != nil {
@@ -129,8 +156,8 @@ func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
 			}
 		}
 	default:
-		r.log.Info("no route", "dialed", dialed, "caller", c.Caller())
-		c.Reject(sip.RejectNotFound)
+		r.log.Info("no route", "dialed", dialed, "call_id", c.ID())
+		reject(404, "Not Found")
 	}
 }
 
@@ -178,10 +205,11 @@ func run(configPath string) error {
 	userSet := sip.NewUsers(users(cfg)...)
 	rt := newRouter(cfg, log)
 	defer rt.rooms.Close()
-	srv, err := start(ctx, cfg, userSet, log, rt)
+	srv, web, err := start(ctx, cfg, userSet, log, rt)
 	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
+	defer web.Close()
 	log.Info("voxgate started", "echo_extension", cfg.EchoExtension, "users", len(cfg.Users))
 
 	for sig := range sigs {
@@ -212,15 +240,45 @@ func run(configPath string) error {
 }
 
 // start wires the packages together and opens the listeners.
-func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger, r *router) (*sip.Server, error) {
+func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger, r *router) (*sip.Server, *webclient.Server, error) {
 	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet), sip.WithHandler(r))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := srv.Start(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return srv, nil
+	web, err := webclient.NewServer(cfg.Web, webclient.WithLogger(log), webclient.WithHandler(browserRouter{r}),
+		webclient.WithAuthenticator(passwordChecker{users: userSet, realm: cfg.SIP.Domain}))
+	if err == nil {
+		err = web.Start(ctx)
+	}
+	if err != nil {
+		srv.Close()
+		return nil, nil, err
+	}
+	return srv, web, nil
+}
+
+// passwordChecker signs browsers in with the SIP users' passwords (or their
+// MD5 HA1, for users configured that way).
+type passwordChecker struct {
+	users *sip.Users
+	realm string
+}
+
+func (p passwordChecker) CheckPassword(user, password string) bool {
+	u, ok := p.users.Lookup(user)
+	switch {
+	case !ok:
+		return false
+	case u.Password != "":
+		return subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1
+	case len(u.HA1) == 32:
+		h := md5.Sum([]byte(user + ":" + p.realm + ":" + password))
+		return subtle.ConstantTimeCompare([]byte(u.HA1), []byte(hex.EncodeToString(h[:]))) == 1
+	}
+	return false
 }
 
 // configErr names the config file for errors found when the server starts.
