@@ -25,7 +25,7 @@ type Config struct {
 	} `yaml:"log"`
 	SIP   sip.Config       `yaml:"sip"`
 	Web   webclient.Config `yaml:"web"`
-	Users []UserConfig `yaml:"users"`
+	Users []UserConfig     `yaml:"users"`
 	// EchoExtension is the number of the echo test.
 	EchoExtension string `yaml:"echo_extension"`
 	// Rooms: until the dialplan exists, calls to Prefix+N join room N.
