@@ -115,6 +115,11 @@ func WithAuthenticator(a Authenticator) Option { return func(s *Server) { s.auth
 // WithMux lets tests mount extra routes next to voxgate's.
 func WithMux(f func(*http.ServeMux)) Option { return func(s *Server) { s.extra = f } }
 
+// WithICEConn carries every call's ICE and media over one UDP socket (a
+// single port to open in a firewall; tests pass a socket made inside a
+// network namespace).
+func WithICEConn(c net.PacketConn) Option { return func(s *Server) { s.iceConn = c } }
+
 // Server is the HTTP server.
 type Server struct {
 	cfg      Config
@@ -122,6 +127,7 @@ type Server struct {
 	handler  Handler
 	auth     Authenticator
 	extra    func(*http.ServeMux)
+	iceConn  net.PacketConn
 	sessions *sessions
 	api      *webrtc.API
 	http     *http.Server
@@ -147,7 +153,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		return nil, errors.New("webclient: an Authenticator is required")
 	}
 	var err error
-	if s.api, err = newAPI(&s.cfg); err != nil {
+	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
 		return nil, err
 	}
 	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.checkOrigin}
@@ -168,7 +174,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 
 // newAPI builds pion's API: Opus only, the default interceptors (NACK, RTCP
 // reports), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
-func newAPI(cfg *Config) (*webrtc.API, error) {
+func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
@@ -194,6 +200,9 @@ func newAPI(cfg *Config) (*webrtc.API, error) {
 	}
 	if cfg.LoopbackICE {
 		se.SetIncludeLoopbackCandidate(true)
+	}
+	if iceConn != nil {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, iceConn))
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), nil
 }

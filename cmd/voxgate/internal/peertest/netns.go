@@ -1,0 +1,94 @@
+package peertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// Netns is a private network namespace with a veth pair inside it and IP on
+// one end: Chromium gathers ICE candidates there (it never uses loopback),
+// and nothing can leave it.
+type Netns struct {
+	Name string
+	IP   string
+}
+
+// NewNetns creates a namespace; it is deleted when the test ends.
+func NewNetns(t testing.TB) *Netns {
+	t.Helper()
+	n := &Netns{Name: fmt.Sprintf("vgt%d", os.Getpid()%100000), IP: "10.99.0.1"}
+	_ = exec.Command("ip", "netns", "del", n.Name).Run()
+	steps := [][]string{
+		{"netns", "add", n.Name},
+		{"link", "add", "vga", "netns", n.Name, "type", "veth", "peer", "name", "vgb", "netns", n.Name},
+		{"-n", n.Name, "addr", "add", n.IP + "/24", "dev", "vga"},
+		{"-n", n.Name, "link", "set", "vga", "up"},
+		{"-n", n.Name, "link", "set", "vgb", "up"},
+		{"-n", n.Name, "link", "set", "lo", "up"},
+	}
+	for _, s := range steps {
+		if out, err := exec.Command("ip", s...).CombinedOutput(); err != nil {
+			_ = exec.Command("ip", "netns", "del", n.Name).Run()
+			t.Fatalf("ip %v: %v: %s (network namespaces need root)", s, err, out)
+		}
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", n.Name).Run() })
+	return n
+}
+
+// in runs f with the calling OS thread inside the namespace; sockets made
+// in f stay in the namespace after it returns.
+func (n *Netns) in(f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	ns, err := os.Open("/run/netns/" + n.Name)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+		return err
+	}
+	ferr := f()
+	if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		panic("cannot leave the test network namespace: " + err.Error())
+	}
+	return ferr
+}
+
+// Listen opens a TCP listener inside the namespace.
+func (n *Netns) Listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := n.in(func() (err error) { ln, err = net.Listen("tcp", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// ListenUDP opens a UDP socket inside the namespace.
+func (n *Netns) ListenUDP(t testing.TB, addr string) net.PacketConn {
+	t.Helper()
+	var c net.PacketConn
+	if err := n.in(func() (err error) { c, err = net.ListenPacket("udp4", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Command runs a program inside the namespace.
+func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
