@@ -28,6 +28,13 @@ type upload struct {
 // HTTP listener and its ICE socket are made there, and a test route serves
 // the test page and takes its upload.
 func browserGateway(t *testing.T, ns *peertest.Netns) (string, chan upload) {
+	base, uploads, _ := browserGatewayWithSIP(t, ns, false)
+	return base, uploads
+}
+
+// browserGatewayWithSIP also starts the SIP side on loopback (outside the
+// namespace) with the same router, so phones and browsers meet in rooms.
+func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool) (string, chan upload, string) {
 	t.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
@@ -39,8 +46,26 @@ func browserGateway(t *testing.T, ns *peertest.Netns) (string, chan upload) {
 	}
 	logs := &peertest.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := false
+	cfg.Rooms.Tones = &f
 	r := newRouter(cfg, log)
 	t.Cleanup(func() { r.rooms.Close() })
+	var sipAddr string
+	if withSIP {
+		port := peertest.FreePorts(t, 1)
+		rtp := peertest.FreePorts(t, 40)
+		cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
+		cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
+		srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(sip.NewUsers(users(cfg)...)), sip.WithHandler(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		sipAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	}
 	uploads := make(chan upload, 4)
 	page, err := os.ReadFile("testdata/browser/call.html")
 	if err != nil {
@@ -72,7 +97,7 @@ func browserGateway(t *testing.T, ns *peertest.Netns) (string, chan upload) {
 			t.Logf("voxgate log:\n%s", logs.String())
 		}
 	})
-	return "http://" + ln.Addr().String(), uploads
+	return "http://" + ln.Addr().String(), uploads, sipAddr
 }
 
 // chromium runs headless Chromium in the namespace on url, with a fake
@@ -140,4 +165,70 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Two Chromium pages and one baresip desk phone in one room, each with its
+// own tone: each hears the other two and not its own.
+func TestChromiumChromiumBaresipRoom(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	ns := peertest.NewNetns(t)
+	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
+	freqs := []float64{440, 700, 1130} // page 1, page 2, desk phone
+	src := filepath.Join(t.TempDir(), "desk.wav")
+	peertest.ToneWAV(t, src, 8000, freqs[2], 60)
+	b := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcmu", sipAddr),
+		Source:  src, Dial: "sip:8001@" + sipAddr,
+	})
+	if !b.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("desk phone not in the room:\n%s", b.Output())
+	}
+	for i, user := range []string{"alice", "bob"} {
+		wav := filepath.Join(t.TempDir(), fmt.Sprintf("mic%d.wav", i))
+		peertest.ToneWAV(t, wav, 48000, freqs[i], 60)
+		chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=%s&password=%s-secret&dial=8001&secs=6", base, user, user), wav)
+	}
+	for n := 0; n < 2; n++ {
+		var u upload
+		select {
+		case u = <-uploads:
+		case <-time.After(40 * time.Second):
+			t.Fatal("a page reported nothing")
+		}
+		if u.status != "ok" {
+			t.Fatalf("a page failed: %s", u.message)
+		}
+		w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Which page is this? The one whose own tone is missing.
+		last := w.Samples[len(w.Samples)/3:]
+		p := make([]float64, 3)
+		for i, f := range freqs {
+			p[i] = audio.Goertzel(last, w.Rate, f)
+		}
+		own := 0
+		if p[1] < p[0] {
+			own = 1
+		}
+		other := 1 - own
+		t.Logf("page %d hears: page %d %.2g, desk phone %.2g, itself %.2g", own, other, p[other], p[2], p[own])
+		if p[other] < 1e-3 || p[2] < 1e-3 {
+			t.Errorf("page %d does not hear everyone: %v", own, p)
+		}
+		if p[own] > min(p[other], p[2])/100 {
+			t.Errorf("page %d hears itself: %v", own, p)
+		}
+	}
+	b.Command("hangup", "")
+	b.WaitFor("terminated", 5*time.Second)
+	b.Stop()
+	w := b.Received()
+	last := w.Samples[len(w.Samples)/2:]
+	pa, pb, own := audio.Goertzel(last, w.Rate, freqs[0]), audio.Goertzel(last, w.Rate, freqs[1]), audio.Goertzel(last, w.Rate, freqs[2])
+	t.Logf("desk phone hears: page 0 %.2g, page 1 %.2g, itself %.2g", pa, pb, own)
+	if pa < 1e-3 || pb < 1e-3 || own > min(pa, pb)/100 {
+		t.Errorf("desk phone: pages %.2g %.2g, own %.2g", pa, pb, own)
+	}
 }
