@@ -20,8 +20,8 @@ import (
 )
 
 type upload struct {
-	status, message string
-	wav             []byte
+	status, message, pairs string
+	wav                    []byte
 }
 
 // browserGateway runs voxgate's web side inside a network namespace: its
@@ -34,13 +34,14 @@ func browserGateway(t *testing.T, ns *peertest.Netns) (string, chan upload) {
 
 // browserGatewayWithSIP also starts the SIP side on loopback (outside the
 // namespace) with the same router, so phones and browsers meet in rooms.
-func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool) (string, chan upload, string) {
+func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice ...webclient.ICEServer) (string, chan upload, string) {
 	t.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Web.ICEIPs = []string{ns.IP}
+	cfg.Web.ICEServers = ice
 	if err := cfg.Web.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,8 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool) (stri
 			})
 			m.HandleFunc("POST /test/upload", func(w http.ResponseWriter, req *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(req.Body, 10<<20))
-				uploads <- upload{status: req.URL.Query().Get("status"), message: req.URL.Query().Get("message"), wav: b}
+				q := req.URL.Query()
+				uploads <- upload{status: q.Get("status"), message: q.Get("message"), pairs: q.Get("pairs"), wav: b}
 			})
 		}))
 	if err != nil {
@@ -98,6 +100,65 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool) (stri
 		}
 	})
 	return "http://" + ln.Addr().String(), uploads, sipAddr
+}
+
+// echoCheck waits for a page's upload and checks the tone came back.
+func echoCheck(t *testing.T, uploads chan upload, freq float64) upload {
+	t.Helper()
+	var u upload
+	select {
+	case u = <-uploads:
+	case <-time.After(40 * time.Second):
+		t.Fatal("the page reported nothing")
+	}
+	if u.status != "ok" {
+		t.Fatalf("the page failed: %s", u.message)
+	}
+	w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secs := audio.ToneSeconds(w.Samples, w.Rate, freq, 0.2)
+	t.Logf("the page recorded %.1f s at %d Hz over a %s candidate; %.0f Hz in %.1f s",
+		float64(len(w.Samples))/float64(w.Rate), w.Rate, u.pairs, freq, secs)
+	if secs < 3 {
+		t.Fatalf("the echo carried the tone for %.1f s of 5", secs)
+	}
+	return u
+}
+
+// A TURN-only call: coturn in the namespace, the page forced to relay
+// candidates (iceTransportPolicy "relay"), audio still flows.
+func TestChromiumEchoOverTURN(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "turnserver")
+	ns := peertest.NewNetns(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	turn := ns.Command(ctx, "turnserver", "-n", "--listening-ip="+ns.IP, "--relay-ip="+ns.IP, "--listening-port=3478",
+		"--lt-cred-mech", "--user=vg:turnpw", "--realm=voxgate", "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
+		"--no-multicast-peers", "--log-file=stdout")
+	tout := &peertest.SyncBuffer{}
+	turn.Stdout, turn.Stderr = tout, tout
+	if err := turn.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = turn.Wait()
+		if t.Failed() {
+			t.Logf("coturn output:\n%s", tout.String())
+		}
+	})
+	base, uploads, _ := browserGatewayWithSIP(t, ns, false, webclient.ICEServer{
+		URLs: []string{"turn:" + ns.IP + ":3478?transport=udp"}, Username: "vg", Credential: "turnpw"})
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, 523, 30)
+	time.Sleep(300 * time.Millisecond) // coturn binds its port
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=9196&secs=5&relay=1", base), wav)
+	u := echoCheck(t, uploads, 523)
+	if u.pairs != "relay" {
+		t.Fatalf("the call used a %q candidate, not a relay", u.pairs)
+	}
 }
 
 // chromium runs headless Chromium in the namespace on url, with a fake
@@ -139,24 +200,7 @@ func TestChromiumCallsEcho(t *testing.T) {
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, 440, 30)
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=9196&secs=5", base), wav)
-	var u upload
-	select {
-	case u = <-uploads:
-	case <-time.After(25 * time.Second):
-		t.Fatal("the page reported nothing")
-	}
-	if u.status != "ok" {
-		t.Fatalf("the page failed: %s", u.message)
-	}
-	w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
-	if err != nil {
-		t.Fatal(err)
-	}
-	secs := audio.ToneSeconds(w.Samples, w.Rate, 440, 0.2)
-	t.Logf("the page recorded %.1f s at %d Hz; 440 Hz in %.1f s", float64(len(w.Samples))/float64(w.Rate), w.Rate, secs)
-	if secs < 3 {
-		t.Fatalf("the echo carried the tone for %.1f s of 5", secs)
-	}
+	echoCheck(t, uploads, 440)
 }
 
 func writeTemp(t *testing.T, b []byte) string {
