@@ -133,6 +133,17 @@ func (c *Call) Answer(context.Context) error {
 	return nil
 }
 
+// Notify sends a room event to the page: "joined", "left", "talking" or
+// "stopped-talking", about the participant called name.
+func (c *Call) Notify(typ, room, name string) {
+	c.send(Message{Type: typ, ID: c.id, Room: room, Name: name})
+}
+
+// Participants sends the page who is in its room.
+func (c *Call) Participants(room string, names []string) {
+	c.send(Message{Type: "participants", ID: c.id, Room: room, Names: names})
+}
+
 // Ringing tells the page the far end rings.
 func (c *Call) Ringing() { c.send(Message{Type: "ringing", ID: c.id}) }
 

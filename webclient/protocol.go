@@ -26,6 +26,8 @@ import (
 //	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
 //	{"type":"ended","id":"c1","reason":"..."}           the call is over
 //	{"type":"error","id":"c1","message":"..."}          a message was refused; nothing else changes
+//	{"type":"participants","id":"c1","room":"001","names":["bob","carol"]}  who is in the room, on joining
+//	{"type":"joined"|"left"|"talking"|"stopped-talking","id":"c1","room":"001","name":"bob"}
 //	{"type":"pong"}
 
 // MaxMessage is the largest message voxgate reads; larger ones close the socket.
@@ -57,6 +59,9 @@ type Message struct {
 	User      string     `json:"user,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
 	Message   string     `json:"message,omitempty"`
+	Room      string     `json:"room,omitempty"`
+	Name      string     `json:"name,omitempty"`
+	Names     []string   `json:"names,omitempty"`
 }
 
 // DecodeMessage parses and validates one message from a browser.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +21,8 @@ import (
 )
 
 type upload struct {
-	status, message, pairs string
-	wav                    []byte
+	status, message, pairs, talkers string
+	wav                             []byte
 }
 
 // browserGateway runs voxgate's web side inside a network namespace: its
@@ -83,7 +84,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice .
 			m.HandleFunc("POST /test/upload", func(w http.ResponseWriter, req *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(req.Body, 10<<20))
 				q := req.URL.Query()
-				uploads <- upload{status: q.Get("status"), message: q.Get("message"), pairs: q.Get("pairs"), wav: b}
+				uploads <- upload{status: q.Get("status"), message: q.Get("message"), pairs: q.Get("pairs"), talkers: q.Get("talkers"), wav: b}
 			})
 		}))
 	if err != nil {
@@ -221,7 +222,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "desk.wav")
 	peertest.ToneWAV(t, src, 8000, freqs[2], 60)
 	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcmu", sipAddr),
+		Account: fmt.Sprintf("<sip:carol@%s>;regint=0;audio_codecs=pcmu", sipAddr),
 		Source:  src, Dial: "sip:8001@" + sipAddr,
 	})
 	if !b.WaitFor("Call established", 10*time.Second) {
@@ -257,7 +258,11 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 			own = 1
 		}
 		other := 1 - own
-		t.Logf("page %d hears: page %d %.2g, desk phone %.2g, itself %.2g", own, other, p[other], p[2], p[own])
+		t.Logf("page %d hears: page %d %.2g, desk phone %.2g, itself %.2g; talking shown: %s", own, other, p[other], p[2], p[own], u.talkers)
+		// The page shows who talks, the desk phone (guest "carol") included.
+		if !strings.Contains(u.talkers, "carol") {
+			t.Errorf("page %d was not told the desk phone is talking (talkers %q)", own, u.talkers)
+		}
 		if p[other] < 1e-3 || p[2] < 1e-3 {
 			t.Errorf("page %d does not hear everyone: %v", own, p)
 		}

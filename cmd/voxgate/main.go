@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -89,8 +90,93 @@ type router struct {
 	recordDir string
 	rooms     *bridge.Rooms
 	log       *slog.Logger
+	hub       *roomHub
 	// onEnd, when set (tests), sees every call after it ended.
 	onEnd func(*sip.Call)
+}
+
+// roomHub names room participants and forwards room events to the browser
+// pages that are in the room.
+type roomHub struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	names map[string]string                       // leg id -> display name
+	pages map[string]map[*webclient.Call]struct{} // room -> pages in it
+}
+
+func newRoomHub(log *slog.Logger) *roomHub {
+	return &roomHub{log: log, names: map[string]string{}, pages: map[string]map[*webclient.Call]struct{}{}}
+}
+
+func (h *roomHub) enter(room string, c routable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch c := c.(type) {
+	case *sip.Call:
+		h.names[c.ID()] = c.Caller()
+	case *webclient.Call:
+		h.names[c.ID()] = c.User()
+		if h.pages[room] == nil {
+			h.pages[room] = map[*webclient.Call]struct{}{}
+		}
+		h.pages[room][c] = struct{}{}
+	}
+}
+
+func (h *roomHub) leave(room string, c routable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := c.(*webclient.Call); ok {
+		delete(h.pages[room], w)
+	}
+}
+
+func (h *roomHub) name(id string) string {
+	if n := h.names[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// participants tells a page who is in the room.
+func (h *roomHub) participants(room *bridge.Room, c routable) {
+	w, ok := c.(*webclient.Call)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	var names, talking []string
+	for _, l := range room.Stats().Legs {
+		names = append(names, h.name(l.ID))
+		if l.Talking {
+			talking = append(talking, h.name(l.ID))
+		}
+	}
+	h.mu.Unlock()
+	w.Participants(room.Name(), names)
+	for _, n := range talking { // who is talking already
+		w.Notify("talking", room.Name(), n)
+	}
+}
+
+// run logs every room event and forwards it to the room's pages.
+func (h *roomHub) run(events <-chan bridge.Event) {
+	for e := range events {
+		h.mu.Lock()
+		name := h.name(e.Leg)
+		pages := make([]*webclient.Call, 0, len(h.pages[e.Room]))
+		for p := range h.pages[e.Room] {
+			pages = append(pages, p)
+		}
+		if e.Type == "left" || e.Type == "kicked" {
+			delete(h.names, e.Leg)
+		}
+		h.mu.Unlock()
+		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)
+		for _, p := range pages {
+			p.Notify(e.Type, e.Room, name)
+		}
+	}
 }
 
 // routable is what the router needs of a call, from a phone or a browser.
@@ -135,11 +221,14 @@ func (r *router) route(ctx context.Context, c routable, reject func(code int, re
 		if err := c.Answer(ctx); err != nil {
 			return
 		}
+		r.hub.enter(room.Name(), c)
+		defer r.hub.leave(room.Name(), c)
 		if err := room.Join(c, bridge.JoinOptions{}); err != nil {
 			r.log.Info("room refused the call", "room", room.Name(), "error", err)
 			c.Hangup(ctx)
 			return
 		}
+		r.hub.participants(room, c)
 		if r.recordDir != "" && !room.Recording() {
 			name := fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z"))
 			if err := room.Record(filepath.Join(r.recordDir, name), false); err != nil && !errors.Is(err, bridge.ErrRecording) {
@@ -171,21 +260,15 @@ func stillIn(room *bridge.Room, id string) bool {
 	return false
 }
 
-// logEvents writes room events to the log.
-func logEvents(log *slog.Logger, events <-chan bridge.Event) {
-	for e := range events {
-		log.Info("room event", "room", e.Room, "leg", e.Leg, "event", e.Type)
-	}
-}
-
 func newRouter(cfg *Config, log *slog.Logger) *router {
 	events := make(chan bridge.Event, 256)
-	go logEvents(log, events)
+	hub := newRoomHub(log)
+	go hub.run(events)
 	tmpl := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max, Logger: log, Events: events}
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), log: log}
+	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log}
 }
 
 func run(configPath string) error {

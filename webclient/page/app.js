@@ -13,7 +13,46 @@ async function start(user) {
   status("ready");
 }
 
+// Room participants with a talking indicator.
+const people = new Map();
+function renderPeople() {
+  const ul = $("people");
+  ul.textContent = "";
+  for (const [name, talking] of people) {
+    const li = document.createElement("li");
+    li.textContent = name;
+    if (talking) li.className = "talking";
+    ul.appendChild(li);
+  }
+}
+function roomEvent(m) {
+  $("roombox").classList.remove("hidden");
+  $("roomname").textContent = m.room;
+  if (m.type === "participants") { people.clear(); (m.names || []).forEach((n) => people.set(n, false)); }
+  if (m.type === "joined") people.set(m.name, false);
+  if (m.type === "left" || m.type === "kicked") people.delete(m.name);
+  if (m.type === "talking") people.set(m.name, true);
+  if (m.type === "stopped-talking") people.set(m.name, false);
+  renderPeople();
+}
+
+// Live call quality from the browser's own statistics.
+setInterval(async () => {
+  if (!current) { $("quality").textContent = ""; return; }
+  let rtt = "-", jitter = "-", lost = "-";
+  (await current.pc.getStats()).forEach((r) => {
+    if (r.type === "candidate-pair" && r.nominated && r.currentRoundTripTime !== undefined) rtt = Math.round(r.currentRoundTripTime * 1000) + " ms";
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      jitter = Math.round((r.jitter || 0) * 1000) + " ms";
+      const total = (r.packetsReceived || 0) + (r.packetsLost || 0);
+      lost = total ? (100 * (r.packetsLost || 0) / total).toFixed(1) + " %" : "0 %";
+    }
+  });
+  $("quality").textContent = "RTT " + rtt + ", jitter " + jitter + ", loss " + lost;
+}, 2000);
+
 vg.onevent = (m) => {
+  if (["participants", "joined", "left", "kicked", "talking", "stopped-talking"].includes(m.type)) roomEvent(m);
   if (m.type === "track") $("remote").srcObject = m.stream;
   if (m.type === "answered") status("in call with " + current.number);
   if (m.type === "ringing") status("ringing");
@@ -22,7 +61,7 @@ vg.onevent = (m) => {
   if (m.type === "disconnected") error("The connection to voxgate dropped. Reload the page.");
 };
 
-function setIdle() { current = null; $("call").disabled = false; $("hangup").disabled = true; $("mute").disabled = true; }
+function setIdle() { people.clear(); renderPeople(); $("roombox").classList.add("hidden"); current = null; $("call").disabled = false; $("hangup").disabled = true; $("mute").disabled = true; }
 
 $("login").onsubmit = async (e) => {
   e.preventDefault();
