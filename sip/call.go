@@ -182,8 +182,13 @@ func (c *Call) Ringing() error {
 	return c.dlg.Respond(180, "Ringing", nil)
 }
 
-// Answer sends 200 OK with our SDP answer, starts the media and waits for the ACK.
+// Answer sends 200 OK with our SDP answer, starts the media and waits for
+// the ACK. For an outgoing call (already answered by the far end) it does
+// nothing.
 func (c *Call) Answer(ctx context.Context) error {
+	if c.out != nil {
+		return nil
+	}
 	c.mu.Lock()
 	if c.st == stateEnded {
 		c.mu.Unlock()

@@ -16,11 +16,14 @@ import (
 //	{"type":"hangup","id":"c1"}                                  end the call
 //	{"type":"dtmf","id":"c1","digits":"12#"}                     send digits (RFC 4733 toward SIP)
 //	{"type":"mute","id":"c1","on":true}                          stop (or resume) sending the microphone
+//	{"type":"answer","id":"in1","sdp":"<offer>"}                 take an incoming call (with the page's SDP offer)
+//	{"type":"reject","id":"in1"}                                 refuse an incoming call
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
 //
 // voxgate to browser:
 //
 //	{"type":"hello","user":"alice"}                     on connect
+//	{"type":"incoming","id":"in1","name":"bob"}         a call for this user: ring (every open tab)
 //	{"type":"answer","id":"c1","sdp":"<answer>"}         the answer to a dial
 //	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates
 //	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
@@ -91,6 +94,15 @@ func DecodeMessage(b []byte) (Message, error) {
 		if err := need(m.ID != "" && m.Candidate != nil, "candidate"); err != nil {
 			return m, err
 		}
+	case "answer":
+		if err := need(m.ID != "", "id"); err != nil {
+			return m, err
+		}
+		if err := need(strings.HasPrefix(m.SDP, "v=0"), "sdp"); err != nil {
+			return m, err
+		}
+	case "reject":
+		return m, need(m.ID != "", "id")
 	case "hangup":
 		return m, need(m.ID != "", "id")
 	case "dtmf":

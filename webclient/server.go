@@ -138,6 +138,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	mu     sync.Mutex
+	online map[string]map[*signal]struct{} // open pages per user
+	rings  map[string]*ringing
 }
 
 // NewServer builds the server; Serve or Start runs it.
@@ -145,7 +149,8 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: slog.Default(), sessions: newSessions(cfg.SessionTTL)}
+	s := &Server{cfg: cfg, log: slog.Default(), sessions: newSessions(cfg.SessionTTL),
+		online: map[string]map[*signal]struct{}{}, rings: map[string]*ringing{}}
 	for _, o := range opts {
 		o(s)
 	}

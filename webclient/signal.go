@@ -54,6 +54,8 @@ func (g *signal) run(ctx context.Context) {
 	}()
 	go func() { <-ctx.Done(); g.conn.Close() }()
 	g.conn.SetReadLimit(MaxMessage)
+	g.s.register(g)
+	defer g.s.unregister(g)
 	g.send(Message{Type: "hello", User: g.user})
 	g.log.Info("browser connected")
 	for {
@@ -89,6 +91,24 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		if err := g.dial(ctx, m); err != nil {
 			g.fail(m.ID, err.Error())
 		}
+	case "answer":
+		r := g.s.ring(m.ID)
+		if r == nil || g.call(m.ID) != nil {
+			g.fail(m.ID, "no such incoming call (it may have been answered elsewhere or cancelled)")
+			return
+		}
+		c, err := g.newCall(ctx, m.ID, m.SDP, r.from)
+		if err != nil {
+			g.fail(m.ID, err.Error())
+			return
+		}
+		if !r.accept(c) {
+			c.end("answered elsewhere")
+		}
+	case "reject":
+		if r := g.s.ring(m.ID); r != nil {
+			r.reject()
+		}
 	case "candidate":
 		c := g.call(m.ID)
 		if c == nil {
@@ -120,23 +140,51 @@ func (g *signal) handle(ctx context.Context, m Message) {
 
 // dial answers a browser's offer and hands the call to the handler.
 func (g *signal) dial(ctx context.Context, m Message) error {
+	c, err := g.newCall(ctx, m.ID, m.SDP, m.Number)
+	if err != nil {
+		return err
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-c.done:
+				cancel()
+			case <-cctx.Done():
+			}
+		}()
+		if g.s.handler != nil {
+			g.s.handler.HandleCall(cctx, c)
+		}
+		c.end("ended")
+	}()
+	return nil
+}
+
+// newCall answers the page's SDP offer with a PeerConnection of ours and
+// registers the call under the page's id until it ends.
+func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, error) {
+	m := Message{ID: id, SDP: offer, Number: dialed}
 	cfg := webrtc.Configuration{}
 	for _, s := range g.s.cfg.ICEServers {
 		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	pc, err := g.s.api.NewPeerConnection(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	local, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "voxgate")
 	if err != nil {
 		pc.Close()
-		return err
+		return nil, err
 	}
 	sender, err := pc.AddTrack(local)
 	if err != nil {
 		pc.Close()
-		return err
+		return nil, err
 	}
 	go func() { // read RTCP so the interceptors work
 		buf := make([]byte, 1500)
@@ -170,16 +218,16 @@ func (g *signal) dial(ctx context.Context, m Message) error {
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
 		pc.Close()
-		return err
+		return nil, err
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
 		pc.Close()
-		return err
+		return nil, err
 	}
 	if err := pc.SetLocalDescription(answer); err != nil {
 		pc.Close()
-		return err
+		return nil, err
 	}
 	g.mu.Lock()
 	g.calls[m.ID] = c
@@ -187,26 +235,12 @@ func (g *signal) dial(ctx context.Context, m Message) error {
 	g.send(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
 	c.log.Info("browser call")
 	g.wg.Add(1)
-	go func() {
+	go func() { // the call leaves the page's list when it ends
 		defer g.wg.Done()
-		defer func() {
-			g.mu.Lock()
-			delete(g.calls, m.ID)
-			g.mu.Unlock()
-		}()
-		cctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-c.done:
-				cancel()
-			case <-cctx.Done():
-			}
-		}()
-		if g.s.handler != nil {
-			g.s.handler.HandleCall(cctx, c)
-		}
-		c.end("ended")
+		<-c.done
+		g.mu.Lock()
+		delete(g.calls, m.ID)
+		g.mu.Unlock()
 	}()
-	return nil
+	return c, nil
 }

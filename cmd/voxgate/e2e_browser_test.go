@@ -67,6 +67,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice .
 		}
 		t.Cleanup(func() { srv.Close() })
 		sipAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		r.sip = srv
 	}
 	uploads := make(chan upload, 4)
 	page, err := os.ReadFile("testdata/browser/call.html")
@@ -90,6 +91,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice .
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.web = web
 	ln := ns.Listen(t, ns.IP+":0")
 	if err := web.Serve(ln); err != nil {
 		t.Fatal(err)
@@ -279,5 +281,39 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 	t.Logf("desk phone hears: page 0 %.2g, page 1 %.2g, itself %.2g", pa, pb, own)
 	if pa < 1e-3 || pb < 1e-3 || own > min(pa, pb)/100 {
 		t.Errorf("desk phone: pages %.2g %.2g, own %.2g", pa, pb, own)
+	}
+}
+
+// A desk phone calls a browser user: the page rings, answers, and each side
+// hears the other's tone (PCMU on the phone, Opus in the browser).
+func TestDeskPhoneCallsBrowserUser(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	ns := peertest.NewNetns(t)
+	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, 600, 30)
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&wait=1&secs=5", base), wav)
+	select {
+	case u := <-uploads:
+		if u.status != "ready" {
+			t.Fatalf("the page is not waiting for calls: %s %s", u.status, u.message)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the page did not get ready")
+	}
+	src := filepath.Join(t.TempDir(), "desk.wav")
+	peertest.ToneWAV(t, src, 8000, 1000, 60)
+	b := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcmu", sipAddr),
+		Source:  src, Dial: "sip:alice@" + sipAddr,
+	})
+	u := echoCheck(t, uploads, 1000) // the page hears the desk phone
+	b.WaitFor("terminated", 10*time.Second)
+	b.Stop()
+	w := b.Received()
+	secs := audio.ToneSeconds(w.Samples, w.Rate, 600, 0.2)
+	t.Logf("the desk phone heard the page's 600 Hz for %.1f s; the page used a %s candidate", secs, u.pairs)
+	if secs < 3 {
+		t.Fatalf("the desk phone heard the browser for %.1f s", secs)
 	}
 }

@@ -85,3 +85,45 @@ func TestBaresipConferenceRoom(t *testing.T) {
 		t.Fatalf("talking events for %d legs, want 3", len(talkers))
 	}
 }
+
+// SIP user to SIP user: bob's registered phone rings (it answers by itself)
+// when alice dials "bob", and each hears the other's tone.
+func TestBaresipCallsRegisteredUser(t *testing.T) {
+	peertest.Need(t, "baresip")
+	g := startGateway(t, nil)
+	bobSrc := filepath.Join(t.TempDir(), "bob.wav")
+	peertest.ToneWAV(t, bobSrc, 8000, 900, 60)
+	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcma", g.addr), Source: bobSrc,
+	})
+	if !bob.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("bob did not register:\n%s", bob.Output())
+	}
+	aliceSrc := filepath.Join(t.TempDir(), "alice.wav")
+	peertest.ToneWAV(t, aliceSrc, 8000, 500, 60)
+	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr),
+		Source:  aliceSrc, Dial: "sip:bob@" + g.addr,
+	})
+	if !alice.WaitFor("Call established", 15*time.Second) {
+		t.Fatalf("the call to bob was not established:\n%s", alice.Output())
+	}
+	time.Sleep(4 * time.Second)
+	alice.Command("hangup", "")
+	alice.WaitFor("terminated", 5*time.Second)
+	bob.WaitFor("terminated", 5*time.Second)
+	alice.Stop()
+	bob.Stop()
+	for _, c := range []struct {
+		name string
+		b    *peertest.Baresip
+		hear float64
+	}{{"alice", alice, 900}, {"bob", bob, 500}} {
+		w := c.b.Received()
+		secs := audio.ToneSeconds(w.Samples, w.Rate, c.hear, 0.2)
+		t.Logf("%s heard %.0f Hz for %.1f s", c.name, c.hear, secs)
+		if secs < 2.5 {
+			t.Errorf("%s heard the other side for %.1f s", c.name, secs)
+		}
+	}
+}

@@ -91,6 +91,9 @@ type router struct {
 	rooms     *bridge.Rooms
 	log       *slog.Logger
 	hub       *roomHub
+	// sip and web place calls to users (set once both servers run).
+	sip *sip.Server
+	web *webclient.Server
 	// onEnd, when set (tests), sees every call after it ended.
 	onEnd func(*sip.Call)
 }
@@ -244,10 +247,86 @@ func (r *router) route(ctx context.Context, c routable, reject func(code int, re
 				_ = room.StopRecording()
 			}
 		}
+	case r.isUser(dialed):
+		r.callUser(ctx, c, dialed, reject)
 	default:
 		r.log.Info("no route", "dialed", dialed, "call_id", c.ID())
 		reject(404, "Not Found")
 	}
+}
+
+// isUser reports whether dialed names a user with an open page or a
+// registered phone.
+func (r *router) isUser(dialed string) bool {
+	return (r.web != nil && r.web.Online(dialed)) || (r.sip != nil && len(r.sip.Bindings(dialed)) > 0)
+}
+
+// callerName is how a caller is shown to the callee.
+func callerName(c routable) string {
+	switch c := c.(type) {
+	case *sip.Call:
+		return c.Caller()
+	case *webclient.Call:
+		return c.User()
+	}
+	return c.ID()
+}
+
+// callUser rings a user (their open pages first, else their newest
+// registered phone) for up to 30 s and bridges the caller to whoever answers,
+// transcoding where the codecs differ. Until the dialplan exists this is the
+// rule for dialling a user name.
+func (r *router) callUser(ctx context.Context, c routable, user string, reject func(int, string)) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if sc, ok := c.(*sip.Call); ok {
+		_ = sc.Ringing()
+	}
+	var callee routable
+	var err error
+	if r.web != nil && r.web.Online(user) {
+		callee, err = r.web.Ring(rctx, user, callerName(c))
+	} else {
+		callee, err = r.sip.DialUser(rctx, user, callerName(c))
+	}
+	if err != nil {
+		r.log.Info("user did not answer", "user", user, "error", err)
+		switch {
+		case errors.Is(err, webclient.ErrDeclined):
+			reject(486, "Busy Here")
+		default:
+			var rej *sip.Rejection
+			if errors.As(err, &rej) {
+				reject(rej.Status, rej.Reason)
+			} else {
+				reject(480, "Temporarily Unavailable")
+			}
+		}
+		return
+	}
+	if err := c.Answer(ctx); err != nil {
+		callee.Hangup(ctx)
+		return
+	}
+	_ = callee.Answer(ctx) // tells a page the call is up
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: r.log})
+	if err != nil {
+		r.log.Error("cannot bridge the call", "error", err)
+		c.Hangup(ctx)
+		callee.Hangup(ctx)
+		return
+	}
+	r.log.Info("call bridged", "caller", callerName(c), "user", user, "rate", room.Rate())
+	select {
+	case <-c.Done():
+	case <-callee.Done():
+	case <-ctx.Done():
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer hcancel()
+	c.Hangup(hctx)
+	callee.Hangup(hctx)
+	room.Close()
 }
 
 // stillIn reports whether leg id is in the room.
@@ -340,6 +419,7 @@ func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logge
 		srv.Close()
 		return nil, nil, err
 	}
+	r.sip, r.web = srv, web
 	return srv, web, nil
 }
 

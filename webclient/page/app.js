@@ -51,7 +51,27 @@ setInterval(async () => {
   $("quality").textContent = "RTT " + rtt + ", jitter " + jitter + ", loss " + lost;
 }, 2000);
 
+// Incoming calls ring the page.
+let incoming = null;
+function ringStop() { incoming = null; $("ring").classList.add("hidden"); }
+$("accept").onclick = async () => {
+  const id = incoming; ringStop();
+  let stream;
+  try { stream = await navigator.mediaDevices.getUserMedia({audio: true}); }
+  catch (err) { error("The microphone was refused: " + err.message); vg.reject(id); return; }
+  current = await vg.accept(id, stream);
+  current.number = $("ringfrom").textContent;
+  $("call").disabled = true; $("hangup").disabled = false; $("mute").disabled = false;
+  status("in call with " + current.number);
+};
+$("decline").onclick = () => { vg.reject(incoming); ringStop(); status("call rejected"); };
+
 vg.onevent = (m) => {
+  if (m.type === "incoming") {
+    if (current) { vg.reject(m.id); return; } // busy
+    incoming = m.id; $("ringfrom").textContent = m.name; $("ring").classList.remove("hidden"); status("ringing");
+  }
+  if (m.type === "ended" && m.id === incoming) { ringStop(); status("missed call from " + $("ringfrom").textContent); }
   if (["participants", "joined", "left", "kicked", "talking", "stopped-talking"].includes(m.type)) roomEvent(m);
   if (m.type === "track") $("remote").srcObject = m.stream;
   if (m.type === "answered") status("in call with " + current.number);

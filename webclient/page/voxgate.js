@@ -38,7 +38,14 @@ class Voxgate {
   send(m) { this.ws.send(JSON.stringify(m)); }
   // dial calls number with the microphone stream; returns the call.
   async dial(number, stream, opts) {
-    const id = "c" + (++this.seq);
+    return this.offer("dial", "c" + (++this.seq), number, stream, opts);
+  }
+  // accept answers an incoming call (an "incoming" event's id).
+  async accept(id, stream, opts) {
+    return this.offer("answer", id, "", stream, opts);
+  }
+  reject(id) { this.send({type: "reject", id}); }
+  async offer(type, id, number, stream, opts) {
     const pc = new RTCPeerConnection({iceServers: this.iceServers, iceTransportPolicy: (opts && opts.relay) ? "relay" : "all"});
     const call = {id, pc, number, remote: new MediaStream()};
     this.calls[id] = call;
@@ -47,7 +54,7 @@ class Voxgate {
     pc.onicecandidate = (e) => { if (e.candidate) this.send({type: "candidate", id, candidate: e.candidate.toJSON()}); };
     pc.onconnectionstatechange = () => this.onevent({type: "state", id, state: pc.connectionState});
     await pc.setLocalDescription(await pc.createOffer());
-    this.send({type: "dial", id, number, sdp: pc.localDescription.sdp});
+    this.send(type === "dial" ? {type, id, number, sdp: pc.localDescription.sdp} : {type, id, sdp: pc.localDescription.sdp});
     return call;
   }
   hangup(id) { this.send({type: "hangup", id}); this.close(id); }
