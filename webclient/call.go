@@ -40,6 +40,15 @@ type Call struct {
 	mu      sync.Mutex
 	reason  string
 	muted   bool
+	onDTMF  func(digits string) error
+}
+
+// OnDTMF sets where digits the page sends go (RFC 4733 toward a phone);
+// without it the page is told DTMF is not supported for this call.
+func (c *Call) OnDTMF(f func(digits string) error) {
+	c.mu.Lock()
+	c.onDTMF = f
+	c.mu.Unlock()
 }
 
 // ID identifies the call: the user and the page's call id.

@@ -130,11 +130,21 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			c.mu.Unlock()
 		}
 	case "dtmf":
-		if g.call(m.ID) == nil {
+		c := g.call(m.ID)
+		if c == nil {
 			g.fail(m.ID, "no such call")
 			return
 		}
-		g.fail(m.ID, "DTMF toward this destination is not supported yet")
+		c.mu.Lock()
+		f := c.onDTMF
+		c.mu.Unlock()
+		if f == nil {
+			g.fail(m.ID, "this destination takes no DTMF")
+			return
+		}
+		if err := f(m.Digits); err != nil {
+			g.fail(m.ID, "DTMF not sent: "+err.Error())
+		}
 	}
 }
 

@@ -309,6 +309,17 @@ func (r *router) callUser(ctx context.Context, c routable, user string, reject f
 		return
 	}
 	_ = callee.Answer(ctx) // tells a page the call is up
+	// Digits keyed on a page go to a phone as RFC 4733 events.
+	if w, ok := c.(*webclient.Call); ok {
+		if p, ok := callee.(*sip.Call); ok {
+			w.OnDTMF(p.SendDTMF)
+		}
+	}
+	if w, ok := callee.(*webclient.Call); ok {
+		if p, ok := c.(*sip.Call); ok {
+			w.OnDTMF(p.SendDTMF)
+		}
+	}
 	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: r.log})
 	if err != nil {
 		r.log.Error("cannot bridge the call", "error", err)

@@ -24,6 +24,8 @@ type Capture struct {
 	pcm      []int16
 	at       []time.Time // arrival time of each packet's first sample index
 	idx      []int
+	pts      map[uint8]int
+	dtmf     []rune // RFC 4733 digits seen (payload type 101), once per event
 	done     chan struct{}
 }
 
@@ -45,7 +47,7 @@ func CaptureRTP(t testing.TB, min, max int) *Capture {
 	}
 	tv := syscall.Timeval{Usec: 100000}
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), done: make(chan struct{})}
+	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), pts: map[uint8]int{}, done: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	t.Cleanup(c.Stop)
@@ -84,6 +86,12 @@ func (c *Capture) loop() {
 			continue
 		}
 		c.mu.Lock()
+		c.pts[pkt.PayloadType]++
+		if pkt.PayloadType == 101 {
+			if ev, err := audio.ParseDTMFEvent(pkt.Payload); err == nil && pkt.Marker {
+				c.dtmf = append(c.dtmf, audio.DigitOf(ev.Event))
+			}
+		}
 		c.idx = append(c.idx, len(c.pcm))
 		c.at = append(c.at, time.Now())
 		switch pkt.PayloadType {
@@ -139,4 +147,22 @@ func (c *Capture) PacketsBetween(t0, t1 time.Time) int {
 		}
 	}
 	return n
+}
+
+// PayloadTypes counts the captured packets per RTP payload type.
+func (c *Capture) PayloadTypes() map[uint8]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[uint8]int{}
+	for k, v := range c.pts {
+		out[k] = v
+	}
+	return out
+}
+
+// DTMF returns the RFC 4733 digits captured (payload type 101).
+func (c *Capture) DTMF() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.dtmf)
 }
