@@ -175,3 +175,16 @@ func (c *Call) end(reason string) {
 		c.log.Info("browser call ended", "reason", reason)
 	})
 }
+
+// renegotiate applies a new offer from the page (an ICE restart, or a change
+// of its tracks) and prepares the answer.
+func (c *Call) renegotiate(offer string) error {
+	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return err
+	}
+	answer, err := c.pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	return c.pc.SetLocalDescription(answer)
+}

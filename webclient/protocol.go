@@ -16,6 +16,7 @@ import (
 //	{"type":"hangup","id":"c1"}                                  end the call
 //	{"type":"dtmf","id":"c1","digits":"12#"}                     send digits (RFC 4733 toward SIP)
 //	{"type":"mute","id":"c1","on":true}                          stop (or resume) sending the microphone
+//	{"type":"offer","id":"c1","sdp":"<offer>"}                   renegotiate a call in progress (ICE restart)
 //	{"type":"answer","id":"in1","sdp":"<offer>"}                 take an incoming call (with the page's SDP offer)
 //	{"type":"reject","id":"in1"}                                 refuse an incoming call
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
@@ -94,7 +95,7 @@ func DecodeMessage(b []byte) (Message, error) {
 		if err := need(m.ID != "" && m.Candidate != nil, "candidate"); err != nil {
 			return m, err
 		}
-	case "answer":
+	case "answer", "offer":
 		if err := need(m.ID != "", "id"); err != nil {
 			return m, err
 		}

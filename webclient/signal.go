@@ -109,6 +109,17 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		if r := g.s.ring(m.ID); r != nil {
 			r.reject()
 		}
+	case "offer":
+		c := g.call(m.ID)
+		if c == nil {
+			g.fail(m.ID, "no such call")
+			return
+		}
+		if err := c.renegotiate(m.SDP); err != nil {
+			g.fail(m.ID, "renegotiation failed: "+err.Error())
+			return
+		}
+		g.send(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
 	case "candidate":
 		c := g.call(m.ID)
 		if c == nil {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,10 +257,17 @@ func TestBrowserEchoWithPion(t *testing.T) {
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ans.SDP}); err != nil {
 		t.Fatal(err)
 	}
+	var errs, answers atomic.Int32
 	go func() {
 		for m := range c.in {
-			if m.Type == "candidate" {
+			switch m.Type {
+			case "candidate":
 				_ = pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex})
+			case "error":
+				errs.Add(1)
+			case "answer": // to the ICE restart
+				answers.Add(1)
+				_ = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
 			}
 		}
 	}()
@@ -269,6 +277,16 @@ func TestBrowserEchoWithPion(t *testing.T) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; i < 150; i++ { // 3 s
+		if i == 50 {
+			// A second dial for the same call is refused; an ICE restart
+			// (a new offer for it) is answered and the audio goes on.
+			c.send(Message{Type: "dial", ID: "c1", Number: "9196", SDP: offer.SDP})
+			restart, _ := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+			if err := pc.SetLocalDescription(restart); err != nil {
+				t.Fatal(err)
+			}
+			c.send(Message{Type: "offer", ID: "c1", SDP: restart.SDP})
+		}
 		<-tick.C
 		tone.Fill(pcm)
 		p, _ := enc.Encode(nil, pcm)
@@ -281,6 +299,13 @@ func TestBrowserEchoWithPion(t *testing.T) {
 	t.Logf("heard %.2f s, the tone in %.2f s", float64(len(got))/48000, secs)
 	if secs < 1.5 {
 		t.Fatalf("the echo carried the tone for %.2f s of 3", secs)
+	}
+	// The last second, after the restart, carries the tone too.
+	if late := audio.ToneSeconds(got[len(got)-48000:], 48000, 660, 0.2); late < 0.8 {
+		t.Fatalf("after the ICE restart the tone is in %.2f s of the last second", late)
+	}
+	if errs.Load() != 1 || answers.Load() != 1 {
+		t.Fatalf("second dial: %d errors (want 1); ICE restart: %d answers (want 1)", errs.Load(), answers.Load())
 	}
 	c.send(Message{Type: "hangup", ID: "c1"})
 }

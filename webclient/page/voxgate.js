@@ -52,10 +52,20 @@ class Voxgate {
     stream.getAudioTracks().forEach((t) => pc.addTrack(t, stream));
     pc.ontrack = (e) => { call.remote.addTrack(e.track); this.onevent({type: "track", id, track: e.track, stream: call.remote}); };
     pc.onicecandidate = (e) => { if (e.candidate) this.send({type: "candidate", id, candidate: e.candidate.toJSON()}); };
-    pc.onconnectionstatechange = () => this.onevent({type: "state", id, state: pc.connectionState});
+    pc.onconnectionstatechange = async () => {
+      this.onevent({type: "state", id, state: pc.connectionState});
+      if (pc.connectionState === "failed") this.restartIce(id); // e.g. the network changed
+    };
     await pc.setLocalDescription(await pc.createOffer());
     this.send(type === "dial" ? {type, id, number, sdp: pc.localDescription.sdp} : {type, id, sdp: pc.localDescription.sdp});
     return call;
+  }
+  // restartIce renegotiates a call with fresh ICE credentials.
+  async restartIce(id) {
+    const c = this.calls[id];
+    if (!c) return;
+    await c.pc.setLocalDescription(await c.pc.createOffer({iceRestart: true}));
+    this.send({type: "offer", id, sdp: c.pc.localDescription.sdp});
   }
   hangup(id) { this.send({type: "hangup", id}); this.close(id); }
   mute(id, on) {
