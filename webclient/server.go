@@ -21,6 +21,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -209,7 +210,12 @@ func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
 	if iceConn != nil {
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, iceConn))
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)), nil
+	// RTCP feedback: NACK, sender/receiver reports, TWCC.
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil
 }
 
 // Start listens and serves in the background.

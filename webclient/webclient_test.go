@@ -329,3 +329,21 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestSessionsExpireAndResistForgery(t *testing.T) {
+	s := newSessions(time.Hour)
+	tok := s.issue("alice")
+	if u, err := s.check(tok); err != nil || u != "alice" {
+		t.Fatalf("fresh token: %q %v", u, err)
+	}
+	if _, err := s.check(strings.Replace(tok, "|", "x|", 1)); err == nil {
+		t.Fatal("a tampered token was accepted")
+	}
+	if _, err := newSessions(time.Hour).check(tok); err == nil {
+		t.Fatal("another process's token was accepted")
+	}
+	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := s.check(tok); err == nil {
+		t.Fatal("an expired token was accepted")
+	}
+}
