@@ -1,0 +1,136 @@
+package dialplan
+
+import (
+	"errors"
+	"testing"
+)
+
+const plan = `
+contexts:
+  internal:
+    allow_trunks: true
+    rules:
+      - number: "9196"
+        echo: {}
+      - prefix: "8"
+        room: {name: "$1"}
+      - pattern: '\+1(\d{10})'
+        dial: {trunk: carrier, number: "$1", prepend: "1", caller_id: "$caller"}
+      - number: "7000"
+        pin: {prompt: pin.wav, room: {name: bridge, pin: "1234"}}
+      - pattern: '[a-z]+'
+        dial: {user: "$number"}
+      - number: "666"
+        caller: alice
+        reject: {status: 403, reason: "not you"}
+  public:
+    rules:
+      - number: "9196"
+        echo: {}
+      - goto: lobby
+  lobby:
+    rules:
+      - prefix: "8"
+        room: {}
+      - reject: {status: 404, reason: "Not Found"}
+  from-carrier:
+    rules:
+      - number: "15551230099"
+        pin: {room: {name: bridge, pin: "4321"}}
+origins:
+  user: internal
+  web: internal
+  guest: public
+  trunks: {carrier: from-carrier}
+`
+
+func mustParse(t *testing.T, s string) *Plan {
+	t.Helper()
+	p, err := Parse("plan.yaml", []byte(s), Options{Trunks: []string{"carrier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRoute(t *testing.T) {
+	p := mustParse(t, plan)
+	cases := []struct {
+		ctx, number, caller string
+		kind                string
+		check               func(Action) bool
+	}{
+		{"internal", "9196", "alice", Echo, nil},
+		{"internal", "8001", "alice", Room, func(a Action) bool { return a.Room.Name == "001" }},
+		{"internal", "+15551230001", "alice", Dial, func(a Action) bool {
+			return a.Dial.Trunk == "carrier" && a.Dial.Number == "15551230001" && a.Dial.CallerID == "alice" && a.Dial.Timeout == 30
+		}},
+		{"internal", "7000", "bob", PIN, func(a Action) bool { return a.PIN.Room.PIN == "1234" && a.PIN.Tries == 3 }},
+		{"internal", "bob", "alice", Dial, func(a Action) bool { return a.Dial.User == "bob" }},
+		{"public", "8002", "x", Room, func(a Action) bool { return a.Room.Name == "002" && a.Context == "lobby" }},
+		{"public", "+15551230001", "x", Reject, func(a Action) bool { return a.Reject.Status == 404 }},
+		{p.ContextFor("trunk:carrier"), "15551230099", "", PIN, func(a Action) bool { return a.PIN.Room.Name == "bridge" }},
+	}
+	for _, c := range cases {
+		a, err := p.Route(Call{Context: c.ctx, Number: c.number, Caller: c.caller})
+		if err != nil || a.Kind != c.kind || (c.check != nil && !c.check(a)) {
+			t.Errorf("%s %s: %+v %v", c.ctx, c.number, a, err)
+		}
+	}
+	if _, err := p.Route(Call{Context: "internal", Number: "12"}); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("no rule: %v", err)
+	}
+	if p.ContextFor("guest") != "public" || p.ContextFor("trunk:nope") != "" {
+		t.Error("ContextFor")
+	}
+}
+
+// Every bad dialplan names the file, the line and the field.
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		line       int
+		field      string
+		err        error
+	}{
+		{"syntax", "contexts:\n  a: [\n", 2, "yaml", nil},
+		{"unknown option", "contexts:\n  a:\n    rules:\n      - number: '1'\n        room: {name: x, colour: red}\n", 5, "yaml", nil},
+		{"unknown trunk", "contexts:\n  a:\n    allow_trunks: true\n    rules:\n      - prefix: '0'\n        dial: {trunk: nowhere}\n", 5, "contexts.a.rules[0].dial.trunk", ErrUnknownTrunk},
+		{"toll fraud", "contexts:\n  a:\n    rules:\n      - prefix: '0'\n        dial: {trunk: carrier}\n", 4, "contexts.a.rules[0].dial.trunk", ErrTollFraud},
+		{"unreachable", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        echo: {}\n      - number: '8001'\n        echo: {}\n", 6, "contexts.a.rules[1]", ErrUnreachable},
+		{"after catch-all", "contexts:\n  a:\n    rules:\n      - echo: {}\n      - number: '1'\n        echo: {}\n", 5, "contexts.a.rules[1]", ErrUnreachable},
+		{"loop", "contexts:\n  a:\n    rules:\n      - goto: b\n  b:\n    rules:\n      - goto: a\n", 2, "contexts.a", ErrLoop},
+		{"two actions", "contexts:\n  a:\n    rules:\n      - number: '1'\n        echo: {}\n        reject: {status: 404}\n", 4, "contexts.a.rules[0]", ErrBadAction},
+		{"bad pattern", "contexts:\n  a:\n    rules:\n      - pattern: '(('\n        echo: {}\n", 4, "contexts.a.rules[0].pattern", nil},
+		{"bad status", "contexts:\n  a:\n    rules:\n      - reject: {status: 200}\n", 4, "contexts.a.rules[0].reject.status", nil},
+		{"guest with trunks", "contexts:\n  a:\n    allow_trunks: true\n    rules:\n      - echo: {}\norigins:\n  guest: a\n", 7, "origins.guest", nil},
+		{"unknown origin context", "contexts:\n  a:\n    rules:\n      - echo: {}\norigins:\n  user: b\n", 6, "origins.user", ErrUnknownContext},
+		{"letters in a PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12a4'}}\n", 4, "contexts.a.rules[0].pin.room", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("plan.yaml", []byte(c.yaml), Options{Trunks: []string{"carrier"}})
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("got %v", err)
+			}
+			if e.File != "plan.yaml" || e.Line != c.line || e.Field != c.field || (c.err != nil && !errors.Is(err, c.err)) {
+				t.Fatalf("got %q (line %d field %q), want line %d field %q", err, e.Line, e.Field, c.line, c.field)
+			}
+		})
+	}
+}
+
+func FuzzParseAndRoute(f *testing.F) {
+	f.Add([]byte(plan), "8001")
+	f.Add([]byte("contexts:\n  a:\n    rules:\n      - goto: a\n"), "1")
+	f.Fuzz(func(t *testing.T, b []byte, number string) {
+		p, err := Parse("fuzz.yaml", b, Options{Trunks: []string{"carrier"}})
+		if err != nil {
+			return
+		}
+		for name := range p.Contexts {
+			_, _ = p.Route(Call{Context: name, Number: number, Caller: "x"})
+		}
+	})
+}
