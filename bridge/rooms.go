@@ -54,3 +54,28 @@ func (rs *Rooms) Close() error {
 	}
 	return first
 }
+
+// GetWith returns the room called name, creating it with the template
+// changed by opts (a dialplan rule's rate or maximum); an existing room keeps
+// the settings it was created with.
+func (rs *Rooms) GetWith(name string, opts func(*RoomConfig)) (*Room, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.closed {
+		return nil, ErrClosed
+	}
+	if r := rs.rooms[name]; r != nil {
+		return r, nil
+	}
+	cfg := rs.template
+	cfg.Name = name
+	if opts != nil {
+		opts(&cfg)
+	}
+	r, err := NewRoom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rs.rooms[name] = r
+	return r, nil
+}

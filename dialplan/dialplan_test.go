@@ -3,6 +3,8 @@ package dialplan
 import (
 	"errors"
 	"testing"
+
+	"github.com/voxgate/voxgate/configs"
 )
 
 const plan = `
@@ -133,4 +135,21 @@ func FuzzParseAndRoute(f *testing.F) {
 			_, _ = p.Route(Call{Context: name, Number: number, Caller: "x"})
 		}
 	})
+}
+
+// The embedded default dialplan parses and routes like the tour says.
+func TestDefaultDialplan(t *testing.T) {
+	p, err := Parse(configs.DialplanName, configs.Dialplan, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ origin, number, kind string }{
+		{"user", "9196", Echo}, {"web", "8001", Room}, {"user", "bob", Dial}, {"user", "7000", PIN},
+		{"user", "9197", Playback}, {"user", "12", Reject}, {"guest", "9196", Echo}, {"guest", "bob", Reject},
+	} {
+		a, err := p.Route(Call{Context: p.ContextFor(c.origin), Number: c.number})
+		if err != nil || a.Kind != c.kind {
+			t.Errorf("%s dials %s: %+v %v", c.origin, c.number, a, err)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +14,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -26,18 +29,17 @@ type Config struct {
 	SIP   sip.Config       `yaml:"sip"`
 	Web   webclient.Config `yaml:"web"`
 	Users []UserConfig     `yaml:"users"`
-	// EchoExtension is the number of the echo test.
-	EchoExtension string `yaml:"echo_extension"`
-	// Rooms: until the dialplan exists, calls to Prefix+N join room N.
+	// Dialplan is the dialplan file (default: the embedded configs/dialplan.yaml).
+	Dialplan string `yaml:"dialplan"`
+	// Rooms holds the defaults of conference rooms.
 	Rooms        RoomsConfig   `yaml:"rooms"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 }
 
 // RoomsConfig configures conference rooms.
 type RoomsConfig struct {
-	Prefix string `yaml:"prefix"`
-	Rate   int    `yaml:"rate"`
-	Max    int    `yaml:"max"`
+	Rate int `yaml:"rate"`
+	Max  int `yaml:"max"`
 	// Tones: play the join and leave beeps (default true).
 	Tones *bool `yaml:"tones"`
 	// RecordDir: when set, every room's mix is recorded there, from its
@@ -137,15 +139,6 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		}
 		seen[u.Name] = true
 	}
-	if cfg.EchoExtension == "" {
-		cfg.EchoExtension = "9196"
-	}
-	if cfg.Rooms.Prefix == "" {
-		cfg.Rooms.Prefix = "8"
-	}
-	if strings.Trim(cfg.Rooms.Prefix, "0123456789*#") != "" {
-		return nil, fail("rooms.prefix", fmt.Errorf("%q is not a dial string", cfg.Rooms.Prefix))
-	}
 	switch cfg.Rooms.Rate {
 	case 0:
 		cfg.Rooms.Rate = 16000
@@ -160,9 +153,6 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))
-	}
-	if strings.HasPrefix(cfg.EchoExtension, cfg.Rooms.Prefix) {
-		return nil, fail("rooms.prefix", fmt.Errorf("the echo extension %q starts with the room prefix %q", cfg.EchoExtension, cfg.Rooms.Prefix))
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second
@@ -259,4 +249,25 @@ func fieldAtLine(n *yaml.Node, line int, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// loadDialplan reads the dialplan the config names (relative paths from the
+// config file's directory), or the embedded default.
+func loadDialplan(configPath string, cfg *Config) (*dialplan.Plan, error) {
+	var trunks []string
+	for _, t := range cfg.SIP.Trunks {
+		trunks = append(trunks, t.Name)
+	}
+	if cfg.Dialplan == "" {
+		return dialplan.Parse(configs.DialplanName, configs.Dialplan, dialplan.Options{Trunks: trunks})
+	}
+	path := cfg.Dialplan
+	if !filepath.IsAbs(path) && configPath != "" {
+		path = filepath.Join(filepath.Dir(configPath), path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("dialplan: %w", err)
+	}
+	return dialplan.Parse(path, data, dialplan.Options{Trunks: trunks})
 }

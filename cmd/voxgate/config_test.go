@@ -13,7 +13,10 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.EchoExtension != "9196" || len(cfg.Users) < 2 || cfg.SIP.Listen[0].Addr != "127.0.0.1:5060" {
+	if _, err := loadDialplan("", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Users) < 2 || cfg.SIP.Listen[0].Addr != "127.0.0.1:5060" {
 		t.Fatalf("unexpected default config %+v", cfg)
 	}
 }

@@ -50,7 +50,11 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice .
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	f := false
 	cfg.Rooms.Tones = &f
-	r := newRouter(cfg, log)
+	plan, err := loadDialplan("", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(cfg, plan, log)
 	t.Cleanup(func() { r.rooms.Close() })
 	var sipAddr string
 	if withSIP {

@@ -42,7 +42,11 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	log := slog.New(slog.NewTextHandler(g.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	g.router = &testRouter{}
-	r := newRouter(cfg, log)
+	plan, err := loadDialplan("", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(cfg, plan, log)
 	r.onEnd = g.router.add
 	cfg.Web.Listen = "127.0.0.1:0"
 	webPorts := peertest.FreePorts(t, 20)

@@ -19,11 +19,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
@@ -82,285 +79,6 @@ func users(cfg *Config) []sip.User {
 	return out
 }
 
-// router sends calls to the echo extension and to conference rooms, and
-// refuses everything else, until the dialplan exists.
-type router struct {
-	echo      string
-	prefix    string
-	recordDir string
-	rooms     *bridge.Rooms
-	log       *slog.Logger
-	hub       *roomHub
-	// sip and web place calls to users (set once both servers run).
-	sip *sip.Server
-	web *webclient.Server
-	// onEnd, when set (tests), sees every call after it ended.
-	onEnd func(*sip.Call)
-}
-
-// roomHub names room participants and forwards room events to the browser
-// pages that are in the room.
-type roomHub struct {
-	log   *slog.Logger
-	mu    sync.Mutex
-	names map[string]string                       // leg id -> display name
-	pages map[string]map[*webclient.Call]struct{} // room -> pages in it
-}
-
-func newRoomHub(log *slog.Logger) *roomHub {
-	return &roomHub{log: log, names: map[string]string{}, pages: map[string]map[*webclient.Call]struct{}{}}
-}
-
-func (h *roomHub) enter(room string, c routable) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	switch c := c.(type) {
-	case *sip.Call:
-		h.names[c.ID()] = c.Caller()
-	case *webclient.Call:
-		h.names[c.ID()] = c.User()
-		if h.pages[room] == nil {
-			h.pages[room] = map[*webclient.Call]struct{}{}
-		}
-		h.pages[room][c] = struct{}{}
-	}
-}
-
-func (h *roomHub) leave(room string, c routable) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if w, ok := c.(*webclient.Call); ok {
-		delete(h.pages[room], w)
-	}
-}
-
-func (h *roomHub) name(id string) string {
-	if n := h.names[id]; n != "" {
-		return n
-	}
-	return id
-}
-
-// participants tells a page who is in the room.
-func (h *roomHub) participants(room *bridge.Room, c routable) {
-	w, ok := c.(*webclient.Call)
-	if !ok {
-		return
-	}
-	h.mu.Lock()
-	var names, talking []string
-	for _, l := range room.Stats().Legs {
-		names = append(names, h.name(l.ID))
-		if l.Talking {
-			talking = append(talking, h.name(l.ID))
-		}
-	}
-	h.mu.Unlock()
-	w.Participants(room.Name(), names)
-	for _, n := range talking { // who is talking already
-		w.Notify("talking", room.Name(), n)
-	}
-}
-
-// run logs every room event and forwards it to the room's pages.
-func (h *roomHub) run(events <-chan bridge.Event) {
-	for e := range events {
-		h.mu.Lock()
-		name := h.name(e.Leg)
-		pages := make([]*webclient.Call, 0, len(h.pages[e.Room]))
-		for p := range h.pages[e.Room] {
-			pages = append(pages, p)
-		}
-		if e.Type == "left" || e.Type == "kicked" {
-			delete(h.names, e.Leg)
-		}
-		h.mu.Unlock()
-		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)
-		for _, p := range pages {
-			p.Notify(e.Type, e.Room, name)
-		}
-	}
-}
-
-// routable is what the router needs of a call, from a phone or a browser.
-type routable interface {
-	bridge.Leg
-	Dialed() string
-	Answer(ctx context.Context) error
-	Hangup(ctx context.Context)
-}
-
-// HandleCall routes a SIP call.
-func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
-	if r.onEnd != nil {
-		defer r.onEnd(c)
-	}
-	r.route(ctx, c, func(code int, reason string) { c.Reject(&sip.Rejection{Status: code, Reason: reason}) })
-}
-
-// browserRouter routes browser calls the same way.
-type browserRouter struct{ r *router }
-
-func (b browserRouter) HandleCall(ctx context.Context, c *webclient.Call) {
-	b.r.route(ctx, c, c.Reject)
-}
-
-func (r *router) route(ctx context.Context, c routable, reject func(code int, reason string)) {
-	dialed := c.Dialed()
-	switch {
-	case dialed == r.echo:
-		if err := c.Answer(ctx); err != nil {
-			return
-		}
-		if err := bridge.Echo(ctx, c); err != nil && ctx.Err() == nil {
-			r.log.Warn("echo ended", "call_id", c.ID(), "error", err)
-		}
-	case r.rooms != nil && len(dialed) > len(r.prefix) && strings.HasPrefix(dialed, r.prefix):
-		room, err := r.rooms.Get(strings.TrimPrefix(dialed, r.prefix))
-		if err != nil {
-			reject(503, "Service Unavailable")
-			return
-		}
-		if err := c.Answer(ctx); err != nil {
-			return
-		}
-		r.hub.enter(room.Name(), c)
-		defer r.hub.leave(room.Name(), c)
-		if err := room.Join(c, bridge.JoinOptions{}); err != nil {
-			r.log.Info("room refused the call", "room", room.Name(), "error", err)
-			c.Hangup(ctx)
-			return
-		}
-		r.hub.participants(room, c)
-		if r.recordDir != "" && !room.Recording() {
-			name := fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z"))
-			if err := room.Record(filepath.Join(r.recordDir, name), false); err != nil && !errors.Is(err, bridge.ErrRecording) {
-				r.log.Error("recording failed to start", "room", room.Name(), "error", err)
-			}
-		}
-		<-c.Done() // the leg leaves the room when the call ends
-		if r.recordDir != "" {
-			for i := 0; i < 50 && stillIn(room, c.ID()); i++ { // the leg leaves asynchronously
-				time.Sleep(10 * time.Millisecond)
-			}
-			if room.Len() == 0 { // the last one out ends the recording
-				_ = room.StopRecording()
-			}
-		}
-	case r.isUser(dialed):
-		r.callUser(ctx, c, dialed, reject)
-	default:
-		r.log.Info("no route", "dialed", dialed, "call_id", c.ID())
-		reject(404, "Not Found")
-	}
-}
-
-// isUser reports whether dialed names a user with an open page or a
-// registered phone.
-func (r *router) isUser(dialed string) bool {
-	return (r.web != nil && r.web.Online(dialed)) || (r.sip != nil && len(r.sip.Bindings(dialed)) > 0)
-}
-
-// callerName is how a caller is shown to the callee.
-func callerName(c routable) string {
-	switch c := c.(type) {
-	case *sip.Call:
-		return c.Caller()
-	case *webclient.Call:
-		return c.User()
-	}
-	return c.ID()
-}
-
-// callUser rings a user (their open pages first, else their newest
-// registered phone) for up to 30 s and bridges the caller to whoever answers,
-// transcoding where the codecs differ. Until the dialplan exists this is the
-// rule for dialling a user name.
-func (r *router) callUser(ctx context.Context, c routable, user string, reject func(int, string)) {
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if sc, ok := c.(*sip.Call); ok {
-		_ = sc.Ringing()
-	}
-	var callee routable
-	var err error
-	if r.web != nil && r.web.Online(user) {
-		callee, err = r.web.Ring(rctx, user, callerName(c))
-	} else {
-		callee, err = r.sip.DialUser(rctx, user, callerName(c))
-	}
-	if err != nil {
-		r.log.Info("user did not answer", "user", user, "error", err)
-		switch {
-		case errors.Is(err, webclient.ErrDeclined):
-			reject(486, "Busy Here")
-		default:
-			var rej *sip.Rejection
-			if errors.As(err, &rej) {
-				reject(rej.Status, rej.Reason)
-			} else {
-				reject(480, "Temporarily Unavailable")
-			}
-		}
-		return
-	}
-	if err := c.Answer(ctx); err != nil {
-		callee.Hangup(ctx)
-		return
-	}
-	_ = callee.Answer(ctx) // tells a page the call is up
-	// Digits keyed on a page go to a phone as RFC 4733 events.
-	if w, ok := c.(*webclient.Call); ok {
-		if p, ok := callee.(*sip.Call); ok {
-			w.OnDTMF(p.SendDTMF)
-		}
-	}
-	if w, ok := callee.(*webclient.Call); ok {
-		if p, ok := c.(*sip.Call); ok {
-			w.OnDTMF(p.SendDTMF)
-		}
-	}
-	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: r.log})
-	if err != nil {
-		r.log.Error("cannot bridge the call", "error", err)
-		c.Hangup(ctx)
-		callee.Hangup(ctx)
-		return
-	}
-	r.log.Info("call bridged", "caller", callerName(c), "user", user, "rate", room.Rate())
-	select {
-	case <-c.Done():
-	case <-callee.Done():
-	case <-ctx.Done():
-	}
-	hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer hcancel()
-	c.Hangup(hctx)
-	callee.Hangup(hctx)
-	room.Close()
-}
-
-// stillIn reports whether leg id is in the room.
-func stillIn(room *bridge.Room, id string) bool {
-	for _, l := range room.Stats().Legs {
-		if l.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-func newRouter(cfg *Config, log *slog.Logger) *router {
-	events := make(chan bridge.Event, 256)
-	hub := newRoomHub(log)
-	go hub.run(events)
-	tmpl := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max, Logger: log, Events: events}
-	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
-		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
-	}
-	return &router{echo: cfg.EchoExtension, prefix: cfg.Rooms.Prefix, recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log}
-}
-
 func run(configPath string) error {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
@@ -376,14 +94,18 @@ func run(configPath string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	userSet := sip.NewUsers(users(cfg)...)
-	rt := newRouter(cfg, log)
+	plan, err := loadDialplan(configPath, cfg)
+	if err != nil {
+		return err
+	}
+	rt := newRouter(cfg, plan, log)
 	defer rt.rooms.Close()
 	srv, web, err := start(ctx, cfg, userSet, log, rt)
 	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
 	defer web.Close()
-	log.Info("voxgate started", "echo_extension", cfg.EchoExtension, "users", len(cfg.Users))
+	log.Info("voxgate started", "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
 
 	for sig := range sigs {
 		switch sig {
@@ -393,8 +115,15 @@ func run(configPath string) error {
 				log.Error("reload failed, keeping the old users", "error", err)
 				continue
 			}
+			nextPlan, err := loadDialplan(configPath, next)
+			if err != nil {
+				log.Error("reload failed, keeping the old dialplan and users", "error", err)
+				continue
+			}
 			userSet.Set(users(next))
+			rt.plan.Store(nextPlan)
 			log.Info("users reloaded", "users", len(next.Users))
+			log.Info("dialplan reloaded")
 		case syscall.SIGTERM:
 			log.Info("SIGTERM: letting calls finish", "calls", srv.Calls(), "timeout", cfg.DrainTimeout)
 			dctx, dcancel := context.WithTimeout(ctx, cfg.DrainTimeout)

@@ -1,0 +1,473 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/webclient"
+)
+
+// router runs the dialplan's actions for SIP and browser calls alike.
+type router struct {
+	plan      atomic.Pointer[dialplan.Plan]
+	recordDir string
+	rooms     *bridge.Rooms
+	log       *slog.Logger
+	hub       *roomHub
+	// sip and web place calls to users and trunks (set once both servers run).
+	sip *sip.Server
+	web *webclient.Server
+	// onEnd, when set (tests), sees every call after it ended.
+	onEnd func(*sip.Call)
+}
+
+// roomHub names room participants and forwards room events to the browser
+// pages that are in the room.
+type roomHub struct {
+	log   *slog.Logger
+	mu    sync.Mutex
+	names map[string]string                       // leg id -> display name
+	pages map[string]map[*webclient.Call]struct{} // room -> pages in it
+}
+
+func newRoomHub(log *slog.Logger) *roomHub {
+	return &roomHub{log: log, names: map[string]string{}, pages: map[string]map[*webclient.Call]struct{}{}}
+}
+
+func (h *roomHub) enter(room string, c routable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch c := c.(type) {
+	case *sip.Call:
+		h.names[c.ID()] = c.Caller()
+	case *webclient.Call:
+		h.names[c.ID()] = c.User()
+		if h.pages[room] == nil {
+			h.pages[room] = map[*webclient.Call]struct{}{}
+		}
+		h.pages[room][c] = struct{}{}
+	}
+}
+
+func (h *roomHub) leave(room string, c routable) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := c.(*webclient.Call); ok {
+		delete(h.pages[room], w)
+	}
+}
+
+func (h *roomHub) name(id string) string {
+	if n := h.names[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// participants tells a page who is in the room.
+func (h *roomHub) participants(room *bridge.Room, c routable) {
+	w, ok := c.(*webclient.Call)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	var names, talking []string
+	for _, l := range room.Stats().Legs {
+		names = append(names, h.name(l.ID))
+		if l.Talking {
+			talking = append(talking, h.name(l.ID))
+		}
+	}
+	h.mu.Unlock()
+	w.Participants(room.Name(), names)
+	for _, n := range talking { // who is talking already
+		w.Notify("talking", room.Name(), n)
+	}
+}
+
+// run logs every room event and forwards it to the room's pages.
+func (h *roomHub) run(events <-chan bridge.Event) {
+	for e := range events {
+		h.mu.Lock()
+		name := h.name(e.Leg)
+		pages := make([]*webclient.Call, 0, len(h.pages[e.Room]))
+		for p := range h.pages[e.Room] {
+			pages = append(pages, p)
+		}
+		if e.Type == "left" || e.Type == "kicked" {
+			delete(h.names, e.Leg)
+		}
+		h.mu.Unlock()
+		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)
+		for _, p := range pages {
+			p.Notify(e.Type, e.Room, name)
+		}
+	}
+}
+
+// routable is what the router needs of a call, from a phone or a browser.
+type routable interface {
+	bridge.Leg
+	Dialed() string
+	Answer(ctx context.Context) error
+	Hangup(ctx context.Context)
+}
+
+// HandleCall routes a SIP call.
+func (r *router) HandleCall(ctx context.Context, c *sip.Call) {
+	if r.onEnd != nil {
+		defer r.onEnd(c)
+	}
+	origin := c.Origin().Kind
+	if origin == "trunk" {
+		origin = "trunk:" + c.Origin().Name
+	}
+	r.route(ctx, c, origin, func(code int, reason string) { c.Reject(&sip.Rejection{Status: code, Reason: reason}) })
+}
+
+// browserRouter routes browser calls the same way.
+type browserRouter struct{ r *router }
+
+func (b browserRouter) HandleCall(ctx context.Context, c *webclient.Call) {
+	b.r.route(ctx, c, "web", c.Reject)
+}
+
+// callerName is how a caller is shown to the callee and matched by rules.
+func callerName(c routable) string {
+	switch c := c.(type) {
+	case *sip.Call:
+		return c.Caller()
+	case *webclient.Call:
+		return c.User()
+	}
+	return c.ID()
+}
+
+func (r *router) route(ctx context.Context, c routable, origin string, reject func(code int, reason string)) {
+	plan := r.plan.Load()
+	cctx := plan.ContextFor(origin)
+	if cctx == "" {
+		r.log.Warn("call refused: no dialplan context for its origin", "origin", origin, "dialed", c.Dialed(), "call_id", c.ID())
+		reject(403, "Forbidden")
+		return
+	}
+	a, err := plan.Route(dialplan.Call{Context: cctx, Number: c.Dialed(), Caller: callerName(c)})
+	if err != nil {
+		r.log.Info("no route", "context", cctx, "dialed", c.Dialed(), "caller", callerName(c), "call_id", c.ID(), "error", err)
+		reject(404, "Not Found")
+		return
+	}
+	log := r.log.With("call_id", c.ID(), "context", a.Context, "rule_line", a.Line, "action", a.Kind)
+	log.Debug("routed", "dialed", c.Dialed())
+	switch a.Kind {
+	case dialplan.Echo:
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		if err := bridge.Echo(ctx, c); err != nil && ctx.Err() == nil {
+			log.Warn("echo ended", "error", err)
+		}
+	case dialplan.Room:
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		if a.Room.PIN != "" && !r.askPIN(ctx, c, dialplan.PINAction{Room: a.Room, Tries: 3}, log) {
+			return
+		}
+		r.joinRoom(ctx, c, a.Room, log)
+	case dialplan.PIN:
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		if r.askPIN(ctx, c, a.PIN, log) {
+			r.joinRoom(ctx, c, a.PIN.Room, log)
+		}
+	case dialplan.Dial:
+		r.dial(ctx, c, a.Dial, reject, log)
+	case dialplan.Playback:
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		r.playback(ctx, c, a.Playback.File, log)
+		c.Hangup(ctx)
+	case dialplan.Reject:
+		log.Info("rejected by the dialplan", "status", a.Reject.Status)
+		reject(a.Reject.Status, a.Reject.Reason)
+	}
+}
+
+// room returns the room for a room action, created with its options.
+func (r *router) room(ra dialplan.RoomAction) (*bridge.Room, error) {
+	return r.rooms.GetWith(ra.Name, func(cfg *bridge.RoomConfig) {
+		if ra.Rate != 0 {
+			cfg.Rate = ra.Rate
+		}
+		if ra.Max != 0 {
+			cfg.Max = ra.Max
+		}
+	})
+}
+
+func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomAction, log *slog.Logger) {
+	room, err := r.room(ra)
+	if err != nil {
+		log.Error("room unavailable", "room", ra.Name, "error", err)
+		c.Hangup(ctx)
+		return
+	}
+	r.hub.enter(room.Name(), c)
+	defer r.hub.leave(room.Name(), c)
+	if err := room.Join(c, bridge.JoinOptions{}); err != nil {
+		log.Info("room refused the call", "room", room.Name(), "error", err)
+		c.Hangup(ctx)
+		return
+	}
+	r.hub.participants(room, c)
+	record := r.recordDir != "" || ra.Record
+	if record && !room.Recording() {
+		dir := r.recordDir
+		if dir == "" {
+			dir = "."
+		}
+		name := fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z"))
+		if err := room.Record(filepath.Join(dir, name), false); err != nil && !errors.Is(err, bridge.ErrRecording) {
+			log.Error("recording failed to start", "room", room.Name(), "error", err)
+		}
+	}
+	<-c.Done() // the leg leaves the room when the call ends
+	if record {
+		for i := 0; i < 50 && stillIn(room, c.ID()); i++ { // the leg leaves asynchronously
+			time.Sleep(10 * time.Millisecond)
+		}
+		if room.Len() == 0 { // the last one out ends the recording
+			_ = room.StopRecording()
+		}
+	}
+}
+
+// stillIn reports whether leg id is in the room.
+func stillIn(room *bridge.Room, id string) bool {
+	for _, l := range room.Stats().Legs {
+		if l.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// promptWAV loads a prompt, or makes the built-in one (a short tone).
+func promptWAV(file string, freq float64, seconds float64) (*audio.WAV, error) {
+	if file != "" {
+		return audio.ReadWAVFile(file)
+	}
+	w := &audio.WAV{Rate: 8000, Samples: make([]int16, int(8000*seconds))}
+	(&audio.Tone{Rate: 8000, Freq: freq, Level: 0.2}).Fill(w.Samples)
+	return w, nil
+}
+
+// playback plays a prompt to the call alone (in a room of its own).
+func (r *router) playback(ctx context.Context, c routable, file string, log *slog.Logger) {
+	w, err := promptWAV(file, 440, 1)
+	if err != nil {
+		log.Error("prompt unreadable", "file", file, "error", err)
+		return
+	}
+	solo, err := bridge.NewRoom(bridge.RoomConfig{Name: "playback-" + c.ID(), Rate: 8000, Logger: r.log, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone})
+	if err != nil {
+		return
+	}
+	defer solo.Close()
+	if err := solo.Join(c, bridge.JoinOptions{}); err != nil {
+		return
+	}
+	_ = solo.PlayToLeg(c.ID(), w)
+	select {
+	case <-time.After(time.Duration(len(w.Samples))*time.Second/time.Duration(w.Rate) + 300*time.Millisecond):
+	case <-c.Done():
+	case <-ctx.Done():
+	}
+}
+
+// digits delivers the DTMF a call sends (RFC 4733, SIP INFO, or a page's keypad).
+func digits(c routable) (<-chan rune, func()) {
+	ch := make(chan rune, 32)
+	push := func(d rune) {
+		select {
+		case ch <- d:
+		default:
+		}
+	}
+	switch c := c.(type) {
+	case *sip.Call:
+		c.OnDTMF(push)
+		return ch, func() { c.OnDTMF(nil) }
+	case *webclient.Call:
+		c.OnDTMF(func(s string) error {
+			for _, d := range s {
+				push(d)
+			}
+			return nil
+		})
+		return ch, func() { c.OnDTMF(nil) }
+	}
+	return ch, func() {}
+}
+
+// askPIN plays the prompt and collects a PIN ending with # (or as long as
+// the PIN), up to the given tries; a wrong PIN each time hangs up with a
+// message (a low tone).
+func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, log *slog.Logger) bool {
+	prompt, err := promptWAV(pa.Prompt, 660, 0.5)
+	if err != nil {
+		log.Error("PIN prompt unreadable", "file", pa.Prompt, "error", err)
+		c.Hangup(ctx)
+		return false
+	}
+	solo, err := bridge.NewRoom(bridge.RoomConfig{Name: "pin-" + c.ID(), Rate: 8000, Logger: r.log, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone})
+	if err != nil {
+		return false
+	}
+	defer solo.Close()
+	if err := solo.Join(c, bridge.JoinOptions{}); err != nil {
+		return false
+	}
+	keys, stop := digits(c)
+	defer stop()
+	tries := max(pa.Tries, 1)
+	for try := 1; try <= tries; try++ {
+		_ = solo.PlayToLeg(c.ID(), prompt)
+		var got strings.Builder
+		timeout := time.NewTimer(15 * time.Second)
+	collect:
+		for {
+			select {
+			case d := <-keys:
+				if d == '#' {
+					break collect
+				}
+				got.WriteRune(d)
+				if got.Len() >= len(pa.Room.PIN) && got.String() == pa.Room.PIN {
+					break collect
+				}
+			case <-timeout.C:
+				break collect
+			case <-c.Done():
+				timeout.Stop()
+				return false
+			case <-ctx.Done():
+				timeout.Stop()
+				return false
+			}
+		}
+		timeout.Stop()
+		if got.String() == pa.Room.PIN || (pa.Room.ModeratorPIN != "" && got.String() == pa.Room.ModeratorPIN) {
+			log.Info("PIN accepted", "room", pa.Room.Name, "try", try)
+			_ = solo.Leave(c.ID())
+			return true
+		}
+		log.Info("wrong PIN", "room", pa.Room.Name, "try", try, "keyed", len(got.String()))
+	}
+	bye, _ := promptWAV("", 220, 0.8)
+	_ = solo.PlayToLeg(c.ID(), bye)
+	select {
+	case <-time.After(time.Second):
+	case <-c.Done():
+	}
+	c.Hangup(ctx)
+	return false
+}
+
+// dial rings a user or calls out through a trunk and bridges the caller to
+// whoever answers, transcoding where the codecs differ.
+func (r *router) dial(ctx context.Context, c routable, d dialplan.DialAction, reject func(int, string), log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
+	defer cancel()
+	if sc, ok := c.(*sip.Call); ok {
+		_ = sc.Ringing()
+	}
+	var callee routable
+	var err error
+	switch {
+	case d.Trunk != "":
+		callee, err = r.sip.DialTrunk(rctx, d.Trunk, d.Number, sip.DialOptions{CallerID: d.CallerID})
+	case r.web != nil && r.web.Online(d.User):
+		callee, err = r.web.Ring(rctx, d.User, callerName(c))
+	case r.sip != nil && len(r.sip.Bindings(d.User)) > 0:
+		callee, err = r.sip.DialUser(rctx, d.User, callerName(c))
+	default:
+		log.Info("user not reachable", "user", d.User)
+		reject(480, "Temporarily Unavailable")
+		return
+	}
+	if err != nil {
+		log.Info("no answer", "user", d.User, "trunk", d.Trunk, "error", err)
+		var rej *sip.Rejection
+		switch {
+		case errors.Is(err, webclient.ErrDeclined):
+			reject(486, "Busy Here")
+		case errors.As(err, &rej):
+			reject(rej.Status, rej.Reason)
+		default:
+			reject(480, "Temporarily Unavailable")
+		}
+		return
+	}
+	if err := c.Answer(ctx); err != nil {
+		callee.Hangup(ctx)
+		return
+	}
+	_ = callee.Answer(ctx) // tells a page the call is up
+	// Digits keyed on a page go to a phone or trunk as RFC 4733 events.
+	if w, ok := c.(*webclient.Call); ok {
+		if p, ok := callee.(*sip.Call); ok {
+			w.OnDTMF(p.SendDTMF)
+		}
+	}
+	if w, ok := callee.(*webclient.Call); ok {
+		if p, ok := c.(*sip.Call); ok {
+			w.OnDTMF(p.SendDTMF)
+		}
+	}
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: r.log})
+	if err != nil {
+		log.Error("cannot bridge the call", "error", err)
+		c.Hangup(ctx)
+		callee.Hangup(ctx)
+		return
+	}
+	log.Info("call bridged", "caller", callerName(c), "user", d.User, "trunk", d.Trunk, "number", d.Number, "rate", room.Rate())
+	select {
+	case <-c.Done():
+	case <-callee.Done():
+	case <-ctx.Done():
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer hcancel()
+	c.Hangup(hctx)
+	callee.Hangup(hctx)
+	room.Close()
+}
+
+func newRouter(cfg *Config, plan *dialplan.Plan, log *slog.Logger) *router {
+	events := make(chan bridge.Event, 256)
+	hub := newRoomHub(log)
+	go hub.run(events)
+	tmpl := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max, Logger: log, Events: events}
+	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
+		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
+	}
+	r := &router{recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log}
+	r.plan.Store(plan)
+	return r
+}
