@@ -1,0 +1,113 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/sip"
+)
+
+const bridgePlan = `
+contexts:
+  internal:
+    rules:
+      - number: "7001"
+        room: {name: bridge}
+      - reject: {status: 404, reason: "Not Found"}
+  from-carrier:
+    rules:
+      - number: "15551230099"
+        pin: {room: {name: bridge, pin: "4321"}}
+      - reject: {status: 404, reason: "Not Found"}
+origins:
+  user: internal
+  trunks: {carrier: from-carrier}
+`
+
+// Journey 4, a dial-in audio bridge: a caller from the carrier's trunk (a
+// baresip that authenticates as the trunk) dials the bridge's DID, hears the
+// PIN prompt, keys the PIN as RFC 4733 and joins the room where a desk phone
+// already is; a wrong PIN three times hangs up.
+func TestDialInBridgeWithPIN(t *testing.T) {
+	peertest.Need(t, "baresip")
+	planPath := filepath.Join(t.TempDir(), "dialplan.yaml")
+	if err := os.WriteFile(planPath, []byte(bridgePlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, func(cfg *Config) {
+		f := false
+		cfg.Rooms.Tones = &f
+		cfg.Dialplan = planPath
+		cfg.SIP.Trunks = []sip.TrunkConfig{{Name: "carrier", Registrar: "sip:127.0.0.1:5999", Register: &f,
+			InboundUser: "carrier-in", InboundPassword: "in-pw"}}
+	})
+	deskSrc := filepath.Join(t.TempDir(), "desk.wav")
+	peertest.ToneWAV(t, deskSrc, 8000, 500, 60)
+	desk := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr),
+		Source:  deskSrc, Dial: "sip:7001@" + g.addr,
+	})
+	if !desk.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("desk phone not in the bridge:\n%s", desk.Output())
+	}
+	callerSrc := filepath.Join(t.TempDir(), "caller.wav")
+	peertest.ToneWAV(t, callerSrc, 8000, 900, 60)
+	caller := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:carrier-in@%s>;auth_pass=in-pw;regint=0;audio_codecs=pcma", g.addr),
+		Source:  callerSrc, Dial: "sip:15551230099@" + g.addr,
+	})
+	if !caller.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("the trunk caller was not answered:\n%s", caller.Output())
+	}
+	time.Sleep(time.Second) // the prompt plays
+	caller.Command("sndcode", "4321#")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(g.log.String(), "PIN accepted") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(g.log.String(), "PIN accepted") {
+		t.Fatal("the PIN keyed as RFC 4733 was not accepted")
+	}
+	time.Sleep(4 * time.Second)
+	caller.Command("hangup", "")
+	desk.Command("hangup", "")
+	caller.WaitFor("terminated", 5*time.Second)
+	desk.WaitFor("terminated", 5*time.Second)
+	caller.Stop()
+	desk.Stop()
+	if !strings.Contains(g.log.String(), "origin=trunk:carrier") {
+		t.Error("the caller was not recognised as the carrier's trunk")
+	}
+	dw, cw := desk.Received(), caller.Received()
+	deskHears := audio.ToneSeconds(dw.Samples[len(dw.Samples)/2:], dw.Rate, 900, 0.2)
+	callerHears := audio.ToneSeconds(cw.Samples[len(cw.Samples)/2:], cw.Rate, 500, 0.2)
+	t.Logf("desk phone heard the trunk caller %.1f s, the caller heard the desk phone %.1f s (last halves)", deskHears, callerHears)
+	if deskHears < 1.5 || callerHears < 1.5 {
+		t.Fatalf("the bridge did not connect them: %.1f s / %.1f s", deskHears, callerHears)
+	}
+
+	// A wrong PIN three times: hung up, with the attempts logged.
+	wrong := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:carrier-in@%s>;auth_pass=in-pw;regint=0;audio_codecs=pcmu", g.addr),
+		Source:  callerSrc, Dial: "sip:15551230099@" + g.addr,
+	})
+	if !wrong.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("second caller not answered:\n%s", wrong.Output())
+	}
+	for i := 0; i < 3; i++ {
+		time.Sleep(700 * time.Millisecond)
+		wrong.Command("sndcode", "1111#")
+	}
+	if !wrong.WaitFor("terminated", 10*time.Second) && !wrong.WaitFor("closed", time.Second) {
+		t.Fatalf("three wrong PINs did not hang up:\n%s", wrong.Output())
+	}
+	if n := strings.Count(g.log.String(), "wrong PIN"); n != 3 {
+		t.Fatalf("%d wrong PIN attempts logged, want 3", n)
+	}
+}
