@@ -16,6 +16,7 @@ import (
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -35,14 +36,16 @@ func browserGateway(t *testing.T, ns *peertest.Netns) (string, chan upload) {
 
 // browserGatewayWithSIP also starts the SIP side on loopback (outside the
 // namespace) with the same router, so phones and browsers meet in rooms.
-func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, ice ...webclient.ICEServer) (string, chan upload, string) {
+func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutate ...func(*Config)) (string, chan upload, string) {
 	t.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Web.ICEIPs = []string{ns.IP}
-	cfg.Web.ICEServers = ice
+	for _, m := range mutate {
+		m(cfg)
+	}
 	if err := cfg.Web.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,8 +159,9 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 			t.Logf("coturn output:\n%s", tout.String())
 		}
 	})
-	base, uploads, _ := browserGatewayWithSIP(t, ns, false, webclient.ICEServer{
-		URLs: []string{"turn:" + ns.IP + ":3478?transport=udp"}, Username: "vg", Credential: "turnpw"})
+	base, uploads, _ := browserGatewayWithSIP(t, ns, false, func(cfg *Config) {
+		cfg.Web.ICEServers = []webclient.ICEServer{{URLs: []string{"turn:" + ns.IP + ":3478?transport=udp"}, Username: "vg", Credential: "turnpw"}}
+	})
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, 523, 30)
 	time.Sleep(300 * time.Millisecond) // coturn binds its port
@@ -358,4 +362,136 @@ func TestBrowserCallsDeskPhoneWithDTMF(t *testing.T) {
 	if secs < 3 {
 		t.Fatalf("the desk phone heard the browser for %.1f s", secs)
 	}
+}
+
+const carrierPlan = `
+contexts:
+  numbers:
+    rules:
+      - pattern: '\d+'
+        dial: {user: "$number"}
+origins:
+  user: numbers
+`
+
+const gatewayPlan = `
+contexts:
+  internal:
+    allow_trunks: true
+    rules:
+      - pattern: '\+(\d{6,15})'
+        dial: {trunk: carrier, number: "$1", caller_id: "4930123"}
+  from-carrier:
+    rules:
+      - number: "4930123"
+        dial: {user: alice}
+origins:
+  user: internal
+  web: internal
+  trunks: {carrier: from-carrier}
+`
+
+// carrierFor starts a second voxgate acting as a carrier: it accepts the
+// gateway's registration (digest), and routes a number to the phone that
+// registered under it.
+func carrierFor(t *testing.T) (string, *sip.Server, *peertest.SyncBuffer) {
+	t.Helper()
+	port := peertest.FreePorts(t, 1)
+	rtp := peertest.FreePorts(t, 40)
+	cfg, err := parseConfig(configs.DefaultName, configs.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
+	cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
+	cfg.SIP.MinExpires = 2
+	cfg.SIP.Domain = "carrier.test"
+	cfg.Users = []UserConfig{{Name: "4930123", Password: "trunk-pw"}, {Name: "15551230001", Password: "far-pw"}}
+	if err := cfg.SIP.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := dialplan.Parse("carrier.yaml", []byte(carrierPlan), dialplan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &peertest.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	r := newRouter(cfg, plan, log)
+	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(sip.NewUsers(users(cfg)...)), sip.WithHandler(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.sip = srv
+	t.Cleanup(func() {
+		srv.Close()
+		r.rooms.Close()
+		if t.Failed() {
+			t.Logf("carrier log:\n%s", logs.String())
+		}
+	})
+	return fmt.Sprintf("127.0.0.1:%d", port), srv, logs
+}
+
+// Journey 1: a browser calls a phone number. The page dials +15551230001;
+// the dialplan sends it through the trunk to which voxgate registered with
+// digest auth; the carrier (a second voxgate) rings the phone registered
+// there (baresip). Tones cross both ways, a digit pressed on the page
+// reaches the carrier as RFC 4733, and hanging up on the page ends both.
+func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	carrierAddr, carrier, carrierLog := carrierFor(t)
+	far := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:15551230001@%s>;auth_pass=far-pw;regint=60;answermode=auto;audio_codecs=pcma", carrierAddr),
+		Source:  toneFile(t, 8000, 950),
+	})
+	if !far.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("the far phone did not register at the carrier:\n%s", far.Output())
+	}
+	ns := peertest.NewNetns(t)
+	planPath := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(planPath, []byte(gatewayPlan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, uploads, _ := browserGatewayWithSIP(t, ns, true, func(cfg *Config) {
+		cfg.Dialplan = planPath
+		cfg.SIP.Trunks = []sip.TrunkConfig{{Name: "carrier", Registrar: "sip:" + carrierAddr, Username: "4930123", Password: "trunk-pw", Expires: 60}}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(carrier.Bindings("4930123")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(carrier.Bindings("4930123")) == 0 {
+		t.Fatal("voxgate did not register to the carrier")
+	}
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=%%2B15551230001&secs=5&dtmf=5", base), toneFile(t, 48000, 420))
+	u := echoCheck(t, uploads, 950) // the page hears the far phone
+	if u.errors != "" {
+		t.Errorf("the page got errors: %s", u.errors)
+	}
+	if !far.WaitFor("terminated", 10*time.Second) {
+		t.Errorf("hanging up on the page did not end the far call:\n%s", far.Output())
+	}
+	far.Stop()
+	w := far.Received()
+	secs := audio.ToneSeconds(w.Samples, w.Rate, 420, 0.2)
+	t.Logf("the far phone heard the page's 420 Hz for %.1f s", secs)
+	if secs < 3 {
+		t.Errorf("the far phone heard the browser for %.1f s", secs)
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for !strings.Contains(carrierLog.String(), `dtmf=5`) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(carrierLog.String(), `dtmf=5`) {
+		t.Error("the page's digit did not reach the carrier as RFC 4733")
+	}
+}
+
+func toneFile(t *testing.T, rate int, freq float64) string {
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", freq))
+	peertest.ToneWAV(t, p, rate, freq, 60)
+	return p
 }
