@@ -83,7 +83,13 @@ func (s *Server) DialUser(ctx context.Context, user, callerID string) (*Call, er
 	if len(bs) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrNotRegistered, user)
 	}
-	b := bs[len(bs)-1]
+	return s.DialBinding(ctx, bs[len(bs)-1], callerID)
+}
+
+// DialBinding calls one registered contact (to ring every phone of a user
+// at once, call each of Bindings(user)), at the address it registered from.
+func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*Call, error) {
+	user := b.AOR
 	var uri sip.Uri
 	if err := sip.ParseUri(b.Contact, &uri); err != nil {
 		return nil, fmt.Errorf("contact of %s: %w", user, err)

@@ -495,3 +495,59 @@ func toneFile(t *testing.T, rate int, freq float64) string {
 	peertest.ToneWAV(t, p, rate, freq, 60)
 	return p
 }
+
+// Browser to browser, with forking: alice's page dials "bob"; bob's page and
+// bob's desk phone (which does not pick up) ring at once; the page answers
+// first, the phone's ringing is cancelled, and the two pages hear each other.
+func TestBrowserCallsBrowserWhileHisPhoneRings(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	ns := peertest.NewNetns(t)
+	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
+	phone := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=manual", sipAddr),
+	})
+	if !phone.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("bob's phone did not register:\n%s", phone.Output())
+	}
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&wait=1&secs=5", base), toneFile(t, 48000, 760))
+	select {
+	case u := <-uploads:
+		if u.status != "ready" {
+			t.Fatalf("bob's page is not waiting: %s %s", u.status, u.message)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("bob's page did not get ready")
+	}
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=bob&secs=5", base), toneFile(t, 48000, 1240))
+	heard := map[string]bool{}
+	for i := 0; i < 2; i++ {
+		var u upload
+		select {
+		case u = <-uploads:
+		case <-time.After(40 * time.Second):
+			t.Fatal("a page reported nothing")
+		}
+		if u.status != "ok" {
+			t.Fatalf("a page failed: %s", u.message)
+		}
+		w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []float64{760, 1240} {
+			if s := audio.ToneSeconds(w.Samples, w.Rate, f, 0.2); s >= 3 {
+				heard[fmt.Sprint(f)] = true
+				t.Logf("a page heard %.0f Hz for %.1f s", f, s)
+			}
+		}
+	}
+	if !heard["760"] || !heard["1240"] {
+		t.Fatalf("the pages did not hear each other: %v", heard)
+	}
+	if !phone.WaitFor("Incoming call", 2*time.Second) {
+		t.Errorf("bob's desk phone did not ring alongside his page:\n%s", phone.Output())
+	}
+	if strings.Contains(phone.Output(), "Call established") {
+		t.Errorf("the desk phone was connected too:\n%s", phone.Output())
+	}
+}

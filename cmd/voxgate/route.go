@@ -388,6 +388,71 @@ func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, 
 	return false
 }
 
+var errNotReachable = errors.New("user has no open page and no registered phone")
+
+// ring calls out through a trunk, or rings every open page and every
+// registered phone of a user at once: the first to answer wins and the
+// others are cancelled (a late answer is hung up).
+func (r *router) ring(ctx context.Context, c routable, d dialplan.DialAction, log *slog.Logger) (routable, error) {
+	if d.Trunk != "" {
+		return r.sip.DialTrunk(ctx, d.Trunk, d.Number, sip.DialOptions{CallerID: d.CallerID})
+	}
+	type answer struct {
+		leg routable
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan answer, 8)
+	n := 0
+	if r.web != nil && r.web.Online(d.User) {
+		n++
+		go func() {
+			w, err := r.web.Ring(ctx, d.User, callerName(c))
+			if err != nil {
+				results <- answer{nil, err}
+				return
+			}
+			results <- answer{w, nil}
+		}()
+	}
+	if r.sip != nil {
+		for _, b := range r.sip.Bindings(d.User) {
+			n++
+			go func() {
+				p, err := r.sip.DialBinding(ctx, b, callerName(c))
+				if err != nil {
+					results <- answer{nil, err}
+					return
+				}
+				results <- answer{p, nil}
+			}()
+		}
+	}
+	if n == 0 {
+		return nil, errNotReachable
+	}
+	log.Info("ringing", "user", d.User, "devices", n)
+	var winner routable
+	var lastErr error
+	for i := 0; i < n; i++ {
+		a := <-results
+		switch {
+		case a.err != nil:
+			lastErr = a.err
+		case winner == nil:
+			winner = a.leg
+			cancel() // stop ringing the others
+		default: // answered too late
+			a.leg.Hangup(context.Background())
+		}
+	}
+	if winner != nil {
+		return winner, nil
+	}
+	return nil, lastErr
+}
+
 // dial rings a user or calls out through a trunk and bridges the caller to
 // whoever answers, transcoding where the codecs differ.
 func (r *router) dial(ctx context.Context, c routable, d dialplan.DialAction, reject func(int, string), log *slog.Logger) {
@@ -396,24 +461,13 @@ func (r *router) dial(ctx context.Context, c routable, d dialplan.DialAction, re
 	if sc, ok := c.(*sip.Call); ok {
 		_ = sc.Ringing()
 	}
-	var callee routable
-	var err error
-	switch {
-	case d.Trunk != "":
-		callee, err = r.sip.DialTrunk(rctx, d.Trunk, d.Number, sip.DialOptions{CallerID: d.CallerID})
-	case r.web != nil && r.web.Online(d.User):
-		callee, err = r.web.Ring(rctx, d.User, callerName(c))
-	case r.sip != nil && len(r.sip.Bindings(d.User)) > 0:
-		callee, err = r.sip.DialUser(rctx, d.User, callerName(c))
-	default:
-		log.Info("user not reachable", "user", d.User)
-		reject(480, "Temporarily Unavailable")
-		return
-	}
+	callee, err := r.ring(rctx, c, d, log)
 	if err != nil {
 		log.Info("no answer", "user", d.User, "trunk", d.Trunk, "error", err)
 		var rej *sip.Rejection
 		switch {
+		case errors.Is(err, errNotReachable):
+			reject(480, "Temporarily Unavailable")
 		case errors.Is(err, webclient.ErrDeclined):
 			reject(486, "Busy Here")
 		case errors.As(err, &rej):
