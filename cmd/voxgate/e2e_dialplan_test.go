@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,59 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 	}
 	if n := strings.Count(g.log.String(), "wrong PIN"); n != 3 {
 		t.Fatalf("%d wrong PIN attempts logged, want 3", n)
+	}
+}
+
+// Toll-fraud guard: an unauthenticated caller dialling a phone number never
+// reaches a trunk, even where the dialplan sends users' calls out: 403, logged.
+func TestGuestNeverReachesTrunk(t *testing.T) {
+	planPath := filepath.Join(t.TempDir(), "dialplan.yaml")
+	if err := os.WriteFile(planPath, []byte(`
+contexts:
+  internal:
+    allow_trunks: true
+    rules:
+      - pattern: '\+(\d+)'
+        dial: {trunk: carrier, number: "$1"}
+  public:
+    rules:
+      - reject: {status: 403, reason: "Forbidden"}
+origins:
+  user: internal
+  guest: public
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, func(cfg *Config) {
+		f := false
+		cfg.Dialplan = planPath
+		cfg.SIP.Trunks = []sip.TrunkConfig{{Name: "carrier", Registrar: "sip:127.0.0.1:5999", Register: &f}}
+	})
+	c, err := net.Dial("udp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lp := c.LocalAddr().(*net.UDPAddr).Port
+	offer := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+	fmt.Fprintf(c, "INVITE sip:+15551230001@x SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKfraud1\r\nFrom: <sip:mallory@example.org>;tag=1\r\nTo: <sip:+15551230001@x>\r\nCall-ID: fraud1\r\nCSeq: 1 INVITE\r\nContact: <sip:m@127.0.0.1:%d>\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", lp, lp, len(offer), offer)
+	buf := make([]byte, 2048)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		line := strings.SplitN(string(buf[:n]), "\r\n", 2)[0]
+		if strings.HasPrefix(line, "SIP/2.0 1") {
+			continue
+		}
+		if !strings.HasPrefix(line, "SIP/2.0 403") {
+			t.Fatalf("a guest dialling a number got %q, want 403", line)
+		}
+		break
+	}
+	if !strings.Contains(g.log.String(), "rejected by the dialplan") || !strings.Contains(g.log.String(), "context=public") {
+		t.Fatalf("the refusal was not logged:\n%s", g.log.String())
 	}
 }

@@ -270,6 +270,24 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 	if !strings.Contains(p.output(), "reload failed, keeping the old users") {
 		t.Fatal("a broken file on reload was not reported")
 	}
+	// A broken dialplan on reload keeps the old one, and says why.
+	planPath := filepath.Join(filepath.Dir(path), "plan.yaml")
+	if err := os.WriteFile(planPath, []byte("contexts:\n  a:\n    rules:\n      - goto: a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(orig, []byte("dialplan: plan.yaml\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(3 * time.Second)
+	for !strings.Contains(p.output(), "keeping the old dialplan") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(p.output(), "keeping the old dialplan") || !strings.Contains(p.output(), "goto loop") {
+		t.Fatal("a broken dialplan on reload was not reported with its reason")
+	}
 	b = peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
 	if !b.WaitFor("[1 binding]", 10*time.Second) {
 		t.Fatalf("users were lost after a failed reload:\n%s", b.Output())
