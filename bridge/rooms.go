@@ -19,25 +19,8 @@ func NewRooms(template RoomConfig) *Rooms {
 	return &Rooms{template: template, rooms: map[string]*Room{}}
 }
 
-// Get returns the room called name, creating it.
-func (rs *Rooms) Get(name string) (*Room, error) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.closed {
-		return nil, ErrClosed
-	}
-	if r := rs.rooms[name]; r != nil {
-		return r, nil
-	}
-	cfg := rs.template
-	cfg.Name = name
-	r, err := NewRoom(cfg)
-	if err != nil {
-		return nil, err
-	}
-	rs.rooms[name] = r
-	return r, nil
-}
+// Get returns the room called name, creating it from the template.
+func (rs *Rooms) Get(name string) (*Room, error) { return rs.GetWith(name, nil) }
 
 // Close closes every room (finishing recordings). Idempotent.
 func (rs *Rooms) Close() error {
