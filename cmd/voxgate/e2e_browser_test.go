@@ -164,7 +164,12 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 	})
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, 523, 30)
-	time.Sleep(300 * time.Millisecond) // coturn binds its port
+	// Relay-only ICE fails outright if coturn is not listening yet.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(tout.String(), "Total General servers") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=9196&secs=5&relay=1", base), wav)
 	u := echoCheck(t, uploads, 523)
 	if u.pairs != "relay" {
