@@ -277,7 +277,7 @@ func (c *Call) end(reason string) {
 		close(c.done)
 		st := c.sess.snapshot()
 		c.log.Info("call ended", "reason", reason, "rx_packets", st.PacketsReceived, "tx_packets", st.PacketsSent,
-			"lost", st.Lost, "jitter", st.Jitter, "dtmf", st.DTMFReceived)
+			"lost", st.Lost, "jitter", st.Jitter, "dtmf", st.DTMFReceived, "dtmf_sent", st.DTMFSent)
 	})
 }
 

@@ -35,6 +35,7 @@ type Stats struct {
 	// the leg fell behind.
 	DroppedFrames uint64
 	DTMFReceived  string // every digit received, in order (RFC 4733 and SIP INFO)
+	DTMFSent      string // every digit sent as RFC 4733 events, once its end packets went out
 }
 
 const maxPayload = 1500
@@ -380,6 +381,7 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 			d.ends++
 			if d.ends >= 3 { // the end packet is sent three times (RFC 4733 2.5.1.4)
 				s.dtmfActive = nil
+				s.stats.DTMFSent += string(audio.DigitOf(d.event))
 			}
 		}
 		body = ev.AppendTo(body)
