@@ -5,7 +5,6 @@ import "errors"
 // Errors of calls.
 var (
 	ErrCallEnded     = errors.New("call ended")
-	ErrNotAnswered   = errors.New("call not answered yet")
 	ErrNoDTMF        = errors.New("peer did not negotiate telephone-event")
 	ErrBadDigit      = errors.New("not a DTMF digit")
 	ErrUnknownTrunk  = errors.New("unknown trunk")
@@ -23,7 +22,6 @@ func (r *Rejection) Error() string { return r.Reason }
 // Common rejections.
 var (
 	RejectNotFound    = &Rejection{404, "Not Found"}
-	RejectBusy        = &Rejection{486, "Busy Here"}
 	RejectUnavailable = &Rejection{480, "Temporarily Unavailable"}
 	RejectForbidden   = &Rejection{403, "Forbidden"}
 )

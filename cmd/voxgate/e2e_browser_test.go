@@ -125,22 +125,30 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 	return "http://" + ln.Addr().String(), uploads, sipAddr
 }
 
-// echoCheck waits for a page's upload and checks the tone came back.
-func echoCheck(t *testing.T, uploads chan upload, freq float64) upload {
+// recording waits for a page's upload and returns it with the audio the
+// page recorded.
+func recording(t *testing.T, uploads chan upload) (upload, *audio.WAV) {
 	t.Helper()
 	var u upload
 	select {
 	case u = <-uploads:
 	case <-time.After(40 * time.Second):
-		t.Fatal("the page reported nothing")
+		t.Fatal("a page reported nothing")
 	}
 	if u.status != "ok" {
-		t.Fatalf("the page failed: %s", u.message)
+		t.Fatalf("a page failed: %s", u.message)
 	}
 	w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return u, w
+}
+
+// echoCheck waits for a page's upload and checks the tone came back.
+func echoCheck(t *testing.T, uploads chan upload, freq float64) upload {
+	t.Helper()
+	u, w := recording(t, uploads)
 	secs := audio.ToneSeconds(w.Samples, w.Rate, freq, 0.2)
 	t.Logf("the page recorded %.1f s at %d Hz over a %s candidate; %.0f Hz in %.1f s",
 		float64(len(w.Samples))/float64(w.Rate), w.Rate, u.pairs, freq, secs)
@@ -262,19 +270,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 		chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=%s&password=%s-secret&dial=8001&secs=6", base, user, user), wav)
 	}
 	for n := 0; n < 2; n++ {
-		var u upload
-		select {
-		case u = <-uploads:
-		case <-time.After(40 * time.Second):
-			t.Fatal("a page reported nothing")
-		}
-		if u.status != "ok" {
-			t.Fatalf("a page failed: %s", u.message)
-		}
-		w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
-		if err != nil {
-			t.Fatal(err)
-		}
+		u, w := recording(t, uploads)
 		// Which page is this? The one whose own tone is missing.
 		last := w.Samples[len(w.Samples)/3:]
 		p := make([]float64, 3)
@@ -546,19 +542,7 @@ func TestBrowserCallsBrowserWhileHisPhoneRings(t *testing.T) {
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=bob&secs=5", base), toneFile(t, 48000, 1240))
 	heard := map[string]bool{}
 	for i := 0; i < 2; i++ {
-		var u upload
-		select {
-		case u = <-uploads:
-		case <-time.After(40 * time.Second):
-			t.Fatal("a page reported nothing")
-		}
-		if u.status != "ok" {
-			t.Fatalf("a page failed: %s", u.message)
-		}
-		w, err := audio.ReadWAVFile(writeTemp(t, u.wav))
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, w := recording(t, uploads)
 		for _, f := range []float64{760, 1240} {
 			if s := audio.ToneSeconds(w.Samples, w.Rate, f, 0.2); s >= 3 {
 				heard[fmt.Sprint(f)] = true

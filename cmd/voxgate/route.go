@@ -458,8 +458,11 @@ func (r *router) ring(ctx context.Context, c routable, d dialplan.DialAction, lo
 func (r *router) dial(ctx context.Context, c routable, d dialplan.DialAction, reject func(int, string), log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
 	defer cancel()
-	if sc, ok := c.(*sip.Call); ok {
-		_ = sc.Ringing()
+	switch cc := c.(type) { // the caller hears or sees that it rings
+	case *sip.Call:
+		_ = cc.Ringing()
+	case *webclient.Call:
+		cc.Ringing()
 	}
 	callee, err := r.ring(rctx, c, d, log)
 	if err != nil {

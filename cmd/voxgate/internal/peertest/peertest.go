@@ -233,16 +233,6 @@ func (b *Baresip) Stop() {
 	}
 }
 
-// Exited reports whether baresip has exited.
-func (b *Baresip) Exited() bool {
-	select {
-	case <-b.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // Received returns the audio baresip received in its (only) call, from the
 // sndfile module's dump-*-dec.wav.
 func (b *Baresip) Received() *audio.WAV {
