@@ -166,7 +166,7 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	turn := ns.Command(ctx, "turnserver", "-n", "--listening-ip="+ns.IP, "--relay-ip="+ns.IP, "--listening-port=3478",
 		"--lt-cred-mech", "--user=vg:turnpw", "--realm=voxgate", "--no-tls", "--no-dtls", "--no-cli", "--fingerprint",
-		"--no-multicast-peers", "--log-file=stdout")
+		"--no-multicast-peers", "--log-file=stdout", "-v")
 	tout := &peertest.SyncBuffer{}
 	turn.Stdout, turn.Stderr = tout, tout
 	if err := turn.Start(); err != nil {
@@ -185,12 +185,8 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 	})
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, 523, 30)
-	// Relay-only ICE fails outright if coturn is not listening yet.
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(tout.String(), "Total General servers") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond)
+	// Relay-only ICE fails outright if coturn is not answering yet.
+	ns.WaitSTUN(t, ns.IP+":3478", 15*time.Second)
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=9196&secs=5&relay=1", base), wav)
 	u := echoCheck(t, uploads, 523)
 	if u.pairs != "relay" {

@@ -2,12 +2,14 @@ package peertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,4 +93,38 @@ func (n *Netns) ListenUDP(t testing.TB, addr string) net.PacketConn {
 // Command runs a program inside the namespace.
 func (n *Netns) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
+}
+
+// WaitSTUN sends STUN Binding requests from inside the namespace to addr
+// until one is answered, so a test starts its peers only once a STUN/TURN
+// server really listens (its log lines come before its sockets are bound).
+func (n *Netns) WaitSTUN(t testing.TB, addr string, timeout time.Duration) {
+	t.Helper()
+	c := n.ListenUDP(t, n.IP+":0")
+	defer c.Close()
+	to, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RFC 5389 Binding request: type 0x0001, length 0, magic cookie, a
+	// 96-bit transaction ID.
+	req := []byte{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 'v', 'o', 'x', 'g', 'a', 't', 'e', 'p', 'r', 'o', 'b', 'e'}
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if _, err := c.WriteTo(req, to); err != nil {
+			// ECONNREFUSED from an earlier probe's ICMP: not listening yet.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		nr, _, err := c.ReadFrom(buf)
+		if err == nil && nr >= 20 && buf[0] == 0x01 && buf[1] == 0x01 && string(buf[8:20]) == string(req[8:20]) {
+			return
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	t.Fatalf("no STUN server answered at %s within %s", addr, timeout)
 }
