@@ -28,6 +28,7 @@ type Call struct {
 	pc     *webrtc.PeerConnection
 	local  *webrtc.TrackLocalStaticSample
 	send   func(Message)
+	cands  *candidateGate // ICE candidates wait for their answer
 
 	trackOnce sync.Once
 	trackCh   chan *webrtc.TrackRemote

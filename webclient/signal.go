@@ -115,11 +115,12 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			g.fail(m.ID, "no such call")
 			return
 		}
+		c.cands.hold() // an ICE restart gathers anew
 		if err := c.renegotiate(m.SDP); err != nil {
-			g.fail(m.ID, "renegotiation failed: "+err.Error())
+			c.cands.release(Message{Type: "error", ID: m.ID, Message: "renegotiation failed: " + err.Error()})
 			return
 		}
-		g.send(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
+		c.cands.release(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
 	case "candidate":
 		c := g.call(m.ID)
 		if c == nil {
@@ -224,12 +225,13 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 		g.send(msg)
 	}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(t) })
+	c.cands = &candidateGate{send: g.send}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
 			return
 		}
 		j := cand.ToJSON()
-		g.send(Message{Type: "candidate", ID: m.ID, Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+		c.cands.candidate(Message{Type: "candidate", ID: m.ID, Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		c.log.Debug("peer connection", "state", st.String())
@@ -253,7 +255,7 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	g.mu.Lock()
 	g.calls[m.ID] = c
 	g.mu.Unlock()
-	g.send(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
+	c.cands.release(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
 	c.log.Info("browser call")
 	g.wg.Add(1)
 	go func() { // the call leaves the page's list when it ends

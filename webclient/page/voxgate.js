@@ -6,6 +6,7 @@ class Voxgate {
     this.calls = {};
     this.onevent = () => {};
     this.seq = 0;
+    this.inbox = Promise.resolve(); // messages are handled one at a time, in order
   }
   async login(user, password) {
     const r = await fetch(this.base + "/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -29,7 +30,11 @@ class Voxgate {
     return new Promise((resolve, reject) => {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
       this.ws = new WebSocket(proto + "//" + location.host + "/ws");
-      this.ws.onmessage = (e) => this.onmessage(JSON.parse(e.data));
+      this.ws.onmessage = (e) => {
+        const m = JSON.parse(e.data);
+        this.inbox = this.inbox.then(() => this.onmessage(m))
+          .catch((err) => this.onevent({type: "error", id: m.id, message: String(err)}));
+      };
       this.ws.onopen = () => resolve();
       this.ws.onerror = () => reject(new Error("the connection to voxgate failed"));
       this.ws.onclose = () => this.onevent({type: "disconnected"});
@@ -76,8 +81,16 @@ class Voxgate {
   close(id) { const c = this.calls[id]; if (c) { c.pc.close(); delete this.calls[id]; } }
   async onmessage(m) {
     const c = this.calls[m.id];
-    if (m.type === "answer" && c) await c.pc.setRemoteDescription({type: "answer", sdp: m.sdp});
-    if (m.type === "candidate" && c) await c.pc.addIceCandidate(m.candidate);
+    if (m.type === "answer" && c) {
+      await c.pc.setRemoteDescription({type: "answer", sdp: m.sdp});
+      for (const cand of c.early || []) await c.pc.addIceCandidate(cand);
+      c.early = [];
+    }
+    if (m.type === "candidate" && c) {
+      // A candidate can only be added once the answer is set.
+      if (c.pc.remoteDescription) await c.pc.addIceCandidate(m.candidate);
+      else (c.early = c.early || []).push(m.candidate);
+    }
     if (m.type === "ended" && c) this.close(m.id);
     this.onevent(m);
   }
