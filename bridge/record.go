@@ -15,6 +15,7 @@ var ErrRecording = errors.New("room is already recording")
 // recorder writes a room's mix, and optionally each leg's track, to WAV.
 type recorder struct {
 	mix    *audio.WAVWriter
+	path   string
 	base   string
 	rate   int
 	perLeg bool
@@ -89,7 +90,7 @@ func (r *Room) Record(path string, perLeg bool) error {
 	if err != nil {
 		return fmt.Errorf("recording room %q: %w", r.cfg.Name, err)
 	}
-	r.rec = &recorder{mix: w, base: strings.TrimSuffix(path, filepath.Ext(path)), rate: r.cfg.Rate,
+	r.rec = &recorder{mix: w, path: path, base: strings.TrimSuffix(path, filepath.Ext(path)), rate: r.cfg.Rate,
 		perLeg: perLeg, legs: map[string]*audio.WAVWriter{}, zero: make([]int16, r.frame)}
 	r.log.Info("recording started", "path", path, "per_leg", perLeg)
 	return nil

@@ -627,6 +627,8 @@ type LegStats struct {
 	Codec         string
 	Muted, Deaf   bool
 	Talking       bool
+	GainDB        float64
+	Joined        time.Time
 	Level         float64 // dBFS of the last frame
 	Received      uint64  // packets
 	Sent, Dropped uint64  // frames sent to the leg; dropped because it was slow
@@ -635,19 +637,24 @@ type LegStats struct {
 
 // RoomStats are a room's counters.
 type RoomStats struct {
-	Name     string
-	Rate     int
-	Legs     []LegStats
-	Ticks    uint64
-	MeanTick time.Duration
-	Locked   bool
+	Name      string
+	Rate      int
+	Legs      []LegStats
+	Ticks     uint64
+	MeanTick  time.Duration
+	Locked    bool
+	Max       int    // legs admitted at most (0: no limit)
+	Recording string // the mix's WAV file while recording
 }
 
 // Stats returns the room's and every leg's counters.
 func (r *Room) Stats() RoomStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := RoomStats{Name: r.cfg.Name, Rate: r.cfg.Rate, Ticks: r.ticks, Locked: r.locked}
+	st := RoomStats{Name: r.cfg.Name, Rate: r.cfg.Rate, Ticks: r.ticks, Locked: r.locked, Max: r.cfg.Max}
+	if r.rec != nil {
+		st.Recording = r.rec.path
+	}
 	if r.ticks > 0 {
 		st.MeanTick = r.tickTime / time.Duration(r.ticks)
 	}
@@ -657,7 +664,7 @@ func (r *Room) Stats() RoomStats {
 		rx := m.in.received
 		m.in.mu.Unlock()
 		st.Legs = append(st.Legs, LegStats{ID: m.id, Codec: m.in.codec.Name, Muted: m.muted, Deaf: m.deaf, Talking: m.talking,
-			Level: m.level, Received: rx, Sent: sent, Dropped: dropped, Jitter: m.in.stats()})
+			GainDB: 20 * math.Log10(float64(m.gain)), Joined: m.joined, Level: m.level, Received: rx, Sent: sent, Dropped: dropped, Jitter: m.in.stats()})
 	}
 	return st
 }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"sort"
 	"sync"
 )
 
@@ -61,4 +62,25 @@ func (rs *Rooms) GetWith(name string, opts func(*RoomConfig)) (*Room, error) {
 	}
 	rs.rooms[name] = r
 	return r, nil
+}
+
+// List returns the rooms that exist now, by name (a room is created on its
+// first join and kept, idle, after its last leg left).
+func (rs *Rooms) List() []*Room {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	out := make([]*Room, 0, len(rs.rooms))
+	for _, r := range rs.rooms {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
+// Lookup returns the room called name if it exists (it never creates one).
+func (rs *Rooms) Lookup(name string) (*Room, bool) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	r, ok := rs.rooms[name]
+	return r, ok
 }

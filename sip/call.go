@@ -179,6 +179,7 @@ func (c *Call) Ringing() error {
 	}
 	c.st = stateRinging
 	c.mu.Unlock()
+	c.srv.counters.response(180)
 	return c.dlg.Respond(180, "Ringing", nil)
 }
 
@@ -201,6 +202,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	c.sess.start(c.ctx)
 	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	c.srv.counters.response(res.StatusCode)
 	if err := c.dlg.WriteResponse(res); err != nil {
 		c.log.Warn("answer failed", "error", err)
 		c.end("no ACK")
@@ -221,6 +223,7 @@ func (c *Call) Reject(r *Rejection) {
 	c.mu.Unlock()
 	res := sip.NewResponseFromRequest(c.dlg.InviteRequest, r.Status, r.Reason, nil)
 	res.AppendHeader(sip.NewHeader("Server", "voxgate"))
+	c.srv.counters.response(res.StatusCode)
 	_ = c.dlg.WriteResponse(res)
 	c.log.Info("call rejected", "status", r.Status, "reason", r.Reason)
 	c.end("rejected")

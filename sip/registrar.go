@@ -196,3 +196,14 @@ func headerValue(req *sip.Request, name string) string {
 	}
 	return ""
 }
+
+// all returns every live binding.
+func (l *location) all() []Binding {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Binding
+	for u := range l.aor {
+		out = append(out, l.liveLocked(u)...)
+	}
+	return out
+}

@@ -68,6 +68,7 @@ type Server struct {
 	guard    *guard
 	ports    *portPool
 	filter   *badRequestFilter
+	counters *counters
 	mediaIP  netip.Addr // where our RTP sockets listen
 	sdpIP    netip.Addr // what we advertise in SDP
 	contact  sip.ContactHeader
@@ -90,7 +91,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: slog.Default(), location: newLocation(), calls: map[string]*Call{}}
+	s := &Server{cfg: cfg, log: slog.Default(), location: newLocation(), counters: newCounters(), calls: map[string]*Call{}}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -117,7 +118,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if ip.IsUnspecified() && cfg.Advertise == "" {
 		return nil, &FieldError{Field: "advertise", Err: errors.New("is required when listening on a wildcard address")}
 	}
-	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}}
+	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}, counters: s.counters}
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("voxgate"),
 		sipgo.WithUserAgentHostname(s.sdpIP.String()),
@@ -154,19 +155,27 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sip.INFO:    s.handleInfo,
 	}
 	for m, h := range s.handlers {
-		s.srv.OnRequest(m, h)
+		s.srv.OnRequest(m, s.counted(h))
 	}
-	s.srv.OnNoRoute(s.handleUnknown)
+	s.srv.OnNoRoute(s.counted(s.handleUnknown))
 	return s, nil
+}
+
+// counted counts the requests h handles.
+func (s *Server) counted(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		s.counters.request(req.Method)
+		h(req, tx)
+	}
 }
 
 // dispatch hands a request to its handler as sipgo's server would.
 func (s *Server) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 	if h := s.handlers[req.Method]; h != nil {
-		h(req, tx)
+		s.counted(h)(req, tx)
 		return
 	}
-	s.handleUnknown(req, tx)
+	s.counted(s.handleUnknown)(req, tx)
 }
 
 // Start opens the listeners and starts trunk registrations. It returns once
@@ -346,6 +355,7 @@ func (s *Server) send(tx sip.ServerTransaction, res *sip.Response) {
 	if res.GetHeader("Server") == nil {
 		res.AppendHeader(sip.NewHeader("Server", "voxgate"))
 	}
+	s.counters.response(res.StatusCode)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond failed", "status", res.StatusCode, "error", err)
 	}
@@ -437,6 +447,7 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 		challenge(true, "")
 		return "", false
 	}
+	s.counters.authFailures.Add(1)
 	s.guard.fail(ip, creds.Username)
 	if s.guard.check(ip) == guardSlow {
 		select { // tarpit: a guesser gets one try per delay

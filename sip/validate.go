@@ -15,10 +15,11 @@ import (
 // before sipgo sees them (sipgo drops what it cannot parse, silently). It is
 // a sipgo transport read filter: it returns the bytes to hand on, or nil.
 type badRequestFilter struct {
-	log    *slog.Logger
-	parser *sip.Parser
-	mu     sync.Mutex
-	conns  map[string]net.PacketConn // by local address
+	log      *slog.Logger
+	parser   *sip.Parser
+	mu       sync.Mutex
+	conns    map[string]net.PacketConn // by local address
+	counters *counters
 }
 
 func (f *badRequestFilter) addConn(c net.PacketConn) {
@@ -42,6 +43,8 @@ func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte
 		return data, nil
 	}
 	f.log.Info("malformed request", "source", p.RemoteAddr, "reason", reason)
+	f.counters.malformed.Add(1)
+	f.counters.response(400)
 	if res := rawBadRequest(data, reason); res != nil {
 		f.mu.Lock()
 		c := f.conns[p.LocalAddr.String()]

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -66,6 +67,9 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// APIToken turns on the REST API and /metrics for requests carrying
+	// "Authorization: Bearer <token>" (empty: both are off).
+	APIToken string `yaml:"api_token"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`
 
@@ -127,6 +131,7 @@ type Server struct {
 	log      *slog.Logger
 	handler  Handler
 	auth     Authenticator
+	control  Control
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
 	sessions *sessions
@@ -139,6 +144,8 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	loginsOK, loginsRefused atomic.Uint64
 
 	mu     sync.Mutex
 	online map[string]map[*signal]struct{} // open pages per user
@@ -171,6 +178,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	mux.HandleFunc("POST /api/logout", s.handleLogout)
 	mux.HandleFunc("GET /api/session", s.handleSession)
 	mux.HandleFunc("GET /ws", s.handleWS)
+	s.mountAPI(mux)
 	if s.extra != nil {
 		s.extra(mux)
 	}
@@ -302,7 +310,9 @@ func (s *Server) user(r *http.Request) (string, error) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // "<token>" reads better than "\u003ctoken\u003e"
+	_ = enc.Encode(v)
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
@@ -312,10 +322,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.auth.CheckPassword(in.User, in.Password) {
+		s.loginsRefused.Add(1)
 		s.log.Info("web sign-in refused", "user", in.User, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user or password"})
 		return
 	}
+	s.loginsOK.Add(1)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.issue(in.User), Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLSCert != "", MaxAge: int(s.cfg.SessionTTL.Seconds())})
 	writeJSON(w, http.StatusOK, map[string]any{"user": in.User, "iceServers": s.cfg.ICEServers})

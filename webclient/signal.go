@@ -267,3 +267,10 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	}()
 	return c, nil
 }
+
+// callCount is the number of calls the page has now.
+func (g *signal) callCount() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.calls)
+}

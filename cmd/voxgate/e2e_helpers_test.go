@@ -20,7 +20,10 @@ type gateway struct {
 	port   int
 	log    *peertest.SyncBuffer
 	addr   string
+	web    string // the web server's base URL; the REST API takes testAPIToken
 }
+
+const testAPIToken = "test-api-token"
 
 func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	t.Helper()
@@ -32,6 +35,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	rtp := peertest.FreePorts(t, 40)
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, {Transport: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 	cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
+	cfg.Web.APIToken = testAPIToken
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -57,6 +61,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 		t.Fatal(err)
 	}
 	g.srv = srv
+	g.web = "http://" + web.Addr().String()
 	t.Cleanup(func() {
 		srv.Close()
 		web.Close()

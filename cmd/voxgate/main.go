@@ -150,7 +150,8 @@ func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logge
 	if err := srv.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	web, err := webclient.NewServer(cfg.Web, webclient.WithLogger(log), webclient.WithHandler(browserRouter{r}),
+	r.sip = srv // before the web side serves the REST API
+	web, err := webclient.NewServer(cfg.Web, webclient.WithLogger(log), webclient.WithHandler(browserRouter{r}), webclient.WithControl(control{r}),
 		webclient.WithAuthenticator(passwordChecker{users: userSet, realm: cfg.SIP.Domain}))
 	if err == nil {
 		err = web.Start(ctx)
@@ -159,7 +160,7 @@ func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logge
 		srv.Close()
 		return nil, nil, err
 	}
-	r.sip, r.web = srv, web
+	r.web = web
 	return srv, web, nil
 }
 

@@ -30,6 +30,44 @@ type router struct {
 	web *webclient.Server
 	// onEnd, when set (tests), sees every call after it ended.
 	onEnd func(*sip.Call)
+
+	mu       sync.Mutex
+	calls    map[string]*activeCall // routed calls in progress, by call id
+	total    map[[2]string]uint64   // calls routed, by origin and action
+	rejected map[int]uint64         // calls refused, by SIP status
+}
+
+// activeCall is a routed call in progress (for the REST API).
+type activeCall struct {
+	info webclient.CallInfo
+	leg  routable
+}
+
+// track lists a routed call until it ends; the returned func unlists it.
+func (r *router) track(c routable, origin string, a dialplan.Action) func() {
+	info := webclient.CallInfo{ID: c.ID(), Origin: origin, From: callerName(c), To: c.Dialed(), Action: a.Kind, Started: time.Now().UTC()}
+	switch a.Kind {
+	case dialplan.Room:
+		info.Room = a.Room.Name
+	case dialplan.PIN:
+		info.Room = a.PIN.Room.Name
+	}
+	r.mu.Lock()
+	r.calls[c.ID()] = &activeCall{info: info, leg: c}
+	r.total[[2]string{origin, info.Action}]++
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.calls, c.ID())
+		r.mu.Unlock()
+	}
+}
+
+// countRejected counts a call refused with status.
+func (r *router) countRejected(status int) {
+	r.mu.Lock()
+	r.rejected[status]++
+	r.mu.Unlock()
 }
 
 // roomHub names room participants and forwards room events to the browser
@@ -154,7 +192,11 @@ func callerName(c routable) string {
 	return c.ID()
 }
 
-func (r *router) route(ctx context.Context, c routable, origin string, reject func(code int, reason string)) {
+func (r *router) route(ctx context.Context, c routable, origin string, rejectCall func(code int, reason string)) {
+	reject := func(code int, reason string) {
+		r.countRejected(code)
+		rejectCall(code, reason)
+	}
 	plan := r.plan.Load()
 	cctx := plan.ContextFor(origin)
 	if cctx == "" {
@@ -170,6 +212,7 @@ func (r *router) route(ctx context.Context, c routable, origin string, reject fu
 	}
 	log := r.log.With("call_id", c.ID(), "context", a.Context, "rule_line", a.Line, "action", a.Kind)
 	log.Debug("routed", "dialed", c.Dialed())
+	defer r.track(c, origin, a)()
 	switch a.Kind {
 	case dialplan.Echo:
 		if err := c.Answer(ctx); err != nil {
@@ -234,19 +277,13 @@ func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomActio
 		return
 	}
 	r.hub.participants(room, c)
-	record := r.recordDir != "" || ra.Record
-	if record && !room.Recording() {
-		dir := r.recordDir
-		if dir == "" {
-			dir = "."
-		}
-		name := fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z"))
-		if err := room.Record(filepath.Join(dir, name), false); err != nil && !errors.Is(err, bridge.ErrRecording) {
+	if (r.recordDir != "" || ra.Record) && !room.Recording() {
+		if _, err := r.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {
 			log.Error("recording failed to start", "room", room.Name(), "error", err)
 		}
 	}
-	<-c.Done() // the leg leaves the room when the call ends
-	if record {
+	<-c.Done()            // the leg leaves the room when the call ends
+	if room.Recording() { // started by the dialplan, the config or the REST API
 		for i := 0; i < 50 && stillIn(room, c.ID()); i++ { // the leg leaves asynchronously
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -254,6 +291,17 @@ func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomActio
 			_ = room.StopRecording()
 		}
 	}
+}
+
+// record starts recording room's mix in the recording directory (the
+// working directory when none is set); it returns the file.
+func (r *router) record(room *bridge.Room) (string, error) {
+	dir := r.recordDir
+	if dir == "" {
+		dir = "."
+	}
+	name := filepath.Join(dir, fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z")))
+	return name, room.Record(name, false)
 }
 
 // stillIn reports whether leg id is in the room.
@@ -524,7 +572,8 @@ func newRouter(cfg *Config, plan *dialplan.Plan, log *slog.Logger) *router {
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	r := &router{recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log}
+	r := &router{recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log,
+		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}}
 	r.plan.Store(plan)
 	return r
 }

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/webclient"
+)
+
+// api calls the gateway's REST API and decodes the JSON answer into out.
+func (g *gateway) api(t *testing.T, method, path, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, g.web+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAPIToken)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		if s, ok := out.(*string); ok {
+			*s = string(b)
+		} else if err := json.Unmarshal(b, out); err != nil && res.StatusCode == 200 {
+			t.Fatalf("%s %s: %v in %s", method, path, err, b)
+		}
+	}
+	if res.StatusCode != 200 {
+		t.Logf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	return res.StatusCode
+}
+
+// An operator watches and runs a room of two desk phones (baresip) through
+// the REST API: the room, its calls, the registration and /metrics show
+// them; muting and deafening bob is heard (alice no longer hears bob's tone,
+// bob no longer hears alice's); kicking alice hangs her phone up.
+func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
+	peertest.Need(t, "baresip")
+	g := startGateway(t, func(cfg *Config) {
+		f := false
+		cfg.Rooms.Tones = &f
+	})
+	const aliceHz, bobHz = 520.0, 830.0
+	src := func(hz float64) string {
+		p := filepath.Join(t.TempDir(), "tone.wav")
+		peertest.ToneWAV(t, p, 8000, hz, 60)
+		return p
+	}
+	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=60;audio_codecs=pcmu", g.addr), Source: src(aliceHz),
+	})
+	if !alice.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("alice did not register:\n%s", alice.Output())
+	}
+	alice.Command("dial", "sip:8002@"+g.addr)
+	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcma", g.addr), Source: src(bobHz), Dial: "sip:8002@" + g.addr,
+	})
+	for _, b := range []*peertest.Baresip{alice, bob} {
+		if !b.WaitFor("Call established", 10*time.Second) {
+			t.Fatalf("call not established:\n%s", b.Output())
+		}
+	}
+	time.Sleep(4 * time.Second)
+
+	var rooms []webclient.RoomInfo
+	g.api(t, "GET", "/api/rooms", "", &rooms)
+	if len(rooms) != 1 || rooms[0].Name != "002" || len(rooms[0].Legs) != 2 { // the default dialplan: 8<room>
+		t.Fatalf("rooms: %+v", rooms)
+	}
+	legs := map[string]webclient.LegInfo{}
+	for _, l := range rooms[0].Legs {
+		legs[l.Name] = l
+	}
+	if legs["alice"].Codec != "PCMU" || legs["bob"].Codec != "PCMA" || legs["alice"].Packets < 100 || !legs["bob"].Talking {
+		t.Fatalf("legs: %+v", legs)
+	}
+	var calls []webclient.CallInfo
+	g.api(t, "GET", "/api/calls", "", &calls)
+	if len(calls) != 2 || calls[0].Action != "room" || calls[0].Room != "002" || calls[0].Origin != "user" {
+		t.Fatalf("calls: %+v", calls)
+	}
+	var regs []webclient.Registration
+	g.api(t, "GET", "/api/registrations", "", &regs)
+	if len(regs) != 1 || regs[0].User != "alice" || !strings.Contains(regs[0].UserAgent, "baresip") {
+		t.Fatalf("registrations: %+v", regs)
+	}
+	var metrics string
+	g.api(t, "GET", "/metrics", "", &metrics)
+	for _, want := range []string{`voxgate_room_legs{room="002"} 2`, `voxgate_calls{origin="user"} 2`, "voxgate_sip_registrations 1",
+		`voxgate_calls_total{origin="user",action="room"} 2`, `voxgate_sip_requests_total{method="REGISTER"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+		}
+	}
+
+	var leg webclient.LegInfo
+	if code := g.api(t, "PATCH", "/api/rooms/002/legs/"+url.PathEscape(legs["bob"].ID), `{"muted":true,"deaf":true}`, &leg); code != 200 || !leg.Muted || !leg.Deaf {
+		t.Fatalf("mute and deafen bob: %d %+v", code, leg)
+	}
+	if code := g.api(t, "PATCH", "/api/rooms/002/legs/nobody", `{"muted":true}`, nil); code != 404 {
+		t.Fatalf("an unknown leg: %d, want 404", code)
+	}
+	time.Sleep(3 * time.Second)
+	if code := g.api(t, "DELETE", "/api/rooms/002/legs/"+url.PathEscape(legs["alice"].ID), "", nil); code != 200 {
+		t.Fatalf("kick alice: %d", code)
+	}
+	bob.Command("hangup", "")
+	if !alice.WaitFor("terminated", 5*time.Second) {
+		t.Fatalf("alice's phone was not hung up after the kick:\n%s", alice.Output())
+	}
+	bob.WaitFor("terminated", 5*time.Second)
+	alice.Stop()
+	bob.Stop()
+
+	// Each phone's recording ends about when alice was kicked: its last
+	// 2.5 s are after the mute, the 2.5 s before the last 3.8 s before it.
+	for _, c := range []struct {
+		name string
+		b    *peertest.Baresip
+		hear float64
+	}{{"alice", alice, bobHz}, {"bob", bob, aliceHz}} {
+		w := c.b.Received()
+		n, r := len(w.Samples), w.Rate
+		if n < 65*r/10 {
+			t.Fatalf("%s recorded %d samples", c.name, n)
+		}
+		before := audio.Goertzel(w.Samples[n-63*r/10:n-38*r/10], r, c.hear)
+		after := audio.Goertzel(w.Samples[n-25*r/10:n-3*r/10], r, c.hear)
+		t.Logf("%s: the other's tone %.2g before the mute, %.2g after", c.name, before, after)
+		if before < 0.002 || after > before/100 {
+			t.Errorf("%s: the other's tone %.2g before, %.2g after muting and deafening bob", c.name, before, after)
+		}
+	}
+	var names []string
+	for _, line := range strings.Split(g.log.String(), "\n") {
+		if strings.Contains(line, "REST API: ") {
+			names = append(names, line[strings.Index(line, "REST API: "):strings.Index(line, "REST API: ")+20])
+		}
+	}
+	sort.Strings(names)
+	if len(names) != 3 { // the changes are logged: mute/deafen, the 404, the kick
+		t.Errorf("REST API changes logged %d times, want 3", len(names))
+	}
+}

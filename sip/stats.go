@@ -1,0 +1,62 @@
+package sip
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// ServerStats are the SIP side's counters since start, for /metrics.
+type ServerStats struct {
+	Registrations int               // live contact bindings
+	Calls         int               // calls in progress
+	Requests      map[string]uint64 // requests received, by method
+	Responses     map[int]uint64    // final and provisional answers voxgate sent from its handlers, by status
+	AuthFailures  uint64            // wrong user or password (digest)
+	Malformed     uint64            // requests refused with 400 before parsing finished
+}
+
+// counters are updated on the signalling path (not the media path): a
+// mutex over small maps whose keys exist after the first request.
+type counters struct {
+	mu           sync.Mutex
+	requests     map[string]uint64
+	responses    map[int]uint64
+	authFailures atomic.Uint64
+	malformed    atomic.Uint64
+}
+
+func newCounters() *counters {
+	return &counters{requests: map[string]uint64{}, responses: map[int]uint64{}}
+}
+
+func (c *counters) request(m sip.RequestMethod) {
+	c.mu.Lock()
+	c.requests[string(m)]++
+	c.mu.Unlock()
+}
+
+func (c *counters) response(code int) {
+	c.mu.Lock()
+	c.responses[code]++
+	c.mu.Unlock()
+}
+
+// ServerStats returns the counters now.
+func (s *Server) ServerStats() ServerStats {
+	st := ServerStats{Registrations: s.location.count(), Calls: s.Calls(), Requests: map[string]uint64{}, Responses: map[int]uint64{},
+		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load()}
+	s.counters.mu.Lock()
+	for k, v := range s.counters.requests {
+		st.Requests[k] = v
+	}
+	for k, v := range s.counters.responses {
+		st.Responses[k] = v
+	}
+	s.counters.mu.Unlock()
+	return st
+}
+
+// Registrations returns every live binding, of every user.
+func (s *Server) Registrations() []Binding { return s.location.all() }

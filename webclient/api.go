@@ -1,0 +1,235 @@
+package webclient
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Errors a Control returns, translated to HTTP codes by the REST API.
+var (
+	// ErrNotFound: no such room, leg or call (404).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the change cannot be made now, e.g. recording a room that
+	// already records (409).
+	ErrConflict = errors.New("conflict")
+)
+
+// Control is what the REST API reads and changes: rooms and their legs,
+// registrations, trunks and calls. cmd/voxgate implements it.
+type Control interface {
+	Rooms() []RoomInfo
+	Room(name string) (RoomInfo, error)
+	ChangeRoom(name string, ch RoomChange) (RoomInfo, error)
+	ChangeLeg(room, leg string, ch LegChange) (LegInfo, error)
+	Kick(room, leg string) error
+	Registrations() []Registration
+	Trunks() []TrunkInfo
+	Calls() []CallInfo
+	Hangup(id string) error
+	// Metrics are the gauges and counters /metrics shows besides the web
+	// server's own.
+	Metrics() []Metric
+}
+
+// RoomInfo is a room as the API shows it.
+type RoomInfo struct {
+	Name      string    `json:"name"`
+	Rate      int       `json:"rate"`
+	Locked    bool      `json:"locked"`
+	Max       int       `json:"max"`
+	Recording string    `json:"recording,omitempty"`
+	Legs      []LegInfo `json:"legs"`
+}
+
+// LegInfo is one participant of a room.
+type LegInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Codec     string    `json:"codec"`
+	Joined    time.Time `json:"joined"`
+	Muted     bool      `json:"muted"`
+	Deaf      bool      `json:"deaf"`
+	Talking   bool      `json:"talking"`
+	GainDB    float64   `json:"gain_db"`
+	LevelDBFS float64   `json:"level_dbfs"`
+	Packets   uint64    `json:"packets_received"`
+	Lost      uint64    `json:"packets_lost"`
+	Concealed uint64    `json:"frames_concealed"`
+	JitterMS  float64   `json:"jitter_ms"`
+	BufferMS  float64   `json:"buffer_ms"`
+	Sent      uint64    `json:"frames_sent"`
+	Dropped   uint64    `json:"frames_dropped"`
+}
+
+// RoomChange changes a room; absent fields stay as they are.
+type RoomChange struct {
+	Locked    *bool `json:"locked"`
+	Max       *int  `json:"max"`
+	Recording *bool `json:"recording"`
+}
+
+// LegChange changes a leg; absent fields stay as they are.
+type LegChange struct {
+	Muted  *bool    `json:"muted"`
+	Deaf   *bool    `json:"deaf"`
+	GainDB *float64 `json:"gain_db"`
+}
+
+// Registration is one registered SIP contact.
+type Registration struct {
+	User      string    `json:"user"`
+	Contact   string    `json:"contact"`
+	Source    string    `json:"source"`
+	Transport string    `json:"transport"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	Expires   time.Time `json:"expires"`
+}
+
+// TrunkInfo is voxgate's registration at one carrier.
+type TrunkInfo struct {
+	Name       string    `json:"name"`
+	Registered bool      `json:"registered"`
+	Expires    time.Time `json:"expires,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+// CallInfo is a call in progress.
+type CallInfo struct {
+	ID      string    `json:"id"`
+	Origin  string    `json:"origin"` // user, web, guest or trunk:<name>
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Action  string    `json:"action"` // what the dialplan did with it
+	Room    string    `json:"room,omitempty"`
+	Started time.Time `json:"started"`
+}
+
+// WithControl serves the REST API and /metrics over c. They answer only
+// requests with "Authorization: Bearer <Config.APIToken>".
+func WithControl(c Control) Option { return func(s *Server) { s.control = c } }
+
+// mountAPI adds the REST API and /metrics to mux.
+func (s *Server) mountAPI(mux *http.ServeMux) {
+	h := func(f func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !s.apiAllowed(w, r) {
+				return
+			}
+			f(w, r)
+		}
+	}
+	mux.HandleFunc("GET /metrics", h(s.handleMetrics))
+	mux.HandleFunc("GET /api/rooms", h(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, nonNil(s.control.Rooms()))
+	}))
+	mux.HandleFunc("GET /api/rooms/{room}", h(func(w http.ResponseWriter, r *http.Request) {
+		room, err := s.control.Room(r.PathValue("room"))
+		writeResult(w, room, err)
+	}))
+	mux.HandleFunc("PATCH /api/rooms/{room}", h(func(w http.ResponseWriter, r *http.Request) {
+		var ch RoomChange
+		if !readChange(w, r, &ch) {
+			return
+		}
+		room, err := s.control.ChangeRoom(r.PathValue("room"), ch)
+		s.audit(r, "room changed", err, "room", r.PathValue("room"))
+		writeResult(w, room, err)
+	}))
+	mux.HandleFunc("PATCH /api/rooms/{room}/legs/{leg}", h(func(w http.ResponseWriter, r *http.Request) {
+		var ch LegChange
+		if !readChange(w, r, &ch) {
+			return
+		}
+		leg, err := s.control.ChangeLeg(r.PathValue("room"), r.PathValue("leg"), ch)
+		s.audit(r, "leg changed", err, "room", r.PathValue("room"), "leg", r.PathValue("leg"))
+		writeResult(w, leg, err)
+	}))
+	mux.HandleFunc("DELETE /api/rooms/{room}/legs/{leg}", h(func(w http.ResponseWriter, r *http.Request) {
+		err := s.control.Kick(r.PathValue("room"), r.PathValue("leg"))
+		s.audit(r, "leg kicked", err, "room", r.PathValue("room"), "leg", r.PathValue("leg"))
+		writeResult(w, struct{}{}, err)
+	}))
+	mux.HandleFunc("GET /api/registrations", h(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, nonNil(s.control.Registrations()))
+	}))
+	mux.HandleFunc("GET /api/trunks", h(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, nonNil(s.control.Trunks()))
+	}))
+	mux.HandleFunc("GET /api/calls", h(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, nonNil(s.control.Calls()))
+	}))
+	mux.HandleFunc("DELETE /api/calls/{id}", h(func(w http.ResponseWriter, r *http.Request) {
+		err := s.control.Hangup(r.PathValue("id"))
+		s.audit(r, "call hung up", err, "call_id", r.PathValue("id"))
+		writeResult(w, struct{}{}, err)
+	}))
+}
+
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+// apiAllowed checks the bearer token; it answers the request when not.
+func (s *Server) apiAllowed(w http.ResponseWriter, r *http.Request) bool {
+	if s.control == nil || s.cfg.APIToken == "" {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "the REST API is off: set web.api_token in the config"})
+		return false
+	}
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.APIToken)) != 1 {
+		s.log.Info("REST API request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "had_token", auth != "")
+		w.Header().Set("WWW-Authenticate", `Bearer realm="voxgate"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <web.api_token>"})
+		return false
+	}
+	return true
+}
+
+// audit logs every change made through the API.
+func (s *Server) audit(r *http.Request, msg string, err error, args ...any) {
+	args = append(args, "remote", r.RemoteAddr)
+	if err != nil {
+		args = append(args, "error", err)
+	}
+	s.log.Info("REST API: "+msg, args...)
+}
+
+// readChange decodes a PATCH body strictly: an unknown field or a wrong type
+// is a 400 that names it.
+func readChange(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("field %q: want a %s, not a JSON %s", te.Field, te.Type, te.Value)
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad change: " + strings.TrimPrefix(msg, "json: ")})
+		return false
+	}
+	return true
+}
+
+// writeResult answers v, or the error with its HTTP code.
+func writeResult(w http.ResponseWriter, v any, err error) {
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, v)
+	case errors.Is(err, ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case errors.Is(err, ErrConflict):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	}
+}

@@ -1,0 +1,164 @@
+package webclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+)
+
+// fakeControl records what the API asked of it.
+type fakeControl struct {
+	changes []string
+}
+
+func (f *fakeControl) Rooms() []RoomInfo { return []RoomInfo{{Name: "8001", Rate: 16000, Legs: []LegInfo{{ID: "alice/c1", Name: "alice"}}}} }
+func (f *fakeControl) Room(name string) (RoomInfo, error) {
+	if name != "8001" {
+		return RoomInfo{}, fmt.Errorf("room %q: %w", name, ErrNotFound)
+	}
+	return f.Rooms()[0], nil
+}
+func (f *fakeControl) ChangeRoom(name string, ch RoomChange) (RoomInfo, error) {
+	if ch.Recording != nil && *ch.Recording {
+		return RoomInfo{}, fmt.Errorf("records already: %w", ErrConflict)
+	}
+	f.changes = append(f.changes, fmt.Sprintf("room %s locked=%v", name, *ch.Locked))
+	return f.Room(name)
+}
+func (f *fakeControl) ChangeLeg(room, leg string, ch LegChange) (LegInfo, error) {
+	if leg != "alice/c1" {
+		return LegInfo{}, fmt.Errorf("leg %q: %w", leg, ErrNotFound)
+	}
+	f.changes = append(f.changes, fmt.Sprintf("leg %s/%s muted=%v", room, leg, *ch.Muted))
+	return LegInfo{ID: leg, Muted: *ch.Muted}, nil
+}
+func (f *fakeControl) Kick(room, leg string) error {
+	f.changes = append(f.changes, "kick "+room+" "+leg)
+	return nil
+}
+func (f *fakeControl) Registrations() []Registration { return nil }
+func (f *fakeControl) Trunks() []TrunkInfo         { return []TrunkInfo{{Name: "carrier", Registered: true}} }
+func (f *fakeControl) Calls() []CallInfo           { return nil }
+func (f *fakeControl) Hangup(id string) error      { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
+func (f *fakeControl) Metrics() []Metric {
+	return []Metric{{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge",
+		Samples: []Sample{{Labels: []Label{{"room", `a"b\c` + "\n"}}, Value: 2}}}}
+}
+
+func apiWeb(t *testing.T, token string, c Control) string {
+	t.Helper()
+	s, err := NewServer(Config{Listen: "127.0.0.1:0", ICEIPs: []string{"127.0.0.1"}, UDPPorts: "41000-41999", APIToken: token},
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithAuthenticator(passwords{"alice": "pw"}), WithControl(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return "http://" + s.Addr().String()
+}
+
+func call(t *testing.T, method, url, token, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func TestRESTAPI(t *testing.T) {
+	fc := &fakeControl{}
+	base := apiWeb(t, "s3cret-token", fc)
+	off := apiWeb(t, "", fc)
+	for _, c := range []struct {
+		name, method, path, token, body string
+		code                            int
+		has                             string
+	}{
+		{"off without a token in the config", "GET", off + "/api/rooms", "s3cret-token", "", 403, "set web.api_token"},
+		{"metrics off too", "GET", off + "/metrics", "", "", 403, "set web.api_token"},
+		{"no token", "GET", base + "/api/rooms", "", "", 401, "Bearer"},
+		{"wrong token", "GET", base + "/api/rooms", "s3cret-tokem", "", 401, "Bearer"},
+		{"rooms", "GET", base + "/api/rooms", "s3cret-token", "", 200, `"name":"alice"`},
+		{"one room", "GET", base + "/api/rooms/8001", "s3cret-token", "", 200, `"rate":16000`},
+		{"no such room", "GET", base + "/api/rooms/9", "s3cret-token", "", 404, `room \"9\": not found`},
+		{"lock", "PATCH", base + "/api/rooms/8001", "s3cret-token", `{"locked":true}`, 200, `"name":"8001"`},
+		{"recording twice", "PATCH", base + "/api/rooms/8001", "s3cret-token", `{"recording":true}`, 409, "records already"},
+		// A browser leg's id has a slash: escaped in the path, whole in the handler.
+		{"mute a browser leg", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `{"muted":true}`, 200, `"muted":true`},
+		{"unknown field", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `{"mute":true}`, 400, `unknown field \"mute\"`},
+		{"wrong type", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `{"muted":"yes"}`, 400, `field \"muted\": want a bool, not a JSON string`},
+		{"not JSON", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `muted`, 400, "bad change"},
+		{"no such leg", "PATCH", base + "/api/rooms/8001/legs/bob", "s3cret-token", `{"muted":true}`, 404, "not found"},
+		{"kick", "DELETE", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", "", 200, "{}"},
+		{"trunks", "GET", base + "/api/trunks", "s3cret-token", "", 200, `"registered":true`},
+		{"empty lists are []", "GET", base + "/api/calls", "s3cret-token", "", 200, "[]"},
+		{"hang up an unknown call", "DELETE", base + "/api/calls/x", "s3cret-token", "", 404, "not found"},
+		{"wrong method", "POST", base + "/api/rooms", "s3cret-token", "", 405, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := call(t, c.method, c.path, c.token, c.body)
+			if code != c.code || !strings.Contains(body, c.has) {
+				t.Fatalf("%s %s: %d %s, want %d with %q", c.method, c.path, code, body, c.code, c.has)
+			}
+			if code >= 400 && code != 405 {
+				var e struct{ Error string }
+				if json.Unmarshal([]byte(body), &e) != nil || e.Error == "" {
+					t.Fatalf("error answer %q is not {\"error\": ...}", body)
+				}
+			}
+		})
+	}
+	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "kick 8001 alice/c1"}
+	if fmt.Sprint(fc.changes) != fmt.Sprint(want) {
+		t.Fatalf("control saw %q, want %q", fc.changes, want)
+	}
+}
+
+// /metrics is the Prometheus text format: HELP and TYPE lines, label values
+// escaped (golden file).
+func TestMetricsFormat(t *testing.T) {
+	base := apiWeb(t, "tok", &fakeControl{})
+	code, body := call(t, "GET", base+"/metrics", "tok", "")
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	golden := "testdata/metrics.golden"
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		_ = os.WriteFile(golden, []byte(body), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != string(want) {
+		t.Fatalf("/metrics:\n%s\nwant:\n%s", body, want)
+	}
+	// Every sample line parses as name{labels} value.
+	sc := bufio.NewScanner(bytes.NewReader(want))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if i := strings.LastIndexByte(line, ' '); i < 0 || !strings.HasPrefix(line, "voxgate_") {
+			t.Fatalf("bad sample line %q", line)
+		}
+	}
+}
