@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -79,7 +80,7 @@ func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession,
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.local = localMedia{
 		IP: s.sdpIP, Port: sess.port, SessID: binary.BigEndian.Uint64(b[:]) >> 2, Version: 1,
-		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: mo.Ptime,
+		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, Ptime: mo.Ptime,
 		Direction: mo.Direction.reverse(),
 	}
 	go func() { // a CANCEL, a dead INVITE transaction or a finished BYE ends the dialog
@@ -116,7 +117,7 @@ func newOutboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogClientSession
 		local:    local,
 		st:       stateAnswered,
 	}
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
 	c.log = s.log.With("call_id", c.callID)
 	sess.log = c.log
 	sess.onDTMF = c.gotDTMF
@@ -144,7 +145,7 @@ func (c *Call) Caller() string { return c.caller }
 // Origin tells who the caller is: an authenticated user, a trunk or a guest.
 func (c *Call) Origin() Origin { return c.origin }
 
-// Rate is the sample rate of the frames the call reads and writes.
+// Rate is the sample rate of the frames ReadFrame and WriteFrame carry (G.711).
 func (c *Call) Rate() int { return 8000 }
 
 // Done is closed when the call has ended.
@@ -326,7 +327,7 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.offer = mo
 	c.local.Version++
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.Ptime
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
 	body := c.local.marshal(&mo)
 	c.sess.configure(&mo, c.local.Direction)
@@ -360,9 +361,15 @@ func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	return c.sess.writePayload(payload, samples)
 }
 
+// ErrNotG711 is returned by ReadFrame and WriteFrame on an Opus call.
+var ErrNotG711 = errors.New("ReadFrame and WriteFrame take G.711 calls only")
+
 // ReadFrame reads the next packet and decodes it to 8 kHz PCM (G.711), for
 // callers that do not run the bridge's pipeline (tests, simple tools).
 func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
+	if c.Codec().Rate != 8000 {
+		return ErrNotG711
+	}
 	if err := c.ReadPacket(ctx, &c.rxPkt); err != nil {
 		return err
 	}
@@ -373,6 +380,9 @@ func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
 
 // WriteFrame encodes 8 kHz PCM with the call's G.711 law and sends it.
 func (c *Call) WriteFrame(f *audio.Frame) error {
+	if c.Codec().Rate != 8000 {
+		return ErrNotG711
+	}
 	c.txBuf, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Encode(c.txBuf[:0], f.Samples)
 	return c.WritePayload(c.txBuf, uint32(len(f.Samples)))
 }

@@ -84,7 +84,7 @@ func toneThrough(t *testing.T, c *Call, freq float64, d time.Duration) []int16 {
 // audio both ways, sends RFC 4733 DTMF, and hangs up.
 func TestDialTrunkWithAuth(t *testing.T) {
 	echo := &echoHandler{}
-	car, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33000-33099", Domain: "carrier.test"},
+	car, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33000-33099", Domain: "carrier.test", Codecs: []string{"pcmu", "pcma"}},
 		WithLogger(quietLogger()), WithUsers(NewUsers(User{Name: "4930123", Password: "trunk-pw"})), WithHandler(echo))
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ func testServer(t testing.TB, mutate func(*Config), opts ...Option) (*Server, st
 		Listen:   []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}},
 		RTPPorts: "31000-31999",
 		Guard:    GuardConfig{SlowAfter: 3, BanAfter: 6, Delay: time.Millisecond},
+		Codecs:   []string{"pcmu", "pcma"}, // the tests' phones read and write G.711 frames
 	}
 	if mutate != nil {
 		mutate(&cfg)

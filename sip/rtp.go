@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -120,6 +121,7 @@ type rtpSession struct {
 	latched    bool
 	codec      codecInfo
 	pt, dtmfPT uint8
+	dtmfRate   int       // telephone-event's clock (8000, or the codec's)
 	direction  Direction // ours
 	seq        uint16
 	ts         uint32
@@ -185,7 +187,7 @@ func newRTPSession(log *slog.Logger, pool *portPool, ip netip.Addr) (*rtpSession
 func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.codec, s.pt, s.dtmfPT, s.direction = mo.Codec, mo.PT, mo.DTMFPT, dir
+	s.codec, s.pt, s.dtmfPT, s.dtmfRate, s.direction = mo.Codec, mo.PT, mo.DTMFPT, cmp.Or(mo.DTMFRate, 8000), dir
 	if mo.Addr.IsValid() && mo.Addr != s.remote {
 		s.remote = mo.Addr
 		s.remoteRTCP = netip.AddrPortFrom(mo.Addr.Addr(), mo.Addr.Port()+1)
@@ -360,7 +362,7 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	if s.dtmfActive == nil && len(s.dtmfQueue) > 0 && s.dtmfPT != 0 {
 		ev, _ := audio.EventOf(s.dtmfQueue[0])
 		s.dtmfQueue = s.dtmfQueue[1:]
-		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: 1600} // 200 ms
+		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: uint16(s.dtmfRate / 5)} // 200 ms
 		s.marker = true
 	}
 	if !s.direction.Sends() || !s.remote.IsValid() {
@@ -373,8 +375,8 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	if d := s.dtmfActive; d != nil {
 		h.PayloadType = s.dtmfPT
 		h.Timestamp = d.ts
-		if d.duration < d.total {
-			d.duration += uint16(samples)
+		if d.duration < d.total { // in the event clock, which may differ from the audio's
+			d.duration += uint16(int(samples) * s.dtmfRate / max(s.codec.Rate, 1))
 		}
 		ev := audio.DTMFEvent{Event: d.event, Volume: 10, Duration: d.duration, End: d.duration >= d.total}
 		if ev.End {

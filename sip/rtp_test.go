@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -160,6 +161,46 @@ func TestSendDTMF(t *testing.T) {
 	}
 	if ends != 3 || events < 10 || audioPkts == 0 {
 		t.Fatalf("events %d (ends %d), audio %d", events, ends, audioPkts)
+	}
+}
+
+// On an Opus call (48 kHz RTP clock) a digit lasts 200 ms in the event
+// clock the peer chose: 1600 units at 8 kHz, 9600 at 48 kHz; the event keeps
+// the audio's timestamp.
+func TestSendDTMFOnOpus(t *testing.T) {
+	for _, rate := range []int{8000, 48000} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			peer := rtpPeer(t)
+			s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv)
+			s.configure(&mediaOffer{Addr: netip.MustParseAddrPort(peer.LocalAddr().String()), Codec: sipCodecs["opus"], PT: 116,
+				DTMFPT: 101, DTMFRate: rate, Direction: SendRecv}, SendRecv)
+			if err := s.sendDTMF("4"); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			var last audio.DTMFEvent
+			var ts []uint32
+			for i := 0; i < 14; i++ {
+				_ = s.writePayload([]byte{0xf8}, 960)
+				_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+				n, err := peer.Read(buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var p rtp.Packet
+				_ = p.Unmarshal(buf[:n])
+				if p.PayloadType == 101 {
+					last, _ = audio.ParseDTMFEvent(p.Payload)
+					ts = append(ts, p.Timestamp)
+				}
+			}
+			if !last.End || int(last.Duration) != rate/5 {
+				t.Fatalf("last event %+v, want an end with duration %d", last, rate/5)
+			}
+			if ts[0] != ts[len(ts)-1] {
+				t.Fatalf("event timestamps changed: %v", ts)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -19,15 +20,31 @@ var (
 
 // codecInfo is an audio codec voxgate speaks on the SIP side.
 type codecInfo struct {
-	Name string // as in rtpmap: PCMU, PCMA
-	PT   uint8  // static payload type
-	Rate int
-	ALaw bool
+	Name     string // as in rtpmap: PCMU, PCMA, opus
+	PT       uint8  // static payload type, or the dynamic one voxgate offers
+	Rate     int    // RTP clock rate
+	Channels int    // in rtpmap when not 1 (opus/48000/2, RFC 7587)
+	Fmtp     string // what voxgate asks of the peer's encoder
+	ALaw     bool
 }
+
+// rtpmap is the codec's encoding as an rtpmap attribute writes it.
+func (c codecInfo) rtpmap() string {
+	if c.Channels > 1 {
+		return fmt.Sprintf("%s/%d/%d", c.Name, c.Rate, c.Channels)
+	}
+	return fmt.Sprintf("%s/%d", c.Name, c.Rate)
+}
+
+// dynamic reports whether the codec has no static payload type.
+func (c codecInfo) dynamic() bool { return c.PT >= 96 }
 
 var sipCodecs = map[string]codecInfo{
 	"pcmu": {Name: "PCMU", PT: 0, Rate: 8000},
 	"pcma": {Name: "PCMA", PT: 8, Rate: 8000, ALaw: true},
+	// Opus always has a 48 kHz RTP clock and "/2" in rtpmap (RFC 7587),
+	// whatever the audio bandwidth; in-band FEC recovers single losses.
+	"opus": {Name: "opus", PT: 111, Rate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
 }
 
 func codecByName(name string) (codecInfo, bool) {
@@ -69,6 +86,7 @@ type mediaOffer struct {
 	Codec     codecInfo
 	PT        uint8
 	DTMFPT    uint8 // 0: no telephone-event
+	DTMFRate  int   // telephone-event's clock rate (8000, or the codec's)
 	Ptime     int   // ms
 	Direction Direction
 	Index     int      // index of the audio m-line
@@ -152,15 +170,17 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 		mo.Ptime = 20
 	}
 	found := false
+	events := map[int]uint8{} // telephone-event clock rate -> payload type
 	for _, f := range md.MediaName.Formats {
 		pt, err := strconv.Atoi(f)
 		if err != nil || pt < 0 || pt > 127 {
 			continue
 		}
 		enc := rtpmap[f]
-		if strings.HasPrefix(enc, "TELEPHONE-EVENT/8000") {
-			if mo.DTMFPT == 0 {
-				mo.DTMFPT = uint8(pt)
+		if rest, ok := strings.CutPrefix(enc, "TELEPHONE-EVENT/"); ok {
+			rate, _, _ := strings.Cut(rest, "/")
+			if r, err := strconv.Atoi(rate); err == nil && r > 0 && events[r] == 0 {
+				events[r] = uint8(pt)
 			}
 			continue
 		}
@@ -168,9 +188,19 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			continue
 		}
 		for _, c := range accept {
-			name := c.Name + "/8000"
-			if (enc == "" && pt == int(c.PT)) || enc == name || strings.HasPrefix(enc, name+"/") {
+			name := strings.ToUpper(fmt.Sprintf("%s/%d", c.Name, c.Rate))
+			if (enc == "" && pt == int(c.PT) && !c.dynamic()) || enc == name || strings.HasPrefix(enc, name+"/") {
 				mo.Codec, mo.PT, found = c, uint8(pt), true
+				break
+			}
+		}
+	}
+	// RFC 4733 events run at the audio's clock; many peers offer them at
+	// 8000 only, which voxgate takes too (durations are converted).
+	if found {
+		for _, r := range []int{mo.Codec.Rate, 8000} {
+			if pt := events[r]; pt != 0 {
+				mo.DTMFPT, mo.DTMFRate = pt, r
 				break
 			}
 		}
@@ -198,6 +228,7 @@ type localMedia struct {
 	Codecs    []codecInfo // in our order; an answer has exactly one
 	PTs       []uint8     // payload types matching Codecs
 	DTMFPT    uint8
+	DTMFRate  int // 0: 8000
 	Ptime     int
 	Direction Direction
 }
@@ -222,10 +253,13 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 		}
 		b.WriteString("\r\n")
 		for i, c := range l.Codecs {
-			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", l.PTs[i], c.Name, c.Rate)
+			fmt.Fprintf(&b, "a=rtpmap:%d %s\r\n", l.PTs[i], c.rtpmap())
+			if c.Fmtp != "" {
+				fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", l.PTs[i], c.Fmtp)
+			}
 		}
 		if l.DTMFPT != 0 {
-			fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", l.DTMFPT, l.DTMFPT)
+			fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/%d\r\na=fmtp:%d 0-16\r\n", l.DTMFPT, cmp.Or(l.DTMFRate, 8000), l.DTMFPT)
 		}
 		fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", l.Ptime, l.Direction)
 	}

@@ -9,7 +9,71 @@ import (
 	"testing"
 )
 
-var bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}
+var (
+	bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}
+	allCodecs  = []codecInfo{sipCodecs["opus"], sipCodecs["pcmu"], sipCodecs["pcma"]}
+)
+
+// Opus offers: the peer's dynamic payload type is kept, RFC 4733 events at
+// 48 kHz are preferred to 8 kHz ones, and a static number is never taken
+// for Opus.
+func TestParseOfferOpus(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+	cases := []struct {
+		name, sdp string
+		accept    []codecInfo
+		codec     string
+		pt        uint8
+		dtmf      uint8
+		dtmfRate  int
+	}{
+		{"baresip", base + "m=audio 4000 RTP/AVP 116 0 8 101\r\na=rtpmap:116 opus/48000/2\r\na=fmtp:116 stereo=1;sprop-stereo=1\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "opus", 116, 101, 8000},
+		{"events at 48 kHz preferred", base + "m=audio 4000 RTP/AVP 111 101 110\r\na=rtpmap:111 OPUS/48000/2\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "opus", 111, 110, 48000},
+		{"G.711 keeps 8 kHz events", base + "m=audio 4000 RTP/AVP 0 110 101\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "PCMU", 0, 101, 8000},
+		{"opus not configured", base + "m=audio 4000 RTP/AVP 111 8\r\na=rtpmap:111 opus/48000/2\r\n", bothCodecs, "PCMA", 8, 0, 0},
+		{"111 without rtpmap is not opus", base + "m=audio 4000 RTP/AVP 111 0\r\n", allCodecs, "PCMU", 0, 0, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mo, err := parseOffer([]byte(tc.sdp), tc.accept)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mo.Codec.Name != tc.codec || mo.PT != tc.pt || mo.DTMFPT != tc.dtmf || mo.DTMFRate != tc.dtmfRate {
+				t.Fatalf("got %s/%d events %d at %d", mo.Codec.Name, mo.PT, mo.DTMFPT, mo.DTMFRate)
+			}
+		})
+	}
+}
+
+// Our answer to an Opus offer: the offer's payload types, opus/48000/2 with
+// FEC asked for, events at the offered clock (golden file).
+func TestAnswerOpusGolden(t *testing.T) {
+	offer := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" +
+		"m=audio 4000 RTP/AVP 116 0 8 110\r\na=rtpmap:116 opus/48000/2\r\na=rtpmap:110 telephone-event/48000\r\n"
+	mo, err := parseOffer([]byte(offer), allCodecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := localMedia{IP: netip.MustParseAddr("192.0.2.10"), Port: 20000, SessID: 42, Version: 1,
+		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, Ptime: 20, Direction: SendRecv}
+	got := string(l.marshal(&mo))
+	golden := filepath.Join("testdata", "answer-opus.sdp")
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		_ = os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("answer differs from %s:\n%s", golden, got)
+	}
+	back, err := parseOffer([]byte(got), allCodecs)
+	if err != nil || back.Codec.Name != "opus" || back.PT != 116 || back.DTMFRate != 48000 {
+		t.Fatalf("our answer parses as %+v, %v", back, err)
+	}
+}
 
 func TestParseOffer(t *testing.T) {
 	base := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
@@ -97,15 +161,15 @@ func FuzzParseOffer(f *testing.F) {
 	}
 	f.Add([]byte(testOffer))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		mo, err := parseOffer(b, bothCodecs)
+		mo, err := parseOffer(b, allCodecs)
 		if err != nil {
 			return
 		}
 		if mo.Codec.Name == "" || mo.Index < 0 || mo.Index >= len(mo.MLines) {
 			t.Fatalf("accepted offer without a codec or stream: %+v", mo)
 		}
-		l := localMedia{IP: netip.MustParseAddr("127.0.0.1"), Port: 20000, Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: mo.Ptime, Direction: mo.Direction.reverse()}
-		if _, err := parseOffer(l.marshal(&mo), bothCodecs); err != nil {
+		l := localMedia{IP: netip.MustParseAddr("127.0.0.1"), Port: 20000, Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, Ptime: mo.Ptime, Direction: mo.Direction.reverse()}
+		if _, err := parseOffer(l.marshal(&mo), allCodecs); err != nil {
 			t.Fatalf("our answer to an accepted offer does not parse: %v", err)
 		}
 	})

@@ -41,9 +41,9 @@ func (g *gateway) api(t *testing.T, method, path, body string, out any) int {
 	return res.StatusCode
 }
 
-// An operator watches and runs a room of two desk phones (baresip) through
-// the REST API: the room, its calls, the registration and /metrics show
-// them; muting and deafening bob is heard (alice no longer hears bob's tone,
+// An operator watches and runs a room of two desk phones (baresip, one on
+// PCMU, one on Opus) through the REST API: the room, its calls, the
+// registration and /metrics show them; muting and deafening bob is heard (alice no longer hears bob's tone,
 // bob no longer hears alice's); kicking alice hangs her phone up.
 func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	peertest.Need(t, "baresip")
@@ -65,7 +65,7 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	}
 	alice.Command("dial", "sip:8002@"+g.addr)
 	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcma", g.addr), Source: src(bobHz), Dial: "sip:8002@" + g.addr,
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=opus/48000/2", g.addr), Source: src(bobHz), Dial: "sip:8002@" + g.addr,
 	})
 	for _, b := range []*peertest.Baresip{alice, bob} {
 		if !b.WaitFor("Call established", 10*time.Second) {
@@ -83,7 +83,7 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	for _, l := range rooms[0].Legs {
 		legs[l.Name] = l
 	}
-	if legs["alice"].Codec != "PCMU" || legs["bob"].Codec != "PCMA" || legs["alice"].Packets < 100 || !legs["bob"].Talking {
+	if legs["alice"].Codec != "PCMU" || legs["bob"].Codec != "opus" || legs["alice"].Packets < 100 || !legs["bob"].Talking {
 		t.Fatalf("legs: %+v", legs)
 	}
 	var calls []webclient.CallInfo

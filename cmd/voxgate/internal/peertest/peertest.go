@@ -146,6 +146,7 @@ auplay_channels 1
 rtp_ports %d-%d
 statmode_default off
 module g711.so
+module opus.so
 module aufile.so
 module aubridge.so
 module sndfile.so
