@@ -560,8 +560,15 @@ func (r *Room) Tick(now time.Time) {
 	}
 	for k, m := range r.members {
 		switch {
-		case m.deaf:
+		case m.deaf && m.prompt == nil:
 			m.out.push(m.group.silent, m.group.samples)
+		case m.deaf: // hears its own prompt only (a waiting tone, a confirmation)
+			clear(m.mix)
+			if !m.prompt.mixInto(m.mix) {
+				m.prompt = nil
+			}
+			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
+			m.out.push(m.payload, m.group.samples)
 		case r.inputs[k] == nil && m.prompt == nil:
 			g := m.group
 			if len(g.payload) == 0 {

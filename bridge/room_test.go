@@ -532,3 +532,33 @@ func TestConnectTranscodes(t *testing.T) {
 		t.Fatalf("a third leg in a 1:1 call: %v", err)
 	}
 }
+
+// A deaf leg hears its own prompt (a waiting tone, a confirmation beep) and
+// still nothing of the room.
+func TestDeafLegHearsItsOwnPrompt(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "deaf-prompt"})
+	s := &sim{t: t, room: r, start: time.Unix(3000, 0)}
+	var legs []*memLeg
+	for k := 0; k < 2; k++ {
+		l := newMemLeg(fmt.Sprintf("d%d", k), codecFor(k))
+		legs = append(legs, l)
+		s.senders = append(s.senders, newSender(t, l, legFreq(k), int64(k)))
+		if err := r.Join(l, JoinOptions{Deaf: k == 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &audio.WAV{Rate: 8000, Samples: make([]int16, 8000*2)}
+	(&audio.Tone{Rate: 8000, Freq: 1500, Level: 0.1}).Fill(w.Samples)
+	if err := r.PlayToLeg("d1", w); err != nil {
+		t.Fatal(err)
+	}
+	s.run(1500*time.Millisecond, nil)
+	s.waitSent(legs...)
+	pcm, rate := heard(t, legs[1])
+	pcm = pcm[rate/2:]
+	prompt, room := audio.Goertzel(pcm, rate, 1500), audio.Goertzel(pcm, rate, legFreq(0))
+	t.Logf("deaf leg: prompt %.2g, the other leg's tone %.2g", prompt, room)
+	if prompt < 0.001 || room > prompt/1000 {
+		t.Fatalf("deaf leg: prompt %.2g, the room %.2g", prompt, room)
+	}
+}

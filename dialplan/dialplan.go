@@ -57,6 +57,33 @@ type RoomAction struct {
 	Max          int    `yaml:"max"`
 	Record       bool   `yaml:"record"`
 	Rate         int    `yaml:"rate"`
+	// WaitForModerator: callers who keyed the PIN wait (a soft tone, nobody
+	// heard) until someone who keyed the moderator PIN is in the room.
+	WaitForModerator bool `yaml:"wait_for_moderator"`
+	// EndWithModerator: when the last moderator leaves, everyone is hung up.
+	EndWithModerator bool `yaml:"end_with_moderator"`
+}
+
+// validate checks a room's options; field names the room in errors.
+func (ra *RoomAction) validate(field string) (string, error) {
+	switch ra.Rate {
+	case 0, 8000, 16000, 24000, 48000:
+	default:
+		return field + ".rate", fmt.Errorf("%d is not a mixing rate", ra.Rate)
+	}
+	if strings.Trim(ra.PIN+ra.ModeratorPIN, "0123456789") != "" {
+		return field, errors.New("PINs are digits")
+	}
+	if ra.ModeratorPIN != "" && ra.ModeratorPIN == ra.PIN {
+		return field + ".moderator_pin", errors.New("must differ from the pin")
+	}
+	if ra.ModeratorPIN != "" && ra.PIN == "" {
+		return field + ".moderator_pin", errors.New("a moderator PIN needs a pin for the others")
+	}
+	if (ra.WaitForModerator || ra.EndWithModerator) && ra.ModeratorPIN == "" {
+		return field, errors.New("wait_for_moderator and end_with_moderator need a moderator_pin")
+	}
+	return "", nil
 }
 
 // DialAction rings a user or calls a number through a trunk.
@@ -214,14 +241,12 @@ func Parse(name string, data []byte, o Options) (*Plan, error) {
 				if r.PIN.Room.PIN == "" {
 					return nil, fail(field+".pin.room.pin", r.line, errors.New("a PIN rule needs the room's pin"))
 				}
-				if strings.Trim(r.PIN.Room.PIN+r.PIN.Room.ModeratorPIN, "0123456789") != "" {
-					return nil, fail(field+".pin.room", r.line, errors.New("PINs are digits"))
+				if f, err := r.PIN.Room.validate(field + ".pin.room"); err != nil {
+					return nil, fail(f, r.line, err)
 				}
 			case r.Room != nil:
-				switch r.Room.Rate {
-				case 0, 8000, 16000, 24000, 48000:
-				default:
-					return nil, fail(field+".room.rate", r.line, fmt.Errorf("%d is not a mixing rate", r.Room.Rate))
+				if f, err := r.Room.validate(field + ".room"); err != nil {
+					return nil, fail(f, r.line, err)
 				}
 			case r.Reject != nil:
 				if r.Reject.Status < 400 || r.Reject.Status > 699 {

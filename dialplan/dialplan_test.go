@@ -108,6 +108,9 @@ func TestParseErrors(t *testing.T) {
 		{"guest with trunks", "contexts:\n  a:\n    allow_trunks: true\n    rules:\n      - echo: {}\norigins:\n  guest: a\n", 7, "origins.guest", nil},
 		{"unknown origin context", "contexts:\n  a:\n    rules:\n      - echo: {}\norigins:\n  user: b\n", 6, "origins.user", ErrUnknownContext},
 		{"letters in a PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12a4'}}\n", 4, "contexts.a.rules[0].pin.room", nil},
+		{"moderator PIN as the PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12', moderator_pin: '12'}}\n", 4, "contexts.a.rules[0].pin.room.moderator_pin", nil},
+		{"waiting without a moderator PIN", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {pin: '1', wait_for_moderator: true}\n", 4, "contexts.a.rules[0].room", nil},
+		{"a room's bad rate", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", 4, "contexts.a.rules[0].room.rate", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -52,6 +52,8 @@ type LegInfo struct {
 	Name      string    `json:"name"`
 	Codec     string    `json:"codec"`
 	Joined    time.Time `json:"joined"`
+	Moderator bool      `json:"moderator"`
+	Waiting   bool      `json:"waiting"` // for a moderator: muted and deaf until one comes
 	Muted     bool      `json:"muted"`
 	Deaf      bool      `json:"deaf"`
 	Talking   bool      `json:"talking"`

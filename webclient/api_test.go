@@ -19,7 +19,9 @@ type fakeControl struct {
 	changes []string
 }
 
-func (f *fakeControl) Rooms() []RoomInfo { return []RoomInfo{{Name: "8001", Rate: 16000, Legs: []LegInfo{{ID: "alice/c1", Name: "alice"}}}} }
+func (f *fakeControl) Rooms() []RoomInfo {
+	return []RoomInfo{{Name: "8001", Rate: 16000, Legs: []LegInfo{{ID: "alice/c1", Name: "alice"}}}}
+}
 func (f *fakeControl) Room(name string) (RoomInfo, error) {
 	if name != "8001" {
 		return RoomInfo{}, fmt.Errorf("room %q: %w", name, ErrNotFound)
@@ -45,9 +47,9 @@ func (f *fakeControl) Kick(room, leg string) error {
 	return nil
 }
 func (f *fakeControl) Registrations() []Registration { return nil }
-func (f *fakeControl) Trunks() []TrunkInfo         { return []TrunkInfo{{Name: "carrier", Registered: true}} }
-func (f *fakeControl) Calls() []CallInfo           { return nil }
-func (f *fakeControl) Hangup(id string) error      { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
+func (f *fakeControl) Trunks() []TrunkInfo           { return []TrunkInfo{{Name: "carrier", Registered: true}} }
+func (f *fakeControl) Calls() []CallInfo             { return nil }
+func (f *fakeControl) Hangup(id string) error        { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
 func (f *fakeControl) Metrics() []Metric {
 	return []Metric{{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge",
 		Samples: []Sample{{Labels: []Label{{"room", `a"b\c` + "\n"}}, Value: 2}}}}

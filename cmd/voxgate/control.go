@@ -25,9 +25,12 @@ func (k control) roomInfo(room *bridge.Room) webclient.RoomInfo {
 	st := room.Stats()
 	info := webclient.RoomInfo{Name: st.Name, Rate: st.Rate, Locked: st.Locked, Max: st.Max, Recording: st.Recording, Legs: []webclient.LegInfo{}}
 	k.r.hub.mu.Lock()
-	defer k.r.hub.mu.Unlock()
 	for _, l := range st.Legs {
 		info.Legs = append(info.Legs, legInfo(l, k.r.hub.name(l.ID)))
+	}
+	k.r.hub.mu.Unlock()
+	for i := range info.Legs {
+		info.Legs[i].Moderator, info.Legs[i].Waiting = k.r.moderation(st.Name, info.Legs[i].ID)
 	}
 	return info
 }

@@ -35,6 +35,7 @@ type router struct {
 	calls    map[string]*activeCall // routed calls in progress, by call id
 	total    map[[2]string]uint64   // calls routed, by origin and action
 	rejected map[int]uint64         // calls refused, by SIP status
+	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 }
 
 // activeCall is a routed call in progress (for the REST API).
@@ -225,16 +226,20 @@ func (r *router) route(ctx context.Context, c routable, origin string, rejectCal
 		if err := c.Answer(ctx); err != nil {
 			return
 		}
-		if a.Room.PIN != "" && !r.askPIN(ctx, c, dialplan.PINAction{Room: a.Room, Tries: 3}, log) {
-			return
+		moderator := false
+		if a.Room.PIN != "" {
+			var ok bool
+			if ok, moderator = r.askPIN(ctx, c, dialplan.PINAction{Room: a.Room, Tries: 3}, log); !ok {
+				return
+			}
 		}
-		r.joinRoom(ctx, c, a.Room, log)
+		r.joinRoom(ctx, c, a.Room, moderator, log)
 	case dialplan.PIN:
 		if err := c.Answer(ctx); err != nil {
 			return
 		}
-		if r.askPIN(ctx, c, a.PIN, log) {
-			r.joinRoom(ctx, c, a.PIN.Room, log)
+		if ok, moderator := r.askPIN(ctx, c, a.PIN, log); ok {
+			r.joinRoom(ctx, c, a.PIN.Room, moderator, log)
 		}
 	case dialplan.Dial:
 		r.dial(ctx, c, a.Dial, reject, log)
@@ -262,7 +267,7 @@ func (r *router) room(ra dialplan.RoomAction) (*bridge.Room, error) {
 	})
 }
 
-func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomAction, log *slog.Logger) {
+func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomAction, moderator bool, log *slog.Logger) {
 	room, err := r.room(ra)
 	if err != nil {
 		log.Error("room unavailable", "room", ra.Name, "error", err)
@@ -271,11 +276,16 @@ func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomActio
 	}
 	r.hub.enter(room.Name(), c)
 	defer r.hub.leave(room.Name(), c)
-	if err := room.Join(c, bridge.JoinOptions{}); err != nil {
+	wait := r.mustWait(room, ra, moderator)
+	if err := room.Join(c, bridge.JoinOptions{Muted: wait, Deaf: wait}); err != nil {
 		log.Info("room refused the call", "room", room.Name(), "error", err)
 		c.Hangup(ctx)
 		return
 	}
+	r.admit(room, c, ra, moderator, wait, log)
+	defer r.depart(room, c, log)
+	stopKeys := r.keypad(ctx, room, c, log)
+	defer stopKeys()
 	r.hub.participants(room, c)
 	if (r.recordDir != "" || ra.Record) && !room.Recording() {
 		if _, err := r.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {
@@ -372,26 +382,31 @@ func digits(c routable) (<-chan rune, func()) {
 	return ch, func() {}
 }
 
-// askPIN plays the prompt and collects a PIN ending with # (or as long as
-// the PIN), up to the given tries; a wrong PIN each time hangs up with a
-// message (a low tone).
-func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, log *slog.Logger) bool {
+// askPIN plays the prompt and collects a PIN ending with # (or complete
+// once it can only be one of the PINs), up to the given tries; a wrong PIN
+// each time hangs up with a message (a low tone). It reports whether the
+// caller keyed the moderator PIN.
+func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, log *slog.Logger) (ok, moderator bool) {
 	prompt, err := promptWAV(pa.Prompt, 660, 0.5)
 	if err != nil {
 		log.Error("PIN prompt unreadable", "file", pa.Prompt, "error", err)
 		c.Hangup(ctx)
-		return false
+		return false, false
 	}
 	solo, err := bridge.NewRoom(bridge.RoomConfig{Name: "pin-" + c.ID(), Rate: 8000, Logger: r.log, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone})
 	if err != nil {
-		return false
+		return false, false
 	}
 	defer solo.Close()
 	if err := solo.Join(c, bridge.JoinOptions{}); err != nil {
-		return false
+		return false, false
 	}
 	keys, stop := digits(c)
 	defer stop()
+	pins := []string{pa.Room.PIN}
+	if pa.Room.ModeratorPIN != "" {
+		pins = append(pins, pa.Room.ModeratorPIN)
+	}
 	tries := max(pa.Tries, 1)
 	for try := 1; try <= tries; try++ {
 		_ = solo.PlayToLeg(c.ID(), prompt)
@@ -405,24 +420,25 @@ func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, 
 					break collect
 				}
 				got.WriteRune(d)
-				if got.Len() >= len(pa.Room.PIN) && got.String() == pa.Room.PIN {
+				if complete(got.String(), pins) {
 					break collect
 				}
 			case <-timeout.C:
 				break collect
 			case <-c.Done():
 				timeout.Stop()
-				return false
+				return false, false
 			case <-ctx.Done():
 				timeout.Stop()
-				return false
+				return false, false
 			}
 		}
 		timeout.Stop()
-		if got.String() == pa.Room.PIN || (pa.Room.ModeratorPIN != "" && got.String() == pa.Room.ModeratorPIN) {
-			log.Info("PIN accepted", "room", pa.Room.Name, "try", try)
+		if k := got.String(); k == pa.Room.PIN || (pa.Room.ModeratorPIN != "" && k == pa.Room.ModeratorPIN) {
+			moderator = k == pa.Room.ModeratorPIN
+			log.Info("PIN accepted", "room", pa.Room.Name, "try", try, "moderator", moderator)
 			_ = solo.Leave(c.ID())
-			return true
+			return true, moderator
 		}
 		log.Info("wrong PIN", "room", pa.Room.Name, "try", try, "keyed", len(got.String()))
 	}
@@ -433,7 +449,21 @@ func (r *router) askPIN(ctx context.Context, c routable, pa dialplan.PINAction, 
 	case <-c.Done():
 	}
 	c.Hangup(ctx)
-	return false
+	return false, false
+}
+
+// complete reports whether keyed is one of pins and no longer one starts
+// with it (so 1234 waits for # when 12345 is a PIN too).
+func complete(keyed string, pins []string) bool {
+	match := false
+	for _, p := range pins {
+		if p == keyed {
+			match = true
+		} else if strings.HasPrefix(p, keyed) {
+			return false
+		}
+	}
+	return match
 }
 
 var errNotReachable = errors.New("user has no open page and no registered phone")
