@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,10 +36,7 @@ origins:
 // already is; a wrong PIN three times hangs up.
 func TestDialInBridgeWithPIN(t *testing.T) {
 	peertest.Need(t, "baresip")
-	planPath := filepath.Join(t.TempDir(), "dialplan.yaml")
-	if err := os.WriteFile(planPath, []byte(bridgePlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	planPath := writePlan(t, bridgePlan)
 	g := startGateway(t, func(cfg *Config) {
 		f := false
 		cfg.Rooms.Tones = &f
@@ -116,8 +112,7 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 // Toll-fraud guard: an unauthenticated caller dialling a phone number never
 // reaches a trunk, even where the dialplan sends users' calls out: 403, logged.
 func TestGuestNeverReachesTrunk(t *testing.T) {
-	planPath := filepath.Join(t.TempDir(), "dialplan.yaml")
-	if err := os.WriteFile(planPath, []byte(`
+	planPath := writePlan(t, `
 contexts:
   internal:
     allow_trunks: true
@@ -130,9 +125,7 @@ contexts:
 origins:
   user: internal
   guest: public
-`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	g := startGateway(t, func(cfg *Config) {
 		f := false
 		cfg.Dialplan = planPath

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -72,6 +74,16 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 		}
 	})
 	return g
+}
+
+// writePlan writes a dialplan for a test gateway and returns its path.
+func writePlan(t *testing.T, plan string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "dialplan.yaml")
+	if err := os.WriteFile(p, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // testRouter records the calls the router handled.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,10 +30,7 @@ origins:
 // for everyone. The REST API shows who waits and who moderates.
 func TestModeratedBridge(t *testing.T) {
 	peertest.Need(t, "baresip")
-	plan := filepath.Join(t.TempDir(), "dialplan.yaml")
-	if err := os.WriteFile(plan, []byte(moderatedPlan), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	plan := writePlan(t, moderatedPlan)
 	g := startGateway(t, func(cfg *Config) {
 		f := false
 		cfg.Rooms.Tones = &f
