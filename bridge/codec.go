@@ -56,6 +56,35 @@ func (e g711Encoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.
 func (e g711Encoder) rate() int                                      { return 8000 }
 func (e g711Encoder) String() string                                 { return e.c.String() }
 
+// g722Decoder decodes G.722 at 16 kHz and conceals losses like G.711.
+type g722Decoder struct {
+	d   *audio.G722Decoder
+	plc *audio.PLC
+}
+
+func (d *g722Decoder) decode(dst []int16, payload []byte) ([]int16, error) {
+	n := len(dst)
+	dst = d.d.Decode(dst, payload)
+	d.plc.Good(dst[n:])
+	return dst, nil
+}
+
+func (d *g722Decoder) conceal(dst []int16, samples int) []int16 {
+	n := len(dst)
+	dst = grow(dst, samples)
+	d.plc.Conceal(dst[n:])
+	return dst
+}
+
+func (d *g722Decoder) rate() int      { return audio.G722Rate }
+func (d *g722Decoder) String() string { return "G.722+plc" }
+
+type g722Encoder struct{ e *audio.G722Encoder }
+
+func (e g722Encoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.e.Encode(dst, pcm), nil }
+func (e g722Encoder) rate() int                                      { return audio.G722Rate }
+func (e g722Encoder) String() string                                 { return "G.722" }
+
 type opusDecoder struct{ d *opus.Decoder }
 
 func (d opusDecoder) decode(dst []int16, payload []byte) ([]int16, error) {
@@ -87,6 +116,8 @@ func newDecoder(c audio.Codec, roomRate int) (decoder, error) {
 	switch strings.ToUpper(c.Name) {
 	case "PCMU", "PCMA":
 		return &g711Decoder{c: audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}, plc: audio.NewPLC(8000)}, nil
+	case "G722":
+		return &g722Decoder{d: audio.NewG722Decoder(), plc: audio.NewPLC(audio.G722Rate)}, nil
 	case "OPUS":
 		d, err := opus.NewDecoder(opusRate(roomRate))
 		if err != nil {
@@ -104,6 +135,8 @@ func newEncoder(c audio.Codec, roomRate int) (encoder, error) {
 	switch strings.ToUpper(c.Name) {
 	case "PCMU", "PCMA":
 		return g711Encoder{audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}}, nil
+	case "G722":
+		return g722Encoder{audio.NewG722Encoder()}, nil
 	case "OPUS":
 		e, err := opus.NewEncoder(opusRate(roomRate), opus.EncoderOptions{Complexity: OpusComplexity, FEC: true})
 		if err != nil {

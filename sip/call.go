@@ -361,13 +361,15 @@ func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	return c.sess.writePayload(payload, samples)
 }
 
-// ErrNotG711 is returned by ReadFrame and WriteFrame on an Opus call.
+func (c *Call) g711() bool { n := c.Codec().Name; return n == "PCMU" || n == "PCMA" }
+
+// ErrNotG711 is returned by ReadFrame and WriteFrame on an Opus or G.722 call.
 var ErrNotG711 = errors.New("ReadFrame and WriteFrame take G.711 calls only")
 
 // ReadFrame reads the next packet and decodes it to 8 kHz PCM (G.711), for
 // callers that do not run the bridge's pipeline (tests, simple tools).
 func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
-	if c.Codec().Rate != 8000 {
+	if !c.g711() {
 		return ErrNotG711
 	}
 	if err := c.ReadPacket(ctx, &c.rxPkt); err != nil {
@@ -380,7 +382,7 @@ func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
 
 // WriteFrame encodes 8 kHz PCM with the call's G.711 law and sends it.
 func (c *Call) WriteFrame(f *audio.Frame) error {
-	if c.Codec().Rate != 8000 {
+	if !c.g711() {
 		return ErrNotG711
 	}
 	c.txBuf, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Encode(c.txBuf[:0], f.Samples)

@@ -64,7 +64,7 @@ type Config struct {
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Guard limits failed authentication per source address.
 	Guard GuardConfig `yaml:"guard"`
-	// Codecs offered and accepted, in order of preference: opus, pcmu, pcma.
+	// Codecs offered and accepted, in order of preference: opus, g722, pcmu, pcma.
 	Codecs []string `yaml:"codecs"`
 	// Trunks are carriers voxgate registers to and places calls through.
 	Trunks []TrunkConfig `yaml:"trunks"`
@@ -203,11 +203,11 @@ func (c *Config) Validate() error {
 		return fieldErr("guard.ban_after", "must be at least slow_after (%d)", g.SlowAfter)
 	}
 	if len(c.Codecs) == 0 {
-		c.Codecs = []string{"opus", "pcmu", "pcma"}
+		c.Codecs = []string{"opus", "g722", "pcmu", "pcma"}
 	}
 	for i, name := range c.Codecs {
 		if _, ok := codecByName(name); !ok {
-			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, pcmu or pcma)", name)
+			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, g722, pcmu or pcma)", name)
 		}
 	}
 	names := map[string]bool{}

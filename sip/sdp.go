@@ -42,6 +42,8 @@ func (c codecInfo) dynamic() bool { return c.PT >= 96 }
 var sipCodecs = map[string]codecInfo{
 	"pcmu": {Name: "PCMU", PT: 0, Rate: 8000},
 	"pcma": {Name: "PCMA", PT: 8, Rate: 8000, ALaw: true},
+	// G.722 is sampled at 16 kHz but its RTP clock is 8000 (RFC 3551).
+	"g722": {Name: "G722", PT: 9, Rate: 8000},
 	// Opus always has a 48 kHz RTP clock and "/2" in rtpmap (RFC 7587),
 	// whatever the audio bandwidth; in-band FEC recovers single losses.
 	"opus": {Name: "opus", PT: 111, Rate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},

@@ -11,7 +11,7 @@ import (
 
 var (
 	bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}
-	allCodecs  = []codecInfo{sipCodecs["opus"], sipCodecs["pcmu"], sipCodecs["pcma"]}
+	allCodecs  = []codecInfo{sipCodecs["opus"], sipCodecs["g722"], sipCodecs["pcmu"], sipCodecs["pcma"]}
 )
 
 // Opus offers: the peer's dynamic payload type is kept, RFC 4733 events at
@@ -31,6 +31,9 @@ func TestParseOfferOpus(t *testing.T) {
 		{"events at 48 kHz preferred", base + "m=audio 4000 RTP/AVP 111 101 110\r\na=rtpmap:111 OPUS/48000/2\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "opus", 111, 110, 48000},
 		{"G.711 keeps 8 kHz events", base + "m=audio 4000 RTP/AVP 0 110 101\r\na=rtpmap:110 telephone-event/48000\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "PCMU", 0, 101, 8000},
 		{"opus not configured", base + "m=audio 4000 RTP/AVP 111 8\r\na=rtpmap:111 opus/48000/2\r\n", bothCodecs, "PCMA", 8, 0, 0},
+		{"G.722 by its static number", base + "m=audio 4000 RTP/AVP 9 0 101\r\na=rtpmap:101 telephone-event/8000\r\n", allCodecs, "G722", 9, 101, 8000},
+		{"G.722 with rtpmap at 8000", base + "m=audio 4000 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n", allCodecs, "G722", 9, 0, 0},
+		{"G.722 not configured", base + "m=audio 4000 RTP/AVP 9 8\r\n", bothCodecs, "PCMA", 8, 0, 0},
 		{"111 without rtpmap is not opus", base + "m=audio 4000 RTP/AVP 111 0\r\n", allCodecs, "PCMU", 0, 0, 0},
 	}
 	for _, tc := range cases {

@@ -147,6 +147,7 @@ rtp_ports %d-%d
 statmode_default off
 module g711.so
 module opus.so
+module g722.so
 module aufile.so
 module aubridge.so
 module sndfile.so
