@@ -28,27 +28,31 @@ type encoder interface {
 	String() string
 }
 
-type g711Decoder struct {
-	c   audio.G711
-	plc *audio.PLC
+// waveDecoder is a waveform codec's decoder (G.711, G.722) with the
+// pitch-repeating concealment that suits it.
+type waveDecoder struct {
+	dec  func(dst []int16, payload []byte) []int16
+	plc  *audio.PLC
+	r    int
+	name string
 }
 
-func (d *g711Decoder) decode(dst []int16, payload []byte) ([]int16, error) {
+func (d *waveDecoder) decode(dst []int16, payload []byte) ([]int16, error) {
 	n := len(dst)
-	dst, _ = d.c.Decode(dst, payload)
+	dst = d.dec(dst, payload)
 	d.plc.Good(dst[n:])
 	return dst, nil
 }
 
-func (d *g711Decoder) conceal(dst []int16, samples int) []int16 {
+func (d *waveDecoder) conceal(dst []int16, samples int) []int16 {
 	n := len(dst)
 	dst = grow(dst, samples)
 	d.plc.Conceal(dst[n:])
 	return dst
 }
 
-func (d *g711Decoder) rate() int      { return 8000 }
-func (d *g711Decoder) String() string { return d.c.String() + "+plc" }
+func (d *waveDecoder) rate() int      { return d.r }
+func (d *waveDecoder) String() string { return d.name + "+plc" }
 
 type g711Encoder struct{ c audio.G711 }
 
@@ -56,34 +60,13 @@ func (e g711Encoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.
 func (e g711Encoder) rate() int                                      { return 8000 }
 func (e g711Encoder) String() string                                 { return e.c.String() }
 
-// g722Decoder decodes G.722 at 16 kHz and conceals losses like G.711.
-type g722Decoder struct {
-	d   *audio.G722Decoder
-	plc *audio.PLC
-}
-
-func (d *g722Decoder) decode(dst []int16, payload []byte) ([]int16, error) {
-	n := len(dst)
-	dst = d.d.Decode(dst, payload)
-	d.plc.Good(dst[n:])
-	return dst, nil
-}
-
-func (d *g722Decoder) conceal(dst []int16, samples int) []int16 {
-	n := len(dst)
-	dst = grow(dst, samples)
-	d.plc.Conceal(dst[n:])
-	return dst
-}
-
-func (d *g722Decoder) rate() int      { return audio.G722Rate }
-func (d *g722Decoder) String() string { return "G.722+plc" }
-
 type g722Encoder struct{ e *audio.G722Encoder }
 
-func (e g722Encoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.e.Encode(dst, pcm), nil }
-func (e g722Encoder) rate() int                                      { return audio.G722Rate }
-func (e g722Encoder) String() string                                 { return "G.722" }
+func (e g722Encoder) encode(dst []byte, pcm []int16) ([]byte, error) {
+	return e.e.Encode(dst, pcm), nil
+}
+func (e g722Encoder) rate() int      { return audio.G722Rate }
+func (e g722Encoder) String() string { return "G.722" }
 
 type opusDecoder struct{ d *opus.Decoder }
 
@@ -115,9 +98,11 @@ func opusRate(roomRate int) int { return roomRate }
 func newDecoder(c audio.Codec, roomRate int) (decoder, error) {
 	switch strings.ToUpper(c.Name) {
 	case "PCMU", "PCMA":
-		return &g711Decoder{c: audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}, plc: audio.NewPLC(8000)}, nil
+		g := audio.G711{ALaw: strings.EqualFold(c.Name, "PCMA")}
+		dec := func(dst []int16, p []byte) []int16 { dst, _ = g.Decode(dst, p); return dst }
+		return &waveDecoder{dec: dec, plc: audio.NewPLC(8000), r: 8000, name: g.String()}, nil
 	case "G722":
-		return &g722Decoder{d: audio.NewG722Decoder(), plc: audio.NewPLC(audio.G722Rate)}, nil
+		return &waveDecoder{dec: audio.NewG722Decoder().Decode, plc: audio.NewPLC(audio.G722Rate), r: audio.G722Rate, name: "G.722"}, nil
 	case "OPUS":
 		d, err := opus.NewDecoder(opusRate(roomRate))
 		if err != nil {
