@@ -562,3 +562,43 @@ func TestDeafLegHearsItsOwnPrompt(t *testing.T) {
 		t.Fatalf("deaf leg: prompt %.2g, the room %.2g", prompt, room)
 	}
 }
+
+// A room nobody is in is released and made afresh by the next Get; one
+// with a leg, or recording, is kept; a Join racing with the release gets
+// ErrClosed.
+func TestRoomsRelease(t *testing.T) {
+	rs := NewRooms(RoomConfig{ManualClock: true, JoinTone: NoTone, LeaveTone: NoTone})
+	defer rs.Close()
+	r, _ := rs.Get("a")
+	l := newMemLeg("x", pcmu)
+	if err := r.Join(l, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rs.Release("a") {
+		t.Fatal("released a room with a leg in it")
+	}
+	_ = r.Leave("x")
+	if err := r.Record(filepath.Join(t.TempDir(), "a.wav"), false); err != nil {
+		t.Fatal(err)
+	}
+	if rs.Release("a") {
+		t.Fatal("released a recording room")
+	}
+	_ = r.StopRecording()
+	if !rs.Release("a") || rs.Release("a") {
+		t.Fatal("an idle room was not released exactly once")
+	}
+	if _, ok := rs.Lookup("a"); ok {
+		t.Fatal("a released room is still listed")
+	}
+	if err := r.Join(l, JoinOptions{}); err != ErrClosed {
+		t.Fatalf("join into a released room: %v, want ErrClosed", err)
+	}
+	r2, _ := rs.Get("a")
+	if r2 == r {
+		t.Fatal("Get returned the released room")
+	}
+	if err := r2.Join(l, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -84,3 +84,30 @@ func (rs *Rooms) Lookup(name string) (*Room, bool) {
 	r, ok := rs.rooms[name]
 	return r, ok
 }
+
+// Release closes and forgets the room called name if nobody is in it and it
+// does not record, so rooms made for one meeting do not pile up; the next
+// Get makes it afresh. A Join racing with it gets ErrClosed (get the room
+// again). It reports whether the room was released.
+func (rs *Rooms) Release(name string) bool {
+	rs.mu.Lock()
+	r := rs.rooms[name]
+	if r == nil {
+		rs.mu.Unlock()
+		return false
+	}
+	r.mu.Lock()
+	idle := len(r.members) == 0 && r.rec == nil
+	if idle {
+		r.closed = true // under r.mu: no Join can slip in after the check
+	}
+	r.mu.Unlock()
+	if idle {
+		delete(rs.rooms, name)
+	}
+	rs.mu.Unlock()
+	if idle {
+		r.stopClock()
+	}
+	return idle
+}

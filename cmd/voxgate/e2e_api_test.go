@@ -123,6 +123,15 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	bob.WaitFor("terminated", 5*time.Second)
 	alice.Stop()
 	bob.Stop()
+	// The room emptied and was forgotten.
+	deadline := time.Now().Add(3 * time.Second)
+	for len(rooms) > 0 && time.Now().Before(deadline) {
+		g.api(t, "GET", "/api/rooms", "", &rooms)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(rooms) != 0 || g.api(t, "GET", "/api/rooms/002", "", nil) != 404 {
+		t.Errorf("the empty room is still there: %+v", rooms)
+	}
 
 	// Each phone's recording ends about when alice was kicked: its last
 	// 2.5 s are after the mute, the 2.5 s before the last 3.8 s before it.

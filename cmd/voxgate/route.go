@@ -268,19 +268,28 @@ func (r *router) room(ra dialplan.RoomAction) (*bridge.Room, error) {
 }
 
 func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomAction, moderator bool, log *slog.Logger) {
-	room, err := r.room(ra)
-	if err != nil {
-		log.Error("room unavailable", "room", ra.Name, "error", err)
-		c.Hangup(ctx)
-		return
-	}
-	r.hub.enter(room.Name(), c)
-	defer r.hub.leave(room.Name(), c)
-	wait := r.mustWait(room, ra, moderator)
-	if err := room.Join(c, bridge.JoinOptions{Muted: wait, Deaf: wait}); err != nil {
-		log.Info("room refused the call", "room", room.Name(), "error", err)
-		c.Hangup(ctx)
-		return
+	r.hub.enter(ra.Name, c) // before joining: the joined event names the caller
+	defer r.hub.leave(ra.Name, c)
+	var room *bridge.Room
+	var wait bool
+	for {
+		var err error
+		if room, err = r.room(ra); err != nil {
+			log.Error("room unavailable", "room", ra.Name, "error", err)
+			c.Hangup(ctx)
+			return
+		}
+		wait = r.mustWait(room, ra, moderator)
+		err = room.Join(c, bridge.JoinOptions{Muted: wait, Deaf: wait})
+		if errors.Is(err, bridge.ErrClosed) { // released as it emptied: get it afresh
+			continue
+		}
+		if err != nil {
+			log.Info("room refused the call", "room", room.Name(), "error", err)
+			c.Hangup(ctx)
+			return
+		}
+		break
 	}
 	r.admit(room, c, ra, moderator, wait, log)
 	defer r.depart(room, c, log)
@@ -292,15 +301,12 @@ func (r *router) joinRoom(ctx context.Context, c routable, ra dialplan.RoomActio
 			log.Error("recording failed to start", "room", room.Name(), "error", err)
 		}
 	}
-	<-c.Done()            // the leg leaves the room when the call ends
-	if room.Recording() { // started by the dialplan, the config or the REST API
-		for i := 0; i < 50 && stillIn(room, c.ID()); i++ { // the leg leaves asynchronously
-			time.Sleep(10 * time.Millisecond)
-		}
-		if room.Len() == 0 { // the last one out ends the recording
-			_ = room.StopRecording()
-		}
+	<-c.Done()
+	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
+	if room.Len() == 0 {   // the last one out ends the recording, whoever started it
+		_ = room.StopRecording()
 	}
+	r.rooms.Release(room.Name()) // an empty room is forgotten
 }
 
 // record starts recording room's mix in the recording directory (the
