@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type Call struct {
 	mu        sync.Mutex
 	st        callState
 	offer     mediaOffer
+	acks      map[uint32]chan struct{} // re-INVITEs whose 200 awaits its ACK, by CSeq
 	local     localMedia
 	endReason string
 	localBye  bool // Hangup is sending BYE
@@ -335,7 +337,62 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.log.Info("re-INVITE", "remote_direction", mo.Direction, "remote_rtp", mo.Addr, "codec", mo.Codec.Name)
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(&c.srv.contact)
+	acked := c.awaitAck(req.CSeq().SeqNo)
 	c.srv.send(tx, res)
+	if !strings.EqualFold(req.Transport(), "UDP") {
+		return // a reliable transport delivers the 200 once
+	}
+	// RFC 3261 13.3.1.4: the 2xx goes again at T1, 2T1, ... up to T2 until
+	// its ACK arrives; after 64*T1 without one, give up.
+	go func() { // ends with the ACK, the call, or 64*T1
+		wait := sip.T1
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		giveUp := time.After(64 * sip.T1)
+		for {
+			select {
+			case <-acked:
+				return
+			case <-c.done:
+				return
+			case <-giveUp:
+				c.log.Warn("no ACK for the 200 to a re-INVITE", "cseq", req.CSeq().SeqNo)
+				return
+			case <-timer.C:
+				c.srv.counters.response(res.StatusCode)
+				if err := tx.Respond(res); err != nil {
+					c.log.Debug("re-INVITE 200 retransmission failed", "error", err)
+					return
+				}
+				wait = min(2*wait, sip.T2)
+				timer.Reset(wait)
+			}
+		}
+	}()
+}
+
+// awaitAck returns a channel closed when the ACK for the INVITE with CSeq
+// number seq arrives.
+func (c *Call) awaitAck(seq uint32) <-chan struct{} {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	if c.acks == nil {
+		c.acks = map[uint32]chan struct{}{}
+	}
+	c.acks[seq] = ch
+	c.mu.Unlock()
+	return ch
+}
+
+// gotAck is told of every ACK in the dialog.
+func (c *Call) gotAck(seq uint32) {
+	c.mu.Lock()
+	ch := c.acks[seq]
+	delete(c.acks, seq)
+	c.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
 }
 
 // Codec is the negotiated codec with its RTP clock rate.

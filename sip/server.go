@@ -495,6 +495,9 @@ func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	_ = s.dialogs.ReadAck(req, tx)
+	if c := s.callFor(req); c != nil && req.CSeq() != nil {
+		c.gotAck(req.CSeq().SeqNo) // stops re-INVITE 200 retransmissions
+	}
 }
 
 func (s *Server) callFor(req *sip.Request) *Call {

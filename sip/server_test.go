@@ -150,3 +150,49 @@ func TestCancelRingingCall(t *testing.T) {
 		t.Fatalf("end reason %q", call.EndReason())
 	}
 }
+
+// The 200 to a re-INVITE over UDP is sent again (T1, 2T1, ...) until its
+// ACK arrives, then no more (RFC 3261 13.3.1.4).
+func TestReinvite200RetransmittedUntilACK(t *testing.T) {
+	_, addr := testServer(t, nil, WithHandler(&echoHandler{}))
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "re1", 1, "Content-Type: application/sdp\n", testOffer)))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", res.StatusCode)
+	}
+	tag, _ := res.To().Params.Get("tag")
+	inDialog := func(method string, cseq int, extra, body string) string {
+		m := guest(request(method, "sip:9196@voxgate", "re1", cseq, extra, body))
+		return strings.Replace(m, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1)
+	}
+	c.send(strings.Replace(inDialog("ACK", 1, "", ""), "branch=z9hG4bKre11", "branch=z9hG4bKack11", 1))
+	hold := strings.Replace(testOffer, "a=sendrecv", "a=sendonly", 1)
+	if !strings.Contains(hold, "sendonly") {
+		hold += "a=sendonly\r\n"
+	}
+	c.send(inDialog("INVITE", 2, "Content-Type: application/sdp\n", hold))
+	start := time.Now()
+	var at []time.Duration
+	for len(at) < 3 { // the 200 and two retransmissions, no ACK yet
+		res := c.final(3 * time.Second)
+		if res.CSeq().SeqNo == 1 {
+			continue // a late copy of the first 200
+		}
+		if res.StatusCode != 200 || res.CSeq().SeqNo != 2 {
+			t.Fatalf("re-INVITE: %d for CSeq %d", res.StatusCode, res.CSeq().SeqNo)
+		}
+		at = append(at, time.Since(start))
+	}
+	t.Logf("200s at %v", at)
+	if at[1] < 400*time.Millisecond || at[2]-at[1] < 800*time.Millisecond {
+		t.Fatalf("retransmissions at %v, want about T1 then 2*T1 apart", at)
+	}
+	c.send(strings.Replace(inDialog("ACK", 2, "", ""), "branch=z9hG4bKre12", "branch=z9hG4bKack12", 1))
+	_ = c.conn.SetReadDeadline(time.Now().Add(2500 * time.Millisecond))
+	buf := make([]byte, 65535)
+	if n, _, err := c.conn.ReadFromUDP(buf); err == nil {
+		t.Fatalf("after the ACK voxgate still sent:\n%s", buf[:n])
+	}
+	c.send(inDialog("BYE", 3, "", ""))
+}
