@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +51,8 @@ type Call struct {
 	st        callState
 	offer     mediaOffer
 	acks      map[uint32]chan struct{} // re-INVITEs whose 200 awaits its ACK, by CSeq
+	lateOffer bool                     // the INVITE had no SDP: our 200 offers, the ACK answers
+	ackSDP    []byte
 	local     localMedia
 	endReason string
 	localBye  bool // Hangup is sending BYE
@@ -199,10 +203,18 @@ func (c *Call) Answer(ctx context.Context) error {
 		return ErrCallEnded
 	}
 	c.st = stateAnswered
-	body := c.local.marshal(&c.offer)
-	c.sess.configure(&c.offer, c.local.Direction)
+	late := c.lateOffer
+	var body []byte
+	if late {
+		body = c.local.marshal(nil) // our offer; the answer comes in the ACK
+	} else {
+		body = c.local.marshal(&c.offer)
+		c.sess.configure(&c.offer, c.local.Direction)
+	}
 	c.mu.Unlock()
-	c.sess.start(c.ctx)
+	if !late {
+		c.sess.start(c.ctx)
+	}
 	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	c.srv.counters.response(res.StatusCode)
@@ -211,8 +223,54 @@ func (c *Call) Answer(ctx context.Context) error {
 		c.end("no ACK")
 		return err
 	}
-	c.log.Info("call answered", "codec", c.offer.Codec.Name, "remote_rtp", c.offer.Addr)
+	if late {
+		if err := c.takeAckAnswer(); err != nil {
+			c.log.Warn("late offer: no usable answer in the ACK", "error", err)
+			c.Hangup(ctx)
+			return err
+		}
+	}
+	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote())
 	return nil
+}
+
+// takeAckAnswer applies the SDP answer an ACK carried to our late offer.
+func (c *Call) takeAckAnswer() error {
+	c.mu.Lock()
+	body := c.ackSDP
+	offered := c.local.Codecs
+	c.mu.Unlock()
+	if len(body) == 0 {
+		return fmt.Errorf("%w: the ACK has no SDP", ErrBadSDP)
+	}
+	mo, err := parseOffer(body, offered)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.offer = mo
+	c.lateOffer = false
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
+	c.local.Direction = mo.Direction.reverse()
+	c.sess.configure(&mo, c.local.Direction)
+	c.mu.Unlock()
+	c.sess.start(c.ctx)
+	return nil
+}
+
+// setAckSDP keeps the body of the ACK to a late offer.
+func (c *Call) setAckSDP(b []byte) {
+	c.mu.Lock()
+	if c.lateOffer && c.ackSDP == nil {
+		c.ackSDP = append([]byte(nil), b...)
+	}
+	c.mu.Unlock()
+}
+
+func (c *Call) remote() netip.AddrPort {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offer.Addr
 }
 
 // Reject refuses an unanswered call with r's status.

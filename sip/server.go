@@ -494,8 +494,12 @@ func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.callFor(req)
+	if c != nil && len(req.Body()) > 0 {
+		c.setAckSDP(req.Body()) // the answer to a late offer, read once the ACK is in
+	}
 	_ = s.dialogs.ReadAck(req, tx)
-	if c := s.callFor(req); c != nil && req.CSeq() != nil {
+	if c != nil && req.CSeq() != nil {
 		c.gotAck(req.CSeq().SeqNo) // stops re-INVITE 200 retransmissions
 	}
 }
@@ -637,11 +641,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
-	if len(req.Body()) == 0 {
-		s.respond(tx, req, 488, "Not Acceptable Here (an INVITE without SDP offer is not supported)")
-		return
-	}
+	// An INVITE without SDP (a late offer, RFC 3261 13.2.1): voxgate offers
+	// in its 200 and takes the answer from the ACK.
+	late := len(req.Body()) == 0
 	mo, err := parseOffer(req.Body(), s.acceptedCodecs())
+	if late {
+		mo, err = mediaOffer{Codec: s.acceptedCodecs()[0], Direction: SendRecv, Ptime: 20, Index: -1}, nil
+	}
 	if err != nil {
 		code := 488
 		if errors.Is(err, ErrBadSDP) {
@@ -663,10 +669,18 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	if late {
+		c.lateOffer = true
+		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = s.acceptedCodecs(), nil, 101, 8000
+		for _, k := range c.local.Codecs {
+			c.local.PTs = append(c.local.PTs, k.PT)
+		}
+		c.local.Direction = SendRecv
+	}
 	s.track(c)
 	defer c.finish()
 	c.log.Info("incoming call", "from", req.From().Address.User, "to", c.dialed, "origin", origin.Kind+":"+origin.Name,
-		"codec", mo.Codec.Name, "source", req.Source())
+		"codec", mo.Codec.Name, "late_offer", late, "source", req.Source())
 	s.handler.HandleCall(c.ctx, c)
 	if c.state() == stateAnswered {
 		<-c.Done() // hold the INVITE handler until the call ends

@@ -2,6 +2,9 @@ package sip
 
 import (
 	"context"
+	"fmt"
+	"github.com/pion/rtp"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +30,6 @@ func TestBadInputGetsClearAnswer(t *testing.T) {
 		{"INVITE bad SDP", guest(request("INVITE", "sip:9196@voxgate", "s1", 1, "Content-Type: application/sdp\n", "v=0\r\nthis is not sdp\r\n")), 400, "SDP", ""},
 		{"INVITE no common codec", guest(request("INVITE", "sip:9196@voxgate", "s2", 1, "Content-Type: application/sdp\n",
 			strings.Replace(strings.Replace(testOffer, "RTP/AVP 8 0 101", "RTP/AVP 18 101", 1), "a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000", "a=rtpmap:18 G729/8000", 1))), 488, "no common codec", "Warning"},
-		{"INVITE without SDP", guest(request("INVITE", "sip:9196@voxgate", "s3", 1, "", "")), 488, "without SDP", ""},
 		{"INVITE unknown number", guest(request("INVITE", "sip:12345@voxgate", "n1", 1, "Content-Type: application/sdp\n", testOffer)), 404, "Not Found", ""},
 		{"BYE outside a dialog", request("BYE", "sip:voxgate", "d1", 2, "", ""), 481, "Does Not Exist", ""},
 		{"INFO outside a dialog", request("INFO", "sip:voxgate", "d2", 2, "", ""), 481, "Does Not Exist", ""},
@@ -195,4 +197,78 @@ func TestReinvite200RetransmittedUntilACK(t *testing.T) {
 		t.Fatalf("after the ACK voxgate still sent:\n%s", buf[:n])
 	}
 	c.send(inDialog("BYE", 3, "", ""))
+}
+
+// An INVITE without SDP (a late offer): voxgate's 200 offers every codec it
+// takes, the ACK answers PCMA, and the echo then returns PCMA RTP to the
+// address in the answer. An ACK without an answer ends the call with a BYE.
+func TestLateOffer(t *testing.T) {
+	echo := &echoHandler{}
+	_, addr := testServer(t, nil, WithHandler(echo))
+	rtpConn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtpConn.Close()
+	rtpPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
+
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "late1", 1, "", "")))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("late-offer INVITE: %d %s", res.StatusCode, res.Reason)
+	}
+	offer, err := parseOffer(res.Body(), bothCodecs)
+	if err != nil || !strings.Contains(string(res.Body()), "PCMA/8000") || !strings.Contains(string(res.Body()), "PCMU/8000") {
+		t.Fatalf("voxgate's offer %v:\n%s", err, res.Body())
+	}
+	tag, _ := res.To().Params.Get("tag")
+	answer := fmt.Sprintf("v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n", rtpPort)
+	ack := guest(request("ACK", "sip:9196@voxgate", "late1", 1, "Content-Type: application/sdp\n", answer))
+	ack = strings.Replace(strings.Replace(ack, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1), "branch=z9hG4bKlate11", "branch=z9hG4bKlateack", 1)
+	c.send(ack)
+	// RTP in; the echo sends it back as PCMA.
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(offer.Addr.Port())}
+	buf := make([]byte, 1500)
+	got := -1
+	for i := 0; i < 50 && got < 0; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 7}, Payload: make([]byte, 160)}
+		b, _ := p.Marshal()
+		_, _ = rtpConn.WriteToUDP(b, to)
+		_ = rtpConn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, _, err := rtpConn.ReadFromUDP(buf); err == nil {
+			var back rtp.Packet
+			if back.Unmarshal(buf[:n]) == nil {
+				got = int(back.PayloadType)
+			}
+		}
+	}
+	if got != 8 {
+		t.Fatalf("no PCMA RTP back from the echo (payload type %d)", got)
+	}
+	calls, _ := echo.snapshot()
+	if n := calls[0].Codec().Name; n != "PCMA" {
+		t.Fatalf("the call's codec is %s, want PCMA from the ACK's answer", n)
+	}
+
+	// An ACK without an answer: voxgate hangs up.
+	c2 := newRawClient(t, addr)
+	c2.send(guest(request("INVITE", "sip:9196@voxgate", "late2", 1, "", "")))
+	res = c2.final(3 * time.Second)
+	tag, _ = res.To().Params.Get("tag")
+	ack = guest(request("ACK", "sip:9196@voxgate", "late2", 1, "", ""))
+	c2.send(strings.Replace(strings.Replace(ack, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1), "branch=z9hG4bKlate21", "branch=z9hG4bKlateack2", 1))
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = c2.conn.SetReadDeadline(deadline)
+		n, _, err := c2.conn.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if strings.HasPrefix(string(buf[:n]), "BYE ") {
+			return
+		}
+	}
+	t.Fatal("no BYE after an ACK without an answer")
 }

@@ -96,3 +96,40 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// sipp sends an INVITE without SDP (a late offer) to the prompt: voxgate
+// offers in its 200, takes sipp's PCMU answer from the ACK, plays the prompt
+// to the address in it (sipp echoes the RTP back) and hangs up.
+func TestSippLateOffer(t *testing.T) {
+	peertest.Need(t, "sipp")
+	plan := writePlan(t, "contexts:\n  public:\n    rules:\n      - number: \"9197\"\n        playback: {}\norigins:\n  guest: public\n")
+	g := startGateway(t, func(cfg *Config) { cfg.Dialplan = plan })
+	scenario, err := filepath.Abs("testdata/sipp/late-offer.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := peertest.FreePorts(t, 1)
+	media := peertest.FreePorts(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "9197", "-m", "1", "-nostdin", "-rtp_echo",
+		"-timeout", "20s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp late offer failed: %v\n%s", err, tail(out, 25))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for g.router.ended() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, ok := g.router.lastStats()
+	if !ok {
+		t.Fatal("voxgate saw no call")
+	}
+	t.Logf("voxgate: tx %d rx %d packets", st.PacketsSent, st.PacketsReceived)
+	if st.PacketsSent < 40 || st.PacketsReceived < 20 {
+		t.Fatalf("the prompt did not reach sipp's media port and come back: tx %d rx %d", st.PacketsSent, st.PacketsReceived)
+	}
+	if !strings.Contains(g.log.String(), "late_offer=true") || !strings.Contains(g.log.String(), `msg="call answered" call_id`) {
+		t.Fatalf("voxgate did not log a late-offer call answered:\n%s", g.log.String())
+	}
+}
