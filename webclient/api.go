@@ -31,6 +31,10 @@ type Control interface {
 	Trunks() []TrunkInfo
 	Calls() []CallInfo
 	Hangup(id string) error
+	// Dial calls a user (all their pages and phones) or a number through a
+	// trunk and puts whoever answers into the room. It returns once the
+	// call is placed; the answer comes later.
+	Dial(room string, d DialRequest) error
 	// Metrics are the gauges and counters /metrics shows besides the web
 	// server's own.
 	Metrics() []Metric
@@ -80,6 +84,16 @@ type LegChange struct {
 	Muted  *bool    `json:"muted"`
 	Deaf   *bool    `json:"deaf"`
 	GainDB *float64 `json:"gain_db"`
+}
+
+// DialRequest is whom to call into a room: a user, or a number through a
+// trunk.
+type DialRequest struct {
+	User     string `json:"user"`
+	Trunk    string `json:"trunk"`
+	Number   string `json:"number"`
+	CallerID string `json:"caller_id"`
+	Timeout  int    `json:"timeout"` // seconds of ringing, default 30
 }
 
 // Registration is one registered SIP contact.
@@ -155,6 +169,19 @@ func (s *Server) mountAPI(mux *http.ServeMux) {
 		err := s.control.Kick(r.PathValue("room"), r.PathValue("leg"))
 		s.audit(r, "leg kicked", err, "room", r.PathValue("room"), "leg", r.PathValue("leg"))
 		writeResult(w, struct{}{}, err)
+	}))
+	mux.HandleFunc("POST /api/rooms/{room}/dial", h(func(w http.ResponseWriter, r *http.Request) {
+		var d DialRequest
+		if !readChange(w, r, &d) {
+			return
+		}
+		err := s.control.Dial(r.PathValue("room"), d)
+		s.audit(r, "dial into room", err, "room", r.PathValue("room"), "user", d.User, "trunk", d.Trunk, "number", d.Number)
+		if err != nil {
+			writeResult(w, nil, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"status": "calling"})
 	}))
 	mux.HandleFunc("GET /api/registrations", h(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(s.control.Registrations()))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,9 +48,16 @@ func (f *fakeControl) Kick(room, leg string) error {
 	return nil
 }
 func (f *fakeControl) Registrations() []Registration { return nil }
-func (f *fakeControl) Trunks() []TrunkInfo           { return []TrunkInfo{{Name: "carrier", Registered: true}} }
-func (f *fakeControl) Calls() []CallInfo             { return nil }
-func (f *fakeControl) Hangup(id string) error        { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
+func (f *fakeControl) Dial(room string, d DialRequest) error {
+	if d.User == "" && d.Trunk == "" {
+		return errors.New("give user or trunk")
+	}
+	f.changes = append(f.changes, "dial "+room+" "+d.User)
+	return nil
+}
+func (f *fakeControl) Trunks() []TrunkInfo    { return []TrunkInfo{{Name: "carrier", Registered: true}} }
+func (f *fakeControl) Calls() []CallInfo      { return nil }
+func (f *fakeControl) Hangup(id string) error { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
 func (f *fakeControl) Metrics() []Metric {
 	return []Metric{{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge",
 		Samples: []Sample{{Labels: []Label{{"room", `a"b\c` + "\n"}}, Value: 2}}}}
@@ -108,6 +116,8 @@ func TestRESTAPI(t *testing.T) {
 		{"wrong type", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `{"muted":"yes"}`, 400, `field \"muted\": want a bool, not a JSON string`},
 		{"not JSON", "PATCH", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", `muted`, 400, "bad change"},
 		{"no such leg", "PATCH", base + "/api/rooms/8001/legs/bob", "s3cret-token", `{"muted":true}`, 404, "not found"},
+		{"dial a user into a room", "POST", base + "/api/rooms/8001/dial", "s3cret-token", `{"user":"bob"}`, 202, "calling"},
+		{"dial nobody", "POST", base + "/api/rooms/8001/dial", "s3cret-token", `{}`, 400, "give user or trunk"},
 		{"kick", "DELETE", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", "", 200, "{}"},
 		{"trunks", "GET", base + "/api/trunks", "s3cret-token", "", 200, `"registered":true`},
 		{"empty lists are []", "GET", base + "/api/calls", "s3cret-token", "", 200, "[]"},
@@ -127,7 +137,7 @@ func TestRESTAPI(t *testing.T) {
 			}
 		})
 	}
-	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "kick 8001 alice/c1"}
+	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "dial 8001 bob", "kick 8001 alice/c1"}
 	if fmt.Sprint(fc.changes) != fmt.Sprint(want) {
 		t.Fatalf("control saw %q, want %q", fc.changes, want)
 	}

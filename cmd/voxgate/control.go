@@ -1,14 +1,17 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/webclient"
 )
 
@@ -330,4 +333,61 @@ func sortedKeys[K string | int, V any](m map[K]V) []K {
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	return keys
+}
+
+var callerIDRe = regexp.MustCompile(`^[A-Za-z0-9+_.!~*'()-]{1,64}$`)
+
+// Dial calls a user or a number through a trunk and puts whoever answers
+// into the room (created if need be), as a plain participant.
+func (k control) Dial(room string, d webclient.DialRequest) error {
+	if (d.User == "") == (d.Trunk == "") {
+		return errors.New("give user or trunk (one of them)")
+	}
+	if d.Trunk != "" && d.Number == "" {
+		return errors.New("number: a trunk call needs the number to dial")
+	}
+	if d.CallerID != "" && !callerIDRe.MatchString(d.CallerID) {
+		return fmt.Errorf("caller_id: %q is not a SIP user (letters, digits, + - _ . ! ~ * ' ( ))", d.CallerID)
+	}
+	if d.Timeout < 0 || d.Timeout > 300 {
+		return fmt.Errorf("timeout: %d is not 0..300 seconds", d.Timeout)
+	}
+	if k.r.sip == nil || k.r.web == nil {
+		return fmt.Errorf("voxgate is still starting: %w", webclient.ErrConflict)
+	}
+	if d.Trunk != "" {
+		known := false
+		for _, t := range k.r.sip.TrunkStates() {
+			known = known || t.Name == d.Trunk
+		}
+		if !known {
+			return fmt.Errorf("trunk %q: %w", d.Trunk, webclient.ErrNotFound)
+		}
+	} else if !k.r.web.Online(d.User) && len(k.r.sip.Bindings(d.User)) == 0 {
+		return fmt.Errorf("user %q has no open page and no registered phone: %w", d.User, webclient.ErrConflict)
+	}
+	da := dialplan.DialAction{User: d.User, Trunk: d.Trunk, Number: d.Number, CallerID: d.CallerID, Timeout: cmp.Or(d.Timeout, 30)}
+	go k.r.dialIntoRoom(room, da)
+	return nil
+}
+
+// dialIntoRoom rings da and joins the answer to room until the call ends.
+func (r *router) dialIntoRoom(room string, da dialplan.DialAction) {
+	log := r.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(da.Timeout)*time.Second)
+	leg, err := r.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
+	cancel()
+	if err != nil {
+		log.Info("dial into room: no answer", "error", err)
+		return
+	}
+	log.Info("dial into room: answered", "call_id", leg.ID())
+	actx := context.Background()
+	if err := leg.Answer(actx); err != nil { // tells a page the call is up
+		return
+	}
+	ra := dialplan.RoomAction{Name: room}
+	defer r.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
+	r.joinRoom(actx, leg, ra, false, log)
+	leg.Hangup(actx)
 }

@@ -163,3 +163,82 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 		t.Errorf("REST API changes logged %d times, want 3", len(names))
 	}
 }
+
+// The REST API dials a registered desk phone into a room (as LiveKit's
+// CreateSIPParticipant does): bob's baresip rings, answers by itself and
+// talks with alice, who is in the room already; the call shows in
+// /api/calls. Dialling an unregistered user or an unknown trunk is refused.
+func TestRESTAPIDialsAPhoneIntoARoom(t *testing.T) {
+	peertest.Need(t, "baresip")
+	g := startGateway(t, func(cfg *Config) {
+		f := false
+		cfg.Rooms.Tones = &f
+	})
+	const aliceHz, bobHz = 520.0, 830.0
+	src := func(hz float64) string {
+		p := filepath.Join(t.TempDir(), "tone.wav")
+		peertest.ToneWAV(t, p, 8000, hz, 60)
+		return p
+	}
+	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcma", g.addr), Source: src(bobHz),
+	})
+	if !bob.WaitFor("[1 binding]", 10*time.Second) {
+		t.Fatalf("bob did not register:\n%s", bob.Output())
+	}
+	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr), Source: src(aliceHz), Dial: "sip:8003@" + g.addr,
+	})
+	if !alice.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("alice not in the room:\n%s", alice.Output())
+	}
+	for _, c := range []struct {
+		body string
+		code int
+	}{{`{"user":"carol"}`, 409}, {`{"trunk":"nowhere","number":"123"}`, 404}, {`{"user":"bob","caller_id":"a b"}`, 400}} {
+		if code := g.api(t, "POST", "/api/rooms/003/dial", c.body, nil); code != c.code {
+			t.Fatalf("dial %s: %d, want %d", c.body, code, c.code)
+		}
+	}
+	var out map[string]string
+	if code := g.api(t, "POST", "/api/rooms/003/dial", `{"user":"bob"}`, &out); code != 202 {
+		t.Fatalf("dial bob: %d", code)
+	}
+	if !bob.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("bob's phone was not called into the room:\n%s", bob.Output())
+	}
+	var room webclient.RoomInfo
+	deadline := time.Now().Add(5 * time.Second)
+	for len(room.Legs) < 2 && time.Now().Before(deadline) {
+		g.api(t, "GET", "/api/rooms/003", "", &room)
+		time.Sleep(100 * time.Millisecond)
+	}
+	var calls []webclient.CallInfo
+	g.api(t, "GET", "/api/calls", "", &calls)
+	origins := map[string]bool{}
+	for _, c := range calls {
+		origins[c.Origin] = c.Room == "003"
+	}
+	if len(room.Legs) != 2 || !origins["api"] || !origins["user"] {
+		t.Fatalf("room %+v, calls %+v", room.Legs, calls)
+	}
+	time.Sleep(3 * time.Second)
+	alice.Command("hangup", "")
+	bob.Command("hangup", "")
+	alice.WaitFor("terminated", 5*time.Second)
+	bob.WaitFor("terminated", 5*time.Second)
+	alice.Stop()
+	bob.Stop()
+	for _, c := range []struct {
+		name string
+		b    *peertest.Baresip
+		hear float64
+	}{{"alice", alice, bobHz}, {"bob", bob, aliceHz}} {
+		w := c.b.Received()
+		secs := audio.ToneSeconds(w.Samples, w.Rate, c.hear, 0.2)
+		t.Logf("%s heard the other for %.1f s", c.name, secs)
+		if secs < 2 {
+			t.Errorf("%s heard the other for %.1f s", c.name, secs)
+		}
+	}
+}

@@ -477,7 +477,7 @@ var errNotReachable = errors.New("user has no open page and no registered phone"
 // ring calls out through a trunk, or rings every open page and every
 // registered phone of a user at once: the first to answer wins and the
 // others are cancelled (a late answer is hung up).
-func (r *router) ring(ctx context.Context, c routable, d dialplan.DialAction, log *slog.Logger) (routable, error) {
+func (r *router) ring(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (routable, error) {
 	if d.Trunk != "" {
 		return r.sip.DialTrunk(ctx, d.Trunk, d.Number, sip.DialOptions{CallerID: d.CallerID})
 	}
@@ -492,7 +492,7 @@ func (r *router) ring(ctx context.Context, c routable, d dialplan.DialAction, lo
 	if r.web != nil && r.web.Online(d.User) {
 		n++
 		go func() {
-			w, err := r.web.Ring(ctx, d.User, callerName(c))
+			w, err := r.web.Ring(ctx, d.User, from)
 			if err != nil {
 				results <- answer{nil, err}
 				return
@@ -504,7 +504,7 @@ func (r *router) ring(ctx context.Context, c routable, d dialplan.DialAction, lo
 		for _, b := range r.sip.Bindings(d.User) {
 			n++
 			go func() {
-				p, err := r.sip.DialBinding(ctx, b, callerName(c))
+				p, err := r.sip.DialBinding(ctx, b, from)
 				if err != nil {
 					results <- answer{nil, err}
 					return
@@ -548,7 +548,7 @@ func (r *router) dial(ctx context.Context, c routable, d dialplan.DialAction, re
 	case *webclient.Call:
 		cc.Ringing()
 	}
-	callee, err := r.ring(rctx, c, d, log)
+	callee, err := r.ring(rctx, callerName(c), d, log)
 	if err != nil {
 		log.Info("no answer", "user", d.User, "trunk", d.Trunk, "error", err)
 		var rej *sip.Rejection
