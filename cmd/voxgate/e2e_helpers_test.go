@@ -76,6 +76,12 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	return g
 }
 
+// noTones turns the rooms' join and leave beeps off (they would mask tones).
+func noTones(cfg *Config) {
+	f := false
+	cfg.Rooms.Tones = &f
+}
+
 // writePlan writes a dialplan for a test gateway and returns its path.
 func writePlan(t *testing.T, plan string) string {
 	t.Helper()

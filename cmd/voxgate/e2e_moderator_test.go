@@ -32,8 +32,7 @@ func TestModeratedBridge(t *testing.T) {
 	peertest.Need(t, "baresip")
 	plan := writePlan(t, moderatedPlan)
 	g := startGateway(t, func(cfg *Config) {
-		f := false
-		cfg.Rooms.Tones = &f
+		noTones(cfg)
 		cfg.Dialplan = plan
 	})
 	const aliceHz, bobHz, carolHz = 520.0, 830.0, 1270.0

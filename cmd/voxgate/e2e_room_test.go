@@ -16,10 +16,7 @@ import (
 // others and not itself, and voxgate reports each of them talking.
 func TestBaresipConferenceRoom(t *testing.T) {
 	peertest.Need(t, "baresip")
-	g := startGateway(t, func(cfg *Config) {
-		f := false
-		cfg.Rooms.Tones = &f
-	})
+	g := startGateway(t, noTones)
 	type phone struct {
 		account string
 		freq    float64
