@@ -52,6 +52,7 @@ type Call struct {
 	offer     mediaOffer
 	acks      map[uint32]chan struct{} // re-INVITEs whose 200 awaits its ACK, by CSeq
 	lateOffer bool                     // the INVITE had no SDP: our 200 offers, the ACK answers
+	peerBye   bool                     // the far end sent BYE
 	ackSDP    []byte
 	local     localMedia
 	endReason string
@@ -97,6 +98,8 @@ func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession,
 			switch {
 			case c.localBye:
 				reason = "local hangup"
+			case c.peerBye:
+				reason = "remote hangup"
 			case c.st == stateAnswered:
 				reason = "dialog ended"
 			}
@@ -318,6 +321,11 @@ func (c *Call) Hangup(ctx context.Context) {
 }
 
 func (c *Call) remoteBye(req *sip.Request, tx sip.ServerTransaction) {
+	// ReadBye ends the dialog's context, which the watcher in
+	// newInboundCall may see first: tell it why.
+	c.mu.Lock()
+	c.peerBye = true
+	c.mu.Unlock()
 	var err error
 	if c.out != nil {
 		err = c.out.ReadBye(req, tx)
@@ -325,6 +333,9 @@ func (c *Call) remoteBye(req *sip.Request, tx sip.ServerTransaction) {
 		err = c.dlg.ReadBye(req, tx)
 	}
 	if err != nil {
+		c.mu.Lock()
+		c.peerBye = false
+		c.mu.Unlock()
 		c.srv.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
