@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -153,6 +155,43 @@ type nonces struct {
 	key  []byte
 	ttl  time.Duration
 	skew atomic.Int64 // added to the clock; tests age nonces with it
+
+	// The highest nonce count accepted per nonce (qop=auth): a replayed
+	// request (the same or a lower nc) is refused as stale. Entries go when
+	// their nonce expires.
+	mu   sync.Mutex
+	used map[string]usedNonce
+}
+
+type usedNonce struct {
+	nc uint64
+	at time.Time
+}
+
+// use records nc for nonce and reports ErrStaleNonce for a replay.
+func (n *nonces) use(nonce, nc string) error {
+	count, err := strconv.ParseUint(nc, 16, 32)
+	if err != nil || count == 0 {
+		return ErrBadNonce
+	}
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.used == nil {
+		n.used = map[string]usedNonce{}
+	}
+	if u, ok := n.used[nonce]; ok && count <= u.nc {
+		return ErrStaleNonce
+	}
+	if len(n.used) >= 4096 {
+		for k, u := range n.used {
+			if now.Sub(u.at) > n.ttl {
+				delete(n.used, k)
+			}
+		}
+	}
+	n.used[nonce] = usedNonce{nc: count, at: now}
+	return nil
 }
 
 func newNonces(ttl time.Duration) *nonces {
@@ -247,6 +286,9 @@ func (d *digestAuth) verify(c Credentials, method string, u User) error {
 	}
 	if subtle.ConstantTimeCompare([]byte(expectedResponse(algo, ha1, method, c)), []byte(strings.ToLower(c.Response))) != 1 {
 		return ErrWrongPassword
+	}
+	if c.QOP != "" { // RFC 7616 3.4: the nonce count must grow; a replay is refused
+		return d.nonces.use(c.Nonce, c.NC)
 	}
 	return nil
 }

@@ -83,6 +83,33 @@ func TestDigestVerify(t *testing.T) {
 	}
 }
 
+// A replayed request (the same nonce count again) is refused as stale, so
+// a captured REGISTER cannot be sent again; the next count is accepted.
+func TestDigestReplay(t *testing.T) {
+	d := &digestAuth{realm: "voxgate", nonces: newNonces(time.Minute), algos: []string{"MD5"}}
+	u := User{Name: "alice", Password: "pw"}
+	ch := `Digest realm="voxgate", nonce="` + d.nonces.issue() + `", algorithm=MD5`
+	c, err := ParseCredentials(digestHeader(t, ch, "REGISTER", "sip:voxgate", "alice", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.verify(c, "REGISTER", u); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	if err := d.verify(c, "REGISTER", u); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("replay: %v, want stale", err)
+	}
+	next := c
+	next.NC = "00000002"
+	next.Response = expectedResponse("MD5", hashHex("MD5", "alice:voxgate:pw"), "REGISTER", next)
+	if err := d.verify(next, "REGISTER", u); err != nil {
+		t.Fatalf("the next nonce count: %v", err)
+	}
+	if err := d.verify(c, "REGISTER", u); !errors.Is(err, ErrStaleNonce) {
+		t.Fatalf("an older count: %v, want stale", err)
+	}
+}
+
 func FuzzParseCredentials(f *testing.F) {
 	f.Add(`Digest username="alice", realm="voxgate", nonce="n", uri="sip:voxgate", response="abc", qop=auth, nc=00000001, cnonce="x"`)
 	f.Add(`Digest username="a\"b",realm=r`)
