@@ -12,6 +12,7 @@ import (
 // Browser to voxgate:
 //
 //	{"type":"dial","id":"c1","number":"9196","sdp":"<offer>"}  place a call with an SDP offer
+//	{"type":"join","id":"c1","room":"8001","sdp":"<offer>"}    join a room by its number (routed like a dial: a PIN room asks)
 //	{"type":"candidate","id":"c1","candidate":{...}}            a trickled ICE candidate (RTCIceCandidateInit)
 //	{"type":"hangup","id":"c1"}                                  end the call
 //	{"type":"dtmf","id":"c1","digits":"12#"}                     send digits (RFC 4733 toward SIP)
@@ -81,9 +82,15 @@ func DecodeMessage(b []byte) (Message, error) {
 		return nil
 	}
 	switch m.Type {
-	case "dial":
+	case "dial", "join":
 		if err := need(m.ID != "", "id"); err != nil {
 			return m, err
+		}
+		if m.Type == "join" {
+			if err := need(m.Room != "", "room"); err != nil {
+				return m, err
+			}
+			m.Number = m.Room // a room number goes through the dialplan like any number
 		}
 		if err := need(m.Number != "", "number"); err != nil {
 			return m, err

@@ -83,7 +83,7 @@ func (g *signal) handle(ctx context.Context, m Message) {
 	switch m.Type {
 	case "ping":
 		g.send(Message{Type: "pong"})
-	case "dial":
+	case "dial", "join":
 		if g.call(m.ID) != nil {
 			g.fail(m.ID, "a call with this id is in progress (renegotiation is not supported)")
 			return

@@ -173,6 +173,7 @@ func TestBadMessages(t *testing.T) {
 		`{not json`,
 		`{"type":"teleport"}`,
 		`{"type":"dial","id":"x","number":"9196","sdp":"garbage"}`,
+		`{"type":"join","id":"x","sdp":"v=0\r\n"}`,
 		`{"type":"dial","id":"x","number":"9196","sdp":"v=0\r\nthis is not sdp"}`,
 		`{"type":"candidate","id":"nope","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host"}}`,
 		`{"type":"dtmf","id":"x","digits":"12;rm -rf"}`,
@@ -319,7 +320,7 @@ func TestBrowserEchoWithPion(t *testing.T) {
 
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range []string{`{"type":"dial","id":"c1","number":"9196","sdp":"v=0\r\n"}`, `{"type":"ping"}`,
-		`{"type":"candidate","id":"c1","candidate":{"candidate":"x","sdpMid":"0","sdpMLineIndex":0}}`, `{"type":"mute","id":"c","on":true}`, `{"type":"dtmf","id":"c","digits":"1#"}`} {
+		`{"type":"candidate","id":"c1","candidate":{"candidate":"x","sdpMid":"0","sdpMLineIndex":0}}`, `{"type":"mute","id":"c","on":true}`, `{"type":"join","id":"c2","room":"8001","sdp":"v=0\r\n"}`, `{"type":"dtmf","id":"c","digits":"1#"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -352,5 +353,12 @@ func TestSessionsExpireAndResistForgery(t *testing.T) {
 	s.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
 	if _, err := s.check(tok); err == nil {
 		t.Fatal("an expired token was accepted")
+	}
+}
+
+func TestJoinIsADialOfTheRoomNumber(t *testing.T) {
+	m, err := DecodeMessage([]byte(`{"type":"join","id":"c1","room":"8001","sdp":"v=0\r\n"}`))
+	if err != nil || m.Number != "8001" || m.Room != "8001" {
+		t.Fatalf("join decoded as %+v, %v", m, err)
 	}
 }

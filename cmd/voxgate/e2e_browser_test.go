@@ -263,7 +263,11 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 	for i, user := range []string{"alice", "bob"} {
 		wav := filepath.Join(t.TempDir(), fmt.Sprintf("mic%d.wav", i))
 		peertest.ToneWAV(t, wav, 48000, freqs[i], 60)
-		chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=%s&password=%s-secret&dial=8001&secs=6", base, user, user), wav)
+		how := "dial" // alice dials the room's number, bob joins it with the join message
+		if user == "bob" {
+			how = "join"
+		}
+		chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=%s&password=%s-secret&%s=8001&secs=6", base, user, user, how), wav)
 	}
 	for n := 0; n < 2; n++ {
 		u, w := recording(t, uploads)

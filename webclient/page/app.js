@@ -81,7 +81,7 @@ vg.onevent = (m) => {
   if (m.type === "disconnected") error("The connection to voxgate dropped. Reload the page.");
 };
 
-function setIdle() { people.clear(); renderPeople(); $("roombox").classList.add("hidden"); current = null; $("call").disabled = false; $("hangup").disabled = true; $("mute").disabled = true; }
+function setIdle() { people.clear(); renderPeople(); $("roombox").classList.add("hidden"); current = null; $("call").disabled = false; $("join").disabled = false; $("hangup").disabled = true; $("mute").disabled = true; }
 
 $("login").onsubmit = async (e) => {
   e.preventDefault();
@@ -89,15 +89,19 @@ $("login").onsubmit = async (e) => {
   try { await start(await vg.login($("user").value, $("password").value)); } catch (err) { error(err.message); }
 };
 $("logout").onclick = async () => { await vg.logout(); location.reload(); };
-$("call").onclick = async () => {
+// place starts a call (dial a number) or joins a room (join a room number).
+async function place(how, target) {
   error("");
+  if (!target) { error("Type a number first."); return; }
   let stream;
   try { stream = await navigator.mediaDevices.getUserMedia({audio: true}); }
   catch (err) { error("The microphone was refused: " + err.message); return; }
-  current = await vg.dial($("number").value, stream);
-  $("call").disabled = true; $("hangup").disabled = false; $("mute").disabled = false;
-  status("calling " + current.number);
-};
+  current = how === "join" ? await vg.join(target, stream) : await vg.dial(target, stream);
+  $("call").disabled = true; $("join").disabled = true; $("hangup").disabled = false; $("mute").disabled = false;
+  status((how === "join" ? "joining room " : "calling ") + current.number);
+}
+$("call").onclick = () => place("dial", $("number").value);
+$("join").onclick = () => place("join", $("room").value);
 $("hangup").onclick = () => { if (current) vg.hangup(current.id); setIdle(); status("hung up"); };
 $("mute").onclick = () => {
   if (!current) return;

@@ -45,6 +45,10 @@ class Voxgate {
   async dial(number, stream, opts) {
     return this.offer("dial", "c" + (++this.seq), number, stream, opts);
   }
+  // join enters a room by its number (the dialplan decides, as for dial).
+  async join(room, stream, opts) {
+    return this.offer("join", "c" + (++this.seq), room, stream, opts);
+  }
   // accept answers an incoming call (an "incoming" event's id).
   async accept(id, stream, opts) {
     return this.offer("answer", id, "", stream, opts);
@@ -62,7 +66,8 @@ class Voxgate {
       if (pc.connectionState === "failed") this.restartIce(id); // e.g. the network changed
     };
     await pc.setLocalDescription(await pc.createOffer());
-    this.send(type === "dial" ? {type, id, number, sdp: pc.localDescription.sdp} : {type, id, sdp: pc.localDescription.sdp});
+    const sdp = pc.localDescription.sdp;
+    this.send(type === "dial" ? {type, id, number, sdp} : type === "join" ? {type, id, room: number, sdp} : {type, id, sdp});
     return call;
   }
   // restartIce renegotiates a call with fresh ICE credentials.
