@@ -157,15 +157,11 @@ type nonces struct {
 	skew atomic.Int64 // added to the clock; tests age nonces with it
 
 	// The highest nonce count accepted per nonce (qop=auth): a replayed
-	// request (the same or a lower nc) is refused as stale. Entries go when
-	// their nonce expires.
-	mu   sync.Mutex
-	used map[string]usedNonce
-}
-
-type usedNonce struct {
-	nc uint64
-	at time.Time
+	// request (the same or a lower nc) is refused as stale. Two generations,
+	// swapped every ttl, keep every unexpired nonce's record at O(1) cost.
+	mu        sync.Mutex
+	used, old map[string]uint64
+	rotated   time.Time
 }
 
 // use records nc for nonce and reports ErrStaleNonce for a replay.
@@ -177,20 +173,17 @@ func (n *nonces) use(nonce, nc string) error {
 	now := n.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.used == nil {
-		n.used = map[string]usedNonce{}
+	if n.used == nil || now.Sub(n.rotated) > n.ttl {
+		n.old, n.used, n.rotated = n.used, map[string]uint64{}, now
 	}
-	if u, ok := n.used[nonce]; ok && count <= u.nc {
+	last, ok := n.used[nonce]
+	if !ok {
+		last = n.old[nonce]
+	}
+	if count <= last {
 		return ErrStaleNonce
 	}
-	if len(n.used) >= 4096 {
-		for k, u := range n.used {
-			if now.Sub(u.at) > n.ttl {
-				delete(n.used, k)
-			}
-		}
-	}
-	n.used[nonce] = usedNonce{nc: count, at: now}
+	n.used[nonce] = count
 	return nil
 }
 
