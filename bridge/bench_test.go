@@ -28,6 +28,11 @@ func (l *discardLeg) ReadPacket(ctx context.Context, _ *audio.Packet) error {
 	return ctx.Err()
 }
 
+type g722Enc struct{ e *audio.G722Encoder }
+
+func (g g722Enc) Encode(dst []byte, pcm []int16) ([]byte, error) { return g.e.Encode(dst, pcm), nil }
+func (g g722Enc) Rate() int                                      { return audio.G722Rate }
+
 // feed is a leg's pre-encoded input: a second of packets, replayed.
 type feed struct {
 	pkts [][]byte
@@ -38,6 +43,10 @@ type feed struct {
 func makeFeed(b *testing.B, c audio.Codec, freq float64, talking bool) *feed {
 	rate := 8000
 	var enc audio.Encoder = audio.G711{ALaw: c.Name == "PCMA"}
+	if c.Name == "G722" {
+		rate = audio.G722Rate
+		enc = g722Enc{audio.NewG722Encoder()}
+	}
 	if c.Name == "opus" {
 		rate = 48000
 		e, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: !talking})
@@ -122,6 +131,11 @@ func BenchmarkRoomOpusAllTalking(b *testing.B) { benchRoom(b, 16000, repeat(opc,
 
 // The same with G.711 desk phones.
 func BenchmarkRoomG711AllTalking(b *testing.B) { benchRoom(b, 16000, repeat(pcmu, 20), 20) }
+
+// The same with wideband G.722 desk phones.
+func BenchmarkRoomG722AllTalking(b *testing.B) {
+	benchRoom(b, 16000, repeat(audio.Codec{Name: "G722", Rate: 8000}, 20), 20)
+}
 
 // A 1:1 call between a desk phone (PCMU) and a browser (Opus), bridged at
 // 8 kHz so neither side needs a resampler; legs/core / 2 is calls per core.
