@@ -35,6 +35,8 @@ type Control interface {
 	// trunk and puts whoever answers into the room. It returns once the
 	// call is placed; the answer comes later.
 	Dial(room string, d DialRequest) error
+	// Play plays a prompt to the whole room or to one leg of it.
+	Play(room string, p PlayRequest) error
 	// Metrics are the gauges and counters /metrics shows besides the web
 	// server's own.
 	Metrics() []Metric
@@ -94,6 +96,13 @@ type DialRequest struct {
 	Number   string `json:"number"`
 	CallerID string `json:"caller_id"`
 	Timeout  int    `json:"timeout"` // seconds of ringing, default 30
+}
+
+// PlayRequest is a prompt to play: a WAV file in the configured prompt
+// directory, to one leg or (without Leg) to everyone in the room.
+type PlayRequest struct {
+	File string `json:"file"`
+	Leg  string `json:"leg"`
 }
 
 // Registration is one registered SIP contact.
@@ -182,6 +191,15 @@ func (s *Server) mountAPI(mux *http.ServeMux) {
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "calling"})
+	}))
+	mux.HandleFunc("POST /api/rooms/{room}/play", h(func(w http.ResponseWriter, r *http.Request) {
+		var p PlayRequest
+		if !readChange(w, r, &p) {
+			return
+		}
+		err := s.control.Play(r.PathValue("room"), p)
+		s.audit(r, "prompt played", err, "room", r.PathValue("room"), "file", p.File, "leg", p.Leg)
+		writeResult(w, struct{}{}, err)
 	}))
 	mux.HandleFunc("GET /api/registrations", h(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, nonNil(s.control.Registrations()))

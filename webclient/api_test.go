@@ -48,6 +48,10 @@ func (f *fakeControl) Kick(room, leg string) error {
 	return nil
 }
 func (f *fakeControl) Registrations() []Registration { return nil }
+func (f *fakeControl) Play(room string, p PlayRequest) error {
+	f.changes = append(f.changes, "play "+room+" "+p.File)
+	return nil
+}
 func (f *fakeControl) Dial(room string, d DialRequest) error {
 	if d.User == "" && d.Trunk == "" {
 		return errors.New("give user or trunk")
@@ -118,6 +122,7 @@ func TestRESTAPI(t *testing.T) {
 		{"no such leg", "PATCH", base + "/api/rooms/8001/legs/bob", "s3cret-token", `{"muted":true}`, 404, "not found"},
 		{"dial a user into a room", "POST", base + "/api/rooms/8001/dial", "s3cret-token", `{"user":"bob"}`, 202, "calling"},
 		{"dial nobody", "POST", base + "/api/rooms/8001/dial", "s3cret-token", `{}`, 400, "give user or trunk"},
+		{"play a prompt", "POST", base + "/api/rooms/8001/play", "s3cret-token", `{"file":"welcome.wav"}`, 200, "{}"},
 		{"kick", "DELETE", base + "/api/rooms/8001/legs/alice%2Fc1", "s3cret-token", "", 200, "{}"},
 		{"trunks", "GET", base + "/api/trunks", "s3cret-token", "", 200, `"registered":true`},
 		{"empty lists are []", "GET", base + "/api/calls", "s3cret-token", "", 200, "[]"},
@@ -137,7 +142,7 @@ func TestRESTAPI(t *testing.T) {
 			}
 		})
 	}
-	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "dial 8001 bob", "kick 8001 alice/c1"}
+	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "dial 8001 bob", "play 8001 welcome.wav", "kick 8001 alice/c1"}
 	if fmt.Sprint(fc.changes) != fmt.Sprint(want) {
 		t.Fatalf("control saw %q, want %q", fc.changes, want)
 	}

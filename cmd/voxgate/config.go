@@ -45,6 +45,8 @@ type RoomsConfig struct {
 	// RecordDir: when set, every room's mix is recorded there, from its
 	// first participant to its last (room-<name>-<UTC time>.wav).
 	RecordDir string `yaml:"record_dir"`
+	// PromptDir holds the WAV files the REST API may play into rooms.
+	PromptDir string `yaml:"prompt_dir"`
 }
 
 // UserConfig is one local account.
@@ -149,6 +151,11 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	if d := cfg.Rooms.RecordDir; d != "" {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			return nil, fail("rooms.record_dir", fmt.Errorf("%q is not a directory", d))
+		}
+	}
+	if d := cfg.Rooms.PromptDir; d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return nil, fail("rooms.prompt_dir", fmt.Errorf("%q is not a directory", d))
 		}
 	}
 	if cfg.Rooms.Max < 0 {

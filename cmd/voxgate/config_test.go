@@ -40,6 +40,8 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 		{"bad ha1", "users:\n  - name: a\n    ha1: abc\n", 3, "users[0].ha1"},
 		{"bad codec", "sip:\n  codecs: [pcmu, g729]\n", 2, "sip.codecs[1]"},
 		{"wrong type", "drain_timeout: forever\n", 1, "drain_timeout"},
+		{"prompt dir missing", "rooms:\n  prompt_dir: /nonexistent/prompts\n", 2, "rooms.prompt_dir"},
+		{"api token not a string", "web:\n  api_token: [a, b]\n", 2, "api_token"},
 		{"syntax error", "sip:\n  listen: [\n", 2, ""},
 	}
 	for _, tc := range cases {

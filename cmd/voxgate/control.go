@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/webclient"
@@ -390,4 +394,34 @@ func (r *router) dialIntoRoom(room string, da dialplan.DialAction) {
 	defer r.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
 	r.joinRoom(actx, leg, ra, false, log)
 	leg.Hangup(actx)
+}
+
+// Play plays a WAV from rooms.prompt_dir to a room or one of its legs.
+func (k control) Play(roomName string, p webclient.PlayRequest) error {
+	if k.r.promptDir == "" {
+		return fmt.Errorf("set rooms.prompt_dir to play prompts: %w", webclient.ErrConflict)
+	}
+	if p.File == "" || p.File != filepath.Base(p.File) || !strings.EqualFold(filepath.Ext(p.File), ".wav") {
+		return fmt.Errorf("file: %q is not the name of a .wav file in rooms.prompt_dir", p.File)
+	}
+	room, err := k.lookup(roomName)
+	if err != nil {
+		return err
+	}
+	w, err := audio.ReadWAVFile(filepath.Join(k.r.promptDir, p.File))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("prompt %q: %w", p.File, webclient.ErrNotFound)
+		}
+		return fmt.Errorf("file: %v", err)
+	}
+	if p.Leg == "" {
+		return room.PlayToRoom(w)
+	}
+	if err := room.PlayToLeg(p.Leg, w); errors.Is(err, bridge.ErrNoLeg) {
+		return fmt.Errorf("leg %q in room %q: %w", p.Leg, roomName, webclient.ErrNotFound)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }

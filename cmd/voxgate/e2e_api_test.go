@@ -219,3 +219,44 @@ func TestRESTAPIDialsAPhoneIntoARoom(t *testing.T) {
 		}
 	}
 }
+
+// The REST API plays a prompt from rooms.prompt_dir into a room: the desk
+// phone in it hears the prompt's tone. Names outside the directory, or not
+// there, are refused.
+func TestRESTAPIPlaysAPrompt(t *testing.T) {
+	peertest.Need(t, "baresip")
+	prompts := t.TempDir()
+	peertest.ToneWAV(t, prompts+"/welcome.wav", 16000, 1500, 2)
+	g := startGateway(t, func(cfg *Config) {
+		noTones(cfg)
+		cfg.Rooms.PromptDir = prompts
+	})
+	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
+		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr), Dial: "sip:8004@" + g.addr,
+	})
+	if !alice.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("alice not in the room:\n%s", alice.Output())
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, c := range []struct {
+		body string
+		code int
+	}{{`{"file":"../etc/passwd.wav"}`, 400}, {`{"file":"welcome.txt"}`, 400}, {`{"file":"missing.wav"}`, 404}, {`{"file":"welcome.wav","leg":"nobody"}`, 404}} {
+		if code := g.api(t, "POST", "/api/rooms/004/play", c.body, nil); code != c.code {
+			t.Fatalf("play %s: %d, want %d", c.body, code, c.code)
+		}
+	}
+	if code := g.api(t, "POST", "/api/rooms/004/play", `{"file":"welcome.wav"}`, nil); code != 200 {
+		t.Fatalf("play: %d", code)
+	}
+	time.Sleep(3 * time.Second)
+	alice.Command("hangup", "")
+	alice.WaitFor("terminated", 5*time.Second)
+	alice.Stop()
+	w := alice.Received()
+	secs := audio.ToneSeconds(w.Samples, w.Rate, 1500, 0.2)
+	t.Logf("alice heard the prompt for %.1f s", secs)
+	if secs < 1.5 {
+		t.Fatalf("alice heard the 2 s prompt for %.1f s", secs)
+	}
+}

@@ -22,6 +22,7 @@ import (
 type router struct {
 	plan      atomic.Pointer[dialplan.Plan]
 	recordDir string
+	promptDir string // WAVs the REST API may play
 	rooms     *bridge.Rooms
 	log       *slog.Logger
 	hub       *roomHub
@@ -608,7 +609,7 @@ func newRouter(cfg *Config, plan *dialplan.Plan, log *slog.Logger) *router {
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	r := &router{recordDir: cfg.Rooms.RecordDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log,
+	r := &router{recordDir: cfg.Rooms.RecordDir, promptDir: cfg.Rooms.PromptDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log,
 		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}}
 	r.plan.Store(plan)
 	return r
