@@ -158,6 +158,18 @@ func (b *g722Band) highStep(ihigh int) int {
 	return rhigh
 }
 
+// qmf shifts two samples into the 24-tap delay line x and returns the two
+// polyphase sums of the QMF (the same filter analyses and synthesises).
+func qmf(x *[24]int, a, b int) (even, odd int) {
+	copy(x[:22], x[2:])
+	x[22], x[23] = a, b
+	for i := 0; i < 12; i++ {
+		even += x[2*i] * g722qmf[i]
+		odd += x[2*i+1] * g722qmf[11-i]
+	}
+	return even, odd
+}
+
 // G722Encoder encodes 16 kHz PCM. Its state carries over between calls, so
 // one encoder serves one stream.
 type G722Encoder struct {
@@ -176,14 +188,8 @@ func NewG722Encoder() *G722Encoder {
 // ignored) to dst.
 func (e *G722Encoder) Encode(dst []byte, pcm []int16) []byte {
 	for j := 0; j+1 < len(pcm); j += 2 {
-		copy(e.x[:22], e.x[2:])
-		e.x[22], e.x[23] = int(pcm[j]), int(pcm[j+1])
-		sumOdd, sumEven := 0, 0
-		for i := 0; i < 12; i++ {
-			sumOdd += e.x[2*i] * g722qmf[i]
-			sumEven += e.x[2*i+1] * g722qmf[11-i]
-		}
-		xlow, xhigh := (sumEven+sumOdd)>>14, (sumEven-sumOdd)>>14
+		a, b := qmf(&e.x, int(pcm[j]), int(pcm[j+1]))
+		xlow, xhigh := (b+a)>>14, (b-a)>>14
 
 		lo := &e.band[0]
 		el := sat16(xlow - lo.s)
@@ -245,13 +251,7 @@ func (d *G722Decoder) Decode(dst []int16, payload []byte) []int16 {
 		lo.lowStep(ilow)
 		rhigh := d.band[1].highStep(ihigh)
 
-		copy(d.x[:22], d.x[2:])
-		d.x[22], d.x[23] = rlow+rhigh, rlow-rhigh
-		out1, out2 := 0, 0
-		for i := 0; i < 12; i++ {
-			out2 += d.x[2*i] * g722qmf[i]
-			out1 += d.x[2*i+1] * g722qmf[11-i]
-		}
+		out2, out1 := qmf(&d.x, rlow+rhigh, rlow-rhigh)
 		dst = append(dst, int16(sat16(out1>>11)), int16(sat16(out2>>11)))
 	}
 	return dst

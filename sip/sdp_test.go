@@ -61,17 +61,7 @@ func TestAnswerOpusGolden(t *testing.T) {
 	l := localMedia{IP: netip.MustParseAddr("192.0.2.10"), Port: 20000, SessID: 42, Version: 1,
 		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, Ptime: 20, Direction: SendRecv}
 	got := string(l.marshal(&mo))
-	golden := filepath.Join("testdata", "answer-opus.sdp")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		_ = os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("answer differs from %s:\n%s", golden, got)
-	}
+	checkGolden(t, "answer-opus.sdp", got)
 	back, err := parseOffer([]byte(got), allCodecs)
 	if err != nil || back.Codec.Name != "opus" || back.PT != 116 || back.DTMFRate != 48000 {
 		t.Fatalf("our answer parses as %+v, %v", back, err)
@@ -140,17 +130,7 @@ func TestAnswerGolden(t *testing.T) {
 	l := localMedia{IP: netip.MustParseAddr("192.0.2.10"), Port: 20000, SessID: 42, Version: 1,
 		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, Ptime: 20, Direction: mo.Direction.reverse()}
 	got := string(l.marshal(&mo))
-	golden := filepath.Join("testdata", "answer.sdp")
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		_ = os.WriteFile(golden, []byte(got), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("answer differs from %s:\n%s", golden, got)
-	}
+	checkGolden(t, "answer.sdp", got)
 	if _, err := parseOffer([]byte(got), bothCodecs); err != nil {
 		t.Fatalf("our answer does not parse: %v", err)
 	}
@@ -176,4 +156,20 @@ func FuzzParseOffer(f *testing.F) {
 			t.Fatalf("our answer to an accepted offer does not parse: %v", err)
 		}
 	})
+}
+
+// checkGolden compares got with testdata/name (UPDATE_GOLDEN=1 rewrites it).
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if os.Getenv("UPDATE_GOLDEN") != "" {
+		_ = os.WriteFile(golden, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs:\n%s", golden, got)
+	}
 }

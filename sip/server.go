@@ -643,10 +643,12 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// An INVITE without SDP (a late offer, RFC 3261 13.2.1): voxgate offers
 	// in its 200 and takes the answer from the ACK.
+	accept := s.acceptedCodecs()
 	late := len(req.Body()) == 0
-	mo, err := parseOffer(req.Body(), s.acceptedCodecs())
-	if late {
-		mo, err = mediaOffer{Codec: s.acceptedCodecs()[0], Direction: SendRecv, Ptime: 20, Index: -1}, nil
+	mo := mediaOffer{Codec: accept[0], Direction: SendRecv, Ptime: 20, Index: -1} // until the ACK answers
+	var err error
+	if !late {
+		mo, err = parseOffer(req.Body(), accept)
 	}
 	if err != nil {
 		code := 488
@@ -671,7 +673,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
 	if late {
 		c.lateOffer = true
-		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = s.acceptedCodecs(), nil, 101, 8000
+		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000
 		for _, k := range c.local.Codecs {
 			c.local.PTs = append(c.local.PTs, k.PT)
 		}

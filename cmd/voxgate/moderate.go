@@ -39,9 +39,6 @@ func beeps(freq float64, n int) *audio.WAV {
 
 // ctlLocked returns the room's control state, creating it; r.mu is held.
 func (r *router) ctlLocked(room string) *roomCtl {
-	if r.ctl == nil {
-		r.ctl = map[string]*roomCtl{}
-	}
 	c := r.ctl[room]
 	if c == nil {
 		c = &roomCtl{legs: map[string]routable{}, moderators: map[string]bool{}, waiting: map[string]bool{}}

@@ -610,7 +610,7 @@ func newRouter(cfg *Config, plan *dialplan.Plan, log *slog.Logger) *router {
 		tmpl.JoinTone, tmpl.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
 	r := &router{recordDir: cfg.Rooms.RecordDir, promptDir: cfg.Rooms.PromptDir, rooms: bridge.NewRooms(tmpl), hub: hub, log: log,
-		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}}
+		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{}}
 	r.plan.Store(plan)
 	return r
 }
