@@ -73,6 +73,10 @@ func (r *router) admit(room *bridge.Room, c routable, ra dialplan.RoomAction, mo
 		}
 		clear(ctl.waiting)
 	}
+	if wait && len(ctl.moderators) > 0 { // a moderator came in since mustWait
+		wait = false
+		released = append(released, c.ID())
+	}
 	if wait {
 		ctl.waiting[c.ID()] = true
 	}
@@ -81,7 +85,7 @@ func (r *router) admit(room *bridge.Room, c routable, ra dialplan.RoomAction, mo
 		_ = room.Mute(id, false)
 		_ = room.Deafen(id, false)
 	}
-	if len(released) > 0 {
+	if moderator && len(released) > 0 {
 		log.Info("the moderator is in: the conference starts", "room", room.Name(), "waited", len(released))
 	}
 	if wait {
