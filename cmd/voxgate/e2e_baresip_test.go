@@ -116,7 +116,8 @@ func TestBaresipEchoHoldResume(t *testing.T) {
 				t.Errorf("voxgate kept sending during hold: %d packets", held)
 			}
 			if afterTone < 2.5 {
-				t.Errorf("echo after resume: %.1fs of tone in 3.5s", afterTone)
+				t.Errorf("echo after resume: %.1fs of tone in 3.5s; captured per payload type %v, baresip's RTP ports %d-%d",
+					afterTone, capture.PayloadTypes(), b.RTPMin, b.RTPMax)
 			}
 			// RTCP both ways over the 10 s call (reports every 5 s).
 			deadline := time.Now().Add(3 * time.Second)

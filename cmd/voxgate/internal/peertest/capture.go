@@ -26,6 +26,7 @@ type Capture struct {
 	idx      []int
 	pts      map[uint8]int
 	dtmf     []rune // RFC 4733 digits seen (payload type 101), once per event
+	seen     map[uint64]struct{}
 	done     chan struct{}
 }
 
@@ -47,7 +48,7 @@ func CaptureRTP(t testing.TB, min, max int) *Capture {
 	}
 	tv := syscall.Timeval{Usec: 100000}
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), pts: map[uint8]int{}, done: make(chan struct{})}
+	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), pts: map[uint8]int{}, seen: map[uint64]struct{}{}, done: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	t.Cleanup(c.Stop)
@@ -68,9 +69,9 @@ func (c *Capture) loop() {
 		if err != nil {
 			continue
 		}
-		if ll, ok := from.(*syscall.SockaddrLinklayer); ok && ll.Pkttype == 4 { // PACKET_OUTGOING: the same packet is seen again incoming
-			continue
-		}
+		// On loopback each packet shows twice (PACKET_OUTGOING, then as
+		// received); keep whichever copy comes, once (by SSRC and sequence).
+		_ = from
 		b := buf[:n]
 		if len(b) < 20 || b[0]>>4 != 4 || b[9] != syscall.IPPROTO_UDP {
 			continue
@@ -86,6 +87,12 @@ func (c *Capture) loop() {
 			continue
 		}
 		c.mu.Lock()
+		key := uint64(pkt.SSRC)<<16 | uint64(pkt.SequenceNumber)
+		if _, dup := c.seen[key]; dup {
+			c.mu.Unlock()
+			continue
+		}
+		c.seen[key] = struct{}{}
 		c.pts[pkt.PayloadType]++
 		if pkt.PayloadType == 101 {
 			if ev, err := audio.ParseDTMFEvent(pkt.Payload); err == nil && pkt.Marker {
