@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"fmt"
 	"syscall"
 	"testing"
@@ -19,14 +18,11 @@ type discardLeg struct {
 	done  chan struct{}
 }
 
-func (l *discardLeg) ID() string                        { return l.id }
-func (l *discardLeg) Codec() audio.Codec                { return l.codec }
-func (l *discardLeg) Done() <-chan struct{}             { return l.done }
-func (l *discardLeg) WritePayload([]byte, uint32) error { return nil }
-func (l *discardLeg) ReadPacket(ctx context.Context, _ *audio.Packet) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
+func (l *discardLeg) ID() string                           { return l.id }
+func (l *discardLeg) Codec() audio.Codec                   { return l.codec }
+func (l *discardLeg) Done() <-chan struct{}                { return l.done }
+func (l *discardLeg) WritePayload([]byte, uint32) error    { return nil }
+func (l *discardLeg) SetPacketHandler(audio.PacketHandler) {}
 
 type g722Enc struct{ e *audio.G722Encoder }
 

@@ -24,9 +24,8 @@ func Echo(ctx context.Context, leg Leg) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go in.run(ctx)
+	leg.SetPacketHandler(in)
+	defer leg.SetPacketHandler(nil)
 	samples := uint32(c.Rate / 50)
 	payload := make([]byte, 0, 1500)
 	t := time.NewTicker(20 * time.Millisecond)

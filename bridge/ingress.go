@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -10,8 +9,8 @@ import (
 	"github.com/voxgate/voxgate/audio"
 )
 
-// ingress is a leg's receive path: RTP packets -> jitter buffer (fed by the
-// leg's reader goroutine) -> decode or conceal -> resample to the room rate,
+// ingress is a leg's receive path: RTP packets -> jitter buffer (pushed by
+// the leg's socket reader) -> decode or conceal -> resample to the room rate,
 // pulled one frame per room tick.
 type ingress struct {
 	leg   Leg
@@ -23,12 +22,11 @@ type ingress struct {
 	mu sync.Mutex
 	jb *audio.JitterBuffer
 
-	fifo      []int16 // decoded PCM at the decoder's rate, not consumed yet
-	tick      []int16 // one tick at the decoder's rate
-	frame     []int16 // one tick at the room's rate
-	pktDur    int     // samples per packet at the decoder's rate
-	received  uint64
-	readerErr error
+	fifo     []int16 // decoded PCM at the decoder's rate, not consumed yet
+	tick     []int16 // one tick at the decoder's rate
+	frame    []int16 // one tick at the room's rate
+	pktDur   int     // samples per packet at the decoder's rate
+	received uint64
 }
 
 // silentPayload tells the jitter buffer where dropping or stretching a
@@ -76,22 +74,15 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 	return in, nil
 }
 
-// run feeds the jitter buffer until the leg or ctx ends.
-func (in *ingress) run(ctx context.Context) {
-	p := audio.Packet{Payload: make([]byte, 0, 1500)}
-	for {
-		if err := in.leg.ReadPacket(ctx, &p); err != nil {
-			in.mu.Lock()
-			in.readerErr = err
-			in.mu.Unlock()
-			return
-		}
-		now := in.now()
-		in.mu.Lock()
-		in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, now)
-		in.received++
-		in.mu.Unlock()
-	}
+// HandlePacket puts a received packet into the jitter buffer. The leg calls
+// it from the goroutine that read the packet (push-style: no queue, no
+// goroutine of the room's in between); the buffer copies the payload.
+func (in *ingress) HandlePacket(p *audio.Packet) {
+	now := in.now()
+	in.mu.Lock()
+	in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, now)
+	in.received++
+	in.mu.Unlock()
 }
 
 // pull returns the next tick of audio at the room rate, or nil when the leg

@@ -272,8 +272,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(3)
-	go func() { defer m.wg.Done(); m.in.run(ctx) }()
+	m.wg.Add(2)
 	go func() { defer m.wg.Done(); m.out.run(ctx) }()
 	go func() { // a leg that ends leaves
 		defer m.wg.Done()
@@ -292,6 +291,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	r.startClockLocked()
 	n := len(r.members)
 	r.mu.Unlock()
+	leg.SetPacketHandler(m.in)
 	r.log.Info("leg joined", "leg", m.id, "codec", c.Name, "legs", n)
 	r.emit(m.id, "joined")
 	return nil
@@ -352,6 +352,7 @@ func (r *Room) remove(id, why string) error {
 	}
 	empty := len(r.members) == 0
 	r.mu.Unlock()
+	m.leg.SetPacketHandler(nil)
 	m.cancel()
 	m.wg.Wait()
 	if empty {

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"math/rand"
@@ -20,22 +18,24 @@ import (
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// memLeg is an in-process leg: the test delivers packets to it and reads
-// what the room sent.
+// memLeg is an in-process leg: the test pushes packets to it (as a socket
+// reader would, on the test's goroutine) and reads what the room sent.
 type memLeg struct {
 	id       string
 	codec    audio.Codec
-	in       chan audio.Packet
 	consumed atomic.Int64
 	done     chan struct{}
 	closeMu  sync.Once
+
+	hmu sync.Mutex
+	h   audio.PacketHandler
 
 	mu       sync.Mutex
 	payloads [][]byte
 }
 
 func newMemLeg(id string, c audio.Codec) *memLeg {
-	return &memLeg{id: id, codec: c, in: make(chan audio.Packet, 4096), done: make(chan struct{})}
+	return &memLeg{id: id, codec: c, done: make(chan struct{})}
 }
 
 func (l *memLeg) ID() string         { return l.id }
@@ -45,18 +45,20 @@ func (l *memLeg) Done() <-chan struct{} {
 }
 func (l *memLeg) hangup() { l.closeMu.Do(func() { close(l.done) }) }
 
-func (l *memLeg) ReadPacket(ctx context.Context, p *audio.Packet) error {
-	select {
-	case q := <-l.in:
-		p.Seq, p.Timestamp, p.SSRC = q.Seq, q.Timestamp, q.SSRC
-		p.Payload = append(p.Payload[:0], q.Payload...)
-		l.consumed.Add(1)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-l.done:
-		return errors.New("leg ended")
+func (l *memLeg) SetPacketHandler(h audio.PacketHandler) {
+	l.hmu.Lock()
+	l.h = h
+	l.hmu.Unlock()
+}
+
+// push hands a received packet to the leg's handler, as its socket reader would.
+func (l *memLeg) push(p audio.Packet) {
+	l.hmu.Lock()
+	if l.h != nil {
+		l.h.HandlePacket(&p)
 	}
+	l.hmu.Unlock()
+	l.consumed.Add(1)
 }
 
 func (l *memLeg) WritePayload(payload []byte, samples uint32) error {
@@ -151,7 +153,7 @@ func (s *sender) deliver(now time.Duration) {
 	sort.SliceStable(s.pending, func(a, b int) bool { return s.pending[a].at < s.pending[b].at })
 	n := 0
 	for n < len(s.pending) && s.pending[n].at <= now {
-		s.leg.in <- s.pending[n].p
+		s.leg.push(s.pending[n].p)
 		s.sent++
 		n++
 	}

@@ -28,8 +28,8 @@ const (
 )
 
 // Call is one SIP call with its audio stream: a media leg. Received RTP is
-// handed over packet by packet (ReadPacket); encoded frames written are
-// packetized and sent (WritePayload).
+// pushed packet by packet to a handler (SetPacketHandler); encoded frames
+// written are packetized and sent (WritePayload).
 type Call struct {
 	srv      *Server
 	log      *slog.Logger
@@ -59,8 +59,7 @@ type Call struct {
 	localBye  bool // Hangup is sending BYE
 	onDTMF    func(rune)
 	finishOne sync.Once
-	rxPkt     audio.Packet // ReadFrame's buffers
-	txBuf     []byte
+	txBuf     []byte // WriteFrame's buffer
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -154,7 +153,7 @@ func (c *Call) Caller() string { return c.caller }
 // Origin tells who the caller is: an authenticated user, a trunk or a guest.
 func (c *Call) Origin() Origin { return c.origin }
 
-// Rate is the sample rate of the frames ReadFrame and WriteFrame carry (G.711).
+// Rate is the sample rate of the frames WriteFrame takes (G.711).
 func (c *Call) Rate() int { return 8000 }
 
 // Done is closed when the call has ended.
@@ -471,10 +470,9 @@ func (c *Call) Codec() audio.Codec {
 	return audio.Codec{Name: c.offer.Codec.Name, Rate: c.offer.Codec.Rate}
 }
 
-// ReadPacket blocks until the next received RTP packet and copies it into p.
-func (c *Call) ReadPacket(ctx context.Context, p *audio.Packet) error {
-	return c.sess.readPacket(ctx, c.done, p)
-}
+// SetPacketHandler makes the call hand each received RTP packet of its
+// codec to h, on the goroutine that read it from the socket (nil: drop them).
+func (c *Call) SetPacketHandler(h audio.PacketHandler) { c.sess.setHandler(h) }
 
 // WritePayload sends one encoded frame covering samples RTP clock units.
 // It does not block. Frames written while the call is on hold are dropped.
@@ -489,22 +487,8 @@ func (c *Call) WritePayload(payload []byte, samples uint32) error {
 
 func (c *Call) g711() bool { n := c.Codec().Name; return n == "PCMU" || n == "PCMA" }
 
-// ErrNotG711 is returned by ReadFrame and WriteFrame on an Opus or G.722 call.
-var ErrNotG711 = errors.New("ReadFrame and WriteFrame take G.711 calls only")
-
-// ReadFrame reads the next packet and decodes it to 8 kHz PCM (G.711), for
-// callers that do not run the bridge's pipeline (tests, simple tools).
-func (c *Call) ReadFrame(ctx context.Context, f *audio.Frame) error {
-	if !c.g711() {
-		return ErrNotG711
-	}
-	if err := c.ReadPacket(ctx, &c.rxPkt); err != nil {
-		return err
-	}
-	f.Rate = 8000
-	f.Samples, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Decode(f.Samples[:0], c.rxPkt.Payload)
-	return nil
-}
+// ErrNotG711 is returned by WriteFrame on an Opus or G.722 call.
+var ErrNotG711 = errors.New("WriteFrame takes G.711 calls only")
 
 // WriteFrame encodes 8 kHz PCM with the call's G.711 law and sends it.
 func (c *Call) WriteFrame(f *audio.Frame) error {

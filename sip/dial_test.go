@@ -34,7 +34,8 @@ func (h *echoHandler) HandleCall(ctx context.Context, c *Call) {
 		return
 	}
 	f := audio.Frame{Samples: make([]int16, 0, 960)}
-	for c.ReadFrame(ctx, &f) == nil {
+	rd := newFrameReader(c)
+	for rd.read(ctx, &f) == nil {
 		_ = c.WriteFrame(&f)
 	}
 }
@@ -53,10 +54,11 @@ func toneThrough(t *testing.T, c *Call, freq float64, d time.Duration) []int16 {
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Second)
 	defer cancel()
 	done := make(chan struct{})
+	rd := newFrameReader(c)
 	go func() {
 		defer close(done)
 		f := audio.Frame{Samples: make([]int16, 0, 960)}
-		for c.ReadFrame(ctx, &f) == nil {
+		for rd.read(ctx, &f) == nil {
 			mu.Lock()
 			got = append(got, f.Samples...)
 			mu.Unlock()

@@ -32,81 +32,24 @@ type Stats struct {
 	RemoteJitter       time.Duration
 	RTCPReceived       uint64
 	RTCPSent           uint64
-	// DroppedFrames counts received packets dropped because the consumer of
-	// the leg fell behind.
-	DroppedFrames uint64
-	DTMFReceived  string // every digit received, in order (RFC 4733 and SIP INFO)
-	DTMFSent      string // every digit sent as RFC 4733 events, once its end packets went out
+	DTMFReceived       string // every digit received, in order (RFC 4733 and SIP INFO)
+	DTMFSent           string // every digit sent as RFC 4733 events, once its end packets went out
 }
 
 const maxPayload = 1500
 
-// packetQueue is a bounded, drop-oldest queue of received RTP payloads with
-// storage allocated once per call: a consumer that falls behind loses the
-// oldest packets, never stalls the receiver.
-type packetQueue struct {
-	mu      sync.Mutex
-	pkts    [16]audio.Packet
-	head, n int
-	dropped uint64
-	ready   chan struct{}
-}
-
-func newPacketQueue() *packetQueue {
-	q := &packetQueue{ready: make(chan struct{}, 1)}
-	for i := range q.pkts {
-		q.pkts[i].Payload = make([]byte, 0, 512)
-	}
-	return q
-}
-
-func (q *packetQueue) push(p *rtp.Packet) {
-	q.mu.Lock()
-	if q.n == len(q.pkts) {
-		q.head = (q.head + 1) % len(q.pkts)
-		q.n--
-		q.dropped++
-	}
-	slot := &q.pkts[(q.head+q.n)%len(q.pkts)]
-	slot.Seq, slot.Timestamp, slot.SSRC = p.SequenceNumber, p.Timestamp, p.SSRC
-	slot.Payload = append(slot.Payload[:0], p.Payload...)
-	q.n++
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
-}
-
-// pop copies the oldest packet into dst, reporting false when empty.
-func (q *packetQueue) pop(dst *audio.Packet) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.n == 0 {
-		return false
-	}
-	src := &q.pkts[q.head]
-	dst.Seq, dst.Timestamp, dst.SSRC = src.Seq, src.Timestamp, src.SSRC
-	dst.Payload = append(dst.Payload[:0], src.Payload...)
-	q.head = (q.head + 1) % len(q.pkts)
-	q.n--
-	return true
-}
-
-func (q *packetQueue) droppedCount() uint64 {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.dropped
-}
-
 // rtpSession is one audio stream: an RTP and an RTCP socket from the pool.
 type rtpSession struct {
-	log        *slog.Logger
-	rtpConn    *net.UDPConn
-	rtcpConn   *net.UDPConn
-	port       int
-	pool       *portPool
-	packets    *packetQueue
+	log      *slog.Logger
+	rtpConn  *net.UDPConn
+	rtcpConn *net.UDPConn
+	port     int
+	pool     *portPool
+	// hmu serializes handing packets to handler with changing it, so that
+	// once setHandler returns the old handler gets nothing more.
+	hmu        sync.Mutex
+	handler    audio.PacketHandler
+	rx         audio.Packet // what handler gets; its payload is the read buffer
 	onDTMF     func(rune)
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
@@ -172,7 +115,6 @@ func newRTPSession(log *slog.Logger, pool *portPool, ip netip.Addr) (*rtpSession
 		rtcpConn: rtcpc,
 		port:     port,
 		pool:     pool,
-		packets:  newPacketQueue(),
 		ssrc:     binary.BigEndian.Uint32(b[:]),
 		sendBuf:  make([]byte, 1500),
 		seq:      uint16(b[0])<<8 | uint16(b[2]),
@@ -267,8 +209,27 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 			s.onDTMF(digit)
 		}
 	case pkt.PayloadType == pt && receiving && len(pkt.Payload) <= maxPayload:
-		s.packets.push(pkt)
+		s.deliver(pkt)
 	}
+}
+
+// deliver hands a received packet to the handler, on the reading goroutine
+// (push-style: no queue, no copy; the handler copies what it keeps).
+func (s *rtpSession) deliver(pkt *rtp.Packet) {
+	s.hmu.Lock()
+	if s.handler != nil {
+		s.rx.Seq, s.rx.Timestamp, s.rx.SSRC, s.rx.Payload = pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload
+		s.handler.HandlePacket(&s.rx)
+		s.rx.Payload = nil
+	}
+	s.hmu.Unlock()
+}
+
+// setHandler changes where received packets go (nil: nowhere).
+func (s *rtpSession) setHandler(h audio.PacketHandler) {
+	s.hmu.Lock()
+	s.handler = h
+	s.hmu.Unlock()
 }
 
 // dtmfLocked reports a digit once per event: at its first packet, deduplicated
@@ -334,22 +295,6 @@ func (r *recvState) lost() int64 {
 	}
 	expected := r.extMax() - uint64(r.baseSeq) + 1
 	return int64(expected) - int64(r.received)
-}
-
-// readPacket blocks until a received packet is available and copies it into p.
-func (s *rtpSession) readPacket(ctx context.Context, done <-chan struct{}, p *audio.Packet) error {
-	for {
-		if s.packets.pop(p) {
-			return nil
-		}
-		select {
-		case <-s.packets.ready:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-done:
-			return ErrCallEnded
-		}
-	}
 }
 
 // writePayload sends one encoded frame of samples (RTP clock units), or a
@@ -431,7 +376,6 @@ func (s *rtpSession) snapshot() Stats {
 	if s.codec.Rate > 0 {
 		st.Jitter = time.Duration(s.recv.jitter * float64(time.Second) / float64(s.codec.Rate))
 	}
-	st.DroppedFrames = s.packets.droppedCount()
 	return st
 }
 

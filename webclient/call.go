@@ -3,6 +3,7 @@ package webclient
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -18,7 +19,8 @@ import (
 var ErrCallEnded = errors.New("call ended")
 
 // Call is one browser call: a pion PeerConnection whose received Opus is
-// handed over packet by packet and whose sent Opus comes from WritePayload.
+// pushed packet by packet to a handler and whose sent Opus comes from
+// WritePayload.
 // It is a media leg for the bridge.
 type Call struct {
 	id     string
@@ -31,10 +33,11 @@ type Call struct {
 	cands  *candidateGate // ICE candidates wait for their answer
 
 	trackOnce sync.Once
-	trackCh   chan *webrtc.TrackRemote
-	track     *webrtc.TrackRemote
-	rtpBuf    []byte
-	pkt       rtp.Packet
+	// hmu serializes handing packets to handler with changing it, so that
+	// once SetPacketHandler returns the old handler gets nothing more.
+	hmu     sync.Mutex
+	handler audio.PacketHandler
+	rx      audio.Packet
 
 	done    chan struct{}
 	endOnce sync.Once
@@ -78,48 +81,41 @@ func (c *Call) onTrack(t *webrtc.TrackRemote) {
 	if t.Kind() != webrtc.RTPCodecTypeAudio {
 		return
 	}
-	c.trackOnce.Do(func() { c.trackCh <- t })
+	c.trackOnce.Do(func() { go c.readTrack(t) })
 }
 
-// ReadPacket blocks until the next RTP packet from the browser.
-func (c *Call) ReadPacket(ctx context.Context, p *audio.Packet) error {
-	if c.track == nil {
-		select {
-		case c.track = <-c.trackCh:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.done:
-			return ErrCallEnded
-		}
-	}
+// SetPacketHandler makes the call hand each RTP packet from the browser to
+// h, on the goroutine that reads the track (nil: drop them).
+func (c *Call) SetPacketHandler(h audio.PacketHandler) {
+	c.hmu.Lock()
+	c.handler = h
+	c.hmu.Unlock()
+}
+
+// readTrack pushes the browser's packets to the handler until the track
+// ends (the PeerConnection closes when the call ends).
+func (c *Call) readTrack(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
 	for {
-		_ = c.track.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, _, err := c.track.Read(c.rtpBuf)
+		n, _, err := t.Read(buf)
 		if err != nil {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-c.done:
-				return ErrCallEnded
-			default:
+			if !errors.Is(err, io.EOF) {
+				c.log.Debug("browser track ended", "error", err)
 			}
-			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-				continue
-			}
-			return err
+			return
 		}
-		if err := c.pkt.Unmarshal(c.rtpBuf[:n]); err != nil {
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		p.Seq, p.Timestamp, p.SSRC = c.pkt.SequenceNumber, c.pkt.Timestamp, c.pkt.SSRC
-		p.Payload = append(p.Payload[:0], c.pkt.Payload...)
-		return nil
+		c.hmu.Lock()
+		if c.handler != nil {
+			c.rx.Seq, c.rx.Timestamp, c.rx.SSRC, c.rx.Payload = pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload
+			c.handler.HandlePacket(&c.rx)
+			c.rx.Payload = nil
+		}
+		c.hmu.Unlock()
 	}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
 }
 
 // WritePayload sends one Opus frame of samples (48 kHz units) to the browser.

@@ -217,7 +217,7 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 		}
 	}()
 	c := &Call{id: g.user + "/" + m.ID, user: g.user, dialed: m.Number, log: g.log.With("call", m.ID, "dialed", m.Number),
-		pc: pc, local: local, trackCh: make(chan *webrtc.TrackRemote, 1), rtpBuf: make([]byte, 1500), done: make(chan struct{})}
+		pc: pc, local: local, done: make(chan struct{})}
 	c.send = func(msg Message) {
 		if msg.ID == c.id {
 			msg.ID = m.ID // the page knows its own id
