@@ -275,8 +275,8 @@ func (c *Call) remote() netip.AddrPort {
 	return c.offer.Addr
 }
 
-// Reject refuses an unanswered call with r's status.
-func (c *Call) Reject(r *Rejection) {
+// Reject refuses an unanswered call with a final status and its reason.
+func (c *Call) Reject(status int, reason string) {
 	c.mu.Lock()
 	if c.st == stateAnswered || c.st == stateEnded {
 		c.mu.Unlock()
@@ -284,11 +284,11 @@ func (c *Call) Reject(r *Rejection) {
 	}
 	c.st = stateEnded
 	c.mu.Unlock()
-	res := sip.NewResponseFromRequest(c.dlg.InviteRequest, r.Status, r.Reason, nil)
+	res := sip.NewResponseFromRequest(c.dlg.InviteRequest, status, reason, nil)
 	res.AppendHeader(sip.NewHeader("Server", "voxgate"))
 	c.srv.counters.response(res.StatusCode)
 	_ = c.dlg.WriteResponse(res)
-	c.log.Info("call rejected", "status", r.Status, "reason", r.Reason)
+	c.log.Info("call rejected", "status", status, "reason", reason)
 	c.end("rejected")
 }
 
@@ -315,7 +315,7 @@ func (c *Call) Hangup(ctx context.Context) {
 			c.finish() // an outgoing call has no INVITE handler to release it
 		}
 	default:
-		c.Reject(RejectUnavailable)
+		c.Reject(RejectUnavailable.Status, RejectUnavailable.Reason)
 	}
 }
 

@@ -19,6 +19,9 @@ type Rejection struct {
 
 func (r *Rejection) Error() string { return r.Reason }
 
+// SIPStatus is the final status and reason a call was refused with.
+func (r *Rejection) SIPStatus() (int, string) { return r.Status, r.Reason }
+
 // Common rejections.
 var (
 	RejectNotFound    = &Rejection{404, "Not Found"}

@@ -98,7 +98,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		}
 	}
 	if s.handler == nil {
-		s.handler = HandlerFunc(func(_ context.Context, c *Call) { c.Reject(RejectNotFound) })
+		s.handler = HandlerFunc(func(_ context.Context, c *Call) { c.Reject(RejectNotFound.Status, RejectNotFound.Reason) })
 	}
 	if s.users == nil {
 		s.users = NewUsers()

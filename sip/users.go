@@ -3,6 +3,7 @@ package sip
 import (
 	"crypto/md5"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"sync/atomic"
 )
@@ -71,4 +72,30 @@ func (u *Users) Lookup(name string) (User, bool) {
 	}
 	x, ok := (*m)[name]
 	return x, ok
+}
+
+// Checker checks the users' passwords for another way in (the web page's
+// sign-in): the same passwords as SIP digest, or the MD5 HA1 for users
+// configured that way, hashed with realm.
+func (u *Users) Checker(realm string) PasswordChecker { return PasswordChecker{users: u, realm: realm} }
+
+// PasswordChecker checks a user's password against the SIP users.
+type PasswordChecker struct {
+	users *Users
+	realm string
+}
+
+// CheckPassword reports whether password is user's.
+func (p PasswordChecker) CheckPassword(user, password string) bool {
+	u, ok := p.users.Lookup(user)
+	switch {
+	case !ok:
+		return false
+	case u.Password != "":
+		return subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1
+	case len(u.HA1) == 32:
+		h := md5.Sum([]byte(user + ":" + p.realm + ":" + password))
+		return subtle.ConstantTimeCompare([]byte(u.HA1), []byte(hex.EncodeToString(h[:]))) == 1
+	}
+	return false
 }

@@ -64,7 +64,7 @@ func (f *fakeControl) Calls() []CallInfo      { return nil }
 func (f *fakeControl) Hangup(id string) error { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
 func (f *fakeControl) Metrics() []Metric {
 	return []Metric{{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge",
-		Samples: []Sample{{Labels: []Label{{"room", `a"b\c` + "\n"}}, Value: 2}}}}
+		Samples: []Sample{{Labels: []Label{{Name: "room", Value: `a"b\c` + "\n"}}, Value: 2}}}}
 }
 
 func apiWeb(t *testing.T, token string, c Control) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +16,13 @@ import (
 	"github.com/voxgate/voxgate/audio"
 )
 
-// ErrCallEnded is returned by a call's media methods after it ended.
-var ErrCallEnded = errors.New("call ended")
+// Errors of calls.
+var (
+	// ErrCallEnded is returned by a call's methods after it ended.
+	ErrCallEnded = errors.New("call ended")
+	// ErrBadDigits: DTMF other than 1 to 32 of 0-9 * # A-D.
+	ErrBadDigits = errors.New("DTMF digits are 1 to 32 of 0-9 * # A-D")
+)
 
 // Call is one browser call: a pion PeerConnection whose received Opus is
 // pushed packet by packet to a handler and whose sent Opus comes from
@@ -44,15 +50,34 @@ type Call struct {
 	mu      sync.Mutex
 	reason  string
 	muted   bool
-	onDTMF  func(digits string) error
+	onDTMF  func(digit rune)
 }
 
-// OnDTMF sets where digits the page sends go (RFC 4733 toward a phone);
-// without it the page is told DTMF is not supported for this call.
-func (c *Call) OnDTMF(f func(digits string) error) {
+// OnDTMF sets the function called for each digit the page sends (its
+// keypad); without one the page is told this call takes no DTMF.
+func (c *Call) OnDTMF(f func(digit rune)) {
 	c.mu.Lock()
 	c.onDTMF = f
 	c.mu.Unlock()
+}
+
+// SendDTMF shows digits the far end sent on the page (a "dtmf" message).
+func (c *Call) SendDTMF(digits string) error {
+	if !validDigits(digits) {
+		return ErrBadDigits
+	}
+	select {
+	case <-c.done:
+		return ErrCallEnded
+	default:
+	}
+	c.send(Message{Type: "dtmf", ID: c.id, Digits: digits})
+	return nil
+}
+
+// validDigits reports whether s is 1 to 32 DTMF digits (0-9 * # A-D).
+func validDigits(s string) bool {
+	return s != "" && len(s) <= 32 && strings.Trim(s, dtmfDigits) == ""
 }
 
 // ID identifies the call: the user and the page's call id.
@@ -60,6 +85,9 @@ func (c *Call) ID() string { return c.id }
 
 // User is the signed-in user who placed the call.
 func (c *Call) User() string { return c.user }
+
+// Caller is how the caller is shown and matched: the signed-in user.
+func (c *Call) Caller() string { return c.user }
 
 // Dialed is the number the browser dialled.
 func (c *Call) Dialed() string { return c.dialed }
@@ -151,7 +179,10 @@ func (c *Call) Participants(room string, names []string) {
 }
 
 // Ringing tells the page the far end rings.
-func (c *Call) Ringing() { c.send(Message{Type: "ringing", ID: c.id}) }
+func (c *Call) Ringing() error {
+	c.send(Message{Type: "ringing", ID: c.id})
+	return nil
+}
 
 // Reject ends an unanswered call with a reason shown on the page.
 func (c *Call) Reject(status int, reason string) {

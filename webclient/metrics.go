@@ -6,29 +6,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/voxgate/voxgate/api"
 )
 
-// Metric is one Prometheus metric family.
-type Metric struct {
-	Name    string
-	Help    string
-	Type    string // "gauge" or "counter"
-	Samples []Sample
-}
-
-// Sample is one value of a metric, with its labels.
-type Sample struct {
-	Labels []Label
-	Value  float64
-}
-
-// Label is a name and a value.
-type Label struct{ Name, Value string }
+// Metrics are in Prometheus's model (package api holds the types).
+type (
+	Metric = api.Metric
+	Sample = api.Sample
+	Label  = api.Label
+)
 
 // Gauge is a metric with one unlabelled value.
-func Gauge(name, help string, v float64) Metric {
-	return Metric{Name: name, Help: help, Type: "gauge", Samples: []Sample{{Value: v}}}
-}
+func Gauge(name, help string, v float64) Metric { return api.Gauge(name, help, v) }
 
 // metrics are the web server's own.
 func (s *Server) metrics() []Metric {
@@ -51,8 +41,8 @@ func (s *Server) metrics() []Metric {
 		Gauge("voxgate_web_calls", "Browser calls with a PeerConnection.", float64(calls)),
 		Gauge("voxgate_web_ringing", "Calls ringing browser pages now.", float64(rings)),
 		{Name: "voxgate_web_logins_total", Help: "Web sign-ins, by result.", Type: "counter", Samples: []Sample{
-			{Labels: []Label{{"result", "ok"}}, Value: float64(s.loginsOK.Load())},
-			{Labels: []Label{{"result", "refused"}}, Value: float64(s.loginsRefused.Load())},
+			{Labels: []Label{{Name: "result", Value: "ok"}}, Value: float64(s.loginsOK.Load())},
+			{Labels: []Label{{Name: "result", Value: "refused"}}, Value: float64(s.loginsRefused.Load())},
 		}},
 	}
 }

@@ -29,11 +29,15 @@ import (
 //	{"type":"answer","id":"c1","sdp":"<answer>"}         the answer to a dial
 //	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates
 //	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
+//	{"type":"dtmf","id":"c1","digits":"5"}             digits the far end sent (a phone's RFC 4733 events)
 //	{"type":"ended","id":"c1","reason":"..."}           the call is over
 //	{"type":"error","id":"c1","message":"..."}          a message was refused; nothing else changes
 //	{"type":"participants","id":"c1","room":"001","names":["bob","carol"]}  who is in the room, on joining
 //	{"type":"joined"|"left"|"talking"|"stopped-talking","id":"c1","room":"001","name":"bob"}
 //	{"type":"pong"}
+
+// dtmfDigits are the DTMF digits a page may send and be sent.
+const dtmfDigits = "0123456789*#ABCDabcd"
 
 // MaxMessage is the largest message voxgate reads; larger ones close the socket.
 const MaxMessage = 64 << 10
@@ -117,7 +121,7 @@ func DecodeMessage(b []byte) (Message, error) {
 		if err := need(m.ID != "" && m.Digits != "", "digits"); err != nil {
 			return m, err
 		}
-		if strings.Trim(m.Digits, "0123456789*#ABCDabcd") != "" {
+		if !validDigits(m.Digits) {
 			return m, fmt.Errorf("%w: %q are not DTMF digits", ErrMissing, m.Digits)
 		}
 	case "mute":

@@ -11,8 +11,16 @@ import (
 // Errors of ringing a browser user.
 var (
 	ErrNotOnline = errors.New("user has no page open")
-	ErrDeclined  = errors.New("the call was declined")
+	// ErrDeclined: the page rejected the call (a caller hears 486 Busy Here).
+	ErrDeclined error = declined{}
 )
+
+type declined struct{}
+
+func (declined) Error() string { return "the call was declined" }
+
+// SIPStatus is the status a caller is refused with when the page declines.
+func (declined) SIPStatus() (int, string) { return 486, "Busy Here" }
 
 // ringing is an incoming call offered to a user's open pages.
 type ringing struct {

@@ -154,8 +154,8 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			g.fail(m.ID, "this destination takes no DTMF")
 			return
 		}
-		if err := f(m.Digits); err != nil {
-			g.fail(m.ID, "DTMF not sent: "+err.Error())
+		for _, d := range m.Digits { // checked when the message was parsed
+			f(d)
 		}
 	}
 }

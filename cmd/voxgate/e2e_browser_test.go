@@ -70,32 +70,20 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter(cfg, plan, log)
-	t.Cleanup(func() { r.rooms.Close() })
 	var sipAddr string
 	if withSIP {
 		port := peertest.FreePorts(t, 1)
 		rtp := peertest.FreePorts(t, 40)
 		cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 		cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
-		srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(sip.NewUsers(users(cfg)...)), sip.WithHandler(r))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
 		sipAddr = fmt.Sprintf("127.0.0.1:%d", port)
-		r.sip = srv
 	}
 	uploads := make(chan upload, 4)
 	page, err := os.ReadFile("testdata/browser/call.html")
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := webclient.NewServer(cfg.Web, webclient.WithLogger(log), webclient.WithHandler(browserRouter{r}),
-		webclient.WithAuthenticator(passwordChecker{users: sip.NewUsers(users(cfg)...), realm: cfg.SIP.Domain}),
+	a, err := wire(cfg, plan, sip.NewUsers(users(cfg)...), log, wiring{webOpts: []webclient.Option{
 		webclient.WithICEConn(ns.ListenUDP(t, ns.IP+":0")),
 		webclient.WithMux(func(m *http.ServeMux) {
 			m.HandleFunc("GET /test/call.html", func(w http.ResponseWriter, _ *http.Request) {
@@ -107,21 +95,25 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 				q := req.URL.Query()
 				uploads <- upload{status: q.Get("status"), message: q.Get("message"), pairs: q.Get("pairs"), talkers: q.Get("talkers"), present: q.Get("present"), errors: q.Get("errors"), wav: b}
 			})
-		}))
+		})}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.web = web
-	ln := ns.Listen(t, ns.IP+":0")
-	if err := web.Serve(ln); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		web.Close()
+		a.Close()
 		if t.Failed() {
 			t.Logf("voxgate log:\n%s", logs.String())
 		}
 	})
+	if withSIP {
+		if err := a.sip.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln := ns.Listen(t, ns.IP+":0")
+	if err := a.web.Serve(ln); err != nil {
+		t.Fatal(err)
+	}
 	return "http://" + ln.Addr().String(), uploads, sipAddr
 }
 
@@ -444,18 +436,16 @@ func carrierFor(t *testing.T) (string, *sip.Server, *peertest.SyncBuffer) {
 	}
 	logs := &peertest.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	r := newRouter(cfg, plan, log)
-	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(sip.NewUsers(users(cfg)...)), sip.WithHandler(r))
+	a, err := wire(cfg, plan, sip.NewUsers(users(cfg)...), log, wiring{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(context.Background()); err != nil {
+	if err := a.sip.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	r.sip = srv
+	srv := a.sip
 	t.Cleanup(func() {
-		srv.Close()
-		r.rooms.Close()
+		a.Close()
 		if t.Failed() {
 			t.Logf("carrier log:\n%s", logs.String())
 		}

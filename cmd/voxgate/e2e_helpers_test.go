@@ -55,22 +55,21 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter(cfg, plan, log)
-	r.onEnd = g.router.add
 	cfg.Web.Listen = "127.0.0.1:0"
 	webPorts := peertest.FreePorts(t, 20)
 	cfg.Web.UDPPorts = fmt.Sprintf("%d-%d", webPorts, webPorts+19)
-	srv, web, err := start(ctx, cfg, sip.NewUsers(users(cfg)...), log, r)
+	a, err := wire(cfg, plan, sip.NewUsers(users(cfg)...), log, wiring{ended: g.router.add})
+	if err == nil {
+		err = a.Start(ctx)
+	}
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	g.srv = srv
-	g.web = "http://" + web.Addr().String()
+	g.srv = a.sip
+	g.web = "http://" + a.web.Addr().String()
 	t.Cleanup(func() {
-		srv.Close()
-		web.Close()
-		r.rooms.Close()
+		a.Close()
 		cancel()
 		if t.Failed() {
 			t.Logf("voxgate log:\n%s", g.log.String())

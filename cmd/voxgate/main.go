@@ -9,9 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/md5"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,16 +19,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/sip"
-	"github.com/voxgate/voxgate/webclient"
-)
-
-// Pin at compile time that SIP and browser calls are bridge legs.
-var (
-	_ bridge.Leg = (*sip.Call)(nil)
-	_ bridge.Leg = (*webclient.Call)(nil)
 )
 
 func main() {
@@ -98,13 +87,14 @@ func run(configPath string) error {
 	if err != nil {
 		return err
 	}
-	rt := newRouter(cfg, plan, log)
-	defer rt.rooms.Close()
-	srv, web, err := start(ctx, cfg, userSet, log, rt)
+	a, err := wire(cfg, plan, userSet, log, wiring{})
+	if err == nil {
+		err = a.Start(ctx)
+	}
 	if err != nil {
 		return configErr(configPath, cfg, err)
 	}
-	defer web.Close()
+	defer a.Close()
 	log.Info("voxgate started", "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
 
 	for sig := range sigs {
@@ -121,68 +111,24 @@ func run(configPath string) error {
 				continue
 			}
 			userSet.Set(users(next))
-			rt.plan.Store(nextPlan)
+			a.sb.SetPlan(nextPlan)
 			log.Info("users reloaded", "users", len(next.Users))
 			log.Info("dialplan reloaded")
 		case syscall.SIGTERM:
-			log.Info("SIGTERM: letting calls finish", "calls", srv.Calls(), "timeout", cfg.DrainTimeout)
+			log.Info("SIGTERM: letting calls finish", "calls", a.sip.Calls(), "timeout", cfg.DrainTimeout)
 			dctx, dcancel := context.WithTimeout(ctx, cfg.DrainTimeout)
-			srv.Drain(dctx)
+			a.sip.Drain(dctx)
 			dcancel()
-			srv.Close()
+			a.Close()
 			log.Info("stopped")
 			return nil
 		case syscall.SIGINT:
-			log.Info("SIGINT: stopping now", "calls", srv.Calls())
-			srv.Close()
+			log.Info("SIGINT: stopping now", "calls", a.sip.Calls())
+			a.Close()
 			return nil
 		}
 	}
 	return nil
-}
-
-// start wires the packages together and opens the listeners.
-func start(ctx context.Context, cfg *Config, userSet *sip.Users, log *slog.Logger, r *router) (*sip.Server, *webclient.Server, error) {
-	srv, err := sip.NewServer(cfg.SIP, sip.WithLogger(log), sip.WithUsers(userSet), sip.WithHandler(r))
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := srv.Start(ctx); err != nil {
-		return nil, nil, err
-	}
-	r.sip = srv // before the web side serves the REST API
-	web, err := webclient.NewServer(cfg.Web, webclient.WithLogger(log), webclient.WithHandler(browserRouter{r}), webclient.WithControl(control{r}),
-		webclient.WithAuthenticator(passwordChecker{users: userSet, realm: cfg.SIP.Domain}))
-	if err == nil {
-		err = web.Start(ctx)
-	}
-	if err != nil {
-		srv.Close()
-		return nil, nil, err
-	}
-	r.web = web
-	return srv, web, nil
-}
-
-// passwordChecker signs browsers in with the SIP users' passwords (or their
-// MD5 HA1, for users configured that way).
-type passwordChecker struct {
-	users *sip.Users
-	realm string
-}
-
-func (p passwordChecker) CheckPassword(user, password string) bool {
-	u, ok := p.users.Lookup(user)
-	switch {
-	case !ok:
-		return false
-	case u.Password != "":
-		return subtle.ConstantTimeCompare([]byte(u.Password), []byte(password)) == 1
-	case len(u.HA1) == 32:
-		h := md5.Sum([]byte(user + ":" + p.realm + ":" + password))
-		return subtle.ConstantTimeCompare([]byte(u.HA1), []byte(hex.EncodeToString(h[:]))) == 1
-	}
-	return false
 }
 
 // configErr names the config file for errors found when the server starts.

@@ -1,4 +1,4 @@
-package main
+package switchboard
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"github.com/voxgate/voxgate/dialplan"
 )
 
-// roomCtl is what the router keeps per room for moderators and the keypad
+// roomCtl is what the switchboard keeps per room for moderators and the keypad
 // (the bridge's room only mixes; who may do what is the dialplan's).
 type roomCtl struct {
-	legs       map[string]routable // legs that joined through the router
+	legs       map[string]Leg // legs that joined through the switchboard
 	moderators map[string]bool
 	waiting    map[string]bool // held, muted and deaf, until a moderator comes
 	mutedAll   bool            // a moderator muted everyone else
@@ -37,31 +37,31 @@ func beeps(freq float64, n int) *audio.WAV {
 	return w
 }
 
-// ctlLocked returns the room's control state, creating it; r.mu is held.
-func (r *router) ctlLocked(room string) *roomCtl {
-	c := r.ctl[room]
+// ctlLocked returns the room's control state, creating it; s.mu is held.
+func (s *Switchboard) ctlLocked(room string) *roomCtl {
+	c := s.ctl[room]
 	if c == nil {
-		c = &roomCtl{legs: map[string]routable{}, moderators: map[string]bool{}, waiting: map[string]bool{}}
-		r.ctl[room] = c
+		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}}
+		s.ctl[room] = c
 	}
 	return c
 }
 
 // mustWait reports whether a caller joining room must wait for a moderator.
-func (r *router) mustWait(room *bridge.Room, ra dialplan.RoomAction, moderator bool) bool {
+func (s *Switchboard) mustWait(room *bridge.Room, ra dialplan.RoomAction, moderator bool) bool {
 	if moderator || !ra.WaitForModerator {
 		return false
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ctlLocked(room.Name()).moderators) == 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ctlLocked(room.Name()).moderators) == 0
 }
 
 // admit records a leg that joined; a moderator's arrival lets everyone who
 // waited in.
-func (r *router) admit(room *bridge.Room, c routable, ra dialplan.RoomAction, moderator, wait bool, log *slog.Logger) {
-	r.mu.Lock()
-	ctl := r.ctlLocked(room.Name())
+func (s *Switchboard) admit(room *bridge.Room, c Leg, ra dialplan.RoomAction, moderator, wait bool, log *slog.Logger) {
+	s.mu.Lock()
+	ctl := s.ctlLocked(room.Name())
 	ctl.legs[c.ID()] = c
 	ctl.wait = ctl.wait || ra.WaitForModerator
 	ctl.end = ctl.end || ra.EndWithModerator
@@ -80,7 +80,7 @@ func (r *router) admit(room *bridge.Room, c routable, ra dialplan.RoomAction, mo
 	if wait {
 		ctl.waiting[c.ID()] = true
 	}
-	r.mu.Unlock()
+	s.mu.Unlock()
 	for _, id := range released {
 		_ = room.Mute(id, false)
 		_ = room.Deafen(id, false)
@@ -90,18 +90,18 @@ func (r *router) admit(room *bridge.Room, c routable, ra dialplan.RoomAction, mo
 	}
 	if wait {
 		log.Info("waiting for a moderator", "room", room.Name())
-		go r.waitTones(room, c)
+		s.goOwned(func() { s.waitTones(room, c) })
 	}
 }
 
 // waitTones plays the waiting tone to c every 10 s while it waits.
-func (r *router) waitTones(room *bridge.Room, c routable) {
-	t := time.NewTicker(10 * time.Second)
+func (s *Switchboard) waitTones(room *bridge.Room, c Leg) {
+	t := time.NewTicker(s.set.WaitToneEvery)
 	defer t.Stop()
 	for {
-		r.mu.Lock()
-		waiting := r.ctlLocked(room.Name()).waiting[c.ID()]
-		r.mu.Unlock()
+		s.mu.Lock()
+		waiting := s.ctlLocked(room.Name()).waiting[c.ID()]
+		s.mu.Unlock()
 		if !waiting {
 			return
 		}
@@ -110,6 +110,8 @@ func (r *router) waitTones(room *bridge.Room, c routable) {
 		case <-t.C:
 		case <-c.Done():
 			return
+		case <-s.ctx.Done():
+			return
 		}
 	}
 }
@@ -117,14 +119,14 @@ func (r *router) waitTones(room *bridge.Room, c routable) {
 // depart forgets a leg that left. When the last moderator leaves, the room
 // ends (end_with_moderator: everyone is hung up after a goodbye tone) or
 // the others wait again (wait_for_moderator).
-func (r *router) depart(room *bridge.Room, c routable, log *slog.Logger) {
-	r.mu.Lock()
-	ctl := r.ctlLocked(room.Name())
+func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
+	s.mu.Lock()
+	ctl := s.ctlLocked(room.Name())
 	wasModerator := ctl.moderators[c.ID()]
 	delete(ctl.legs, c.ID())
 	delete(ctl.moderators, c.ID())
 	delete(ctl.waiting, c.ID())
-	var others []routable
+	var others []Leg
 	lastModerator := wasModerator && len(ctl.moderators) == 0
 	if lastModerator {
 		for _, o := range ctl.legs {
@@ -138,27 +140,32 @@ func (r *router) depart(room *bridge.Room, c routable, log *slog.Logger) {
 		}
 	}
 	if len(ctl.legs) == 0 {
-		delete(r.ctl, room.Name())
+		delete(s.ctl, room.Name())
 	}
-	r.mu.Unlock()
+	s.mu.Unlock()
 	switch {
 	case lastModerator && end && len(others) > 0:
 		log.Info("the last moderator left: the conference ends", "room", room.Name(), "hung_up", len(others))
 		for _, o := range others {
 			_ = room.PlayToLeg(o.ID(), goodbyeTon)
 		}
-		go func() {
-			time.Sleep(time.Second)
+		s.goOwned(func() {
+			t := time.NewTimer(time.Second)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-s.ctx.Done():
+			}
 			for _, o := range others {
 				hangup(o)
 			}
-		}()
+		})
 	case lastModerator && wait && len(others) > 0:
 		log.Info("the last moderator left: the others wait again", "room", room.Name(), "waiting", len(others))
 		for _, o := range others {
 			_ = room.Mute(o.ID(), true)
 			_ = room.Deafen(o.ID(), true)
-			go r.waitTones(room, o)
+			s.goOwned(func() { s.waitTones(room, o) })
 		}
 	}
 }
@@ -167,10 +174,10 @@ func (r *router) depart(room *bridge.Room, c routable, log *slog.Logger) {
 // *6 mutes or unmutes oneself; a moderator's *7 locks or unlocks the room
 // and *8 mutes or unmutes everyone else. A tone confirms each (low: muted
 // or locked; high: unmuted or unlocked).
-func (r *router) keypad(ctx context.Context, room *bridge.Room, c routable, log *slog.Logger) func() {
+func (s *Switchboard) keypad(ctx context.Context, room *bridge.Room, c Leg, log *slog.Logger) func() {
 	keys, stop := digits(c)
 	done := make(chan struct{})
-	go func() {
+	s.goOwned(func() {
 		star := time.Time{}
 		for {
 			select {
@@ -183,25 +190,25 @@ func (r *router) keypad(ctx context.Context, room *bridge.Room, c routable, log 
 					continue
 				}
 				star = time.Time{}
-				r.keyCommand(room, c, d, log)
+				s.keyCommand(room, c, d, log)
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
 			}
 		}
-	}()
+	})
 	return func() {
 		stop()
 		close(done)
 	}
 }
 
-func (r *router) keyCommand(room *bridge.Room, c routable, d rune, log *slog.Logger) {
-	r.mu.Lock()
-	ctl := r.ctlLocked(room.Name())
+func (s *Switchboard) keyCommand(room *bridge.Room, c Leg, d rune, log *slog.Logger) {
+	s.mu.Lock()
+	ctl := s.ctlLocked(room.Name())
 	moderator, waiting := ctl.moderators[c.ID()], ctl.waiting[c.ID()]
-	r.mu.Unlock()
+	s.mu.Unlock()
 	confirm := func(on bool) {
 		if on {
 			_ = room.PlayToLeg(c.ID(), lowTone)
@@ -227,7 +234,7 @@ func (r *router) keyCommand(room *bridge.Room, c routable, d rune, log *slog.Log
 		log.Info("keypad: lock", "room", room.Name(), "locked", locked)
 		confirm(locked)
 	case d == '8' && moderator:
-		r.mu.Lock()
+		s.mu.Lock()
 		ctl.mutedAll = !ctl.mutedAll
 		on := ctl.mutedAll
 		var ids []string
@@ -236,7 +243,7 @@ func (r *router) keyCommand(room *bridge.Room, c routable, d rune, log *slog.Log
 				ids = append(ids, id)
 			}
 		}
-		r.mu.Unlock()
+		s.mu.Unlock()
 		for _, id := range ids {
 			_ = room.Mute(id, on)
 		}
@@ -248,10 +255,10 @@ func (r *router) keyCommand(room *bridge.Room, c routable, d rune, log *slog.Log
 }
 
 // moderation tells the REST API whether a leg moderates or waits.
-func (r *router) moderation(room, id string) (moderator, waiting bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ctl := r.ctl[room]; ctl != nil {
+func (s *Switchboard) moderation(room, id string) (moderator, waiting bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctl := s.ctl[room]; ctl != nil {
 		return ctl.moderators[id], ctl.waiting[id]
 	}
 	return false, false

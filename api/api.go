@@ -1,0 +1,145 @@
+// Package api holds the REST API's resources and errors: what the web
+// server serves as JSON (rooms, legs, calls, registrations, trunks,
+// metrics) and what the switchboard and the SIP side fill in. Types only: it
+// imports nothing of voxgate, so every package may use it.
+package api
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Errors of the API, translated to HTTP codes by the web server.
+var (
+	// ErrNotFound: no such room, leg or call (404).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the change cannot be made now, e.g. recording a room that
+	// already records (409).
+	ErrConflict = errors.New("conflict")
+)
+
+// RoomInfo is a room as the API shows it.
+type RoomInfo struct {
+	Name      string    `json:"name"`
+	Rate      int       `json:"rate"`
+	Locked    bool      `json:"locked"`
+	Max       int       `json:"max"`
+	Recording string    `json:"recording,omitempty"`
+	Legs      []LegInfo `json:"legs"`
+}
+
+// LegInfo is one participant of a room.
+type LegInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Codec     string    `json:"codec"`
+	Joined    time.Time `json:"joined"`
+	Moderator bool      `json:"moderator"`
+	Waiting   bool      `json:"waiting"` // for a moderator: muted and deaf until one comes
+	Muted     bool      `json:"muted"`
+	Deaf      bool      `json:"deaf"`
+	Talking   bool      `json:"talking"`
+	GainDB    float64   `json:"gain_db"`
+	LevelDBFS float64   `json:"level_dbfs"`
+	Packets   uint64    `json:"packets_received"`
+	Lost      uint64    `json:"packets_lost"`
+	Concealed uint64    `json:"frames_concealed"`
+	JitterMS  float64   `json:"jitter_ms"`
+	BufferMS  float64   `json:"buffer_ms"`
+	Sent      uint64    `json:"frames_sent"`
+	Dropped   uint64    `json:"frames_dropped"`
+}
+
+// RoomChange changes a room; absent fields stay as they are.
+type RoomChange struct {
+	Locked    *bool `json:"locked"`
+	Max       *int  `json:"max"`
+	Recording *bool `json:"recording"`
+}
+
+// LegChange changes a leg; absent fields stay as they are.
+type LegChange struct {
+	Muted  *bool    `json:"muted"`
+	Deaf   *bool    `json:"deaf"`
+	GainDB *float64 `json:"gain_db"`
+}
+
+// DialRequest is whom to call into a room: a user, or a number through a
+// trunk.
+type DialRequest struct {
+	User     string `json:"user"`
+	Trunk    string `json:"trunk"`
+	Number   string `json:"number"`
+	CallerID string `json:"caller_id"`
+	Timeout  int    `json:"timeout"` // seconds of ringing, default 30
+}
+
+// PlayRequest is a prompt to play: a WAV file in the configured prompt
+// directory, to one leg or (without Leg) to everyone in the room.
+type PlayRequest struct {
+	File string `json:"file"`
+	Leg  string `json:"leg"`
+}
+
+// Registration is one registered SIP contact.
+type Registration struct {
+	User      string    `json:"user"`
+	Contact   string    `json:"contact"`
+	Source    string    `json:"source"`
+	Transport string    `json:"transport"`
+	UserAgent string    `json:"user_agent,omitempty"`
+	Expires   time.Time `json:"expires"`
+}
+
+// TrunkInfo is voxgate's registration at one carrier.
+type TrunkInfo struct {
+	Name       string    `json:"name"`
+	Registered bool      `json:"registered"`
+	Expires    time.Time `json:"expires,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+// CallInfo is a call in progress.
+type CallInfo struct {
+	ID      string    `json:"id"`
+	Origin  string    `json:"origin"` // user, web, guest or trunk:<name>
+	From    string    `json:"from"`
+	To      string    `json:"to"`
+	Action  string    `json:"action"` // what the dialplan did with it
+	Room    string    `json:"room,omitempty"`
+	Started time.Time `json:"started"`
+}
+
+// Metric is one Prometheus metric family.
+type Metric struct {
+	Name    string
+	Help    string
+	Type    string // "gauge" or "counter"
+	Samples []Sample
+}
+
+// Sample is one value of a metric, with its labels.
+type Sample struct {
+	Labels []Label
+	Value  float64
+}
+
+// Label is a name and a value.
+type Label struct{ Name, Value string }
+
+// Gauge is a metric with one unlabelled value.
+func Gauge(name, help string, v float64) Metric {
+	return Metric{Name: name, Help: help, Type: "gauge", Samples: []Sample{{Value: v}}}
+}
+
+// SortedKeys are a map's keys in order (metric samples come sorted).
+func SortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/switchboard"
+	"github.com/voxgate/voxgate/webclient"
+)
+
+// Both call types are switchboard legs, with the same signatures.
+var (
+	_ switchboard.Leg         = (*sip.Call)(nil)
+	_ switchboard.Leg         = (*webclient.Call)(nil)
+	_ switchboard.RoomWatcher = (*webclient.Call)(nil)
+	_ webclient.Control       = control{}
+)
+
+// app is voxgate wired together: the switchboard between the SIP side and
+// the web side. Nothing listens until Start.
+type app struct {
+	sb        *switchboard.Switchboard
+	sip       *sip.Server
+	web       *webclient.Server
+	closeOnce sync.Once
+}
+
+// wiring holds what tests add to the servers.
+type wiring struct {
+	sipOpts []sip.Option
+	webOpts []webclient.Option
+	// ended sees each SIP call once the switchboard is done with it.
+	ended func(*sip.Call)
+}
+
+// wire builds the SIP server, the web server and the switchboard and
+// connects them, before anything starts.
+func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, w wiring) (*app, error) {
+	calls := &sipCalls{ended: w.ended}
+	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls)}, w.sipOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	pages := &webCalls{}
+	web, err := webclient.NewServer(cfg.Web, append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
+		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain))}, w.webOpts...)...)
+	if err != nil {
+		return nil, err
+	}
+	rooms := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max}
+	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
+		rooms.JoinTone, rooms.LeaveTone = bridge.NoTone, bridge.NoTone
+	}
+	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
+		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log})
+	calls.sb, pages.sb = sb, sb // before either server starts
+	return &app{sb: sb, sip: srv, web: web}, nil
+}
+
+// Start opens the SIP listeners, then the web server.
+func (a *app) Start(ctx context.Context) error {
+	if err := a.sip.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.web.Start(ctx); err != nil {
+		a.sip.Close()
+		return err
+	}
+	return nil
+}
+
+// Close stops the servers and the switchboard. Idempotent.
+func (a *app) Close() {
+	a.closeOnce.Do(func() {
+		a.sip.Close()
+		a.web.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.sb.Close(ctx)
+	})
+}
+
+// sipCalls hands SIP calls to the switchboard with their origin.
+type sipCalls struct {
+	sb    *switchboard.Switchboard
+	ended func(*sip.Call)
+}
+
+func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
+	origin := c.Origin().Kind
+	if origin == "trunk" {
+		origin = "trunk:" + c.Origin().Name
+	}
+	h.sb.Handle(ctx, c, origin)
+	if h.ended != nil {
+		h.ended(c)
+	}
+}
+
+// webCalls hands browser calls to the switchboard.
+type webCalls struct{ sb *switchboard.Switchboard }
+
+func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) { h.sb.Handle(ctx, c, "web") }
+
+// leg returns an answered call as a Leg (never a typed nil).
+func leg[T switchboard.Leg](c T, err error) (switchboard.Leg, error) {
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// sipDialer rings registered phones and calls out through trunks.
+type sipDialer struct{ srv *sip.Server }
+
+func (d sipDialer) Devices(user string) []switchboard.Device {
+	var out []switchboard.Device
+	for _, b := range d.srv.Bindings(user) {
+		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
+			return leg(d.srv.DialBinding(ctx, b, from))
+		})
+	}
+	return out
+}
+
+func (d sipDialer) Trunks() []string {
+	var out []string
+	for _, t := range d.srv.TrunkStates() {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+func (d sipDialer) DialTrunk(ctx context.Context, trunk, number, callerID string) (switchboard.Leg, error) {
+	return leg(d.srv.DialTrunk(ctx, trunk, number, sip.DialOptions{CallerID: callerID}))
+}
+
+// webDialer rings a user's open pages (all at once: the first to answer
+// takes the call).
+type webDialer struct{ web *webclient.Server }
+
+func (d webDialer) Devices(user string) []switchboard.Device {
+	if !d.web.Online(user) {
+		return nil
+	}
+	return []switchboard.Device{func(ctx context.Context, from string) (switchboard.Leg, error) {
+		return leg(d.web.Ring(ctx, user, from))
+	}}
+}
+
+func (webDialer) Trunks() []string { return nil }
+
+func (webDialer) DialTrunk(context.Context, string, string, string) (switchboard.Leg, error) {
+	return nil, switchboard.ErrUnknownTrunk
+}
+
+// control is the REST API: the switchboard's rooms and calls, the SIP
+// side's registrations, trunks and counters.
+type control struct {
+	pages *webCalls // its switchboard, set before the web server starts
+	sip   *sip.Server
+}
+
+func (k control) Rooms() []api.RoomInfo                     { return k.pages.sb.Rooms() }
+func (k control) Room(name string) (api.RoomInfo, error)    { return k.pages.sb.Room(name) }
+func (k control) Kick(room, leg string) error               { return k.pages.sb.Kick(room, leg) }
+func (k control) Calls() []api.CallInfo                     { return k.pages.sb.Calls() }
+func (k control) Hangup(id string) error                    { return k.pages.sb.Hangup(id) }
+func (k control) Dial(room string, d api.DialRequest) error { return k.pages.sb.Dial(room, d) }
+func (k control) Play(room string, p api.PlayRequest) error { return k.pages.sb.Play(room, p) }
+func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
+	return k.pages.sb.ChangeRoom(name, ch)
+}
+func (k control) ChangeLeg(room, leg string, ch api.LegChange) (api.LegInfo, error) {
+	return k.pages.sb.ChangeLeg(room, leg, ch)
+}
+
+// Registrations lists every registered SIP contact.
+func (k control) Registrations() []api.Registration {
+	var out []api.Registration
+	for _, b := range k.sip.Registrations() {
+		out = append(out, api.Registration{User: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
+			UserAgent: b.UserAgent, Expires: b.Expires.UTC().Truncate(time.Second)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].User != out[j].User {
+			return out[i].User < out[j].User
+		}
+		return out[i].Contact < out[j].Contact
+	})
+	return out
+}
+
+// Trunks shows voxgate's registration at each carrier.
+func (k control) Trunks() []api.TrunkInfo {
+	var out []api.TrunkInfo
+	for _, t := range k.sip.TrunkStates() {
+		out = append(out, api.TrunkInfo{Name: t.Name, Registered: t.Registered, Expires: t.Expires.UTC().Truncate(time.Second), LastError: t.LastError})
+	}
+	return out
+}
+
+// Metrics are the SIP side's counters, then the switchboard's.
+func (k control) Metrics() []api.Metric {
+	st := k.sip.ServerStats()
+	label := func(name, v string) []api.Label { return []api.Label{{Name: name, Value: v}} }
+	ms := []api.Metric{
+		api.Gauge("voxgate_sip_registrations", "Registered SIP contacts.", float64(st.Registrations)),
+		api.Gauge("voxgate_sip_calls", "SIP calls in progress (both directions).", float64(st.Calls)),
+		{Name: "voxgate_sip_auth_failures_total", Help: "SIP requests with a wrong user or password.", Type: "counter",
+			Samples: []api.Sample{{Value: float64(st.AuthFailures)}}},
+		{Name: "voxgate_sip_malformed_total", Help: "Malformed SIP requests answered 400.", Type: "counter",
+			Samples: []api.Sample{{Value: float64(st.Malformed)}}},
+	}
+	req := api.Metric{Name: "voxgate_sip_requests_total", Help: "SIP requests received, by method.", Type: "counter"}
+	for _, m := range api.SortedKeys(st.Requests) {
+		req.Samples = append(req.Samples, api.Sample{Labels: label("method", m), Value: float64(st.Requests[m])})
+	}
+	res := api.Metric{Name: "voxgate_sip_responses_total", Help: "SIP responses voxgate sent, by status.", Type: "counter"}
+	for _, c := range api.SortedKeys(st.Responses) {
+		res.Samples = append(res.Samples, api.Sample{Labels: label("code", strconv.Itoa(c)), Value: float64(st.Responses[c])})
+	}
+	trunks := api.Metric{Name: "voxgate_trunk_registered", Help: "1 when voxgate is registered at the trunk.", Type: "gauge"}
+	for _, t := range k.sip.TrunkStates() {
+		v := 0.0
+		if t.Registered {
+			v = 1
+		}
+		trunks.Samples = append(trunks.Samples, api.Sample{Labels: label("trunk", t.Name), Value: v})
+	}
+	return append(append(ms, req, res, trunks), k.pages.sb.Metrics()...)
+}

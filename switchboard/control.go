@@ -1,0 +1,362 @@
+package switchboard
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// Gains a leg may be given through the API, in dB.
+const minGainDB, maxGainDB = -40, 20
+
+func (s *Switchboard) roomInfo(room *bridge.Room) api.RoomInfo {
+	st := room.Stats()
+	info := api.RoomInfo{Name: st.Name, Rate: st.Rate, Locked: st.Locked, Max: st.Max, Recording: st.Recording, Legs: []api.LegInfo{}}
+	s.hub.mu.Lock()
+	for _, l := range st.Legs {
+		info.Legs = append(info.Legs, legInfo(l, s.hub.name(l.ID)))
+	}
+	s.hub.mu.Unlock()
+	for i := range info.Legs {
+		info.Legs[i].Moderator, info.Legs[i].Waiting = s.moderation(st.Name, info.Legs[i].ID)
+	}
+	return info
+}
+
+func legInfo(l bridge.LegStats, name string) api.LegInfo {
+	return api.LegInfo{ID: l.ID, Name: name, Codec: l.Codec, Joined: l.Joined.UTC(), Muted: l.Muted, Deaf: l.Deaf, Talking: l.Talking,
+		GainDB: round1(l.GainDB), LevelDBFS: round1(l.Level), Packets: l.Received, Lost: l.Jitter.Lost, Concealed: l.Jitter.Concealed,
+		JitterMS: ms(l.Jitter.Jitter), BufferMS: ms(l.Jitter.Depth), Sent: l.Sent, Dropped: l.Dropped}
+}
+
+func round1(v float64) float64 {
+	if v < -200 { // the level of digital silence
+		return -200
+	}
+	return float64(int64(v*10)) / 10
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Rooms lists the rooms somebody is in (or that record).
+func (s *Switchboard) Rooms() []api.RoomInfo {
+	var out []api.RoomInfo
+	for _, room := range s.rooms.List() {
+		if room.Len() > 0 || room.Recording() {
+			out = append(out, s.roomInfo(room))
+		}
+	}
+	return out
+}
+
+func (s *Switchboard) lookup(name string) (*bridge.Room, error) {
+	room, ok := s.rooms.Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("room %q: %w (rooms exist once somebody joined)", name, api.ErrNotFound)
+	}
+	return room, nil
+}
+
+// Room shows one room.
+func (s *Switchboard) Room(name string) (api.RoomInfo, error) {
+	room, err := s.lookup(name)
+	if err != nil {
+		return api.RoomInfo{}, err
+	}
+	return s.roomInfo(room), nil
+}
+
+// ChangeRoom locks or unlocks a room, sets its maximum, starts or stops its
+// recording.
+func (s *Switchboard) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
+	room, err := s.lookup(name)
+	if err != nil {
+		return api.RoomInfo{}, err
+	}
+	if ch.Max != nil && *ch.Max < 0 {
+		return api.RoomInfo{}, fmt.Errorf("max: %d is negative (0 means no limit)", *ch.Max)
+	}
+	if ch.Locked != nil {
+		room.Lock(*ch.Locked)
+	}
+	if ch.Max != nil {
+		room.SetMax(*ch.Max)
+	}
+	if ch.Recording != nil {
+		if *ch.Recording {
+			if _, err := s.record(room); err != nil {
+				if errors.Is(err, bridge.ErrRecording) {
+					return api.RoomInfo{}, fmt.Errorf("room %q records already: %w", name, api.ErrConflict)
+				}
+				return api.RoomInfo{}, err
+			}
+		} else if err := room.StopRecording(); err != nil {
+			return api.RoomInfo{}, err
+		}
+	}
+	return s.roomInfo(room), nil
+}
+
+// ChangeLeg mutes, deafens or sets the gain of a leg.
+func (s *Switchboard) ChangeLeg(roomName, id string, ch api.LegChange) (api.LegInfo, error) {
+	room, err := s.lookup(roomName)
+	if err != nil {
+		return api.LegInfo{}, err
+	}
+	if ch.GainDB != nil && (*ch.GainDB < minGainDB || *ch.GainDB > maxGainDB) {
+		return api.LegInfo{}, fmt.Errorf("gain_db: %g is outside %d..%d", *ch.GainDB, minGainDB, maxGainDB)
+	}
+	apply := func(f func() error) {
+		if err == nil {
+			err = f()
+		}
+	}
+	if ch.Muted != nil {
+		apply(func() error { return room.Mute(id, *ch.Muted) })
+	}
+	if ch.Deaf != nil {
+		apply(func() error { return room.Deafen(id, *ch.Deaf) })
+	}
+	if ch.GainDB != nil {
+		apply(func() error { return room.SetGain(id, *ch.GainDB) })
+	}
+	if err == nil && ch.Muted == nil && ch.Deaf == nil && ch.GainDB == nil && !stillIn(room, id) {
+		err = bridge.ErrNoLeg
+	}
+	if errors.Is(err, bridge.ErrNoLeg) {
+		return api.LegInfo{}, fmt.Errorf("leg %q in room %q: %w", id, roomName, api.ErrNotFound)
+	}
+	if err != nil {
+		return api.LegInfo{}, err
+	}
+	for _, l := range s.roomInfo(room).Legs {
+		if l.ID == id {
+			return l, nil
+		}
+	}
+	return api.LegInfo{}, fmt.Errorf("leg %q left room %q: %w", id, roomName, api.ErrNotFound)
+}
+
+// Kick removes a leg from its room and hangs its call up.
+func (s *Switchboard) Kick(roomName, id string) error {
+	room, err := s.lookup(roomName)
+	if err != nil {
+		return err
+	}
+	if err := room.Kick(id); err != nil {
+		if errors.Is(err, bridge.ErrNoLeg) {
+			return fmt.Errorf("leg %q in room %q: %w", id, roomName, api.ErrNotFound)
+		}
+		return err
+	}
+	s.mu.Lock()
+	c := s.calls[id]
+	s.mu.Unlock()
+	if c != nil {
+		s.goOwned(func() { hangup(c.leg) })
+	}
+	return nil
+}
+
+// Calls lists the routed calls in progress, oldest first.
+func (s *Switchboard) Calls() []api.CallInfo {
+	s.mu.Lock()
+	out := make([]api.CallInfo, 0, len(s.calls))
+	for _, c := range s.calls {
+		out = append(out, c.info)
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Started.Equal(out[j].Started) {
+			return out[i].Started.Before(out[j].Started)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Hangup ends a call.
+func (s *Switchboard) Hangup(id string) error {
+	s.mu.Lock()
+	c := s.calls[id]
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("call %q: %w", id, api.ErrNotFound)
+	}
+	hangup(c.leg)
+	return nil
+}
+
+// Metrics are the switchboard's call counters and the rooms' gauges.
+func (s *Switchboard) Metrics() []api.Metric {
+	var ms []api.Metric
+	label := func(name, v string) []api.Label { return []api.Label{{Name: name, Value: v}} }
+	s.mu.Lock()
+	active := map[string]int{}
+	for _, c := range s.calls {
+		active[c.info.Origin]++
+	}
+	calls := api.Metric{Name: "voxgate_calls", Help: "Routed calls in progress, by origin.", Type: "gauge"}
+	for _, o := range api.SortedKeys(active) {
+		calls.Samples = append(calls.Samples, api.Sample{Labels: label("origin", o), Value: float64(active[o])})
+	}
+	total := api.Metric{Name: "voxgate_calls_total", Help: "Calls routed, by origin and dialplan action.", Type: "counter"}
+	keys := make([][2]string, 0, len(s.total))
+	for key := range s.total {
+		keys = append(keys, key)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+" "+keys[i][1] < keys[j][0]+" "+keys[j][1] })
+	for _, key := range keys {
+		total.Samples = append(total.Samples, api.Sample{Labels: []api.Label{{Name: "origin", Value: key[0]}, {Name: "action", Value: key[1]}},
+			Value: float64(s.total[key])})
+	}
+	rejected := api.Metric{Name: "voxgate_calls_rejected_total", Help: "Calls refused, by SIP status.", Type: "counter"}
+	for _, c := range api.SortedKeys(s.rejected) {
+		rejected.Samples = append(rejected.Samples, api.Sample{Labels: label("status", strconv.Itoa(c)), Value: float64(s.rejected[c])})
+	}
+	s.mu.Unlock()
+	ms = append(ms, calls, total, rejected)
+
+	legs := api.Metric{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge"}
+	talking := api.Metric{Name: "voxgate_room_talking", Help: "Participants talking now, by room.", Type: "gauge"}
+	tick := api.Metric{Name: "voxgate_room_tick_seconds", Help: "Mean time one 20 ms mixing tick takes, by room.", Type: "gauge"}
+	lost := api.Metric{Name: "voxgate_room_packets_lost", Help: "Packets lost on the way in, summed over the room's present legs.", Type: "gauge"}
+	dropped := api.Metric{Name: "voxgate_room_frames_dropped", Help: "Frames dropped toward slow legs, summed over the room's present legs.", Type: "gauge"}
+	rooms := 0
+	for _, room := range s.rooms.List() {
+		st := room.Stats()
+		if len(st.Legs) == 0 {
+			continue
+		}
+		rooms++
+		var nt, nl, nd float64
+		for _, l := range st.Legs {
+			if l.Talking {
+				nt++
+			}
+			nl += float64(l.Jitter.Lost)
+			nd += float64(l.Dropped)
+		}
+		lb := label("room", st.Name)
+		legs.Samples = append(legs.Samples, api.Sample{Labels: lb, Value: float64(len(st.Legs))})
+		talking.Samples = append(talking.Samples, api.Sample{Labels: lb, Value: nt})
+		tick.Samples = append(tick.Samples, api.Sample{Labels: lb, Value: st.MeanTick.Seconds()})
+		lost.Samples = append(lost.Samples, api.Sample{Labels: lb, Value: nl})
+		dropped.Samples = append(dropped.Samples, api.Sample{Labels: lb, Value: nd})
+	}
+	return append(ms, api.Gauge("voxgate_rooms", "Rooms somebody is in.", float64(rooms)), legs, talking, tick, lost, dropped)
+}
+
+var callerIDRe = regexp.MustCompile(`^[A-Za-z0-9+_.!~*'()-]{1,64}$`)
+
+// Dial calls a user or a number through a trunk and puts whoever answers
+// into the room (created if need be), as a plain participant.
+func (s *Switchboard) Dial(room string, d api.DialRequest) error {
+	if (d.User == "") == (d.Trunk == "") {
+		return errors.New("give user or trunk (one of them)")
+	}
+	if d.Trunk != "" && d.Number == "" {
+		return errors.New("number: a trunk call needs the number to dial")
+	}
+	if d.CallerID != "" && !callerIDRe.MatchString(d.CallerID) {
+		return fmt.Errorf("caller_id: %q is not a SIP user (letters, digits, + - _ . ! ~ * ' ( ))", d.CallerID)
+	}
+	if d.Timeout < 0 || d.Timeout > 300 {
+		return fmt.Errorf("timeout: %d is not 0..300 seconds", d.Timeout)
+	}
+	if d.Trunk != "" && !s.hasTrunk(d.Trunk) {
+		return fmt.Errorf("trunk %q: %w", d.Trunk, api.ErrNotFound)
+	}
+	if d.User != "" && !s.reachable(d.User) {
+		return fmt.Errorf("user %q has no open page and no registered phone: %w", d.User, api.ErrConflict)
+	}
+	da := dialplan.DialAction{User: d.User, Trunk: d.Trunk, Number: d.Number, CallerID: d.CallerID, Timeout: cmp.Or(d.Timeout, 30)}
+	if !s.goOwned(func() { s.dialIntoRoom(room, da) }) {
+		return fmt.Errorf("voxgate is stopping: %w", api.ErrConflict)
+	}
+	return nil
+}
+
+// dialIntoRoom rings da and joins the answer to room until the call ends.
+func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
+	log := s.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
+	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(da.Timeout)*time.Second)
+	leg, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
+	cancel()
+	if err != nil {
+		log.Info("dial into room: no answer", "error", err)
+		return
+	}
+	log.Info("dial into room: answered", "call_id", leg.ID())
+	if err := leg.Answer(s.ctx); err != nil { // tells a page the call is up
+		return
+	}
+	ra := dialplan.RoomAction{Name: room}
+	defer s.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
+	s.joinRoom(s.ctx, leg, ra, false, log)
+	hangup(leg)
+}
+
+// Play plays a WAV from rooms.prompt_dir to a room or one of its legs.
+func (s *Switchboard) Play(roomName string, p api.PlayRequest) error {
+	if s.promptDir == "" {
+		return fmt.Errorf("set rooms.prompt_dir to play prompts: %w", api.ErrConflict)
+	}
+	if p.File == "" || p.File != filepath.Base(p.File) || !strings.EqualFold(filepath.Ext(p.File), ".wav") {
+		return fmt.Errorf("file: %q is not the name of a .wav file in rooms.prompt_dir", p.File)
+	}
+	room, err := s.lookup(roomName)
+	if err != nil {
+		return err
+	}
+	w, err := audio.ReadWAVFile(filepath.Join(s.promptDir, p.File))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("prompt %q: %w", p.File, api.ErrNotFound)
+		}
+		return fmt.Errorf("file: %v", err)
+	}
+	if p.Leg == "" {
+		return room.PlayToRoom(w)
+	}
+	if err := room.PlayToLeg(p.Leg, w); errors.Is(err, bridge.ErrNoLeg) {
+		return fmt.Errorf("leg %q in room %q: %w", p.Leg, roomName, api.ErrNotFound)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// hasTrunk reports whether a dialer calls out through trunk.
+func (s *Switchboard) hasTrunk(trunk string) bool {
+	for _, dl := range s.dialers {
+		if slices.Contains(dl.Trunks(), trunk) {
+			return true
+		}
+	}
+	return false
+}
+
+// reachable reports whether user has a device to ring now.
+func (s *Switchboard) reachable(user string) bool {
+	for _, dl := range s.dialers {
+		if len(dl.Devices(user)) > 0 {
+			return true
+		}
+	}
+	return false
+}

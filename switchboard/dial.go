@@ -1,0 +1,117 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// ring calls out through a trunk, or rings every device of a user at once
+// (open pages, registered phones): the first to answer wins and the others
+// are cancelled (a late answer is hung up).
+func (s *Switchboard) ring(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (Leg, error) {
+	if d.Trunk != "" {
+		for _, dl := range s.dialers {
+			if slices.Contains(dl.Trunks(), d.Trunk) {
+				return dl.DialTrunk(ctx, d.Trunk, d.Number, d.CallerID)
+			}
+		}
+		return nil, ErrUnknownTrunk
+	}
+	var devices []Device
+	for _, dl := range s.dialers {
+		devices = append(devices, dl.Devices(d.User)...)
+	}
+	if len(devices) == 0 {
+		return nil, ErrNotReachable
+	}
+	type answer struct {
+		leg Leg
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan answer, len(devices))
+	var wg sync.WaitGroup
+	for _, dev := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			leg, err := dev(ctx, from)
+			results <- answer{leg, err}
+		}()
+	}
+	log.Info("ringing", "user", d.User, "devices", len(devices))
+	var winner Leg
+	var lastErr error
+	for range devices {
+		a := <-results
+		switch {
+		case a.err != nil:
+			lastErr = a.err
+		case winner == nil:
+			winner = a.leg
+			cancel() // stop ringing the others
+		default: // answered too late
+			hangup(a.leg)
+		}
+	}
+	wg.Wait()
+	if winner != nil {
+		return winner, nil
+	}
+	return nil, lastErr
+}
+
+// dial rings a user or calls out through a trunk and bridges the caller to
+// whoever answers, transcoding where the codecs differ.
+func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
+	defer cancel()
+	_ = c.Ringing() // the caller hears or sees that it rings
+	callee, err := s.ring(rctx, c.Caller(), d, log)
+	if err != nil {
+		log.Info("no answer", "user", d.User, "trunk", d.Trunk, "error", err)
+		var st sipStatus
+		switch {
+		case errors.As(err, &st):
+			code, reason := st.SIPStatus()
+			s.reject(c, code, reason)
+		default: // not reachable, no answer in time, unknown trunk
+			s.reject(c, 480, "Temporarily Unavailable")
+		}
+		return
+	}
+	if err := c.Answer(ctx); err != nil {
+		hangup(callee)
+		return
+	}
+	_ = callee.Answer(ctx) // tells a page the call is up
+	// Digits keyed on either side go to the other (RFC 4733 toward a phone).
+	c.OnDTMF(func(d rune) { _ = callee.SendDTMF(string(d)) })
+	callee.OnDTMF(func(d rune) { _ = c.SendDTMF(string(d)) })
+	defer c.OnDTMF(nil)
+	defer callee.OnDTMF(nil)
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log})
+	if err != nil {
+		log.Error("cannot bridge the call", "error", err)
+		hangup(c)
+		hangup(callee)
+		return
+	}
+	log.Info("call bridged", "caller", c.Caller(), "user", d.User, "trunk", d.Trunk, "number", d.Number, "rate", room.Rate())
+	select {
+	case <-c.Done():
+	case <-callee.Done():
+	case <-ctx.Done():
+	}
+	hangup(c)
+	hangup(callee)
+	room.Close()
+}

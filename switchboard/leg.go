@@ -1,0 +1,78 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+
+	"github.com/voxgate/voxgate/bridge"
+)
+
+// Leg is one call as the switchboard sees it, whether a desk phone, a trunk
+// or a browser page placed it or answered it: *sip.Call and *webclient.Call
+// both satisfy it (cmd/voxgate pins that at compile time).
+type Leg interface {
+	bridge.Leg
+	// Caller is how the caller is shown to a callee and matched by rules:
+	// the SIP From user, or the signed-in browser user.
+	Caller() string
+	// Dialed is the number or user the caller dialled.
+	Dialed() string
+	// Ringing tells the caller the far end rings (180, or a page message).
+	Ringing() error
+	// Answer answers an incoming call (an outgoing one is answered already).
+	Answer(ctx context.Context) error
+	// Reject refuses an unanswered call with a final SIP status and reason.
+	Reject(status int, reason string)
+	// Hangup ends the call.
+	Hangup(ctx context.Context)
+	// OnDTMF sets the function called for each digit the caller keys
+	// (RFC 4733, SIP INFO or a page's keypad); nil stops it.
+	OnDTMF(f func(digit rune))
+	// SendDTMF sends digits toward the caller.
+	SendDTMF(digits string) error
+}
+
+// RoomWatcher is a leg that shows its room (a browser page): who is in it
+// and who joins, leaves or talks. Legs that cannot show it (a desk phone)
+// simply do not implement it.
+type RoomWatcher interface {
+	// Participants tells who is in the room, on joining.
+	Participants(room string, names []string)
+	// Notify tells of an event: "joined", "left", "kicked", "talking" or
+	// "stopped-talking" of the participant called name.
+	Notify(typ, room, name string)
+}
+
+// Dialer places calls out: to the devices of a user (registered phones,
+// open pages) and to numbers through trunks. The SIP side and the web side
+// each give one; the switchboard rings them all at once.
+type Dialer interface {
+	// Devices returns a way to ring each device of user this dialer
+	// reaches now (none: the user is not reachable this way).
+	Devices(user string) []Device
+	// Trunks names the trunks this dialer calls out through.
+	Trunks() []string
+	// DialTrunk calls number through trunk and returns the answered call.
+	DialTrunk(ctx context.Context, trunk, number, callerID string) (Leg, error)
+}
+
+// Device rings one device as from and returns the answered call; it gives
+// up when ctx ends.
+type Device func(ctx context.Context, from string) (Leg, error)
+
+// Errors of the switchboard.
+var (
+	// ErrNotReachable: the user has no open page and no registered phone.
+	ErrNotReachable = errors.New("user has no open page and no registered phone")
+	// ErrUnknownTrunk: no dialer calls out through that trunk.
+	ErrUnknownTrunk = errors.New("unknown trunk")
+	// ErrClosed: the switchboard is closing and takes no more calls.
+	ErrClosed = errors.New("switchboard closed")
+)
+
+// sipStatus is an error that says which final SIP status the caller should
+// get (a callee's rejection, a page that declined).
+type sipStatus interface {
+	error
+	SIPStatus() (int, string)
+}

@@ -1,0 +1,109 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// roomAction answers and joins a conference room, asking its PIN first
+// when it has one.
+func (s *Switchboard) roomAction(ctx context.Context, c Leg, ra dialplan.RoomAction, log *slog.Logger) {
+	if err := c.Answer(ctx); err != nil {
+		return
+	}
+	moderator := false
+	if ra.PIN != "" {
+		var ok bool
+		if ok, moderator = s.askPIN(ctx, c, dialplan.PINAction{Room: ra, Tries: 3}, log); !ok {
+			return
+		}
+	}
+	s.joinRoom(ctx, c, ra, moderator, log)
+}
+
+// room returns the room for a room action, created with its options.
+func (s *Switchboard) room(ra dialplan.RoomAction) (*bridge.Room, error) {
+	return s.rooms.GetWith(ra.Name, func(cfg *bridge.RoomConfig) {
+		if ra.Rate != 0 {
+			cfg.Rate = ra.Rate
+		}
+		if ra.Max != 0 {
+			cfg.Max = ra.Max
+		}
+	})
+}
+
+// joinRoom puts c into the room until its call ends (or ctx does).
+func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) {
+	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller
+	defer s.hub.leave(ra.Name, c)
+	var room *bridge.Room
+	var wait bool
+	for {
+		var err error
+		if room, err = s.room(ra); err != nil {
+			log.Error("room unavailable", "room", ra.Name, "error", err)
+			c.Hangup(ctx)
+			return
+		}
+		wait = s.mustWait(room, ra, moderator)
+		err = room.Join(c, bridge.JoinOptions{Muted: wait, Deaf: wait})
+		if errors.Is(err, bridge.ErrClosed) { // released as it emptied: get it afresh
+			continue
+		}
+		if err != nil {
+			log.Info("room refused the call", "room", room.Name(), "error", err)
+			c.Hangup(ctx)
+			return
+		}
+		break
+	}
+	s.admit(room, c, ra, moderator, wait, log)
+	defer s.depart(room, c, log)
+	stopKeys := s.keypad(ctx, room, c, log)
+	defer stopKeys()
+	s.hub.participants(room, c)
+	if (s.recordDir != "" || ra.Record) && !room.Recording() {
+		if _, err := s.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {
+			log.Error("recording failed to start", "room", room.Name(), "error", err)
+		}
+	}
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		c.Hangup(context.Background())
+	}
+	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
+	if room.Len() == 0 {   // the last one out ends the recording, whoever started it
+		_ = room.StopRecording()
+	}
+	s.rooms.Release(room.Name()) // an empty room is forgotten
+}
+
+// record starts recording room's mix in the recording directory (the
+// working directory when none is set); it returns the file.
+func (s *Switchboard) record(room *bridge.Room) (string, error) {
+	dir := s.recordDir
+	if dir == "" {
+		dir = "."
+	}
+	name := filepath.Join(dir, fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z")))
+	return name, room.Record(name, false)
+}
+
+// stillIn reports whether leg id is in the room.
+func stillIn(room *bridge.Room, id string) bool {
+	for _, l := range room.Stats().Legs {
+		if l.ID == id {
+			return true
+		}
+	}
+	return false
+}

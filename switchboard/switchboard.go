@@ -1,0 +1,252 @@
+// Package switchboard owns the call logic: a new leg arrives (a desk phone,
+// a trunk, a browser page), the dialplan decides, and the action runs: a
+// room with a PIN and moderators, a dial fork where the first answer wins,
+// the echo test, a prompt, a refusal. It also does what the REST API asks
+// of calls and rooms (kick, mute, dial into a room, play) and keeps the
+// call counters. It sees every leg through the Leg interface and every way
+// out through a Dialer, so desk phones and browsers are treated alike.
+package switchboard
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// Config configures a Switchboard.
+type Config struct {
+	// Plan is the dialplan calls are routed by (SetPlan replaces it).
+	Plan *dialplan.Plan
+	// Dialers place calls out to users and trunks (the SIP and web sides).
+	Dialers []Dialer
+	// Rooms is the template of conference rooms (rate, maximum, tones);
+	// its Events and Logger are the switchboard's.
+	Rooms bridge.RoomConfig
+	// RecordDir: when set, every room's mix is recorded there.
+	RecordDir string
+	// PromptDir holds the WAV files the REST API may play into rooms.
+	PromptDir string
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Settings are knobs for tests (timeouts); zero values are the defaults.
+	Settings Settings
+}
+
+// Settings are timing knobs, for tests and experts.
+type Settings struct {
+	// DigitTimeout is how long a PIN prompt waits for the next digit
+	// (default 15 s).
+	DigitTimeout time.Duration
+	// WaitToneEvery is how often a caller waiting for a moderator hears the
+	// waiting tone (default 10 s).
+	WaitToneEvery time.Duration
+}
+
+// Switchboard routes calls and runs their actions. Its goroutines are its
+// own: Close waits for them.
+type Switchboard struct {
+	plan      atomic.Pointer[dialplan.Plan]
+	dialers   []Dialer
+	rooms     *bridge.Rooms
+	recordDir string
+	promptDir string
+	set       Settings
+	log       *slog.Logger
+	hub       *roomHub
+	events    chan bridge.Event
+	hubDone   chan struct{}
+
+	ctx    context.Context // ends when Close starts
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	closed   bool
+	calls    map[string]*activeCall // routed calls in progress, by call id
+	total    map[[2]string]uint64   // calls routed, by origin and action
+	rejected map[int]uint64         // calls refused, by SIP status
+	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
+}
+
+// activeCall is a routed call in progress (for the REST API).
+type activeCall struct {
+	info api.CallInfo
+	leg  Leg
+}
+
+// New returns a switchboard routing by cfg.Plan.
+func New(cfg Config) *Switchboard {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.Settings.DigitTimeout == 0 {
+		cfg.Settings.DigitTimeout = 15 * time.Second
+	}
+	if cfg.Settings.WaitToneEvery == 0 {
+		cfg.Settings.WaitToneEvery = 10 * time.Second
+	}
+	s := &Switchboard{dialers: cfg.Dialers, recordDir: cfg.RecordDir, promptDir: cfg.PromptDir, set: cfg.Settings, log: log,
+		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
+		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	tmpl := cfg.Rooms
+	tmpl.Logger, tmpl.Events = log, s.events
+	s.rooms = bridge.NewRooms(tmpl)
+	s.plan.Store(cfg.Plan)
+	go func() {
+		defer close(s.hubDone)
+		s.hub.run(s.events, s.ctx.Done())
+	}()
+	return s
+}
+
+// SetPlan routes new calls by plan (a reloaded dialplan); calls in progress
+// keep their action.
+func (s *Switchboard) SetPlan(plan *dialplan.Plan) { s.plan.Store(plan) }
+
+// goOwned runs f on a goroutine Close waits for; it reports false (and runs
+// nothing) once Close has started.
+func (s *Switchboard) goOwned(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// enter counts a routed call in, reporting false once Close has started.
+func (s *Switchboard) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// Close ends every routed call, waits (until ctx ends) for the
+// switchboard's goroutines, and closes the rooms. Idempotent.
+func (s *Switchboard) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.rooms.Close()
+	<-s.hubDone // rooms may still send events: sends never block, and they are dropped
+	return err
+}
+
+// Handle routes a new call from origin ("user", "guest", "web" or
+// "trunk:<name>") and runs its action; it returns when the call is over
+// for the switchboard.
+func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
+	if !s.enter() {
+		c.Reject(503, "Service Unavailable")
+		return
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel) // Close ends every call
+	defer stop()
+	s.route(ctx, c, origin)
+}
+
+// track lists a routed call until it ends; the returned func unlists it.
+func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
+	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: time.Now().UTC()}
+	switch a.Kind {
+	case dialplan.Room:
+		info.Room = a.Room.Name
+	case dialplan.PIN:
+		info.Room = a.PIN.Room.Name
+	}
+	s.mu.Lock()
+	s.calls[c.ID()] = &activeCall{info: info, leg: c}
+	s.total[[2]string{origin, info.Action}]++
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.calls, c.ID())
+		s.mu.Unlock()
+	}
+}
+
+// reject refuses c with status and counts it.
+func (s *Switchboard) reject(c Leg, status int, reason string) {
+	s.mu.Lock()
+	s.rejected[status]++
+	s.mu.Unlock()
+	c.Reject(status, reason)
+}
+
+// route asks the dialplan and runs the action (one file per action).
+func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
+	plan := s.plan.Load()
+	cctx := plan.ContextFor(origin)
+	if cctx == "" {
+		s.log.Warn("call refused: no dialplan context for its origin", "origin", origin, "dialed", c.Dialed(), "call_id", c.ID())
+		s.reject(c, 403, "Forbidden")
+		return
+	}
+	a, err := plan.Route(dialplan.Call{Context: cctx, Number: c.Dialed(), Caller: c.Caller()})
+	if err != nil {
+		s.log.Info("no route", "context", cctx, "dialed", c.Dialed(), "caller", c.Caller(), "call_id", c.ID(), "error", err)
+		s.reject(c, 404, "Not Found")
+		return
+	}
+	log := s.log.With("call_id", c.ID(), "context", a.Context, "rule_line", a.Line, "action", a.Kind)
+	log.Debug("routed", "dialed", c.Dialed())
+	defer s.track(c, origin, a)()
+	switch a.Kind {
+	case dialplan.Echo:
+		s.echo(ctx, c, log)
+	case dialplan.Room:
+		s.roomAction(ctx, c, a.Room, log)
+	case dialplan.PIN:
+		s.pinAction(ctx, c, a.PIN, log)
+	case dialplan.Dial:
+		s.dial(ctx, c, a.Dial, log)
+	case dialplan.Playback:
+		s.playbackAction(ctx, c, a.Playback.File, log)
+	case dialplan.Reject:
+		log.Info("rejected by the dialplan", "status", a.Reject.Status)
+		s.reject(c, a.Reject.Status, a.Reject.Reason)
+	}
+}
+
+// hangup ends c, giving the far end up to 3 s to hear of it.
+func hangup(c Leg) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c.Hangup(ctx)
+}
