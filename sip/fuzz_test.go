@@ -15,7 +15,8 @@ import (
 // malformed-request filter or from its handler.
 func FuzzHandleRequest(f *testing.F) {
 	files, _ := filepath.Glob("testdata/requests/*.sip")
-	for _, p := range files {
+	captured, _ := filepath.Glob("../testdata/sip/*.sip") // from real clients
+	for _, p := range append(files, captured...) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -138,7 +138,8 @@ func TestAnswerGolden(t *testing.T) {
 
 func FuzzParseOffer(f *testing.F) {
 	files, _ := filepath.Glob("testdata/sdp/*.sdp")
-	for _, p := range files {
+	captured, _ := filepath.Glob("../testdata/sdp/*.sdp") // from real clients
+	for _, p := range append(files, captured...) {
 		b, _ := os.ReadFile(p)
 		f.Add(b)
 	}
