@@ -151,3 +151,18 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+func FuzzLine(f *testing.F) {
+	f.Add([]byte(doc), "sip.listen[1].addr", 7)
+	f.Add([]byte("a: &x [1, {b: *x}]\n"), "a[1].b[0]", 1)
+	f.Fuzz(func(t *testing.T, src []byte, path string, line int) {
+		var root yaml.Node
+		if yaml.Unmarshal(src, &root) != nil {
+			return
+		}
+		if n := Line(&root, path); n < 0 {
+			t.Fatalf("line %d", n)
+		}
+		_ = FieldAt(&root, line)
+	})
+}
