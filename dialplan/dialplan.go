@@ -12,21 +12,9 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/voxgate/voxgate/internal/config"
 )
-
-// Error is a dialplan mistake with the file, line and field.
-type Error struct {
-	File  string
-	Line  int
-	Field string
-	Err   error
-}
-
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Field, e.Err)
-}
-
-func (e *Error) Unwrap() error { return e.Err }
 
 // Errors of validation and routing.
 var (
@@ -64,26 +52,26 @@ type RoomAction struct {
 	EndWithModerator bool `yaml:"end_with_moderator"`
 }
 
-// validate checks a room's options; field names the room in errors.
-func (ra *RoomAction) validate(field string) (string, error) {
+// validate checks a room's options; its errors name fields below the room.
+func (ra *RoomAction) validate() error {
 	switch ra.Rate {
 	case 0, 8000, 16000, 24000, 48000:
 	default:
-		return field + ".rate", fmt.Errorf("%d is not a mixing rate", ra.Rate)
+		return config.Fieldf("rate", "%d is not a mixing rate", ra.Rate)
 	}
 	if strings.Trim(ra.PIN+ra.ModeratorPIN, "0123456789") != "" {
-		return field, errors.New("PINs are digits")
+		return config.FieldErr("", errors.New("PINs are digits"))
 	}
 	if ra.ModeratorPIN != "" && ra.ModeratorPIN == ra.PIN {
-		return field + ".moderator_pin", errors.New("must differ from the pin")
+		return config.FieldErr("moderator_pin", errors.New("must differ from the pin"))
 	}
 	if ra.ModeratorPIN != "" && ra.PIN == "" {
-		return field + ".moderator_pin", errors.New("a moderator PIN needs a pin for the others")
+		return config.FieldErr("moderator_pin", errors.New("a moderator PIN needs a pin for the others"))
 	}
 	if (ra.WaitForModerator || ra.EndWithModerator) && ra.ModeratorPIN == "" {
-		return field, errors.New("wait_for_moderator and end_with_moderator need a moderator_pin")
+		return config.FieldErr("", errors.New("wait_for_moderator and end_with_moderator need a moderator_pin"))
 	}
-	return "", nil
+	return nil
 }
 
 // DialAction rings a user or calls a number through a trunk.
@@ -161,23 +149,25 @@ type Options struct {
 
 var capture = regexp.MustCompile(`\$(\d+|number|caller)`)
 
-// Parse decodes and validates a dialplan; name is used in errors.
+// Parse decodes and validates a dialplan; name is used in errors, which are
+// *config.Error naming the file, line and field. A mistake inside a rule is
+// reported on the rule's first line.
 func Parse(name string, data []byte, o Options) (*Plan, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErr(name, err)
-	}
 	var p Plan
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&p); err != nil {
-		return nil, yamlErr(name, err)
+	root, err := config.Decode(name, data, &p)
+	if err != nil {
+		return nil, err
 	}
-	fail := func(field string, line int, err error) error {
-		return &Error{File: name, Line: line, Field: field, Err: err}
+	if err := p.validate(root, o); err != nil {
+		return nil, config.Locate(name, root, err)
 	}
+	return &p, nil
+}
+
+// validate checks a decoded plan and notes each rule's line.
+func (p *Plan) validate(root *yaml.Node, o Options) error {
 	if len(p.Contexts) == 0 {
-		return nil, fail("contexts", 1, errors.New("no contexts"))
+		return config.FieldErr("contexts", errors.New("no contexts"))
 	}
 	trunks := map[string]bool{}
 	for _, t := range o.Trunks {
@@ -191,114 +181,112 @@ func Parse(name string, data []byte, o Options) (*Plan, error) {
 	for _, cn := range names {
 		c := p.Contexts[cn]
 		if c == nil {
-			return nil, fail("contexts."+cn, lineOf(&root, "contexts", cn), errors.New("empty context"))
+			return config.FieldErr("contexts."+cn, errors.New("empty context"))
 		}
 		for i := range c.Rules {
 			r := &c.Rules[i]
 			field := fmt.Sprintf("contexts.%s.rules[%d]", cn, i)
-			r.line = ruleLine(&root, cn, i)
-			matchers := 0
-			for _, m := range []string{r.Number, r.Prefix, r.Pattern} {
-				if m != "" {
-					matchers++
-				}
-			}
-			if matchers > 1 {
-				return nil, fail(field, r.line, errors.New("use one of number, prefix and pattern"))
-			}
-			if r.Pattern != "" {
-				re, err := regexp.Compile("^(?:" + r.Pattern + ")$")
-				if err != nil {
-					return nil, fail(field+".pattern", r.line, err)
-				}
-				r.re = re
-			}
-			actions := 0
-			for _, set := range []bool{r.Room != nil, r.Dial != nil, r.PIN != nil, r.Echo != nil, r.Playback != nil, r.Reject != nil, r.Goto != ""} {
-				if set {
-					actions++
-				}
-			}
-			if actions != 1 {
-				return nil, fail(field, r.line, ErrBadAction)
-			}
-			switch {
-			case r.Dial != nil:
-				d := r.Dial
-				if (d.User == "") == (d.Trunk == "") {
-					return nil, fail(field+".dial", r.line, errors.New("give user or trunk"))
-				}
-				if d.Trunk != "" && !trunks[d.Trunk] {
-					return nil, fail(field+".dial.trunk", r.line, fmt.Errorf("%w %q", ErrUnknownTrunk, d.Trunk))
-				}
-				if d.Trunk != "" && !c.AllowTrunks {
-					return nil, fail(field+".dial.trunk", r.line, ErrTollFraud)
-				}
-				if d.Strip < 0 || d.Timeout < 0 {
-					return nil, fail(field+".dial", r.line, errors.New("strip and timeout must not be negative"))
-				}
-			case r.PIN != nil:
-				if r.PIN.Room.PIN == "" {
-					return nil, fail(field+".pin.room.pin", r.line, errors.New("a PIN rule needs the room's pin"))
-				}
-				if f, err := r.PIN.Room.validate(field + ".pin.room"); err != nil {
-					return nil, fail(f, r.line, err)
-				}
-			case r.Room != nil:
-				if f, err := r.Room.validate(field + ".room"); err != nil {
-					return nil, fail(f, r.line, err)
-				}
-			case r.Reject != nil:
-				if r.Reject.Status < 400 || r.Reject.Status > 699 {
-					return nil, fail(field+".reject.status", r.line, fmt.Errorf("%d is not a final error status", r.Reject.Status))
-				}
-			case r.Goto != "":
-				if p.Contexts[r.Goto] == nil {
-					return nil, fail(field+".goto", r.line, fmt.Errorf("%w %q", ErrUnknownContext, r.Goto))
-				}
+			r.line = config.Line(root, field)
+			if err := r.validate(p, c, trunks); err != nil {
+				e := config.Within(field, err).(*config.Error)
+				e.Line = r.line // a rule's mistakes are shown on its first line
+				return e
 			}
 		}
-		if err := unreachable(c); err != nil {
-			var e *indexErr
-			errors.As(err, &e)
-			return nil, fail(fmt.Sprintf("contexts.%s.rules[%d]", cn, e.i), c.Rules[e.i].line, e.err)
+		if i, err := unreachable(c); err != nil {
+			return &config.Error{Line: c.Rules[i].line, Field: fmt.Sprintf("contexts.%s.rules[%d]", cn, i), Err: err}
 		}
 	}
 	for _, cn := range names {
 		if err := p.loop(cn, map[string]bool{}); err != nil {
-			return nil, fail("contexts."+cn, lineOf(&root, "contexts", cn), err)
+			return config.FieldErr("contexts."+cn, err)
 		}
 	}
 	for field, ctx := range map[string]string{"origins.user": p.Origins.User, "origins.web": p.Origins.Web, "origins.guest": p.Origins.Guest} {
 		if ctx != "" && p.Contexts[ctx] == nil {
-			return nil, fail(field, lineOf(&root, strings.Split(field, ".")...), fmt.Errorf("%w %q", ErrUnknownContext, ctx))
+			return config.Fieldf(field, "%w %q", ErrUnknownContext, ctx)
 		}
 	}
 	if g := p.Contexts[p.Origins.Guest]; g != nil && g.AllowTrunks {
-		return nil, fail("origins.guest", lineOf(&root, "origins", "guest"), errors.New("guests must never reach trunks: their context may not allow_trunks"))
+		return config.FieldErr("origins.guest", errors.New("guests must never reach trunks: their context may not allow_trunks"))
 	}
 	for t, ctx := range p.Origins.Trunks {
 		if !trunks[t] {
-			return nil, fail("origins.trunks."+t, lineOf(&root, "origins", "trunks", t), fmt.Errorf("%w %q", ErrUnknownTrunk, t))
+			return config.Fieldf("origins.trunks."+t, "%w %q", ErrUnknownTrunk, t)
 		}
 		if p.Contexts[ctx] == nil {
-			return nil, fail("origins.trunks."+t, lineOf(&root, "origins", "trunks", t), fmt.Errorf("%w %q", ErrUnknownContext, ctx))
+			return config.Fieldf("origins.trunks."+t, "%w %q", ErrUnknownContext, ctx)
 		}
 	}
-	return &p, nil
+	return nil
 }
 
-type indexErr struct {
-	i   int
-	err error
+// validate checks one rule of context c; its errors name fields below the rule.
+func (r *Rule) validate(p *Plan, c *Context, trunks map[string]bool) error {
+	matchers := 0
+	for _, m := range []string{r.Number, r.Prefix, r.Pattern} {
+		if m != "" {
+			matchers++
+		}
+	}
+	if matchers > 1 {
+		return config.FieldErr("", errors.New("use one of number, prefix and pattern"))
+	}
+	if r.Pattern != "" {
+		re, err := regexp.Compile("^(?:" + r.Pattern + ")$")
+		if err != nil {
+			return config.FieldErr("pattern", err)
+		}
+		r.re = re
+	}
+	actions := 0
+	for _, set := range []bool{r.Room != nil, r.Dial != nil, r.PIN != nil, r.Echo != nil, r.Playback != nil, r.Reject != nil, r.Goto != ""} {
+		if set {
+			actions++
+		}
+	}
+	if actions != 1 {
+		return config.FieldErr("", ErrBadAction)
+	}
+	switch {
+	case r.Dial != nil:
+		d := r.Dial
+		if (d.User == "") == (d.Trunk == "") {
+			return config.FieldErr("dial", errors.New("give user or trunk"))
+		}
+		if d.Trunk != "" && !trunks[d.Trunk] {
+			return config.Fieldf("dial.trunk", "%w %q", ErrUnknownTrunk, d.Trunk)
+		}
+		if d.Trunk != "" && !c.AllowTrunks {
+			return config.FieldErr("dial.trunk", ErrTollFraud)
+		}
+		if d.Strip < 0 || d.Timeout < 0 {
+			return config.FieldErr("dial", errors.New("strip and timeout must not be negative"))
+		}
+	case r.PIN != nil:
+		if r.PIN.Room.PIN == "" {
+			return config.FieldErr("pin.room.pin", errors.New("a PIN rule needs the room's pin"))
+		}
+		return config.Within("pin.room", r.PIN.Room.validate())
+	case r.Room != nil:
+		return config.Within("room", r.Room.validate())
+	case r.Reject != nil:
+		if r.Reject.Status < 400 || r.Reject.Status > 699 {
+			return config.Fieldf("reject.status", "%d is not a final error status", r.Reject.Status)
+		}
+	case r.Goto != "":
+		if p.Contexts[r.Goto] == nil {
+			return config.Fieldf("goto", "%w %q", ErrUnknownContext, r.Goto)
+		}
+	}
+	return nil
 }
-
-func (e *indexErr) Error() string { return e.err.Error() }
 
 // unreachable finds a rule that an earlier rule shadows entirely: a
 // catch-all before it, the same exact number, or a prefix of its number or
-// prefix (for the same caller, or an earlier rule for any caller).
-func unreachable(c *Context) error {
+// prefix (for the same caller, or an earlier rule for any caller). It
+// returns the shadowed rule's index.
+func unreachable(c *Context) (int, error) {
 	for i := range c.Rules {
 		for j := 0; j < i; j++ {
 			a, b := &c.Rules[j], &c.Rules[i]
@@ -311,11 +299,11 @@ func unreachable(c *Context) error {
 				(a.Prefix != "" && b.Number != "" && strings.HasPrefix(b.Number, a.Prefix) && len(b.Number) > len(a.Prefix)) ||
 				(a.Prefix != "" && b.Prefix != "" && strings.HasPrefix(b.Prefix, a.Prefix))
 			if shadow {
-				return &indexErr{i, fmt.Errorf("%w (rule %d)", ErrUnreachable, j)}
+				return i, fmt.Errorf("%w (rule %d)", ErrUnreachable, j)
 			}
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 func (p *Plan) loop(ctx string, seen map[string]bool) error {
@@ -478,68 +466,4 @@ func (r *Rule) action(c Call, caps []string) Action {
 		a.Kind, a.Reject = Reject, *r.Reject
 	}
 	return a
-}
-
-var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
-
-func yamlErr(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: name, Line: line, Field: "yaml", Err: errors.New(m[2])}
-	}
-	return &Error{File: name, Line: 1, Field: "yaml", Err: errors.New(msg)}
-}
-
-// lineOf finds the line of a mapping path.
-func lineOf(root *yaml.Node, path ...string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, key := range path {
-		found := false
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == key {
-					line, n, found = n.Content[i].Line, n.Content[i+1], true
-					break
-				}
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
-}
-
-func ruleLine(root *yaml.Node, ctx string, i int) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, key := range []string{"contexts", ctx, "rules"} {
-		var next *yaml.Node
-		if n.Kind == yaml.MappingNode {
-			for j := 0; j+1 < len(n.Content); j += 2 {
-				if n.Content[j].Value == key {
-					next = n.Content[j+1]
-				}
-			}
-		}
-		if next == nil {
-			return 1
-		}
-		n = next
-	}
-	if n.Kind == yaml.SequenceNode && i < len(n.Content) {
-		return n.Content[i].Line
-	}
-	return n.Line
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/internal/config"
 )
 
 const plan = `
@@ -95,8 +96,12 @@ func TestParseErrors(t *testing.T) {
 		field      string
 		err        error
 	}{
-		{"syntax", "contexts:\n  a: [\n", 2, "yaml", nil},
-		{"unknown option", "contexts:\n  a:\n    rules:\n      - number: '1'\n        room: {name: x, colour: red}\n", 5, "yaml", nil},
+		{"syntax", "contexts:\n  a: [\n", 2, "", nil},
+		{"unknown option", "contexts:\n  a:\n    rules:\n      - number: '1'\n        room: {name: x, colour: red}\n", 5, "contexts.a.rules[0].room.colour", nil},
+		{"wrong type", "contexts:\n  a:\n    rules:\n      - number: '1'\n        room:\n          max: many\n", 6, "contexts.a.rules[0].room.max", nil},
+		{"no contexts", "origins:\n  user: a\n", 1, "contexts", nil},
+		{"empty context", "contexts:\n  a:\n    rules:\n      - echo: {}\n  b:\n", 5, "contexts.b", nil},
+		{"unknown trunk origin, dotted name", "contexts:\n  a:\n    rules:\n      - echo: {}\norigins:\n  trunks:\n    carrier.example: a\n", 7, "origins.trunks.carrier.example", ErrUnknownTrunk},
 		{"unknown trunk", "contexts:\n  a:\n    allow_trunks: true\n    rules:\n      - prefix: '0'\n        dial: {trunk: nowhere}\n", 5, "contexts.a.rules[0].dial.trunk", ErrUnknownTrunk},
 		{"toll fraud", "contexts:\n  a:\n    rules:\n      - prefix: '0'\n        dial: {trunk: carrier}\n", 4, "contexts.a.rules[0].dial.trunk", ErrTollFraud},
 		{"unreachable", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        echo: {}\n      - number: '8001'\n        echo: {}\n", 6, "contexts.a.rules[1]", ErrUnreachable},
@@ -115,7 +120,7 @@ func TestParseErrors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse("plan.yaml", []byte(c.yaml), Options{Trunks: []string{"carrier"}})
-			var e *Error
+			var e *config.Error
 			if !errors.As(err, &e) {
 				t.Fatalf("got %v", err)
 			}

@@ -13,21 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voxgate/voxgate/internal/config"
 )
-
-// FieldError is a configuration error tied to one field, named by its path
-// below the sip section (for example "listen[1].addr").
-type FieldError struct {
-	Field string
-	Err   error
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
-func fieldErr(field string, format string, a ...any) error {
-	return &FieldError{Field: field, Err: fmt.Errorf(format, a...)}
-}
 
 // Listener is one SIP listening socket.
 type Listener struct {
@@ -117,7 +105,8 @@ func (t *TrunkConfig) ShouldRegister() bool {
 
 var errRequired = errors.New("is required")
 
-// Validate fills defaults and rejects contradictions.
+// Validate fills defaults and rejects contradictions. Its errors are
+// *config.Error naming the field below the sip section ("listen[1].addr").
 func (c *Config) Validate() error {
 	if len(c.Listen) == 0 {
 		c.Listen = []Listener{{Transport: "udp", Addr: "127.0.0.1:5060"}, {Transport: "tcp", Addr: "127.0.0.1:5060"}}
@@ -130,18 +119,18 @@ func (c *Config) Validate() error {
 		case "udp", "tcp":
 		case "tls":
 			if c.TLSCert == "" || c.TLSKey == "" {
-				return fieldErr(f+".transport", "tls needs tls_cert and tls_key")
+				return config.Fieldf(f+".transport", "tls needs tls_cert and tls_key")
 			}
 		default:
-			return fieldErr(f+".transport", "unknown transport %q (want udp, tcp or tls)", l.Transport)
+			return config.Fieldf(f+".transport", "unknown transport %q (want udp, tcp or tls)", l.Transport)
 		}
 		if _, _, err := net.SplitHostPort(l.Addr); err != nil {
-			return fieldErr(f+".addr", "%q is not host:port", l.Addr)
+			return config.Fieldf(f+".addr", "%q is not host:port", l.Addr)
 		}
 	}
 	if c.Advertise != "" {
 		if _, err := netip.ParseAddr(c.Advertise); err != nil {
-			return fieldErr("advertise", "%q is not an IP address", c.Advertise)
+			return config.Fieldf("advertise", "%q is not an IP address", c.Advertise)
 		}
 	}
 	if c.Domain == "" {
@@ -154,7 +143,7 @@ func (c *Config) Validate() error {
 	pmin, err1 := strconv.Atoi(strings.TrimSpace(lo))
 	pmax, err2 := strconv.Atoi(strings.TrimSpace(hi))
 	if !ok || err1 != nil || err2 != nil || pmin < 1024 || pmax > 65535 || pmax-pmin < 3 {
-		return fieldErr("rtp_ports", "%q is not a range like 20000-29999 within 1024-65535", c.RTPPorts)
+		return config.Fieldf("rtp_ports", "%q is not a range like 20000-29999 within 1024-65535", c.RTPPorts)
 	}
 	c.rtpMin, c.rtpMax = pmin, pmax
 	if c.MinExpires == 0 {
@@ -167,7 +156,7 @@ func (c *Config) Validate() error {
 		c.DefaultExpires = 3600
 	}
 	if c.MinExpires < 1 || c.MaxExpires < c.MinExpires {
-		return fieldErr("max_expires", "must be at least min_expires (%d)", c.MinExpires)
+		return config.Fieldf("max_expires", "must be at least min_expires (%d)", c.MinExpires)
 	}
 	c.DefaultExpires = max(c.MinExpires, min(c.DefaultExpires, c.MaxExpires))
 	if c.NonceTTL == 0 {
@@ -179,7 +168,7 @@ func (c *Config) Validate() error {
 	for i, a := range c.DigestAlgorithms {
 		a = strings.ToUpper(a)
 		if a != "MD5" && a != "SHA-256" {
-			return fieldErr(fmt.Sprintf("digest_algorithms[%d]", i), "unknown algorithm %q (want MD5 or SHA-256)", a)
+			return config.Fieldf(fmt.Sprintf("digest_algorithms[%d]", i), "unknown algorithm %q (want MD5 or SHA-256)", a)
 		}
 		c.DigestAlgorithms[i] = a
 	}
@@ -200,27 +189,23 @@ func (c *Config) Validate() error {
 		g.BanFor = 15 * time.Minute
 	}
 	if g.BanAfter < g.SlowAfter {
-		return fieldErr("guard.ban_after", "must be at least slow_after (%d)", g.SlowAfter)
+		return config.Fieldf("guard.ban_after", "must be at least slow_after (%d)", g.SlowAfter)
 	}
 	if len(c.Codecs) == 0 {
 		c.Codecs = []string{"opus", "g722", "pcmu", "pcma"}
 	}
 	for i, name := range c.Codecs {
 		if _, ok := codecByName(name); !ok {
-			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, g722, pcmu or pcma)", name)
+			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, g722, pcmu or pcma)", name)
 		}
 	}
 	names := map[string]bool{}
 	for i := range c.Trunks {
 		if err := c.Trunks[i].validate(); err != nil {
-			var fe *FieldError
-			if errors.As(err, &fe) {
-				fe.Field = fmt.Sprintf("trunks[%d].%s", i, fe.Field)
-			}
-			return err
+			return config.Within(fmt.Sprintf("trunks[%d]", i), err)
 		}
 		if names[c.Trunks[i].Name] {
-			return fieldErr(fmt.Sprintf("trunks[%d].name", i), "duplicate trunk %q", c.Trunks[i].Name)
+			return config.Fieldf(fmt.Sprintf("trunks[%d].name", i), "duplicate trunk %q", c.Trunks[i].Name)
 		}
 		names[c.Trunks[i].Name] = true
 	}
@@ -229,17 +214,17 @@ func (c *Config) Validate() error {
 
 func (t *TrunkConfig) validate() error {
 	if t.Name == "" {
-		return fieldErr("name", "%w", errRequired)
+		return config.Fieldf("name", "%w", errRequired)
 	}
 	if t.Registrar == "" {
-		return fieldErr("registrar", "%w", errRequired)
+		return config.Fieldf("registrar", "%w", errRequired)
 	}
 	host := strings.TrimPrefix(strings.TrimPrefix(t.Registrar, "sip:"), "sips:")
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		host = net.JoinHostPort(host, "5060")
 	}
 	if _, _, err := net.SplitHostPort(host); err != nil || strings.ContainsAny(host, "@;") {
-		return fieldErr("registrar", "%q is not sip:host[:port]", t.Registrar)
+		return config.Fieldf("registrar", "%q is not sip:host[:port]", t.Registrar)
 	}
 	t.host = host
 	t.Transport = strings.ToLower(t.Transport)
@@ -247,16 +232,16 @@ func (t *TrunkConfig) validate() error {
 		t.Transport = "udp"
 	}
 	if t.Transport != "udp" && t.Transport != "tcp" {
-		return fieldErr("transport", "unknown transport %q (want udp or tcp)", t.Transport)
+		return config.Fieldf("transport", "unknown transport %q (want udp or tcp)", t.Transport)
 	}
 	if t.ShouldRegister() && (t.Username == "" || t.Password == "") {
-		return fieldErr("username", "registering needs username and password")
+		return config.Fieldf("username", "registering needs username and password")
 	}
 	if t.Expires == 0 {
 		t.Expires = 600
 	}
 	if t.Expires < 2 {
-		return fieldErr("expires", "must be at least 2 seconds")
+		return config.Fieldf("expires", "must be at least 2 seconds")
 	}
 	if t.RetryMax == 0 {
 		t.RetryMax = time.Minute
@@ -266,14 +251,14 @@ func (t *TrunkConfig) validate() error {
 		if err != nil {
 			a, err2 := netip.ParseAddr(s)
 			if err2 != nil {
-				return fieldErr(fmt.Sprintf("inbound_cidrs[%d]", i), "%q is not a CIDR or address", s)
+				return config.Fieldf(fmt.Sprintf("inbound_cidrs[%d]", i), "%q is not a CIDR or address", s)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		t.prefixes = append(t.prefixes, p)
 	}
 	if (t.InboundUser == "") != (t.InboundPassword == "") {
-		return fieldErr("inbound_user", "inbound_user and inbound_password go together")
+		return config.Fieldf("inbound_user", "inbound_user and inbound_password go together")
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/voxgate/voxgate/internal/config"
 )
 
 // Handler decides what happens to a call. HandleCall runs in the INVITE's
@@ -109,14 +111,14 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	host, _, _ := net.SplitHostPort(cfg.Listen[0].Addr)
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		return nil, &FieldError{Field: "listen[0].addr", Err: fmt.Errorf("the first listener needs an IP address, not %q", host)}
+		return nil, config.Fieldf("listen[0].addr", "the first listener needs an IP address, not %q", host)
 	}
 	s.mediaIP, s.sdpIP = ip, ip
 	if cfg.Advertise != "" {
 		s.sdpIP = netip.MustParseAddr(cfg.Advertise)
 	}
 	if ip.IsUnspecified() && cfg.Advertise == "" {
-		return nil, &FieldError{Field: "advertise", Err: errors.New("is required when listening on a wildcard address")}
+		return nil, config.FieldErr("advertise", errors.New("is required when listening on a wildcard address"))
 	}
 	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}, counters: s.counters}
 	uaOpts := []sipgo.UserAgentOption{
@@ -127,7 +129,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
-			return nil, &FieldError{Field: "tls_cert", Err: err}
+			return nil, config.FieldErr("tls_cert", err)
 		}
 		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	}
@@ -189,7 +191,7 @@ func (s *Server) Start(ctx context.Context) error {
 			c, err := net.ListenPacket("udp", l.Addr)
 			if err != nil {
 				s.Close()
-				return &FieldError{Field: fmt.Sprintf("listen[%d].addr", i), Err: err}
+				return config.FieldErr(fmt.Sprintf("listen[%d].addr", i), err)
 			}
 			s.filter.addConn(c)
 			s.addAddr(c.LocalAddr())
@@ -207,7 +209,7 @@ func (s *Server) Start(ctx context.Context) error {
 			ln, err := net.Listen("tcp", l.Addr)
 			if err != nil {
 				s.Close()
-				return &FieldError{Field: fmt.Sprintf("listen[%d].addr", i), Err: err}
+				return config.FieldErr(fmt.Sprintf("listen[%d].addr", i), err)
 			}
 			s.addAddr(ln.Addr())
 			if port == 0 {
@@ -220,7 +222,7 @@ func (s *Server) Start(ctx context.Context) error {
 				if err != nil {
 					ln.Close()
 					s.Close()
-					return &FieldError{Field: "tls_cert", Err: err}
+					return config.FieldErr("tls_cert", err)
 				}
 				tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
 				s.serve(func() error { return s.srv.ServeTLS(tln) }, tln.Close)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voxgate/voxgate/internal/config"
 )
 
 // selfSigned writes a certificate and key for 127.0.0.1.
@@ -72,7 +74,7 @@ func TestTLSListener(t *testing.T) {
 func TestTLSNeedsCertificate(t *testing.T) {
 	cfg := Config{Listen: []Listener{{Transport: "tls", Addr: "127.0.0.1:5061"}}}
 	err := cfg.Validate()
-	if fe, ok := err.(*FieldError); !ok || fe.Field != "listen[0].transport" {
+	if fe, ok := err.(*config.Error); !ok || fe.Field != "listen[0].transport" {
 		t.Fatalf("got %v", err)
 	}
 }

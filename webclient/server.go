@@ -24,6 +24,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/voxgate/voxgate/internal/config"
 )
 
 //go:embed page
@@ -76,13 +78,14 @@ type Config struct {
 	portMin, portMax uint16
 }
 
-// Validate fills defaults.
+// Validate fills defaults. Its errors are *config.Error naming the field
+// below the web section ("udp_ports").
 func (c *Config) Validate() error {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:8080"
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+		return config.Fieldf("listen", "%q is not host:port", c.Listen)
 	}
 	if c.UDPPorts == "" {
 		c.UDPPorts = "40000-40999"
@@ -91,13 +94,16 @@ func (c *Config) Validate() error {
 	a, e1 := strconv.Atoi(lo)
 	b, e2 := strconv.Atoi(hi)
 	if !ok || e1 != nil || e2 != nil || a < 1024 || b > 65535 || b < a {
-		return fmt.Errorf("udp_ports: %q is not a range like 40000-40999", c.UDPPorts)
+		return config.Fieldf("udp_ports", "%q is not a range like 40000-40999", c.UDPPorts)
 	}
 	c.portMin, c.portMax = uint16(a), uint16(b)
-	for _, ip := range append(append([]string{}, c.ICEIPs...), c.PublicIP) {
+	for i, ip := range c.ICEIPs {
 		if ip != "" && net.ParseIP(ip) == nil {
-			return fmt.Errorf("ice_ips/public_ip: %q is not an IP address", ip)
+			return config.Fieldf(fmt.Sprintf("ice_ips[%d]", i), "%q is not an IP address", ip)
 		}
+	}
+	if c.PublicIP != "" && net.ParseIP(c.PublicIP) == nil {
+		return config.Fieldf("public_ip", "%q is not an IP address", c.PublicIP)
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 12 * time.Hour

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -34,6 +31,8 @@ type Config struct {
 	// Rooms holds the defaults of conference rooms.
 	Rooms        RoomsConfig   `yaml:"rooms"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+
+	src *yaml.Node // the file's document, for the lines of errors found later
 }
 
 // RoomsConfig configures conference rooms.
@@ -56,51 +55,16 @@ type UserConfig struct {
 	HA1      string `yaml:"ha1"`
 }
 
-// ConfigError names the file, line and field of a configuration mistake.
-type ConfigError struct {
-	File  string
-	Line  int
-	Field string
-	Err   error
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		fmt.Fprintf(&b, ": %s", e.Field)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	return b.String()
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
-var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
-
-// parseConfig decodes and validates a config file's bytes; name is used in errors.
+// parseConfig decodes and validates a config file's bytes; name is used in
+// errors, which are *config.Error naming the file, line and field.
 func parseConfig(name string, data []byte) (*Config, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(name, err)
-	}
 	var cfg Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		err := yamlError(name, err)
-		var ce *ConfigError
-		if errors.As(err, &ce) && ce.Field == "" && ce.Line > 0 {
-			ce.Field = fieldAtLine(&root, ce.Line, "")
-		}
+	root, err := config.Decode(name, data, &cfg)
+	if err != nil {
 		return nil, err
 	}
-	fail := func(field string, err error) error {
-		return &ConfigError{File: name, Line: lineOf(&root, field), Field: field, Err: err}
-	}
+	cfg.src = root
+	fail := func(field string, err error) error { return cfg.locate(name, field, err) }
 	switch strings.ToLower(cfg.Log.Level) {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -112,19 +76,10 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		return nil, fail("log.format", fmt.Errorf("unknown format %q (want text or json)", cfg.Log.Format))
 	}
 	if err := cfg.SIP.Validate(); err != nil {
-		var fe *sip.FieldError
-		if errors.As(err, &fe) {
-			return nil, fail("sip."+fe.Field, fe.Err)
-		}
 		return nil, fail("sip", err)
 	}
 	if err := cfg.Web.Validate(); err != nil {
-		field, msg, ok := strings.Cut(err.Error(), ": ")
-		if !ok {
-			field, msg = "", err.Error()
-		}
-		field = strings.SplitN(field, "/", 2)[0]
-		return nil, fail("web."+field, errors.New(msg))
+		return nil, fail("web", err)
 	}
 	seen := map[string]bool{}
 	for i, u := range cfg.Users {
@@ -167,95 +122,11 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	return &cfg, nil
 }
 
-// yamlError turns a yaml.v3 error ("yaml: line 3: ...") into a ConfigError.
-func yamlError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &ConfigError{File: name, Line: line, Err: errors.New(m[2])}
-	}
-	return &ConfigError{File: name, Err: errors.New(msg)}
-}
-
-// lineOf finds the line of a field path like "sip.trunks[0].registrar" in
-// the document; it returns the line of the deepest part that exists.
-func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			key = part[:i]
-			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
-		}
-		next := mapValue(n, key)
-		if next == nil {
-			return line
-		}
-		n, line = next.val, next.key.Line
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n = n.Content[idx]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-type kv struct{ key, val *yaml.Node }
-
-func mapValue(n *yaml.Node, key string) *kv {
-	if n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return &kv{n.Content[i], n.Content[i+1]}
-		}
-	}
-	return nil
-}
-
-// fieldAtLine returns the path of the mapping key on line (for errors that
-// yaml.v3 reports by line only).
-func fieldAtLine(n *yaml.Node, line int, prefix string) string {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		for _, c := range n.Content {
-			if f := fieldAtLine(c, line, prefix); f != "" {
-				return f
-			}
-		}
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			path := n.Content[i].Value
-			if prefix != "" {
-				path = prefix + "." + path
-			}
-			if n.Content[i].Line == line {
-				return path
-			}
-			if f := fieldAtLine(n.Content[i+1], line, path); f != "" {
-				return f
-			}
-		}
-	case yaml.SequenceNode:
-		for i, c := range n.Content {
-			if f := fieldAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); f != "" {
-				return f
-			}
-		}
-	}
-	return ""
+// locate places err, a mistake in field (a section, whose Validate named a
+// field below it, or a field itself), in the config file name: the one place
+// config errors get their file and line.
+func (c *Config) locate(name, field string, err error) error {
+	return config.Locate(name, c.src, config.Within(field, err))
 }
 
 // loadDialplan reads the dialplan the config names (relative paths from the

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/voxgate/voxgate/configs"
+	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/sip"
 )
 
@@ -131,15 +132,13 @@ func run(configPath string) error {
 	return nil
 }
 
-// configErr names the config file for errors found when the server starts.
+// configErr names the config file and line for errors found when the server
+// starts (only the SIP side finds config errors then: the web side's were
+// found by Validate).
 func configErr(path string, cfg *Config, err error) error {
-	var fe *sip.FieldError
-	if errors.As(err, &fe) {
-		name := path
-		if name == "" {
-			name = configs.DefaultName
-		}
-		return &ConfigError{File: name, Field: "sip." + fe.Field, Err: fe.Err}
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return err
 	}
-	return err
+	return cfg.locate(orDefault(path, configs.DefaultName), "sip", err)
 }
