@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voxgate/voxgate/audio"
 )
 
 // FieldError is a configuration error tied to one field, named by its path
@@ -64,7 +66,8 @@ type Config struct {
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Guard limits failed authentication per source address.
 	Guard GuardConfig `yaml:"guard"`
-	// Codecs offered and accepted, in order of preference: opus, g722, pcmu, pcma.
+	// Codecs offered and accepted, in order of preference: opus, g722, pcmu,
+	// pcma (any name in the audio codec registry, in any case).
 	Codecs []string `yaml:"codecs"`
 	// Trunks are carriers voxgate registers to and places calls through.
 	Trunks []TrunkConfig `yaml:"trunks"`
@@ -207,7 +210,7 @@ func (c *Config) Validate() error {
 	}
 	for i, name := range c.Codecs {
 		if _, ok := codecByName(name); !ok {
-			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, g722, pcmu or pcma)", name)
+			return fieldErr(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want %s)", name, audio.CodecNames())
 		}
 	}
 	names := map[string]bool{}
