@@ -34,7 +34,7 @@ type Event struct {
 // RoomConfig configures a room.
 type RoomConfig struct {
 	Name string
-	// Rate is the mixing rate: 8000, 16000 (default), 24000 or 48000.
+	// Rate is the mixing rate, one of audio.MixRates (default 16000).
 	Rate int
 	// Max is the most legs at once (0: no limit).
 	Max int
