@@ -1,6 +1,8 @@
 // Package audio owns everything that touches PCM: the frame type, the codec
-// interface, G.711, test-signal helpers (tones, Goertzel detection) and WAV
-// I/O. It depends only on the standard library and zaf/g711.
+// interfaces and the one codec registry (LookupCodec; G.711 and G.722
+// register here, Opus from audio/opus), the mixing rates, G.711, G.722,
+// test-signal helpers (tones, Goertzel detection) and WAV I/O. It depends
+// only on the standard library and zaf/g711.
 package audio
 
 import "time"

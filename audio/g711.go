@@ -140,3 +140,38 @@ func (g G711) String() string {
 	}
 	return "PCMU/8000"
 }
+
+func init() {
+	RegisterCodec(g711Info(false))
+	RegisterCodec(g711Info(true))
+}
+
+// g711Info is the registry entry of mu-law (PCMU) or A-law (PCMA).
+func g711Info(alaw bool) CodecInfo {
+	g := G711{ALaw: alaw}
+	info := CodecInfo{Name: "PCMU", PayloadType: 0, Rate: 8000, PCMRate: 8000, Silent: g.silent,
+		NewEncoder: func(int) (CodecEncoder, error) { return g, nil },
+		NewDecoder: func(int) (CodecDecoder, error) {
+			dec := func(dst []int16, p []byte) []int16 { dst, _ = g.Decode(dst, p); return dst }
+			return newPLCDecoder(g.String(), 8000, dec), nil
+		},
+	}
+	if alaw {
+		info.Name, info.PayloadType = "PCMA", 8
+	}
+	return info
+}
+
+// silent reports whether nine in ten of a payload's bytes are among the
+// smallest magnitudes: mu-law and A-law put those at 0x7F/0xFF and
+// 0x55/0xD5 (and neighbours).
+func (g G711) silent(p []byte) bool {
+	quiet := 0
+	for _, b := range p {
+		v := b & 0x7F
+		if (!g.ALaw && v >= 0x70) || (g.ALaw && (v^0x55) < 0x10) {
+			quiet++
+		}
+	}
+	return len(p) > 0 && quiet*10 >= len(p)*9
+}

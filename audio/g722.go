@@ -256,3 +256,22 @@ func (d *G722Decoder) Decode(dst []int16, payload []byte) []int16 {
 	}
 	return dst
 }
+
+func init() {
+	// The RTP clock is 8000 although the audio is sampled at 16 kHz (RFC 3551).
+	RegisterCodec(CodecInfo{Name: "G722", PayloadType: 9, Rate: 8000, PCMRate: G722Rate,
+		NewEncoder: func(int) (CodecEncoder, error) { return g722Encoder{NewG722Encoder()}, nil },
+		NewDecoder: func(int) (CodecDecoder, error) {
+			return newPLCDecoder("G.722", G722Rate, NewG722Decoder().Decode), nil
+		},
+	})
+}
+
+// g722Encoder is a G722Encoder as a CodecEncoder.
+type g722Encoder struct{ e *G722Encoder }
+
+func (e g722Encoder) Encode(dst []byte, pcm []int16) ([]byte, error) {
+	return e.e.Encode(dst, pcm), nil
+}
+func (e g722Encoder) Rate() int      { return G722Rate }
+func (e g722Encoder) String() string { return "G.722" }

@@ -1,6 +1,9 @@
 package audio
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // PLC conceals lost frames of a waveform codec (G.711) in the spirit of
 // ITU-T G.711 Appendix I: the last pitch period is repeated (one period, then
@@ -184,3 +187,39 @@ func clip16(v float32) int16 {
 	}
 	return int16(v)
 }
+
+// plcDecoder is a waveform codec's decoder (G.711, G.722) with the
+// pitch-repeating concealment that suits it.
+type plcDecoder struct {
+	dec  func(dst []int16, payload []byte) []int16
+	plc  *PLC
+	rate int
+	name string
+}
+
+var _ CodecDecoder = (*plcDecoder)(nil)
+
+func newPLCDecoder(name string, rate int, dec func(dst []int16, payload []byte) []int16) *plcDecoder {
+	return &plcDecoder{dec: dec, plc: NewPLC(rate), rate: rate, name: name}
+}
+
+// Decode implements Decoder, and remembers the audio for concealment.
+func (d *plcDecoder) Decode(dst []int16, payload []byte) ([]int16, error) {
+	n := len(dst)
+	dst = d.dec(dst, payload)
+	d.plc.Good(dst[n:])
+	return dst, nil
+}
+
+// Conceal implements CodecDecoder.
+func (d *plcDecoder) Conceal(dst []int16, samples int) ([]int16, error) {
+	n := len(dst)
+	dst = slices.Grow(dst, samples)[:n+samples]
+	d.plc.Conceal(dst[n:])
+	return dst, nil
+}
+
+// Rate implements Decoder.
+func (d *plcDecoder) Rate() int { return d.rate }
+
+func (d *plcDecoder) String() string { return d.name + "+plc" }

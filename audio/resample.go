@@ -1,13 +1,10 @@
 package audio
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"math"
 )
-
-// ErrRate is returned for a sample rate the resampler does not handle.
-var ErrRate = errors.New("unsupported sample rate (want 8000, 16000, 24000 or 48000)")
 
 // resampleTaps sets the filter length: 24 taps per branch when upsampling
 // (and 24 times the decimation factor when downsampling) give a
@@ -36,13 +33,11 @@ func gcd(a, b int) int {
 	return a
 }
 
-func validRate(r int) bool { return r == 8000 || r == 16000 || r == 24000 || r == 48000 }
-
-// NewResampler returns a resampler from rate in to rate out for frames of
-// up to maxIn input samples.
+// NewResampler returns a resampler from rate in to rate out (both mixing
+// rates, or the error wraps ErrRate) for frames of up to maxIn input samples.
 func NewResampler(in, out, maxIn int) (*Resampler, error) {
-	if !validRate(in) || !validRate(out) {
-		return nil, fmt.Errorf("%w: %d -> %d", ErrRate, in, out)
+	if err := cmp.Or(CheckMixRate(in), CheckMixRate(out)); err != nil {
+		return nil, fmt.Errorf("resampler %d -> %d: %w", in, out, err)
 	}
 	g := gcd(in, out)
 	r := &Resampler{in: in, out: out, l: out / g, m: in / g}

@@ -18,7 +18,7 @@ func resampleAll(t testing.TB, in, out int, src []int16, frame int) []int16 {
 	return dst
 }
 
-var rates = []int{8000, 16000, 24000, 48000}
+var rates = MixRates()
 
 // A sine in the passband comes through clean (images and aliasing included in
 // the residual), between every pair of rates.

@@ -24,10 +24,19 @@ func (l *discardLeg) Done() <-chan struct{}                { return l.done }
 func (l *discardLeg) WritePayload([]byte, uint32) error    { return nil }
 func (l *discardLeg) SetPacketHandler(audio.PacketHandler) {}
 
-type g722Enc struct{ e *audio.G722Encoder }
-
-func (g g722Enc) Encode(dst []byte, pcm []int16) ([]byte, error) { return g.e.Encode(dst, pcm), nil }
-func (g g722Enc) Rate() int                                      { return audio.G722Rate }
+// testEncoder returns the registry's encoder for c at the codec's own rate.
+func testEncoder(t testing.TB, c audio.Codec) audio.Encoder {
+	t.Helper()
+	info, err := lookupCodec(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := info.NewEncoder(info.PCMRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
+}
 
 // feed is a leg's pre-encoded input: a second of packets, replayed.
 type feed struct {
@@ -37,20 +46,15 @@ type feed struct {
 }
 
 func makeFeed(b *testing.B, c audio.Codec, freq float64, talking bool) *feed {
-	rate := 8000
-	var enc audio.Encoder = audio.G711{ALaw: c.Name == "PCMA"}
-	if c.Name == "G722" {
-		rate = audio.G722Rate
-		enc = g722Enc{audio.NewG722Encoder()}
-	}
-	if c.Name == "opus" {
-		rate = 48000
-		e, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: !talking})
+	enc := testEncoder(b, c)
+	if c == opc && !talking { // a browser that is not talking sends DTX
+		e, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: true})
 		if err != nil {
 			b.Fatal(err)
 		}
 		enc = e
 	}
+	rate := enc.Rate()
 	tone := audio.Tone{Rate: rate, Freq: freq, Level: 0.1}
 	pcm := make([]int16, rate/50)
 	f := &feed{}

@@ -1,24 +1,20 @@
 package bridge
 
-import (
-	"strings"
-)
+import "github.com/voxgate/voxgate/audio"
 
 // Connect joins two legs in a call of their own: a two-party room, so the
 // audio goes through the same jitter buffer, concealment and codec stages as
 // in a conference, with transcoding where the codecs differ. The room mixes
-// at 8 kHz when either leg is G.711 (no resampler for a desk phone to browser
-// call: Opus runs at 8 kHz then), at 16 kHz when either is G.722, else at
-// 48 kHz. Close the room to end it; it empties by itself when a leg ends.
+// at the lower of the two codecs' own rates: 8 kHz when either leg is G.711
+// (no resampler for a desk phone to browser call: Opus runs at 8 kHz then),
+// 16 kHz when either is G.722, else 48 kHz. Close the room to end it; it
+// empties by itself when a leg ends.
 func Connect(a, b Leg, cfg RoomConfig) (*Room, error) {
 	if cfg.Rate == 0 {
-		cfg.Rate = 48000
 		for _, l := range []Leg{a, b} {
-			switch strings.ToUpper(l.Codec().Name) {
-			case "PCMU", "PCMA":
-				cfg.Rate = 8000
-			case "G722":
-				cfg.Rate = min(cfg.Rate, 16000)
+			info, ok := audio.LookupCodec(l.Codec().Name)
+			if ok && audio.ValidMixRate(info.PCMRate) && (cfg.Rate == 0 || info.PCMRate < cfg.Rate) {
+				cfg.Rate = info.PCMRate
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,30 +26,6 @@ type ingress struct {
 	frame    []int16 // one tick at the room's rate
 	pktDur   int     // samples per packet at the decoder's rate
 	received uint64
-}
-
-// silentPayload tells the jitter buffer where dropping or stretching a
-// packet is least audible.
-func silentPayload(codec string) func([]byte) bool {
-	switch strings.ToUpper(codec) {
-	case "PCMU", "PCMA":
-		alaw := strings.EqualFold(codec, "PCMA")
-		return func(p []byte) bool {
-			quiet := 0
-			for _, b := range p {
-				// mu-law and A-law put the smallest magnitudes at 0x7F/0xFF
-				// and 0x55/0xD5 (and neighbours).
-				v := b & 0x7F
-				if (!alaw && v >= 0x70) || (alaw && (v^0x55) < 0x10) {
-					quiet++
-				}
-			}
-			return len(p) > 0 && quiet*10 >= len(p)*9
-		}
-	case "OPUS":
-		return func(p []byte) bool { return len(p) <= 10 } // DTX and near-silent frames
-	}
-	return nil
 }
 
 func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {

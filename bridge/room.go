@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +34,7 @@ type Event struct {
 // RoomConfig configures a room.
 type RoomConfig struct {
 	Name string
-	// Rate is the mixing rate: 8000, 16000 (default), 24000 or 48000.
+	// Rate is the mixing rate, one of audio.MixRates (default 16000).
 	Rate int
 	// Max is the most legs at once (0: no limit).
 	Max int
@@ -140,10 +139,8 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	if cfg.Rate == 0 {
 		cfg.Rate = 16000
 	}
-	switch cfg.Rate {
-	case 8000, 16000, 24000, 48000:
-	default:
-		return nil, fmt.Errorf("room %q: mixing rate %d (want 8000, 16000, 24000 or 48000)", cfg.Name, cfg.Rate)
+	if err := audio.CheckMixRate(cfg.Rate); err != nil {
+		return nil, fmt.Errorf("room %q: %w", cfg.Name, err)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -299,7 +296,11 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 
 // groupFor returns the listeners' group for a codec, creating it.
 func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
-	key := strings.ToUpper(c.Name) + "/" + fmt.Sprint(encRate)
+	info, err := lookupCodec(c)
+	if err != nil {
+		return nil, err
+	}
+	key := info.Name + "/" + fmt.Sprint(encRate) // the canonical name: "opus" and "OPUS" share
 	if g := r.groups[key]; g != nil {
 		return g, nil
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/audio"
-	"github.com/voxgate/voxgate/audio/opus"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -108,20 +107,8 @@ var (
 func newSender(t testing.TB, leg *memLeg, freq float64, seed int64) *sender {
 	t.Helper()
 	s := &sender{leg: leg, on: true, rng: rand.New(rand.NewSource(seed)), base: 10 * time.Millisecond}
-	rate := 8000
-	switch leg.codec.Name {
-	case "PCMU":
-		s.enc = audio.G711{}
-	case "PCMA":
-		s.enc = audio.G711{ALaw: true}
-	default:
-		rate = 48000
-		e, err := opus.NewEncoder(48000, opus.EncoderOptions{Complexity: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.enc = e
-	}
+	s.enc = testEncoder(t, leg.codec)
+	rate := s.enc.Rate()
 	s.tone = audio.Tone{Rate: rate, Freq: freq, Level: 0.08}
 	s.pcm = make([]int16, rate/50)
 	return s
@@ -245,25 +232,21 @@ func (s *sim) waitSent(legs ...*memLeg) {
 // heard decodes what a leg received, to PCM at its codec's rate.
 func heard(t testing.TB, l *memLeg) ([]int16, int) {
 	t.Helper()
-	var out []int16
-	switch l.codec.Name {
-	case "PCMU", "PCMA":
-		g := audio.G711{ALaw: l.codec.Name == "PCMA"}
-		for _, p := range l.received() {
-			out, _ = g.Decode(out, p)
-		}
-		return out, 8000
-	}
-	d, err := opus.NewDecoder(48000)
+	info, err := lookupCodec(l.codec)
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, err := info.NewDecoder(info.PCMRate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int16
 	for _, p := range l.received() {
 		if out, err = d.Decode(out, p); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return out, 48000
+	return out, d.Rate()
 }
 
 func newTestRoom(t testing.TB, cfg RoomConfig) *Room {

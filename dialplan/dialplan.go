@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,12 +53,15 @@ type RoomAction struct {
 	EndWithModerator bool `yaml:"end_with_moderator"`
 }
 
+// mixRates are the rates a room can mix at: audio.MixRates, copied because
+// dialplan stays pure (the standard library and yaml only, no media code).
+// TestMixRatesAreAudios keeps the copy in step with the audio package.
+var mixRates = []int{8000, 16000, 24000, 48000}
+
 // validate checks a room's options; its errors name fields below the room.
 func (ra *RoomAction) validate() error {
-	switch ra.Rate {
-	case 0, 8000, 16000, 24000, 48000:
-	default:
-		return config.Fieldf("rate", "%d is not a mixing rate", ra.Rate)
+	if ra.Rate != 0 && !slices.Contains(mixRates, ra.Rate) {
+		return config.Fieldf("rate", "%d is not a mixing rate (want one of %v)", ra.Rate, mixRates)
 	}
 	if strings.Trim(ra.PIN+ra.ModeratorPIN, "0123456789") != "" {
 		return config.FieldErr("", errors.New("PINs are digits"))

@@ -30,7 +30,7 @@ func captureServer(t *testing.T, codecs ...string) (*Server, string) {
 	t.Helper()
 	h := HandlerFunc(func(ctx context.Context, c *Call) {
 		if c.Dialed() != "9196" {
-			c.Reject(RejectNotFound)
+			c.Reject(RejectNotFound.Status, RejectNotFound.Reason)
 			return
 		}
 		_ = c.Answer(ctx)

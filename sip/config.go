@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/internal/config"
 )
 
@@ -52,7 +53,8 @@ type Config struct {
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
 	// Guard limits failed authentication per source address.
 	Guard GuardConfig `yaml:"guard"`
-	// Codecs offered and accepted, in order of preference: opus, g722, pcmu, pcma.
+	// Codecs offered and accepted, in order of preference: opus, g722, pcmu,
+	// pcma (any name in the audio codec registry, in any case).
 	Codecs []string `yaml:"codecs"`
 	// Trunks are carriers voxgate registers to and places calls through.
 	Trunks []TrunkConfig `yaml:"trunks"`
@@ -196,7 +198,7 @@ func (c *Config) Validate() error {
 	}
 	for i, name := range c.Codecs {
 		if _, ok := codecByName(name); !ok {
-			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want opus, g722, pcmu or pcma)", name)
+			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want %s)", name, audio.CodecNames())
 		}
 	}
 	names := map[string]bool{}

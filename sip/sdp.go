@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/voxgate/voxgate/audio"
+	_ "github.com/voxgate/voxgate/audio/opus" // registers Opus with the audio codec registry
 )
 
 // Errors of SDP negotiation; the INVITE handler turns them into statuses.
@@ -18,14 +21,14 @@ var (
 	ErrNoCommonCodec = errors.New("no common codec")
 )
 
-// codecInfo is an audio codec voxgate speaks on the SIP side.
+// codecInfo is an audio codec voxgate speaks on the SIP side: the SDP part
+// of its entry in the audio codec registry.
 type codecInfo struct {
-	Name     string // as in rtpmap: PCMU, PCMA, opus
+	Name     string // as in rtpmap: PCMU, PCMA, G722, opus
 	PT       uint8  // static payload type, or the dynamic one voxgate offers
 	Rate     int    // RTP clock rate
 	Channels int    // in rtpmap when not 1 (opus/48000/2, RFC 7587)
 	Fmtp     string // what voxgate asks of the peer's encoder
-	ALaw     bool
 }
 
 // rtpmap is the codec's encoding as an rtpmap attribute writes it.
@@ -39,19 +42,13 @@ func (c codecInfo) rtpmap() string {
 // dynamic reports whether the codec has no static payload type.
 func (c codecInfo) dynamic() bool { return c.PT >= 96 }
 
-var sipCodecs = map[string]codecInfo{
-	"pcmu": {Name: "PCMU", PT: 0, Rate: 8000},
-	"pcma": {Name: "PCMA", PT: 8, Rate: 8000, ALaw: true},
-	// G.722 is sampled at 16 kHz but its RTP clock is 8000 (RFC 3551).
-	"g722": {Name: "G722", PT: 9, Rate: 8000},
-	// Opus always has a 48 kHz RTP clock and "/2" in rtpmap (RFC 7587),
-	// whatever the audio bandwidth; in-band FEC recovers single losses.
-	"opus": {Name: "opus", PT: 111, Rate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
-}
-
+// codecByName looks a codec up in the audio codec registry, ignoring case.
 func codecByName(name string) (codecInfo, bool) {
-	c, ok := sipCodecs[strings.ToLower(name)]
-	return c, ok
+	c, ok := audio.LookupCodec(name)
+	if !ok {
+		return codecInfo{}, false
+	}
+	return codecInfo{Name: c.Name, PT: c.PayloadType, Rate: c.Rate, Channels: c.Channels, Fmtp: c.Fmtp}, true
 }
 
 // Direction is an SDP media direction attribute.

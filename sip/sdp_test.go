@@ -7,7 +7,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/voxgate/voxgate/audio"
 )
+
+// sipCodecs are the registry's codecs by lower-case name, as the SIP side
+// sees them.
+var sipCodecs = func() map[string]codecInfo {
+	m := map[string]codecInfo{}
+	for _, c := range audio.Codecs() {
+		m[strings.ToLower(c.Name)], _ = codecByName(c.Name)
+	}
+	return m
+}()
 
 var (
 	bothCodecs = []codecInfo{sipCodecs["pcmu"], sipCodecs["pcma"]}

@@ -93,7 +93,7 @@ func (c *Call) Caller() string { return c.user }
 func (c *Call) Dialed() string { return c.dialed }
 
 // Codec is Opus at 48 kHz, the browser's codec.
-func (c *Call) Codec() audio.Codec { return audio.Codec{Name: "opus", Rate: 48000} }
+func (c *Call) Codec() audio.Codec { return browserCodec }
 
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }

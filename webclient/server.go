@@ -196,10 +196,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // reports), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
 func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-		PayloadType:        111,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
+	if err := m.RegisterCodec(opusParameters(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}

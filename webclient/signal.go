@@ -198,7 +198,7 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	if err != nil {
 		return nil, err
 	}
-	local, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "voxgate")
+	local, err := webrtc.NewTrackLocalStaticSample(opusCapability(), "audio", "voxgate")
 	if err != nil {
 		pc.Close()
 		return nil, err

@@ -14,14 +14,13 @@ import (
 
 // Errors of the wrapper.
 var (
-	ErrRate    = errors.New("opus: unsupported sample rate (want 8000, 16000, 24000 or 48000)")
+	// ErrRate is audio.ErrRate: Opus runs at the mixing rates.
+	ErrRate    = audio.ErrRate
 	ErrOptions = errors.New("opus: invalid encoder option")
 )
 
 // maxFrame is the most samples one packet decodes to: 120 ms at 48 kHz.
 const maxFrame = 5760
-
-func validRate(r int) bool { return r == 8000 || r == 16000 || r == 24000 || r == 48000 }
 
 // EncoderOptions tune an Encoder; the zero value is voice at complexity 5
 // with automatic bitrate.
@@ -48,8 +47,8 @@ var _ audio.Encoder = (*Encoder)(nil)
 
 // NewEncoder returns a mono VoIP encoder for PCM at rate.
 func NewEncoder(rate int, o EncoderOptions) (*Encoder, error) {
-	if !validRate(rate) {
-		return nil, fmt.Errorf("%w: %d", ErrRate, rate)
+	if err := audio.CheckMixRate(rate); err != nil {
+		return nil, fmt.Errorf("opus: %w", err)
 	}
 	if o.Complexity == 0 {
 		o.Complexity = 5
@@ -128,8 +127,8 @@ var _ audio.Decoder = (*Decoder)(nil)
 // NewDecoder returns a mono decoder producing PCM at rate (any Opus packet
 // decodes at any of the rates).
 func NewDecoder(rate int) (*Decoder, error) {
-	if !validRate(rate) {
-		return nil, fmt.Errorf("%w: %d", ErrRate, rate)
+	if err := audio.CheckMixRate(rate); err != nil {
+		return nil, fmt.Errorf("opus: %w", err)
 	}
 	dec, err := hopus.NewDecoder(rate, 1)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/internal/config"
@@ -96,12 +97,11 @@ func parseConfig(name string, data []byte) (*Config, error) {
 		}
 		seen[u.Name] = true
 	}
-	switch cfg.Rooms.Rate {
-	case 0:
+	if cfg.Rooms.Rate == 0 {
 		cfg.Rooms.Rate = 16000
-	case 8000, 16000, 24000, 48000:
-	default:
-		return nil, fail("rooms.rate", fmt.Errorf("%d is not a mixing rate (want 8000, 16000, 24000 or 48000)", cfg.Rooms.Rate))
+	}
+	if err := audio.CheckMixRate(cfg.Rooms.Rate); err != nil {
+		return nil, fail("rooms.rate", err)
 	}
 	if d := cfg.Rooms.RecordDir; d != "" {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
