@@ -1,5 +1,7 @@
 package audio
 
+import "sync"
+
 // Codec names an RTP audio codec and its clock rate, as negotiated.
 type Codec struct {
 	Name string // "PCMU", "PCMA", "opus"
@@ -28,3 +30,32 @@ type PacketHandlerFunc func(p *Packet)
 
 // HandlePacket calls f(p).
 func (f PacketHandlerFunc) HandlePacket(p *Packet) { f(p) }
+
+// PacketDelivery is a leg's end of push-style ingress: it holds the current
+// PacketHandler and hands it each received packet. Set and Deliver are
+// serialized, so once Set returns the previous handler gets nothing more.
+// The zero value drops packets.
+type PacketDelivery struct {
+	mu sync.Mutex
+	h  PacketHandler
+	p  Packet
+}
+
+// Set makes h the handler (nil: drop packets).
+func (d *PacketDelivery) Set(h PacketHandler) {
+	d.mu.Lock()
+	d.h = h
+	d.mu.Unlock()
+}
+
+// Deliver hands one packet to the handler, on the caller's goroutine; the
+// handler sees payload only for the call.
+func (d *PacketDelivery) Deliver(seq uint16, ts, ssrc uint32, payload []byte) {
+	d.mu.Lock()
+	if d.h != nil {
+		d.p.Seq, d.p.Timestamp, d.p.SSRC, d.p.Payload = seq, ts, ssrc, payload
+		d.h.HandlePacket(&d.p)
+		d.p.Payload = nil
+	}
+	d.mu.Unlock()
+}

@@ -26,8 +26,7 @@ type memLeg struct {
 	done     chan struct{}
 	closeMu  sync.Once
 
-	hmu sync.Mutex
-	h   audio.PacketHandler
+	packets audio.PacketDelivery
 
 	mu       sync.Mutex
 	payloads [][]byte
@@ -44,19 +43,11 @@ func (l *memLeg) Done() <-chan struct{} {
 }
 func (l *memLeg) hangup() { l.closeMu.Do(func() { close(l.done) }) }
 
-func (l *memLeg) SetPacketHandler(h audio.PacketHandler) {
-	l.hmu.Lock()
-	l.h = h
-	l.hmu.Unlock()
-}
+func (l *memLeg) SetPacketHandler(h audio.PacketHandler) { l.packets.Set(h) }
 
 // push hands a received packet to the leg's handler, as its socket reader would.
 func (l *memLeg) push(p audio.Packet) {
-	l.hmu.Lock()
-	if l.h != nil {
-		l.h.HandlePacket(&p)
-	}
-	l.hmu.Unlock()
+	l.packets.Deliver(p.Seq, p.Timestamp, p.SSRC, p.Payload)
 	l.consumed.Add(1)
 }
 

@@ -40,16 +40,12 @@ const maxPayload = 1500
 
 // rtpSession is one audio stream: an RTP and an RTCP socket from the pool.
 type rtpSession struct {
-	log      *slog.Logger
-	rtpConn  *net.UDPConn
-	rtcpConn *net.UDPConn
-	port     int
-	pool     *portPool
-	// hmu serializes handing packets to handler with changing it, so that
-	// once setHandler returns the old handler gets nothing more.
-	hmu        sync.Mutex
-	handler    audio.PacketHandler
-	rx         audio.Packet // what handler gets; its payload is the read buffer
+	log        *slog.Logger
+	rtpConn    *net.UDPConn
+	rtcpConn   *net.UDPConn
+	port       int
+	pool       *portPool
+	packets    audio.PacketDelivery // received media, pushed to the leg's handler
 	onDTMF     func(rune)
 	closeOnce  sync.Once
 	wg         sync.WaitGroup
@@ -209,28 +205,12 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 			s.onDTMF(digit)
 		}
 	case pkt.PayloadType == pt && receiving && len(pkt.Payload) <= maxPayload:
-		s.deliver(pkt)
+		s.packets.Deliver(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload)
 	}
-}
-
-// deliver hands a received packet to the handler, on the reading goroutine
-// (push-style: no queue, no copy; the handler copies what it keeps).
-func (s *rtpSession) deliver(pkt *rtp.Packet) {
-	s.hmu.Lock()
-	if s.handler != nil {
-		s.rx.Seq, s.rx.Timestamp, s.rx.SSRC, s.rx.Payload = pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload
-		s.handler.HandlePacket(&s.rx)
-		s.rx.Payload = nil
-	}
-	s.hmu.Unlock()
 }
 
 // setHandler changes where received packets go (nil: nowhere).
-func (s *rtpSession) setHandler(h audio.PacketHandler) {
-	s.hmu.Lock()
-	s.handler = h
-	s.hmu.Unlock()
-}
+func (s *rtpSession) setHandler(h audio.PacketHandler) { s.packets.Set(h) }
 
 // dtmfLocked reports a digit once per event: at its first packet, deduplicated
 // by RTP timestamp across the retransmitted start and end packets (RFC 4733 2.5).

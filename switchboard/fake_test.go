@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -263,7 +262,7 @@ func testBoard(t *testing.T, plan string, dialers ...Dialer) (*Switchboard, *log
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sb := New(Config{Plan: p, Dialers: dialers, Logger: log,
 		Rooms:    bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone},
 		Settings: Settings{DigitTimeout: 300 * time.Millisecond, WaitToneEvery: 50 * time.Millisecond}})

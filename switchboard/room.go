@@ -78,7 +78,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
-		c.Hangup(context.Background())
+		hangup(c)
 	}
 	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
 	if room.Len() == 0 {   // the last one out ends the recording, whoever started it

@@ -39,11 +39,7 @@ type Call struct {
 	cands  *candidateGate // ICE candidates wait for their answer
 
 	trackOnce sync.Once
-	// hmu serializes handing packets to handler with changing it, so that
-	// once SetPacketHandler returns the old handler gets nothing more.
-	hmu     sync.Mutex
-	handler audio.PacketHandler
-	rx      audio.Packet
+	packets   audio.PacketDelivery // the browser's media, pushed to the leg's handler
 
 	done    chan struct{}
 	endOnce sync.Once
@@ -114,11 +110,7 @@ func (c *Call) onTrack(t *webrtc.TrackRemote) {
 
 // SetPacketHandler makes the call hand each RTP packet from the browser to
 // h, on the goroutine that reads the track (nil: drop them).
-func (c *Call) SetPacketHandler(h audio.PacketHandler) {
-	c.hmu.Lock()
-	c.handler = h
-	c.hmu.Unlock()
-}
+func (c *Call) SetPacketHandler(h audio.PacketHandler) { c.packets.Set(h) }
 
 // readTrack pushes the browser's packets to the handler until the track
 // ends (the PeerConnection closes when the call ends).
@@ -136,13 +128,7 @@ func (c *Call) readTrack(t *webrtc.TrackRemote) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		c.hmu.Lock()
-		if c.handler != nil {
-			c.rx.Seq, c.rx.Timestamp, c.rx.SSRC, c.rx.Payload = pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload
-			c.handler.HandlePacket(&c.rx)
-			c.rx.Payload = nil
-		}
-		c.hmu.Unlock()
+		c.packets.Deliver(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload)
 	}
 }
 

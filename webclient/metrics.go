@@ -17,9 +17,6 @@ type (
 	Label  = api.Label
 )
 
-// Gauge is a metric with one unlabelled value.
-func Gauge(name, help string, v float64) Metric { return api.Gauge(name, help, v) }
-
 // metrics are the web server's own.
 func (s *Server) metrics() []Metric {
 	s.mu.Lock()
@@ -37,9 +34,9 @@ func (s *Server) metrics() []Metric {
 	}
 	pages := len(sigs)
 	return []Metric{
-		Gauge("voxgate_web_pages", "Browser pages connected over the WebSocket.", float64(pages)),
-		Gauge("voxgate_web_calls", "Browser calls with a PeerConnection.", float64(calls)),
-		Gauge("voxgate_web_ringing", "Calls ringing browser pages now.", float64(rings)),
+		api.Gauge("voxgate_web_pages", "Browser pages connected over the WebSocket.", float64(pages)),
+		api.Gauge("voxgate_web_calls", "Browser calls with a PeerConnection.", float64(calls)),
+		api.Gauge("voxgate_web_ringing", "Calls ringing browser pages now.", float64(rings)),
 		{Name: "voxgate_web_logins_total", Help: "Web sign-ins, by result.", Type: "counter", Samples: []Sample{
 			{Labels: []Label{{Name: "result", Value: "ok"}}, Value: float64(s.loginsOK.Load())},
 			{Labels: []Label{{Name: "result", Value: "refused"}}, Value: float64(s.loginsRefused.Load())},
