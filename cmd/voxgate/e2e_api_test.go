@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -48,21 +47,9 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	peertest.Need(t, "baresip")
 	g := startGateway(t, noTones)
 	const aliceHz, bobHz = 520.0, 830.0
-	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=60;audio_codecs=pcmu", g.addr), Source: toneFile(t, 8000, aliceHz),
-	})
-	if !alice.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("alice did not register:\n%s", alice.Output())
-	}
-	alice.Command("dial", "sip:8002@"+g.addr)
-	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=opus/48000/2", g.addr), Source: toneFile(t, 8000, bobHz), Dial: "sip:8002@" + g.addr,
-	})
-	for _, b := range []*peertest.Baresip{alice, bob} {
-		if !b.WaitFor("Call established", 10*time.Second) {
-			t.Fatalf("call not established:\n%s", b.Output())
-		}
-	}
+	// alice registers (the API lists her) and dials the room once she is.
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true, Dial: "8002"})
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "opus/48000/2", Tone: bobHz, Dial: "8002"})
 	time.Sleep(4 * time.Second)
 
 	var rooms []webclient.RoomInfo
@@ -157,18 +144,8 @@ func TestRESTAPIDialsAPhoneIntoARoom(t *testing.T) {
 	peertest.Need(t, "baresip")
 	g := startGateway(t, noTones)
 	const aliceHz, bobHz = 520.0, 830.0
-	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcma", g.addr), Source: toneFile(t, 8000, bobHz),
-	})
-	if !bob.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("bob did not register:\n%s", bob.Output())
-	}
-	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr), Source: toneFile(t, 8000, aliceHz), Dial: "sip:8003@" + g.addr,
-	})
-	if !alice.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("alice not in the room:\n%s", alice.Output())
-	}
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma", Tone: bobHz, Register: true})
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "8003"})
 	for _, c := range []struct {
 		body string
 		code int
@@ -211,8 +188,7 @@ func TestRESTAPIDialsAPhoneIntoARoom(t *testing.T) {
 		b    *peertest.Baresip
 		hear float64
 	}{{"alice", alice, bobHz}, {"bob", bob, aliceHz}} {
-		w := c.b.Received()
-		secs := audio.ToneSeconds(w.Samples, w.Rate, c.hear, 0.2)
+		secs := c.b.HeardSeconds(c.hear, 0)
 		t.Logf("%s heard the other for %.1f s", c.name, secs)
 		if secs < 2 {
 			t.Errorf("%s heard the other for %.1f s", c.name, secs)
@@ -231,12 +207,7 @@ func TestRESTAPIPlaysAPrompt(t *testing.T) {
 		noTones(cfg)
 		cfg.Rooms.PromptDir = prompts
 	})
-	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr), Dial: "sip:8004@" + g.addr,
-	})
-	if !alice.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("alice not in the room:\n%s", alice.Output())
-	}
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Dial: "8004"})
 	time.Sleep(500 * time.Millisecond)
 	for _, c := range []struct {
 		body string
@@ -253,8 +224,7 @@ func TestRESTAPIPlaysAPrompt(t *testing.T) {
 	alice.Command("hangup", "")
 	alice.WaitFor("terminated", 5*time.Second)
 	alice.Stop()
-	w := alice.Received()
-	secs := audio.ToneSeconds(w.Samples, w.Rate, 1500, 0.2)
+	secs := alice.HeardSeconds(1500, 0)
 	t.Logf("alice heard the prompt for %.1f s", secs)
 	if secs < 1.5 {
 		t.Fatalf("alice heard the 2 s prompt for %.1f s", secs)

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -71,16 +70,7 @@ func TestBaresipEchoHoldResume(t *testing.T) {
 		t.Run(codec, func(t *testing.T) {
 			g := startGateway(t, nil)
 			const freq = 600
-			src := filepath.Join(t.TempDir(), "tone.wav")
-			peertest.ToneWAV(t, src, 8000, freq, 60)
-			b := peertest.StartBaresip(t, peertest.BaresipOptions{
-				Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=%s", g.addr, codec),
-				Source:  src,
-				Dial:    fmt.Sprintf("sip:9196@%s", g.addr),
-			})
-			if !b.WaitFor("Call established", 10*time.Second) {
-				t.Fatalf("call not established:\n%s", b.Output())
-			}
+			b := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: codec, Tone: freq, Dial: "9196"})
 			// What reaches baresip's RTP ports, captured on the wire: baresip
 			// 1.0's own recording stops when hold restarts its player.
 			capture := peertest.CaptureRTP(t, b.RTPMin, b.RTPMax)

@@ -243,15 +243,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 	ns := peertest.NewNetns(t)
 	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
 	freqs := []float64{440, 700, 1130} // page 1, page 2, desk phone
-	src := filepath.Join(t.TempDir(), "desk.wav")
-	peertest.ToneWAV(t, src, 8000, freqs[2], 60)
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:carol@%s>;regint=0;audio_codecs=pcmu", sipAddr),
-		Source:  src, Dial: "sip:8001@" + sipAddr,
-	})
-	if !b.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("desk phone not in the room:\n%s", b.Output())
-	}
+	b := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "carol", Codec: "pcmu", Tone: freqs[2], Dial: "8001"})
 	for i, user := range []string{"alice", "bob"} {
 		wav := filepath.Join(t.TempDir(), fmt.Sprintf("mic%d.wav", i))
 		peertest.ToneWAV(t, wav, 48000, freqs[i], 60)
@@ -277,7 +269,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 		// page heard both others best.
 		p := make([]float64, 3)
 		order := []int{other, 2, own}
-		for i, v := range bestWindow(w, 2*time.Second, []float64{freqs[other], freqs[2], freqs[own]}) {
+		for i, v := range peertest.BestWindow(w, 2*time.Second, []float64{freqs[other], freqs[2], freqs[own]}) {
 			p[order[i]] = v
 		}
 		t.Logf("page %d hears: page %d %.2g, desk phone %.2g, itself %.2g; talking shown: %s; in the room: %s", own, other, p[other], p[2], p[own], u.talkers, u.present)
@@ -297,7 +289,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 	b.Stop()
 	// The phone was in the room before and after the pages: judge the
 	// stretch where it heard both best.
-	p := bestWindow(b.Received(), 2*time.Second, freqs)
+	p := peertest.BestWindow(b.Received(), 2*time.Second, freqs)
 	pa, pb, own := p[0], p[1], p[2]
 	t.Logf("desk phone hears: page 0 %.2g, page 1 %.2g, itself %.2g", pa, pb, own)
 	if pa < 1e-3 || pb < 1e-3 || own > min(pa, pb)/100 {
@@ -331,8 +323,7 @@ func TestDeskPhoneCallsBrowserUser(t *testing.T) {
 	u := echoCheck(t, uploads, 1000) // the page hears the desk phone
 	b.WaitFor("terminated", 10*time.Second)
 	b.Stop()
-	w := b.Received()
-	secs := audio.ToneSeconds(w.Samples, w.Rate, 600, 0.2)
+	secs := b.HeardSeconds(600, 0)
 	t.Logf("the desk phone heard the page's 600 Hz for %.1f s; the page used a %s candidate", secs, u.pairs)
 	if secs < 3 {
 		t.Fatalf("the desk phone heard the browser for %.1f s", secs)
@@ -346,14 +337,7 @@ func TestBrowserCallsDeskPhoneWithDTMF(t *testing.T) {
 	peertest.Need(t, "chromium", "ip", "baresip")
 	ns := peertest.NewNetns(t)
 	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
-	src := filepath.Join(t.TempDir(), "desk.wav")
-	peertest.ToneWAV(t, src, 8000, 850, 60)
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcmu", sipAddr), Source: src,
-	})
-	if !b.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("the desk phone did not register:\n%s", b.Output())
-	}
+	b := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 850, Register: true})
 	capture := peertest.CaptureRTP(t, b.RTPMin, b.RTPMax)
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, 480, 30)
@@ -461,13 +445,7 @@ func carrierFor(t *testing.T) (string, *sip.Server, *peertest.SyncBuffer) {
 func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 	peertest.Need(t, "chromium", "ip", "baresip")
 	carrierAddr, carrier, carrierLog := carrierFor(t)
-	far := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:15551230001@%s>;auth_pass=far-pw;regint=60;answermode=auto;audio_codecs=pcma", carrierAddr),
-		Source:  toneFile(t, 8000, 950),
-	})
-	if !far.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("the far phone did not register at the carrier:\n%s", far.Output())
-	}
+	far := peertest.StartPhone(t, carrierAddr, peertest.Phone{User: "15551230001", Password: "far-pw", Codec: "pcma", Tone: 950, Register: true})
 	ns := peertest.NewNetns(t)
 	planPath := filepath.Join(t.TempDir(), "gateway.yaml")
 	if err := os.WriteFile(planPath, []byte(gatewayPlan), 0o644); err != nil {
@@ -521,12 +499,7 @@ func TestBrowserCallsBrowserWhileHisPhoneRings(t *testing.T) {
 	peertest.Need(t, "chromium", "ip", "baresip")
 	ns := peertest.NewNetns(t)
 	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true)
-	phone := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=manual", sipAddr),
-	})
-	if !phone.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("bob's phone did not register:\n%s", phone.Output())
-	}
+	phone := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Register: true, Answer: "manual"})
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&wait=1&secs=5", base), toneFile(t, 48000, 760))
 	select {
 	case u := <-uploads:
@@ -579,17 +552,11 @@ func TestChromiumKeysPINIntoRoom(t *testing.T) {
 	ns := peertest.NewNetns(t)
 	planPath := writePlan(t, pinPlan)
 	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true, func(cfg *Config) { cfg.Dialplan = planPath })
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:carol@%s>;regint=0;audio_codecs=pcmu", sipAddr),
-		Source:  toneFile(t, 8000, 1130), Dial: "sip:7009@" + sipAddr,
-	})
-	if !b.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("desk phone not in the room:\n%s", b.Output())
-	}
+	b := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "carol", Codec: "pcmu", Tone: 1130, Dial: "7009"})
 	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=7000&pin=1234%%23&everyone=2&secs=5", base), toneFile(t, 48000, 440))
 	u, w := recording(t, uploads)
-	last := w.Samples[len(w.Samples)/3:]
-	phone, own := audio.Goertzel(last, w.Rate, 1130), audio.Goertzel(last, w.Rate, 440)
+	lv := peertest.Levels(w, 1.0/3, 1130, 440)
+	phone, own := lv[0], lv[1]
 	t.Logf("the page hears: desk phone %.2g, itself %.2g; in the room: %s", phone, own, u.present)
 	if phone < 1e-3 || own > phone/100 {
 		t.Errorf("the page in the PIN room: desk phone %.2g, itself %.2g", phone, own)
@@ -600,7 +567,7 @@ func TestChromiumKeysPINIntoRoom(t *testing.T) {
 	b.Command("hangup", "")
 	b.WaitFor("terminated", 5*time.Second)
 	b.Stop()
-	p := bestWindow(b.Received(), 2*time.Second, []float64{440, 1130})
+	p := peertest.BestWindow(b.Received(), 2*time.Second, []float64{440, 1130})
 	t.Logf("the desk phone hears: page %.2g, itself %.2g", p[0], p[1])
 	if p[0] < 1e-3 || p[1] > p[0]/100 {
 		t.Errorf("the desk phone does not hear the page: page %.2g, itself %.2g", p[0], p[1])

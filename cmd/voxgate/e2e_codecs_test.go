@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +21,7 @@ func TestBaresipWidebandEcho(t *testing.T) {
 		t.Run(c.voxgate, func(t *testing.T) {
 			g := startGateway(t, func(cfg *Config) { cfg.SIP.Codecs = []string{"opus", "g722", "pcmu", "pcma"} })
 			const freq = 700
-			src := filepath.Join(t.TempDir(), "tone.wav")
-			peertest.ToneWAV(t, src, 8000, freq, 60)
-			b := peertest.StartBaresip(t, peertest.BaresipOptions{
-				Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=%s", g.addr, c.baresip),
-				Source:  src, Dial: "sip:9196@" + g.addr,
-			})
-			if !b.WaitFor("Call established", 10*time.Second) {
-				t.Fatalf("call not established:\n%s", b.Output())
-			}
+			b := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: c.baresip, Tone: freq, Dial: "9196"})
 			time.Sleep(2 * time.Second)
 			b.Command("sndcode", "5")
 			time.Sleep(2 * time.Second)

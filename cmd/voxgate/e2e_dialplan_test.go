@@ -3,12 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/sip"
 )
@@ -44,24 +42,8 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 		cfg.SIP.Trunks = []sip.TrunkConfig{{Name: "carrier", Registrar: "sip:127.0.0.1:5999", Register: &f,
 			InboundUser: "carrier-in", InboundPassword: "in-pw"}}
 	})
-	deskSrc := filepath.Join(t.TempDir(), "desk.wav")
-	peertest.ToneWAV(t, deskSrc, 8000, 500, 60)
-	desk := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr),
-		Source:  deskSrc, Dial: "sip:7001@" + g.addr,
-	})
-	if !desk.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("desk phone not in the bridge:\n%s", desk.Output())
-	}
-	callerSrc := filepath.Join(t.TempDir(), "caller.wav")
-	peertest.ToneWAV(t, callerSrc, 8000, 900, 60)
-	caller := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:carrier-in@%s>;auth_pass=in-pw;regint=0;audio_codecs=pcma", g.addr),
-		Source:  callerSrc, Dial: "sip:15551230099@" + g.addr,
-	})
-	if !caller.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("the trunk caller was not answered:\n%s", caller.Output())
-	}
+	desk := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 500, Dial: "7001"})
+	caller := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carrier-in", Password: "in-pw", Codec: "pcma", Tone: 900, Dial: "15551230099"})
 	time.Sleep(time.Second) // the prompt plays
 	caller.Command("sndcode", "4321#")
 	deadline := time.Now().Add(5 * time.Second)
@@ -81,22 +63,14 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 	if !strings.Contains(g.log.String(), "origin=trunk:carrier") {
 		t.Error("the caller was not recognised as the carrier's trunk")
 	}
-	dw, cw := desk.Received(), caller.Received()
-	deskHears := audio.ToneSeconds(dw.Samples[len(dw.Samples)/2:], dw.Rate, 900, 0.2)
-	callerHears := audio.ToneSeconds(cw.Samples[len(cw.Samples)/2:], cw.Rate, 500, 0.2)
+	deskHears, callerHears := desk.HeardSeconds(900, 0.5), caller.HeardSeconds(500, 0.5)
 	t.Logf("desk phone heard the trunk caller %.1f s, the caller heard the desk phone %.1f s (last halves)", deskHears, callerHears)
 	if deskHears < 1.5 || callerHears < 1.5 {
 		t.Fatalf("the bridge did not connect them: %.1f s / %.1f s", deskHears, callerHears)
 	}
 
 	// A wrong PIN three times: hung up, with the attempts logged.
-	wrong := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:carrier-in@%s>;auth_pass=in-pw;regint=0;audio_codecs=pcmu", g.addr),
-		Source:  callerSrc, Dial: "sip:15551230099@" + g.addr,
-	})
-	if !wrong.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("second caller not answered:\n%s", wrong.Output())
-	}
+	wrong := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carrier-in", Password: "in-pw", Codec: "pcmu", Tone: 900, Dial: "15551230099"})
 	for i := 0; i < 3; i++ {
 		time.Sleep(700 * time.Millisecond)
 		wrong.Command("sndcode", "1111#")

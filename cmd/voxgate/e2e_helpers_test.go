@@ -4,14 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/sip"
@@ -119,28 +116,4 @@ func (r *testRouter) lastStats() (sip.Stats, bool) {
 		return sip.Stats{}, false
 	}
 	return r.calls[len(r.calls)-1].Stats(), true
-}
-
-// bestWindow returns the Goertzel power of each of freqs in the stretch of
-// w (of length win, in steps of 200 ms) where the quietest of all but the
-// last frequency is loudest: the moment a listener heard all the others.
-// The last frequency is the listener's own.
-func bestWindow(w *audio.WAV, win time.Duration, freqs []float64) []float64 {
-	n, step := int(win.Seconds()*float64(w.Rate)), w.Rate/5
-	best, bestMin := make([]float64, len(freqs)), -1.0
-	for start := 0; start+n <= len(w.Samples); start += step {
-		seg := w.Samples[start : start+n]
-		p := make([]float64, len(freqs))
-		least := math.Inf(1)
-		for i, f := range freqs {
-			p[i] = audio.Goertzel(seg, w.Rate, f)
-			if i < len(freqs)-1 {
-				least = min(least, p[i])
-			}
-		}
-		if least > bestMin {
-			best, bestMin = p, least
-		}
-	}
-	return best
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,14 +34,9 @@ func TestModeratedBridge(t *testing.T) {
 		cfg.Dialplan = plan
 	})
 	const aliceHz, bobHz, carolHz = 520.0, 830.0, 1270.0
-	phone := func(account string, hz float64) *peertest.Baresip {
-		src := filepath.Join(t.TempDir(), "tone.wav")
-		peertest.ToneWAV(t, src, 8000, hz, 60)
-		b := peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf(account, g.addr), Source: src, Dial: "sip:7100@" + g.addr})
-		if !b.WaitFor("Call established", 10*time.Second) {
-			t.Fatalf("call not established:\n%s", b.Output())
-		}
-		return b
+	phone := func(p peertest.Phone, hz float64) *peertest.Baresip {
+		p.Tone, p.Dial = hz, "7100"
+		return peertest.StartPhone(t, g.addr, p)
 	}
 	waitLog := func(s string, n int) {
 		t.Helper()
@@ -55,11 +48,11 @@ func TestModeratedBridge(t *testing.T) {
 			t.Fatalf("voxgate did not log %q %d times", s, n)
 		}
 	}
-	alice := phone("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", aliceHz)
+	alice := phone(peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu"}, aliceHz)
 	time.Sleep(time.Second) // the prompt
 	alice.Command("sndcode", "1111#")
 	waitLog("waiting for a moderator", 1)
-	bob := phone("<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcma", bobHz)
+	bob := phone(peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma"}, bobHz)
 	time.Sleep(time.Second)
 	bob.Command("sndcode", "1111#")
 	waitLog("waiting for a moderator", 2)
@@ -71,7 +64,7 @@ func TestModeratedBridge(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 
-	carol := phone("<sip:carol@%s>;regint=0;audio_codecs=pcmu", carolHz)
+	carol := phone(peertest.Phone{User: "carol", Codec: "pcmu"}, carolHz)
 	time.Sleep(time.Second)
 	carol.Command("sndcode", "9999#")
 	waitLog("the moderator is in", 1)

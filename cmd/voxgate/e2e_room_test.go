@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,26 +16,18 @@ func TestBaresipConferenceRoom(t *testing.T) {
 	peertest.Need(t, "baresip")
 	g := startGateway(t, noTones)
 	type phone struct {
-		account string
-		freq    float64
-		b       *peertest.Baresip
+		peertest.Phone
+		freq float64
+		b    *peertest.Baresip
 	}
 	phones := []*phone{
-		{account: "<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", freq: 520},
-		{account: "<sip:bob@%s>;auth_pass=bob-secret;regint=0;audio_codecs=pcma", freq: 830},
-		{account: "<sip:carol@%s>;regint=0;audio_codecs=pcmu", freq: 1270},
+		{Phone: peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu"}, freq: 520},
+		{Phone: peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma"}, freq: 830},
+		{Phone: peertest.Phone{User: "carol", Codec: "pcmu"}, freq: 1270},
 	}
 	for _, p := range phones {
-		src := filepath.Join(t.TempDir(), "tone.wav")
-		peertest.ToneWAV(t, src, 8000, p.freq, 60)
-		p.b = peertest.StartBaresip(t, peertest.BaresipOptions{
-			Account: fmt.Sprintf(p.account, g.addr), Source: src, Dial: "sip:8001@" + g.addr,
-		})
-	}
-	for _, p := range phones {
-		if !p.b.WaitFor("Call established", 10*time.Second) {
-			t.Fatalf("call not established:\n%s", p.b.Output())
-		}
+		p.Tone, p.Dial = p.freq, "8001"
+		p.b = peertest.StartPhone(t, g.addr, p.Phone)
 	}
 	time.Sleep(6 * time.Second)
 	for _, p := range phones {
@@ -88,23 +78,8 @@ func TestBaresipConferenceRoom(t *testing.T) {
 func TestBaresipCallsRegisteredUser(t *testing.T) {
 	peertest.Need(t, "baresip")
 	g := startGateway(t, nil)
-	bobSrc := filepath.Join(t.TempDir(), "bob.wav")
-	peertest.ToneWAV(t, bobSrc, 8000, 900, 60)
-	bob := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:bob@%s>;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcma", g.addr), Source: bobSrc,
-	})
-	if !bob.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("bob did not register:\n%s", bob.Output())
-	}
-	aliceSrc := filepath.Join(t.TempDir(), "alice.wav")
-	peertest.ToneWAV(t, aliceSrc, 8000, 500, 60)
-	alice := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0;audio_codecs=pcmu", g.addr),
-		Source:  aliceSrc, Dial: "sip:bob@" + g.addr,
-	})
-	if !alice.WaitFor("Call established", 15*time.Second) {
-		t.Fatalf("the call to bob was not established:\n%s", alice.Output())
-	}
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma", Tone: 900, Register: true})
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 500, Dial: "bob"})
 	time.Sleep(4 * time.Second)
 	alice.Command("hangup", "")
 	alice.WaitFor("terminated", 5*time.Second)
@@ -116,8 +91,7 @@ func TestBaresipCallsRegisteredUser(t *testing.T) {
 		b    *peertest.Baresip
 		hear float64
 	}{{"alice", alice, 900}, {"bob", bob, 500}} {
-		w := c.b.Received()
-		secs := audio.ToneSeconds(w.Samples, w.Rate, c.hear, 0.2)
+		secs := c.b.HeardSeconds(c.hear, 0)
 		t.Logf("%s heard %.0f Hz for %.1f s", c.name, c.hear, secs)
 		if secs < 2.5 {
 			t.Errorf("%s heard the other side for %.1f s", c.name, secs)

@@ -127,16 +127,7 @@ func (p *process) waitExit(t *testing.T, within time.Duration) (time.Duration, e
 
 func echoCall(t *testing.T, addr string) *peertest.Baresip {
 	t.Helper()
-	src := filepath.Join(t.TempDir(), "tone.wav")
-	peertest.ToneWAV(t, src, 8000, 500, 60)
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0", addr),
-		Source:  src, Dial: "sip:9196@" + addr,
-	})
-	if !b.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("call not established:\n%s", b.Output())
-	}
-	return b
+	return peertest.StartPhone(t, addr, peertest.Phone{User: "alice", Password: "alice-secret", Tone: 500, Dial: "9196"})
 }
 
 // SIGTERM lets calls finish, up to drain_timeout, refusing new ones with 503;
@@ -252,10 +243,7 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 	for !strings.Contains(p.output(), "users reloaded") && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
-	if !b.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("a user added by SIGHUP cannot register:\n%s", b.Output())
-	}
+	b := peertest.StartPhone(t, p.addr, peertest.Phone{User: "carol", Password: "carol-secret", Register: true}) // a user added by SIGHUP registers
 	b.Stop()
 	if err := os.WriteFile(path, []byte("users: [\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -288,10 +276,7 @@ func TestSIGHUPReloadsUsers(t *testing.T) {
 	if !strings.Contains(p.output(), "keeping the old dialplan") || !strings.Contains(p.output(), "goto loop") {
 		t.Fatal("a broken dialplan on reload was not reported with its reason")
 	}
-	b = peertest.StartBaresip(t, peertest.BaresipOptions{Account: fmt.Sprintf("<sip:carol@%s>;auth_pass=carol-secret;regint=60", p.addr)})
-	if !b.WaitFor("[1 binding]", 10*time.Second) {
-		t.Fatalf("users were lost after a failed reload:\n%s", b.Output())
-	}
+	peertest.StartPhone(t, p.addr, peertest.Phone{User: "carol", Password: "carol-secret", Register: true}) // users survive a failed reload
 }
 
 // A room recording is a valid WAV holding the participant's tone after
@@ -300,15 +285,7 @@ func TestRecordingSurvivesSIGTERM(t *testing.T) {
 	peertest.Need(t, "baresip")
 	dir := t.TempDir()
 	p := startBinary(t, fmt.Sprintf("drain_timeout: 1s\nrooms: {record_dir: %q, tones: false}\n", dir))
-	src := filepath.Join(t.TempDir(), "tone.wav")
-	peertest.ToneWAV(t, src, 8000, 740, 60)
-	b := peertest.StartBaresip(t, peertest.BaresipOptions{
-		Account: fmt.Sprintf("<sip:alice@%s>;auth_pass=alice-secret;regint=0", p.addr),
-		Source:  src, Dial: "sip:8042@" + p.addr,
-	})
-	if !b.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("call not established:\n%s", b.Output())
-	}
+	peertest.StartPhone(t, p.addr, peertest.Phone{User: "alice", Password: "alice-secret", Tone: 740, Dial: "8042"})
 	time.Sleep(3 * time.Second)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
