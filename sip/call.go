@@ -59,7 +59,9 @@ type Call struct {
 	localBye  bool // Hangup is sending BYE
 	onDTMF    func(rune)
 	finishOne sync.Once
-	txBuf     []byte // WriteFrame's buffer
+	txBuf     []byte             // WriteFrame's buffer
+	txEnc     audio.CodecEncoder // WriteFrame's encoder, for txCodec
+	txCodec   audio.Codec
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -152,9 +154,6 @@ func (c *Call) Caller() string { return c.caller }
 
 // Origin tells who the caller is: an authenticated user, a trunk or a guest.
 func (c *Call) Origin() Origin { return c.origin }
-
-// Rate is the sample rate of the frames WriteFrame takes (G.711).
-func (c *Call) Rate() int { return 8000 }
 
 // Done is closed when the call has ended.
 func (c *Call) Done() <-chan struct{} { return c.done }
@@ -485,18 +484,34 @@ func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	return c.sess.writePayload(payload, samples)
 }
 
-func (c *Call) g711() bool { n := c.Codec().Name; return n == "PCMU" || n == "PCMA" }
+// ErrFrameRate is returned by WriteFrame for PCM at a rate the call's
+// encoder does not take.
+var ErrFrameRate = errors.New("the frame's rate is not the codec encoder's")
 
-// ErrNotG711 is returned by WriteFrame on an Opus or G.722 call.
-var ErrNotG711 = errors.New("WriteFrame takes G.711 calls only")
-
-// WriteFrame encodes 8 kHz PCM with the call's G.711 law and sends it.
+// WriteFrame encodes a frame of PCM with the call's codec (from the codec
+// registry) and sends it. The frame's rate must be one the encoder takes:
+// 8 kHz for G.711, 16 kHz for G.722, 8 to 48 kHz for Opus.
 func (c *Call) WriteFrame(f *audio.Frame) error {
-	if !c.g711() {
-		return ErrNotG711
+	codec := c.Codec()
+	if c.txEnc == nil || c.txCodec != codec || c.txEnc.Rate() != f.Rate {
+		info, ok := audio.LookupCodec(codec.Name)
+		if !ok {
+			return fmt.Errorf("codec %s: %w", codec.Name, ErrFrameRate)
+		}
+		enc, err := info.NewEncoder(f.Rate)
+		if err != nil {
+			return err
+		}
+		if enc.Rate() != f.Rate {
+			return fmt.Errorf("%s takes %d Hz, not %d: %w", codec.Name, enc.Rate(), f.Rate, ErrFrameRate)
+		}
+		c.txEnc, c.txCodec = enc, codec
 	}
-	c.txBuf, _ = audio.G711{ALaw: c.Codec().Name == "PCMA"}.Encode(c.txBuf[:0], f.Samples)
-	return c.WritePayload(c.txBuf, uint32(len(f.Samples)))
+	var err error
+	if c.txBuf, err = c.txEnc.Encode(c.txBuf[:0], f.Samples); err != nil {
+		return err
+	}
+	return c.WritePayload(c.txBuf, uint32(len(f.Samples)*codec.Rate/f.Rate))
 }
 
 // SendDTMF queues digits to send as RFC 4733 events, paced by WriteFrame.

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -236,5 +237,66 @@ func TestInboundFromTrunkDigest(t *testing.T) {
 	calls, _ := echo.snapshot()
 	if len(calls) != 1 || calls[0].Origin() != (Origin{Kind: "trunk", Name: "carrier"}) {
 		t.Fatalf("calls %d, origin %+v", len(calls), calls[0].Origin())
+	}
+}
+
+// WriteFrame encodes with the call's own codec from the registry: on a
+// G.722 call it takes 16 kHz PCM (and refuses 8 kHz), and the tone comes
+// back through an echo at the far end.
+func TestWriteFrameG722(t *testing.T) {
+	echo := &echoHandler{}
+	car, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33100-33199", Domain: "carrier.test", Codecs: []string{"g722"}},
+		WithLogger(quietLogger()), WithUsers(NewUsers(User{Name: "4930123", Password: "trunk-pw"})), WithHandler(echo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := car.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer car.Close()
+	gw, _ := testServer(t, func(cfg *Config) {
+		f := false
+		cfg.Codecs = []string{"g722"}
+		cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: car.Addrs()[0].String(), Username: "4930123", Password: "trunk-pw", Register: &f}}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := gw.DialTrunk(ctx, "carrier", "100", DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Hangup(ctx)
+	if c.Codec().Name != "G722" {
+		t.Fatalf("codec %s, want G722", c.Codec().Name)
+	}
+	if err := c.WriteFrame(&audio.Frame{Rate: 8000, Samples: make([]int16, 160)}); !errors.Is(err, ErrFrameRate) {
+		t.Fatalf("an 8 kHz frame on a G.722 call: %v", err)
+	}
+	rd := newFrameReader(c)
+	var got []int16
+	var mu sync.Mutex
+	go func() {
+		f := audio.Frame{Samples: make([]int16, 0, 960)}
+		for rd.read(ctx, &f) == nil {
+			mu.Lock()
+			got = append(got, f.Samples...)
+			mu.Unlock()
+		}
+	}()
+	tone := audio.Tone{Rate: 16000, Freq: 1000, Level: 0.5}
+	f := audio.Frame{Rate: 16000, Samples: make([]int16, 320)}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); <-tick.C {
+		tone.Fill(f.Samples)
+		if err := c.WriteFrame(&f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if secs := audio.ToneSeconds(got, 16000, 1000, 0.2); secs < 1.2 {
+		t.Fatalf("the G.722 echo carried the tone %.2f s", secs)
 	}
 }

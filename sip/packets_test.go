@@ -82,11 +82,13 @@ func (q *packetQueue) read(ctx context.Context, done <-chan struct{}, p *audio.P
 	}
 }
 
-// frameReader decodes a G.711 call's received packets to 8 kHz frames.
+// frameReader decodes a call's received packets to PCM frames with the
+// codec registry's decoder (8 kHz where the codec can run at it).
 type frameReader struct {
 	c   *Call
 	q   *packetQueue
 	pkt audio.Packet
+	dec audio.CodecDecoder
 }
 
 func newFrameReader(c *Call) *frameReader {
@@ -97,13 +99,22 @@ func newFrameReader(c *Call) *frameReader {
 
 // read waits for the next packet and decodes it into f.
 func (r *frameReader) read(ctx context.Context, f *audio.Frame) error {
-	if !r.c.g711() {
-		return ErrNotG711
+	if r.dec == nil {
+		info, ok := audio.LookupCodec(r.c.Codec().Name)
+		if !ok {
+			return ErrFrameRate
+		}
+		dec, err := info.NewDecoder(8000)
+		if err != nil {
+			return err
+		}
+		r.dec = dec
 	}
 	if err := r.q.read(ctx, r.c.Done(), &r.pkt); err != nil {
 		return err
 	}
-	f.Rate = 8000
-	f.Samples, _ = audio.G711{ALaw: r.c.Codec().Name == "PCMA"}.Decode(f.Samples[:0], r.pkt.Payload)
-	return nil
+	var err error
+	f.Rate = r.dec.Rate()
+	f.Samples, err = r.dec.Decode(f.Samples[:0], r.pkt.Payload)
+	return err
 }
