@@ -51,13 +51,6 @@ func (h *roomHub) name(id string) string {
 	return id
 }
 
-// displayName is a leg's display name.
-func (h *roomHub) displayName(id string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.name(id)
-}
-
 // participants tells c, if it shows rooms, who is in the room and who talks.
 func (h *roomHub) participants(room *bridge.Room, c Leg) {
 	w, ok := c.(RoomWatcher)

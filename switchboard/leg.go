@@ -66,8 +66,6 @@ var (
 	ErrNotReachable = errors.New("user has no open page and no registered phone")
 	// ErrUnknownTrunk: no dialer calls out through that trunk.
 	ErrUnknownTrunk = errors.New("unknown trunk")
-	// ErrClosed: the switchboard is closing and takes no more calls.
-	ErrClosed = errors.New("switchboard closed")
 )
 
 // sipStatus is an error that says which final SIP status the caller should
