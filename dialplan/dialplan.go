@@ -201,8 +201,9 @@ func (p *Plan) validate(root *yaml.Node, o Options) error {
 			return &config.Error{Line: c.Rules[i].line, Field: fmt.Sprintf("contexts.%s.rules[%d]", cn, i), Err: err}
 		}
 	}
+	state := make(map[string]visit, len(names)) // one walk over every context and goto
 	for _, cn := range names {
-		if err := p.loop(cn, map[string]bool{}); err != nil {
+		if err := p.loop(cn, state); err != nil {
 			return config.FieldErr("contexts."+cn, err)
 		}
 	}
@@ -310,19 +311,33 @@ func unreachable(c *Context) (int, error) {
 	return 0, nil
 }
 
-func (p *Plan) loop(ctx string, seen map[string]bool) error {
-	if seen[ctx] {
+// visit is where a depth-first walk of the gotos stands with a context.
+type visit uint8
+
+const (
+	unvisited visit = iota
+	onPath          // being walked: reaching it again is a loop
+	checked         // walked already, no loop below it
+)
+
+// loop reports a goto loop reachable from ctx. Each context is walked once
+// (state remembers the checked ones), so validation is linear in the plan.
+func (p *Plan) loop(ctx string, state map[string]visit) error {
+	switch state[ctx] {
+	case onPath:
 		return fmt.Errorf("%w through %q", ErrLoop, ctx)
+	case checked:
+		return nil
 	}
-	seen[ctx] = true
-	defer delete(seen, ctx)
+	state[ctx] = onPath
 	for _, r := range p.Contexts[ctx].Rules {
 		if r.Goto != "" {
-			if err := p.loop(r.Goto, seen); err != nil {
+			if err := p.loop(r.Goto, state); err != nil {
 				return err
 			}
 		}
 	}
+	state[ctx] = checked
 	return nil
 }
 

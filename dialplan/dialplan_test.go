@@ -2,7 +2,10 @@ package dialplan
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/internal/config"
@@ -159,5 +162,36 @@ func TestDefaultDialplan(t *testing.T) {
 		if err != nil || a.Kind != c.kind {
 			t.Errorf("%s dials %s: %+v %v", c.origin, c.number, a, err)
 		}
+	}
+}
+
+// Validation walks each context once: a chain of contexts with two gotos
+// each (2^n paths) validates in milliseconds, not seconds.
+func TestGotoChainLinear(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("contexts:\n")
+	const n = 40
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "  c%d:\n    rules:\n", i)
+		if i == n-1 {
+			b.WriteString("      - echo: {}\n")
+			continue
+		}
+		fmt.Fprintf(&b, "      - prefix: \"1\"\n        goto: c%d\n      - goto: c%d\n", i+1, i+1)
+	}
+	// 2^40 paths: walking them all would never finish; walking each
+	// context once takes about a millisecond.
+	done := make(chan error, 1)
+	go func() {
+		_, err := Parse("chain.yaml", []byte(b.String()), Options{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("validating %d chained contexts did not finish", n)
 	}
 }
