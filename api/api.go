@@ -134,6 +134,11 @@ func Gauge(name, help string, v float64) Metric {
 	return Metric{Name: name, Help: help, Type: "gauge", Samples: []Sample{{Value: v}}}
 }
 
+// Counter is a counter with one unlabelled value.
+func Counter(name, help string, v float64) Metric {
+	return Metric{Name: name, Help: help, Type: "counter", Samples: []Sample{{Value: v}}}
+}
+
 // SortedKeys are a map's keys in order (metric samples come sorted).
 func SortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 	keys := make([]K, 0, len(m))

@@ -58,6 +58,8 @@ type Config struct {
 	Codecs []string `yaml:"codecs"`
 	// Trunks are carriers voxgate registers to and places calls through.
 	Trunks []TrunkConfig `yaml:"trunks"`
+	// Stream bounds connections over TCP and TLS.
+	Stream StreamConfig `yaml:"stream"`
 
 	rtpMin, rtpMax int
 }
@@ -110,6 +112,7 @@ var errRequired = errors.New("is required")
 // Validate fills defaults and rejects contradictions. Its errors are
 // *config.Error naming the field below the sip section ("listen[1].addr").
 func (c *Config) Validate() error {
+	c.Stream.defaults()
 	if len(c.Listen) == 0 {
 		c.Listen = []Listener{{Transport: "udp", Addr: "127.0.0.1:5060"}, {Transport: "tcp", Addr: "127.0.0.1:5060"}}
 	}

@@ -32,7 +32,7 @@ func FuzzHandleRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msg, err := parser.ParseSIP(append([]byte(nil), data...))
 		if err != nil {
-			_ = rawBadRequest(data, "Bad Request (fuzz)") // must not panic
+			_ = rawResponse(data, 400, "Bad Request (fuzz)") // must not panic
 			return
 		}
 		req, ok := msg.(*sip.Request)

@@ -6,10 +6,22 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 )
 
-// ErrNoPorts is returned when every RTP port pair of the range is in use.
-var ErrNoPorts = errors.New("no free RTP port pair")
+// Errors of the RTP port pool.
+var (
+	// ErrNoPorts: every RTP port pair of the range is in use.
+	ErrNoPorts = errors.New("no free RTP port pair")
+	// ErrNoFiles: the process is out of file descriptors (not of ports).
+	ErrNoFiles = errors.New("out of file descriptors")
+)
+
+// fdExhausted reports whether err says the process or system has no file
+// descriptor left.
+func fdExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
 
 // portPool hands out RTP/RTCP port pairs (even, even+1) from a range, round
 // robin so that a port just freed is not reused at once (late packets of the
@@ -44,12 +56,18 @@ func (p *portPool) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err 
 			continue
 		}
 		rtp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if fdExhausted(err) {
+			return nil, nil, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
+		}
 		if err != nil {
 			continue // taken by someone else
 		}
 		rtcp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
 		if err != nil {
 			rtp.Close()
+			if fdExhausted(err) {
+				return nil, nil, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
+			}
 			continue
 		}
 		p.used[port] = true

@@ -83,9 +83,10 @@ type Server struct {
 	closeOnce sync.Once
 	draining  bool
 
-	mu    sync.Mutex
-	calls map[string]*Call // by dialog ID
-	addrs []net.Addr
+	mu      sync.Mutex
+	calls   map[string]*Call // by dialog ID
+	addrs   []net.Addr
+	streams []*streamListener // TCP and TLS listeners, for their connection counts
 }
 
 // NewServer builds a server; Start opens its listeners.
@@ -215,8 +216,15 @@ func (s *Server) Start(ctx context.Context) error {
 			if port == 0 {
 				port = ln.Addr().(*net.TCPAddr).Port
 			}
+			capped := newStreamListener(ln, s.cfg.Stream, s.log, s.counters)
+			s.mu.Lock()
+			s.streams = append(s.streams, capped)
+			s.mu.Unlock()
+			checked := func(ln net.Listener) net.Listener {
+				return &messageListener{Listener: ln, cfg: s.cfg.Stream, log: s.log, counters: s.counters}
+			}
 			if l.Transport == "tcp" {
-				s.serve(func() error { return s.srv.ServeTCP(ln) }, ln.Close)
+				s.serve(func() error { return s.srv.ServeTCP(checked(capped)) }, capped.Close)
 			} else {
 				cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 				if err != nil {
@@ -224,8 +232,8 @@ func (s *Server) Start(ctx context.Context) error {
 					s.Close()
 					return config.FieldErr("tls_cert", err)
 				}
-				tln := tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}})
-				s.serve(func() error { return s.srv.ServeTLS(tln) }, tln.Close)
+				tln := checked(tls.NewListener(capped, &tls.Config{Certificates: []tls.Certificate{cert}}))
+				s.serve(func() error { return s.srv.ServeTLS(tln) }, capped.Close)
 			}
 		}
 	}
@@ -254,7 +262,9 @@ func (s *Server) serve(run func() error, stop func() error) {
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
-		_ = run()
+		if err := run(); err != nil && s.ctx.Err() == nil {
+			s.log.Error("sip: a listener stopped", "error", err)
+		}
 	}()
 	go func() {
 		defer s.wg.Done()
@@ -662,8 +672,15 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	sess, err := newRTPSession(s.log, s.ports, s.mediaIP)
 	if err != nil {
-		s.log.Error("no media port", "error", err)
-		s.respond(tx, req, 503, "Service Unavailable (no media ports)")
+		reason := "Service Unavailable (no media ports)"
+		if errors.Is(err, ErrNoFiles) {
+			s.counters.fdExhausted.Add(1)
+			reason = "Service Unavailable (out of file descriptors)"
+			s.log.Error("sip: out of file descriptors: calls are refused until some close (raise the open files limit)", "error", err)
+		} else {
+			s.log.Error("no media port", "error", err)
+		}
+		s.respond(tx, req, 503, reason)
 		return
 	}
 	dlg, err := s.dialogs.ReadInvite(req, tx)

@@ -15,6 +15,10 @@ type ServerStats struct {
 	Responses     map[int]uint64    // final and provisional answers voxgate sent from its handlers, by status
 	AuthFailures  uint64            // wrong user or password (digest)
 	Malformed     uint64            // requests refused with 400 before parsing finished
+	// Stream connections (TCP, TLS): open now, refused over the caps, and
+	// accepts that failed for want of file descriptors or otherwise.
+	Connections, ConnectionsRefused uint64
+	FDExhausted, AcceptErrors       uint64
 }
 
 // counters are updated on the signalling path (not the media path): a
@@ -25,6 +29,9 @@ type counters struct {
 	responses    map[int]uint64
 	authFailures atomic.Uint64
 	malformed    atomic.Uint64
+	connsRefused atomic.Uint64
+	fdExhausted  atomic.Uint64
+	acceptErrors atomic.Uint64
 }
 
 func newCounters() *counters {
@@ -46,7 +53,13 @@ func (c *counters) response(code int) {
 // ServerStats returns the counters now.
 func (s *Server) ServerStats() ServerStats {
 	st := ServerStats{Registrations: s.location.count(), Calls: s.Calls(), Requests: map[string]uint64{}, Responses: map[int]uint64{},
-		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load()}
+		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load(),
+		ConnectionsRefused: s.counters.connsRefused.Load(), FDExhausted: s.counters.fdExhausted.Load(), AcceptErrors: s.counters.acceptErrors.Load()}
+	s.mu.Lock()
+	for _, l := range s.streams {
+		st.Connections += uint64(l.connections())
+	}
+	s.mu.Unlock()
 	s.counters.mu.Lock()
 	for k, v := range s.counters.requests {
 		st.Requests[k] = v

@@ -32,20 +32,14 @@ func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte
 	if p.Transport != "UDP" || len(bytes.Trim(data, "\r\n")) == 0 {
 		return data, nil
 	}
-	msg, err := f.parser.ParseSIP(data)
-	var reason string
-	if err != nil {
-		reason = "Bad Request (" + shortErr(err) + ")"
-	} else if req, ok := msg.(*sip.Request); ok {
-		reason = missingHeader(req)
-	}
+	reason := checkMessage(f.parser, data)
 	if reason == "" {
 		return data, nil
 	}
 	f.log.Info("malformed request", "source", p.RemoteAddr, "reason", reason)
 	f.counters.malformed.Add(1)
 	f.counters.response(400)
-	if res := rawBadRequest(data, reason); res != nil {
+	if res := rawResponse(data, 400, reason); res != nil {
 		f.mu.Lock()
 		c := f.conns[p.LocalAddr.String()]
 		f.mu.Unlock()
@@ -54,6 +48,19 @@ func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte
 		}
 	}
 	return nil, nil
+}
+
+// checkMessage returns why a message must be refused with 400, or "" when it
+// may go on: it parses, and a request has the headers RFC 3261 requires.
+func checkMessage(parser *sip.Parser, data []byte) string {
+	msg, err := parser.ParseSIP(data)
+	if err != nil {
+		return "Bad Request (" + shortErr(err) + ")"
+	}
+	if req, ok := msg.(*sip.Request); ok {
+		return missingHeader(req)
+	}
+	return ""
 }
 
 func shortErr(err error) string {
@@ -92,17 +99,18 @@ func missingHeader(req *sip.Request) string {
 	return ""
 }
 
-// rawBadRequest builds a 400 from the raw bytes of a request that did not
-// parse, copying the headers a response needs (RFC 3261 section 8.2.6.2).
-// It returns nil when the datagram is not a request or has no Via.
-func rawBadRequest(data []byte, reason string) []byte {
+// rawResponse builds a final answer (400, 413) from the raw bytes of a
+// request that did not parse, copying the headers a response needs (RFC 3261
+// section 8.2.6.2). It returns nil when the bytes are not a request or have
+// no Via.
+func rawResponse(data []byte, code int, reason string) []byte {
 	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
 	lines := strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n")
 	if len(lines) == 0 || !strings.HasSuffix(strings.TrimSpace(lines[0]), "SIP/2.0") || strings.HasPrefix(lines[0], "SIP/") {
 		return nil
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "SIP/2.0 400 %s\r\n", reason)
+	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
 	haveVia := false
 	for _, l := range lines[1:] {
 		name, _, ok := strings.Cut(l, ":")

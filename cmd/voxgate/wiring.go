@@ -215,10 +215,12 @@ func (k control) Metrics() []api.Metric {
 	ms := []api.Metric{
 		api.Gauge("voxgate_sip_registrations", "Registered SIP contacts.", float64(st.Registrations)),
 		api.Gauge("voxgate_sip_calls", "SIP calls in progress (both directions).", float64(st.Calls)),
-		{Name: "voxgate_sip_auth_failures_total", Help: "SIP requests with a wrong user or password.", Type: "counter",
-			Samples: []api.Sample{{Value: float64(st.AuthFailures)}}},
-		{Name: "voxgate_sip_malformed_total", Help: "Malformed SIP requests answered 400.", Type: "counter",
-			Samples: []api.Sample{{Value: float64(st.Malformed)}}},
+		api.Counter("voxgate_sip_auth_failures_total", "SIP requests with a wrong user or password.", float64(st.AuthFailures)),
+		api.Counter("voxgate_sip_malformed_total", "Malformed SIP requests answered 400.", float64(st.Malformed)),
+		api.Gauge("voxgate_sip_connections", "Open SIP connections over TCP and TLS.", float64(st.Connections)),
+		api.Counter("voxgate_sip_connections_refused_total", "SIP connections refused over the caps (sip.stream).", float64(st.ConnectionsRefused)),
+		api.Counter("voxgate_sip_fd_exhausted_total", "Times a connection or a call could not be had for want of file descriptors.", float64(st.FDExhausted)),
+		api.Counter("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).", float64(st.AcceptErrors)),
 	}
 	req := api.Metric{Name: "voxgate_sip_requests_total", Help: "SIP requests received, by method.", Type: "counter"}
 	for _, m := range api.SortedKeys(st.Requests) {
