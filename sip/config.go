@@ -43,6 +43,9 @@ type Config struct {
 	MinExpires     int `yaml:"min_expires"`
 	MaxExpires     int `yaml:"max_expires"`
 	DefaultExpires int `yaml:"default_expires"`
+	// MaxContacts bounds the contacts one user may register (default 10);
+	// a REGISTER that would exceed it is refused 403.
+	MaxContacts int `yaml:"max_contacts"`
 	// NonceTTL is how long a digest nonce stays valid; after that a request
 	// with it is answered 401 with stale=true.
 	NonceTTL time.Duration `yaml:"nonce_ttl"`
@@ -113,6 +116,9 @@ var errRequired = errors.New("is required")
 // *config.Error naming the field below the sip section ("listen[1].addr").
 func (c *Config) Validate() error {
 	c.Stream.defaults()
+	if c.MaxContacts == 0 {
+		c.MaxContacts = 10
+	}
 	if len(c.Listen) == 0 {
 		c.Listen = []Listener{{Transport: "udp", Addr: "127.0.0.1:5060"}, {Transport: "tcp", Addr: "127.0.0.1:5060"}}
 	}

@@ -171,3 +171,10 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	c.log.Info("outgoing call answered", "to", uri.String(), "codec", mo.Codec.Name, "remote_rtp", mo.Addr)
 	return c, nil
 }
+
+// sipgo drops any UDP message over its MTU setting, responses included,
+// silently. voxgate's own requests over mtuLimit move to TCP (fitTransport);
+// a response must go back the way its request came, so a large one (a 200
+// to REGISTER listing many contacts, an answer with many Vias) is sent as
+// one datagram and left to IP fragmentation, as RFC 3261 servers do.
+func init() { sip.UDPMTUSize = 65535 }

@@ -4,11 +4,14 @@ import "errors"
 
 // Errors of calls.
 var (
-	ErrCallEnded     = errors.New("call ended")
-	ErrNoDTMF        = errors.New("peer did not negotiate telephone-event")
-	ErrBadDigit      = errors.New("not a DTMF digit")
-	ErrUnknownTrunk  = errors.New("unknown trunk")
-	errPayloadTooBig = errors.New("payload larger than a packet")
+	ErrCallEnded    = errors.New("call ended")
+	ErrNoDTMF       = errors.New("peer did not negotiate telephone-event")
+	ErrBadDigit     = errors.New("not a DTMF digit")
+	ErrUnknownTrunk = errors.New("unknown trunk")
+	// ErrTooManyContacts: a REGISTER would leave a user more contacts than
+	// sip.max_contacts.
+	ErrTooManyContacts = errors.New("too many contacts")
+	errPayloadTooBig   = errors.New("payload larger than a packet")
 )
 
 // Rejection is a final SIP status a Handler answers an INVITE with.

@@ -60,15 +60,17 @@ func (l *location) liveLocked(user string) []Binding {
 // update applies one REGISTER's contact changes: expires 0 removes.
 // A request older (same Call-ID, lower CSeq) than the stored binding is ignored
 // (RFC 3261 section 10.3 step 7).
-func (l *location) update(user string, changes []Binding, removeAll bool) []Binding {
+// A change that would leave more than maxContacts bindings is refused as a
+// whole (ErrTooManyContacts) and stores nothing.
+func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int) ([]Binding, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.liveLocked(user)
 	if removeAll {
 		delete(l.aor, user)
-		return nil
+		return nil, nil
 	}
-	bs := l.aor[user]
+	bs := append([]Binding(nil), l.aor[user]...)
 	for _, c := range changes {
 		i := -1
 		for j := range bs {
@@ -90,12 +92,15 @@ func (l *location) update(user string, changes []Binding, removeAll bool) []Bind
 			bs = append(bs, c)
 		}
 	}
+	if maxContacts > 0 && len(bs) > maxContacts {
+		return nil, ErrTooManyContacts
+	}
 	if len(bs) == 0 {
 		delete(l.aor, user)
-		return nil
+		return nil, nil
 	}
 	l.aor[user] = bs
-	return append([]Binding(nil), bs...)
+	return append([]Binding(nil), bs...), nil
 }
 
 // count returns the number of live bindings (for stats and tests).
@@ -178,7 +183,12 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if len(changes) == 0 && !removeAll {
 		bs = s.location.lookup(user) // a query (RFC 3261 10.2.3)
 	} else {
-		bs = s.location.update(user, changes, removeAll)
+		var err error
+		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts); err != nil {
+			s.log.Warn("registration refused: too many contacts", "user", user, "source", req.Source(), "max_contacts", s.cfg.MaxContacts)
+			s.respond(tx, req, 403, fmt.Sprintf("Forbidden (too many contacts: at most %d)", s.cfg.MaxContacts))
+			return
+		}
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range bs {

@@ -136,3 +136,49 @@ func TestGuardBansPasswordGuessing(t *testing.T) {
 		t.Fatal("a banned source registered")
 	}
 }
+
+// A user may register at most max_contacts contacts: one more is refused
+// 403 with the reason and stores nothing. A 200 listing every contact is
+// larger than an Ethernet MTU and still reaches the phone over UDP.
+func TestRegistrarContactCapAndLargeAnswer(t *testing.T) {
+	s, addr := testServer(t, func(c *Config) { c.MaxContacts = 12 })
+	c := newRawClient(t, addr)
+	r := &registerer{t: t, c: c, callID: "cap1"}
+	long := strings.Repeat("x", 80) // long contact URIs make a large 200
+	var code int
+	var contacts []string
+	var res string
+	for i := 1; i <= 12; i++ {
+		code, contacts, res = r.do("alice", "alice-secret", fmt.Sprintf("Contact: <sip:alice-%d-%s@127.0.0.1:PORT>\n", i, long))
+		if code != 200 || len(contacts) != i {
+			t.Fatalf("contact %d: %d, %d contacts listed", i, code, len(contacts))
+		}
+	}
+	if len(res) <= 1300 {
+		t.Fatalf("the last 200 has %d bytes; the test wants one over 1300", len(res))
+	}
+	code, _, res = r.do("alice", "alice-secret", fmt.Sprintf("Contact: <sip:alice-13-%s@127.0.0.1:PORT>\n", long))
+	if code != 403 || !strings.Contains(res, "too many contacts: at most 12") {
+		t.Fatalf("a 13th contact: %d\n%s", code, res)
+	}
+	if n := len(s.Bindings("alice")); n != 12 {
+		t.Fatalf("%d bindings after the refusal, want 12", n)
+	}
+}
+
+// A request with 41 Vias (RFC 4475's spirit) gets its answer over UDP,
+// although the answer, carrying every Via, exceeds 1300 bytes.
+func TestManyViasAnsweredOverUDP(t *testing.T) {
+	_, addr := testServer(t, nil)
+	c := newRawClient(t, addr)
+	var vias strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&vias, "Via: SIP/2.0/UDP 192.0.2.%d:5060;branch=z9hG4bKhop%d\n", i+1, i)
+	}
+	msg := request("OPTIONS", "sip:voxgate@127.0.0.1", "vias", 1, "", "")
+	msg = strings.Replace(msg, "Max-Forwards: 70\n", "Max-Forwards: 70\n"+vias.String(), 1)
+	c.send(msg)
+	if res := c.final(3 * time.Second); res.StatusCode != 200 || len(res.GetHeaders("Via")) != 41 {
+		t.Fatalf("%d with %d Vias", res.StatusCode, len(res.GetHeaders("Via")))
+	}
+}
