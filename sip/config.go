@@ -16,6 +16,7 @@ import (
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/internal/config"
+	"github.com/voxgate/voxgate/internal/guard"
 )
 
 // Listener is one SIP listening socket.
@@ -54,7 +55,8 @@ type Config struct {
 	// libre among them) give up on a first challenge they cannot compute
 	// instead of taking the next one.
 	DigestAlgorithms []string `yaml:"digest_algorithms"`
-	// Guard limits failed authentication per source address.
+	// Guard limits failed authentication per source address and user, for
+	// SIP and the web side alike.
 	Guard GuardConfig `yaml:"guard"`
 	// Codecs offered and accepted, in order of preference: opus, g722, pcmu,
 	// pcma (any name in the audio codec registry, in any case).
@@ -67,16 +69,8 @@ type Config struct {
 	rtpMin, rtpMax int
 }
 
-// GuardConfig tunes the brute-force guard.
-type GuardConfig struct {
-	// SlowAfter failures from one address in Window make every further
-	// challenge to it wait Delay; BanAfter failures refuse it for BanFor.
-	SlowAfter int           `yaml:"slow_after"`
-	BanAfter  int           `yaml:"ban_after"`
-	Window    time.Duration `yaml:"window"`
-	Delay     time.Duration `yaml:"delay"`
-	BanFor    time.Duration `yaml:"ban_for"`
-}
+// GuardConfig tunes the brute-force guard, shared with the web side.
+type GuardConfig = guard.Config
 
 // TrunkConfig describes one carrier.
 type TrunkConfig struct {
@@ -183,24 +177,9 @@ func (c *Config) Validate() error {
 		}
 		c.DigestAlgorithms[i] = a
 	}
-	g := &c.Guard
-	if g.SlowAfter == 0 {
-		g.SlowAfter = 5
-	}
-	if g.BanAfter == 0 {
-		g.BanAfter = 20
-	}
-	if g.Window == 0 {
-		g.Window = 5 * time.Minute
-	}
-	if g.Delay == 0 {
-		g.Delay = time.Second
-	}
-	if g.BanFor == 0 {
-		g.BanFor = 15 * time.Minute
-	}
-	if g.BanAfter < g.SlowAfter {
-		return config.Fieldf("guard.ban_after", "must be at least slow_after (%d)", g.SlowAfter)
+	c.Guard.Defaults()
+	if err := c.Guard.Check(); err != nil {
+		return config.FieldErr("guard.ban_after", err)
 	}
 	if len(c.Codecs) == 0 {
 		c.Codecs = []string{"opus", "g722", "pcmu", "pcma"}

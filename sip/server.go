@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/voxgate/voxgate/internal/config"
+	"github.com/voxgate/voxgate/internal/guard"
 )
 
 // Handler decides what happens to a call. HandleCall runs in the INVITE's
@@ -50,6 +51,12 @@ func WithUsers(u *Users) Option {
 	return func(s *Server) error { s.users = u; return nil }
 }
 
+// WithGuard shares a brute-force guard with other ways in (the web side);
+// without it the server makes its own from Config.Guard.
+func WithGuard(g *guard.Guard) Option {
+	return func(s *Server) error { s.guard = g; return nil }
+}
+
 // supportedExtensions are the option tags voxgate understands in Require.
 var supportedExtensions = map[string]bool{}
 
@@ -67,7 +74,8 @@ type Server struct {
 	dialogs  *sipgo.DialogServerCache
 	location *location
 	auth     *digestAuth
-	guard    *guard
+	guard    *guard.Guard
+	retries  *retries
 	ports    *portPool
 	filter   *badRequestFilter
 	counters *counters
@@ -107,7 +115,10 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.users = NewUsers()
 	}
 	s.auth = &digestAuth{realm: cfg.Domain, nonces: newNonces(cfg.NonceTTL), algos: cfg.DigestAlgorithms}
-	s.guard = newGuard(cfg.Guard, s.log)
+	if s.guard == nil {
+		s.guard = guard.New(cfg.Guard, s.log)
+	}
+	s.retries = newRetries(cfg.Guard.Window)
 	s.ports = newPortPool(cfg.rtpMin, cfg.rtpMax)
 	host, _, _ := net.SplitHostPort(cfg.Listen[0].Addr)
 	ip, err := netip.ParseAddr(host)
@@ -381,7 +392,7 @@ func (s *Server) guarded(h sipgo.RequestHandler) sipgo.RequestHandler {
 			s.respond(tx, req, 420, "Bad Extension", sip.NewHeader("Unsupported", unsup))
 			return
 		}
-		if s.guard.check(sourceIP(req)) == guardBanned {
+		if s.guard.Banned(sourceIP(req)) {
 			s.respond(tx, req, 403, "Forbidden (too many failed authentications)")
 			return
 		}
@@ -453,21 +464,20 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 	}
 	switch {
 	case err == nil:
-		s.guard.succeed(ip)
+		s.guard.Succeeded(ip, creds.Username)
 		return creds.Username, true
 	case errors.Is(err, ErrStaleNonce):
 		challenge(true, "")
 		return "", false
 	}
 	s.counters.authFailures.Add(1)
-	s.guard.fail(ip, creds.Username)
-	if s.guard.check(ip) == guardSlow {
+	if wait := s.guard.Failed(ip, creds.Username, "sip"); wait > 0 {
 		select { // tarpit: a guesser gets one try per delay
-		case <-time.After(s.cfg.Guard.Delay):
+		case <-time.After(wait):
 		case <-s.ctx.Done():
 		}
 	}
-	if s.guard.check(ip) == guardBanned {
+	if s.guard.Banned(ip) {
 		s.respond(tx, req, 403, "Forbidden (too many failed authentications)")
 		return "", false
 	}
@@ -475,7 +485,7 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 	// that retries the same dialog with wrong credentials again is told 403,
 	// which ends the retry loops of phones that resend a stored password on
 	// every 401 (baresip 1.0 does).
-	if s.guard.repeated(req.CallID().Value()) {
+	if s.retries.repeated(req.CallID().Value()) {
 		s.respond(tx, req, 403, "Forbidden (wrong password)")
 		return "", false
 	}

@@ -150,10 +150,19 @@ func (s *Server) apiAllowed(w http.ResponseWriter, r *http.Request) bool {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "the REST API is off: set web.api_token in the config"})
 		return false
 	}
+	if s.refuseBanned(w, r) {
+		return false
+	}
 	auth := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.APIToken)) != 1 {
 		s.log.Info("REST API request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "had_token", auth != "")
+		if auth != "" { // a wrong token is a guess; no token at all is not
+			s.failed(r, "", "api")
+			if s.refuseBanned(w, r) {
+				return false
+			}
+		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="voxgate"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "send Authorization: Bearer <web.api_token>"})
 		return false

@@ -26,6 +26,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/voxgate/voxgate/internal/config"
+	"github.com/voxgate/voxgate/internal/guard"
 )
 
 //go:embed page
@@ -137,6 +138,7 @@ type Server struct {
 	log      *slog.Logger
 	handler  Handler
 	auth     Authenticator
+	guard    Guard
 	control  Control
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
@@ -167,6 +169,9 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		online: map[string]map[*signal]struct{}{}, rings: map[string]*ringing{}}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.guard == nil {
+		s.guard = guard.New(guard.Config{}, s.log)
 	}
 	if s.auth == nil {
 		return nil, errors.New("webclient: an Authenticator is required")
@@ -324,12 +329,21 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send {\"user\":..., \"password\":...}"})
 		return
 	}
+	if s.refuseBanned(w, r) {
+		s.loginsRefused.Add(1)
+		return
+	}
 	if !s.auth.CheckPassword(in.User, in.Password) {
 		s.loginsRefused.Add(1)
 		s.log.Info("web sign-in refused", "user", in.User, "remote", r.RemoteAddr)
+		s.failed(r, in.User, "web")
+		if s.refuseBanned(w, r) {
+			return
+		}
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user or password"})
 		return
 	}
+	s.guard.Succeeded(remoteIP(r), in.User)
 	s.loginsOK.Add(1)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.issue(in.User), Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLSCert != "", MaxAge: int(s.cfg.SessionTTL.Seconds())})
@@ -351,6 +365,9 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
+	if s.refuseBanned(w, r) {
+		return
+	}
 	user, err := s.user(r)
 	if err != nil {
 		http.Error(w, "sign in first", http.StatusUnauthorized)

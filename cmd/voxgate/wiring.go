@@ -11,6 +11,7 @@ import (
 	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/internal/guard"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/switchboard"
 	"github.com/voxgate/voxgate/webclient"
@@ -44,14 +45,18 @@ type wiring struct {
 // wire builds the SIP server, the web server and the switchboard and
 // connects them, before anything starts.
 func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, w wiring) (*app, error) {
+	if err := cfg.SIP.Validate(); err != nil {
+		return nil, err
+	}
 	calls := &sipCalls{ended: w.ended}
-	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls)}, w.sipOpts...)...)
+	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
+	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		return nil, err
 	}
 	pages := &webCalls{}
 	web, err := webclient.NewServer(cfg.Web, append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
-		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain))}, w.webOpts...)...)
+		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g)}, w.webOpts...)...)
 	if err != nil {
 		return nil, err
 	}
