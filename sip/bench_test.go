@@ -3,8 +3,10 @@ package sip
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/emiago/sipgo/siptest"
@@ -74,4 +76,42 @@ func (answerOnly) HandleCall(ctx context.Context, c *Call) {
 	if c.Answer(ctx) == nil {
 		<-c.Done()
 	}
+}
+
+// BenchmarkRegisterHeld counts the heap held per REGISTER in flight: digest
+// REGISTERs (challenge, then the answer) over loopback UDP to a running
+// server, as a phone sends them; after the last answer, with the server's
+// transactions still alive (Timer J), the heap in use over the baseline is
+// divided by the REGISTERs. The figure bounds what a flood costs.
+func BenchmarkRegisterHeld(b *testing.B) {
+	s, addr := testServer(b, func(c *Config) { c.Guard.SlowAfter, c.Guard.BanAfter = 1<<30, 1<<30 })
+	c := newRawClient(b, addr)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("held%d", i)
+		msg := func(cseq int, auth string) string {
+			m := request("REGISTER", "sip:voxgate", id, cseq, auth+"Expires: 600\n", "")
+			m = strings.Replace(m, "From: <sip:alice@voxgate>", "From: <sip:alice@voxgate>", 1)
+			return strings.Replace(m, "To: <sip:voxgate>", "To: <sip:alice@voxgate>", 1)
+		}
+		c.send(msg(1, ""))
+		res := c.final(3 * time.Second)
+		if res.StatusCode != 401 {
+			b.Fatalf("challenge: %d", res.StatusCode)
+		}
+		ch := res.GetHeader("WWW-Authenticate").Value()
+		c.send(msg(2, "Authorization: "+digestHeader(b, ch, "REGISTER", "sip:voxgate", "alice", "alice-secret")+"\n"))
+		if res := c.final(3 * time.Second); res.StatusCode != 200 {
+			b.Fatalf("register: %d %s", res.StatusCode, res.Reason)
+		}
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(int64(ms.HeapInuse)-int64(base))/float64(b.N), "B-held/register")
+	_ = s
 }

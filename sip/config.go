@@ -44,6 +44,10 @@ type Config struct {
 	MinExpires     int `yaml:"min_expires"`
 	MaxExpires     int `yaml:"max_expires"`
 	DefaultExpires int `yaml:"default_expires"`
+	// MaxTransactions bounds the server transactions alive at once (default
+	// 50000, about 250 MB at most); a request over it is refused with 503
+	// and Retry-After. A transaction over UDP lives 32 s after its answer.
+	MaxTransactions int `yaml:"max_transactions"`
 	// MaxContacts bounds the contacts one user may register (default 10);
 	// a REGISTER that would exceed it is refused 403.
 	MaxContacts int `yaml:"max_contacts"`
@@ -110,6 +114,9 @@ var errRequired = errors.New("is required")
 // *config.Error naming the field below the sip section ("listen[1].addr").
 func (c *Config) Validate() error {
 	c.Stream.defaults()
+	if c.MaxTransactions == 0 {
+		c.MaxTransactions = 50000
+	}
 	if c.MaxContacts == 0 {
 		c.MaxContacts = 10
 	}

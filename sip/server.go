@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -95,6 +96,8 @@ type Server struct {
 	calls   map[string]*Call // by dialog ID
 	addrs   []net.Addr
 	streams []*streamListener // TCP and TLS listeners, for their connection counts
+	// inflight counts server transactions alive (see admit).
+	inflight atomic.Int64
 }
 
 // NewServer builds a server; Start opens its listeners.
@@ -179,8 +182,29 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 func (s *Server) counted(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		s.counters.request(req.Method)
+		if tx != nil && req.Method != sip.ACK && !s.admit(tx) {
+			s.respond(tx, req, 503, "Service Unavailable (overloaded)", sip.NewHeader("Retry-After", "5"))
+			tx.Terminate()
+			return
+		}
 		h(req, tx)
 	}
+}
+
+// admit counts a server transaction in until it terminates; it refuses one
+// over sip.max_transactions, which bounds the memory a flood can hold.
+func (s *Server) admit(tx sip.ServerTransaction) bool {
+	if s.inflight.Add(1) > int64(s.cfg.MaxTransactions) {
+		s.inflight.Add(-1)
+		if s.counters.overloaded.Add(1)%1000 == 1 {
+			s.log.Warn("sip: overloaded: requests refused with 503", "transactions", s.cfg.MaxTransactions, "refused", s.counters.overloaded.Load())
+		}
+		return false
+	}
+	if !tx.OnTerminate(func(string, error) { s.inflight.Add(-1) }) {
+		s.inflight.Add(-1) // over already
+	}
+	return true
 }
 
 // dispatch hands a request to its handler as sipgo's server would.
@@ -444,6 +468,12 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 			res.AppendHeader(sip.NewHeader(name, v))
 		}
 		s.send(tx, res)
+		if req.Method != sip.INVITE {
+			// A challenge is cheap to make again: the transaction need not
+			// stay for Timer J (32 s over UDP) to absorb retransmissions,
+			// which halves what a REGISTER flood holds.
+			tx.Terminate()
+		}
 	}
 	ip := sourceIP(req)
 	h := req.GetHeader(hdr)

@@ -272,3 +272,24 @@ func TestLateOffer(t *testing.T) {
 	}
 	t.Fatal("no BYE after an ACK without an answer")
 }
+
+// Over sip.max_transactions, a request is refused 503 with Retry-After
+// (the transactions of answered UDP requests live on for 32 s).
+func TestMaxTransactions(t *testing.T) {
+	s, addr := testServer(t, func(c *Config) { c.MaxTransactions = 5 })
+	c := newRawClient(t, addr)
+	for i := 0; i < 5; i++ {
+		c.send(request("OPTIONS", "sip:voxgate@127.0.0.1", fmt.Sprintf("tx%d", i), 1, "", ""))
+		if res := c.final(3 * time.Second); res.StatusCode != 200 {
+			t.Fatalf("request %d: %d", i, res.StatusCode)
+		}
+	}
+	c.send(request("OPTIONS", "sip:voxgate@127.0.0.1", "tx5", 1, "", ""))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 503 || res.GetHeader("Retry-After") == nil {
+		t.Fatalf("the sixth request in flight: %d %s", res.StatusCode, res.Reason)
+	}
+	if st := s.ServerStats(); st.Transactions != 5 || st.Overloaded != 1 {
+		t.Fatalf("stats: %d transactions, %d refused", st.Transactions, st.Overloaded)
+	}
+}

@@ -19,6 +19,8 @@ type ServerStats struct {
 	// accepts that failed for want of file descriptors or otherwise.
 	Connections, ConnectionsRefused uint64
 	FDExhausted, AcceptErrors       uint64
+	// Transactions alive now, and requests refused 503 over the limit.
+	Transactions, Overloaded uint64
 }
 
 // counters are updated on the signalling path (not the media path): a
@@ -32,6 +34,7 @@ type counters struct {
 	connsRefused atomic.Uint64
 	fdExhausted  atomic.Uint64
 	acceptErrors atomic.Uint64
+	overloaded   atomic.Uint64
 }
 
 func newCounters() *counters {
@@ -54,7 +57,8 @@ func (c *counters) response(code int) {
 func (s *Server) ServerStats() ServerStats {
 	st := ServerStats{Registrations: s.location.count(), Calls: s.Calls(), Requests: map[string]uint64{}, Responses: map[int]uint64{},
 		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load(),
-		ConnectionsRefused: s.counters.connsRefused.Load(), FDExhausted: s.counters.fdExhausted.Load(), AcceptErrors: s.counters.acceptErrors.Load()}
+		ConnectionsRefused: s.counters.connsRefused.Load(), FDExhausted: s.counters.fdExhausted.Load(), AcceptErrors: s.counters.acceptErrors.Load(),
+		Transactions: uint64(max(s.inflight.Load(), 0)), Overloaded: s.counters.overloaded.Load()}
 	s.mu.Lock()
 	for _, l := range s.streams {
 		st.Connections += uint64(l.connections())

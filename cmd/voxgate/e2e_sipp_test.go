@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,45 @@ func TestSippLateOffer(t *testing.T) {
 	}
 	if !strings.Contains(g.log.String(), "late_offer=true") || !strings.Contains(g.log.String(), `msg="call answered" call_id`) {
 		t.Fatalf("voxgate did not log a late-offer call answered:\n%s", g.log.String())
+	}
+}
+
+// A REGISTER flood from sipp (digest, 8,000 registrations as fast as it
+// goes) against a voxgate allowed 500 transactions at once: the excess is
+// refused 503, and the heap held afterwards stays bounded (without the
+// bound, each registration's transaction would hold about 5 KB for 32 s).
+func TestSippRegisterFloodBounded(t *testing.T) {
+	peertest.Need(t, "sipp")
+	g := startGateway(t, func(cfg *Config) {
+		cfg.SIP.MaxTransactions = 500
+		cfg.SIP.Guard.SlowAfter, cfg.SIP.Guard.BanAfter = 1<<20, 1<<20
+	})
+	scenario, err := filepath.Abs("testdata/sipp/register.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	port := peertest.FreePorts(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, _ := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-au", "bob", "-ap", "bob-secret",
+		"-r", "1000", "-m", "8000", "-l", "1000", "-nd", "-nostdin", "-timeout", "60s", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-recv_timeout", "2000")
+	st := g.srv.ServerStats()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	held := int64(ms.HeapInuse) - int64(base)
+	t.Logf("after the flood: %d transactions alive, %d requests refused 503, %d REGISTERs, heap held %.1f MB",
+		st.Transactions, st.Overloaded, st.Requests["REGISTER"], float64(held)/1e6)
+	if st.Overloaded == 0 {
+		t.Fatalf("the flood never reached the bound; sipp:\n%s", tail(out, 20))
+	}
+	if st.Transactions > 500 {
+		t.Errorf("%d transactions alive over the bound of 500", st.Transactions)
+	}
+	if held > 20<<20 {
+		t.Errorf("the flood left %.1f MB held", float64(held)/1e6)
 	}
 }

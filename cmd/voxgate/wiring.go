@@ -226,6 +226,8 @@ func (k control) Metrics() []api.Metric {
 		api.Counter("voxgate_sip_connections_refused_total", "SIP connections refused over the caps (sip.stream).", float64(st.ConnectionsRefused)),
 		api.Counter("voxgate_sip_fd_exhausted_total", "Times a connection or a call could not be had for want of file descriptors.", float64(st.FDExhausted)),
 		api.Counter("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).", float64(st.AcceptErrors)),
+		api.Gauge("voxgate_sip_transactions", "SIP server transactions alive.", float64(st.Transactions)),
+		api.Counter("voxgate_sip_overloaded_total", "SIP requests refused 503 over sip.max_transactions.", float64(st.Overloaded)),
 	}
 	req := api.Metric{Name: "voxgate_sip_requests_total", Help: "SIP requests received, by method.", Type: "counter"}
 	for _, m := range api.SortedKeys(st.Requests) {
