@@ -16,7 +16,8 @@ import (
 func FuzzHandleRequest(f *testing.F) {
 	files, _ := filepath.Glob("testdata/requests/*.sip")
 	captured, _ := filepath.Glob("../testdata/sip/*.sip") // from real clients
-	for _, p := range append(files, captured...) {
+	torture, _ := filepath.Glob("../testdata/torture/*.sip")
+	for _, p := range append(append(files, captured...), torture...) {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -275,8 +275,8 @@ func (c *messageConn) frame() error {
 			return nil // the body is not all here yet
 		}
 		msg := c.in[:total]
-		if reason := checkMessage(c.parser, msg); reason != "" {
-			c.answer(msg, reason, 400)
+		if code, reason := checkMessage(c.parser, msg); code != 0 {
+			c.answer(msg, reason, code)
 		} else {
 			c.out = append(c.out, msg...)
 		}

@@ -32,14 +32,14 @@ func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte
 	if p.Transport != "UDP" || len(bytes.Trim(data, "\r\n")) == 0 {
 		return data, nil
 	}
-	reason := checkMessage(f.parser, data)
-	if reason == "" {
+	code, reason := checkMessage(f.parser, data)
+	if code == 0 {
 		return data, nil
 	}
 	f.log.Info("malformed request", "source", p.RemoteAddr, "reason", reason)
 	f.counters.malformed.Add(1)
-	f.counters.response(400)
-	if res := rawResponse(data, 400, reason); res != nil {
+	f.counters.response(code)
+	if res := rawResponse(data, code, reason); res != nil {
 		f.mu.Lock()
 		c := f.conns[p.LocalAddr.String()]
 		f.mu.Unlock()
@@ -50,15 +50,47 @@ func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte
 	return nil, nil
 }
 
-// checkMessage returns why a message must be refused with 400, or "" when it
-// may go on: it parses, and a request has the headers RFC 3261 requires.
-func checkMessage(parser *sip.Parser, data []byte) string {
+// checkMessage returns the status and reason a message must be refused
+// with (400, or 505 for another SIP version), or 0 when it may go on: it
+// parses, its header section holds no NUL byte, and a request has the
+// headers RFC 3261 requires, each once.
+func checkMessage(parser *sip.Parser, data []byte) (int, string) {
+	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	if f := bytes.Fields(line); len(f) == 3 && bytes.HasPrefix(f[2], []byte("SIP/")) && !bytes.Equal(f[2], []byte("SIP/2.0")) {
+		return 505, "Version Not Supported"
+	}
+	if bytes.IndexByte(head, 0) >= 0 {
+		return 400, "Bad Request (NUL byte in the headers)"
+	}
 	msg, err := parser.ParseSIP(data)
 	if err != nil {
-		return "Bad Request (" + shortErr(err) + ")"
+		return 400, "Bad Request (" + shortErr(err) + ")"
 	}
 	if req, ok := msg.(*sip.Request); ok {
-		return missingHeader(req)
+		if reason := missingHeader(req); reason != "" {
+			return 400, reason
+		}
+		if reason := duplicateTag(head); reason != "" {
+			return 400, reason
+		}
+	}
+	return 0, ""
+}
+
+// duplicateTag finds a From or To header with two tag parameters.
+func duplicateTag(head []byte) string {
+	for _, l := range strings.Split(string(head), "\r\n") {
+		name, value, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch n := strings.ToLower(strings.TrimSpace(name)); n {
+		case "from", "f", "to", "t":
+			if strings.Count(strings.ToLower(value), ";tag=") > 1 {
+				return "Bad Request (two tags in " + map[string]string{"from": "From", "f": "From", "to": "To", "t": "To"}[n] + ")"
+			}
+		}
 	}
 	return ""
 }
@@ -90,7 +122,7 @@ func missingHeader(req *sip.Request) string {
 		return "Bad Request (missing Call-ID)"
 	case req.CSeq() == nil:
 		return "Bad Request (missing CSeq)"
-	case req.CSeq().MethodName != req.Method:
+	case !strings.EqualFold(strings.TrimSpace(string(req.CSeq().MethodName)), string(req.Method)):
 		return "Bad Request (CSeq method does not match)"
 	}
 	if _, err := sip.ServerTxKeyMake(req); err != nil {
@@ -106,7 +138,7 @@ func missingHeader(req *sip.Request) string {
 func rawResponse(data []byte, code int, reason string) []byte {
 	head, _, _ := bytes.Cut(data, []byte("\r\n\r\n"))
 	lines := strings.Split(strings.ReplaceAll(string(head), "\r\n", "\n"), "\n")
-	if len(lines) == 0 || !strings.HasSuffix(strings.TrimSpace(lines[0]), "SIP/2.0") || strings.HasPrefix(lines[0], "SIP/") {
+	if len(lines) == 0 || len(strings.Fields(lines[0])) != 3 || !strings.HasPrefix(strings.Fields(lines[0])[2], "SIP/") || strings.HasPrefix(lines[0], "SIP/") {
 		return nil
 	}
 	var b strings.Builder
