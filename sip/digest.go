@@ -152,9 +152,10 @@ func parseAuthParams(s string) (map[string]string, error) {
 // nonces issues self-validating nonces: a timestamp and an HMAC of it, so no
 // state is kept per challenge and an expired nonce is told apart from a forged one.
 type nonces struct {
-	key  []byte
-	ttl  time.Duration
-	skew atomic.Int64 // added to the clock; tests age nonces with it
+	key    []byte
+	ttl    time.Duration
+	skew   atomic.Int64  // added to the clock; tests age nonces with it
+	serial atomic.Uint32 // makes nonces of the same instant differ
 
 	// The highest nonce count accepted per nonce (qop=auth): a replayed
 	// request (the same or a lower nc) is refused as stale. Two generations,
@@ -201,19 +202,23 @@ func (n *nonces) mac(ts []byte) []byte {
 	return m.Sum(nil)[:12]
 }
 
+// issue makes a nonce: the time and a serial number (two challenges in the
+// same clock tick must not share a nonce, or the second one's nc=1 would
+// look like a replay), then an HMAC of both.
 func (n *nonces) issue() string {
-	var b [20]byte
+	var b [24]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(n.now().UnixNano()))
-	copy(b[8:], n.mac(b[:8]))
+	binary.BigEndian.PutUint32(b[8:12], n.serial.Add(1))
+	copy(b[12:], n.mac(b[:12]))
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func (n *nonces) check(nonce string) error {
 	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 20 {
+	if err != nil || len(b) != 24 {
 		return ErrBadNonce
 	}
-	if !hmac.Equal(b[8:], n.mac(b[:8])) {
+	if !hmac.Equal(b[12:], n.mac(b[:12])) {
 		return ErrBadNonce
 	}
 	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
