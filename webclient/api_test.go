@@ -67,10 +67,10 @@ func (f *fakeControl) Metrics() []Metric {
 		Samples: []Sample{{Labels: []Label{{Name: "room", Value: `a"b\c` + "\n"}}, Value: 2}}}}
 }
 
-func apiWeb(t *testing.T, token string, c Control) string {
+func apiWeb(t *testing.T, token string, c Control, opts ...Option) string {
 	t.Helper()
 	s, err := NewServer(Config{Listen: "127.0.0.1:0", ICEIPs: []string{"127.0.0.1"}, UDPPorts: "41000-41999", APIToken: token},
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithAuthenticator(passwords{"alice": "pw"}), WithControl(c))
+		append([]Option{WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithAuthenticator(passwords{"alice": "pw"}), WithControl(c)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

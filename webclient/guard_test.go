@@ -1,7 +1,6 @@
 package webclient
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,18 +12,7 @@ import (
 
 // guardedWeb is a web server sharing g, with the REST API on.
 func guardedWeb(t *testing.T, g Guard) string {
-	t.Helper()
-	s, err := NewServer(Config{Listen: "127.0.0.1:0", ICEIPs: []string{"127.0.0.1"}, UDPPorts: "41000-41999", APIToken: "the-token"},
-		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))), WithAuthenticator(passwords{"alice": "pw"}),
-		WithHandler(echoHandler{}), WithControl(&fakeControl{}), WithGuard(g))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return "http://" + s.Addr().String()
+	return apiWeb(t, "the-token", &fakeControl{}, WithHandler(echoHandler{}), WithGuard(g))
 }
 
 func testGuard() *guard.Guard {
@@ -63,15 +51,8 @@ func TestSIPBanHoldsOnTheWeb(t *testing.T) {
 	if _, code := signIn(t, base, "alice", "pw"); code != http.StatusForbidden {
 		t.Fatalf("sign-in from an address banned over SIP: %d, want 403", code)
 	}
-	req, _ := http.NewRequest("GET", base+"/api/rooms", nil)
-	req.Header.Set("Authorization", "Bearer the-token")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("the API from an address banned over SIP: %d, want 403", res.StatusCode)
+	if code, _ := call(t, "GET", base+"/api/rooms", "the-token", ""); code != http.StatusForbidden {
+		t.Fatalf("the API from an address banned over SIP: %d, want 403", code)
 	}
 }
 
@@ -80,16 +61,8 @@ func TestAPITokenGuessingBanned(t *testing.T) {
 	g := testGuard()
 	base := guardedWeb(t, g)
 	get := func(token string) int {
-		req, _ := http.NewRequest("GET", base+"/api/rooms", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
+		code, _ := call(t, "GET", base+"/api/rooms", token, "")
+		return code
 	}
 	for i := 0; i < 10; i++ {
 		if code := get(""); code != http.StatusUnauthorized {
