@@ -517,7 +517,8 @@ func (c *Call) WriteFrame(f *audio.Frame) error {
 // SendDTMF queues digits to send as RFC 4733 events, paced by WriteFrame.
 func (c *Call) SendDTMF(digits string) error { return c.sess.sendDTMF(digits) }
 
-// OnDTMF sets the function called for each digit received (RFC 4733 or SIP INFO).
+// OnDTMF sets the function called for each digit received (RFC 4733 or SIP
+// INFO), on the goroutine that received it: f must not block.
 func (c *Call) OnDTMF(f func(rune)) {
 	c.mu.Lock()
 	c.onDTMF = f

@@ -598,9 +598,11 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 400, "Bad Request (no DTMF Signal in body)")
 		return
 	}
-	s.respond(tx, req, 200, "OK")
+	// The digit is taken before the 200 goes out: whoever sees the 200 can
+	// count on it (the handlers OnDTMF sets must not block).
 	c.sess.recordDTMF(d)
 	c.gotDTMF(d)
+	s.respond(tx, req, 200, "OK")
 }
 
 // Origin says where a call comes from; the dialplan picks a context by it.
