@@ -2,13 +2,14 @@ package bridge
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
 // Echo plays a leg's audio back to it until the leg or ctx ends: the echo
 // test. The audio goes through the same path as in a room (jitter buffer,
-// decoder with loss concealment, encoder), so the test exercises the media
-// path, not a packet reflector.
+// decoder with loss concealment, encoder) on the shared clock, so the test
+// exercises the media path, not a packet reflector.
 func Echo(ctx context.Context, leg Leg) error {
 	c := leg.Codec()
 	dec, err := newDecoder(c, 8000)
@@ -24,29 +25,58 @@ func Echo(ctx context.Context, leg Leg) error {
 	if err != nil {
 		return err
 	}
+	e := &echo{leg: leg, in: in, enc: enc, samples: uint32(c.Rate / 50), payload: make([]byte, 0, 1500), running: true, failed: make(chan struct{})}
 	leg.SetPacketHandler(in)
 	defer leg.SetPacketHandler(nil)
-	samples := uint32(c.Rate / 50)
-	payload := make([]byte, 0, 1500)
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-leg.Done():
-			return nil
-		case now := <-t.C:
-			f := in.pull(now)
-			if f == nil {
-				continue
-			}
-			if payload, err = enc.encode(payload[:0], f); err != nil {
-				return err
-			}
-			if err := leg.WritePayload(payload, samples); err != nil {
-				return err
-			}
-		}
+	w := DefaultClock().add(e)
+	defer e.stop(w)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-leg.Done():
+		return nil
+	case <-e.failed:
+		return e.err
 	}
+}
+
+// echo is one echo test on the clock.
+type echo struct {
+	leg     Leg
+	in      *ingress
+	enc     encoder
+	samples uint32
+
+	mu      sync.Mutex
+	running bool
+	payload []byte
+	err     error
+	failed  chan struct{}
+}
+
+func (e *echo) tick(at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.running {
+		return
+	}
+	f := e.in.pull(at)
+	if f == nil {
+		return
+	}
+	var err error
+	if e.payload, err = e.enc.encode(e.payload[:0], f); err == nil {
+		err = e.leg.WritePayload(e.payload, e.samples)
+	}
+	if err != nil && e.err == nil {
+		e.err = err
+		close(e.failed)
+	}
+}
+
+func (e *echo) stop(w *worker) {
+	w.remove(e)
+	e.mu.Lock()
+	e.running = false
+	e.mu.Unlock()
 }

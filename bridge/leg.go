@@ -20,8 +20,22 @@ type Leg interface {
 	// Once it returns, the previous handler is no longer called.
 	SetPacketHandler(h audio.PacketHandler)
 	// WritePayload sends one encoded frame covering samples RTP clock
-	// units. It must not block for long.
+	// units. The room calls it from its clock, so it must not block (a UDP
+	// send); a leg whose writes may wait (a TCP or TURN path, a peer's
+	// lock) says so with QueuedWriter. payload is only valid during the call.
 	WritePayload(payload []byte, samples uint32) error
 	// Done is closed when the leg has ended.
 	Done() <-chan struct{}
+}
+
+// QueuedWriter is implemented by legs whose writes may block: the room then
+// writes to them from a goroutine of their own through a bounded,
+// drop-oldest queue, so a stuck peer never delays the room's clock.
+type QueuedWriter interface {
+	QueueWrites() bool
+}
+
+func queueWrites(l Leg) bool {
+	q, ok := l.(QueuedWriter)
+	return ok && q.QueueWrites()
 }

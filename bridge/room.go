@@ -49,6 +49,9 @@ type RoomConfig struct {
 	// ManualClock: the room does not tick by itself; the caller (tests)
 	// calls Tick with a simulated time, and Now returns that time.
 	ManualClock bool
+	// Clock drives the room's ticks (default DefaultClock(): shared by
+	// every room of the process).
+	Clock *Clock
 }
 
 // NoTone is a WAV with no samples: no join or leave tone.
@@ -59,7 +62,9 @@ type member struct {
 	id      string
 	leg     Leg
 	in      *ingress
-	out     *egress
+	out     *egress          // a queue and a goroutine for a QueuedWriter; nil: written from the tick
+	sent    uint64           // frames written to the leg from the tick
+	failed  uint64           // frames the leg refused (ended, too big)
 	enc     encoder          // its own encoder, for its own mix
 	rs      *audio.Resampler // room rate -> encoder rate; nil when equal
 	group   *group
@@ -126,9 +131,8 @@ type Room struct {
 	ticks     uint64
 	tickTime  time.Duration // total time spent in ticks
 	simNow    atomic.Int64  // the ManualClock time, unix nanoseconds
-	running   bool
-	stop      chan struct{}
-	clockWG   sync.WaitGroup
+	running   bool          // driven by the clock
+	worker    *worker       // the clock's worker driving the room while running
 	joinPCM   []int16
 	leavePCM  []int16
 	promptBuf []int16
@@ -144,6 +148,9 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = DefaultClock()
 	}
 	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, groups: map[string]*group{}}
 	r.mixer = audio.NewMixMinus(r.frame)
@@ -232,7 +239,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	if err != nil {
 		return err
 	}
-	m := &member{id: leg.ID(), leg: leg, in: in, out: newEgress(leg), enc: enc,
+	m := &member{id: leg.ID(), leg: leg, in: in, enc: enc,
 		vad: audio.NewVAD(audio.VADConfig{}), muted: o.Muted, deaf: o.Deaf,
 		gain: float32(math.Pow(10, o.GainDB/20)), joined: time.Now()}
 	if enc.rate() != r.cfg.Rate {
@@ -269,8 +276,12 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.wg.Add(2)
-	go func() { defer m.wg.Done(); m.out.run(ctx) }()
+	if queueWrites(leg) {
+		m.out = newEgress(leg)
+		m.wg.Add(1)
+		go func() { defer m.wg.Done(); m.out.run(ctx) }()
+	}
+	m.wg.Add(1)
 	go func() { // a leg that ends leaves
 		defer m.wg.Done()
 		select {
@@ -459,35 +470,29 @@ func (r *Room) startClockLocked() {
 		return
 	}
 	r.running = true
-	r.stop = make(chan struct{})
-	r.clockWG.Add(1)
-	go r.clock(r.stop)
+	r.worker = r.cfg.Clock.add(r)
 }
 
+// stopClock stops the room's ticks once it is empty. It holds the room's
+// lock while it takes the room off its worker, so a Join racing with it
+// either finds the clock running or starts it again.
 func (r *Room) stopClock() {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !r.running || len(r.members) > 0 {
-		r.mu.Unlock()
 		return
 	}
 	r.running = false
-	close(r.stop)
-	r.mu.Unlock()
-	r.clockWG.Wait()
+	r.worker.remove(r)
+	r.worker = nil
 }
 
-// clock ticks every 20 ms while the room has legs.
-func (r *Room) clock(stop chan struct{}) {
-	defer r.clockWG.Done()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case now := <-t.C:
-			r.Tick(now)
-		}
+// tick is the clock's call: one step, unless the room stopped meanwhile.
+func (r *Room) tick(at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running {
+		r.tickLocked(at)
 	}
 }
 
@@ -513,13 +518,18 @@ func (r *Room) Close() error {
 
 // Tick runs one 20 ms mixing step: pull every leg's frame, mix-minus, encode
 // once per group of listeners and once per talker, queue the payloads.
+// A room on a clock ticks by itself; Tick is for ManualClock rooms.
 func (r *Room) Tick(now time.Time) {
-	t0 := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.cfg.ManualClock {
 		r.simNow.Store(now.UnixNano())
 	}
+	r.tickLocked(now)
+}
+
+func (r *Room) tickLocked(now time.Time) {
+	t0 := time.Now()
 	for k, m := range r.members {
 		r.inputs[k] = nil
 		f := m.in.pull(now)
@@ -563,20 +573,20 @@ func (r *Room) Tick(now time.Time) {
 	for k, m := range r.members {
 		switch {
 		case m.deaf && m.prompt == nil:
-			m.out.push(m.group.silent, m.group.samples)
+			m.send(m.group.silent, m.group.samples)
 		case m.deaf: // hears its own prompt only (a waiting tone, a confirmation)
 			clear(m.mix)
 			if !m.prompt.mixInto(m.mix) {
 				m.prompt = nil
 			}
 			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
-			m.out.push(m.payload, m.group.samples)
+			m.send(m.payload, m.group.samples)
 		case r.inputs[k] == nil && m.prompt == nil:
 			g := m.group
 			if len(g.payload) == 0 {
 				g.payload = encodeTo(g.enc, g.rs, g.payload, &g.pcm, shared)
 			}
-			m.out.push(g.payload, g.samples)
+			m.send(g.payload, g.samples)
 		default:
 			// A talker hears its own mix-minus; a listener with a prompt of
 			// its own hears the shared mix plus that prompt.
@@ -591,11 +601,25 @@ func (r *Room) Tick(now time.Time) {
 				m.prompt = nil
 			}
 			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
-			m.out.push(m.payload, m.group.samples)
+			m.send(m.payload, m.group.samples)
 		}
 	}
 	r.ticks++
 	r.tickTime += time.Since(t0)
+}
+
+// send writes one frame to the leg, from the tick: legs promise that a
+// write never blocks for long (a UDP send, an SRTP packet to pion).
+func (m *member) send(payload []byte, samples uint32) {
+	if m.out != nil {
+		m.out.push(payload, samples)
+		return
+	}
+	if err := m.leg.WritePayload(payload, samples); err != nil {
+		m.failed++
+		return
+	}
+	m.sent++
 }
 
 func addInto(dst, src []int16) {
@@ -640,7 +664,7 @@ type LegStats struct {
 	Joined        time.Time
 	Level         float64 // dBFS of the last frame
 	Received      uint64  // packets
-	Sent, Dropped uint64  // frames sent to the leg; dropped because it was slow
+	Sent, Dropped uint64  // frames written to the leg; refused by it (ended, send error)
 	Jitter        audio.JitterStats
 }
 
@@ -668,7 +692,10 @@ func (r *Room) Stats() RoomStats {
 		st.MeanTick = r.tickTime / time.Duration(r.ticks)
 	}
 	for _, m := range r.members {
-		sent, dropped := m.out.counts()
+		sent, dropped := m.sent, m.failed
+		if m.out != nil {
+			sent, dropped = m.out.counts()
+		}
 		m.in.mu.Lock()
 		rx := m.in.received
 		m.in.mu.Unlock()

@@ -429,8 +429,11 @@ func (l *stallLeg) WritePayload(p []byte, n uint32) error {
 	return nil
 }
 
-// A stalled leg delays nobody: ticks stay fast, the others hear normally,
-// and the stuck leg's queue drops its oldest frames.
+func (l *stallLeg) QueueWrites() bool { return true }
+
+// A stalled leg that asked for queued writes delays nobody: ticks stay
+// fast, the others hear normally, and the stuck leg's queue drops its
+// oldest frames.
 func TestRoomStalledLeg(t *testing.T) {
 	r := newTestRoom(t, RoomConfig{Name: "stall", Rate: 8000})
 	s := &sim{t: t, room: r, start: time.Unix(9000, 0)}

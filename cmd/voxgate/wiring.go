@@ -22,6 +22,7 @@ var (
 	_ switchboard.Leg         = (*sip.Call)(nil)
 	_ switchboard.Leg         = (*webclient.Call)(nil)
 	_ switchboard.RoomWatcher = (*webclient.Call)(nil)
+	_ bridge.QueuedWriter     = (*webclient.Call)(nil) // pion writes may wait: the room queues them
 	_ webclient.Control       = control{}
 )
 
