@@ -47,8 +47,13 @@ type CodecInfo struct {
 	// Fmtp is what voxgate asks of the peer's encoder, or "".
 	Fmtp string
 	// Silent, when not nil, reports whether a payload is silence or close
-	// to it: where the jitter buffer drops or stretches least audibly.
+	// to it (DTX, comfort noise): where the jitter buffer drops or
+	// stretches least audibly, and what a room need not decode.
 	Silent func(payload []byte) bool
+	// DTX: receivers of the codec accept gaps in the stream while the
+	// sender is silent (discontinuous transmission, RFC 7587 3.1.3), so a
+	// room sends a silent listener one packet per 400 ms, not 50.
+	DTX bool
 	// NewEncoder returns an encoder for PCM at rate when the codec can run
 	// at rate, else at PCMRate; the encoder's Rate says which.
 	NewEncoder func(rate int) (CodecEncoder, error)

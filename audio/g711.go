@@ -162,16 +162,15 @@ func g711Info(alaw bool) CodecInfo {
 	return info
 }
 
-// silent reports whether nine in ten of a payload's bytes are among the
-// smallest magnitudes: mu-law and A-law put those at 0x7F/0xFF and
-// 0x55/0xD5 (and neighbours).
+// silent reports whether every byte of a payload is in the smallest
+// segment (below -48 dBFS): mu-law and A-law put those at 0x70-0x7F and
+// 0xF0-0xFF, and around 0x55/0xD5.
 func (g G711) silent(p []byte) bool {
-	quiet := 0
 	for _, b := range p {
 		v := b & 0x7F
-		if (!g.ALaw && v >= 0x70) || (g.ALaw && (v^0x55) < 0x10) {
-			quiet++
+		if (!g.ALaw && v < 0x70) || (g.ALaw && (v^0x55) >= 0x10) {
+			return false
 		}
 	}
-	return len(p) > 0 && quiet*10 >= len(p)*9
+	return len(p) > 0
 }

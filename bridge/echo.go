@@ -26,6 +26,11 @@ func Echo(ctx context.Context, leg Leg) error {
 		return err
 	}
 	e := &echo{leg: leg, in: in, enc: enc, samples: uint32(c.Rate / 50), payload: make([]byte, 0, 1500), running: true, failed: make(chan struct{})}
+	if e.silent, err = enc.encode(nil, make([]int16, rate/50)); err != nil {
+		return err
+	}
+	info, _ := lookupCodec(c)
+	e.dtx = info.DTX
 	leg.SetPacketHandler(in)
 	defer leg.SetPacketHandler(nil)
 	w := DefaultClock().add(e)
@@ -46,6 +51,9 @@ type echo struct {
 	in      *ingress
 	enc     encoder
 	samples uint32
+	silent  []byte // encoded silence
+	dtx     bool
+	quiet   int // ticks of silence in a row
 
 	mu      sync.Mutex
 	running bool
@@ -61,12 +69,22 @@ func (e *echo) tick(at time.Time) {
 		return
 	}
 	f := e.in.pull(at)
-	if f == nil {
-		return
-	}
 	var err error
-	if e.payload, err = e.enc.encode(e.payload[:0], f); err == nil {
-		err = e.leg.WritePayload(e.payload, e.samples)
+	switch {
+	case f == nil && !e.in.hushed: // nothing came: say nothing
+		return
+	case f == nil: // silence came: send it back without coding it
+		p := e.silent
+		if e.dtx && e.quiet%dtxEvery != 0 {
+			p = nil
+		}
+		e.quiet++
+		err = e.leg.WritePayload(p, e.samples)
+	default:
+		e.quiet = 0
+		if e.payload, err = e.enc.encode(e.payload[:0], f); err == nil {
+			err = e.leg.WritePayload(e.payload, e.samples)
+		}
 	}
 	if err != nil && e.err == nil {
 		e.err = err

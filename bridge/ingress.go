@@ -22,10 +22,20 @@ type ingress struct {
 	jb *audio.JitterBuffer
 
 	fifo     []int16 // decoded PCM at the decoder's rate, not consumed yet
+	voice    int     // fifo[:voice] may carry sound; the rest is skipped silence
 	tick     []int16 // one tick at the decoder's rate
 	frame    []int16 // one tick at the room's rate
 	pktDur   int     // samples per packet at the decoder's rate
 	received uint64
+
+	// silent tells a payload that carries silence (DTX, comfort noise,
+	// digital silence): it is not decoded, and the leg counts as not
+	// talking. nil: every payload is decoded.
+	silent  func([]byte) bool
+	skipped bool   // the last payload was silence, not decoded
+	hushed  bool   // pull's last nil was a tick of silence, not a pause
+	decoded uint64 // payloads decoded
+	skips   uint64 // payloads skipped as silence
 }
 
 func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
@@ -34,8 +44,8 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &ingress{leg: leg, codec: c, dec: dec, now: now}
-	in.jb = audio.NewJitterBuffer(audio.JitterConfig{Rate: c.Rate, Silent: silentPayload(c.Name)})
+	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: silentPayload(c.Name)}
+	in.jb = audio.NewJitterBuffer(audio.JitterConfig{Rate: c.Rate, Silent: in.silent})
 	per := dec.rate() / 50
 	in.pktDur = per
 	in.fifo = make([]int16, 0, dec.rate()/10*2) // 200 ms
@@ -61,7 +71,11 @@ func (in *ingress) HandlePacket(p *audio.Packet) {
 }
 
 // pull returns the next tick of audio at the room rate, or nil when the leg
-// has nothing to play (not started, or its sender paused).
+// has nothing to say: not started, its sender paused, or a tick of silence.
+// Silent payloads (DTX, comfort noise) are not decoded: a room's silent
+// legs cost a jitter buffer pop each. When the leg talks again its decoder
+// first conceals one frame, which fades out what it held from before the
+// silence, so speech resumes without a click.
 func (in *ingress) pull(now time.Time) []int16 {
 	need := len(in.tick)
 	in.mu.Lock()
@@ -70,7 +84,17 @@ func (in *ingress) pull(now time.Time) []int16 {
 		if st == audio.JitterEmpty {
 			break
 		}
-		if st == audio.JitterPacket {
+		switch {
+		case st == audio.JitterPacket && in.silent != nil && in.silent(payload):
+			in.fifo = grow(in.fifo, in.pktDur)
+			in.skipped = true
+			in.skips++
+		case st == audio.JitterPacket:
+			if in.skipped {
+				n := len(in.fifo)
+				in.fifo = in.dec.conceal(in.fifo, in.pktDur)[:n]
+				in.skipped = false
+			}
 			n := len(in.fifo)
 			var err error
 			in.fifo, err = in.dec.decode(in.fifo, payload)
@@ -80,17 +104,29 @@ func (in *ingress) pull(now time.Time) []int16 {
 			} else if d := len(in.fifo) - n; d > 0 {
 				in.pktDur = d
 			}
-			continue
+			in.decoded++
+			in.voice = len(in.fifo)
+		case in.skipped: // a loss within silence: more silence
+			in.fifo = grow(in.fifo, in.pktDur)
+		default:
+			in.fifo = in.dec.conceal(in.fifo, in.pktDur)
+			in.voice = len(in.fifo)
 		}
-		in.fifo = in.dec.conceal(in.fifo, in.pktDur)
 	}
 	in.mu.Unlock()
+	in.hushed = false
 	if len(in.fifo) == 0 {
 		return nil
 	}
 	n := copy(in.tick, in.fifo)
 	clear(in.tick[n:])
 	in.fifo = in.fifo[:copy(in.fifo, in.fifo[n:])]
+	quiet := in.voice == 0
+	in.voice = max(0, in.voice-n)
+	if quiet {
+		in.hushed = true
+		return nil
+	}
 	if in.rs == nil {
 		copy(in.frame, in.tick)
 		return in.frame

@@ -23,6 +23,8 @@ type Leg interface {
 	// units. The room calls it from its clock, so it must not block (a UDP
 	// send); a leg whose writes may wait (a TCP or TURN path, a peer's
 	// lock) says so with QueuedWriter. payload is only valid during the call.
+	// An empty payload sends nothing but advances the RTP clock: a gap in
+	// silence (DTX); the next packet then starts a talkspurt (marker bit).
 	WritePayload(payload []byte, samples uint32) error
 	// Done is closed when the leg has ended.
 	Done() <-chan struct{}

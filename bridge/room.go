@@ -82,6 +82,7 @@ type member struct {
 	payload []byte
 	prompt  *prompt
 	joined  time.Time
+	quiet   int // ticks in a row this leg was sent silence
 }
 
 // group is every listener on one codec and rate: they hear the same mix and
@@ -93,8 +94,10 @@ type group struct {
 	samples uint32 // RTP clock units per tick
 	pcm     []int16
 	payload []byte
-	// silent is the encoded silence for deaf legs.
+	// silent is the encoded silence for deaf legs and silent rooms.
 	silent []byte
+	// dtx: the codec's receivers take gaps in silence (Opus).
+	dtx bool
 }
 
 // prompt is a WAV being played, already at the room rate.
@@ -124,6 +127,7 @@ type Room struct {
 	locked    bool
 	closed    bool
 	mixer     *audio.MixMinus
+	zero      []int16 // a frame of silence, never written
 	inputs    [][]int16
 	outs      [][]int16
 	prompt    *prompt
@@ -154,6 +158,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	}
 	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, groups: map[string]*group{}}
 	r.mixer = audio.NewMixMinus(r.frame)
+	r.zero = make([]int16, r.frame)
 	r.promptBuf = make([]int16, r.frame)
 	var err error
 	if r.joinPCM, err = toneOrWAV(cfg.JoinTone, cfg.Rate, 660); err != nil {
@@ -319,7 +324,7 @@ func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500)}
+	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500), dtx: info.DTX}
 	if encRate != r.cfg.Rate {
 		if g.rs, err = audio.NewResampler(r.cfg.Rate, encRate, r.frame); err != nil {
 			return nil, err
@@ -530,6 +535,7 @@ func (r *Room) Tick(now time.Time) {
 
 func (r *Room) tickLocked(now time.Time) {
 	t0 := time.Now()
+	voices := 0
 	for k, m := range r.members {
 		r.inputs[k] = nil
 		f := m.in.pull(now)
@@ -552,10 +558,20 @@ func (r *Room) tickLocked(now time.Time) {
 			}
 		}
 		r.inputs[k] = m.input
+		voices++
 	}
-	shared := r.mixer.Mix(r.inputs, r.outs)
+	// Nobody says anything: no mix to make, and listeners get silence
+	// encoded once for the room's life (or, for DTX codecs, a gap).
+	silentRoom := voices == 0 && r.prompt == nil
+	shared := r.zero
+	if voices > 0 {
+		shared = r.mixer.Mix(r.inputs, r.outs)
+	}
 	hasPrompt := false
 	if r.prompt != nil {
+		if voices == 0 {
+			shared = r.mixer.Mix(r.inputs, r.outs) // zeros, in a buffer the prompt may be added to
+		}
 		clear(r.promptBuf)
 		if !r.prompt.mixInto(r.promptBuf) {
 			r.prompt = nil
@@ -572,8 +588,8 @@ func (r *Room) tickLocked(now time.Time) {
 	}
 	for k, m := range r.members {
 		switch {
-		case m.deaf && m.prompt == nil:
-			m.send(m.group.silent, m.group.samples)
+		case m.deaf && m.prompt == nil, silentRoom && m.prompt == nil:
+			m.sendSilence()
 		case m.deaf: // hears its own prompt only (a waiting tone, a confirmation)
 			clear(m.mix)
 			if !m.prompt.mixInto(m.mix) {
@@ -587,6 +603,7 @@ func (r *Room) tickLocked(now time.Time) {
 				g.payload = encodeTo(g.enc, g.rs, g.payload, &g.pcm, shared)
 			}
 			m.send(g.payload, g.samples)
+			m.quiet = 0
 		default:
 			// A talker hears its own mix-minus; a listener with a prompt of
 			// its own hears the shared mix plus that prompt.
@@ -602,6 +619,7 @@ func (r *Room) tickLocked(now time.Time) {
 			}
 			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
 			m.send(m.payload, m.group.samples)
+			m.quiet = 0
 		}
 	}
 	r.ticks++
@@ -620,6 +638,23 @@ func (m *member) send(payload []byte, samples uint32) {
 		return
 	}
 	m.sent++
+}
+
+// dtxEvery is how often a DTX codec's silent listener gets a packet:
+// every 400 ms, as an Opus encoder in DTX mode sends (RFC 7587 3.1.3).
+const dtxEvery = 20
+
+// sendSilence sends a listener a frame of silence: the codec's encoded
+// silence, or for a DTX codec a gap in the stream (the leg's RTP clock
+// advances) with a silent frame every dtxEvery ticks.
+func (m *member) sendSilence() {
+	g := m.group
+	if g.dtx && m.quiet%dtxEvery != 0 {
+		m.send(nil, g.samples)
+	} else {
+		m.send(g.silent, g.samples)
+	}
+	m.quiet++
 }
 
 func addInto(dst, src []int16) {

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"github.com/voxgate/voxgate/audio/opus"
 	"math"
 	"os"
 	"path/filepath"
@@ -603,5 +604,67 @@ func TestRoomsRelease(t *testing.T) {
 	}
 	if err := r2.Join(l, JoinOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Legs that send silence cost a jitter buffer pop each: their payloads are
+// not decoded, they count as not talking, and the talker is still heard.
+// A silent room sends its Opus listeners a packet every 400 ms (DTX) and
+// its G.711 listeners silence encoded once.
+func TestRoomSilentLegsNotDecoded(t *testing.T) {
+	for _, c := range []audio.Codec{opc, pcmu} {
+		t.Run(c.Name, func(t *testing.T) {
+			r := newTestRoom(t, RoomConfig{Name: "quiet", Rate: 16000})
+			s := &sim{t: t, room: r, start: time.Unix(9000, 0)}
+			talker, q1, q2 := newMemLeg("talker", c), newMemLeg("q1", c), newMemLeg("q2", c)
+			st, s1, s2 := newSender(t, talker, 700, 1), newSender(t, q1, 0, 2), newSender(t, q2, 0, 3)
+			s1.on, s2.on = false, false
+			if c == opc { // as a browser or baresip asked for usedtx=1 sends
+				for _, sd := range []*sender{s1, s2} {
+					enc, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					sd.enc = enc
+				}
+			}
+			s.senders = []*sender{st, s1, s2}
+			for _, l := range []Leg{talker, q1, q2} {
+				if err := r.Join(l, JoinOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.run(2*time.Second, nil)
+			s.waitSent(q1)
+			checkHearsFreq(t, q1, []float64{700}, 0)
+			r.mu.Lock()
+			for _, m := range r.members {
+				t.Logf("%s: decoded %d, skipped %d", m.id, m.in.decoded, m.in.skips)
+				// An Opus encoder enters DTX after about 200 ms of silence.
+				if m.id != "talker" && (m.in.decoded > 15 || m.in.skips < 80) {
+					t.Errorf("silent leg %s: decoded %d, skipped %d", m.id, m.in.decoded, m.in.skips)
+				}
+			}
+			r.mu.Unlock()
+
+			// The talker stops: nobody says anything now.
+			st.on = false
+			n0 := len(q1.received())
+			s.run(2*time.Second, nil)
+			got := q1.received()[n0+20:] // after the talker's VAD hangover
+			packets := 0
+			for _, p := range got {
+				if len(p) > 0 {
+					packets++
+				}
+			}
+			t.Logf("silent room: %d packets in %d ticks", packets, len(got))
+			if c == opc && (packets == 0 || packets > len(got)/dtxEvery+1) {
+				t.Fatalf("Opus listener in a silent room got %d packets in %d ticks, want one per %d", packets, len(got), dtxEvery)
+			}
+			if c == pcmu && packets != len(got) {
+				t.Fatalf("G.711 listener got %d packets in %d ticks, want every tick", packets, len(got))
+			}
+		})
 	}
 }

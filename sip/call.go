@@ -474,7 +474,8 @@ func (c *Call) Codec() audio.Codec {
 func (c *Call) SetPacketHandler(h audio.PacketHandler) { c.sess.setHandler(h) }
 
 // WritePayload sends one encoded frame covering samples RTP clock units.
-// It does not block. Frames written while the call is on hold are dropped.
+// It does not block. Frames written while the call is on hold are dropped;
+// an empty payload sends nothing and advances the RTP clock (DTX).
 func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	select {
 	case <-c.done:

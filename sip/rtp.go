@@ -290,7 +290,9 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: uint16(s.dtmfRate / 5)} // 200 ms
 		s.marker = true
 	}
-	if !s.direction.Sends() || !s.remote.IsValid() {
+	if !s.direction.Sends() || !s.remote.IsValid() || (len(payload) == 0 && s.dtmfActive == nil) {
+		// On hold, nowhere to send, or a gap in silence (DTX): the clock
+		// runs on, and the next packet starts a talkspurt.
 		s.ts += samples
 		s.marker = true
 		return nil

@@ -15,9 +15,12 @@ var Info = audio.CodecInfo{
 	Rate:     48000,
 	Channels: 2,
 	PCMRate:  48000,
-	Fmtp:     "minptime=10;useinbandfec=1",
+	// usedtx=1 asks the peer for DTX: a few bytes every 400 ms while it is
+	// silent, which a room then neither decodes nor mixes.
+	Fmtp: "minptime=10;useinbandfec=1;usedtx=1",
 	// DTX and near-silent frames are a few bytes.
 	Silent: func(p []byte) bool { return len(p) <= 10 },
+	DTX:    true,
 	NewEncoder: func(rate int) (audio.CodecEncoder, error) {
 		e, err := NewEncoder(rate, EncoderOptions{FEC: true})
 		if err != nil {
