@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/voxgate/voxgate/audio"
 )
@@ -34,7 +32,7 @@ type Call struct {
 	dialed string
 	log    *slog.Logger
 	pc     *webrtc.PeerConnection
-	local  *webrtc.TrackLocalStaticSample
+	out    *rtpSender // the Opus track to the browser
 	send   func(Message)
 	cands  *candidateGate // ICE candidates wait for their answer
 
@@ -47,6 +45,30 @@ type Call struct {
 	reason  string
 	muted   bool
 	onDTMF  func(digit rune)
+}
+
+// newLeg makes the Call of a PeerConnection: its track to the browser, and
+// the browser's track read once it arrives.
+func newLeg(pc *webrtc.PeerConnection, id string, log *slog.Logger) (*Call, error) {
+	local, err := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", "voxgate")
+	if err != nil {
+		return nil, err
+	}
+	sender, err := pc.AddTrack(local)
+	if err != nil {
+		return nil, err
+	}
+	go func() { // read RTCP so the interceptors work
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := sender.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c := &Call{id: id, log: log, pc: pc, out: newRTPSender(local), done: make(chan struct{})}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(t) })
+	return c, nil
 }
 
 // OnDTMF sets the function called for each digit the page sends (its
@@ -133,13 +155,15 @@ func (c *Call) readTrack(t *webrtc.TrackRemote) {
 }
 
 // WritePayload sends one Opus frame of samples (48 kHz units) to the browser.
+// The RTP timestamp advances by samples, so frames the bridge skipped leave
+// their gap in the clock. It does not allocate.
 func (c *Call) WritePayload(payload []byte, samples uint32) error {
 	select {
 	case <-c.done:
 		return ErrCallEnded
 	default:
 	}
-	return c.local.WriteSample(media.Sample{Data: payload, Duration: time.Duration(samples) * time.Second / 48000})
+	return c.out.write(payload, samples)
 }
 
 // Answer tells the page the call is answered (media already flows).

@@ -197,8 +197,8 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// newAPI builds pion's API: Opus only, the default interceptors (NACK, RTCP
-// reports), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
+// newAPI builds pion's API: Opus only, the interceptors audio needs (RTCP
+// reports, TWCC), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
 func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusParameters(), webrtc.RTPCodecTypeAudio); err != nil {
@@ -226,9 +226,9 @@ func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
 	if iceConn != nil {
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, iceConn))
 	}
-	// RTCP feedback: NACK, sender/receiver reports, TWCC.
+	// RTCP: sender/receiver reports, TWCC feedback (registerInterceptors).
 	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	if err := registerInterceptors(m, reg); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg)), nil

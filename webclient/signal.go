@@ -198,33 +198,18 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	if err != nil {
 		return nil, err
 	}
-	local, err := webrtc.NewTrackLocalStaticSample(opusCapability(), "audio", "voxgate")
+	c, err := newLeg(pc, g.user+"/"+m.ID, g.log.With("call", m.ID, "dialed", m.Number))
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
-	sender, err := pc.AddTrack(local)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	go func() { // read RTCP so the interceptors work
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c := &Call{id: g.user + "/" + m.ID, user: g.user, dialed: m.Number, log: g.log.With("call", m.ID, "dialed", m.Number),
-		pc: pc, local: local, done: make(chan struct{})}
+	c.user, c.dialed = g.user, m.Number
 	c.send = func(msg Message) {
 		if msg.ID == c.id {
 			msg.ID = m.ID // the page knows its own id
 		}
 		g.send(msg)
 	}
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(t) })
 	c.cands = &candidateGate{send: g.send}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {

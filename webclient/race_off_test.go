@@ -1,0 +1,5 @@
+//go:build !race
+
+package webclient
+
+const raceEnabled = false
