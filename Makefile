@@ -24,9 +24,12 @@ run: build
 	./$(BIN) $(ARGS)
 
 # Every test, real-peer tests (baresip, sipp) included, with the race detector.
+# The allocation tests run again without -race: the race detector allocates,
+# so under it they skip; here they must pass.
 test: deps-test
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -run 'Allocs' ./...
 
 # Unit tests only (no real peers).
 test-short: deps-run

@@ -45,7 +45,7 @@ type feed struct {
 	ts   uint32
 }
 
-func makeFeed(b *testing.B, c audio.Codec, freq float64, talking bool) *feed {
+func makeFeed(b testing.TB, c audio.Codec, freq float64, talking bool) *feed {
 	enc := testEncoder(b, c)
 	if c == opc && !talking { // a browser that is not talking sends DTX
 		e, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: true})

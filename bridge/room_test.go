@@ -668,3 +668,52 @@ func TestRoomSilentLegsNotDecoded(t *testing.T) {
 		})
 	}
 }
+
+// allocLeg is a leg that keeps its handler for the test to feed and drops
+// what the room writes to it.
+type allocLeg struct {
+	discardLeg
+	h audio.PacketHandler
+}
+
+func (l *allocLeg) SetPacketHandler(h audio.PacketHandler) { l.h = h }
+
+// A room's steady state allocates nothing: packets pushed into the jitter
+// buffers, decoded, resampled, mixed, encoded once per group and per
+// talker, and written, for every codec.
+func TestRoomTickAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector (make test runs this test again without it)")
+	}
+	r := newTestRoom(t, RoomConfig{Name: "allocs", Rate: 16000})
+	codecs := []audio.Codec{pcmu, pcma, opc, {Name: "G722", Rate: 8000}, opc}
+	var legs []*allocLeg
+	var feeds []*feed
+	for i, c := range codecs {
+		l := &allocLeg{discardLeg: discardLeg{id: fmt.Sprint("leg", i), codec: c, done: make(chan struct{})}}
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		legs = append(legs, l)
+		feeds = append(feeds, makeFeed(t, c, 300+150*float64(i), i != 4)) // the last one is silent
+	}
+	now := time.Unix(1000, 0)
+	var p audio.Packet
+	step := func() {
+		for i, l := range legs {
+			f := feeds[i]
+			p = audio.Packet{Seq: f.seq, Timestamp: f.ts, SSRC: 1, Payload: f.pkts[int(f.seq)%len(f.pkts)]}
+			l.h.HandlePacket(&p)
+			f.seq++
+			f.ts += uint32(l.codec.Rate / 50)
+		}
+		r.Tick(now)
+		now = now.Add(FrameDuration)
+	}
+	for range 100 { // warm up: buffers grow to their size
+		step()
+	}
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Fatalf("%v allocations per tick of a 5-leg room", n)
+	}
+}

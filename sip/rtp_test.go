@@ -268,3 +268,40 @@ func BenchmarkRTPReceive(b *testing.B) {
 		q.pop(&out)
 	}
 }
+
+// A SIP leg's media path allocates nothing per packet: a packet read from
+// the socket, parsed and handed to the leg's handler; a frame packetized
+// and sent.
+func TestRTPPacketAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector (make test runs this test again without it)")
+	}
+	peer := rtpPeer(t)
+	s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv)
+	got := make(chan struct{}, 1)
+	s.setHandler(audio.PacketHandlerFunc(func(*audio.Packet) { got <- struct{}{} }))
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: make([]byte, 160)}
+	buf := make([]byte, 1500)
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.port}
+	recv := testing.AllocsPerRun(500, func() {
+		pkt.SequenceNumber++
+		pkt.Timestamp += 160
+		n, _ := pkt.MarshalTo(buf)
+		if _, err := peer.WriteToUDP(buf[:n], to); err != nil {
+			t.Fatal(err)
+		}
+		<-got
+	})
+	payload := make([]byte, 160)
+	send := testing.AllocsPerRun(500, func() {
+		if err := s.writePayload(payload, 160); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if recv != 0 || send != 0 {
+		t.Fatalf("%v allocations per packet received, %v per packet sent; want 0", recv, send)
+	}
+}
