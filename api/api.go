@@ -44,7 +44,7 @@ type LegInfo struct {
 	GainDB    float64   `json:"gain_db"`
 	LevelDBFS float64   `json:"level_dbfs"`
 	Packets   uint64    `json:"packets_received"`
-	Lost      uint64    `json:"packets_lost"`
+	Lost      int64     `json:"packets_lost"`
 	Concealed uint64    `json:"frames_concealed"`
 	JitterMS  float64   `json:"jitter_ms"`
 	BufferMS  float64   `json:"buffer_ms"`

@@ -37,6 +37,13 @@ type QueuedWriter interface {
 	QueueWrites() bool
 }
 
+// ReceiveReporter is implemented by legs that count the RTP they receive
+// (RFC 3550, at the socket, telephone events included). A room shows their
+// loss and jitter, so the numbers match the leg's RTCP reports and logs.
+type ReceiveReporter interface {
+	ReceiveReport() audio.ReceiveReport
+}
+
 func queueWrites(l Leg) bool {
 	q, ok := l.(QueuedWriter)
 	return ok && q.QueueWrites()

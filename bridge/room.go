@@ -691,15 +691,18 @@ func (r *Room) talkLocked(m *member, talking bool) {
 
 // LegStats are one leg's counters, readable while the room runs.
 type LegStats struct {
-	ID            string
-	Codec         string
-	Muted, Deaf   bool
-	Talking       bool
-	GainDB        float64
-	Joined        time.Time
-	Level         float64 // dBFS of the last frame
-	Received      uint64  // packets
-	Sent, Dropped uint64  // frames written to the leg; refused by it (ended, send error)
+	ID          string
+	Codec       string
+	Muted, Deaf bool
+	Talking     bool
+	GainDB      float64
+	Joined      time.Time
+	Level       float64 // dBFS of the last frame
+	Received    uint64  // packets
+	// Network is the leg's received stream as RFC 3550 counts it (from a
+	// ReceiveReporter, else from the jitter buffer's counts).
+	Network       audio.ReceiveReport
+	Sent, Dropped uint64 // frames written to the leg; refused by it (ended, send error)
 	Jitter        audio.JitterStats
 }
 
@@ -734,8 +737,13 @@ func (r *Room) Stats() RoomStats {
 		m.in.mu.Lock()
 		rx := m.in.received
 		m.in.mu.Unlock()
-		st.Legs = append(st.Legs, LegStats{ID: m.id, Codec: m.in.codec.Name, Muted: m.muted, Deaf: m.deaf, Talking: m.talking,
-			GainDB: 20 * math.Log10(float64(m.gain)), Joined: m.joined, Level: m.level, Received: rx, Sent: sent, Dropped: dropped, Jitter: m.in.stats()})
+		jb := m.in.stats()
+		network := audio.ReceiveReport{Received: jb.Received, Expected: jb.Played + jb.Lost, Lost: int64(jb.Lost), Jitter: jb.Jitter}
+		if rr, ok := m.leg.(ReceiveReporter); ok {
+			network = rr.ReceiveReport()
+		}
+		st.Legs = append(st.Legs, LegStats{Network: network, ID: m.id, Codec: m.in.codec.Name, Muted: m.muted, Deaf: m.deaf, Talking: m.talking,
+			GainDB: 20 * math.Log10(float64(m.gain)), Joined: m.joined, Level: m.level, Received: rx, Sent: sent, Dropped: dropped, Jitter: jb})
 	}
 	return st
 }

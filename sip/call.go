@@ -538,3 +538,11 @@ func (c *Call) gotDTMF(d rune) {
 
 // Stats returns the call's media counters.
 func (c *Call) Stats() Stats { return c.sess.snapshot() }
+
+// ReceiveReport is what arrived from the peer: packets, loss and jitter as
+// RFC 3550 counts them, the numbers of the call's RTCP reports.
+func (c *Call) ReceiveReport() audio.ReceiveReport {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.recv.Report()
+}

@@ -67,27 +67,13 @@ type rtpSession struct {
 	sentAny    bool
 	marker     bool
 	stats      Stats
-	recv       recvState
+	recv       audio.ReceiveStats
 	lastSR     uint32 // middle 32 bits of the NTP time of the last SR received
 	lastSRAt   time.Time
 	dtmfQueue  []rune
 	dtmfActive *dtmfSend
 	lastDTMFTS uint32
 	haveDTMFTS bool
-}
-
-// recvState tracks sequence numbers and jitter of the peer's stream (RFC 3550 A.1, A.8).
-type recvState struct {
-	started         bool
-	ssrc            uint32
-	baseSeq, maxSeq uint16
-	cycles          uint32
-	received        uint64
-	expectedPrior   uint64
-	receivedPrior   uint64
-	transit         int64
-	jitter          float64 // in timestamp units
-	clockStart      time.Time
 }
 
 type dtmfSend struct {
@@ -192,7 +178,7 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 	}
 	s.stats.PacketsReceived++
 	s.stats.BytesReceived += uint64(n)
-	s.recv.update(pkt, now, s.codec.Rate)
+	s.recv.Update(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, now, s.codec.Rate)
 	pt, dtmfPT, receiving := s.pt, s.dtmfPT, s.direction.Receives()
 	var digit rune
 	if dtmfPT != 0 && pkt.PayloadType == dtmfPT {
@@ -236,45 +222,6 @@ func (s *rtpSession) recordDTMF(d rune) {
 	s.mu.Lock()
 	s.stats.DTMFReceived += string(d)
 	s.mu.Unlock()
-}
-
-func (r *recvState) update(pkt *rtp.Packet, now time.Time, rate int) {
-	seq := pkt.SequenceNumber
-	if !r.started || pkt.SSRC != r.ssrc {
-		*r = recvState{started: true, ssrc: pkt.SSRC, baseSeq: seq, maxSeq: seq, clockStart: now}
-		r.received = 1
-		r.transit = int64(now.Sub(r.clockStart))*int64(rate)/int64(time.Second) - int64(pkt.Timestamp)
-		return
-	}
-	r.received++
-	delta := seq - r.maxSeq
-	if delta < 0x8000 { // in order, possibly with a gap
-		if seq < r.maxSeq {
-			r.cycles += 1 << 16
-		}
-		r.maxSeq = seq
-	}
-	if rate == 0 {
-		return
-	}
-	arrival := int64(now.Sub(r.clockStart)) * int64(rate) / int64(time.Second)
-	transit := arrival - int64(pkt.Timestamp)
-	d := transit - r.transit
-	r.transit = transit
-	if d < 0 {
-		d = -d
-	}
-	r.jitter += (float64(d) - r.jitter) / 16
-}
-
-func (r *recvState) extMax() uint64 { return uint64(r.cycles) + uint64(r.maxSeq) }
-
-func (r *recvState) lost() int64 {
-	if !r.started {
-		return 0
-	}
-	expected := r.extMax() - uint64(r.baseSeq) + 1
-	return int64(expected) - int64(r.received)
 }
 
 // writePayload sends one encoded frame of samples (RTP clock units), or a
@@ -354,10 +301,8 @@ func (s *rtpSession) snapshot() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
-	st.Lost = s.recv.lost()
-	if s.codec.Rate > 0 {
-		st.Jitter = time.Duration(s.recv.jitter * float64(time.Second) / float64(s.codec.Rate))
-	}
+	rep := s.recv.Report()
+	st.Lost, st.Jitter = rep.Lost, rep.Jitter
 	return st
 }
 
@@ -430,27 +375,17 @@ func (s *rtpSession) sendRTCP(bye bool) {
 		return
 	}
 	var blocks []rtcp.ReceptionReport
-	if s.recv.started {
-		r := &s.recv
-		expected := r.extMax() - uint64(r.baseSeq) + 1
-		expInt := expected - r.expectedPrior
-		recvInt := r.received - r.receivedPrior
-		r.expectedPrior, r.receivedPrior = expected, r.received
-		var frac uint8
-		if lostInt := int64(expInt) - int64(recvInt); expInt > 0 && lostInt > 0 {
-			frac = uint8(lostInt << 8 / int64(expInt))
-		}
-		lost := r.lost()
-		if lost < 0 {
-			lost = 0
-		}
+	if s.recv.Started() {
+		frac := s.recv.Interval()
+		r := s.recv.Report()
+		lost := max(r.Lost, 0)
 		var dlsr uint32
 		if !s.lastSRAt.IsZero() {
 			dlsr = uint32(time.Since(s.lastSRAt).Seconds() * 65536)
 		}
 		blocks = append(blocks, rtcp.ReceptionReport{
-			SSRC: r.ssrc, FractionLost: frac, TotalLost: uint32(min(lost, 0x7FFFFF)),
-			LastSequenceNumber: uint32(r.extMax()), Jitter: uint32(r.jitter),
+			SSRC: r.SSRC, FractionLost: frac, TotalLost: uint32(min(lost, 0x7FFFFF)),
+			LastSequenceNumber: r.HighestSeq, Jitter: r.JitterUnits,
 			LastSenderReport: s.lastSR, Delay: dlsr,
 		})
 	}

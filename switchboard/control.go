@@ -39,8 +39,8 @@ func (s *Switchboard) roomInfo(room *bridge.Room) api.RoomInfo {
 
 func legInfo(l bridge.LegStats, name string) api.LegInfo {
 	return api.LegInfo{ID: l.ID, Name: name, Codec: l.Codec, Joined: l.Joined.UTC(), Muted: l.Muted, Deaf: l.Deaf, Talking: l.Talking,
-		GainDB: round1(l.GainDB), LevelDBFS: round1(l.Level), Packets: l.Received, Lost: l.Jitter.Lost, Concealed: l.Jitter.Concealed,
-		JitterMS: ms(l.Jitter.Jitter), BufferMS: ms(l.Jitter.Depth), Sent: l.Sent, Dropped: l.Dropped}
+		GainDB: round1(l.GainDB), LevelDBFS: round1(l.Level), Packets: l.Network.Received, Lost: l.Network.Lost, Concealed: l.Jitter.Concealed,
+		JitterMS: ms(l.Network.Jitter), BufferMS: ms(l.Jitter.Depth), Sent: l.Sent, Dropped: l.Dropped}
 }
 
 func round1(v float64) float64 {
@@ -248,7 +248,7 @@ func (s *Switchboard) Metrics() []api.Metric {
 			if l.Talking {
 				nt++
 			}
-			nl += float64(l.Jitter.Lost)
+			nl += float64(l.Network.Lost)
 			nd += float64(l.Dropped)
 		}
 		lb := label("room", st.Name)

@@ -265,7 +265,7 @@ func testBoard(t *testing.T, plan string, dialers ...Dialer) (*Switchboard, *log
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sb := New(Config{Plan: p, Dialers: dialers, Logger: log,
 		Rooms:    bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone},
-		Settings: Settings{DigitTimeout: 300 * time.Millisecond, WaitToneEvery: 50 * time.Millisecond}})
+		Settings: Settings{DigitTimeout: 700 * time.Millisecond, WaitToneEvery: 50 * time.Millisecond}})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

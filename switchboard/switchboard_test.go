@@ -47,7 +47,7 @@ func TestPINRight(t *testing.T) {
 	}{
 		{"hash", "1234#", 10 * time.Millisecond, false},
 		{"no hash", "1234", 10 * time.Millisecond, false},
-		{"slow keying", "1234#", 200 * time.Millisecond, false}, // each gap under the 300 ms digit timeout
+		{"slow keying", "1234#", 200 * time.Millisecond, false}, // each gap well under the 700 ms digit timeout (a busy machine adds delay)
 		{"page", "1234#", 10 * time.Millisecond, true},
 		{"page, no hash", "1234", 10 * time.Millisecond, true},
 	} {
@@ -92,12 +92,13 @@ func TestPINRight(t *testing.T) {
 // caller never reaches the room.
 func TestPINWrong(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		keys []string
+		name  string
+		keys  []string
+		pause time.Duration // after each key string
 	}{
-		{"three wrong", []string{"1111#", "2222#", "0000#"}},
-		{"nothing keyed", nil},
-		{"too slow", []string{"12", "34#"}}, // a pause over the digit timeout ends the try
+		{"three wrong", []string{"1111#", "2222#", "0000#"}, 0},
+		{"nothing keyed", nil, 0},
+		{"too slow", []string{"12", "34#"}, time.Second}, // a pause over the 700 ms digit timeout ends the try
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sb, logs := testBoard(t, testPlan)
@@ -106,7 +107,7 @@ func TestPINWrong(t *testing.T) {
 			for _, k := range c.keys {
 				l.waitKeys(t)
 				l.key(k, 5*time.Millisecond)
-				time.Sleep(400 * time.Millisecond)
+				time.Sleep(c.pause)
 			}
 			waitEnded(t, done)
 			if _, _, ended := l.state(); ended != "hangup" {

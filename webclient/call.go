@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -45,6 +46,9 @@ type Call struct {
 	reason  string
 	muted   bool
 	onDTMF  func(digit rune)
+
+	recvMu sync.Mutex
+	recv   audio.ReceiveStats // the browser's stream, counted at arrival (RFC 3550)
 }
 
 // newLeg makes the Call of a PeerConnection: its track to the browser, and
@@ -150,6 +154,9 @@ func (c *Call) readTrack(t *webrtc.TrackRemote) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
+		c.recvMu.Lock()
+		c.recv.Update(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, time.Now(), 48000)
+		c.recvMu.Unlock()
 		c.packets.Deliver(pkt.SequenceNumber, pkt.Timestamp, pkt.SSRC, pkt.Payload)
 	}
 }
@@ -210,8 +217,17 @@ func (c *Call) end(reason string) {
 		close(c.done)
 		_ = c.pc.Close()
 		c.send(Message{Type: "ended", ID: c.id, Reason: reason})
-		c.log.Info("browser call ended", "reason", reason)
+		r := c.ReceiveReport()
+		c.log.Info("browser call ended", "reason", reason, "received", r.Received, "lost", r.Lost, "jitter", r.Jitter)
 	})
+}
+
+// ReceiveReport is what arrived from the browser: packets, loss and
+// jitter as RFC 3550 counts them.
+func (c *Call) ReceiveReport() audio.ReceiveReport {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	return c.recv.Report()
 }
 
 // renegotiate applies a new offer from the page (an ICE restart, or a change
