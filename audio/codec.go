@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,17 @@ type CodecEncoder interface {
 	// String names the encoder for pipeline dumps.
 	String() string
 }
+
+// StateCopier is a CodecEncoder that can take over the history of another
+// encoder of the same codec and rate: a leg that moves from a shared
+// encoder to its own continues the stream its decoder has been following,
+// without a glitch. Encoders of stateless codecs (G.711) need not have it.
+type StateCopier interface {
+	CopyStateFrom(src CodecEncoder) error
+}
+
+// ErrStateCopy is returned when an encoder cannot take another's state.
+var ErrStateCopy = errors.New("encoder state cannot be copied")
 
 // CodecDecoder is a registered codec's decoder with the loss concealment
 // that suits the codec (pitch repetition for a waveform codec, the codec's

@@ -1,5 +1,7 @@
 package audio
 
+import "fmt"
+
 // G.722 (ITU-T, 64 kbit/s mode): 16 kHz audio split by a 24-tap QMF into a
 // low band coded with 6-bit ADPCM and a high band with 2-bit ADPCM, one byte
 // per pair of samples. The arithmetic follows the ITU reference as the
@@ -273,5 +275,15 @@ type g722Encoder struct{ e *G722Encoder }
 func (e g722Encoder) Encode(dst []byte, pcm []int16) ([]byte, error) {
 	return e.e.Encode(dst, pcm), nil
 }
-func (e g722Encoder) Rate() int      { return G722Rate }
+func (e g722Encoder) Rate() int { return G722Rate }
+
+// CopyStateFrom implements StateCopier: the ADPCM state is plain values.
+func (e g722Encoder) CopyStateFrom(src CodecEncoder) error {
+	s, ok := src.(g722Encoder)
+	if !ok {
+		return fmt.Errorf("%w: %s into G.722", ErrStateCopy, src)
+	}
+	*e.e = *s.e
+	return nil
+}
 func (e g722Encoder) String() string { return "G.722" }

@@ -25,6 +25,9 @@ type encoder interface {
 	encode(dst []byte, pcm []int16) ([]byte, error)
 	rate() int
 	String() string
+	// copyFrom makes the encoder continue from src's history; false when
+	// the codec cannot (or has no history: G.711).
+	copyFrom(src encoder) bool
 }
 
 // codecDecoder is a registered codec's decoder as a room stage: where the
@@ -51,7 +54,13 @@ type codecEncoder struct{ e audio.CodecEncoder }
 
 func (e codecEncoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.e.Encode(dst, pcm) }
 func (e codecEncoder) rate() int                                      { return e.e.Rate() }
-func (e codecEncoder) String() string                                 { return e.e.String() }
+
+func (e codecEncoder) copyFrom(src encoder) bool {
+	c, ok := e.e.(audio.StateCopier)
+	s, ok2 := src.(codecEncoder)
+	return ok && ok2 && c.CopyStateFrom(s.e) == nil
+}
+func (e codecEncoder) String() string { return e.e.String() }
 
 // lookupCodec returns the registry's entry for a leg's codec.
 func lookupCodec(c audio.Codec) (audio.CodecInfo, error) {

@@ -83,6 +83,13 @@ type member struct {
 	prompt  *prompt
 	joined  time.Time
 	quiet   int // ticks in a row this leg was sent silence
+	// onShared: the leg's last frame came from its group's shared encoder,
+	// so its decoder follows that encoder's history.
+	onShared bool
+	// converge counts ticks the leg's own encoder still encodes the shared
+	// mix after the leg went quiet, so that its history matches the shared
+	// encoder's before the leg's stream moves over to it.
+	converge int
 }
 
 // group is every listener on one codec and rate: they hear the same mix and
@@ -98,6 +105,10 @@ type group struct {
 	silent []byte
 	// dtx: the codec's receivers take gaps in silence (Opus).
 	dtx bool
+	// used is the last tick the shared encoder encoded: when it is not the
+	// previous one, no leg follows its history and a leg coming back may
+	// hand it its own.
+	used uint64
 }
 
 // prompt is a WAV being played, already at the room rate.
@@ -121,25 +132,28 @@ type Room struct {
 	log   *slog.Logger
 	frame int
 
-	mu        sync.Mutex
-	members   []*member
-	groups    map[string]*group
-	locked    bool
-	closed    bool
-	mixer     *audio.MixMinus
-	zero      []int16 // a frame of silence, never written
-	inputs    [][]int16
-	outs      [][]int16
-	prompt    *prompt
-	rec       *recorder
-	ticks     uint64
-	tickTime  time.Duration // total time spent in ticks
-	simNow    atomic.Int64  // the ManualClock time, unix nanoseconds
-	running   bool          // driven by the clock
-	worker    *worker       // the clock's worker driving the room while running
-	joinPCM   []int16
-	leavePCM  []int16
-	promptBuf []int16
+	mu       sync.Mutex
+	members  []*member
+	groups   map[string]*group
+	locked   bool
+	closed   bool
+	mixer    *audio.MixMinus
+	zero     []int16 // a frame of silence, never written
+	inputs   [][]int16
+	outs     [][]int16
+	prompt   *prompt
+	rec      *recorder
+	ticks    uint64
+	tickTime time.Duration // total time spent in ticks
+	simNow   atomic.Int64  // the ManualClock time, unix nanoseconds
+	// noStateCopy (tests) turns off the encoder hand-over (and the
+	// convergence), the behaviour before it, to measure what it avoids.
+	noStateCopy bool
+	running     bool    // driven by the clock
+	worker      *worker // the clock's worker driving the room while running
+	joinPCM     []int16
+	leavePCM    []int16
+	promptBuf   []int16
 }
 
 // NewRoom returns an empty room; its clock starts with the first leg.
@@ -330,8 +344,13 @@ func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
 			return nil, err
 		}
 	}
-	silence := make([]int16, encRate/50)
-	if g.silent, err = enc.encode(nil, silence); err != nil {
+	// Silence comes from an encoder of its own: the shared one starts
+	// fresh, like the encoders it hands its history to.
+	quietEnc, err := newEncoder(c, r.cfg.Rate)
+	if err != nil {
+		return nil, err
+	}
+	if g.silent, err = quietEnc.encode(nil, make([]int16, encRate/50)); err != nil {
 		return nil, err
 	}
 	r.groups[key] = g
@@ -586,10 +605,32 @@ func (r *Room) tickLocked(now time.Time) {
 	for _, g := range r.groups {
 		g.payload = g.payload[:0]
 	}
+	// A listener that starts talking (or gets a prompt of its own) moves to
+	// its own encoder: that encoder first takes over the shared encoder's
+	// history, before the shared one encodes this tick, so the leg's
+	// decoder sees one continuous stream.
+	for k, m := range r.members {
+		own := (r.inputs[k] != nil || m.prompt != nil) && !(m.deaf && m.prompt == nil)
+		if own && m.onShared {
+			if !r.noStateCopy {
+				m.enc.copyFrom(m.group.enc)
+			}
+			m.onShared = false
+		}
+	}
 	for k, m := range r.members {
 		switch {
 		case m.deaf && m.prompt == nil, silentRoom && m.prompt == nil:
 			m.sendSilence()
+			m.onShared, m.converge = false, 0
+		case r.inputs[k] == nil && m.prompt == nil && m.converge > 0 && !(!r.noStateCopy && m.handBack(r.ticks)):
+			// Quiet again, while others follow the shared encoder: the
+			// leg's own encoder catches up with it on the same mix before
+			// the leg moves over.
+			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, shared)
+			m.send(m.payload, m.group.samples)
+			m.converge--
+			m.quiet = 0
 		case m.deaf: // hears its own prompt only (a waiting tone, a confirmation)
 			clear(m.mix)
 			if !m.prompt.mixInto(m.mix) {
@@ -601,9 +642,11 @@ func (r *Room) tickLocked(now time.Time) {
 			g := m.group
 			if len(g.payload) == 0 {
 				g.payload = encodeTo(g.enc, g.rs, g.payload, &g.pcm, shared)
+				g.used = r.ticks
 			}
 			m.send(g.payload, g.samples)
 			m.quiet = 0
+			m.onShared = true
 		default:
 			// A talker hears its own mix-minus; a listener with a prompt of
 			// its own hears the shared mix plus that prompt.
@@ -620,6 +663,9 @@ func (r *Room) tickLocked(now time.Time) {
 			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
 			m.send(m.payload, m.group.samples)
 			m.quiet = 0
+			if !r.noStateCopy {
+				m.converge = convergeTicks
+			}
 		}
 	}
 	r.ticks++
@@ -639,6 +685,26 @@ func (m *member) send(payload []byte, samples uint32) {
 	}
 	m.sent++
 }
+
+// handBack gives a leg's history to its group's shared encoder when no
+// other leg follows that encoder (it was not used last tick, nor yet this
+// one): the leg then moves over at once, with no seam.
+func (m *member) handBack(tick uint64) bool {
+	g := m.group
+	if g.used+1 == tick || len(g.payload) > 0 || (g.rs != nil) != (m.rs != nil) {
+		return false
+	}
+	if !g.enc.copyFrom(m.enc) {
+		return false
+	}
+	m.converge = 0
+	return true
+}
+
+// convergeTicks is how long a leg that went quiet keeps its own encoder on
+// the shared mix: both encoders then hold the same recent signal, and the
+// switch to the shared one is not heard.
+const convergeTicks = 10
 
 // dtxEvery is how often a DTX codec's silent listener gets a packet:
 // every 400 ms, as an Opus encoder in DTX mode sends (RFC 7587 3.1.3).

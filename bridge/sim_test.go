@@ -82,6 +82,10 @@ type sender struct {
 	rng     *rand.Rand
 	pending []timedPacket
 	sent    int64
+	speech  []int16 // when set, played (looped) instead of the tone, at the encoder's rate
+	pos     int
+	sentLog [][]byte // every payload produced, when logging
+	logSent bool
 }
 
 type timedPacket struct {
@@ -109,12 +113,21 @@ func newSender(t testing.TB, leg *memLeg, freq float64, seed int64) *sender {
 func (s *sender) produce(now time.Duration) {
 	period := time.Duration(float64(20*time.Millisecond) / (1 + s.drift))
 	for s.next <= now {
-		if s.on {
+		switch {
+		case s.on && s.speech != nil:
+			for i := range s.pcm {
+				s.pcm[i] = s.speech[s.pos]
+				s.pos = (s.pos + 1) % len(s.speech)
+			}
+		case s.on:
 			s.tone.Fill(s.pcm)
-		} else {
+		default:
 			clear(s.pcm)
 		}
 		payload, _ := s.enc.Encode(nil, s.pcm)
+		if s.logSent {
+			s.sentLog = append(s.sentLog, payload)
+		}
 		p := audio.Packet{Seq: s.seq, Timestamp: s.ts, SSRC: 42, Payload: payload}
 		s.seq++
 		s.ts += uint32(s.leg.codec.Rate / 50)
