@@ -23,6 +23,19 @@ type StateCopier interface {
 	CopyStateFrom(src CodecEncoder) error
 }
 
+// FECDecoder is a CodecDecoder that can rebuild a lost packet from the
+// forward error correction carried in the packet after it (Opus in-band
+// FEC, RFC 7587 3.3): better than concealment when that packet is here.
+type FECDecoder interface {
+	DecodeFEC(dst []int16, next []byte, samples int) ([]int16, error)
+}
+
+// LossAware is a CodecEncoder that tunes its redundancy to the loss the
+// far end reports (percent, from RTCP receiver reports).
+type LossAware interface {
+	SetPacketLoss(percent int) error
+}
+
 // ErrStateCopy is returned when an encoder cannot take another's state.
 var ErrStateCopy = errors.New("encoder state cannot be copied")
 

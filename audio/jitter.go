@@ -314,3 +314,15 @@ func (j *JitterBuffer) Stats() JitterStats {
 	st.Jitter = time.Duration(j.jitter * float64(time.Millisecond))
 	return st
 }
+
+// Peek returns the packet due next without taking it, if it is here: after
+// Pop reports a loss, the packet that followed the lost one, whose Opus
+// in-band FEC carries a coarse copy of it. The payload is valid until the
+// next Push or Pop.
+func (j *JitterBuffer) Peek() ([]byte, bool) {
+	s := &j.slots[j.next&(jbSlots-1)]
+	if !j.started || !s.used || s.ext != j.next {
+		return nil, false
+	}
+	return s.payload, true
+}

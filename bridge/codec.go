@@ -16,6 +16,9 @@ var ErrCodec = errors.New("unsupported codec")
 type decoder interface {
 	decode(dst []int16, payload []byte) ([]int16, error)
 	conceal(dst []int16, samples int) []int16
+	// fec rebuilds a lost packet from the next one's FEC data; false when
+	// the codec has none.
+	fec(dst []int16, next []byte, samples int) ([]int16, bool)
 	rate() int
 	String() string
 }
@@ -28,6 +31,8 @@ type encoder interface {
 	// copyFrom makes the encoder continue from src's history; false when
 	// the codec cannot (or has no history: G.711).
 	copyFrom(src encoder) bool
+	// setLoss tunes in-band FEC to the loss the far end reports (percent).
+	setLoss(percent int)
 }
 
 // codecDecoder is a registered codec's decoder as a room stage: where the
@@ -46,6 +51,18 @@ func (d codecDecoder) conceal(dst []int16, samples int) []int16 {
 	return out
 }
 
+func (d codecDecoder) fec(dst []int16, next []byte, samples int) ([]int16, bool) {
+	f, ok := d.d.(audio.FECDecoder)
+	if !ok {
+		return dst, false
+	}
+	out, err := f.DecodeFEC(dst, next, samples)
+	if err != nil {
+		return dst[:len(dst)], false
+	}
+	return out, true
+}
+
 func (d codecDecoder) rate() int      { return d.d.Rate() }
 func (d codecDecoder) String() string { return d.d.String() }
 
@@ -54,6 +71,12 @@ type codecEncoder struct{ e audio.CodecEncoder }
 
 func (e codecEncoder) encode(dst []byte, pcm []int16) ([]byte, error) { return e.e.Encode(dst, pcm) }
 func (e codecEncoder) rate() int                                      { return e.e.Rate() }
+
+func (e codecEncoder) setLoss(percent int) {
+	if l, ok := e.e.(audio.LossAware); ok {
+		_ = l.SetPacketLoss(percent)
+	}
+}
 
 func (e codecEncoder) copyFrom(src encoder) bool {
 	c, ok := e.e.(audio.StateCopier)

@@ -36,6 +36,8 @@ type ingress struct {
 	hushed  bool   // pull's last nil was a tick of silence, not a pause
 	decoded uint64 // payloads decoded
 	skips   uint64 // payloads skipped as silence
+	fecs    uint64 // lost packets rebuilt from the next one's FEC
+	noFEC   bool   // tests: conceal instead, to measure what FEC brings
 }
 
 func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
@@ -80,6 +82,7 @@ func (in *ingress) pull(now time.Time) []int16 {
 	need := len(in.tick)
 	in.mu.Lock()
 	for len(in.fifo) < need {
+		lost := in.jb.Stats().Lost
 		payload, st := in.jb.Pop(now)
 		if st == audio.JitterEmpty {
 			break
@@ -109,7 +112,17 @@ func (in *ingress) pull(now time.Time) []int16 {
 		case in.skipped: // a loss within silence: more silence
 			in.fifo = grow(in.fifo, in.pktDur)
 		default:
-			in.fifo = in.dec.conceal(in.fifo, in.pktDur)
+			// Lost: rebuild it from the next packet's FEC if that is
+			// here, else conceal (also when the buffer stretches).
+			ok := false
+			if next, here := in.jb.Peek(); here && !in.noFEC && in.jb.Stats().Lost > lost {
+				in.fifo, ok = in.dec.fec(in.fifo, next, in.pktDur)
+			}
+			if ok {
+				in.fecs++
+			} else {
+				in.fifo = in.dec.conceal(in.fifo, in.pktDur)
+			}
 			in.voice = len(in.fifo)
 		}
 	}

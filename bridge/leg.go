@@ -44,6 +44,13 @@ type ReceiveReporter interface {
 	ReceiveReport() audio.ReceiveReport
 }
 
+// RemoteLossReporter is implemented by legs that read the far end's RTCP
+// receiver reports: the fraction (0 to 1) of our packets it lost lately. A
+// room tunes the in-band FEC of the leg's encoder to it.
+type RemoteLossReporter interface {
+	RemoteLoss() float64
+}
+
 func queueWrites(l Leg) bool {
 	q, ok := l.(QueuedWriter)
 	return ok && q.QueueWrites()

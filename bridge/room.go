@@ -86,6 +86,7 @@ type member struct {
 	// onShared: the leg's last frame came from its group's shared encoder,
 	// so its decoder follows that encoder's history.
 	onShared bool
+	loss     int // the packet loss percentage its own encoder is tuned for (-1: default)
 	// converge counts ticks the leg's own encoder still encodes the shared
 	// mix after the leg went quiet, so that its history matches the shared
 	// encoder's before the leg's stream moves over to it.
@@ -109,6 +110,9 @@ type group struct {
 	// previous one, no leg follows its history and a leg coming back may
 	// hand it its own.
 	used uint64
+	// loss and lastLoss: the worst loss its listeners report, and what the
+	// encoder is tuned for (-1: the codec's default).
+	loss, lastLoss int
 }
 
 // prompt is a WAV being played, already at the room rate.
@@ -259,7 +263,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 		return err
 	}
 	m := &member{id: leg.ID(), leg: leg, in: in, enc: enc,
-		vad: audio.NewVAD(audio.VADConfig{}), muted: o.Muted, deaf: o.Deaf,
+		vad: audio.NewVAD(audio.VADConfig{}), loss: -1, muted: o.Muted, deaf: o.Deaf,
 		gain: float32(math.Pow(10, o.GainDB/20)), joined: time.Now()}
 	if enc.rate() != r.cfg.Rate {
 		if m.rs, err = audio.NewResampler(r.cfg.Rate, enc.rate(), r.frame); err != nil {
@@ -338,7 +342,7 @@ func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500), dtx: info.DTX}
+	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500), dtx: info.DTX, lastLoss: -1}
 	if encRate != r.cfg.Rate {
 		if g.rs, err = audio.NewResampler(r.cfg.Rate, encRate, r.frame); err != nil {
 			return nil, err
@@ -669,6 +673,9 @@ func (r *Room) tickLocked(now time.Time) {
 		}
 	}
 	r.ticks++
+	if r.ticks%fecEvery == 0 {
+		r.tuneFEC()
+	}
 	r.tickTime += time.Since(t0)
 }
 
@@ -699,6 +706,37 @@ func (m *member) handBack(tick uint64) bool {
 	}
 	m.converge = 0
 	return true
+}
+
+// fecEvery is how often (in ticks) a room tunes its encoders' FEC to the
+// loss its legs' far ends report: RTCP comes about once per 5 s.
+const fecEvery = 100
+
+// tuneFEC sets each leg's own encoder to the loss its far end reports, and
+// each shared encoder to the worst of its listeners': Opus spends bits on
+// in-band FEC in proportion, and none on a clean path.
+func (r *Room) tuneFEC() {
+	for _, g := range r.groups {
+		g.loss = -1 // no listener reports: leave the encoder as it is
+	}
+	for _, m := range r.members {
+		lr, ok := m.leg.(RemoteLossReporter)
+		if !ok {
+			continue
+		}
+		p := min(int(math.Ceil(lr.RemoteLoss()*100)), 50)
+		if p != m.loss {
+			m.loss = p
+			m.enc.setLoss(p)
+		}
+		m.group.loss = max(m.group.loss, p)
+	}
+	for _, g := range r.groups {
+		if g.loss >= 0 && g.loss != g.lastLoss {
+			g.lastLoss = g.loss
+			g.enc.setLoss(g.loss)
+		}
+	}
 }
 
 // convergeTicks is how long a leg that went quiet keeps its own encoder on

@@ -539,6 +539,14 @@ func (c *Call) gotDTMF(d rune) {
 // Stats returns the call's media counters.
 func (c *Call) Stats() Stats { return c.sess.snapshot() }
 
+// RemoteLoss is the fraction of our packets the peer reported lost in its
+// last RTCP receiver report.
+func (c *Call) RemoteLoss() float64 {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.stats.RemoteFractionLost
+}
+
 // ReceiveReport is what arrived from the peer: packets, loss and jitter as
 // RFC 3550 counts them, the numbers of the call's RTCP reports.
 func (c *Call) ReceiveReport() audio.ReceiveReport {

@@ -3,6 +3,7 @@ package webclient
 import (
 	"context"
 	"errors"
+	"github.com/pion/rtcp"
 	"io"
 	"log/slog"
 	"strings"
@@ -49,6 +50,8 @@ type Call struct {
 
 	recvMu sync.Mutex
 	recv   audio.ReceiveStats // the browser's stream, counted at arrival (RFC 3550)
+	// remoteLoss is the fraction of our stream the browser reports lost.
+	remoteLoss float64
 }
 
 // newLeg makes the Call of a PeerConnection: its track to the browser, and
@@ -62,15 +65,17 @@ func newLeg(pc *webrtc.PeerConnection, id string, log *slog.Logger) (*Call, erro
 	if err != nil {
 		return nil, err
 	}
-	go func() { // read RTCP so the interceptors work
+	c := &Call{id: id, log: log, pc: pc, out: newRTPSender(local), done: make(chan struct{})}
+	go func() { // read RTCP so the interceptors work, and keep the browser's loss reports
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := sender.Read(buf); err != nil {
+			n, _, err := sender.Read(buf)
+			if err != nil {
 				return
 			}
+			c.readReports(buf[:n])
 		}
 	}()
-	c := &Call{id: id, log: log, pc: pc, out: newRTPSender(local), done: make(chan struct{})}
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { c.onTrack(t) })
 	return c, nil
 }
@@ -220,6 +225,37 @@ func (c *Call) end(reason string) {
 		r := c.ReceiveReport()
 		c.log.Info("browser call ended", "reason", reason, "received", r.Received, "lost", r.Lost, "jitter", r.Jitter)
 	})
+}
+
+// readReports keeps the fraction lost of the browser's receiver reports
+// about our stream (about one RTCP compound packet per second).
+func (c *Call) readReports(b []byte) {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	for _, p := range pkts {
+		var blocks []rtcp.ReceptionReport
+		switch r := p.(type) {
+		case *rtcp.ReceiverReport:
+			blocks = r.Reports
+		case *rtcp.SenderReport:
+			blocks = r.Reports
+		}
+		for _, b := range blocks {
+			c.recvMu.Lock()
+			c.remoteLoss = float64(b.FractionLost) / 256
+			c.recvMu.Unlock()
+		}
+	}
+}
+
+// RemoteLoss is the fraction of our packets the browser reported lost in
+// its last RTCP receiver report.
+func (c *Call) RemoteLoss() float64 {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	return c.remoteLoss
 }
 
 // ReceiveReport is what arrived from the browser: packets, loss and

@@ -19,11 +19,15 @@ import (
 
 // Both call types are switchboard legs, with the same signatures.
 var (
-	_ switchboard.Leg         = (*sip.Call)(nil)
-	_ switchboard.Leg         = (*webclient.Call)(nil)
-	_ switchboard.RoomWatcher = (*webclient.Call)(nil)
-	_ bridge.QueuedWriter     = (*webclient.Call)(nil) // pion writes may wait: the room queues them
-	_ webclient.Control       = control{}
+	_ switchboard.Leg           = (*sip.Call)(nil)
+	_ switchboard.Leg           = (*webclient.Call)(nil)
+	_ switchboard.RoomWatcher   = (*webclient.Call)(nil)
+	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
+	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
+	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)
+	_ bridge.RemoteLossReporter = (*sip.Call)(nil)
+	_ bridge.RemoteLossReporter = (*webclient.Call)(nil)
+	_ webclient.Control         = control{}
 )
 
 // app is voxgate wired together: the switchboard between the SIP side and
