@@ -461,7 +461,8 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 		len(sc.legs), w.setup.Round(time.Millisecond), w.wall.Round(time.Millisecond), w.cpu.Round(time.Millisecond), 100*share,
 		w.genCPU.Round(time.Millisecond), w.totalSent, w.totalRecv, expected, w.deaf)
 	if sc.minRx > 0 && res["rx-ratio"] < sc.minRx {
-		tb.Fatalf("media did not flow: the generator received %.2f of the packets expected (want %.2f)", res["rx-ratio"], sc.minRx)
+		tb.Fatalf("media did not flow: the generator received %.2f of the packets expected (want %.2f): voxgate did not keep up (it used %.0f%% of a core), so its figures are withheld",
+			res["rx-ratio"], sc.minRx, 100*share)
 	}
 	return res
 }
@@ -504,14 +505,14 @@ func pcmuToWebScenario(calls int) scenario {
 }
 
 // roomScenario: rooms rooms (8000, 8001...) of legs legs of codec each;
-// the first talkers legs of each room talk, the others are silent. With a
-// talker, every leg must hear the mix; rooms of silent legs are checked by
-// their rooms only (voxgate sends them silence today, but need not).
+// the first talkers legs of each room talk, the others are silent. Every
+// leg must hear the room: today voxgate sends each leg its mix every 20 ms,
+// silence included, so a leg that hears less means voxgate did not keep
+// up and its CPU figure is a floor, not a cost. (Should voxgate stop
+// sending to listeners in silence, rooms without talkers would be checked
+// by their rooms alone.)
 func roomScenario(rooms, legs int, codec string, talkers int) scenario {
-	sc := scenario{unit: "leg", units: rooms * legs, rooms: rooms, members: legs}
-	if talkers > 0 {
-		sc.minRx = 0.9
-	}
+	sc := scenario{unit: "leg", units: rooms * legs, rooms: rooms, members: legs, minRx: 0.9}
 	for r := 0; r < rooms; r++ {
 		for i := 0; i < legs; i++ {
 			sc.legs = append(sc.legs, loadgen.Leg{Kind: loadgen.SIP, Codec: codec, Talk: i < talkers, Dial: fmt.Sprintf("8%03d", r)})
@@ -567,9 +568,10 @@ func BenchmarkE2ERoom50Opus3Talkers(b *testing.B) {
 }
 
 // BenchmarkE2E1000Rooms2Silent: 1,000 rooms of two silent Opus (DTX) legs:
-// 2,000 SIP calls, set up at 100 calls/s.
+// 2,000 SIP calls, set up at 50 calls/s (40 s), 32 at most in flight.
 func BenchmarkE2E1000Rooms2Silent(b *testing.B) {
 	sc := roomScenario(1000, 2, "opus", 0)
+	sc.cps = 50
 	b.Run("rooms=1000/legs=2000", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
 }
 
@@ -585,7 +587,7 @@ func TestLoadBenchSmoke(t *testing.T) {
 		w := bareWindow(t, 2, tm)
 		t.Logf("bare echo: %d packets back", w.totalRecv)
 	})
-	silent := roomScenario(3, 2, "opus", 0) // checked by its rooms, as in the benchmark
+	silent := roomScenario(3, 2, "opus", 0)
 	talk := roomScenario(1, 3, "opus", 1)
 	pcmuRoom := roomScenario(1, 2, "pcmu", 2)
 	echo := echoScenario(2)

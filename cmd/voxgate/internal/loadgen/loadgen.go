@@ -277,7 +277,10 @@ func (g *generator) placeCalls(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
-	sem := make(chan struct{}, 64)
+	// A bounded number in flight: when voxgate is slow to answer (its
+	// CPU is busy with the calls already up), calls wait here instead of
+	// piling up in its transaction layer until they time out.
+	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
@@ -294,7 +297,7 @@ func (g *generator) placeCalls(ctx context.Context) error {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			l := g.job.Legs[i]
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			cctx, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()
 			c, err := ph.call(cctx, fmt.Sprintf("load%d", i), l.Dial, l.Codec)
 			if err != nil {
