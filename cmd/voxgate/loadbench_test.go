@@ -460,6 +460,15 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 	tb.Logf("%d legs set up in %s; window %s: voxgate %s CPU (%.1f%% of a core), generator %s; packets sent %d, received %d (expected %.0f), deaf at start %d",
 		len(sc.legs), w.setup.Round(time.Millisecond), w.wall.Round(time.Millisecond), w.cpu.Round(time.Millisecond), 100*share,
 		w.genCPU.Round(time.Millisecond), w.totalSent, w.totalRecv, expected, w.deaf)
+	var deaf []int
+	for i, n := range w.recv {
+		if n == 0 {
+			deaf = append(deaf, i)
+		}
+	}
+	if len(deaf) > 0 {
+		tb.Logf("%d legs heard nothing in the window: %v", len(deaf), deaf[:min(len(deaf), 20)])
+	}
 	if sc.minRx > 0 && res["rx-ratio"] < sc.minRx {
 		tb.Fatalf("media did not flow: the generator received %.2f of the packets expected (want %.2f): voxgate did not keep up (it used %.0f%% of a core), so its figures are withheld",
 			res["rx-ratio"], sc.minRx, 100*share)
