@@ -74,6 +74,11 @@ func makeFeed(b testing.TB, c audio.Codec, freq float64, talking bool) *feed {
 }
 
 // benchRoom runs ticks of a room of legs, each fed one packet per tick.
+// A micro-benchmark: packets go straight into the jitter buffers and the
+// legs drop what they are sent, so it counts the jitter buffer, decode,
+// mix and encode only (no sockets, RTP or SRTP); mix-legs/core is how many
+// legs that work for would fill a core. cmd/voxgate's E2E benchmarks
+// measure whole legs.
 func benchRoom(b *testing.B, rate int, codecs []audio.Codec, talking int) {
 	r, err := NewRoom(RoomConfig{Name: "bench", Rate: rate, ManualClock: true, Logger: quiet(), JoinTone: NoTone, LeaveTone: NoTone})
 	if err != nil {
@@ -112,7 +117,7 @@ func benchRoom(b *testing.B, rate int, codecs []audio.Codec, talking int) {
 	b.StopTimer()
 	perTick := b.Elapsed() / time.Duration(b.N)
 	b.ReportMetric(float64(perTick.Microseconds()), "us/tick")
-	b.ReportMetric(float64(20*time.Millisecond)/float64(perTick)*float64(len(codecs)), "legs/core")
+	b.ReportMetric(float64(20*time.Millisecond)/float64(perTick)*float64(len(codecs)), "mix-legs/core")
 }
 
 func repeat(c audio.Codec, n int) []audio.Codec {
@@ -138,7 +143,8 @@ func BenchmarkRoomG722AllTalking(b *testing.B) {
 }
 
 // A 1:1 call between a desk phone (PCMU) and a browser (Opus), bridged at
-// 8 kHz so neither side needs a resampler; legs/core / 2 is calls per core.
+// 8 kHz so neither side needs a resampler. Two legs: mix-legs/core counts
+// legs, not calls (BenchmarkE2EPCMUToOpusWebRTC measures whole calls).
 func BenchmarkOneToOnePCMUOpus(b *testing.B) {
 	benchRoom(b, 8000, []audio.Codec{pcmu, opc}, 2)
 }
