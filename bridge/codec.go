@@ -120,10 +120,3 @@ func newEncoder(c audio.Codec, roomRate int) (encoder, error) {
 	}
 	return codecEncoder{e}, nil
 }
-
-// silentPayload tells the jitter buffer where dropping or stretching a
-// packet is least audible: the codec's hint, or nil.
-func silentPayload(codec string) func([]byte) bool {
-	info, _ := audio.LookupCodec(codec)
-	return info.Silent
-}

@@ -32,6 +32,7 @@ type ingress struct {
 	// digital silence): it is not decoded, and the leg counts as not
 	// talking. nil: every payload is decoded.
 	silent  func([]byte) bool
+	resume  bool   // the decoder keeps state across packets (Opus): conceal once when speech resumes
 	skipped bool   // the last payload was silence, not decoded
 	hushed  bool   // pull's last nil was a tick of silence, not a pause
 	decoded uint64 // payloads decoded
@@ -46,7 +47,8 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: silentPayload(c.Name)}
+	info, _ := audio.LookupCodec(c.Name)
+	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: info.Silent, resume: info.DTX}
 	in.jb = audio.NewJitterBuffer(audio.JitterConfig{Rate: c.Rate, Silent: in.silent})
 	per := dec.rate() / 50
 	in.pktDur = per
@@ -93,11 +95,11 @@ func (in *ingress) pull(now time.Time) []int16 {
 			in.skipped = true
 			in.skips++
 		case st == audio.JitterPacket:
-			if in.skipped {
+			if in.skipped && in.resume {
 				n := len(in.fifo)
 				in.fifo = in.dec.conceal(in.fifo, in.pktDur)[:n]
-				in.skipped = false
 			}
+			in.skipped = false
 			n := len(in.fifo)
 			var err error
 			in.fifo, err = in.dec.decode(in.fifo, payload)
