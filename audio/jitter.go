@@ -39,6 +39,10 @@ type JitterConfig struct {
 	// then drops or stretches preferably there. Without it, adjustments
 	// happen wherever they fall.
 	Silent func(payload []byte) bool
+	// Shrinks: the consumer compresses time (a Shrinker) to shed what
+	// Excess reports; the buffer never drops a packet to shrink, it only
+	// stretches to grow.
+	Shrinks bool
 }
 
 // JitterStats are a jitter buffer's counters.
@@ -100,8 +104,9 @@ type JitterBuffer struct {
 	baseCur    float64 // lowest transit in the current window
 	basePrev   float64 // lowest transit in the previous window
 	baseStart  time.Time
-	peak       float64 // decaying peak of transit above the base
-	avgDepth   float64 // smoothed depth in packets
+	peak       float64   // decaying peak of transit above the base
+	avgDepth   float64   // smoothed depth in packets, as the first pop of a tick finds it
+	avgAt      time.Time // when avgDepth last moved
 	lastAdjust time.Time
 	calmSince  time.Time
 }
@@ -142,6 +147,7 @@ func (j *JitterBuffer) reset(ssrc uint32, ext int64, now time.Time) {
 	j.emptyRun = 0
 	j.playAfter = now.Add(time.Duration(j.targetMS() * float64(time.Millisecond)))
 	j.avgDepth = 0
+	j.avgAt = time.Time{}
 }
 
 // extend turns a 16-bit sequence number into one that keeps counting past
@@ -266,14 +272,14 @@ func (j *JitterBuffer) Pop(now time.Time) ([]byte, JitterStatus) {
 		return nil, JitterEmpty
 	}
 	j.emptyRun = 0
-	j.avgDepth += (float64(depth) - j.avgDepth) * 0.05
+	j.smoothDepth(depth, now)
 	target := j.targetMS() / j.frameDur
 	canAdjust := now.Sub(j.lastAdjust) > 200*time.Millisecond
 	s := &j.slots[j.next&(jbSlots-1)]
 	have := s.used && s.ext == j.next
 	silent := have && j.cfg.Silent != nil && j.cfg.Silent(s.payload)
 	switch {
-	case canAdjust && j.avgDepth > target+1 && depth > 1 && (silent || j.cfg.Silent == nil || j.avgDepth > target+3):
+	case !j.cfg.Shrinks && canAdjust && j.avgDepth > target+1 && depth > 1 && (silent || j.cfg.Silent == nil || j.avgDepth > target+3):
 		// Too deep (a sender clock running fast, or a network that calmed
 		// down): drop this packet and play the next.
 		if have {
@@ -302,6 +308,42 @@ func (j *JitterBuffer) Pop(now time.Time) ([]byte, JitterStatus) {
 	s.used = false
 	j.stats.Played++
 	return s.payload, JitterPacket
+}
+
+// smoothDepth folds the depth a pop finds into avgDepth, weighted by the
+// time since the last one: a consumer that pops several packets in one
+// tick (catching up after a Shrinker shortened its audio) counts the
+// depth of the tick once, as the first pop finds it, rather than the
+// emptier depths of its later pops. One packet interval weighs 0.05.
+func (j *JitterBuffer) smoothDepth(depth int64, now time.Time) {
+	w := 1.0 // first pop since a reset
+	if !j.avgAt.IsZero() {
+		w = min(float64(now.Sub(j.avgAt))/(j.frameDur*float64(time.Millisecond)), 2)
+	}
+	if w <= 0 {
+		return
+	}
+	j.avgDepth += (float64(depth) - j.avgDepth) * 0.05 * w
+	j.avgAt = now
+}
+
+// Excess returns how much buffered audio lies above the target depth: the
+// smoothed depth (or the depth now, if lower) minus the target, never
+// negative. A consumer that compresses time (JitterConfig.Shrinks) sheds
+// this much, a little per frame. Taking the lower of the two keeps a
+// consumer from shedding on after it caught up, while the smoothed depth
+// still lags behind.
+func (j *JitterBuffer) Excess() time.Duration {
+	depth := j.highest - j.next + 1
+	if !j.started || depth <= 0 {
+		return 0
+	}
+	// avgDepth counts the packet a pop takes; depth here is what remains.
+	d := min(j.avgDepth-1, float64(depth))*j.frameDur - j.targetMS()
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(d * float64(time.Millisecond))
 }
 
 // Stats returns the counters and the current depth, target and jitter.

@@ -285,6 +285,9 @@ func FuzzJitterBuffer(f *testing.F) {
 			if d := jb.Stats().Depth; d < 0 || d > jbSlots*time.Second {
 				t.Fatalf("depth %v", d)
 			}
+			if e := jb.Excess(); e < 0 || e > jb.Stats().Depth {
+				t.Fatalf("excess %v, depth %v", e, jb.Stats().Depth)
+			}
 		}
 	})
 }
