@@ -368,3 +368,7 @@ func (j *JitterBuffer) Peek() ([]byte, bool) {
 	}
 	return s.payload, true
 }
+
+// Lost is Stats().Lost without the rest: a consumer compares it around a
+// Pop to tell a lost packet from a stretch.
+func (j *JitterBuffer) Lost() uint64 { return j.stats.Lost }

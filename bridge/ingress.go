@@ -18,8 +18,9 @@ type ingress struct {
 	rs    *audio.Resampler // decoder rate -> room rate; nil when equal
 	now   func() time.Time
 
-	mu sync.Mutex
-	jb *audio.JitterBuffer
+	mu  sync.Mutex
+	jb  *audio.JitterBuffer
+	shr *audio.Shrinker // sheds the buffer's excess delay by time-scale compression
 
 	fifo     []int16 // decoded PCM at the decoder's rate, not consumed yet
 	voice    int     // fifo[:voice] may carry sound; the rest is skipped silence
@@ -38,6 +39,7 @@ type ingress struct {
 	decoded uint64 // payloads decoded
 	skips   uint64 // payloads skipped as silence
 	fecs    uint64 // lost packets rebuilt from the next one's FEC
+	shed    uint64 // samples removed by time-scale compression
 	noFEC   bool   // tests: conceal instead, to measure what FEC brings
 }
 
@@ -49,8 +51,12 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 	}
 	info, _ := audio.LookupCodec(c.Name)
 	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: info.Silent, resume: info.DTX}
-	in.jb = audio.NewJitterBuffer(audio.JitterConfig{Rate: c.Rate, Silent: in.silent})
+	// The buffer never drops a packet to shrink: it reports its excess,
+	// which pull sheds by compressing time (pitch periods in speech, more
+	// in silence), so a backlog after a stall is gone within about a second.
+	in.jb = audio.NewJitterBuffer(audio.JitterConfig{Rate: c.Rate, Silent: in.silent, Shrinks: true})
 	per := dec.rate() / 50
+	in.shr = audio.NewShrinker(dec.rate(), per*3) // packets up to 60 ms
 	in.pktDur = per
 	in.fifo = make([]int16, 0, dec.rate()/10*2) // 200 ms
 	in.tick = make([]int16, per)
@@ -84,11 +90,12 @@ func (in *ingress) pull(now time.Time) []int16 {
 	need := len(in.tick)
 	in.mu.Lock()
 	for len(in.fifo) < need {
-		lost := in.jb.Stats().Lost
+		lost := in.jb.Lost()
 		payload, st := in.jb.Pop(now)
 		if st == audio.JitterEmpty {
 			break
 		}
+		m := len(in.fifo)
 		switch {
 		case st == audio.JitterPacket && in.silent != nil && in.silent(payload):
 			in.fifo = grow(in.fifo, in.pktDur)
@@ -117,7 +124,7 @@ func (in *ingress) pull(now time.Time) []int16 {
 			// Lost: rebuild it from the next packet's FEC if that is
 			// here, else conceal (also when the buffer stretches).
 			ok := false
-			if next, here := in.jb.Peek(); here && !in.noFEC && in.jb.Stats().Lost > lost {
+			if next, here := in.jb.Peek(); here && !in.noFEC && in.jb.Lost() > lost {
 				in.fifo, ok = in.dec.fec(in.fifo, next, in.pktDur)
 			}
 			if ok {
@@ -126,6 +133,18 @@ func (in *ingress) pull(now time.Time) []int16 {
 				in.fifo = in.dec.conceal(in.fifo, in.pktDur)
 			}
 			in.voice = len(in.fifo)
+		}
+		// Shed what the buffer holds above its target: the frame just
+		// added is compressed in place. Every frame goes through, so the
+		// compressor's pitch search sees what was played before.
+		if len(in.fifo) > m {
+			want := int(in.jb.Excess() * time.Duration(in.dec.rate()) / time.Second)
+			var removed int
+			in.fifo, removed = in.shr.Shrink(in.fifo[:m], in.fifo[m:], want)
+			if in.voice > m {
+				in.voice = max(m, in.voice-removed)
+			}
+			in.shed += uint64(removed)
 		}
 	}
 	in.mu.Unlock()
