@@ -95,7 +95,8 @@ func TestOpusFECRecoversLostPacket(t *testing.T) {
 	withFEC, n := run(false)
 	withPLC, _ := run(true)
 	t.Logf("lost frames against the clean decode: %.2f dB mean level error rebuilt from FEC (%d packets), %.2f dB concealed", withFEC, n, withPLC)
-	if n < uint64(len(pkts)/7-2) {
+	// Losses in the pauses of the speech are silence, not rebuilt.
+	if n < uint64(len(pkts)/7)*8/10 {
 		t.Fatalf("only %d of %d lost packets rebuilt from FEC", n, len(pkts)/7)
 	}
 	if withFEC > withPLC*0.7 {

@@ -136,20 +136,21 @@ type Room struct {
 	log   *slog.Logger
 	frame int
 
-	mu       sync.Mutex
-	members  []*member
-	groups   map[string]*group
-	locked   bool
-	closed   bool
-	mixer    *audio.MixMinus
-	zero     []int16 // a frame of silence, never written
-	inputs   [][]int16
-	outs     [][]int16
-	prompt   *prompt
-	rec      *recorder
-	ticks    uint64
-	tickTime time.Duration // total time spent in ticks
-	simNow   atomic.Int64  // the ManualClock time, unix nanoseconds
+	mu        sync.Mutex
+	members   []*member
+	groups    map[string]*group
+	groupList []*group // the same, to walk each tick without a map iteration
+	locked    bool
+	closed    bool
+	mixer     *audio.MixMinus
+	zero      []int16 // a frame of silence, never written
+	inputs    [][]int16
+	outs      [][]int16
+	prompt    *prompt
+	rec       *recorder
+	ticks     uint64
+	tickTime  time.Duration // total time spent in ticks
+	simNow    atomic.Int64  // the ManualClock time, unix nanoseconds
 	// noStateCopy (tests) turns off the encoder hand-over (and the
 	// convergence), the behaviour before it, to measure what it avoids.
 	noStateCopy bool
@@ -358,6 +359,7 @@ func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
 		return nil, err
 	}
 	r.groups[key] = g
+	r.groupList = append(r.groupList, g)
 	return g, nil
 }
 
@@ -606,7 +608,7 @@ func (r *Room) tickLocked(now time.Time) {
 		r.rec.write(shared, r.members, r.inputs)
 	}
 	// Listeners: one encode per group, only if someone in it listens.
-	for _, g := range r.groups {
+	for _, g := range r.groupList {
 		g.payload = g.payload[:0]
 	}
 	// A listener that starts talking (or gets a prompt of its own) moves to
@@ -716,7 +718,7 @@ const fecEvery = 100
 // each shared encoder to the worst of its listeners': Opus spends bits on
 // in-band FEC in proportion, and none on a clean path.
 func (r *Room) tuneFEC() {
-	for _, g := range r.groups {
+	for _, g := range r.groupList {
 		g.loss = -1 // no listener reports: leave the encoder as it is
 	}
 	for _, m := range r.members {
@@ -731,7 +733,7 @@ func (r *Room) tuneFEC() {
 		}
 		m.group.loss = max(m.group.loss, p)
 	}
-	for _, g := range r.groups {
+	for _, g := range r.groupList {
 		if g.loss >= 0 && g.loss != g.lastLoss {
 			g.lastLoss = g.loss
 			g.enc.setLoss(g.loss)

@@ -18,8 +18,7 @@ var Info = audio.CodecInfo{
 	// usedtx=1 asks the peer for DTX: a few bytes every 400 ms while it is
 	// silent, which a room then neither decodes nor mixes.
 	Fmtp: "minptime=10;useinbandfec=1;usedtx=1",
-	// DTX and near-silent frames are a few bytes.
-	Silent: func(p []byte) bool { return len(p) <= 10 },
+	Silent: Silent,
 	DTX:    true,
 	NewEncoder: func(rate int) (audio.CodecEncoder, error) {
 		e, err := NewEncoder(rate, EncoderOptions{FEC: true})
@@ -38,3 +37,40 @@ var Info = audio.CodecInfo{
 }
 
 func init() { audio.RegisterCodec(Info) }
+
+// Silent reports whether an Opus packet carries no sound, from the packet
+// alone, without decoding it: a DTX packet (a few bytes), or a small SILK
+// or hybrid packet whose voice activity flags are all clear (the encoder's
+// own VAD said the frames are inactive: RFC 6716 4.2.3, the first bits of
+// the range coder, which with probability 1/2 are the top bits of the
+// first byte). SILK's VAD learns steady sounds as noise, so a tone or
+// music can be flagged inactive too: only packets too small to carry such
+// a sound (comfort noise, near silence) count. A CELT-only packet has no
+// flag; a small one counts.
+func Silent(p []byte) bool {
+	if len(p) <= 2 {
+		return true
+	}
+	toc := p[0]
+	config := toc >> 3
+	if config >= 16 || toc&0x04 != 0 || toc&0x03 != 0 { // CELT, stereo, or several frames
+		return len(p) <= 10
+	}
+	// One SILK (0-11) or hybrid (12-15) frame; SILK codes 40 and 60 ms as
+	// 2 or 3 internal frames, each with its VAD flag.
+	flags := 1
+	if config < 12 {
+		switch config & 3 {
+		case 2:
+			flags = 2
+		case 3:
+			flags = 3
+		}
+	}
+	return len(p) <= silentMax && p[1]>>(8-flags) == 0
+}
+
+// silentMax is the largest SILK packet taken for silence: libopus codes an
+// inactive 20 ms frame of near silence at 16 kHz in 7 to 16 bytes, a tone
+// in 30 or more.
+const silentMax = 16
