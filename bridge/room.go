@@ -82,7 +82,8 @@ type member struct {
 	payload []byte
 	prompt  *prompt
 	joined  time.Time
-	quiet   int // ticks in a row this leg was sent silence
+	quiet   int    // ticks in a row this leg was sent silence
+	gap     uint32 // RTP clock units of a DTX gap not yet written
 	// onShared: the leg's last frame came from its group's shared encoder,
 	// so its decoder follows that encoder's history.
 	onShared bool
@@ -683,7 +684,22 @@ func (r *Room) tickLocked(now time.Time) {
 
 // send writes one frame to the leg, from the tick: legs promise that a
 // write never blocks for long (a UDP send, an SRTP packet to pion).
+// An empty payload (a DTX gap) is not written at once: the gap is added
+// up and written just before the next packet, which advances the leg's
+// RTP clock by all of it in one call.
 func (m *member) send(payload []byte, samples uint32) {
+	if len(payload) == 0 {
+		m.gap += samples
+		return
+	}
+	if m.gap > 0 {
+		m.write(nil, m.gap)
+		m.gap = 0
+	}
+	m.write(payload, samples)
+}
+
+func (m *member) write(payload []byte, samples uint32) {
 	if m.out != nil {
 		m.out.push(payload, samples)
 		return

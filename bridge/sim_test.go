@@ -51,10 +51,18 @@ func (l *memLeg) push(p audio.Packet) {
 	l.consumed.Add(1)
 }
 
+// WritePayload keeps each payload; a DTX gap is kept as one empty payload
+// per 20 ms it covers.
 func (l *memLeg) WritePayload(payload []byte, samples uint32) error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(payload) == 0 {
+		for range max(1, int(samples)/(l.codec.Rate/50)) {
+			l.payloads = append(l.payloads, nil)
+		}
+		return nil
+	}
 	l.payloads = append(l.payloads, append([]byte(nil), payload...))
-	l.mu.Unlock()
 	return nil
 }
 
@@ -197,10 +205,23 @@ func (s *sim) run(d time.Duration, each func(tick int)) {
 }
 
 // waitSent waits until every leg got one payload per tick (egress is async).
+// pendingGap is how many ticks of a DTX gap the room has not written to l
+// yet (it writes a gap with the next packet).
+func (s *sim) pendingGap(l *memLeg) int {
+	s.room.mu.Lock()
+	defer s.room.mu.Unlock()
+	for _, m := range s.room.members {
+		if m.leg == Leg(l) {
+			return int(m.gap) / (l.codec.Rate / 50)
+		}
+	}
+	return 0
+}
+
 func (s *sim) waitSent(legs ...*memLeg) {
 	deadline := time.Now().Add(3 * time.Second)
 	for _, l := range legs {
-		for len(l.received()) < s.ticks-1 {
+		for len(l.received())+s.pendingGap(l) < s.ticks-1 {
 			if time.Now().After(deadline) {
 				s.t.Fatalf("leg %s got %d payloads for %d ticks", l.id, len(l.received()), s.ticks)
 			}
