@@ -17,7 +17,7 @@ var Info = audio.CodecInfo{
 	PCMRate:  48000,
 	// usedtx=1 asks the peer for DTX: a few bytes every 400 ms while it is
 	// silent, which a room then neither decodes nor mixes.
-	Fmtp: "minptime=10;useinbandfec=1;usedtx=1",
+	Fmtp:   "minptime=10;useinbandfec=1;usedtx=1",
 	Silent: Silent,
 	DTX:    true,
 	NewEncoder: func(rate int) (audio.CodecEncoder, error) {
