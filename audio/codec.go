@@ -75,6 +75,12 @@ type CodecInfo struct {
 	// to it (DTX, comfort noise): where the jitter buffer drops or
 	// stretches least audibly, and what a room need not decode.
 	Silent func(payload []byte) bool
+	// Inactive, when not nil, reports whether the encoder flagged a payload
+	// as carrying no voice (Opus: SILK's VAD flags clear), whatever its
+	// size. A leg that is already silent stays silent on such payloads (an
+	// Opus DTX refresh frame at 48 kHz is some 60 bytes); one that talks
+	// goes silent only on Silent payloads.
+	Inactive func(payload []byte) bool
 	// DTX: receivers of the codec accept gaps in the stream while the
 	// sender is silent (discontinuous transmission, RFC 7587 3.1.3), so a
 	// room sends a silent listener one packet per 400 ms, not 50.

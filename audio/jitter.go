@@ -372,3 +372,16 @@ func (j *JitterBuffer) Peek() ([]byte, bool) {
 // Lost is Stats().Lost without the rest: a consumer compares it around a
 // Pop to tell a lost packet from a stretch.
 func (j *JitterBuffer) Lost() uint64 { return j.stats.Lost }
+
+// Flush forgets every buffered packet and the playout position, keeping
+// the counters: the next packet starts playout afresh, after the target
+// delay, as after a pause. A room that stopped listening to a silent leg
+// (it dozes) flushes what piled up meanwhile.
+func (j *JitterBuffer) Flush() {
+	for i := range j.slots {
+		j.slots[i].used = false
+	}
+	j.started = false
+	j.transitSet = false
+	j.emptyRun = 0
+}

@@ -3,6 +3,7 @@ package bridge
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voxgate/voxgate/audio"
@@ -32,15 +33,21 @@ type ingress struct {
 	// silent tells a payload that carries silence (DTX, comfort noise,
 	// digital silence): it is not decoded, and the leg counts as not
 	// talking. nil: every payload is decoded.
-	silent  func([]byte) bool
-	resume  bool   // the decoder keeps state across packets (Opus): conceal once when speech resumes
-	skipped bool   // the last payload was silence, not decoded
-	hushed  bool   // pull's last nil was a tick of silence, not a pause
-	decoded uint64 // payloads decoded
-	skips   uint64 // payloads skipped as silence
-	fecs    uint64 // lost packets rebuilt from the next one's FEC
-	shed    uint64 // samples removed by time-scale compression
-	noFEC   bool   // tests: conceal instead, to measure what FEC brings
+	silent   func([]byte) bool
+	inactive func([]byte) bool // the encoder's own no-voice flag: does not wake a dozing room
+	resume   bool              // the decoder keeps state across packets (Opus): conceal once when speech resumes
+	skipped  bool              // the last payload was silence, not decoded
+	hushed   bool              // pull's last nil was a tick of silence, not a pause
+	decoded  uint64            // payloads decoded
+	skips    uint64            // payloads skipped as silence
+	fecs     uint64            // lost packets rebuilt from the next one's FEC
+	shed     uint64            // samples removed by time-scale compression
+
+	// dozing and stir belong to the room: while it dozes (every leg
+	// silent), a packet that is not silence flushes what piled up and
+	// wakes it. nil for an echo.
+	dozing, stir *atomic.Bool
+	noFEC        bool // tests: conceal instead, to measure what FEC brings
 }
 
 func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
@@ -50,7 +57,7 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 		return nil, err
 	}
 	info, _ := audio.LookupCodec(c.Name)
-	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: info.Silent, resume: info.DTX}
+	in := &ingress{leg: leg, codec: c, dec: dec, now: now, silent: info.Silent, inactive: info.Inactive, resume: info.DTX}
 	// The buffer never drops a packet to shrink: it reports its excess,
 	// which pull sheds by compressing time (pitch periods in speech, more
 	// in silence), so a backlog after a stall is gone within about a second.
@@ -75,9 +82,33 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 func (in *ingress) HandlePacket(p *audio.Packet) {
 	now := in.now()
 	in.mu.Lock()
+	if in.dozing != nil && in.dozing.Load() && !in.quiet(p.Payload) {
+		in.stir.Store(true) // a voice: the room wakes at its next tick
+	}
 	in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, now)
 	in.received++
 	in.mu.Unlock()
+}
+
+// quiet reports whether a payload must not wake a dozing room: silence,
+// or a packet its encoder flagged as without voice (a DTX refresh frame
+// can be 60 bytes; the first frames of speech may be flagged so too, and
+// stay buffered until a voiced one wakes the room).
+func (in *ingress) quiet(p []byte) bool {
+	return (in.silent != nil && in.silent(p)) || (in.inactive != nil && in.inactive(p))
+}
+
+// drain plays out, without decoding, what is due in the buffer: a dozing
+// room's legs send only silence, and what is not yet due (the start of a
+// talkspurt) stays for the room when it wakes.
+func (in *ingress) drain(now time.Time) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for range 64 {
+		if _, st := in.jb.Pop(now); st == audio.JitterEmpty {
+			return
+		}
+	}
 }
 
 // pull returns the next tick of audio at the room rate, or nil when the leg

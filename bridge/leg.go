@@ -51,6 +51,18 @@ type RemoteLossReporter interface {
 	RemoteLoss() float64
 }
 
+// DTXReceiver is implemented by legs that say whether their far end takes
+// gaps in the stream while nobody talks (RFC 7587 usedtx=1). Legs without
+// it are sent gaps when their codec allows DTX.
+type DTXReceiver interface {
+	AcceptsDTX() bool
+}
+
+func acceptsDTX(l Leg) bool {
+	d, ok := l.(DTXReceiver)
+	return !ok || d.AcceptsDTX()
+}
+
 func queueWrites(l Leg) bool {
 	q, ok := l.(QueuedWriter)
 	return ok && q.QueueWrites()

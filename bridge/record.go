@@ -90,6 +90,7 @@ func (r *Room) Record(path string, perLeg bool) error {
 	if err != nil {
 		return fmt.Errorf("recording room %q: %w", r.cfg.Name, err)
 	}
+	r.wakeLocked()
 	r.rec = &recorder{mix: w, path: path, base: strings.TrimSuffix(path, filepath.Ext(path)), rate: r.cfg.Rate,
 		perLeg: perLeg, legs: map[string]*audio.WAVWriter{}, zero: make([]int16, r.frame)}
 	r.log.Info("recording started", "path", path, "per_leg", perLeg)

@@ -83,6 +83,7 @@ type member struct {
 	prompt  *prompt
 	joined  time.Time
 	quiet   int    // ticks in a row this leg was sent silence
+	dtx     bool   // the leg takes gaps in silence: its codec allows it, its far end too
 	gap     uint32 // RTP clock units of a DTX gap not yet written
 	// onShared: the leg's last frame came from its group's shared encoder,
 	// so its decoder follows that encoder's history.
@@ -155,11 +156,21 @@ type Room struct {
 	// noStateCopy (tests) turns off the encoder hand-over (and the
 	// convergence), the behaviour before it, to measure what it avoids.
 	noStateCopy bool
-	running     bool    // driven by the clock
-	worker      *worker // the clock's worker driving the room while running
-	joinPCM     []int16
-	leavePCM    []int16
-	promptBuf   []int16
+	noDoze      bool // tests: never doze, to compare
+	running     bool // driven by the clock
+	// A room where every leg has been silent for dozeAfter ticks, all on
+	// DTX codecs, dozes: it skips its ticks but one in dtxEvery, which
+	// sends each leg its DTX packet, until a leg sends something that is
+	// not silence (stir) or the room changes.
+	dozing    atomic.Bool
+	stir      atomic.Bool
+	hush      int     // silent, dozable ticks in a row
+	doze      uint64  // ticks since the room began to doze
+	dozes     uint64  // times it did
+	worker    *worker // the clock's worker driving the room while running
+	joinPCM   []int16
+	leavePCM  []int16
+	promptBuf []int16
 }
 
 // NewRoom returns an empty room; its clock starts with the first leg.
@@ -315,6 +326,9 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 		case <-ctx.Done():
 		}
 	}()
+	m.in.dozing, m.in.stir = &r.dozing, &r.stir
+	m.dtx = m.group.dtx && acceptsDTX(leg)
+	r.wakeLocked()
 	r.members = append(r.members, m)
 	r.inputs = append(r.inputs, nil)
 	r.outs = append(r.outs, m.mix)
@@ -383,6 +397,7 @@ func (r *Room) remove(id, why string) error {
 		return ErrNoLeg
 	}
 	m := r.members[idx]
+	r.wakeLocked()
 	r.members = append(r.members[:idx], r.members[idx+1:]...)
 	r.inputs = r.inputs[:len(r.members)]
 	r.outs = append(r.outs[:idx], r.outs[idx+1:]...)
@@ -477,6 +492,7 @@ func (r *Room) PlayToRoom(w *audio.WAV) error {
 	}
 	r.mu.Lock()
 	r.prompt = &prompt{pcm: pcm}
+	r.wakeLocked()
 	r.mu.Unlock()
 	return nil
 }
@@ -492,6 +508,7 @@ func (r *Room) PlayToLeg(id string, w *audio.WAV) error {
 	m, err := r.member(id)
 	if err == nil {
 		m.prompt = &prompt{pcm: pcm}
+		r.wakeLocked()
 	}
 	return err
 }
@@ -522,9 +539,65 @@ func (r *Room) stopClock() {
 func (r *Room) tick(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running {
-		r.tickLocked(at)
+	if !r.running {
+		return
 	}
+	if r.dozing.Load() {
+		if !r.stir.Load() {
+			r.dozeLocked(at)
+			return
+		}
+		r.wakeLocked()
+	}
+	r.tickLocked(at)
+}
+
+// dozeAfter is how long a room must be silent before it dozes.
+const dozeAfter = 25
+
+// dozeLocked is a dozing room's tick: nothing, but every dtxEvery ticks
+// each leg gets its DTX packet (after the gap's worth of RTP clock) and
+// the silence its legs sent meanwhile is played out, undecoded.
+func (r *Room) dozeLocked(now time.Time) {
+	r.doze++
+	if r.doze%dtxEvery != 0 {
+		return
+	}
+	for _, m := range r.members {
+		m.in.drain(now)
+		m.gap += (dtxEvery - 1) * m.group.samples
+		m.send(m.group.silent, m.group.samples)
+	}
+}
+
+// wakeLocked ends a doze: the legs' RTP clocks get the ticks dozed since
+// the last DTX packet, and the room ticks again.
+func (r *Room) wakeLocked() {
+	if !r.dozing.Load() {
+		return
+	}
+	for _, m := range r.members {
+		m.gap += uint32(r.doze%dtxEvery) * m.group.samples
+		m.quiet = 1 // the next silence is a gap, not a packet at once
+	}
+	r.dozing.Store(false)
+	r.stir.Store(false)
+	r.hush = 0
+}
+
+// dozableLocked reports whether nothing in the room needs a tick but
+// silence to DTX legs: no prompt, no recording, every leg on a DTX codec,
+// none converging its encoder.
+func (r *Room) dozableLocked() bool {
+	if r.prompt != nil || r.rec != nil || r.noDoze {
+		return false
+	}
+	for _, m := range r.members {
+		if !m.dtx || m.prompt != nil || m.converge > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Close removes every leg, stops the clock and any recording. Idempotent.
@@ -555,6 +628,13 @@ func (r *Room) Tick(now time.Time) {
 	defer r.mu.Unlock()
 	if r.cfg.ManualClock {
 		r.simNow.Store(now.UnixNano())
+	}
+	if r.dozing.Load() {
+		if !r.stir.Load() {
+			r.dozeLocked(now)
+			return
+		}
+		r.wakeLocked()
 	}
 	r.tickLocked(now)
 }
@@ -589,6 +669,16 @@ func (r *Room) tickLocked(now time.Time) {
 	// Nobody says anything: no mix to make, and listeners get silence
 	// encoded once for the room's life (or, for DTX codecs, a gap).
 	silentRoom := voices == 0 && r.prompt == nil
+	if silentRoom && r.dozableLocked() {
+		if r.hush++; r.hush >= dozeAfter {
+			r.doze, r.hush = 0, 0
+			r.stir.Store(false)
+			r.dozing.Store(true)
+			r.dozes++
+		}
+	} else {
+		r.hush = 0
+	}
 	shared := r.zero
 	if voices > 0 {
 		shared = r.mixer.Mix(r.inputs, r.outs)
@@ -771,7 +861,7 @@ const dtxEvery = 20
 // advances) with a silent frame every dtxEvery ticks.
 func (m *member) sendSilence() {
 	g := m.group
-	if g.dtx && m.quiet%dtxEvery != 0 {
+	if m.dtx && m.quiet%dtxEvery != 0 {
 		m.send(nil, g.samples)
 	} else {
 		m.send(g.silent, g.samples)

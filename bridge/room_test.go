@@ -721,3 +721,68 @@ func TestRoomTickAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per tick of a 5-leg room", n)
 	}
 }
+
+// A room whose legs are all silent on DTX codecs dozes: it skips its ticks
+// but one in dtxEvery, which sends each leg its DTX packet, and the RTP
+// clock of every leg runs on. The first voiced packet wakes it: the others
+// hear the talker as soon as in a room that never dozed.
+func TestRoomDozesWhileSilent(t *testing.T) {
+	awake := dozeRun(t, true)
+	dozed := dozeRun(t, false)
+	t.Logf("the talker heard %d ticks after it started in a dozing room, %d in one that never dozes", dozed, awake)
+	if dozed < 0 || dozed > awake+1 {
+		t.Fatalf("a dozing room woke late: %d ticks, %d awake", dozed, awake)
+	}
+}
+
+func dozeRun(t *testing.T, noDoze bool) int {
+	r := newTestRoom(t, RoomConfig{Name: "doze", Rate: 16000})
+	r.noDoze = noDoze
+	s := &sim{t: t, room: r, start: time.Unix(9000, 0)}
+	var legs []*memLeg
+	var senders []*sender
+	for i := range 3 {
+		l := newMemLeg(fmt.Sprint("q", i), opc)
+		sd := newSender(t, l, 600+300*float64(i), int64(i))
+		enc, err := opus.NewEncoder(48000, opus.EncoderOptions{DTX: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sd.enc, sd.on = enc, false
+		legs, senders = append(legs, l), append(senders, sd)
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.senders = senders
+	s.run(3*time.Second, nil)
+	s.waitSent(legs...)
+	r.mu.Lock()
+	dozing, dozes := r.dozing.Load(), r.dozes
+	r.mu.Unlock()
+	if want := uint64(1); noDoze {
+		want = 0
+	} else if !dozing || dozes != want {
+		t.Fatalf("a silent room: dozing %v, %d dozes", dozing, dozes)
+	}
+	n0 := len(legs[1].received())
+	senders[0].on = true // q0 talks
+	s.run(time.Second, nil)
+	s.waitSent(legs...)
+	if r.dozing.Load() {
+		t.Fatal("the room still dozes while a leg talks")
+	}
+	got := legs[1].received()
+	first := -1
+	for i, p := range got[n0:] {
+		if len(p) > 0 && !opus.Silent(p) {
+			first = i
+			break
+		}
+	}
+	checkHearsFreq(t, legs[1], []float64{600}, 900)
+	if gaps := len(got); gaps < s.ticks-1-s.pendingGap(legs[1]) {
+		t.Fatalf("q1's RTP clock covers %d ticks of %d", gaps, s.ticks)
+	}
+	return first
+}

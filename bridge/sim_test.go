@@ -212,7 +212,11 @@ func (s *sim) pendingGap(l *memLeg) int {
 	defer s.room.mu.Unlock()
 	for _, m := range s.room.members {
 		if m.leg == Leg(l) {
-			return int(m.gap) / (l.codec.Rate / 50)
+			n := int(m.gap) / (l.codec.Rate / 50)
+			if s.room.dozing.Load() {
+				n += int(s.room.doze % dtxEvery)
+			}
+			return n
 		}
 	}
 	return 0

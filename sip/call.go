@@ -539,6 +539,14 @@ func (c *Call) gotDTMF(d rune) {
 // Stats returns the call's media counters.
 func (c *Call) Stats() Stats { return c.sess.snapshot() }
 
+// AcceptsDTX reports whether the peer asked for DTX (usedtx=1 in its SDP):
+// then a room sends it gaps, not silence, while nobody talks.
+func (c *Call) AcceptsDTX() bool {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.dtx
+}
+
 // RemoteLoss is the fraction of our packets the peer reported lost in its
 // last RTCP receiver report.
 func (c *Call) RemoteLoss() float64 {

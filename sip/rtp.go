@@ -62,6 +62,7 @@ type rtpSession struct {
 	pt, dtmfPT uint8
 	dtmfRate   int       // telephone-event's clock (8000, or the codec's)
 	direction  Direction // ours
+	dtx        bool      // the peer asked for DTX (usedtx=1)
 	seq        uint16
 	ts         uint32
 	sentAny    bool
@@ -112,6 +113,7 @@ func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.codec, s.pt, s.dtmfPT, s.dtmfRate, s.direction = mo.Codec, mo.PT, mo.DTMFPT, cmp.Or(mo.DTMFRate, 8000), dir
+	s.dtx = mo.DTX
 	if mo.Addr.IsValid() && mo.Addr != s.remote {
 		s.remote = mo.Addr
 		s.remoteRTCP = netip.AddrPortFrom(mo.Addr.Addr(), mo.Addr.Port()+1)

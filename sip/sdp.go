@@ -91,6 +91,9 @@ type mediaOffer struct {
 	Index     int      // index of the audio m-line
 	MLines    []string // the offer's m-line media kinds, to answer each
 	MFormats  []string // first format of each m-line, for rejecting it
+	// DTX: the peer's fmtp for the chosen codec has usedtx=1 (RFC 7587):
+	// it prefers gaps in silence, so voxgate may send them.
+	DTX bool
 }
 
 // parseOffer picks the audio stream of a peer's SDP and the codec to use:
@@ -146,6 +149,7 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 		mo.Addr = netip.AddrPortFrom(ip, uint16(port))
 	}
 	rtpmap := map[string]string{} // pt -> "NAME/rate"
+	fmtp := map[string]string{}   // pt -> parameters
 	mo.Direction = SendRecv
 	for _, a := range append(append([]sdp.Attribute{}, s.Attributes...), md.Attributes...) {
 		switch a.Key {
@@ -153,6 +157,10 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			pt, enc, ok := strings.Cut(a.Value, " ")
 			if ok {
 				rtpmap[pt] = strings.ToUpper(enc)
+			}
+		case "fmtp":
+			if pt, params, ok := strings.Cut(a.Value, " "); ok {
+				fmtp[pt] = params
 			}
 		case "ptime":
 			if v, err := strconv.Atoi(strings.TrimSpace(a.Value)); err == nil && v >= 10 && v <= 120 && v%10 == 0 {
@@ -190,6 +198,7 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			name := strings.ToUpper(fmt.Sprintf("%s/%d", c.Name, c.Rate))
 			if (enc == "" && pt == int(c.PT) && !c.dynamic()) || enc == name || strings.HasPrefix(enc, name+"/") {
 				mo.Codec, mo.PT, found = c, uint8(pt), true
+				mo.DTX = hasParam(fmtp[f], "usedtx", "1")
 				break
 			}
 		}
@@ -274,4 +283,15 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 		fmt.Fprintf(&b, "m=%s 0 RTP/AVP %s\r\n", kind, mo.MFormats[i])
 	}
 	return []byte(b.String())
+}
+
+// hasParam reports whether an fmtp line ("a=1;b=2") sets name to value.
+func hasParam(params, name, value string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) && strings.TrimSpace(v) == value {
+			return true
+		}
+	}
+	return false
 }

@@ -186,3 +186,26 @@ func checkGolden(t *testing.T, name, got string) {
 		t.Fatalf("%s differs:\n%s", golden, got)
 	}
 }
+
+// A peer that asks for DTX (usedtx=1 on the chosen codec) is sent gaps in
+// silence; one that does not, or asks for it on another codec, is not.
+func TestOfferDTXPreference(t *testing.T) {
+	base := "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 111 0\r\na=rtpmap:111 opus/48000/2\r\n"
+	for _, c := range []struct {
+		fmtp string
+		want bool
+	}{
+		{"a=fmtp:111 minptime=10; useinbandfec=1; usedtx=1\r\n", true},
+		{"a=fmtp:111 useinbandfec=1\r\n", false},
+		{"a=fmtp:111 usedtx=0\r\n", false},
+		{"a=fmtp:0 usedtx=1\r\n", false},
+	} {
+		mo, err := parseOffer([]byte(base+c.fmtp), allCodecs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mo.DTX != c.want {
+			t.Errorf("%q: DTX %v, want %v", c.fmtp, mo.DTX, c.want)
+		}
+	}
+}

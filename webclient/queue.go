@@ -5,3 +5,7 @@ package webclient
 // relay, can wait on a congested connection, which must never hold up a
 // room's clock.
 func (c *Call) QueueWrites() bool { return true }
+
+// AcceptsDTX: a browser's jitter buffer (NetEq) takes gaps in silence,
+// whatever its SDP says about usedtx.
+func (c *Call) AcceptsDTX() bool { return true }

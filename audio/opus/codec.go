@@ -17,9 +17,10 @@ var Info = audio.CodecInfo{
 	PCMRate:  48000,
 	// usedtx=1 asks the peer for DTX: a few bytes every 400 ms while it is
 	// silent, which a room then neither decodes nor mixes.
-	Fmtp:   "minptime=10;useinbandfec=1;usedtx=1",
-	Silent: Silent,
-	DTX:    true,
+	Fmtp:     "minptime=10;useinbandfec=1;usedtx=1",
+	Silent:   Silent,
+	Inactive: Inactive,
+	DTX:      true,
 	NewEncoder: func(rate int) (audio.CodecEncoder, error) {
 		e, err := NewEncoder(rate, EncoderOptions{FEC: true})
 		if err != nil {
@@ -56,18 +57,37 @@ func Silent(p []byte) bool {
 	if config >= 16 || toc&0x04 != 0 || toc&0x03 != 0 { // CELT, stereo, or several frames
 		return len(p) <= 10
 	}
-	// One SILK (0-11) or hybrid (12-15) frame; SILK codes 40 and 60 ms as
-	// 2 or 3 internal frames, each with its VAD flag.
-	flags := 1
+	return len(p) <= silentMax && Inactive(p)
+}
+
+// Inactive reports whether an Opus packet's voice activity flags are all
+// clear (a SILK or hybrid packet of one frame), whatever its size: the
+// encoder judged it not to carry voice. DTX packets count too.
+func Inactive(p []byte) bool {
+	if len(p) <= 2 {
+		return true
+	}
+	toc := p[0]
+	config := toc >> 3
+	if config >= 16 || toc&0x04 != 0 || toc&0x03 != 0 {
+		return false
+	}
+	return p[1]>>(8-silkFrames(config)) == 0
+}
+
+// silkFrames is how many SILK frames (each with a VAD flag) one Opus frame
+// of a SILK or hybrid configuration holds: 40 and 60 ms SILK frames are 2
+// and 3 of 20 ms.
+func silkFrames(config byte) int {
 	if config < 12 {
 		switch config & 3 {
 		case 2:
-			flags = 2
+			return 2
 		case 3:
-			flags = 3
+			return 3
 		}
 	}
-	return len(p) <= silentMax && p[1]>>(8-flags) == 0
+	return 1
 }
 
 // silentMax is the largest SILK packet taken for silence: libopus codes an

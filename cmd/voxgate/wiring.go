@@ -27,6 +27,8 @@ var (
 	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)
 	_ bridge.RemoteLossReporter = (*sip.Call)(nil)
 	_ bridge.RemoteLossReporter = (*webclient.Call)(nil)
+	_ bridge.DTXReceiver        = (*sip.Call)(nil)
+	_ bridge.DTXReceiver        = (*webclient.Call)(nil)
 	_ webclient.Control         = control{}
 )
 

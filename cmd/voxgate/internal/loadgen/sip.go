@@ -152,7 +152,7 @@ func offer(port int, codec string) []byte {
 	id := strconv.FormatInt(time.Now().UnixNano(), 10)
 	m := fmt.Sprintf("m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", port)
 	if codec == "opus" {
-		m = fmt.Sprintf("m=audio %d RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1\r\na=rtpmap:101 telephone-event/48000\r\na=fmtp:101 0-16\r\n", port)
+		m = fmt.Sprintf("m=audio %d RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1;usedtx=1\r\na=rtpmap:101 telephone-event/48000\r\na=fmtp:101 0-16\r\n", port)
 	}
 	return []byte("v=0\r\no=loadgen " + id + " " + id + " IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" + m + "a=ptime:20\r\na=sendrecv\r\n")
 }
