@@ -226,7 +226,7 @@ func (s *Shrinker) period(p, end int) (lag, fade int) {
 	// Refine at the full rate around the coarse lag.
 	bestC := -1.0
 	for l := max(cl*d-d+1, s.minLag); l <= min(cl*d+d-1, hiLag); l++ {
-		if c := ncc16(s.work, s.start(p, end, l), l, s.win); c > bestC {
+		if c := ncc(s.work, s.start(p, end, l), l, s.win); c > bestC {
 			bestC, lag = c, l
 		}
 	}
@@ -244,22 +244,7 @@ func (s *Shrinker) start(p, end, lag int) int {
 }
 
 // ncc is the normalised correlation of x[at:at+n] with x[at+lag:at+lag+n].
-func ncc(x []float32, at, lag, n int) float64 {
-	var xy, xx, yy float64
-	for i := at; i < at+n; i++ {
-		a, b := float64(x[i]), float64(x[i+lag])
-		xy += a * b
-		xx += a * a
-		yy += b * b
-	}
-	if xx == 0 || yy == 0 {
-		return 0
-	}
-	return xy / math.Sqrt(xx*yy)
-}
-
-// ncc16 is ncc over PCM.
-func ncc16(x []int16, at, lag, n int) float64 {
+func ncc[T float32 | int16](x []T, at, lag, n int) float64 {
 	var xy, xx, yy float64
 	for i := at; i < at+n; i++ {
 		a, b := float64(x[i]), float64(x[i+lag])

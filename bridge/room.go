@@ -539,9 +539,14 @@ func (r *Room) stopClock() {
 func (r *Room) tick(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.running {
-		return
+	if r.running {
+		r.stepLocked(at)
 	}
+}
+
+// stepLocked runs one tick, or a doze while the room dozes and no leg has
+// stirred it.
+func (r *Room) stepLocked(at time.Time) {
 	if r.dozing.Load() {
 		if !r.stir.Load() {
 			r.dozeLocked(at)
@@ -629,14 +634,7 @@ func (r *Room) Tick(now time.Time) {
 	if r.cfg.ManualClock {
 		r.simNow.Store(now.UnixNano())
 	}
-	if r.dozing.Load() {
-		if !r.stir.Load() {
-			r.dozeLocked(now)
-			return
-		}
-		r.wakeLocked()
-	}
-	r.tickLocked(now)
+	r.stepLocked(now)
 }
 
 func (r *Room) tickLocked(now time.Time) {
