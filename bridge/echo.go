@@ -30,7 +30,7 @@ func Echo(ctx context.Context, leg Leg) error {
 		return err
 	}
 	info, _ := lookupCodec(c)
-	e.dtx = info.DTX
+	e.dtx = info.DTX && acceptsDTX(leg)
 	leg.SetPacketHandler(in)
 	defer leg.SetPacketHandler(nil)
 	w := DefaultClock().add(e)
