@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/voxgate/voxgate/audio"
 )
@@ -43,6 +45,14 @@ func CaptureRTP(t testing.TB, min, max int) *Capture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Only UDP to the ports watched reaches the socket, filtered in the
+	// kernel, and the buffer is large: tests of other packages run at the
+	// same time and flood loopback (sipp, torture sets), which overflowed
+	// the socket and lost every RTP packet of a call once.
+	if err := attachPortFilter(fd, min, max); err != nil {
+		t.Fatalf("capture filter: %v", err)
+	}
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20)
 	if err := syscall.Bind(fd, &syscall.SockaddrLinklayer{Protocol: htons(syscall.ETH_P_IP), Ifindex: lo}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +63,29 @@ func CaptureRTP(t testing.TB, min, max int) *Capture {
 	go c.loop()
 	t.Cleanup(c.Stop)
 	return c
+}
+
+// attachPortFilter lets through IPv4 UDP packets to ports min..max only (the
+// socket sees packets from their IP header on).
+func attachPortFilter(fd, min, max int) error {
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 9, Size: 1}, // IP protocol
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: syscall.IPPROTO_UDP, SkipFalse: 5},
+		bpf.LoadMemShift{Off: 0},          // X = IP header length
+		bpf.LoadIndirect{Off: 2, Size: 2}, // UDP destination port
+		bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: uint32(min), SkipFalse: 2},
+		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: uint32(max), SkipTrue: 1},
+		bpf.RetConstant{Val: 65535},
+		bpf.RetConstant{Val: 0},
+	})
+	if err != nil {
+		return err
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]})
 }
 
 func (c *Capture) loop() {
