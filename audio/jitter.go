@@ -185,6 +185,13 @@ func (j *JitterBuffer) Push(seq uint16, ts, ssrc uint32, payload []byte, now tim
 		j.stats.Resyncs++
 		j.reset(ssrc, ext, now)
 	}
+	if ext < j.next && j.emptyRun > 0 && ext > j.highest && ext >= j.next-int64(min(j.emptyRun, jbPauseAfter-1)) {
+		// A packet newer than any received, whose number Pop already gave
+		// up as lost while nothing came: the sender paused (DTX) or its
+		// packets came late. Play resumes here; nothing of it is skipped.
+		j.stats.Lost -= uint64(j.next - ext)
+		j.next = ext
+	}
 	if ext < j.next {
 		j.stats.Late++
 		return

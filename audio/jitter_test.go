@@ -305,3 +305,36 @@ func BenchmarkJitterBufferPushPop(b *testing.B) {
 		jb.Pop(now)
 	}
 }
+
+// A sender in DTX pauses with consecutive sequence numbers and a jump in
+// timestamps: when it talks again, its first packets play, none is taken
+// for late (the numbers Pop gave up as lost during the pause resume).
+func TestJitterDTXResumeKeepsOnset(t *testing.T) {
+	jb := NewJitterBuffer(JitterConfig{Rate: 48000})
+	now := time.Unix(100, 0)
+	seq, ts := uint16(0), uint32(0)
+	for burst := range 5 {
+		for range 10 { // 200 ms of talk
+			jb.Push(seq, ts, 1, []byte{byte(seq), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, now)
+			seq++
+			ts += 960
+			jb.Pop(now)
+			now = now.Add(20 * time.Millisecond)
+		}
+		for range 20 + burst { // a DTX pause: nothing sent, the clock runs on
+			jb.Pop(now)
+			now = now.Add(20 * time.Millisecond)
+			ts += 960
+		}
+	}
+	for range 10 { // play out what is left
+		jb.Pop(now)
+		now = now.Add(20 * time.Millisecond)
+	}
+	st := jb.Stats()
+	t.Logf("%+v", st)
+	// Only the last pause, after which nothing came, leaves its guesses lost.
+	if st.Late > 0 || st.Played != 50 || st.Lost > jbPauseAfter-1 {
+		t.Fatalf("%d of 50 played, %d late, %d lost: the first packets after each pause were dropped", st.Played, st.Late, st.Lost)
+	}
+}

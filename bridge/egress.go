@@ -19,6 +19,7 @@ type egress struct {
 	samples [egressDepth]uint32
 	head, n int
 	dropped uint64
+	gap     uint32 // RTP clock units of dropped frames, written before the next one
 	sent    uint64
 	ready   chan struct{}
 }
@@ -35,6 +36,9 @@ func newEgress(leg Leg) *egress {
 func (e *egress) push(payload []byte, samples uint32) {
 	e.mu.Lock()
 	if e.n == egressDepth {
+		// The oldest frame is dropped, not its time: the leg's RTP clock
+		// still advances by it (a gap) before the next frame goes out.
+		e.gap += e.samples[e.head]
 		e.head = (e.head + 1) % egressDepth
 		e.n--
 		e.dropped++
@@ -65,11 +69,15 @@ func (e *egress) run(ctx context.Context) {
 			}
 		}
 		out = append(out[:0], e.buf[e.head]...)
-		samples := e.samples[e.head]
+		samples, gap := e.samples[e.head], e.gap
+		e.gap = 0
 		e.head = (e.head + 1) % egressDepth
 		e.n--
 		e.sent++
 		e.mu.Unlock()
+		if gap > 0 {
+			_ = e.leg.WritePayload(nil, gap)
+		}
 		_ = e.leg.WritePayload(out, samples)
 	}
 }

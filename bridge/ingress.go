@@ -91,12 +91,16 @@ func (in *ingress) HandlePacket(p *audio.Packet) {
 }
 
 // quiet reports whether a payload must not wake a dozing room: silence,
-// or a packet its encoder flagged as without voice (a DTX refresh frame
-// can be 60 bytes; the first frames of speech may be flagged so too, and
-// stay buffered until a voiced one wakes the room).
+// or a small packet its encoder flagged as without voice (an Opus DTX
+// refresh frame at 48 kHz is some 60 bytes). A bigger one wakes it even
+// when flagged: SILK's VAD can take steady music or a tone for noise.
 func (in *ingress) quiet(p []byte) bool {
-	return (in.silent != nil && in.silent(p)) || (in.inactive != nil && in.inactive(p))
+	return (in.silent != nil && in.silent(p)) || (in.inactive != nil && len(p) <= inactiveMax && in.inactive(p))
 }
+
+// inactiveMax is the largest flagged-inactive packet that leaves a dozing
+// room asleep.
+const inactiveMax = 64
 
 // drain plays out, without decoding, what is due in the buffer: a dozing
 // room's legs send only silence, and what is not yet due (the start of a

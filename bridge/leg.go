@@ -58,6 +58,13 @@ type DTXReceiver interface {
 	AcceptsDTX() bool
 }
 
+// DTMFSender is implemented by legs that send digits in their media stream
+// (RFC 4733): while one is going out, the room writes to the leg every
+// tick, gaps too, so the digit's packets keep their 20 ms pace.
+type DTMFSender interface {
+	SendingDTMF() bool
+}
+
 func acceptsDTX(l Leg) bool {
 	d, ok := l.(DTXReceiver)
 	return !ok || d.AcceptsDTX()

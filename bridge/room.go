@@ -82,9 +82,10 @@ type member struct {
 	payload []byte
 	prompt  *prompt
 	joined  time.Time
-	quiet   int    // ticks in a row this leg was sent silence
-	dtx     bool   // the leg takes gaps in silence: its codec allows it, its far end too
-	gap     uint32 // RTP clock units of a DTX gap not yet written
+	quiet   int        // ticks in a row this leg was sent silence
+	dtx     bool       // the leg takes gaps in silence: its codec allows it, its far end too
+	digits  DTMFSender // the leg, when it sends digits in its media stream
+	gap     uint32     // RTP clock units of a DTX gap not yet written
 	// onShared: the leg's last frame came from its group's shared encoder,
 	// so its decoder follows that encoder's history.
 	onShared bool
@@ -328,6 +329,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	}()
 	m.in.dozing, m.in.stir = &r.dozing, &r.stir
 	m.dtx = m.group.dtx && acceptsDTX(leg)
+	m.digits, _ = leg.(DTMFSender)
 	r.wakeLocked()
 	r.members = append(r.members, m)
 	r.inputs = append(r.inputs, nil)
@@ -569,6 +571,9 @@ func (r *Room) dozeLocked(now time.Time) {
 		return
 	}
 	for _, m := range r.members {
+		if m.digits != nil && m.digits.SendingDTMF() {
+			r.stir.Store(true) // a digit to send: tick every 20 ms again
+		}
 		m.in.drain(now)
 		m.gap += (dtxEvery - 1) * m.group.samples
 		m.send(m.group.silent, m.group.samples)
@@ -776,7 +781,7 @@ func (r *Room) tickLocked(now time.Time) {
 // up and written just before the next packet, which advances the leg's
 // RTP clock by all of it in one call.
 func (m *member) send(payload []byte, samples uint32) {
-	if len(payload) == 0 {
+	if len(payload) == 0 && (m.digits == nil || !m.digits.SendingDTMF()) {
 		m.gap += samples
 		return
 	}

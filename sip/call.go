@@ -539,6 +539,15 @@ func (c *Call) gotDTMF(d rune) {
 // Stats returns the call's media counters.
 func (c *Call) Stats() Stats { return c.sess.snapshot() }
 
+// SendingDTMF reports whether digits are queued or being sent as RFC 4733
+// events: they replace audio packets every 20 ms, so a room writes to the
+// call every tick meanwhile, DTX gaps included.
+func (c *Call) SendingDTMF() bool {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.dtmfActive != nil || len(c.sess.dtmfQueue) > 0
+}
+
 // AcceptsDTX reports whether the peer asked for DTX (usedtx=1 in its SDP):
 // then a room sends it gaps, not silence, while nobody talks.
 func (c *Call) AcceptsDTX() bool {

@@ -233,6 +233,13 @@ func (s *rtpSession) recordDTMF(d rune) {
 func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if frame := uint32(s.codec.Rate / 50); len(payload) == 0 && frame > 0 && samples > frame {
+		// A long DTX gap: all of it but its last 20 ms is a pure gap, so a
+		// digit waiting to go out starts at its end and lasts what it should.
+		s.ts += samples - frame
+		s.marker = true
+		samples = frame
+	}
 	if s.dtmfActive == nil && len(s.dtmfQueue) > 0 && s.dtmfPT != 0 {
 		ev, _ := audio.EventOf(s.dtmfQueue[0])
 		s.dtmfQueue = s.dtmfQueue[1:]

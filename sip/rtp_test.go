@@ -305,3 +305,34 @@ func TestRTPPacketAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per packet received, %v per packet sent; want 0", recv, send)
 	}
 }
+
+// A long DTX gap written while a digit waits is a gap, and the digit starts
+// at its end with the duration of one frame, not of the whole gap.
+func TestDTMFAfterDTXGap(t *testing.T) {
+	peer := rtpPeer(t)
+	s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv)
+	s.mu.Lock()
+	ts0 := s.ts
+	s.mu.Unlock()
+	if err := s.sendDTMF("5"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.writePayload(nil, 19*160); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	_ = peer.SetReadDeadline(time.Now().Add(time.Second))
+	n, err := peer.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p rtp.Packet
+	_ = p.Unmarshal(buf[:n])
+	ev, err := audio.ParseDTMFEvent(p.Payload)
+	if err != nil || p.PayloadType != 101 || !p.Marker {
+		t.Fatalf("first packet after the gap: pt %d marker %v %v", p.PayloadType, p.Marker, err)
+	}
+	if ev.Duration != 160 || ev.End || p.Timestamp != ts0+18*160 {
+		t.Fatalf("digit after a 19-frame gap: duration %d end %v at %d, want 160, not ended, at %d", ev.Duration, ev.End, p.Timestamp-ts0, 18*160)
+	}
+}

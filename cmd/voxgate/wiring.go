@@ -29,6 +29,7 @@ var (
 	_ bridge.RemoteLossReporter = (*webclient.Call)(nil)
 	_ bridge.DTXReceiver        = (*sip.Call)(nil)
 	_ bridge.DTXReceiver        = (*webclient.Call)(nil)
+	_ bridge.DTMFSender         = (*sip.Call)(nil)
 	_ webclient.Control         = control{}
 )
 
