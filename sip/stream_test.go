@@ -134,6 +134,7 @@ func TestTCPMalformedAnswered(t *testing.T) {
 	addr := tcpServer(t, nil)
 	c := newTCPClient(t, addr)
 	ok := request("OPTIONS", "sip:voxgate@127.0.0.1", "ok1", 1, "", "")
+	next := 1
 	for _, m := range []struct{ name, msg, reason string }{
 		{"no Call-ID", strings.Replace(ok, "Call-ID: ok1\n", "", 1), "missing Call-ID"},
 		{"no From", strings.Replace(ok, "From: <sip:alice@voxgate>;tag=ftok1\n", "", 1), "missing From"},
@@ -146,7 +147,12 @@ func TestTCPMalformedAnswered(t *testing.T) {
 		if res.StatusCode != 400 || !strings.Contains(res.Reason, m.reason) {
 			t.Errorf("%s: %d %s, want 400 (%s)", m.name, res.StatusCode, res.Reason, m.reason)
 		}
-		c.send(ok) // the same connection still works
+		// The same connection still works. Each request is a new
+		// transaction (a new CSeq, so a new branch), as a client sends it:
+		// the same branch again would be a retransmission, which the
+		// transaction layer may absorb while the first one is still alive.
+		next++
+		c.send(request("OPTIONS", "sip:voxgate@127.0.0.1", "ok1", next, "", ""))
 		if res := c.final(3 * time.Second); res.StatusCode != 200 || res.CallID != "ok1" {
 			t.Fatalf("after %s: %d %s", m.name, res.StatusCode, res.Reason)
 		}
