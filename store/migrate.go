@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are the schema's steps, in order: migrations[i] brings the
+// schema from version i to i+1. A step is never edited once released; a
+// change is a new step at the end. Each step runs in its own transaction
+// together with the update of schema_version, so a crash mid-way leaves the
+// previous version whole.
+var migrations = []string{
+	// 1: the webhook outbox and registrations.
+	`CREATE TABLE outbox (
+		id          TEXT PRIMARY KEY,
+		endpoint    TEXT NOT NULL,
+		type        TEXT NOT NULL,
+		body        BLOB NOT NULL,
+		created_ns  INTEGER NOT NULL,
+		attempts    INTEGER NOT NULL DEFAULT 0,
+		next_try_ns INTEGER NOT NULL,
+		last_error  TEXT NOT NULL DEFAULT '',
+		delivered_ns INTEGER,
+		dropped_ns  INTEGER,
+		drop_reason TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX outbox_due ON outbox(next_try_ns) WHERE delivered_ns IS NULL AND dropped_ns IS NULL;
+	CREATE TABLE bindings (
+		aor        TEXT NOT NULL,
+		contact    TEXT NOT NULL,
+		data       BLOB NOT NULL,
+		expires_ns INTEGER NOT NULL,
+		PRIMARY KEY (aor, contact)
+	);
+	CREATE INDEX bindings_expires ON bindings(expires_ns);`,
+}
+
+// migrate applies the steps of steps that the database lacks. Two processes
+// opening a new file at once are safe: each step's transaction takes the write
+// lock at BEGIN (_txlock=immediate) and reads the version inside it.
+func migrate(ctx context.Context, db *sql.DB, steps []string) error {
+	if _, err := db.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("schema_version: %w", err)
+	}
+	for {
+		done, err := migrateOne(ctx, db, steps)
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+func migrateOne(ctx context.Context, db *sql.DB, steps []string) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	v, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	if v > len(steps) {
+		return false, fmt.Errorf("schema version %d is newer than this program knows (%d): a newer voxgate wrote this file", v, len(steps))
+	}
+	if v == len(steps) {
+		return true, tx.Commit()
+	}
+	if _, err := tx.ExecContext(ctx, steps[v]); err != nil {
+		return false, fmt.Errorf("migration %d: %w", v+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM schema_version`); err != nil {
+		return false, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version(version) VALUES (?)`, v+1); err != nil {
+		return false, err
+	}
+	return false, tx.Commit()
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("schema_version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// SchemaVersion returns the database's schema version.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
+	return schemaVersion(ctx, s.db)
+}
