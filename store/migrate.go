@@ -35,6 +35,64 @@ var migrations = []string{
 		PRIMARY KEY (aor, contact)
 	);
 	CREATE INDEX bindings_expires ON bindings(expires_ns);`,
+
+	// 2: call records with their legs, room history, the recordings' index.
+	`CREATE TABLE calls (
+		id           TEXT PRIMARY KEY,
+		call_id      TEXT NOT NULL,
+		origin       TEXT NOT NULL,
+		caller       TEXT NOT NULL,
+		callee       TEXT NOT NULL,
+		context      TEXT NOT NULL DEFAULT '',
+		rule         TEXT NOT NULL DEFAULT '',
+		action       TEXT NOT NULL DEFAULT '',
+		room         TEXT NOT NULL DEFAULT '',
+		user         TEXT NOT NULL DEFAULT '',
+		trunk        TEXT NOT NULL DEFAULT '',
+		started_ns   INTEGER NOT NULL,
+		answered_ns  INTEGER,
+		ended_ns     INTEGER,
+		cause_by     TEXT,
+		cause_status INTEGER,
+		cause_reason TEXT
+	);
+	CREATE INDEX calls_started ON calls(started_ns, id);
+	CREATE INDEX calls_ended ON calls(ended_ns) WHERE ended_ns IS NOT NULL;
+	CREATE INDEX calls_active ON calls(started_ns) WHERE ended_ns IS NULL;
+	CREATE TABLE call_legs (
+		call_id   TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
+		seq       INTEGER NOT NULL,
+		leg_id    TEXT NOT NULL,
+		role      TEXT NOT NULL,
+		name      TEXT NOT NULL,
+		codec     TEXT NOT NULL,
+		rate      INTEGER NOT NULL,
+		joined_ns INTEGER NOT NULL,
+		left_ns   INTEGER,
+		quality   TEXT NOT NULL,
+		PRIMARY KEY (call_id, seq)
+	);
+	CREATE TABLE room_events (
+		id        INTEGER PRIMARY KEY,
+		room      TEXT NOT NULL,
+		leg_id    TEXT NOT NULL,
+		call_id   TEXT NOT NULL DEFAULT '',
+		name      TEXT NOT NULL,
+		joined_ns INTEGER NOT NULL,
+		left_ns   INTEGER
+	);
+	CREATE INDEX room_events_room ON room_events(room, joined_ns);
+	CREATE INDEX room_events_open ON room_events(leg_id) WHERE left_ns IS NULL;
+	CREATE TABLE recordings (
+		id       TEXT PRIMARY KEY,
+		room     TEXT NOT NULL,
+		file     TEXT NOT NULL,
+		path     TEXT NOT NULL,
+		start_ns INTEGER NOT NULL,
+		end_ns   INTEGER,
+		size     INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX recordings_start ON recordings(start_ns);`,
 }
 
 // migrate applies the steps of steps that the database lacks. Two processes

@@ -104,7 +104,7 @@ func (s *Switchboard) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, 
 				}
 				return api.RoomInfo{}, err
 			}
-		} else if err := room.StopRecording(); err != nil {
+		} else if err := s.stopRecording(room); err != nil {
 			return api.RoomInfo{}, err
 		}
 	}
@@ -167,6 +167,7 @@ func (s *Switchboard) Kick(roomName, id string) error {
 	c := s.calls[id]
 	s.mu.Unlock()
 	if c != nil {
+		s.setCause(c.leg, "api", 0, "kicked")
 		s.goOwned(func() { hangup(c.leg) })
 	}
 	return nil
@@ -197,6 +198,7 @@ func (s *Switchboard) Hangup(id string) error {
 	if c == nil {
 		return fmt.Errorf("call %q: %w", id, api.ErrNotFound)
 	}
+	s.setCause(c.leg, "api", 0, "hung up through the API")
 	hangup(c.leg)
 	return nil
 }
@@ -307,6 +309,7 @@ func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	}
 	ra := dialplan.RoomAction{Name: room}
 	defer s.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
+	s.answered(leg)
 	s.joinRoom(s.ctx, leg, ra, false, log)
 	hangup(leg)
 }

@@ -82,6 +82,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		switch {
 		case errors.As(err, &st):
 			code, reason := st.SIPStatus()
+			s.setCause(c, "callee", code, reason)
 			s.reject(c, code, reason)
 		default: // not reachable, no answer in time, unknown trunk
 			s.reject(c, 480, "Temporarily Unavailable")
@@ -92,6 +93,8 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		hangup(callee)
 		return
 	}
+	s.answered(c)
+	s.setCallee(c, callee)
 	_ = callee.Answer(ctx) // tells a page the call is up
 	// Digits keyed on either side go to the other (RFC 4733 toward a phone).
 	c.OnDTMF(func(d rune) { _ = callee.SendDTMF(string(d)) })
@@ -108,8 +111,11 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	log.Info("call bridged", "caller", c.Caller(), "user", d.User, "trunk", d.Trunk, "number", d.Number, "rate", room.Rate())
 	select {
 	case <-c.Done():
+		s.setCause(c, "caller", 0, "")
 	case <-callee.Done():
+		s.setCause(c, "callee", 0, "")
 	case <-ctx.Done():
+		s.setCause(c, "system", 0, "voxgate stopping or the call's context ended")
 	}
 	hangup(c)
 	hangup(callee)

@@ -13,6 +13,7 @@ func (s *Switchboard) echo(ctx context.Context, c Leg, log *slog.Logger) {
 	if err := c.Answer(ctx); err != nil {
 		return
 	}
+	s.answered(c)
 	if err := bridge.Echo(ctx, c); err != nil && ctx.Err() == nil {
 		log.Warn("echo ended", "error", err)
 	}

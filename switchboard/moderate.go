@@ -157,6 +157,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 			case <-s.ctx.Done():
 			}
 			for _, o := range others {
+				s.setCause(o, "system", 0, "the last moderator left")
 				hangup(o)
 			}
 		})

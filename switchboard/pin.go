@@ -14,6 +14,7 @@ func (s *Switchboard) pinAction(ctx context.Context, c Leg, pa dialplan.PINActio
 	if err := c.Answer(ctx); err != nil {
 		return
 	}
+	s.answered(c)
 	if ok, moderator := s.askPIN(ctx, c, pa, log); ok {
 		s.joinRoom(ctx, c, pa.Room, moderator, log)
 	}
@@ -80,6 +81,7 @@ func (s *Switchboard) askPIN(ctx context.Context, c Leg, pa dialplan.PINAction, 
 	case <-c.Done():
 	case <-ctx.Done():
 	}
+	s.setCause(c, "system", 0, "wrong PIN")
 	c.Hangup(ctx)
 	return false, false
 }

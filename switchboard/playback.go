@@ -14,7 +14,11 @@ func (s *Switchboard) playbackAction(ctx context.Context, c Leg, file string, lo
 	if err := c.Answer(ctx); err != nil {
 		return
 	}
+	s.answered(c)
 	s.playback(ctx, c, file, log)
+	if !isDone(c) {
+		s.setCause(c, "system", 0, "prompt played")
+	}
 	c.Hangup(ctx)
 }
 

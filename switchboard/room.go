@@ -18,6 +18,7 @@ func (s *Switchboard) roomAction(ctx context.Context, c Leg, ra dialplan.RoomAct
 	if err := c.Answer(ctx); err != nil {
 		return
 	}
+	s.answered(c)
 	moderator := false
 	if ra.PIN != "" {
 		var ok bool
@@ -67,6 +68,8 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	}
 	s.admit(room, c, ra, moderator, wait, log)
 	defer s.depart(room, c, log)
+	s.legJoined(room.Name(), c)
+	defer s.legLeft(room.Name(), c)
 	stopKeys := s.keypad(ctx, room, c, log)
 	defer stopKeys()
 	s.hub.participants(room, c)
@@ -78,11 +81,12 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
+		s.setCause(c, "system", 0, "voxgate stopping or the call's context ended")
 		hangup(c)
 	}
 	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
 	if room.Len() == 0 {   // the last one out ends the recording, whoever started it
-		_ = room.StopRecording()
+		_ = s.stopRecording(room)
 	}
 	s.rooms.Release(room.Name()) // an empty room is forgotten
 }
@@ -95,7 +99,11 @@ func (s *Switchboard) record(room *bridge.Room) (string, error) {
 		dir = "."
 	}
 	name := filepath.Join(dir, fmt.Sprintf("room-%s-%s.wav", room.Name(), time.Now().UTC().Format("20060102T150405Z")))
-	return name, room.Record(name, false)
+	if err := room.Record(name, false); err != nil {
+		return name, err
+	}
+	s.recordingStarted(room.Name(), name)
+	return name, nil
 }
 
 // stillIn reports whether leg id is in the room.

@@ -8,6 +8,7 @@
 package switchboard
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -36,6 +37,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Settings are knobs for tests (timeouts); zero values are the defaults.
 	Settings Settings
+	// Records keeps the call history (nil: none is kept).
+	Records CallRecords
+	// PlanFile names the dialplan file in call records' rule (file:line).
+	PlanFile string
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -46,6 +51,9 @@ type Settings struct {
 	// WaitToneEvery is how often a caller waiting for a moderator hears the
 	// waiting tone (default 10 s).
 	WaitToneEvery time.Duration
+	// HistoryQueue is how many call-history writes may wait for a slow
+	// store before more are dropped (default 4096).
+	HistoryQueue int
 }
 
 // Switchboard routes calls and runs their actions. Its goroutines are its
@@ -61,6 +69,9 @@ type Switchboard struct {
 	hub       *roomHub
 	events    chan bridge.Event
 	hubDone   chan struct{}
+	records   CallRecords
+	journal   *journal // nil without records
+	planFile  string
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -72,12 +83,14 @@ type Switchboard struct {
 	total    map[[2]string]uint64   // calls routed, by origin and action
 	rejected map[int]uint64         // calls refused, by SIP status
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
+	recs     map[string]recording   // recordings in progress, by room (with records)
 }
 
 // activeCall is a routed call in progress (for the REST API).
 type activeCall struct {
 	info api.CallInfo
 	leg  Leg
+	log  *callLog
 }
 
 // New returns a switchboard routing by cfg.Plan.
@@ -94,7 +107,11 @@ func New(cfg Config) *Switchboard {
 	}
 	s := &Switchboard{dialers: cfg.Dialers, recordDir: cfg.RecordDir, promptDir: cfg.PromptDir, set: cfg.Settings, log: log,
 		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
-		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{}}
+		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
+		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}}
+	if cfg.Records != nil {
+		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events = log, s.events
@@ -162,6 +179,18 @@ func (s *Switchboard) Close(ctx context.Context) error {
 	}
 	s.rooms.Close()
 	<-s.hubDone // rooms may still send events: sends never block, and they are dropped
+	s.mu.Lock()
+	var recording []string
+	for room := range s.recs {
+		recording = append(recording, room)
+	}
+	s.mu.Unlock()
+	for _, room := range recording { // closing the rooms ended them
+		s.recordingEnded(room)
+	}
+	jctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.journal.close(jctx)
 	return err
 }
 
@@ -181,9 +210,14 @@ func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
 	s.route(ctx, c, origin)
 }
 
-// track lists a routed call until it ends; the returned func unlists it.
+// track lists a routed call until it ends and writes its record; the
+// returned func unlists it and closes the record.
 func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: time.Now().UTC()}
+	var cl *callLog
+	if s.records != nil {
+		cl = &callLog{id: newID("call_"), started: info.Started}
+	}
 	switch a.Kind {
 	case dialplan.Room:
 		info.Room = a.Room.Name
@@ -191,18 +225,27 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 		info.Room = a.PIN.Room.Name
 	}
 	s.mu.Lock()
-	s.calls[c.ID()] = &activeCall{info: info, leg: c}
+	s.calls[c.ID()] = &activeCall{info: info, leg: c, log: cl}
 	s.total[[2]string{origin, info.Action}]++
 	s.mu.Unlock()
+	if cl != nil {
+		s.callStarted(cl, info, c, a)
+	}
 	return func() {
+		if cl != nil {
+			s.callEnded(cl, c)
+		}
 		s.mu.Lock()
-		delete(s.calls, c.ID())
+		if ac := s.calls[c.ID()]; ac != nil && ac.leg == c {
+			delete(s.calls, c.ID())
+		}
 		s.mu.Unlock()
 	}
 }
 
 // reject refuses c with status and counts it.
 func (s *Switchboard) reject(c Leg, status int, reason string) {
+	s.setCause(c, "system", status, reason)
 	s.mu.Lock()
 	s.rejected[status]++
 	s.mu.Unlock()
@@ -215,12 +258,14 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 	cctx := plan.ContextFor(origin)
 	if cctx == "" {
 		s.log.Warn("call refused: no dialplan context for its origin", "origin", origin, "dialed", c.Dialed(), "call_id", c.ID())
+		s.unrouted(c, origin, "", 403, "Forbidden (no dialplan context for the origin)")
 		s.reject(c, 403, "Forbidden")
 		return
 	}
 	a, err := plan.Route(dialplan.Call{Context: cctx, Number: c.Dialed(), Caller: c.Caller()})
 	if err != nil {
 		s.log.Info("no route", "context", cctx, "dialed", c.Dialed(), "caller", c.Caller(), "call_id", c.ID(), "error", err)
+		s.unrouted(c, origin, cctx, 404, "Not Found (no dialplan rule)")
 		s.reject(c, 404, "Not Found")
 		return
 	}
@@ -240,6 +285,7 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 		s.playbackAction(ctx, c, a.Playback.File, log)
 	case dialplan.Reject:
 		log.Info("rejected by the dialplan", "status", a.Reject.Status)
+		s.setCause(c, "dialplan", a.Reject.Status, a.Reject.Reason)
 		s.reject(c, a.Reject.Status, a.Reject.Reason)
 	}
 }

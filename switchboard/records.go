@@ -1,0 +1,334 @@
+package switchboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// CallRecords keeps the call history: call records with their legs and
+// quality, who was in which room when, and the recordings' index. The store
+// implements it (cmd/voxgate wires it). The switchboard calls it from one
+// goroutine of its own, in order, never from a call's or the media path's
+// goroutine and never with a lock held.
+type CallRecords interface {
+	// CallStarted writes a new record (the call was routed).
+	CallStarted(ctx context.Context, r api.CallRecord) error
+	// CallAnswered notes when the call was answered.
+	CallAnswered(ctx context.Context, id string, at time.Time) error
+	// CallEnded closes the record with its cause and legs.
+	CallEnded(ctx context.Context, id string, at time.Time, cause api.HangupCause, legs []api.CallLeg) error
+	// LegJoined and LegLeft are the room history.
+	LegJoined(ctx context.Context, e api.RoomEvent) error
+	LegLeft(ctx context.Context, room, leg string, at time.Time) error
+	// RecordingStarted and RecordingEnded keep the recordings' index.
+	RecordingStarted(ctx context.Context, r api.Recording) error
+	RecordingEnded(ctx context.Context, id string, at time.Time, size int64) error
+}
+
+// RTTReporter is implemented by legs that measure the round-trip time to
+// their peer (from RTCP); the call record shows it and the MOS estimate
+// uses it. Legs without it have no RTT in their record.
+type RTTReporter interface {
+	RTT() time.Duration
+}
+
+// journalQueue bounds the writes waiting for the store: when the store is
+// slower than the calls for that long, writes are dropped (and counted),
+// never waited for.
+const journalQueue = 4096
+
+// journal writes to CallRecords from one goroutine through a bounded queue,
+// so a slow disk never delays a call's goroutine, and records stay in order.
+type journal struct {
+	rec     CallRecords
+	log     *slog.Logger
+	ops     chan func(context.Context) error
+	done    chan struct{}
+	mu      sync.Mutex
+	closed  bool
+	dropped atomic.Uint64
+}
+
+func newJournal(rec CallRecords, log *slog.Logger, queue int) *journal {
+	j := &journal{rec: rec, log: log, ops: make(chan func(context.Context) error, queue), done: make(chan struct{})}
+	go j.run()
+	return j
+}
+
+func (j *journal) run() {
+	defer close(j.done)
+	for op := range j.ops {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := op(ctx); err != nil {
+			j.log.Warn("call history: write failed", "error", err)
+		}
+		cancel()
+	}
+}
+
+// do queues op; it never blocks. A nil journal (no store) does nothing.
+func (j *journal) do(op func(context.Context) error) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closed {
+		return
+	}
+	select {
+	case j.ops <- op:
+	default:
+		if j.dropped.Add(1)%100 == 1 {
+			j.log.Warn("call history: the store is too slow, writes dropped", "dropped", j.dropped.Load())
+		}
+	}
+}
+
+// close writes what is queued (until ctx ends) and stops.
+func (j *journal) close(ctx context.Context) {
+	if j == nil {
+		return
+	}
+	j.mu.Lock()
+	if !j.closed {
+		j.closed = true
+		close(j.ops)
+	}
+	j.mu.Unlock()
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+	}
+}
+
+// callLog is what the switchboard notes about a routed call for its record.
+type callLog struct {
+	id      string // the record's id
+	started time.Time
+	answer  atomic.Bool
+	mu      sync.Mutex
+	cause   *api.HangupCause
+	callee  Leg // a dial's answered callee
+	calleeT time.Time
+}
+
+// newID returns a random record id.
+func newID(prefix string) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// ruleRef is a dialplan rule as file:line.
+func (s *Switchboard) ruleRef(a dialplan.Action) string {
+	if a.Line == 0 {
+		return ""
+	}
+	f := s.planFile
+	if f == "" {
+		f = "dialplan"
+	}
+	return f + ":" + strconv.Itoa(a.Line)
+}
+
+// callStarted writes the record of a call just routed.
+func (s *Switchboard) callStarted(cl *callLog, info api.CallInfo, c Leg, a dialplan.Action) {
+	r := api.CallRecord{ID: cl.id, CallID: c.ID(), Origin: info.Origin, Caller: info.From, Callee: info.To, Context: a.Context,
+		Rule: s.ruleRef(a), Action: a.Kind, Room: info.Room, User: a.Dial.User, Trunk: a.Dial.Trunk, Started: cl.started}
+	s.journal.do(func(ctx context.Context) error { return s.records.CallStarted(ctx, r) })
+}
+
+// unrouted writes the record of a call the dialplan had no route for: it
+// starts and ends at once.
+func (s *Switchboard) unrouted(c Leg, origin, dpContext string, status int, reason string) {
+	if s.records == nil {
+		return
+	}
+	now := time.Now().UTC()
+	r := api.CallRecord{ID: newID("call_"), CallID: c.ID(), Origin: origin, Caller: c.Caller(), Callee: c.Dialed(), Context: dpContext,
+		Action: "reject", Started: now}
+	cause := api.HangupCause{By: "dialplan", Status: status, Reason: reason}
+	s.journal.do(func(ctx context.Context) error {
+		if err := s.records.CallStarted(ctx, r); err != nil {
+			return err
+		}
+		return s.records.CallEnded(ctx, r.ID, now, cause, nil)
+	})
+}
+
+// logOf returns the record notes of the routed call c (nil: not routed).
+func (s *Switchboard) logOf(c Leg) *callLog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ac := s.calls[c.ID()]; ac != nil && ac.leg == c {
+		return ac.log
+	}
+	return nil
+}
+
+// answered notes that the routed call c is answered (once).
+func (s *Switchboard) answered(c Leg) {
+	cl := s.logOf(c)
+	if cl == nil || cl.answer.Swap(true) {
+		return
+	}
+	id, at := cl.id, time.Now().UTC()
+	s.journal.do(func(ctx context.Context) error { return s.records.CallAnswered(ctx, id, at) })
+}
+
+// setCause notes why c ends; the first cause noted wins.
+func (s *Switchboard) setCause(c Leg, by string, status int, reason string) {
+	cl := s.logOf(c)
+	if cl == nil {
+		return
+	}
+	cl.mu.Lock()
+	if cl.cause == nil {
+		cl.cause = &api.HangupCause{By: by, Status: status, Reason: reason}
+	}
+	cl.mu.Unlock()
+}
+
+// setCallee notes a dial's answered callee, whose leg the record shows.
+func (s *Switchboard) setCallee(c, callee Leg) {
+	if cl := s.logOf(c); cl != nil {
+		cl.mu.Lock()
+		cl.callee, cl.calleeT = callee, time.Now().UTC()
+		cl.mu.Unlock()
+	}
+}
+
+// callEnded closes c's record: its legs' quality is read now (counters in
+// memory, no I/O), the write is queued.
+func (s *Switchboard) callEnded(cl *callLog, c Leg) {
+	end := time.Now().UTC()
+	cl.mu.Lock()
+	cause := api.HangupCause{By: "caller"}
+	if cl.cause != nil {
+		cause = *cl.cause
+	} else if !isDone(c) {
+		cause = api.HangupCause{By: "system"}
+	}
+	callee, calleeT := cl.callee, cl.calleeT
+	cl.mu.Unlock()
+	legs := []api.CallLeg{legRecord(c, "caller", c.Caller(), cl.started, end)}
+	if callee != nil {
+		legs = append(legs, legRecord(callee, "callee", callee.Caller(), calleeT, end))
+	}
+	id := cl.id
+	s.journal.do(func(ctx context.Context) error { return s.records.CallEnded(ctx, id, end, cause, legs) })
+}
+
+func isDone(c Leg) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// legRecord reads a leg's codec and quality from its counters.
+func legRecord(l Leg, role, name string, joined, left time.Time) api.CallLeg {
+	codec := l.Codec()
+	out := api.CallLeg{ID: l.ID(), Role: role, Name: name, Codec: codec.Name, Rate: codec.Rate, Joined: joined, Left: &left}
+	q := &out.Quality
+	var jitter, rtt time.Duration
+	if rr, ok := l.(bridge.ReceiveReporter); ok {
+		r := rr.ReceiveReport()
+		q.PacketsReceived, q.PacketsExpected, q.Lost = r.Received, r.Expected, r.Lost
+		if r.Expected > 0 && r.Lost > 0 {
+			q.LossPercent = round2(float64(r.Lost) / float64(r.Expected) * 100)
+		}
+		jitter = r.Jitter
+		q.JitterMS = round2(ms(r.Jitter))
+	}
+	if rl, ok := l.(bridge.RemoteLossReporter); ok {
+		q.RemoteLossPercent = round2(rl.RemoteLoss() * 100)
+	}
+	if rt, ok := l.(RTTReporter); ok {
+		rtt = rt.RTT()
+		v := round2(ms(rtt))
+		q.RTTMS = &v
+	}
+	q.MOS = round2(EstimateMOS(codec.Name, max(q.LossPercent, q.RemoteLossPercent), EstimateDelay(rtt, jitter)))
+	return out
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+
+// recording is a recording in progress, for the index.
+type recording struct {
+	id, path string
+}
+
+// recordingStarted adds a recording just started to the index.
+func (s *Switchboard) recordingStarted(room, path string) {
+	if s.records == nil {
+		return
+	}
+	r := api.Recording{ID: newID("rec_"), Room: room, Path: path, Start: time.Now().UTC()}
+	s.mu.Lock()
+	s.recs[room] = recording{id: r.ID, path: path}
+	s.mu.Unlock()
+	s.journal.do(func(ctx context.Context) error { return s.records.RecordingStarted(ctx, r) })
+}
+
+// recordingEnded notes the end of room's recording (its size is read by the
+// journal's goroutine).
+func (s *Switchboard) recordingEnded(room string) {
+	s.mu.Lock()
+	rec, ok := s.recs[room]
+	delete(s.recs, room)
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	at := time.Now().UTC()
+	s.journal.do(func(ctx context.Context) error {
+		var size int64
+		if st, err := os.Stat(rec.path); err == nil {
+			size = st.Size()
+		}
+		return s.records.RecordingEnded(ctx, rec.id, at, size)
+	})
+}
+
+// stopRecording stops room's recording and notes it in the index.
+func (s *Switchboard) stopRecording(room *bridge.Room) error {
+	err := room.StopRecording()
+	s.recordingEnded(room.Name())
+	return err
+}
+
+// legJoined and legLeft are the room history.
+func (s *Switchboard) legJoined(room string, c Leg) {
+	if s.records == nil {
+		return
+	}
+	e := api.RoomEvent{Room: room, Leg: c.ID(), Name: c.Caller(), Joined: time.Now().UTC()}
+	if cl := s.logOf(c); cl != nil {
+		e.CallID = cl.id
+	}
+	s.journal.do(func(ctx context.Context) error { return s.records.LegJoined(ctx, e) })
+}
+
+func (s *Switchboard) legLeft(room string, c Leg) {
+	if s.records == nil {
+		return
+	}
+	id, at := c.ID(), time.Now().UTC()
+	s.journal.do(func(ctx context.Context) error { return s.records.LegLeft(ctx, room, id, at) })
+}
