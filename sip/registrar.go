@@ -2,6 +2,7 @@ package sip
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,61 @@ type location struct {
 	mu  sync.Mutex
 	aor map[string][]Binding
 	now func() time.Time
+	// persist, when set, is handed every change (with mu held; it must
+	// not block).
+	persist func(bindingOp)
+}
+
+// setPersist sets where changes are written through.
+func (l *location) setPersist(f func(bindingOp)) {
+	l.mu.Lock()
+	l.persist = f
+	l.mu.Unlock()
+}
+
+// load adds bindings read from the store (those still alive).
+func (l *location) load(bs []Binding) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for _, b := range bs {
+		if !b.Expires.After(now) {
+			continue
+		}
+		cur := l.aor[b.AOR]
+		replaced := false
+		for i := range cur {
+			if cur[i].Contact == b.Contact {
+				cur[i], replaced = b, true
+			}
+		}
+		if !replaced {
+			cur = append(cur, b)
+		}
+		l.aor[b.AOR] = cur
+	}
+}
+
+// written hands the difference between a user's bindings before and after
+// a change to persist.
+func (l *location) written(user string, before, after []Binding) {
+	if l.persist == nil {
+		return
+	}
+	if len(after) == 0 && len(before) > 0 {
+		l.persist(bindingOp{b: Binding{AOR: user}, del: true})
+		return
+	}
+	for _, b := range after {
+		if !slices.Contains(before, b) {
+			l.persist(bindingOp{b: b})
+		}
+	}
+	for _, b := range before {
+		if !slices.ContainsFunc(after, func(a Binding) bool { return a.Contact == b.Contact }) {
+			l.persist(bindingOp{b: Binding{AOR: user, Contact: b.Contact}, del: true})
+		}
+	}
 }
 
 func newLocation() *location {
@@ -65,9 +121,10 @@ func (l *location) liveLocked(user string) []Binding {
 func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int) ([]Binding, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.liveLocked(user)
+	before := l.liveLocked(user)
 	if removeAll {
 		delete(l.aor, user)
+		l.written(user, before, nil)
 		return nil, nil
 	}
 	bs := append([]Binding(nil), l.aor[user]...)
@@ -95,6 +152,7 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 	if maxContacts > 0 && len(bs) > maxContacts {
 		return nil, ErrTooManyContacts
 	}
+	l.written(user, before, bs)
 	if len(bs) == 0 {
 		delete(l.aor, user)
 		return nil, nil

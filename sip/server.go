@@ -65,26 +65,28 @@ const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 
 // Server is voxgate's SIP user agent: registrar, call server and client.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	handler  Handler
-	users    *Users
-	ua       *sipgo.UserAgent
-	srv      *sipgo.Server
-	client   *sipgo.Client
-	dialogs  *sipgo.DialogServerCache
-	location *location
-	auth     *digestAuth
-	guard    *guard.Guard
-	retries  *retries
-	ports    *portPool
-	filter   *badRequestFilter
-	counters *counters
-	mediaIP  netip.Addr // where our RTP sockets listen
-	sdpIP    netip.Addr // what we advertise in SDP
-	contact  sip.ContactHeader
-	trunks   []*trunk
-	handlers map[sip.RequestMethod]sipgo.RequestHandler
+	cfg       Config
+	log       *slog.Logger
+	handler   Handler
+	users     *Users
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	client    *sipgo.Client
+	dialogs   *sipgo.DialogServerCache
+	location  *location
+	locStore  LocationStore // nil: registrations live in memory only
+	locWriter *locWriter
+	auth      *digestAuth
+	guard     *guard.Guard
+	retries   *retries
+	ports     *portPool
+	filter    *badRequestFilter
+	counters  *counters
+	mediaIP   netip.Addr // where our RTP sockets listen
+	sdpIP     netip.Addr // what we advertise in SDP
+	contact   sip.ContactHeader
+	trunks    []*trunk
+	handlers  map[sip.RequestMethod]sipgo.RequestHandler
 
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -220,6 +222,7 @@ func (s *Server) dispatch(req *sip.Request, tx sip.ServerTransaction) {
 // every socket is bound.
 func (s *Server) Start(ctx context.Context) error {
 	s.ctx, s.cancel = context.WithCancel(ctx)
+	s.startLocationStore(ctx) // before any REGISTER can arrive
 	var port int
 	for i, l := range s.cfg.Listen {
 		switch l.Transport {
@@ -381,6 +384,7 @@ func (s *Server) Close() error {
 			s.cancel()
 		}
 		s.wg.Wait()
+		s.locWriter.close()
 		if s.client != nil {
 			_ = s.client.Close()
 		}

@@ -23,12 +23,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voxgate/voxgate/api"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 var (
-	// ErrNotFound is returned when a row named by its id does not exist.
-	ErrNotFound = errors.New("store: not found")
+	// ErrNotFound is returned when a row named by its id does not exist;
+	// it wraps api.ErrNotFound, which the REST API answers with 404.
+	ErrNotFound = fmt.Errorf("store: %w", api.ErrNotFound)
 	// ErrClosed is returned by every method after Close.
 	ErrClosed = errors.New("store: closed")
 )

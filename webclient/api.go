@@ -135,6 +135,7 @@ func (s *Server) mountAPI(mux *http.ServeMux) {
 		s.audit(r, "call hung up", err, "call_id", r.PathValue("id"))
 		writeResult(w, struct{}{}, err)
 	}))
+	s.mountHistory(mux) // history.go
 }
 
 func nonNil[T any](v []T) []T {

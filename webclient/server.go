@@ -140,6 +140,7 @@ type Server struct {
 	auth     Authenticator
 	guard    Guard
 	control  Control
+	history  History // call history (history.go); nil: none kept
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
 	sessions *sessions

@@ -15,6 +15,7 @@ import (
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/store"
 	"github.com/voxgate/voxgate/webclient"
 )
 
@@ -32,6 +33,11 @@ type Config struct {
 	// Rooms holds the defaults of conference rooms.
 	Rooms        RoomsConfig   `yaml:"rooms"`
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DataDir holds the store (voxgate.db: registrations, call history,
+	// the webhook outbox); created if missing. Empty: nothing is kept.
+	DataDir string `yaml:"data_dir"`
+	// Store configures what the store keeps.
+	Store StoreConfig `yaml:"store"`
 
 	src *yaml.Node // the file's document, for the lines of errors found later
 }
@@ -47,6 +53,13 @@ type RoomsConfig struct {
 	RecordDir string `yaml:"record_dir"`
 	// PromptDir holds the WAV files the REST API may play into rooms.
 	PromptDir string `yaml:"prompt_dir"`
+}
+
+// StoreConfig configures the store in data_dir.
+type StoreConfig struct {
+	// Retention is how long ended calls, room history and delivered
+	// webhooks are kept (default 30 days, 720h).
+	Retention time.Duration `yaml:"retention"`
 }
 
 // UserConfig is one local account.
@@ -115,6 +128,12 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))
+	}
+	if cfg.Store.Retention < 0 {
+		return nil, fail("store.retention", errors.New("must not be negative"))
+	}
+	if cfg.Store.Retention == 0 {
+		cfg.Store.Retention = store.DefaultRetention
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second

@@ -38,6 +38,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}, {Transport: "tcp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 	cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
 	cfg.Web.APIToken = testAPIToken
+	cfg.DataDir = t.TempDir()
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/internal/guard"
 	"github.com/voxgate/voxgate/sip"
@@ -39,6 +40,7 @@ type app struct {
 	sb        *switchboard.Switchboard
 	sip       *sip.Server
 	web       *webclient.Server
+	store     *dataStore // nil without data_dir
 	closeOnce sync.Once
 }
 
@@ -56,16 +58,28 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	if err := cfg.SIP.Validate(); err != nil {
 		return nil, err
 	}
+	st, err := openStore(cfg, log) // store.go
+	if err != nil {
+		return nil, err
+	}
+	var records switchboard.CallRecords
+	if st != nil {
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(sipLocations{st.SQLite}))
+		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
+		records = st.SQLite
+	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
 	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	pages := &webCalls{}
 	web, err := webclient.NewServer(cfg.Web, append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g)}, w.webOpts...)...)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	rooms := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max}
@@ -73,9 +87,10 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		rooms.JoinTone, rooms.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
-		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log})
+		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
+		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName)})
 	calls.sb, pages.sb = sb, sb // before either server starts
-	return &app{sb: sb, sip: srv, web: web}, nil
+	return &app{sb: sb, sip: srv, web: web, store: st}, nil
 }
 
 // Start opens the SIP listeners, then the web server.
@@ -98,6 +113,7 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
+		_ = a.store.Close() // after the switchboard wrote its last records
 	})
 }
 
