@@ -99,4 +99,3 @@ func TestMigrateStepIsAtomic(t *testing.T) {
 		t.Fatal("the failed step's first statement stayed")
 	}
 }
-
