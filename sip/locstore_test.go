@@ -1,0 +1,165 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// memLocations is a LocationStore in memory: the contract as the server
+// uses it (the real one is the SQLite store, tested in cmd/voxgate).
+type memLocations struct {
+	mu   sync.Mutex
+	b    map[[2]string]Binding
+	fail bool
+}
+
+func newMemLocations() *memLocations { return &memLocations{b: map[[2]string]Binding{}} }
+
+func (m *memLocations) SaveBinding(_ context.Context, b Binding) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.b[[2]string{b.AOR, b.Contact}] = b
+	return nil
+}
+
+func (m *memLocations) DeleteBinding(_ context.Context, aor, contact string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.b {
+		if k[0] == aor && (contact == "" || k[1] == contact) {
+			delete(m.b, k)
+		}
+	}
+	return nil
+}
+
+func (m *memLocations) LoadBindings(_ context.Context, now time.Time) ([]Binding, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return nil, errors.New("disk on fire")
+	}
+	var out []Binding
+	for k, b := range m.b {
+		if !b.Expires.After(now) {
+			delete(m.b, k) // as the store does
+			continue
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func (m *memLocations) contacts() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.b {
+		out = append(out, k[0]+" "+k[1])
+	}
+	sort.Strings(out)
+	return out
+}
+
+// waitContacts waits until the store holds want.
+func waitContacts(t *testing.T, m *memLocations, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for fmt.Sprint(m.contacts()) != fmt.Sprint(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored contacts %v, want %v", m.contacts(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Every registration change is written through; a new server on the same
+// store knows the live bindings (not the expired) and can dial them.
+func TestLocationStoreWriteThrough(t *testing.T) {
+	m := newMemLocations()
+	s, addr := testServer(t, nil, WithLocationStore(m))
+	c := newRawClient(t, addr)
+	r := &registerer{t: t, c: c, callID: "persist1"}
+	phone := fmt.Sprintf("alice sip:alice@127.0.0.1:%d", c.port())
+
+	if code, _, _ := r.do("alice", "alice-secret", "Expires: 300\n"); code != 200 {
+		t.Fatalf("register: %d", code)
+	}
+	if code, _, _ := r.do("alice", "alice-secret", "Contact: <sip:alice@127.0.0.1:5999>;expires=120\n"); code != 200 {
+		t.Fatalf("second contact: %d", code)
+	}
+	waitContacts(t, m, phone, "alice sip:alice@127.0.0.1:5999")
+	r.do("alice", "alice-secret", "Contact: <sip:alice@127.0.0.1:5999>;expires=0\n")
+	waitContacts(t, m, phone)
+
+	// An expired binding in the store is not loaded.
+	_ = m.SaveBinding(context.Background(), Binding{AOR: "bob", Contact: "sip:bob@127.0.0.1:5998", Expires: time.Now().Add(-time.Second)})
+	want := s.Bindings("alice")
+	s.Close() // voxgate stops
+
+	s2, _ := testServer(t, nil, WithLocationStore(m))
+	got := s2.Bindings("alice")
+	if len(got) != 1 || got[0].Contact != want[0].Contact || got[0].Source != want[0].Source || !got[0].Expires.Equal(want[0].Expires) {
+		t.Fatalf("after restart alice has %+v, want %+v", got, want)
+	}
+	if b := s2.Bindings("bob"); len(b) != 0 {
+		t.Fatalf("an expired binding was loaded: %+v", b)
+	}
+
+	// The loaded binding is dialable: the phone gets the INVITE.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	go func() { _, _ = s2.DialBinding(ctx, got[0], "carol") }()
+	inv := c.request(3 * time.Second)
+	if inv.Method != sip.INVITE || !strings.Contains(inv.Recipient.String(), fmt.Sprint(c.port())) {
+		t.Fatalf("the phone got %s %s, want an INVITE to its contact", inv.Method, inv.Recipient.String())
+	}
+	cancel()
+
+	// Contact: * removes every binding, in the store too.
+	r2 := &registerer{t: t, c: newRawClient(t, s2.Addrs()[0].String()), callID: "persist2"}
+	if code, _, _ := r2.do("alice", "alice-secret", "Contact: *\nExpires: 0\n"); code != 200 {
+		t.Fatalf("unregister all: %d", code)
+	}
+	waitContacts(t, m)
+}
+
+// A store that cannot be read does not stop the server: it starts with no
+// registrations.
+func TestLocationStoreLoadFails(t *testing.T) {
+	m := newMemLocations()
+	m.fail = true
+	s, _ := testServer(t, nil, WithLocationStore(m))
+	if n := len(s.Registrations()); n != 0 {
+		t.Fatalf("%d registrations from a failing store", n)
+	}
+}
+
+// request waits for a request (not a response) from the server.
+func (c *rawClient) request(timeout time.Duration) *sip.Request {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65535)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, _, err := c.conn.ReadFromUDP(buf)
+		if err != nil {
+			c.t.Fatalf("no request: %v", err)
+		}
+		msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			continue
+		}
+		if req, ok := msg.(*sip.Request); ok {
+			return req
+		}
+	}
+}
