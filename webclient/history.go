@@ -195,10 +195,10 @@ func encodeCursor(started time.Time, id string) string {
 
 // parseCursor reads a cursor from a client (outside input).
 func parseCursor(c string) (time.Time, string, error) {
-	if len(c) > 256 {
-		return time.Time{}, "", errCursor
+	if len(c) > 256 || strings.IndexFunc(c, func(r rune) bool { return !isCursorChar(r) }) >= 0 {
+		return time.Time{}, "", errCursor // the decoder would skip \r and \n
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil {
 		return time.Time{}, "", errCursor
 	}
@@ -210,16 +210,20 @@ func parseCursor(c string) (time.Time, string, error) {
 	if !ok || id == "" || len(id) > maxCursorID {
 		return time.Time{}, "", errCursor
 	}
-	for _, r := range id {
-		if !(r == '_' || r == '-' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')) {
-			return time.Time{}, "", errCursor
-		}
+	if strings.IndexFunc(id, func(r rune) bool { return !isCursorChar(r) && r != '.' }) >= 0 {
+		return time.Time{}, "", errCursor
 	}
 	n, err := strconv.ParseInt(nsText, 10, 64)
 	if err != nil || n <= 0 || strconv.FormatInt(n, 10) != nsText {
 		return time.Time{}, "", errCursor
 	}
 	return time.Unix(0, n).UTC(), id, nil
+}
+
+// isCursorChar reports whether r is in the base64url alphabet (which also
+// covers the characters of record ids, with '.').
+func isCursorChar(r rune) bool {
+	return r == '_' || r == '-' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
 }
 
 // handleRecording downloads one recording. The file is the one the index
