@@ -72,6 +72,7 @@ type LegQuality struct {
 	RTTMS *float64 `json:"rtt_ms,omitempty"`
 	// MOS is an estimate (1 to 4.5) from the ITU-T G.107 E-model over the
 	// codec, the loss and an estimated delay: a guide, not a measurement.
+	// 0 when the leg received no media to judge.
 	MOS float64 `json:"mos"`
 }
 

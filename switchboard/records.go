@@ -263,7 +263,9 @@ func legRecord(l Leg, role, name string, joined, left time.Time) api.CallLeg {
 		v := round2(ms(rtt))
 		q.RTTMS = &v
 	}
-	q.MOS = round2(EstimateMOS(codec.Name, max(q.LossPercent, q.RemoteLossPercent), EstimateDelay(rtt, jitter)))
+	if q.PacketsReceived > 0 { // no media, no estimate (MOS 0)
+		q.MOS = round2(EstimateMOS(codec.Name, max(q.LossPercent, q.RemoteLossPercent), EstimateDelay(rtt, jitter)))
+	}
 	return out
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/store"
@@ -70,8 +71,10 @@ func TestCallRecords(t *testing.T) {
 	busy := &fakeDevice{err: rejection{486, "Busy Here"}}
 	sb := recordBoard(t, st, &fakeDialer{devices: map[string][]*fakeDevice{"bob": {bob}, "carol": {busy}}})
 
-	// A dial answered by bob; the caller hangs up.
-	dial := newFakeLeg("dial-1", "alice", "bob")
+	// A dial answered by bob; the caller hangs up. The caller's leg lost
+	// 2% of its packets.
+	dial := &reportingLeg{fakeLeg: newFakeLeg("dial-1", "alice", "bob"),
+		rr: audio.ReceiveReport{Received: 980, Expected: 1000, Lost: 20, Jitter: 5 * time.Millisecond}}
 	done := call(sb, dial, "user")
 	eventually(t, "bob answers", func() bool { a, _, _ := dial.state(); return a })
 	dial.hangUp()
@@ -110,8 +113,13 @@ func TestCallRecords(t *testing.T) {
 	if len(r.Legs) != 2 || r.Legs[0].Role != "caller" || r.Legs[1].Role != "callee" || r.Legs[0].Codec != "PCMU" || r.Legs[1].Rate != 8000 {
 		t.Fatalf("dial legs: %+v", r.Legs)
 	}
-	if m := r.Legs[0].Quality.MOS; m < 4.3 || m > 4.5 {
-		t.Errorf("MOS of a lossless G.711 leg = %v, want about 4.4", m)
+	q := r.Legs[0].Quality
+	// Ie_eff = 95*2/27.1 = 7.01; delay 60 + 2*5 ms: Id = 1.68; R = 84.51, MOS 4.18.
+	if q.PacketsReceived != 980 || q.Lost != 20 || q.LossPercent != 2 || q.JitterMS != 5 || q.MOS != 4.18 {
+		t.Errorf("caller's quality %+v, want 2%% loss, 5 ms jitter, MOS 4.18", q)
+	}
+	if q := r.Legs[1].Quality; q.MOS != 0 || q.PacketsReceived != 0 {
+		t.Errorf("callee without media: %+v, want MOS 0 (unknown)", q)
 	}
 	if line := strings.TrimPrefix(r.Rule, "plan.yaml:"); line != "18" {
 		t.Errorf("rule %q, want plan.yaml:18 (the pattern rule)", r.Rule)
@@ -139,6 +147,15 @@ func TestCallRecords(t *testing.T) {
 		t.Errorf("unrouted record: %+v cause %+v", r, r.Cause)
 	}
 }
+
+// reportingLeg is a leg that counts what it receives, as the SIP and web
+// legs do.
+type reportingLeg struct {
+	*fakeLeg
+	rr audio.ReceiveReport
+}
+
+func (l *reportingLeg) ReceiveReport() audio.ReceiveReport { return l.rr }
 
 // stuckRecords never returns from a write: the store hangs.
 type stuckRecords struct{ release chan struct{} }
