@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,14 +24,22 @@ func recordBoard(t *testing.T, rec CallRecords, dialers ...Dialer) *Switchboard 
 }
 
 func recordBoardQueue(t *testing.T, rec CallRecords, queue int, dialers ...Dialer) *Switchboard {
+	return recordBoardWith(t, rec, func(c *Config) { c.Settings.HistoryQueue = queue }, dialers...)
+}
+
+func recordBoardWith(t *testing.T, rec CallRecords, mutate func(*Config), dialers ...Dialer) *Switchboard {
 	t.Helper()
 	p, err := dialplan.Parse("plan.yaml", []byte(testPlan), dialplan.Options{Trunks: []string{"carrier"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(Config{Plan: p, Dialers: dialers, Logger: slog.New(slog.DiscardHandler), Records: rec, PlanFile: "plan.yaml",
+	cfg := Config{Plan: p, Dialers: dialers, Logger: slog.New(slog.DiscardHandler), Records: rec, PlanFile: "plan.yaml",
 		Rooms:    bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone},
-		Settings: Settings{DigitTimeout: 700 * time.Millisecond, WaitToneEvery: 50 * time.Millisecond, HistoryQueue: queue}})
+		Settings: Settings{DigitTimeout: 700 * time.Millisecond, WaitToneEvery: 50 * time.Millisecond}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	return New(cfg)
 }
 
 func openStore(t *testing.T) *store.SQLite {
@@ -145,6 +154,42 @@ func TestCallRecords(t *testing.T) {
 	r = recordOf(t, st, "none-1")
 	if r.Cause == nil || r.Cause.By != "dialplan" || r.Cause.Status != 404 || r.Rule != "" {
 		t.Errorf("unrouted record: %+v cause %+v", r, r.Cause)
+	}
+}
+
+// A room recorded into record_dir is in the recordings' index, with its
+// start, end and the file's size once the last participant left.
+func TestRecordingsIndexed(t *testing.T) {
+	st := openStore(t)
+	dir := t.TempDir()
+	sb := recordBoardWith(t, st, func(c *Config) { c.RecordDir = dir })
+	a, b := newFakeLeg("rec-a", "alice", "7002"), newFakeLeg("rec-b", "bob", "7002")
+	da, db := call(sb, a, "user"), call(sb, b, "user")
+	eventually(t, "both in the room", func() bool { return inRoom(sb, "bridge", "rec-a") && inRoom(sb, "bridge", "rec-b") })
+	a.hangUp()
+	b.hangUp()
+	waitEnded(t, da)
+	waitEnded(t, db)
+	ctxClose(t, sb)
+	recs, err := st.Recordings(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("%d recordings indexed, want 1", len(recs))
+	}
+	r := recs[0]
+	fi, err := os.Stat(r.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Room != "bridge" || filepath.Dir(r.Path) != dir || r.File != filepath.Base(r.Path) || r.End == nil || r.End.Before(r.Start) ||
+		r.Size != fi.Size() || r.Size < 44 { // at least the WAV header
+		t.Fatalf("index entry %+v (file %d bytes)", r, fi.Size())
+	}
+	hist, _ := st.RoomHistory(context.Background(), "bridge", time.Time{}, 10)
+	if len(hist) != 2 {
+		t.Fatalf("room history %+v, want two stays", hist)
 	}
 }
 
