@@ -564,6 +564,14 @@ func (c *Call) RemoteLoss() float64 {
 	return c.sess.stats.RemoteFractionLost
 }
 
+// RTT is the round-trip time to the peer from RTCP (0: not measured yet:
+// the peer has not yet echoed one of our sender reports).
+func (c *Call) RTT() time.Duration {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.stats.RTT
+}
+
 // ReceiveReport is what arrived from the peer: packets, loss and jitter as
 // RFC 3550 counts them, the numbers of the call's RTCP reports.
 func (c *Call) ReceiveReport() audio.ReceiveReport {

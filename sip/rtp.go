@@ -30,10 +30,13 @@ type Stats struct {
 	// our stream in its last RTCP receiver report block.
 	RemoteFractionLost float64
 	RemoteJitter       time.Duration
-	RTCPReceived       uint64
-	RTCPSent           uint64
-	DTMFReceived       string // every digit received, in order (RFC 4733 and SIP INFO)
-	DTMFSent           string // every digit sent as RFC 4733 events, once its end packets went out
+	// RTT is the round-trip time from the peer's last report block that
+	// echoed one of our sender reports (RFC 3550 6.4.1); 0 until then.
+	RTT          time.Duration
+	RTCPReceived uint64
+	RTCPSent     uint64
+	DTMFReceived string // every digit received, in order (RFC 4733 and SIP INFO)
+	DTMFSent     string // every digit sent as RFC 4733 events, once its end packets went out
 }
 
 const maxPayload = 1500
@@ -346,6 +349,9 @@ func (s *rtpSession) readRTCP() {
 			}
 			for _, r := range reports {
 				if r.SSRC == s.ssrc {
+					if rtt, ok := rttFromReport(time.Now(), r.LastSenderReport, r.Delay); ok {
+						s.stats.RTT = rtt
+					}
 					s.stats.RemoteFractionLost = float64(r.FractionLost) / 256
 					if s.codec.Rate > 0 {
 						s.stats.RemoteJitter = time.Duration(float64(r.Jitter) * float64(time.Second) / float64(s.codec.Rate))
@@ -421,6 +427,22 @@ func (s *rtpSession) sendRTCP(bye bool) {
 		return
 	}
 	_, _ = s.rtcpConn.WriteToUDPAddrPort(b, dst)
+}
+
+// rttFromReport is the round-trip time from a report block received at
+// arrival that echoes our sender report (RFC 3550 6.4.1: A - LSR - DLSR, in
+// units of 1/65536 s); false when the block echoes none (LSR 0) or the
+// figure is impossible (negative, or over a minute).
+func rttFromReport(arrival time.Time, lsr, dlsr uint32) (time.Duration, bool) {
+	if lsr == 0 {
+		return 0, false
+	}
+	a := uint32(ntpTime(arrival) >> 16)
+	d := int32(a - lsr - dlsr)
+	if d < 0 || d > 60*65536 {
+		return 0, false
+	}
+	return time.Duration(int64(d) * int64(time.Second) / 65536), true
 }
 
 func ntpTime(t time.Time) uint64 {

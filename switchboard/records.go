@@ -258,7 +258,7 @@ func legRecord(l Leg, role, name string, joined, left time.Time) api.CallLeg {
 	if rl, ok := l.(bridge.RemoteLossReporter); ok {
 		q.RemoteLossPercent = round2(rl.RemoteLoss() * 100)
 	}
-	if rt, ok := l.(RTTReporter); ok {
+	if rt, ok := l.(RTTReporter); ok && rt.RTT() > 0 { // 0: not measured
 		rtt = rt.RTT()
 		v := round2(ms(rtt))
 		q.RTTMS = &v

@@ -22,6 +22,7 @@ var (
 	_ switchboard.CallRecords = (*store.SQLite)(nil)
 	_ webclient.History       = (*store.SQLite)(nil)
 	_ sip.LocationStore       = sipLocations{}
+	_ switchboard.RTTReporter = (*sip.Call)(nil)
 )
 
 // dataStore is the open store with the lock on its data_dir.
