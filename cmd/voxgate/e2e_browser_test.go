@@ -54,6 +54,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.DataDir = t.TempDir()
 	cfg.Web.ICEIPs = []string{ns.IP}
 	for _, m := range mutate {
 		m(cfg)
@@ -406,6 +407,7 @@ func carrierFor(t *testing.T) (string, *sip.Server, *peertest.SyncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.DataDir = t.TempDir()
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 	cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
 	cfg.SIP.MinExpires = 2

@@ -100,6 +100,7 @@ func startLoadGateway(tb testing.TB, pages int) *loadGateway {
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 	cfg.SIP.RTPPorts = loadVoxgateRTP
 	cfg.Dialplan = writePlanTB(tb, loadPlan)
+	cfg.DataDir = tb.TempDir() // the call history is written as in production
 	noTones(cfg)
 	for i := 1; i <= pages; i++ {
 		cfg.Users = append(cfg.Users, UserConfig{Name: fmt.Sprintf("page%d", i), Password: "page-secret"})
