@@ -68,7 +68,7 @@ func TestMigrateRefusesNewer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().Exec(`UPDATE schema_version SET version = 99`); err != nil {
+	if _, err := s.db.Exec(`UPDATE schema_version SET version = 99`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

@@ -54,7 +54,7 @@ func TestPrune(t *testing.T) {
 		t.Errorf("calls kept: %v", ids)
 	}
 	var legs int
-	mustDo(s.DB().QueryRow(`SELECT COUNT(*) FROM call_legs`).Scan(&legs))
+	mustDo(s.db.QueryRow(`SELECT COUNT(*) FROM call_legs`).Scan(&legs))
 	if legs != 0 {
 		t.Errorf("%d legs of pruned calls left (foreign key cascade)", legs)
 	}

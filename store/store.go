@@ -180,10 +180,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*SQLite, error) {
 // Path returns the database file's path.
 func (s *SQLite) Path() string { return s.path }
 
-// DB returns the underlying handle (tests and tools such as an integrity
-// check; callers must not change the schema).
-func (s *SQLite) DB() *sql.DB { return s.db }
-
 // Ping reports whether the database answers (readiness).
 func (s *SQLite) Ping(ctx context.Context) error {
 	select {
