@@ -65,28 +65,30 @@ const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 
 // Server is voxgate's SIP user agent: registrar, call server and client.
 type Server struct {
-	cfg       Config
-	log       *slog.Logger
-	handler   Handler
-	users     *Users
-	ua        *sipgo.UserAgent
-	srv       *sipgo.Server
-	client    *sipgo.Client
-	dialogs   *sipgo.DialogServerCache
-	location  *location
-	locStore  LocationStore // nil: registrations live in memory only
+	cfg      Config
+	log      *slog.Logger
+	handler  Handler
+	users    *Users
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	client   *sipgo.Client
+	dialogs  *sipgo.DialogServerCache
+	location *location
+	auth     *digestAuth
+	guard    *guard.Guard
+	retries  *retries
+	ports    *portPool
+	filter   *badRequestFilter
+	counters *counters
+	mediaIP  netip.Addr // where our RTP sockets listen
+	sdpIP    netip.Addr // what we advertise in SDP
+	contact  sip.ContactHeader
+	trunks   []*trunk
+	handlers map[sip.RequestMethod]sipgo.RequestHandler
+
+	// Registrations kept across restarts (locstore.go); nil without a store.
+	locStore  LocationStore
 	locWriter *locWriter
-	auth      *digestAuth
-	guard     *guard.Guard
-	retries   *retries
-	ports     *portPool
-	filter    *badRequestFilter
-	counters  *counters
-	mediaIP   netip.Addr // where our RTP sockets listen
-	sdpIP     netip.Addr // what we advertise in SDP
-	contact   sip.ContactHeader
-	trunks    []*trunk
-	handlers  map[sip.RequestMethod]sipgo.RequestHandler
 
 	ctx       context.Context
 	cancel    context.CancelFunc
