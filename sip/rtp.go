@@ -30,13 +30,14 @@ type Stats struct {
 	// our stream in its last RTCP receiver report block.
 	RemoteFractionLost float64
 	RemoteJitter       time.Duration
+	RTCPReceived       uint64
+	RTCPSent           uint64
+	DTMFReceived       string // every digit received, in order (RFC 4733 and SIP INFO)
+	DTMFSent           string // every digit sent as RFC 4733 events, once its end packets went out
+
 	// RTT is the round-trip time from the peer's last report block that
 	// echoed one of our sender reports (RFC 3550 6.4.1); 0 until then.
-	RTT          time.Duration
-	RTCPReceived uint64
-	RTCPSent     uint64
-	DTMFReceived string // every digit received, in order (RFC 4733 and SIP INFO)
-	DTMFSent     string // every digit sent as RFC 4733 events, once its end packets went out
+	RTT time.Duration
 }
 
 const maxPayload = 1500
