@@ -70,9 +70,14 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// APIToken turns on the REST API and /metrics for requests carrying
-	// "Authorization: Bearer <token>" (empty: both are off).
+	// APIToken is the legacy plaintext token of scope admin: requests
+	// carrying "Authorization: Bearer <token>" may do everything. Prefer
+	// Tokens.
 	APIToken string `yaml:"api_token"`
+	// Tokens are API tokens with scopes, stored hashed (`voxgate token`).
+	// The REST API and /metrics are off while neither Tokens nor APIToken
+	// is set.
+	Tokens []Token `yaml:"tokens"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`
 
@@ -109,7 +114,7 @@ func (c *Config) Validate() error {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 12 * time.Hour
 	}
-	return nil
+	return c.validateTokens()
 }
 
 // Option configures a Server.
@@ -185,15 +190,12 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	sub, _ := fs.Sub(pageFS, "page")
 	mux.Handle("GET /", http.FileServerFS(sub))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("POST /api/login", s.handleLogin)
-	mux.HandleFunc("POST /api/logout", s.handleLogout)
-	mux.HandleFunc("GET /api/session", s.handleSession)
 	mux.HandleFunc("GET /ws", s.handleWS)
 	s.mountAPI(mux)
 	if s.extra != nil {
 		s.extra(mux)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.jsonErrors(mux), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -326,7 +328,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var in struct{ User, Password string }
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.User == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send {\"user\":..., \"password\":...}"})
+		writeError(w, http.StatusBadRequest, "send {\"user\":..., \"password\":...}")
 		return
 	}
 	if s.refuseBanned(w, r) {
@@ -340,7 +342,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if s.refuseBanned(w, r) {
 			return
 		}
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user or password"})
+		writeError(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}
 	s.guard.Succeeded(remoteIP(r), in.User)
@@ -358,7 +360,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	user, err := s.user(r)
 	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"user": user, "iceServers": s.cfg.ICEServers})

@@ -9,7 +9,7 @@ class Voxgate {
     this.inbox = Promise.resolve(); // messages are handled one at a time, in order
   }
   async login(user, password) {
-    const r = await fetch(this.base + "/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    const r = await fetch(this.base + "/api/v1/login", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({user, password})});
     const j = await r.json();
     if (!r.ok) throw new Error(j.error || r.statusText);
@@ -18,14 +18,14 @@ class Voxgate {
     return j.user;
   }
   async session() {
-    const r = await fetch(this.base + "/api/session");
+    const r = await fetch(this.base + "/api/v1/session");
     if (!r.ok) return null;
     const j = await r.json();
     this.iceServers = j.iceServers || [];
     this.user = j.user;
     return j.user;
   }
-  async logout() { await fetch(this.base + "/api/logout", {method: "POST"}); }
+  async logout() { await fetch(this.base + "/api/v1/logout", {method: "POST"}); }
   connect() {
     return new Promise((resolve, reject) => {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
