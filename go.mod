@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/emiago/sipgo v1.7.2
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/websocket v1.5.3
 	github.com/pion/ice/v4 v4.4.8
 	github.com/pion/interceptor v0.1.51

@@ -156,6 +156,7 @@ func (s *Server) coreRoutes() []Route {
 			s.audit(r, "prompt played", err, "room", r.PathValue("room"), "file", p.File, "leg", p.Leg)
 			writeResult(w, struct{}{}, err)
 		}},
+		{"POST", v1("/rooms/{room}/guest-links"), ScopeAdmin, "", s.handleGuestLink},
 		{"GET", v1("/registrations"), ScopeRead, old("/registrations"), func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, nonNil(s.control.Registrations()))
 		}},

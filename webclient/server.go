@@ -5,6 +5,7 @@ package webclient
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -78,10 +79,14 @@ type Config struct {
 	// The REST API and /metrics are off while neither Tokens nor APIToken
 	// is set.
 	Tokens []Token `yaml:"tokens"`
+	// GuestKey signs guest links (base64 of at least 32 bytes). Unset, a
+	// random key is made at start: links then end when voxgate restarts.
+	GuestKey string `yaml:"guest_key"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`
 
 	portMin, portMax uint16
+	guestKey         []byte
 }
 
 // Validate fills defaults. Its errors are *config.Error naming the field
@@ -113,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 12 * time.Hour
+	}
+	if err := c.validateGuestKey(); err != nil {
+		return err
 	}
 	return c.validateTokens()
 }
@@ -148,6 +156,7 @@ type Server struct {
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
 	sessions *sessions
+	guests   *guestSigner
 	api      *webrtc.API
 	http     *http.Server
 	ln       net.Listener
@@ -180,6 +189,14 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	}
 	if s.auth == nil {
 		return nil, errors.New("webclient: an Authenticator is required")
+	}
+	s.guests = &guestSigner{key: s.cfg.guestKey, now: time.Now}
+	if s.guests.key == nil {
+		s.guests.key = make([]byte, minGuestKey)
+		_, _ = rand.Read(s.guests.key)
+		if s.control != nil && s.cfg.apiOn() {
+			s.log.Info("web.guest_key is not set: guest links are signed with a key made at start and stop working when voxgate restarts")
+		}
 	}
 	var err error
 	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
@@ -309,10 +326,10 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 
 const cookieName = "voxgate_session"
 
-func (s *Server) user(r *http.Request) (string, error) {
+func (s *Server) identity(r *http.Request) (identity, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
 	return s.sessions.check(c.Value)
 }
@@ -326,8 +343,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var in struct{ User, Password string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.User == "" {
+	var in struct{ User, Password, Guest, Name string }
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in)
+	if err == nil && in.Guest != "" {
+		s.guestLogin(w, r, in.Guest, in.Name)
+		return
+	}
+	if err != nil || in.User == "" {
 		writeError(w, http.StatusBadRequest, "send {\"user\":..., \"password\":...}")
 		return
 	}
@@ -349,7 +371,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.loginsOK.Add(1)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.issue(in.User), Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLSCert != "", MaxAge: int(s.cfg.SessionTTL.Seconds())})
-	writeJSON(w, http.StatusOK, map[string]any{"user": in.User, "iceServers": s.cfg.ICEServers})
+	writeJSON(w, http.StatusOK, sessionInfo{User: in.User, ICEServers: nonNil(s.cfg.ICEServers)})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
@@ -358,19 +380,19 @@ func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
-	user, err := s.user(r)
+	id, err := s.identity(r)
 	if err != nil {
 		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "iceServers": s.cfg.ICEServers})
+	writeJSON(w, http.StatusOK, sessionInfo{User: id.user, Guest: id.guest(), Room: id.room, ICEServers: nonNil(s.cfg.ICEServers)})
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.refuseBanned(w, r) {
 		return
 	}
-	user, err := s.user(r)
+	id, err := s.identity(r)
 	if err != nil {
 		http.Error(w, "sign in first", http.StatusUnauthorized)
 		return
@@ -386,6 +408,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		newSignal(s, conn, user).run(s.ctx)
+		newSignal(s, conn, id).run(s.ctx)
 	}()
 }

@@ -121,7 +121,13 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 // webCalls hands browser calls to the switchboard.
 type webCalls struct{ sb *switchboard.Switchboard }
 
-func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) { h.sb.Handle(ctx, c, "web") }
+func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) {
+	if room := c.GuestRoom(); room != "" { // a guest link: its room, nothing else
+		h.sb.JoinRoom(ctx, c, room, "guest")
+		return
+	}
+	h.sb.Handle(ctx, c, "web")
+}
 
 // leg returns an answered call as a Leg (never a typed nil).
 func leg[T switchboard.Leg](c T, err error) (switchboard.Leg, error) {
