@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -322,4 +325,49 @@ func TestGuestLinkFixesName(t *testing.T) {
 	if _, err := later.check(cookie); err == nil {
 		t.Fatal("the guest session outlived its link")
 	}
+}
+
+// Any sign-in body (a guest's, with any token) gets a JSON answer of 200,
+// 400 or 401; only a link this server signed signs a guest in.
+func FuzzGuestLogin(f *testing.F) {
+	s, err := NewServer(Config{}, WithAuthenticator(passwords{"alice": "pw"}), WithGuard(noGuard{}),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _, _ := s.guests.issue("8001", "", time.Hour)
+	named, _, _ := s.guests.issue("8001", "Bob", time.Hour)
+	f.Add(`{"guest":"` + good + `","name":"Bob"}`)
+	f.Add(`{"guest":"` + named + `"}`)
+	f.Add(`{"guest":"` + good[:len(good)-2] + `","name":"Bob"}`)
+	f.Add(`{"guest":"eyJhbGciOiJub25lIn0.eyJyb29tIjoiODAwMSJ9.","name":"x"}`)
+	f.Add(`{"guest":1}`)
+	f.Add(`{"user":"alice","password":"pw"}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		w := httptest.NewRecorder()
+		s.handleLogin(w, httptest.NewRequest("POST", "/api/v1/login", strings.NewReader(body)))
+		var out struct {
+			APIError
+			sessionInfo
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%q: not JSON: %s", body, w.Body.String())
+		}
+		switch w.Code {
+		case 200:
+			if out.Guest {
+				var in struct{ Guest string }
+				_ = json.Unmarshal([]byte(body), &in)
+				if c, err := s.guests.verify(in.Guest); err != nil || out.Room != c.Room || checkDisplayName(out.User) != nil {
+					t.Fatalf("%q signed a guest in: %s (%v)", body, w.Body.String(), err)
+				}
+			}
+		case 400, 401:
+			if out.Status != w.Code || out.Error == "" {
+				t.Fatalf("%q: %d %s", body, w.Code, w.Body.String())
+			}
+		default:
+			t.Fatalf("%q: %d %s", body, w.Code, w.Body.String())
+		}
+	})
 }
