@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -247,5 +249,53 @@ func (p *guestPage) sendTone(freq float64, d time.Duration) {
 		tone.Fill(pcm)
 		pkt, _ := enc.Encode(nil, pcm)
 		_ = p.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
+	}
+}
+
+// Headless Chromium opens a guest link that fixes the display name: the
+// real page signs in as the guest and joins the link's room at once; the
+// room's API listing shows the name. (The API is called with a hashed
+// admin token of web.tokens, from inside the namespace.)
+func TestChromiumOpensGuestLink(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "curl")
+	ns := peertest.NewNetns(t)
+	const admin = "e2e-admin-token"
+	base, _, _ := browserGatewayWithSIP(t, ns, false, func(cfg *Config) {
+		cfg.Web.Tokens = []webclient.Token{{Name: "e2e", SHA256: webclient.HashToken(admin), Scopes: []string{"admin"}}}
+	})
+	api := func(method, path, body string, out any) int {
+		cmd := ns.Command(context.Background(), "curl", "-s", "-m", "5", "-X", method, "-H", "Authorization: Bearer "+admin,
+			"-H", "Content-Type: application/json", "--data-raw", body, "-w", "\n%{http_code}", base+path)
+		b, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("curl %s %s: %v", method, path, err)
+		}
+		s := strings.TrimSpace(string(b))
+		i := strings.LastIndexByte(s, '\n')
+		code, _ := strconv.Atoi(s[i+1:])
+		if out != nil && i > 0 {
+			_ = json.Unmarshal([]byte(s[:i]), out)
+		}
+		return code
+	}
+	var link webclient.GuestLink
+	if code := api("POST", "/api/v1/rooms/lobby/guest-links", `{"name":"Carol Guest","ttl_seconds":300}`, &link); code != 201 {
+		t.Fatalf("guest link: %d", code)
+	}
+	chromium(t, ns, base, link.URL, toneFile(t, 48000, 440))
+	var room webclient.RoomInfo
+	deadline := time.Now().Add(20 * time.Second) // Chromium starts slowly on a busy machine
+	for time.Now().Before(deadline) {
+		room = webclient.RoomInfo{}
+		if api("GET", "/api/v1/rooms/lobby", "", &room) == 200 && len(room.Legs) == 1 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(room.Legs) != 1 || room.Legs[0].Name != "Carol Guest" {
+		t.Fatalf("room lobby: %+v, want the guest Carol Guest\n%s", room, logsOf(t))
+	}
+	if !strings.Contains(logsOf(t), "guest signed in") {
+		t.Errorf("no guest sign-in logged")
 	}
 }
