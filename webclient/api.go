@@ -103,6 +103,7 @@ func (s *Server) coreRoutes() []Route {
 		{"POST", v1("/login"), ScopePublic, old("/login"), s.handleLogin},
 		{"POST", v1("/logout"), ScopePublic, old("/logout"), s.handleLogout},
 		{"GET", v1("/session"), ScopePublic, old("/session"), s.handleSession},
+		{"GET", v1("/openapi.json"), ScopePublic, "", handleOpenAPI},
 		{"GET", "/metrics", ScopeMetrics, "", s.handleMetrics},
 		{"GET", v1("/rooms"), ScopeRead, old("/rooms"), func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusOK, nonNil(s.control.Rooms()))

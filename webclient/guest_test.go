@@ -126,7 +126,8 @@ func newGuestWeb(t *testing.T, h Handler) (*Server, string) {
 	t.Helper()
 	cfg := scopedConfig()
 	cfg.Listen, cfg.ICEIPs, cfg.UDPPorts = "127.0.0.1:0", []string{"127.0.0.1"}, "41000-41999"
-	s, err := NewServer(cfg, WithAuthenticator(passwords{"alice": "pw"}), WithHandler(h), WithControl(&fakeControl{}))
+	s, err := NewServer(cfg, WithAuthenticator(passwords{"alice": "pw"}), WithHandler(h), WithControl(&fakeControl{}),
+		WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
