@@ -349,8 +349,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.guestLogin(w, r, in.Guest, in.Name)
 		return
 	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooBig.Limit))
+		return
+	}
 	if err != nil || in.User == "" {
-		writeError(w, http.StatusBadRequest, "send {\"user\":..., \"password\":...}")
+		writeError(w, http.StatusBadRequest, "send {\"user\":..., \"password\":...} (or {\"guest\":..., \"name\":...})")
 		return
 	}
 	if s.refuseBanned(w, r) {

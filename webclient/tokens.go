@@ -29,15 +29,15 @@ const (
 	ScopeMetrics Scope = "metrics"
 )
 
-// Scopes are the scopes a token may have.
-var Scopes = []Scope{ScopeAdmin, ScopeRead, ScopeMetrics}
+// allScopes are the scopes a token may have.
+var allScopes = []Scope{ScopeAdmin, ScopeRead, ScopeMetrics}
 
 // ParseScope checks a scope's name.
 func ParseScope(s string) (Scope, error) {
-	if slices.Contains(Scopes, Scope(s)) {
+	if slices.Contains(allScopes, Scope(s)) {
 		return Scope(s), nil
 	}
-	return "", fmt.Errorf("unknown scope %q: the scopes are %s", s, scopeNames(Scopes))
+	return "", fmt.Errorf("unknown scope %q: the scopes are %s", s, scopeNames(allScopes))
 }
 
 // Token is an API token in the config: its SHA-256, never the token.
@@ -78,7 +78,7 @@ func (c *Config) validateTokens() error {
 		}
 		t.hash = h
 		if len(t.Scopes) == 0 {
-			return config.Fieldf(field("scopes"), "give at least one of %s", scopeNames(Scopes))
+			return config.Fieldf(field("scopes"), "give at least one of %s", scopeNames(allScopes))
 		}
 		t.scopes = t.scopes[:0]
 		for j, s := range t.Scopes {

@@ -88,6 +88,7 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"GET", "/api/v1/openapi.json", "", "", 200},
 		{"POST", "/api/v1/login", "", `{"user":"alice","password":"wrong"}`, 401},
 		{"POST", "/api/v1/login", "", `{"user":`, 400},
+		{"POST", "/api/v1/login", "", `{"user":"` + strings.Repeat("a", 5000) + `"}`, 413},
 		{"GET", "/api/v1/session", "", "", 401},
 		{"POST", "/api/v1/login", "", `{"user":"alice","password":"alice-secret"}`, 200},
 		{"GET", "/api/v1/session", "", "", 200},
