@@ -58,6 +58,11 @@ type GuestLink struct {
 	Expires time.Time `json:"expires"`
 }
 
+// WithGuestKey signs guest links with key (at least 32 bytes) when
+// web.guest_key is not set: e.g. a key kept in the store, so that links
+// outlive a restart without one in the config.
+func WithGuestKey(key []byte) Option { return func(s *Server) { s.guestKey = key } }
+
 // guestSigner signs and checks guest links with one key.
 type guestSigner struct {
 	key []byte

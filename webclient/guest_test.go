@@ -372,3 +372,31 @@ func FuzzGuestLogin(f *testing.F) {
 		}
 	})
 }
+
+// A key given with WithGuestKey signs links that a second server with the
+// same key (a restart) accepts; web.guest_key wins over it; a short one is refused.
+func TestGuestKeyOption(t *testing.T) {
+	key := []byte(strings.Repeat("k", 32))
+	mk := func(cfg Config, opts ...Option) *Server {
+		s, err := NewServer(cfg, append([]Option{WithAuthenticator(passwords{}), WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := mk(Config{}, WithGuestKey(key)), mk(Config{}, WithGuestKey(key))
+	tok, _, _ := a.guests.issue("1", "", time.Hour)
+	if _, err := b.guests.verify(tok); err != nil {
+		t.Fatalf("the same key after a restart: %v", err)
+	}
+	if _, err := mk(Config{}).guests.verify(tok); err == nil {
+		t.Fatal("a server with a random key took the link")
+	}
+	cfgKey := Config{GuestKey: "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE="}
+	if _, err := mk(cfgKey, WithGuestKey(key)).guests.verify(tok); err == nil {
+		t.Fatal("WithGuestKey won over web.guest_key")
+	}
+	if _, err := NewServer(Config{}, WithAuthenticator(passwords{}), WithGuestKey([]byte("short"))); err == nil {
+		t.Fatal("a 5-byte key was taken")
+	}
+}

@@ -157,6 +157,7 @@ type Server struct {
 	iceConn  net.PacketConn
 	sessions *sessions
 	guests   *guestSigner
+	guestKey []byte // WithGuestKey's
 	api      *webrtc.API
 	http     *http.Server
 	ln       net.Listener
@@ -191,6 +192,12 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		return nil, errors.New("webclient: an Authenticator is required")
 	}
 	s.guests = &guestSigner{key: s.cfg.guestKey, now: time.Now}
+	if s.guests.key == nil && s.guestKey != nil {
+		if len(s.guestKey) < minGuestKey {
+			return nil, fmt.Errorf("webclient: a guest key of %d bytes: want at least %d", len(s.guestKey), minGuestKey)
+		}
+		s.guests.key = s.guestKey
+	}
 	if s.guests.key == nil {
 		s.guests.key = make([]byte, minGuestKey)
 		_, _ = rand.Read(s.guests.key)
