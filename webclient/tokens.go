@@ -143,7 +143,7 @@ func (s *Server) apiAllowed(w http.ResponseWriter, r *http.Request, need Scope) 
 		return r, false
 	}
 	auth := r.Header.Get("Authorization")
-	presented, isBearer := strings.CutPrefix(auth, "Bearer ")
+	presented, isBearer := bearerToken(auth)
 	b, ok := s.cfg.lookupToken(presented)
 	if !isBearer || presented == "" || !ok {
 		s.log.Info("REST API request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "had_token", auth != "")
@@ -164,6 +164,15 @@ func (s *Server) apiAllowed(w http.ResponseWriter, r *http.Request, need Scope) 
 		return r, false
 	}
 	return r.WithContext(context.WithValue(r.Context(), tokenKey{}, b.name)), true
+}
+
+// bearerToken is the token of an "Authorization: Bearer <token>" header (the
+// scheme's case does not matter, RFC 9110 11.1).
+func bearerToken(auth string) (string, bool) {
+	if len(auth) < 7 || !strings.EqualFold(auth[:7], "Bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(auth[7:]), true
 }
 
 func scopeNames(scopes []Scope) string {

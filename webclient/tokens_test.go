@@ -94,6 +94,33 @@ func TestScopes(t *testing.T) {
 	}
 }
 
+// The scheme's case does not matter; a token that is not Bearer is none.
+func TestBearerHeader(t *testing.T) {
+	base := apiWebConfig(t, scopedConfig(), &fakeControl{})
+	for _, c := range []struct {
+		header string
+		code   int
+	}{
+		{"Bearer " + readTok, 200},
+		{"bearer " + readTok, 200},
+		{"BEARER  " + readTok + " ", 200},
+		{"Basic " + readTok, 401},
+		{readTok, 401},
+		{"Bearer", 401},
+	} {
+		req, _ := http.NewRequest("GET", base+"/api/v1/rooms", nil)
+		req.Header.Set("Authorization", c.header)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != c.code {
+			t.Errorf("Authorization: %q: %d, want %d", c.header, res.StatusCode, c.code)
+		}
+	}
+}
+
 // Hashed tokens alone turn the API on; with no token at all it is off.
 func TestAPIOffWithoutTokens(t *testing.T) {
 	cfg := scopedConfig()

@@ -130,7 +130,10 @@ for (const d of "123456789*0#") {
 // fixes one, sign in as a guest and join the link's room. The claims are
 // read here only to show them; voxgate checks the signature.
 function claims(token) {
-  try { return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))); } catch (e) { return null; }
+  try {
+    const bin = atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+  } catch (e) { return null; }
 }
 async function guest(token) {
   const c = claims(token);
