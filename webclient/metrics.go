@@ -27,7 +27,8 @@ func WithCollectors(cs ...prometheus.Collector) Option {
 }
 
 // WithVersion sets the version voxgate_build_info shows (default: the
-// main module's version from the build information).
+// main module's version from the build information, else the commit it was
+// built from, else "devel").
 func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
 
 // newMetrics builds the server's own registry (not the process-wide
@@ -67,22 +68,30 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 func buildInfo(version string) prometheus.Collector {
 	revision, goversion := "unknown", runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {
-		if version == "" {
-			version = bi.Main.Version
-		}
+		dirty := false
 		for _, st := range bi.Settings {
 			switch st.Key {
 			case "vcs.revision":
 				revision = st.Value
 			case "vcs.modified":
-				if st.Value == "true" {
-					revision += "-dirty"
-				}
+				dirty = st.Value == "true"
+			}
+		}
+		if dirty {
+			revision += "-dirty"
+		}
+		if v := bi.Main.Version; version == "" && v != "" && v != "(devel)" {
+			version = v // a tagged module built with go install
+		}
+		if version == "" && revision != "unknown" {
+			version = revision[:min(12, len(revision))] // a checkout: the commit
+			if dirty {
+				version += "-dirty"
 			}
 		}
 	}
 	if version == "" {
-		version = "unknown"
+		version = "devel"
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "voxgate_build_info",
 		Help:        "Always 1; the labels say which voxgate runs: its version, VCS revision and Go version.",
