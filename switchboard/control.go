@@ -234,6 +234,7 @@ func (s *Switchboard) Dial(room string, d api.DialRequest) error {
 func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	log := s.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(da.Timeout)*time.Second)
+	ringing := time.Now()
 	leg, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
 	cancel()
 	if err != nil {
@@ -246,6 +247,7 @@ func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	}
 	ra := dialplan.RoomAction{Name: room}
 	defer s.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
+	s.answered(leg, ringing) // its set-up: the ringing
 	s.joinRoom(s.ctx, leg, ra, false, log)
 	hangup(leg)
 }

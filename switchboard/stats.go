@@ -53,8 +53,9 @@ type Stats struct {
 	// them talk.
 	Rooms, Legs, Talking int
 	// Setup: from a call's arrival at the switchboard to its answer (for
-	// a dial, when the callee answered); Duration: from the answer to the
-	// end. By dialplan action; answered calls only.
+	// a dial, when the callee answered; for a call the API dials into a
+	// room, its ringing); Duration: from the answer to the end. By
+	// dialplan action; answered calls only.
 	Setup, Duration map[string]bridge.HistogramSnapshot
 	// Media of every room, 1:1 call and echo test since start.
 	Media bridge.MeterStats

@@ -2,9 +2,11 @@ package switchboard
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/audio"
 )
 
@@ -36,6 +38,9 @@ func TestStatsCallTimes(t *testing.T) {
 	eventually(t, "the caller's packets are counted", func() bool { return sb.Stats().Media.Media.Received == 16 })
 	caller.hangUp()
 	waitEnded(t, done)
+	// A leg that ended leaves its room on a goroutine of its own: it may
+	// still be leaving as the call's handling returns.
+	eventually(t, "both legs left", func() bool { return sb.Stats().Media.Legs == 0 })
 	st := sb.Stats()
 	setup, duration := st.Setup["dial"], st.Duration["dial"]
 	if setup.Count != 1 || setup.Buckets[0.1] != 0 || setup.Buckets[1] != 1 {
@@ -71,6 +76,7 @@ func TestStatsMediaNeverDrops(t *testing.T) {
 	}
 	a.hangUp()
 	waitEnded(t, adone)
+	eventually(t, "a left", func() bool { return sb.Stats().Media.Legs == 1 })
 	after := sb.Stats()
 	if after.Media.Media.Received < before.Media.Media.Received || after.Media.Media.Lost < before.Media.Media.Lost || after.Media.Media.Concealed < before.Media.Media.Concealed {
 		t.Fatalf("counters went down when a left: %+v -> %+v", before.Media.Media, after.Media.Media)
@@ -85,4 +91,25 @@ func TestStatsMediaNeverDrops(t *testing.T) {
 	if st := sb.Stats(); st.Media.Media.Received != 120 || st.Rooms != 0 || st.Duration["room"].Count != 2 || st.Setup["room"].Count != 2 {
 		t.Fatalf("after everyone left: %+v", st)
 	}
+}
+
+// A call the REST API dials into a room counts its ringing as its set-up,
+// and its duration when it ends.
+func TestStatsAPIDial(t *testing.T) {
+	bob := &fakeDevice{delay: 120 * time.Millisecond}
+	sb, _ := testBoard(t, testPlan, &fakeDialer{devices: map[string][]*fakeDevice{"bob": {bob}}})
+	if err := sb.Dial("bridge", api.DialRequest{User: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("out-%p", bob) // the leg's id; bob.leg is read once it is in the room
+	eventually(t, "bob is in the room", func() bool { return inRoom(sb, "bridge", id) })
+	st := sb.Stats()
+	if setup := st.Setup["room"]; setup.Count != 1 || setup.Buckets[0.1] != 0 || setup.Buckets[0.25] != 1 {
+		t.Errorf("set-up of a call rung for 120 ms: %+v", setup)
+	}
+	if len(st.Routed) != 1 || st.Routed[0] != (Routed{Origin: "api", Action: "room", Count: 1}) || st.Calls["api"] != 1 {
+		t.Errorf("routed %+v, in progress %v", st.Routed, st.Calls)
+	}
+	bob.leg.hangUp()
+	eventually(t, "the call's duration is counted", func() bool { return sb.Stats().Duration["room"].Count == 1 })
 }

@@ -220,13 +220,24 @@ func (s *Switchboard) answer(ctx context.Context, c Leg) error {
 	if err := c.Answer(ctx); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	if ac := s.calls[c.ID()]; ac != nil && ac.answered.IsZero() {
-		ac.answered = time.Now()
-		ac.timing.setup.Observe(ac.answered.Sub(ac.arrived))
-	}
-	s.mu.Unlock()
+	s.answered(c, time.Time{})
 	return nil
+}
+
+// answered marks a tracked call answered now and counts its set-up time
+// from since (zero: from its arrival).
+func (s *Switchboard) answered(c Leg, since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ac := s.calls[c.ID()]
+	if ac == nil || !ac.answered.IsZero() {
+		return
+	}
+	if since.IsZero() {
+		since = ac.arrived
+	}
+	ac.answered = time.Now()
+	ac.timing.setup.Observe(ac.answered.Sub(since))
 }
 
 // reject refuses c with status and counts it.
