@@ -88,7 +88,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		}
 		return
 	}
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		hangup(callee)
 		return
 	}
@@ -98,7 +98,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	callee.OnDTMF(func(d rune) { _ = c.SendDTMF(string(d)) })
 	defer c.OnDTMF(nil)
 	defer callee.OnDTMF(nil)
-	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log})
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log, Meter: s.meter})
 	if err != nil {
 		log.Error("cannot bridge the call", "error", err)
 		hangup(c)

@@ -27,7 +27,7 @@ func (s *Switchboard) JoinRoom(ctx context.Context, c Leg, room, origin string) 
 	log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room)
 	log.Debug("joins a room directly")
 	defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil { // counts its set-up and, at the end, its duration
 		return
 	}
 	s.joinRoom(ctx, c, ra, false, log)

@@ -11,7 +11,7 @@ import (
 
 // pinAction answers, asks for the PIN and joins the room.
 func (s *Switchboard) pinAction(ctx context.Context, c Leg, pa dialplan.PINAction, log *slog.Logger) {
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		return
 	}
 	if ok, moderator := s.askPIN(ctx, c, pa, log); ok {

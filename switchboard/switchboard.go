@@ -61,6 +61,7 @@ type Switchboard struct {
 	hub       *roomHub
 	events    chan bridge.Event
 	hubDone   chan struct{}
+	meter     *bridge.Meter // the media of every room, 1:1 call and echo
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -71,13 +72,17 @@ type Switchboard struct {
 	calls    map[string]*activeCall // routed calls in progress, by call id
 	total    map[[2]string]uint64   // calls routed, by origin and action
 	rejected map[int]uint64         // calls refused, by SIP status
+	timing   map[string]*callTiming // set-up and duration histograms, by action
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 }
 
 // activeCall is a routed call in progress (for the REST API).
 type activeCall struct {
-	info api.CallInfo
-	leg  Leg
+	info     api.CallInfo
+	leg      Leg
+	arrived  time.Time // with the monotonic clock (info.Started has none)
+	answered time.Time // zero until s.answer
+	timing   *callTiming
 }
 
 // New returns a switchboard routing by cfg.Plan.
@@ -94,10 +99,11 @@ func New(cfg Config) *Switchboard {
 	}
 	s := &Switchboard{dialers: cfg.Dialers, recordDir: cfg.RecordDir, promptDir: cfg.PromptDir, set: cfg.Settings, log: log,
 		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
-		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{}}
+		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
+		timing: map[string]*callTiming{}, meter: bridge.NewMeter()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
-	tmpl.Logger, tmpl.Events = log, s.events
+	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter
 	s.rooms = bridge.NewRooms(tmpl)
 	s.plan.Store(cfg.Plan)
 	go func() {
@@ -183,7 +189,8 @@ func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
 
 // track lists a routed call until it ends; the returned func unlists it.
 func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
-	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: time.Now().UTC()}
+	now := time.Now()
+	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: now.UTC()}
 	switch a.Kind {
 	case dialplan.Room:
 		info.Room = a.Room.Name
@@ -191,14 +198,46 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 		info.Room = a.PIN.Room.Name
 	}
 	s.mu.Lock()
-	s.calls[c.ID()] = &activeCall{info: info, leg: c}
+	ac := &activeCall{info: info, leg: c, arrived: now, timing: s.timingLocked(info.Action)}
+	s.calls[c.ID()] = ac
 	s.total[[2]string{origin, info.Action}]++
 	s.mu.Unlock()
 	return func() {
 		s.mu.Lock()
-		delete(s.calls, c.ID())
+		if s.calls[c.ID()] == ac {
+			delete(s.calls, c.ID())
+		}
+		if !ac.answered.IsZero() {
+			ac.timing.duration.Observe(time.Since(ac.answered))
+		}
 		s.mu.Unlock()
 	}
+}
+
+// answer answers c and counts its set-up time: from the call's arrival at
+// the switchboard to its answer (for a dial, the callee's answer).
+func (s *Switchboard) answer(ctx context.Context, c Leg) error {
+	if err := c.Answer(ctx); err != nil {
+		return err
+	}
+	s.answered(c, time.Time{})
+	return nil
+}
+
+// answered marks a tracked call answered now and counts its set-up time
+// from since (zero: from its arrival).
+func (s *Switchboard) answered(c Leg, since time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ac := s.calls[c.ID()]
+	if ac == nil || !ac.answered.IsZero() {
+		return
+	}
+	if since.IsZero() {
+		since = ac.arrived
+	}
+	ac.answered = time.Now()
+	ac.timing.setup.Observe(ac.answered.Sub(since))
 }
 
 // reject refuses c with status and counts it.

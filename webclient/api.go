@@ -35,9 +35,6 @@ type Control interface {
 	Dial(room string, d DialRequest) error
 	// Play plays a prompt to the whole room or to one leg of it.
 	Play(room string, p PlayRequest) error
-	// Metrics are the gauges and counters /metrics shows besides the web
-	// server's own.
-	Metrics() []Metric
 }
 
 // The REST API's resources (package api holds them, so that the

@@ -1,8 +1,6 @@
 package webclient
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 )
@@ -62,11 +59,6 @@ func (f *fakeControl) Dial(room string, d DialRequest) error {
 func (f *fakeControl) Trunks() []TrunkInfo    { return []TrunkInfo{{Name: "carrier", Registered: true}} }
 func (f *fakeControl) Calls() []CallInfo      { return nil }
 func (f *fakeControl) Hangup(id string) error { return fmt.Errorf("call %q: %w", id, ErrNotFound) }
-func (f *fakeControl) Metrics() []Metric {
-	return []Metric{{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge",
-		Samples: []Sample{{Labels: []Label{{Name: "room", Value: `a"b\c` + "\n"}}, Value: 2}}}}
-}
-
 func apiWeb(t *testing.T, token string, c Control, opts ...Option) string {
 	t.Helper()
 	return apiWebConfig(t, Config{APIToken: token}, c, opts...)
@@ -154,37 +146,5 @@ func TestRESTAPI(t *testing.T) {
 	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "dial 8001 bob", "play 8001 welcome.wav", "kick 8001 alice/c1"}
 	if fmt.Sprint(fc.changes) != fmt.Sprint(want) {
 		t.Fatalf("control saw %q, want %q", fc.changes, want)
-	}
-}
-
-// /metrics is the Prometheus text format: HELP and TYPE lines, label values
-// escaped (golden file).
-func TestMetricsFormat(t *testing.T) {
-	base := apiWeb(t, "tok", &fakeControl{})
-	code, body := call(t, "GET", base+"/metrics", "tok", "")
-	if code != 200 {
-		t.Fatalf("/metrics: %d %s", code, body)
-	}
-	golden := "testdata/metrics.golden"
-	if os.Getenv("UPDATE_GOLDEN") != "" {
-		_ = os.WriteFile(golden, []byte(body), 0o644)
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != string(want) {
-		t.Fatalf("/metrics:\n%s\nwant:\n%s", body, want)
-	}
-	// Every sample line parses as name{labels} value.
-	sc := bufio.NewScanner(bytes.NewReader(want))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i < 0 || !strings.HasPrefix(line, "voxgate_") {
-			t.Fatalf("bad sample line %q", line)
-		}
 	}
 }

@@ -173,6 +173,8 @@ type Server struct {
 	mu     sync.Mutex
 	online map[string]map[*signal]struct{} // open pages per user
 	rings  map[string]*ringing
+
+	metricsState // /metrics (metrics.go)
 }
 
 // NewServer builds the server; Serve or Start runs it.
@@ -207,6 +209,9 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	}
 	var err error
 	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
+		return nil, err
+	}
+	if err := s.newMetrics(); err != nil {
 		return nil, err
 	}
 	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.checkOrigin}
