@@ -1,13 +1,11 @@
 // Package api holds the REST API's resources and errors: what the web
-// server serves as JSON (rooms, legs, calls, registrations, trunks,
-// metrics) and what the switchboard and the SIP side fill in. Types only: it
-// imports nothing of voxgate, so every package may use it.
+// server serves as JSON (rooms, legs, calls, registrations, trunks) and
+// what the switchboard and the SIP side fill in. Types only: it imports
+// nothing of voxgate, so every package may use it.
 package api
 
 import (
-	"cmp"
 	"errors"
-	"slices"
 	"time"
 )
 
@@ -110,41 +108,4 @@ type CallInfo struct {
 	Action  string    `json:"action"` // what the dialplan did with it
 	Room    string    `json:"room,omitempty"`
 	Started time.Time `json:"started"`
-}
-
-// Metric is one Prometheus metric family.
-type Metric struct {
-	Name    string
-	Help    string
-	Type    string // "gauge" or "counter"
-	Samples []Sample
-}
-
-// Sample is one value of a metric, with its labels.
-type Sample struct {
-	Labels []Label
-	Value  float64
-}
-
-// Label is a name and a value.
-type Label struct{ Name, Value string }
-
-// Gauge is a metric with one unlabelled value.
-func Gauge(name, help string, v float64) Metric {
-	return Metric{Name: name, Help: help, Type: "gauge", Samples: []Sample{{Value: v}}}
-}
-
-// Counter is a counter with one unlabelled value.
-func Counter(name, help string, v float64) Metric {
-	return Metric{Name: name, Help: help, Type: "counter", Samples: []Sample{{Value: v}}}
-}
-
-// SortedKeys are a map's keys in order (metric samples come sorted).
-func SortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -10,7 +10,10 @@ import (
 // test. The audio goes through the same path as in a room (jitter buffer,
 // decoder with loss concealment, encoder) on the shared clock, so the test
 // exercises the media path, not a packet reflector.
-func Echo(ctx context.Context, leg Leg) error {
+func Echo(ctx context.Context, leg Leg) error { return EchoMetered(ctx, leg, nil) }
+
+// EchoMetered is Echo with the leg's media counted by mt (nil: not counted).
+func EchoMetered(ctx context.Context, leg Leg, mt *Meter) error {
 	c := leg.Codec()
 	dec, err := newDecoder(c, 8000)
 	if err != nil {
@@ -31,6 +34,8 @@ func Echo(ctx context.Context, leg Leg) error {
 	}
 	info, _ := lookupCodec(c)
 	e.dtx = info.DTX && acceptsDTX(leg)
+	t := mt.attach(leg, in, nil)
+	defer mt.detach(t)
 	leg.SetPacketHandler(in)
 	defer leg.SetPacketHandler(nil)
 	w := DefaultClock().add(e)

@@ -52,6 +52,9 @@ type RoomConfig struct {
 	// Clock drives the room's ticks (default DefaultClock(): shared by
 	// every room of the process).
 	Clock *Clock
+	// Meter, when set, counts the room's media for /metrics (shared by
+	// many rooms: a Rooms template's, a switchboard's).
+	Meter *Meter
 }
 
 // NoTone is a WAV with no samples: no join or leave tone.
@@ -64,7 +67,8 @@ type member struct {
 	in      *ingress
 	out     *egress          // a queue and a goroutine for a QueuedWriter; nil: written from the tick
 	sent    uint64           // frames written to the leg from the tick
-	failed  uint64           // frames the leg refused (ended, too big)
+	failed  atomic.Uint64    // frames the leg refused (ended, too big); read by a Meter
+	tally   *tally           // its counts in the room's Meter (nil: none)
 	enc     encoder          // its own encoder, for its own mix
 	rs      *audio.Resampler // room rate -> encoder rate; nil when equal
 	group   *group
@@ -330,6 +334,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	m.in.dozing, m.in.stir = &r.dozing, &r.stir
 	m.dtx = m.group.dtx && acceptsDTX(leg)
 	m.digits, _ = leg.(DTMFSender)
+	m.tally = r.cfg.Meter.attach(leg, m.in, m.dropped)
 	r.wakeLocked()
 	r.members = append(r.members, m)
 	r.inputs = append(r.inputs, nil)
@@ -415,6 +420,7 @@ func (r *Room) remove(id, why string) error {
 	m.leg.SetPacketHandler(nil)
 	m.cancel()
 	m.wg.Wait()
+	r.cfg.Meter.detach(m.tally)
 	if empty {
 		r.stopClock()
 	}
@@ -772,7 +778,14 @@ func (r *Room) tickLocked(now time.Time) {
 	if r.ticks%fecEvery == 0 {
 		r.tuneFEC()
 	}
-	r.tickTime += time.Since(t0)
+	if r.cfg.Meter != nil && r.ticks%jitterEvery == 0 {
+		for _, m := range r.members {
+			r.cfg.Meter.observeJitter(m.in.depth())
+		}
+	}
+	d := time.Since(t0)
+	r.tickTime += d
+	r.cfg.Meter.observeTick(d)
 }
 
 // send writes one frame to the leg, from the tick: legs promise that a
@@ -798,10 +811,19 @@ func (m *member) write(payload []byte, samples uint32) {
 		return
 	}
 	if err := m.leg.WritePayload(payload, samples); err != nil {
-		m.failed++
+		m.failed.Add(1)
 		return
 	}
 	m.sent++
+}
+
+// dropped counts the frames the leg refused or its queue dropped.
+func (m *member) dropped() uint64 {
+	if m.out != nil {
+		_, d := m.out.counts()
+		return d
+	}
+	return m.failed.Load()
 }
 
 // handBack gives a leg's history to its group's shared encoder when no
@@ -945,7 +967,7 @@ func (r *Room) Stats() RoomStats {
 		st.MeanTick = r.tickTime / time.Duration(r.ticks)
 	}
 	for _, m := range r.members {
-		sent, dropped := m.sent, m.failed
+		sent, dropped := m.sent, m.failed.Load()
 		if m.out != nil {
 			sent, dropped = m.out.counts()
 		}

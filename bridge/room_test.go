@@ -700,7 +700,7 @@ func TestRoomTickAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts mean nothing under the race detector (make test runs this test again without it)")
 	}
-	r := newTestRoom(t, RoomConfig{Name: "allocs", Rate: 16000})
+	r := newTestRoom(t, RoomConfig{Name: "allocs", Rate: 16000, Meter: NewMeter()}) // metered, as in voxgate
 	codecs := []audio.Codec{pcmu, pcma, opc, {Name: "G722", Rate: 8000}, opc}
 	var legs []*allocLeg
 	var feeds []*feed

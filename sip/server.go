@@ -185,7 +185,11 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // counted counts the requests h handles.
 func (s *Server) counted(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		s.counters.request(req.Method)
+		m := string(req.Method) // any token a client sends: counted by name only when known
+		if _, served := s.handlers[req.Method]; !served && !knownMethods[m] {
+			m = "other"
+		}
+		s.counters.request(m)
 		if tx != nil && req.Method != sip.ACK && !s.admit(tx) {
 			s.respond(tx, req, 503, "Service Unavailable (overloaded)", sip.NewHeader("Retry-After", "5"))
 			tx.Terminate()

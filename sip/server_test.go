@@ -11,7 +11,7 @@ import (
 )
 
 func TestBadInputGetsClearAnswer(t *testing.T) {
-	_, addr := testServer(t, nil)
+	srv, addr := testServer(t, nil)
 	cases := []struct {
 		name   string
 		msg    string
@@ -46,6 +46,12 @@ func TestBadInputGetsClearAnswer(t *testing.T) {
 				t.Fatalf("response lacks %s:\n%s", tc.header, res)
 			}
 		})
+	}
+	// A method a client made up is counted as "other": the counters (and
+	// /metrics' labels) stay few whatever clients send.
+	st := srv.ServerStats()
+	if st.Requests["other"] != 1 || st.Requests["FROBNICATE"] != 0 || st.Requests["SUBSCRIBE"] != 1 || st.Requests["OPTIONS"] == 0 {
+		t.Errorf("requests counted by method: %v", st.Requests)
 	}
 }
 

@@ -3,15 +3,13 @@ package sip
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // ServerStats are the SIP side's counters since start, for /metrics.
 type ServerStats struct {
 	Registrations int               // live contact bindings
 	Calls         int               // calls in progress
-	Requests      map[string]uint64 // requests received, by method
+	Requests      map[string]uint64 // requests received, by method ("other": a method voxgate does not know)
 	Responses     map[int]uint64    // final and provisional answers voxgate sent from its handlers, by status
 	AuthFailures  uint64            // wrong user or password (digest)
 	Malformed     uint64            // requests refused with 400 before parsing finished
@@ -41,9 +39,9 @@ func newCounters() *counters {
 	return &counters{requests: map[string]uint64{}, responses: map[int]uint64{}}
 }
 
-func (c *counters) request(m sip.RequestMethod) {
+func (c *counters) request(m string) {
 	c.mu.Lock()
-	c.requests[string(m)]++
+	c.requests[m]++
 	c.mu.Unlock()
 }
 

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -203,66 +202,6 @@ func (s *Switchboard) Hangup(id string) error {
 	return nil
 }
 
-// Metrics are the switchboard's call counters and the rooms' gauges.
-func (s *Switchboard) Metrics() []api.Metric {
-	var ms []api.Metric
-	label := func(name, v string) []api.Label { return []api.Label{{Name: name, Value: v}} }
-	s.mu.Lock()
-	active := map[string]int{}
-	for _, c := range s.calls {
-		active[c.info.Origin]++
-	}
-	calls := api.Metric{Name: "voxgate_calls", Help: "Routed calls in progress, by origin.", Type: "gauge"}
-	for _, o := range api.SortedKeys(active) {
-		calls.Samples = append(calls.Samples, api.Sample{Labels: label("origin", o), Value: float64(active[o])})
-	}
-	total := api.Metric{Name: "voxgate_calls_total", Help: "Calls routed, by origin and dialplan action.", Type: "counter"}
-	keys := make([][2]string, 0, len(s.total))
-	for key := range s.total {
-		keys = append(keys, key)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+" "+keys[i][1] < keys[j][0]+" "+keys[j][1] })
-	for _, key := range keys {
-		total.Samples = append(total.Samples, api.Sample{Labels: []api.Label{{Name: "origin", Value: key[0]}, {Name: "action", Value: key[1]}},
-			Value: float64(s.total[key])})
-	}
-	rejected := api.Metric{Name: "voxgate_calls_rejected_total", Help: "Calls refused, by SIP status.", Type: "counter"}
-	for _, c := range api.SortedKeys(s.rejected) {
-		rejected.Samples = append(rejected.Samples, api.Sample{Labels: label("status", strconv.Itoa(c)), Value: float64(s.rejected[c])})
-	}
-	s.mu.Unlock()
-	ms = append(ms, calls, total, rejected)
-
-	legs := api.Metric{Name: "voxgate_room_legs", Help: "Participants in each room.", Type: "gauge"}
-	talking := api.Metric{Name: "voxgate_room_talking", Help: "Participants talking now, by room.", Type: "gauge"}
-	tick := api.Metric{Name: "voxgate_room_tick_seconds", Help: "Mean time one 20 ms mixing tick takes, by room.", Type: "gauge"}
-	lost := api.Metric{Name: "voxgate_room_packets_lost", Help: "Packets lost on the way in, summed over the room's present legs.", Type: "gauge"}
-	dropped := api.Metric{Name: "voxgate_room_frames_dropped", Help: "Frames dropped toward slow legs, summed over the room's present legs.", Type: "gauge"}
-	rooms := 0
-	for _, room := range s.rooms.List() {
-		st := room.Stats()
-		if len(st.Legs) == 0 {
-			continue
-		}
-		rooms++
-		var nt, nl, nd float64
-		for _, l := range st.Legs {
-			if l.Talking {
-				nt++
-			}
-			nl += float64(l.Network.Lost)
-			nd += float64(l.Dropped)
-		}
-		lb := label("room", st.Name)
-		legs.Samples = append(legs.Samples, api.Sample{Labels: lb, Value: float64(len(st.Legs))})
-		talking.Samples = append(talking.Samples, api.Sample{Labels: lb, Value: nt})
-		tick.Samples = append(tick.Samples, api.Sample{Labels: lb, Value: st.MeanTick.Seconds()})
-		lost.Samples = append(lost.Samples, api.Sample{Labels: lb, Value: nl})
-		dropped.Samples = append(dropped.Samples, api.Sample{Labels: lb, Value: nd})
-	}
-	return append(ms, api.Gauge("voxgate_rooms", "Rooms somebody is in.", float64(rooms)), legs, talking, tick, lost, dropped)
-}
-
 var callerIDRe = regexp.MustCompile(`^[A-Za-z0-9+_.!~*'()-]{1,64}$`)
 
 // Dial calls a user or a number through a trunk and puts whoever answers
@@ -297,6 +236,7 @@ func (s *Switchboard) Dial(room string, d api.DialRequest) error {
 func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	log := s.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(da.Timeout)*time.Second)
+	ringing := time.Now()
 	leg, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
 	cancel()
 	if err != nil {
@@ -309,7 +249,7 @@ func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	}
 	ra := dialplan.RoomAction{Name: room}
 	defer s.track(leg, "api", dialplan.Action{Kind: dialplan.Room, Room: ra})()
-	s.answered(leg)
+	s.answered(leg, ringing) // its set-up: the ringing
 	s.joinRoom(s.ctx, leg, ra, false, log)
 	hangup(leg)
 }

@@ -89,11 +89,10 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		}
 		return
 	}
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		hangup(callee)
 		return
 	}
-	s.answered(c)
 	s.setCallee(c, callee)
 	_ = callee.Answer(ctx) // tells a page the call is up
 	// Digits keyed on either side go to the other (RFC 4733 toward a phone).
@@ -101,7 +100,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	callee.OnDTMF(func(d rune) { _ = c.SendDTMF(string(d)) })
 	defer c.OnDTMF(nil)
 	defer callee.OnDTMF(nil)
-	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log})
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log, Meter: s.meter})
 	if err != nil {
 		log.Error("cannot bridge the call", "error", err)
 		hangup(c)

@@ -10,11 +10,10 @@ import (
 // echo answers and plays the caller's audio back through the media path
 // (jitter buffer, decoder, encoder): the echo test.
 func (s *Switchboard) echo(ctx context.Context, c Leg, log *slog.Logger) {
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		return
 	}
-	s.answered(c)
-	if err := bridge.Echo(ctx, c); err != nil && ctx.Err() == nil {
+	if err := bridge.EchoMetered(ctx, c, s.meter); err != nil && ctx.Err() == nil {
 		log.Warn("echo ended", "error", err)
 	}
 }

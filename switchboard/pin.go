@@ -11,10 +11,9 @@ import (
 
 // pinAction answers, asks for the PIN and joins the room.
 func (s *Switchboard) pinAction(ctx context.Context, c Leg, pa dialplan.PINAction, log *slog.Logger) {
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		return
 	}
-	s.answered(c)
 	if ok, moderator := s.askPIN(ctx, c, pa, log); ok {
 		s.joinRoom(ctx, c, pa.Room, moderator, log)
 	}

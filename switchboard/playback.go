@@ -11,10 +11,9 @@ import (
 
 // playbackAction answers, plays a prompt to the caller, and hangs up.
 func (s *Switchboard) playbackAction(ctx context.Context, c Leg, file string, log *slog.Logger) {
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		return
 	}
-	s.answered(c)
 	s.playback(ctx, c, file, log)
 	if !isDone(c) {
 		s.setCause(c, "system", 0, "prompt played")

@@ -178,13 +178,12 @@ func (s *Switchboard) logOf(c Leg) *callLog {
 	return nil
 }
 
-// answered notes that the routed call c is answered (once).
-func (s *Switchboard) answered(c Leg) {
-	cl := s.logOf(c)
+// recordAnswered writes the answer time of a call's record (once).
+func (s *Switchboard) recordAnswered(cl *callLog, at time.Time) {
 	if cl == nil || cl.answer.Swap(true) {
 		return
 	}
-	id, at := cl.id, time.Now().UTC()
+	id := cl.id
 	s.journal.do(func(ctx context.Context) error { return s.records.CallAnswered(ctx, id, at) })
 }
 

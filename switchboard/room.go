@@ -15,10 +15,9 @@ import (
 // roomAction answers and joins a conference room, asking its PIN first
 // when it has one.
 func (s *Switchboard) roomAction(ctx context.Context, c Leg, ra dialplan.RoomAction, log *slog.Logger) {
-	if err := c.Answer(ctx); err != nil {
+	if err := s.answer(ctx, c); err != nil {
 		return
 	}
-	s.answered(c)
 	moderator := false
 	if ra.PIN != "" {
 		var ok bool

@@ -72,6 +72,7 @@ type Switchboard struct {
 	records   CallRecords
 	journal   *journal // nil without records
 	planFile  string
+	meter     *bridge.Meter // the media of every room, 1:1 call and echo
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -82,15 +83,19 @@ type Switchboard struct {
 	calls    map[string]*activeCall // routed calls in progress, by call id
 	total    map[[2]string]uint64   // calls routed, by origin and action
 	rejected map[int]uint64         // calls refused, by SIP status
+	timing   map[string]*callTiming // set-up and duration histograms, by action
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 	recs     map[string]recording   // recordings in progress, by room (with records)
 }
 
 // activeCall is a routed call in progress (for the REST API).
 type activeCall struct {
-	info api.CallInfo
-	leg  Leg
-	log  *callLog
+	info     api.CallInfo
+	leg      Leg
+	arrived  time.Time // with the monotonic clock (info.Started has none)
+	answered time.Time // zero until s.answer
+	timing   *callTiming
+	log      *callLog // the call record's notes (nil without records)
 }
 
 // New returns a switchboard routing by cfg.Plan.
@@ -108,13 +113,14 @@ func New(cfg Config) *Switchboard {
 	s := &Switchboard{dialers: cfg.Dialers, recordDir: cfg.RecordDir, promptDir: cfg.PromptDir, set: cfg.Settings, log: log,
 		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
 		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
+		timing: map[string]*callTiming{}, meter: bridge.NewMeter(),
 		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}}
 	if cfg.Records != nil {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
-	tmpl.Logger, tmpl.Events = log, s.events
+	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter
 	s.rooms = bridge.NewRooms(tmpl)
 	s.plan.Store(cfg.Plan)
 	go func() {
@@ -213,7 +219,8 @@ func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
 // track lists a routed call until it ends and writes its record; the
 // returned func unlists it and closes the record.
 func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
-	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: time.Now().UTC()}
+	now := time.Now()
+	info := api.CallInfo{ID: c.ID(), Origin: origin, From: c.Caller(), To: c.Dialed(), Action: a.Kind, Started: now.UTC()}
 	var cl *callLog
 	if s.records != nil {
 		cl = &callLog{id: newID("call_"), started: info.Started}
@@ -225,7 +232,8 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 		info.Room = a.PIN.Room.Name
 	}
 	s.mu.Lock()
-	s.calls[c.ID()] = &activeCall{info: info, leg: c, log: cl}
+	ac := &activeCall{info: info, leg: c, arrived: now, timing: s.timingLocked(info.Action), log: cl}
+	s.calls[c.ID()] = ac
 	s.total[[2]string{origin, info.Action}]++
 	s.mu.Unlock()
 	if cl != nil {
@@ -236,11 +244,43 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 			s.callEnded(cl, c)
 		}
 		s.mu.Lock()
-		if ac := s.calls[c.ID()]; ac != nil && ac.leg == c {
+		if s.calls[c.ID()] == ac {
 			delete(s.calls, c.ID())
+		}
+		if !ac.answered.IsZero() {
+			ac.timing.duration.Observe(time.Since(ac.answered))
 		}
 		s.mu.Unlock()
 	}
+}
+
+// answer answers c and counts its set-up time: from the call's arrival at
+// the switchboard to its answer (for a dial, the callee's answer).
+func (s *Switchboard) answer(ctx context.Context, c Leg) error {
+	if err := c.Answer(ctx); err != nil {
+		return err
+	}
+	s.answered(c, time.Time{})
+	return nil
+}
+
+// answered marks a tracked call answered now and counts its set-up time
+// from since (zero: from its arrival).
+func (s *Switchboard) answered(c Leg, since time.Time) {
+	s.mu.Lock()
+	ac := s.calls[c.ID()]
+	if ac == nil || !ac.answered.IsZero() {
+		s.mu.Unlock()
+		return
+	}
+	if since.IsZero() {
+		since = ac.arrived
+	}
+	ac.answered = time.Now()
+	ac.timing.setup.Observe(ac.answered.Sub(since))
+	cl, at := ac.log, ac.answered.UTC()
+	s.mu.Unlock()
+	s.recordAnswered(cl, at) // records.go
 }
 
 // reject refuses c with status and counts it.

@@ -275,17 +275,8 @@ func TestRouting(t *testing.T) {
 			t.Errorf("%s dialling %s: %d, want %d", c.origin, c.dialed, status, c.want)
 		}
 	}
-	st := sb.Metrics()
-	var rejected string
-	for _, m := range st {
-		if m.Name == "voxgate_calls_rejected_total" {
-			for _, s := range m.Samples {
-				rejected += s.Labels[0].Value + " "
-			}
-		}
-	}
-	if rejected != "403 404 " {
-		t.Errorf("rejections counted: %q", rejected)
+	if st := sb.Stats(); len(st.Rejected) != 2 || st.Rejected[403] != 1 || st.Rejected[404] != 1 {
+		t.Errorf("rejections counted: %v", st.Rejected)
 	}
 }
 

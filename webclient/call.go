@@ -32,11 +32,13 @@ type Call struct {
 	id     string
 	user   string
 	dialed string
-	log    *slog.Logger
-	pc     *webrtc.PeerConnection
-	out    *rtpSender // the Opus track to the browser
-	send   func(Message)
-	cands  *candidateGate // ICE candidates wait for their answer
+	// guestRoom is the room a guest link's call joins ("" for a user's).
+	guestRoom string
+	log       *slog.Logger
+	pc        *webrtc.PeerConnection
+	out       *rtpSender // the Opus track to the browser
+	send      func(Message)
+	cands     *candidateGate // ICE candidates wait for their answer
 
 	trackOnce sync.Once
 	packets   audio.PacketDelivery // the browser's media, pushed to the leg's handler
@@ -113,8 +115,13 @@ func (c *Call) ID() string { return c.id }
 // User is the signed-in user who placed the call.
 func (c *Call) User() string { return c.user }
 
-// Caller is how the caller is shown and matched: the signed-in user.
+// Caller is how the caller is shown and matched: the signed-in user (a
+// guest's display name).
 func (c *Call) Caller() string { return c.user }
+
+// GuestRoom is the room of a guest link's call: it joins that room
+// directly, without the dialplan or a PIN. "" for a signed-in user's call.
+func (c *Call) GuestRoom() string { return c.guestRoom }
 
 // Dialed is the number the browser dialled.
 func (c *Call) Dialed() string { return c.dialed }

@@ -45,7 +45,7 @@ func (s *Server) refuseBanned(w http.ResponseWriter, r *http.Request) bool {
 	if !s.guard.Banned(remoteIP(r)) {
 		return false
 	}
-	writeJSON(w, http.StatusForbidden, map[string]string{"error": "too many failed sign-ins from your address: try again later"})
+	writeError(w, http.StatusForbidden, "too many failed sign-ins from your address: try again later")
 	return true
 }
 

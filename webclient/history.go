@@ -44,50 +44,63 @@ type CallPage struct {
 	Next  string           `json:"next,omitempty"`
 }
 
-// mountHistory adds the history endpoints to mux.
-func (s *Server) mountHistory(mux *http.ServeMux) {
-	h := func(f func(w http.ResponseWriter, r *http.Request)) http.HandlerFunc {
+func init() { routeSets = append(routeSets, (*Server).historyRoutes) }
+
+// historyRoutes are the call history's endpoints (read scope).
+func (s *Server) historyRoutes() []Route {
+	h := func(f http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			if !s.apiAllowed(w, r) {
-				return
-			}
 			if s.history == nil {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "no call history is kept: set data_dir in the config"})
+				writeError(w, http.StatusServiceUnavailable, "no call history is kept: set data_dir in the config")
 				return
 			}
 			f(w, r)
 		}
 	}
-	mux.HandleFunc("GET /api/v1/calls", h(s.handleCallHistory))
-	mux.HandleFunc("GET /api/v1/calls/{id}", h(func(w http.ResponseWriter, r *http.Request) {
-		rec, err := s.history.Call(r.Context(), r.PathValue("id"))
-		s.writeHistory(w, rec, err)
-	}))
-	mux.HandleFunc("GET /api/v1/rooms/{room}/history", h(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		limit, err := historyLimit(q.Get("limit"))
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		until, err := historyTime("until", q.Get("until"))
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		evs, err := s.history.RoomHistory(r.Context(), r.PathValue("room"), until, limit)
-		s.writeHistory(w, map[string]any{"room": r.PathValue("room"), "history": nonNil(evs)}, err)
-	}))
-	mux.HandleFunc("GET /api/v1/recordings", h(func(w http.ResponseWriter, r *http.Request) {
-		limit, err := historyLimit(r.URL.Query().Get("limit"))
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		recs, err := s.history.Recordings(r.Context(), limit)
-		s.writeHistory(w, map[string]any{"recordings": nonNil(recs)}, err)
-	}))
-	mux.HandleFunc("GET /api/v1/recordings/{id}", h(s.handleRecording))
+	v1 := func(p string) string { return APIPrefix + p }
+	return []Route{
+		{"GET", v1("/calls"), ScopeRead, "", h(s.handleCallHistory)},
+		{"GET", v1("/calls/{id}"), ScopeRead, "", h(func(w http.ResponseWriter, r *http.Request) {
+			rec, err := s.history.Call(r.Context(), r.PathValue("id"))
+			s.writeHistory(w, rec, err)
+		})},
+		{"GET", v1("/rooms/{room}/history"), ScopeRead, "", h(func(w http.ResponseWriter, r *http.Request) {
+			q := r.URL.Query()
+			limit, err := historyLimit(q.Get("limit"))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			until, err := historyTime("until", q.Get("until"))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			evs, err := s.history.RoomHistory(r.Context(), r.PathValue("room"), until, limit)
+			s.writeHistory(w, RoomHistory{Room: r.PathValue("room"), History: nonNil(evs)}, err)
+		})},
+		{"GET", v1("/recordings"), ScopeRead, "", h(func(w http.ResponseWriter, r *http.Request) {
+			limit, err := historyLimit(r.URL.Query().Get("limit"))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, err.Error())
+				return
+			}
+			recs, err := s.history.Recordings(r.Context(), limit)
+			s.writeHistory(w, Recordings{Recordings: nonNil(recs)}, err)
+		})},
+		{"GET", v1("/recordings/{id}"), ScopeRead, "", h(s.handleRecording)},
+	}
+}
+
+// RoomHistory is GET /api/v1/rooms/{room}/history: who was in the room.
+type RoomHistory struct {
+	Room    string          `json:"room"`
+	History []api.RoomEvent `json:"history"`
+}
+
+// Recordings is GET /api/v1/recordings: the recordings' index.
+type Recordings struct {
+	Recordings []api.Recording `json:"recordings"`
 }
 
 // writeHistory answers v, or 404 for a missing record, or 500 when the
@@ -97,10 +110,10 @@ func (s *Server) writeHistory(w http.ResponseWriter, v any, err error) {
 	case err == nil:
 		writeJSON(w, http.StatusOK, v)
 	case errors.Is(err, api.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+		writeError(w, http.StatusNotFound, "not found")
 	default:
 		s.log.Error("call history: the store failed", "error", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "the call history could not be read"})
+		writeError(w, http.StatusInternalServerError, "the call history could not be read")
 	}
 }
 
@@ -108,7 +121,7 @@ func (s *Server) writeHistory(w http.ResponseWriter, v any, err error) {
 func (s *Server) handleCallHistory(w http.ResponseWriter, r *http.Request) {
 	q, err := parseCallQuery(r.URL.Query())
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	calls, more, err := s.history.Calls(r.Context(), q)
@@ -238,13 +251,13 @@ func (s *Server) handleRecording(w http.ResponseWriter, r *http.Request) {
 	f, err := os.Open(rec.Path)
 	if err != nil {
 		s.log.Warn("recording in the index but not readable", "id", rec.ID, "error", err)
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the recording's file is gone"})
+		writeError(w, http.StatusNotFound, "the recording's file is gone")
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil || !st.Mode().IsRegular() {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the recording's file is gone"})
+		writeError(w, http.StatusNotFound, "the recording's file is gone")
 		return
 	}
 	w.Header().Set("Content-Type", "audio/wav")

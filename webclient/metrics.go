@@ -1,24 +1,124 @@
 package webclient
 
 import (
-	"bufio"
+	"fmt"
+	"log/slog"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
+	"runtime"
+	"runtime/debug"
 
-	"github.com/voxgate/voxgate/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics are in Prometheus's model (package api holds the types).
-type (
-	Metric = api.Metric
-	Sample = api.Sample
-	Label  = api.Label
+// metricsState is what the server keeps for /metrics.
+type metricsState struct {
+	collectors     []prometheus.Collector // given with WithCollectors
+	version        string                 // voxgate_build_info's version (WithVersion)
+	metricsHandler http.Handler           // promhttp over the server's own registry
+}
+
+// WithCollectors adds collectors to what /metrics serves (the SIP side's
+// and the switchboard's, wired by cmd/voxgate). NewServer fails when two
+// collectors describe the same metric.
+func WithCollectors(cs ...prometheus.Collector) Option {
+	return func(s *Server) { s.collectors = append(s.collectors, cs...) }
+}
+
+// WithVersion sets the version voxgate_build_info shows (default: the
+// main module's version from the build information, else the commit it was
+// built from, else "devel").
+func WithVersion(v string) Option { return func(s *Server) { s.version = v } }
+
+// newMetrics builds the server's own registry (not the process-wide
+// default: a test process runs several servers) with the Go runtime's and
+// the process's collectors, the build information, the web server's own
+// metrics and the given collectors, and the /metrics handler over it.
+func (s *Server) newMetrics() error {
+	reg := prometheus.NewRegistry()
+	cs := append([]prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(s.version),
+		webCollector{s},
+	}, s.collectors...)
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("webclient: metrics: %w", err)
+		}
+	}
+	s.metricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      promLogger{s.log},
+		ErrorHandling: promhttp.ContinueOnError, // serve what could be collected
+	})
+	return nil
+}
+
+// promLogger passes promhttp's errors to slog.
+type promLogger struct{ log *slog.Logger }
+
+func (l promLogger) Println(v ...any) { l.log.Error("metrics: " + fmt.Sprint(v...)) }
+
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s.metricsHandler.ServeHTTP(w, r)
+}
+
+// buildInfo is voxgate_build_info{version,revision,goversion} = 1.
+func buildInfo(version string) prometheus.Collector {
+	revision, goversion := "unknown", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		dirty := false
+		for _, st := range bi.Settings {
+			switch st.Key {
+			case "vcs.revision":
+				revision = st.Value
+			case "vcs.modified":
+				dirty = st.Value == "true"
+			}
+		}
+		if dirty {
+			revision += "-dirty"
+		}
+		if v := bi.Main.Version; version == "" && v != "" && v != "(devel)" {
+			version = v // a tagged module built with go install
+		}
+		if version == "" && revision != "unknown" {
+			version = revision[:min(12, len(revision))] // a checkout: the commit
+			if dirty {
+				version += "-dirty"
+			}
+		}
+	}
+	if version == "" {
+		version = "devel"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "voxgate_build_info",
+		Help:        "Always 1; the labels say which voxgate runs: its version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goversion}})
+	g.Set(1)
+	return g
+}
+
+// webCollector is the web server's own metrics.
+type webCollector struct{ s *Server }
+
+var (
+	webPagesDesc   = prometheus.NewDesc("voxgate_web_pages", "Browser pages connected over the WebSocket.", nil, nil)
+	webCallsDesc   = prometheus.NewDesc("voxgate_web_calls", "Browser calls with a PeerConnection.", nil, nil)
+	webRingingDesc = prometheus.NewDesc("voxgate_web_ringing", "Calls ringing browser pages now.", nil, nil)
+	webLoginsDesc  = prometheus.NewDesc("voxgate_web_logins_total", "Web sign-ins, by result (ok, refused).", []string{"result"}, nil)
 )
 
-// metrics are the web server's own.
-func (s *Server) metrics() []Metric {
+func (webCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- webPagesDesc
+	ch <- webCallsDesc
+	ch <- webRingingDesc
+	ch <- webLoginsDesc
+}
+
+func (c webCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
 	s.mu.Lock()
 	var sigs []*signal
 	for _, set := range s.online {
@@ -32,51 +132,9 @@ func (s *Server) metrics() []Metric {
 	for _, g := range sigs { // outside s.mu: a page takes its own lock first
 		calls += g.callCount()
 	}
-	pages := len(sigs)
-	return []Metric{
-		api.Gauge("voxgate_web_pages", "Browser pages connected over the WebSocket.", float64(pages)),
-		api.Gauge("voxgate_web_calls", "Browser calls with a PeerConnection.", float64(calls)),
-		api.Gauge("voxgate_web_ringing", "Calls ringing browser pages now.", float64(rings)),
-		{Name: "voxgate_web_logins_total", Help: "Web sign-ins, by result.", Type: "counter", Samples: []Sample{
-			{Labels: []Label{{Name: "result", Value: "ok"}}, Value: float64(s.loginsOK.Load())},
-			{Labels: []Label{{Name: "result", Value: "refused"}}, Value: float64(s.loginsRefused.Load())},
-		}},
-	}
+	ch <- prometheus.MustNewConstMetric(webPagesDesc, prometheus.GaugeValue, float64(len(sigs)))
+	ch <- prometheus.MustNewConstMetric(webCallsDesc, prometheus.GaugeValue, float64(calls))
+	ch <- prometheus.MustNewConstMetric(webRingingDesc, prometheus.GaugeValue, float64(rings))
+	ch <- prometheus.MustNewConstMetric(webLoginsDesc, prometheus.CounterValue, float64(s.loginsOK.Load()), "ok")
+	ch <- prometheus.MustNewConstMetric(webLoginsDesc, prometheus.CounterValue, float64(s.loginsRefused.Load()), "refused")
 }
-
-func (s *Server) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	ms := append(s.metrics(), s.control.Metrics()...)
-	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	bw := bufio.NewWriter(w)
-	writeMetrics(bw, ms)
-	_ = bw.Flush()
-}
-
-// writeMetrics writes ms in the Prometheus text exposition format.
-func writeMetrics(w *bufio.Writer, ms []Metric) {
-	for _, m := range ms {
-		w.WriteString("# HELP " + m.Name + " " + strings.ReplaceAll(strings.ReplaceAll(m.Help, `\`, `\\`), "\n", `\n`) + "\n")
-		w.WriteString("# TYPE " + m.Name + " " + m.Type + "\n")
-		for _, smp := range m.Samples {
-			w.WriteString(m.Name)
-			if len(smp.Labels) > 0 {
-				w.WriteByte('{')
-				for i, l := range smp.Labels {
-					if i > 0 {
-						w.WriteByte(',')
-					}
-					w.WriteString(l.Name + `="` + escapeLabel(l.Value) + `"`)
-				}
-				w.WriteByte('}')
-			}
-			w.WriteByte(' ')
-			w.WriteString(strconv.FormatFloat(smp.Value, 'g', -1, 64))
-			w.WriteByte('\n')
-		}
-	}
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-
-func escapeLabel(v string) string { return labelEscaper.Replace(v) }

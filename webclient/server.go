@@ -5,6 +5,7 @@ package webclient
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -70,13 +71,22 @@ type Config struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration `yaml:"session_ttl"`
-	// APIToken turns on the REST API and /metrics for requests carrying
-	// "Authorization: Bearer <token>" (empty: both are off).
+	// APIToken is the legacy plaintext token of scope admin: requests
+	// carrying "Authorization: Bearer <token>" may do everything. Prefer
+	// Tokens.
 	APIToken string `yaml:"api_token"`
+	// Tokens are API tokens with scopes, stored hashed (`voxgate token`).
+	// The REST API and /metrics are off while neither Tokens nor APIToken
+	// is set.
+	Tokens []Token `yaml:"tokens"`
+	// GuestKey signs guest links (base64 of at least 32 bytes). Unset, a
+	// random key is made at start: links then end when voxgate restarts.
+	GuestKey string `yaml:"guest_key"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`
 
 	portMin, portMax uint16
+	guestKey         []byte
 }
 
 // Validate fills defaults. Its errors are *config.Error naming the field
@@ -109,7 +119,10 @@ func (c *Config) Validate() error {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = 12 * time.Hour
 	}
-	return nil
+	if err := c.validateGuestKey(); err != nil {
+		return err
+	}
+	return c.validateTokens()
 }
 
 // Option configures a Server.
@@ -144,6 +157,8 @@ type Server struct {
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
 	sessions *sessions
+	guests   *guestSigner
+	guestKey []byte // WithGuestKey's
 	api      *webrtc.API
 	http     *http.Server
 	ln       net.Listener
@@ -159,6 +174,8 @@ type Server struct {
 	mu     sync.Mutex
 	online map[string]map[*signal]struct{} // open pages per user
 	rings  map[string]*ringing
+
+	metricsState // /metrics (metrics.go)
 }
 
 // NewServer builds the server; Serve or Start runs it.
@@ -177,8 +194,25 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if s.auth == nil {
 		return nil, errors.New("webclient: an Authenticator is required")
 	}
+	s.guests = &guestSigner{key: s.cfg.guestKey, now: time.Now}
+	if s.guests.key == nil && s.guestKey != nil {
+		if len(s.guestKey) < minGuestKey {
+			return nil, fmt.Errorf("webclient: a guest key of %d bytes: want at least %d", len(s.guestKey), minGuestKey)
+		}
+		s.guests.key = s.guestKey
+	}
+	if s.guests.key == nil {
+		s.guests.key = make([]byte, minGuestKey)
+		_, _ = rand.Read(s.guests.key)
+		if s.control != nil && s.cfg.apiOn() {
+			s.log.Info("web.guest_key is not set: guest links are signed with a key made at start and stop working when voxgate restarts")
+		}
+	}
 	var err error
 	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
+		return nil, err
+	}
+	if err := s.newMetrics(); err != nil {
 		return nil, err
 	}
 	s.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.checkOrigin}
@@ -186,15 +220,12 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	sub, _ := fs.Sub(pageFS, "page")
 	mux.Handle("GET /", http.FileServerFS(sub))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("POST /api/login", s.handleLogin)
-	mux.HandleFunc("POST /api/logout", s.handleLogout)
-	mux.HandleFunc("GET /api/session", s.handleSession)
 	mux.HandleFunc("GET /ws", s.handleWS)
 	s.mountAPI(mux)
 	if s.extra != nil {
 		s.extra(mux)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: s.jsonErrors(mux), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -308,10 +339,10 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 
 const cookieName = "voxgate_session"
 
-func (s *Server) user(r *http.Request) (string, error) {
+func (s *Server) identity(r *http.Request) (identity, error) {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
 	return s.sessions.check(c.Value)
 }
@@ -325,9 +356,19 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	var in struct{ User, Password string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in); err != nil || in.User == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "send {\"user\":..., \"password\":...}"})
+	var in struct{ User, Password, Guest, Name string }
+	err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&in)
+	if err == nil && in.Guest != "" {
+		s.guestLogin(w, r, in.Guest, in.Name)
+		return
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooBig.Limit))
+		return
+	}
+	if err != nil || in.User == "" {
+		writeError(w, http.StatusBadRequest, "send {\"user\":..., \"password\":...} (or {\"guest\":..., \"name\":...})")
 		return
 	}
 	if s.refuseBanned(w, r) {
@@ -341,14 +382,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		if s.refuseBanned(w, r) {
 			return
 		}
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "wrong user or password"})
+		writeError(w, http.StatusUnauthorized, "wrong user or password")
 		return
 	}
 	s.guard.Succeeded(remoteIP(r), in.User)
 	s.loginsOK.Add(1)
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.sessions.issue(in.User), Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLSCert != "", MaxAge: int(s.cfg.SessionTTL.Seconds())})
-	writeJSON(w, http.StatusOK, map[string]any{"user": in.User, "iceServers": s.cfg.ICEServers})
+	writeJSON(w, http.StatusOK, sessionInfo{User: in.User, ICEServers: nonNil(s.cfg.ICEServers)})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
@@ -357,19 +398,19 @@ func (s *Server) handleLogout(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
-	user, err := s.user(r)
+	id, err := s.identity(r)
 	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "not signed in"})
+		writeError(w, http.StatusUnauthorized, "not signed in")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "iceServers": s.cfg.ICEServers})
+	writeJSON(w, http.StatusOK, sessionInfo{User: id.user, Guest: id.guest(), Room: id.room, ICEServers: nonNil(s.cfg.ICEServers)})
 }
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if s.refuseBanned(w, r) {
 		return
 	}
-	user, err := s.user(r)
+	id, err := s.identity(r)
 	if err != nil {
 		http.Error(w, "sign in first", http.StatusUnauthorized)
 		return
@@ -385,6 +426,6 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		newSignal(s, conn, user).run(s.ctx)
+		newSignal(s, conn, id).run(s.ctx)
 	}()
 }

@@ -14,8 +14,9 @@ import (
 // ErrSession is returned for a missing, forged or expired session.
 var ErrSession = errors.New("no valid session")
 
-// sessions issues signed, expiring session tokens: "user|expiry|mac". No
-// state is kept, so a restart signs everyone out (the key is per process).
+// sessions issues signed, expiring session tokens: "user|expiry|mac", or
+// for a guest "name|expiry|room|mac". No state is kept, so a restart signs
+// everyone out (the key is per process).
 type sessions struct {
 	key []byte
 	ttl time.Duration
@@ -34,32 +35,57 @@ func (s *sessions) mac(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// identity is who a session is: a user, or a guest (a display name) who
+// may join one room.
+type identity struct {
+	user string
+	room string // a guest's room; "" for a user
+}
+
+func (id identity) guest() bool { return id.room != "" }
+
 func (s *sessions) issue(user string) string {
-	payload := base64.RawURLEncoding.EncodeToString([]byte(user)) + "|" + strconv.FormatInt(s.now().Add(s.ttl).Unix(), 10)
+	payload := b64(user) + "|" + strconv.FormatInt(s.now().Add(s.ttl).Unix(), 10)
 	return payload + "|" + s.mac(payload)
 }
 
-// check returns the user of a valid token.
-func (s *sessions) check(token string) (string, error) {
+// issueGuest signs a guest in to room until exp.
+func (s *sessions) issueGuest(name, room string, exp time.Time) string {
+	payload := b64(name) + "|" + strconv.FormatInt(exp.Unix(), 10) + "|" + b64(room)
+	return payload + "|" + s.mac(payload)
+}
+
+func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// check returns who holds a valid token.
+func (s *sessions) check(token string) (identity, error) {
 	i := strings.LastIndexByte(token, '|')
 	if i < 0 {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
 	payload, sig := token[:i], token[i+1:]
 	if !hmac.Equal([]byte(sig), []byte(s.mac(payload))) {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
-	u64, exp, ok := strings.Cut(payload, "|")
-	if !ok {
-		return "", ErrSession
+	parts := strings.Split(payload, "|")
+	if len(parts) != 2 && len(parts) != 3 {
+		return identity{}, ErrSession
 	}
-	e, err := strconv.ParseInt(exp, 10, 64)
+	e, err := strconv.ParseInt(parts[1], 10, 64)
 	if err != nil || s.now().Unix() > e {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
-	user, err := base64.RawURLEncoding.DecodeString(u64)
+	user, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return "", ErrSession
+		return identity{}, ErrSession
 	}
-	return string(user), nil
+	id := identity{user: string(user)}
+	if len(parts) == 3 {
+		room, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil || len(room) == 0 {
+			return identity{}, ErrSession
+		}
+		id.room = string(room)
+	}
+	return id, nil
 }

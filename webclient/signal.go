@@ -2,6 +2,9 @@ package webclient
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -14,8 +17,13 @@ import (
 type signal struct {
 	s    *Server
 	conn *websocket.Conn
-	user string
-	log  *slog.Logger
+	user string // the signed-in user, or a guest's display name
+	// room is a guest's room: the only one it may join ("" for a user).
+	room string
+	// legID prefixes its calls' ids: the user, or a guest's random id
+	// (display names are neither unique nor users).
+	legID string
+	log   *slog.Logger
 
 	wmu   sync.Mutex
 	mu    sync.Mutex
@@ -23,8 +31,17 @@ type signal struct {
 	wg    sync.WaitGroup
 }
 
-func newSignal(s *Server, conn *websocket.Conn, user string) *signal {
-	return &signal{s: s, conn: conn, user: user, log: s.log.With("user", user, "remote", conn.RemoteAddr().String()), calls: map[string]*Call{}}
+func newSignal(s *Server, conn *websocket.Conn, id identity) *signal {
+	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}}
+	log := s.log.With("user", id.user, "remote", conn.RemoteAddr().String())
+	if id.guest() {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		g.legID = "guest-" + hex.EncodeToString(b)
+		log = log.With("guest_room", id.room, "guest_id", g.legID)
+	}
+	g.log = log
+	return g
 }
 
 func (g *signal) send(m Message) {
@@ -54,9 +71,11 @@ func (g *signal) run(ctx context.Context) {
 	}()
 	go func() { <-ctx.Done(); g.conn.Close() }()
 	g.conn.SetReadLimit(MaxMessage)
-	g.s.register(g)
-	defer g.s.unregister(g)
-	g.send(Message{Type: "hello", User: g.user})
+	if g.room == "" { // a guest is nobody's page: nothing rings it
+		g.s.register(g)
+		defer g.s.unregister(g)
+	}
+	g.send(Message{Type: "hello", User: g.user, Room: g.room})
 	g.log.Info("browser connected")
 	for {
 		_, data, err := g.conn.ReadMessage()
@@ -84,6 +103,10 @@ func (g *signal) handle(ctx context.Context, m Message) {
 	case "ping":
 		g.send(Message{Type: "pong"})
 	case "dial", "join":
+		if g.room != "" && (m.Type != "join" || m.Room != g.room) {
+			g.fail(m.ID, fmt.Sprintf("%v: room %s", ErrGuestRoom, g.room))
+			return
+		}
 		if g.call(m.ID) != nil {
 			g.fail(m.ID, "a call with this id is in progress (renegotiation is not supported)")
 			return
@@ -92,6 +115,10 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			g.fail(m.ID, err.Error())
 		}
 	case "answer":
+		if g.room != "" {
+			g.fail(m.ID, "a guest takes no calls")
+			return
+		}
 		r := g.s.ring(m.ID)
 		if r == nil || g.call(m.ID) != nil {
 			g.fail(m.ID, "no such incoming call (it may have been answered elsewhere or cancelled)")
@@ -106,7 +133,7 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			c.end("answered elsewhere")
 		}
 	case "reject":
-		if r := g.s.ring(m.ID); r != nil {
+		if r := g.s.ring(m.ID); r != nil && g.room == "" {
 			r.reject()
 		}
 	case "offer":
@@ -198,12 +225,12 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := newLeg(pc, g.user+"/"+m.ID, g.log.With("call", m.ID, "dialed", m.Number))
+	c, err := newLeg(pc, g.legID+"/"+m.ID, g.log.With("call", m.ID, "dialed", m.Number))
 	if err != nil {
 		pc.Close()
 		return nil, err
 	}
-	c.user, c.dialed = g.user, m.Number
+	c.user, c.dialed, c.guestRoom = g.user, m.Number, g.room
 	c.send = func(msg Message) {
 		if msg.ID == c.id {
 			msg.ID = m.ID // the page knows its own id

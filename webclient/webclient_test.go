@@ -341,7 +341,7 @@ func FuzzDecodeMessage(f *testing.F) {
 func TestSessionsExpireAndResistForgery(t *testing.T) {
 	s := newSessions(time.Hour)
 	tok := s.issue("alice")
-	if u, err := s.check(tok); err != nil || u != "alice" {
+	if u, err := s.check(tok); err != nil || u.user != "alice" || u.guest() {
 		t.Fatalf("fresh token: %q %v", u, err)
 	}
 	if _, err := s.check(strings.Replace(tok, "|", "x|", 1)); err == nil {

@@ -9,10 +9,70 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/webclient"
 )
+
+// metrics scrapes the gateway's /metrics and parses it as Prometheus does.
+func (g *gateway) metrics(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	var body string
+	if code := g.api(t, "GET", "/metrics", "", &body); code != 200 {
+		t.Fatalf("/metrics: %d", code)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// metricValue is the value of the sample of name with the given label
+// pairs (name, value, ...); a histogram's _count and _sum are read from its
+// family. -1 when there is no such sample.
+func metricValue(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	base, part := name, ""
+	for _, suffix := range []string{"_count", "_sum"} {
+		if b, ok := strings.CutSuffix(name, suffix); ok && fams[name] == nil && fams[b].GetType() == dto.MetricType_HISTOGRAM {
+			base, part = b, suffix
+		}
+	}
+	f := fams[base]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case part == "_count":
+			return float64(m.GetHistogram().GetSampleCount())
+		case part == "_sum":
+			return m.GetHistogram().GetSampleSum()
+		case f.GetType() == dto.MetricType_COUNTER:
+			return m.GetCounter().GetValue()
+		case f.GetType() == dto.MetricType_GAUGE:
+			return m.GetGauge().GetValue()
+		default:
+			return m.GetUntyped().GetValue()
+		}
+	}
+	return -1
+}
 
 // api calls the gateway's REST API and decodes the JSON answer into out.
 func (g *gateway) api(t *testing.T, method, path, body string, out any) int {
@@ -74,12 +134,19 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	if len(regs) != 1 || regs[0].User != "alice" || !strings.Contains(regs[0].UserAgent, "baresip") {
 		t.Fatalf("registrations: %+v", regs)
 	}
-	var metrics string
-	g.api(t, "GET", "/metrics", "", &metrics)
-	for _, want := range []string{`voxgate_room_legs{room="002"} 2`, `voxgate_calls{origin="user"} 2`, "voxgate_sip_registrations 1",
-		`voxgate_calls_total{origin="user",action="room"} 2`, `voxgate_sip_requests_total{method="REGISTER"}`} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
+	during := g.metrics(t)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"voxgate_room_legs", nil, 2}, {"voxgate_rooms", nil, 1}, {"voxgate_calls", []string{"origin", "user"}, 2},
+		{"voxgate_sip_registrations", nil, 1}, {"voxgate_calls_total", []string{"origin", "user", "action", "room"}, 2},
+		{"voxgate_sip_requests_total", []string{"method", "REGISTER"}, 1}, {"voxgate_rtp_packets_received_total", nil, 200},
+		{"voxgate_media_legs", nil, 2}, {"voxgate_build_info", nil, 1}, {"go_goroutines", nil, 1}, {"process_start_time_seconds", nil, 1},
+	} {
+		if v := metricValue(during, c.name, c.labels...); v < c.min {
+			t.Errorf("/metrics: %s%v = %v, want at least %v", c.name, c.labels, v, c.min)
 		}
 	}
 
@@ -109,6 +176,34 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 	}
 	if len(rooms) != 0 || g.api(t, "GET", "/api/rooms/002", "", nil) != 404 {
 		t.Errorf("the empty room is still there: %+v", rooms)
+	}
+	// After the calls: counters only grew though both legs left, and the
+	// histograms have the calls' set-up and duration, the room's ticks and
+	// the jitter buffers' delay.
+	after := g.metrics(t)
+	for end := time.Now().Add(3 * time.Second); metricValue(after, "voxgate_call_duration_seconds_count", "action", "room") < 2 && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond) // a call's duration is counted as its handling returns, just after it left the room
+		after = g.metrics(t)
+	}
+	for _, name := range []string{"voxgate_rtp_packets_received_total", "voxgate_rtp_packets_lost_total", "voxgate_frames_concealed_total"} {
+		if a, d := metricValue(after, name), metricValue(during, name); a < d {
+			t.Errorf("/metrics: %s went down from %v to %v when the legs left", name, d, a)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"voxgate_call_setup_seconds_count", []string{"action", "room"}, 2}, {"voxgate_call_duration_seconds_count", []string{"action", "room"}, 2},
+		{"voxgate_room_tick_seconds_count", nil, 100}, {"voxgate_jitter_buffer_delay_seconds_count", nil, 4},
+	} {
+		if v := metricValue(after, c.name, c.labels...); v < c.min {
+			t.Errorf("/metrics: %s%v = %v, want at least %v", c.name, c.labels, v, c.min)
+		}
+	}
+	if v := metricValue(after, "voxgate_media_legs"); v != 0 {
+		t.Errorf("/metrics: voxgate_media_legs = %v after the calls", v)
 	}
 
 	// Each phone's recording ends about when alice was kicked: its last

@@ -23,6 +23,7 @@ type gateway struct {
 	log    *peertest.SyncBuffer
 	addr   string
 	web    string // the web server's base URL; the REST API takes testAPIToken
+	app    *app
 }
 
 const testAPIToken = "test-api-token"
@@ -64,7 +65,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 		cancel()
 		t.Fatal(err)
 	}
-	g.srv = a.sip
+	g.srv, g.app = a.sip, a
 	g.web = "http://" + a.web.Addr().String()
 	t.Cleanup(func() {
 		a.Close()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/internal/guard"
+	"github.com/voxgate/voxgate/internal/metrics"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/switchboard"
 	"github.com/voxgate/voxgate/webclient"
@@ -77,7 +77,8 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	pages := &webCalls{}
 	web, err := webclient.NewServer(cfg.Web, append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
-		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g)}, w.webOpts...)...)
+		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
+		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()))}, w.webOpts...)...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -137,7 +138,13 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 // webCalls hands browser calls to the switchboard.
 type webCalls struct{ sb *switchboard.Switchboard }
 
-func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) { h.sb.Handle(ctx, c, "web") }
+func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) {
+	if room := c.GuestRoom(); room != "" { // a guest link: its room, nothing else
+		h.sb.JoinRoom(ctx, c, room, "guest")
+		return
+	}
+	h.sb.Handle(ctx, c, "web")
+}
 
 // leg returns an answered call as a Leg (never a typed nil).
 func leg[T switchboard.Leg](c T, err error) (switchboard.Leg, error) {
@@ -237,37 +244,8 @@ func (k control) Trunks() []api.TrunkInfo {
 	return out
 }
 
-// Metrics are the SIP side's counters, then the switchboard's.
-func (k control) Metrics() []api.Metric {
-	st := k.sip.ServerStats()
-	label := func(name, v string) []api.Label { return []api.Label{{Name: name, Value: v}} }
-	ms := []api.Metric{
-		api.Gauge("voxgate_sip_registrations", "Registered SIP contacts.", float64(st.Registrations)),
-		api.Gauge("voxgate_sip_calls", "SIP calls in progress (both directions).", float64(st.Calls)),
-		api.Counter("voxgate_sip_auth_failures_total", "SIP requests with a wrong user or password.", float64(st.AuthFailures)),
-		api.Counter("voxgate_sip_malformed_total", "Malformed SIP requests answered 400.", float64(st.Malformed)),
-		api.Gauge("voxgate_sip_connections", "Open SIP connections over TCP and TLS.", float64(st.Connections)),
-		api.Counter("voxgate_sip_connections_refused_total", "SIP connections refused over the caps (sip.stream).", float64(st.ConnectionsRefused)),
-		api.Counter("voxgate_sip_fd_exhausted_total", "Times a connection or a call could not be had for want of file descriptors.", float64(st.FDExhausted)),
-		api.Counter("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).", float64(st.AcceptErrors)),
-		api.Gauge("voxgate_sip_transactions", "SIP server transactions alive.", float64(st.Transactions)),
-		api.Counter("voxgate_sip_overloaded_total", "SIP requests refused 503 over sip.max_transactions.", float64(st.Overloaded)),
-	}
-	req := api.Metric{Name: "voxgate_sip_requests_total", Help: "SIP requests received, by method.", Type: "counter"}
-	for _, m := range api.SortedKeys(st.Requests) {
-		req.Samples = append(req.Samples, api.Sample{Labels: label("method", m), Value: float64(st.Requests[m])})
-	}
-	res := api.Metric{Name: "voxgate_sip_responses_total", Help: "SIP responses voxgate sent, by status.", Type: "counter"}
-	for _, c := range api.SortedKeys(st.Responses) {
-		res.Samples = append(res.Samples, api.Sample{Labels: label("code", strconv.Itoa(c)), Value: float64(st.Responses[c])})
-	}
-	trunks := api.Metric{Name: "voxgate_trunk_registered", Help: "1 when voxgate is registered at the trunk.", Type: "gauge"}
-	for _, t := range k.sip.TrunkStates() {
-		v := 0.0
-		if t.Registered {
-			v = 1
-		}
-		trunks.Samples = append(trunks.Samples, api.Sample{Labels: label("trunk", t.Name), Value: v})
-	}
-	return append(append(ms, req, res, trunks), k.pages.sb.Metrics()...)
-}
+// sbStats reads the switchboard's counters for /metrics (the switchboard
+// is made after the web server).
+type sbStats struct{ pages *webCalls }
+
+func (k sbStats) Stats() switchboard.Stats { return k.pages.sb.Stats() }

@@ -8,9 +8,16 @@ const error = (s) => { $("error").textContent = s || ""; };
 async function start(user) {
   $("me").textContent = user;
   $("login").classList.add("hidden");
+  $("guestform").classList.add("hidden");
   $("phone").classList.remove("hidden");
   await vg.connect();
   status("ready");
+  if (vg.room) { // a guest: its room only, at once
+    $("dialer").classList.add("hidden");
+    $("pad").classList.add("hidden");
+    $("logout").textContent = "Leave";
+    await place("join", vg.room);
+  }
 }
 
 // Room participants with a talking indicator.
@@ -88,7 +95,11 @@ $("login").onsubmit = async (e) => {
   error("");
   try { await start(await vg.login($("user").value, $("password").value)); } catch (err) { error(err.message); }
 };
-$("logout").onclick = async () => { await vg.logout(); location.reload(); };
+$("logout").onclick = async () => {
+  await vg.logout();
+  if (vg.room) { $("phone").classList.add("hidden"); status("You left room " + vg.room + "."); return; } // reloading would sign in again
+  location.reload();
+};
 // place starts a call (dial a number) or joins a room (join a room number).
 async function place(how, target) {
   error("");
@@ -115,4 +126,29 @@ for (const d of "123456789*0#") {
   b.onclick = () => { if (current) vg.send({type: "dtmf", id: current.id, digits: d}); else $("number").value += d; };
   $("pad").appendChild(b);
 }
-vg.session().then((u) => { if (u) start(u); });
+// A guest link (/?guest=<token>): ask for a display name unless the link
+// fixes one, sign in as a guest and join the link's room. The claims are
+// read here only to show them; voxgate checks the signature.
+function claims(token) {
+  try {
+    const bin = atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"));
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
+  } catch (e) { return null; }
+}
+async function guest(token) {
+  const c = claims(token);
+  $("login").classList.add("hidden");
+  if (!c || !c.room) { error("This guest link is damaged: ask for a new one."); return; }
+  if (c.exp && c.exp * 1000 < Date.now()) { error("This guest link has expired: ask for a new one."); return; }
+  const signIn = async (name) => {
+    error("");
+    try { await start(await vg.guestLogin(token, name)); } catch (err) { error(err.message); }
+  };
+  if (c.name) { await signIn(c.name); return; }
+  $("guestroom").textContent = c.room;
+  $("guestform").classList.remove("hidden");
+  $("guestform").onsubmit = (e) => { e.preventDefault(); signIn($("guestname").value.trim()); };
+}
+const guestToken = new URLSearchParams(location.search).get("guest");
+if (guestToken) guest(guestToken);
+else vg.session().then((u) => { if (u) start(u); });

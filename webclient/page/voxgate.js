@@ -9,7 +9,7 @@ class Voxgate {
     this.inbox = Promise.resolve(); // messages are handled one at a time, in order
   }
   async login(user, password) {
-    const r = await fetch(this.base + "/api/login", {method: "POST", headers: {"Content-Type": "application/json"},
+    const r = await fetch(this.base + "/api/v1/login", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({user, password})});
     const j = await r.json();
     if (!r.ok) throw new Error(j.error || r.statusText);
@@ -17,15 +17,28 @@ class Voxgate {
     this.user = j.user;
     return j.user;
   }
+  // guestLogin signs in with a guest link's token as name (ignored when the
+  // link fixes the name); the session may join the link's room only.
+  async guestLogin(token, name) {
+    const r = await fetch(this.base + "/api/v1/login", {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({guest: token, name})});
+    const j = await r.json();
+    if (!r.ok) throw new Error(j.error || r.statusText);
+    this.iceServers = j.iceServers || [];
+    this.user = j.user;
+    this.room = j.room;
+    return j.user;
+  }
   async session() {
-    const r = await fetch(this.base + "/api/session");
+    const r = await fetch(this.base + "/api/v1/session");
     if (!r.ok) return null;
     const j = await r.json();
     this.iceServers = j.iceServers || [];
     this.user = j.user;
+    this.room = j.room; // a guest's room
     return j.user;
   }
-  async logout() { await fetch(this.base + "/api/logout", {method: "POST"}); }
+  async logout() { await fetch(this.base + "/api/v1/logout", {method: "POST"}); }
   connect() {
     return new Promise((resolve, reject) => {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";

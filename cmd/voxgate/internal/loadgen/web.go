@@ -75,7 +75,7 @@ func openPage(ctx context.Context, api *webrtc.API, base, user, password string,
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
 	body, _ := json.Marshal(map[string]string{"user": user, "password": password})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/login", strings.NewReader(string(body)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/login", strings.NewReader(string(body)))
 	if err != nil {
 		return nil, err
 	}
