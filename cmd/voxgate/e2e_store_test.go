@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +33,16 @@ func newStoreNode(t *testing.T) *storeNode {
 	webPort := peertest.FreePorts(t, 1)
 	n := &storeNode{dataDir: filepath.Join(t.TempDir(), "data"), sipAddr: fmt.Sprintf("127.0.0.1:%d", sipPort),
 		web: fmt.Sprintf("http://127.0.0.1:%d", webPort)}
+	// sipp calls without credentials (a guest): let guests ring users too.
+	plan := writePlan(t, `contexts:
+  public:
+    rules:
+      - number: "9196"
+        echo: {}
+      - pattern: '[a-z]+'
+        dial: {user: "$number", timeout: 10}
+origins: {guest: public, user: public}
+`)
 	cfg := fmt.Sprintf(`log: {level: info, format: json}
 sip:
   listen:
@@ -41,7 +52,8 @@ users:
   - {name: bob, password: bob-secret}
 web: {listen: "127.0.0.1:%d", api_token: %s}
 data_dir: %q
-`, sipPort, rtp, rtp+39, webPort, testAPIToken, n.dataDir)
+dialplan: %q
+`, sipPort, rtp, rtp+39, webPort, testAPIToken, n.dataDir, plan)
 	n.cfgPath = filepath.Join(t.TempDir(), "voxgate.yaml")
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,7 +89,7 @@ func (n *storeNode) start(t *testing.T) *process {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("voxgate output:\n%s", tail(p.output(), 60))
+			t.Logf("voxgate output:\n%s", tail(p.output(), 25))
 		}
 	})
 	select {
@@ -166,7 +178,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // kill -9 during 20 calls: after a restart on the same data_dir the file
 // checks out, every call that ended before the kill has its complete
 // record, the calls cut off are marked ended by a crash, and the
-// registration made before the kill is still there.
+// registration made before the kill is still there and rings the phone.
 func TestStoreSurvivesKill9(t *testing.T) {
 	peertest.Need(t, "sipp")
 	n := newStoreNode(t)
@@ -187,12 +199,12 @@ func TestStoreSurvivesKill9(t *testing.T) {
 
 	// Ten calls to the echo test that play ten seconds of G.711 A-law from
 	// a capture (sipp's uac_pcap) and end.
-	sipp := func(ctx context.Context, dir string, calls int, args ...string) (string, error) {
+	sipp := func(ctx context.Context, dir, number string, calls int, args ...string) (string, error) {
 		port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 2)
-		return peertest.Sipp(ctx, dir, append(args, n.sipAddr, "-s", "9196", "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
+		return peertest.Sipp(ctx, dir, append(args, n.sipAddr, "-s", number, "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 			"-r", "20", "-nostdin", "-timeout", "60s", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media))...)
 	}
-	out, err := sipp(ctx, pcapDir(t), 10, "-sn", "uac_pcap")
+	out, err := sipp(ctx, pcapDir(t), "9196", 10, "-sn", "uac_pcap")
 	if err != nil || !strings.Contains(out, "Successful call") {
 		t.Fatalf("sipp, ten calls: %v\n%s", err, tail(out, 30))
 	}
@@ -207,7 +219,7 @@ func TestStoreSurvivesKill9(t *testing.T) {
 	longDone := make(chan struct{})
 	go func() {
 		defer close(longDone)
-		_, _ = sipp(longCtx, t.TempDir(), 10, "-sn", "uac", "-d", "60000")
+		_, _ = sipp(longCtx, t.TempDir(), "9196", 10, "-sn", "uac", "-d", "60000")
 	}()
 	defer func() { stopLong(); <-longDone }()
 	waitFor(t, "ten calls in progress recorded", 15*time.Second, func() bool {
@@ -270,6 +282,37 @@ func TestStoreSurvivesKill9(t *testing.T) {
 	var regs []api.Registration
 	n.get(t, "/api/registrations", &regs)
 	if len(regs) != 1 || regs[0].User != "bob" || !strings.Contains(regs[0].Contact, fmt.Sprintf(":%d", bobPort)) {
-		t.Errorf("registrations after the restart: %+v", regs)
+		t.Fatalf("registrations after the restart: %+v", regs)
 	}
+
+	// bob, registered before the kill, is reachable: a call to bob rings
+	// his phone (sipp answering on the port he registered from).
+	uasDone := make(chan string, 1)
+	go func() {
+		out, _ := peertest.Sipp(ctx, t.TempDir(), "-sn", "uas", "-p", fmt.Sprint(bobPort), "-i", "127.0.0.1", "-m", "1",
+			"-nostdin", "-timeout", "30s", "-mi", "127.0.0.1", "-mp", fmt.Sprint(peertest.FreePorts(t, 2)))
+		uasDone <- out
+	}()
+	waitFor(t, "bob's phone listening", 5*time.Second, func() bool {
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", bobPort))
+		if err == nil {
+			c.Close()
+		}
+		return err != nil // taken: sipp is up
+	})
+	out, err = sipp(ctx, t.TempDir(), "bob", 1, "-sn", "uac", "-d", "500")
+	if err != nil || !strings.Contains(out, "Successful call") {
+		t.Fatalf("calling bob after the restart: %v\n%s", err, tail(out, 30))
+	}
+	if uas := <-uasDone; !strings.Contains(uas, "Successful call") {
+		t.Fatalf("bob's phone did not take the call:\n%s", tail(uas, 30))
+	}
+	waitFor(t, "the call to bob in the history", 10*time.Second, func() bool {
+		for _, c := range n.calls(t, "user=bob&status=ended") {
+			if c.Action == "dial" && c.Answered != nil {
+				return true
+			}
+		}
+		return false
+	})
 }
