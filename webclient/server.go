@@ -28,6 +28,7 @@ import (
 
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/internal/guard"
+	"github.com/voxgate/voxgate/internal/logging"
 )
 
 //go:embed page
@@ -155,6 +156,7 @@ type Server struct {
 	control  Control
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
+	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner
 	guestKey []byte // WithGuestKey's
@@ -208,7 +210,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		}
 	}
 	var err error
-	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
+	if s.api, err = newAPI(&s.cfg, s.iceConn, s.log); err != nil {
 		return nil, err
 	}
 	if err := s.newMetrics(); err != nil {
@@ -218,7 +220,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(pageFS, "page")
 	mux.Handle("GET /", http.FileServerFS(sub))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.mountHealth(mux)
 	mux.HandleFunc("GET /ws", s.handleWS)
 	s.mountAPI(mux)
 	if s.extra != nil {
@@ -230,12 +232,12 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 
 // newAPI builds pion's API: Opus only, the interceptors audio needs (RTCP
 // reports, TWCC), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
-func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
+func newAPI(cfg *Config, iceConn net.PacketConn, log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusParameters(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: logging.Pion(log)} // pion's logs through slog
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if err := se.SetEphemeralUDPPortRange(cfg.portMin, cfg.portMax); err != nil {
