@@ -297,7 +297,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.log.Error("web server stopped", "error", err)
 		}
 	}()
-	s.log.Info("web listening", "addr", ln.Addr().String())
+	s.log.Info("web listening", "addr", ln.Addr())
 	return nil
 }
 
@@ -378,7 +378,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.auth.CheckPassword(in.User, in.Password) {
 		s.loginsRefused.Add(1)
-		s.log.Info("web sign-in refused", "user", in.User, "remote", r.RemoteAddr)
+		s.log.Info("web sign-in refused", "user", in.User, "remote", "tcp:"+r.RemoteAddr)
 		s.failed(r, in.User, "web")
 		if s.refuseBanned(w, r) {
 			return

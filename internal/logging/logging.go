@@ -39,6 +39,13 @@ func ReplaceAttr(json bool) func(groups []string, a slog.Attr) slog.Attr {
 			if s, ok := Addr(a.Value.Any()); ok {
 				return slog.String(a.Key, s)
 			}
+			if addrs, ok := a.Value.Any().([]net.Addr); ok {
+				out := make([]string, len(addrs))
+				for i, ad := range addrs {
+					out[i], _ = Addr(ad)
+				}
+				return slog.Any(a.Key, out)
+			}
 		}
 		return a
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func TestReplaceAttrJSON(t *testing.T) {
 		{"addrport", slog.Any("media", netip.MustParseAddrPort("198.51.100.7:20000")), "media", "198.51.100.7:20000"},
 		{"addr", slog.Any("ip", netip.MustParseAddr("198.51.100.7")), "ip", "198.51.100.7"},
 		{"other values stay", slog.Int("n", 3), "n", 3.0},
+		{"a list of addrs", slog.Any("addrs", []net.Addr{&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060}}), "addrs", []any{"udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"}},
 		{"strings stay", slog.String("remote", "x"), "remote", "x"},
 	}
 	for _, c := range cases {
@@ -40,7 +42,7 @@ func TestReplaceAttrJSON(t *testing.T) {
 			if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 				t.Fatalf("%v: %s", err, buf.String())
 			}
-			if v, ok := got[c.key]; !ok || v != c.want {
+			if v, ok := got[c.key]; !ok || !reflect.DeepEqual(v, c.want) {
 				t.Fatalf("got %s, want %q: %v", buf.String(), c.key, c.want)
 			}
 		})
