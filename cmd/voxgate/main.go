@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -97,7 +98,8 @@ func run(configPath string) error {
 		return configErr(configPath, cfg, err)
 	}
 	defer a.Close()
-	log.Info("voxgate started", "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
+	bi, _ := debug.ReadBuildInfo()
+	log.Info("voxgate started", "version", buildVersion(version, bi), "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
 
 	for sig := range sigs {
 		switch sig {
