@@ -89,6 +89,11 @@ func TestSIGTERMReadyz(t *testing.T) {
 	if _, err := p.waitExit(t, 10*time.Second); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
+	// The JSON log writes durations in milliseconds (and the web address
+	// above as tcp:ip:port).
+	if !strings.Contains(p.output(), `"msg":"SIGTERM: letting calls finish","calls":1,"timeout_ms":4000}`) {
+		t.Error("the SIGTERM line does not give the drain timeout in milliseconds")
+	}
 	if !b.WaitFor("terminated", 3*time.Second) {
 		t.Fatalf("the call was not hung up after the drain:\n%s", b.Output())
 	}
