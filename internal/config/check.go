@@ -80,6 +80,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, line int) *Er
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := resolve(n.Content[i]), n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				if e := c.checkMapMerge(v, t, path); e != nil {
+					return e
+				}
+				continue
+			}
 			if e := c.check(k, t.Key(), path, k.Line); e != nil {
 				return e
 			}
@@ -227,6 +233,24 @@ func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path string, seen map
 	case yaml.SequenceNode:
 		for _, m := range v.Content {
 			if e := c.checkMerge(m, t, path, seen); e != nil {
+				return e
+			}
+		}
+		return nil
+	}
+	return &Error{Line: v.Line, Field: path, Err: errors.New("<< merges a mapping or a list of mappings")}
+}
+
+// checkMapMerge checks what "<<:" merges into a map: a mapping or a list of
+// them, whose entries are the map's.
+func (c *checker) checkMapMerge(v *yaml.Node, t reflect.Type, path string) *Error {
+	v = resolve(v)
+	switch v.Kind {
+	case yaml.MappingNode:
+		return c.check(v, t, path, v.Line)
+	case yaml.SequenceNode:
+		for _, m := range v.Content {
+			if e := c.checkMapMerge(m, t, path); e != nil {
 				return e
 			}
 		}

@@ -79,6 +79,8 @@ func TestCheckMessages(t *testing.T) {
 		{"set twice", "sip:\n  domain: a\n  domain: b\n", "c.yaml:3: sip.domain: set twice (first on line 2)"},
 		{"through an alias", "defaults: &d {rate: fast}\nrooms: *d\n", "c.yaml:1: defaults: unknown field (known fields: any, drain_timeout, extra, limits, origins, rooms, sip, untagged)"},
 		{"a merged mapping", "rooms:\n  <<: {rate: fast}\n", `c.yaml:2: rooms.rate: "fast" is not a whole number`},
+		{"merged into a map", "limits:\n  <<: {rooms: 5, calls: lots}\n", `c.yaml:2: limits.calls: "lots" is not a whole number`},
+		{"a merge of a scalar", "rooms:\n  <<: fast\n", "c.yaml:2: rooms: << merges a mapping or a list of mappings"},
 		{"an inlined struct's neighbour", "extra:\n  shared: a\n  owm: b\n", `c.yaml:3: extra.owm: unknown field (did you mean "own"?)`},
 	}
 	for _, c := range cases {
@@ -127,6 +129,16 @@ untagged: x
 	}
 	if v.DrainTimeout != 30*time.Second || v.Extra.Shared != "a" || v.Untagged != "x" || v.Origins.Trunks["carrier.example"] != "from-carrier" {
 		t.Fatalf("decoded %+v", v)
+	}
+	// A map takes merged entries.
+	var m struct {
+		Limits map[string]int `yaml:"limits"`
+	}
+	if _, err := Decode("c.yaml", []byte("d: &d {a: 1}\nlimits:\n  <<: [*d, {b: 2}]\n  c: 3\n"), &struct {
+		D      map[string]int  `yaml:"d"`
+		Limits *map[string]int `yaml:"limits"`
+	}{Limits: &m.Limits}); err != nil || len(m.Limits) != 3 {
+		t.Fatalf("%v: %v", err, m.Limits)
 	}
 	// Merged keys may be overridden by the mapping's own.
 	if _, err := Decode("c.yaml", []byte("d: &d {rate: 8000}\nrooms:\n  <<: *d\n  rate: 16000\n"), &struct {
