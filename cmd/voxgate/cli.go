@@ -62,9 +62,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	case "version":
 		return versionCmd(rest, stdout, stderr)
 	// Lead: the token subcommand (cmd/voxgate/token.go, another helper's)
-	// is wired here:
+	// is wired here (and a line for it goes in usageText):
 	//	case "token":
-	//		return status(tokenCmd(rest), stderr)
+	//		return status(tokenCmd(rest, stdout), stderr)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK
@@ -76,7 +76,7 @@ func cli(args []string, stdout, stderr io.Writer) int {
 // status turns a subcommand's error into an exit status, printing it.
 func status(err error, stderr io.Writer) int {
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp): // -h printed the usage
 		return exitOK
 	case errors.Is(err, errUsage):
 		return exitUsage

@@ -131,8 +131,9 @@ const defaultPIN = "1234" // room 7000's, in configs/dialplan.yaml
 
 // A full call into the default PIN bridge, keyed with its PIN, a web
 // sign-in that fails and one that works, REST API requests with a wrong and
-// the right token, all logged at debug: the PIN, as a sequence or digit by
-// digit, and the passwords and token appear nowhere in the log.
+// the right token, a guest link made and used (and used damaged), all
+// logged at debug: the PIN, as a sequence or digit by digit, the
+// passwords, the API token and the guest link's token appear nowhere.
 func TestLogsKeepSecrets(t *testing.T) {
 	peertest.Need(t, "baresip")
 	if !strings.Contains(string(configs.Dialplan), `pin: {room: {name: bridge, pin: "`+defaultPIN+`"}}`) {
@@ -155,6 +156,27 @@ func TestLogsKeepSecrets(t *testing.T) {
 		req, _ := http.NewRequest("GET", base+"/api/rooms", nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+	}
+
+	// A guest link (a signed token), used once as it is and once damaged.
+	req, _ := http.NewRequest("POST", base+"/api/v1/rooms/001/guest-links", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer demo-api-token")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var link struct{ Token string }
+	if err := json.NewDecoder(res.Body).Decode(&link); err != nil || res.StatusCode != 201 || len(link.Token) < 20 {
+		t.Fatalf("guest link: %d %v %+v", res.StatusCode, err, link)
+	}
+	res.Body.Close()
+	secrets := append(append([]string(nil), defaultSecrets...), link.Token)
+	for _, tok := range []string{link.Token, link.Token + "x"} {
+		res, err := http.Post(base+"/api/v1/login", "application/json", strings.NewReader(`{"guest":"`+tok+`","name":"Bob"}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +213,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 	if !strings.Contains(log, `"level":"DEBUG"`) || !strings.Contains(log, `"msg":"dtmf received"`) {
 		t.Fatal("the log is not the full debug log of the call")
 	}
-	for _, s := range defaultSecrets {
+	for _, s := range secrets {
 		if strings.Contains(log, s) {
 			t.Errorf("the log holds the secret %q", s)
 		}
