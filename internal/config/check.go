@@ -14,24 +14,47 @@ import (
 )
 
 // check walks the document n against the Go type t before it is decoded,
-// so that a mistake is reported at its exact field, in the words of the
+// so that each mistake is reported at its exact field, in the words of the
 // config file rather than of Go: an unknown field with the nearest known
 // one, a value with what the field takes. line is where the field at path
-// is written. It returns nil when yaml.v3 will decode n into t.
-func check(n *yaml.Node, t reflect.Type, path string, line int) *Error {
-	return (&checker{done: map[aliased]bool{}}).check(n, t, path, line)
+// is written. It returns the mistakes in the order of the file (at most
+// maxErrors), none when yaml.v3 will decode n into t.
+func check(n *yaml.Node, t reflect.Type, path string, line int) []*Error {
+	c := &checker{done: map[aliased]bool{}}
+	c.add(c.check(n, t, path, line))
+	return c.errs
 }
 
-// checker remembers which aliased nodes it checked against which types: a
-// node that passed once passes again, and "billion laughs" documents, whose
+// maxErrors bounds the mistakes reported at once: past a few, the file is
+// likely not a config at all.
+const maxErrors = 20
+
+// checker collects the mistakes. It remembers which aliased nodes it
+// checked against which types: a node checked once is not checked again
+// (its mistakes were reported), so "billion laughs" documents, whose
 // aliases repeat a node exponentially often, are walked in linear time.
-type checker struct{ done map[aliased]bool }
+type checker struct {
+	done map[aliased]bool
+	errs []*Error
+}
+
+// add notes a mistake (nil is none).
+func (c *checker) add(e *Error) {
+	if e != nil && len(c.errs) < maxErrors {
+		c.errs = append(c.errs, e)
+	}
+}
+
+// full reports that no more mistakes are taken: the walk may stop.
+func (c *checker) full() bool { return len(c.errs) >= maxErrors }
 
 type aliased struct {
 	n *yaml.Node
 	t reflect.Type
 }
 
+// check checks n against t: a mistake of n itself is returned, those below
+// it are added.
 func (c *checker) check(n *yaml.Node, t reflect.Type, path string, line int) *Error {
 	if n != nil && n.Kind == yaml.AliasNode {
 		k := aliased{n.Alias, t}
@@ -73,25 +96,23 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, line int) *Er
 		if n.Kind != yaml.MappingNode {
 			return fail(describe(n) + " is not " + want(t))
 		}
-		return c.checkStruct(n, t, path, map[string]int{})
+		c.checkStruct(n, t, path, map[string]int{})
+		return nil
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
 			return fail(describe(n) + " is not " + want(t))
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i+1 < len(n.Content) && !c.full(); i += 2 {
 			k, v := resolve(n.Content[i]), n.Content[i+1]
 			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-				if e := c.checkMapMerge(v, t, path); e != nil {
-					return e
-				}
+				c.checkMapMerge(v, t, path)
 				continue
 			}
 			if e := c.check(k, t.Key(), path, k.Line); e != nil {
-				return e
+				c.add(e)
+				continue
 			}
-			if e := c.check(v, t.Elem(), join(path, k.Value), k.Line); e != nil {
-				return e
-			}
+			c.add(c.check(v, t.Elem(), join(path, k.Value), k.Line))
 		}
 		return nil
 	case reflect.Slice, reflect.Array:
@@ -102,9 +123,10 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, line int) *Er
 			return fail(fmt.Sprintf("a list of %d is too long (at most %d)", len(n.Content), t.Len()))
 		}
 		for i, el := range n.Content {
-			if e := c.check(el, t.Elem(), path+"["+strconv.Itoa(i)+"]", resolve(el).Line); e != nil {
-				return e
+			if c.full() {
+				break
 			}
+			c.add(c.check(el, t.Elem(), path+"["+strconv.Itoa(i)+"]", resolve(el).Line))
 		}
 		return nil
 	}
@@ -186,20 +208,19 @@ func fieldsOf(t reflect.Type) (fields []field, inline reflect.Type) {
 }
 
 // checkStruct checks a mapping's keys against the fields of struct t (seen
-// holds the keys already set, for merges "<<: *defaults").
-func (c *checker) checkStruct(n *yaml.Node, t reflect.Type, path string, seen map[string]int) *Error {
+// holds the keys already set, for merges "<<: *defaults"), adding mistakes.
+func (c *checker) checkStruct(n *yaml.Node, t reflect.Type, path string, seen map[string]int) {
 	fields, inline := fieldsOf(t)
-	for i := 0; i+1 < len(n.Content); i += 2 {
+	for i := 0; i+1 < len(n.Content) && !c.full(); i += 2 {
 		k, v := resolve(n.Content[i]), n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-			if e := c.checkMerge(v, t, path, seen); e != nil {
-				return e
-			}
+			c.checkMerge(v, t, path, seen)
 			continue
 		}
 		fpath := join(path, k.Value)
 		if first, dup := seen[k.Value]; dup && k.Kind == yaml.ScalarNode {
-			return &Error{Line: k.Line, Field: fpath, Err: fmt.Errorf("set twice (first on line %d)", first)}
+			c.add(&Error{Line: k.Line, Field: fpath, Err: fmt.Errorf("set twice (first on line %d)", first)})
+			continue
 		}
 		seen[k.Value] = k.Line
 		var ft reflect.Type
@@ -213,50 +234,44 @@ func (c *checker) checkStruct(n *yaml.Node, t reflect.Type, path string, seen ma
 			ft = inline
 		}
 		if ft == nil {
-			return &Error{Line: k.Line, Field: fpath, Err: unknownFieldErr(k.Value, fields)}
+			c.add(&Error{Line: k.Line, Field: fpath, Err: unknownFieldErr(k.Value, fields)})
+			continue
 		}
-		if e := c.check(v, ft, fpath, k.Line); e != nil {
-			return e
-		}
+		c.add(c.check(v, ft, fpath, k.Line))
 	}
-	return nil
 }
 
 // checkMerge checks what "<<:" merges into a struct: a mapping or a list of
 // them. Keys written in the mapping itself override merged ones, so merged
 // keys are not duplicates.
-func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path string, seen map[string]int) *Error {
+func (c *checker) checkMerge(v *yaml.Node, t reflect.Type, path string, seen map[string]int) {
 	v = resolve(v)
 	switch v.Kind {
 	case yaml.MappingNode:
-		return c.checkStruct(v, t, path, map[string]int{})
+		c.checkStruct(v, t, path, map[string]int{})
 	case yaml.SequenceNode:
 		for _, m := range v.Content {
-			if e := c.checkMerge(m, t, path, seen); e != nil {
-				return e
-			}
+			c.checkMerge(m, t, path, seen)
 		}
-		return nil
+	default:
+		c.add(&Error{Line: v.Line, Field: path, Err: errors.New("<< merges a mapping or a list of mappings")})
 	}
-	return &Error{Line: v.Line, Field: path, Err: errors.New("<< merges a mapping or a list of mappings")}
 }
 
 // checkMapMerge checks what "<<:" merges into a map: a mapping or a list of
 // them, whose entries are the map's.
-func (c *checker) checkMapMerge(v *yaml.Node, t reflect.Type, path string) *Error {
+func (c *checker) checkMapMerge(v *yaml.Node, t reflect.Type, path string) {
 	v = resolve(v)
 	switch v.Kind {
 	case yaml.MappingNode:
-		return c.check(v, t, path, v.Line)
+		c.add(c.check(v, t, path, v.Line))
 	case yaml.SequenceNode:
 		for _, m := range v.Content {
-			if e := c.checkMapMerge(m, t, path); e != nil {
-				return e
-			}
+			c.checkMapMerge(m, t, path)
 		}
-		return nil
+	default:
+		c.add(&Error{Line: v.Line, Field: path, Err: errors.New("<< merges a mapping or a list of mappings")})
 	}
-	return &Error{Line: v.Line, Field: path, Err: errors.New("<< merges a mapping or a list of mappings")}
 }
 
 // unknownFieldErr says a key is unknown, with the nearest known key when one

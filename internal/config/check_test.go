@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -77,7 +78,8 @@ func TestCheckMessages(t *testing.T) {
 		{"in a block list", "sip:\n  trunks:\n    - name: a\n    - name: b\n      register: sometimes\n", `c.yaml:5: sip.trunks[1].register: "sometimes" is not true or false`},
 		{"a mapping in a list of strings", "sip:\n  codecs:\n    - opus\n    - {name: g722}\n", "c.yaml:4: sip.codecs[1]: a mapping is not a string"},
 		{"set twice", "sip:\n  domain: a\n  domain: b\n", "c.yaml:3: sip.domain: set twice (first on line 2)"},
-		{"through an alias", "defaults: &d {rate: fast}\nrooms: *d\n", "c.yaml:1: defaults: unknown field (known fields: any, drain_timeout, extra, limits, origins, rooms, sip, untagged)"},
+		{"through an alias", "defaults: &d {rate: fast}\nrooms: *d\n", "c.yaml:1: defaults: unknown field (known fields: any, drain_timeout, extra, limits, origins, rooms, sip, untagged)\n" +
+			`c.yaml:1: rooms.rate: "fast" is not a whole number`}, // where the alias points
 		{"a merged mapping", "rooms:\n  <<: {rate: fast}\n", `c.yaml:2: rooms.rate: "fast" is not a whole number`},
 		{"merged into a map", "limits:\n  <<: {rooms: 5, calls: lots}\n", `c.yaml:2: limits.calls: "lots" is not a whole number`},
 		{"a merge of a scalar", "rooms:\n  <<: fast\n", "c.yaml:2: rooms: << merges a mapping or a list of mappings"},
@@ -95,6 +97,40 @@ func TestCheckMessages(t *testing.T) {
 				t.Fatalf("got  %s\nwant %s", err, c.want)
 			}
 		})
+	}
+}
+
+// Every mistake of a file is reported at once, in the order of the file,
+// and a wrong section does not hide the mistakes after it.
+func TestCheckReportsEveryMistake(t *testing.T) {
+	src := "sip:\n  domian: a\n  codecs: opus\n  trunks:\n    - {name: a, expires: soon}\n    - {name: b, registr: x}\nrooms: loud\ndrain_timeout: 5 seconds\n"
+	var v checked
+	_, err := Decode("c.yaml", []byte(src), &v)
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("got %v, want Errors", err)
+	}
+	want := `c.yaml:2: sip.domian: unknown field (did you mean "domain"?)
+c.yaml:3: sip.codecs: "opus" is not a list (write [a, b] or one "- item" per line)
+c.yaml:5: sip.trunks[0].expires: "soon" is not a whole number
+c.yaml:6: sip.trunks[1].registr: unknown field (did you mean "register"?)
+c.yaml:7: rooms: "loud" is not a mapping of fields (key: value)
+c.yaml:8: drain_timeout: "5 seconds" is not a duration (write e.g. 30s, 5m, 1h30m)`
+	if err.Error() != want {
+		t.Fatalf("got\n%s\nwant\n%s", err, want)
+	}
+	var first *Error
+	if !errors.As(err, &first) || first.Line != 2 || first.Field != "sip.domian" {
+		t.Fatalf("errors.As found %+v, want the first mistake", first)
+	}
+	// A file of nothing but mistakes gets the first maxErrors of them.
+	var many strings.Builder
+	for i := 0; i < 3*maxErrors; i++ {
+		fmt.Fprintf(&many, "typo%d: x\n", i)
+	}
+	_, err = Decode("c.yaml", []byte(many.String()), &v)
+	if !errors.As(err, &es) || len(es) != maxErrors || es[0].Line != 1 || es[maxErrors-1].Line != maxErrors {
+		t.Fatalf("got %d mistakes: %v", len(es), err)
 	}
 }
 
@@ -222,16 +258,25 @@ func FuzzDecode(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var e *Error
-		if !errors.As(err, &e) || e.File != "c.yaml" {
-			t.Fatalf("%q: got %v, want a located *Error", src, err)
+		var es Errors
+		if !errors.As(err, &es) {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%q: got %v, want located *Errors", src, err)
+			}
+			es = Errors{e}
 		}
-		// The check may refuse more than yaml.v3 does (unknown fields,
-		// keys set twice); a value yaml.v3 took must not be refused.
-		if dec == nil && e.Err != nil {
-			msg := e.Err.Error()
-			if !strings.Contains(msg, "unknown field") && !strings.Contains(msg, "set twice") && !fractionRefused(msg) {
-				t.Fatalf("%q: yaml.v3 decodes it, the check says %v", src, err)
+		for _, e := range es {
+			if e.File != "c.yaml" {
+				t.Fatalf("%q: %v is not located", src, e)
+			}
+			// The check may refuse more than yaml.v3 does (unknown fields,
+			// keys set twice); a value yaml.v3 took must not be refused.
+			if dec == nil && e.Err != nil {
+				msg := e.Err.Error()
+				if !strings.Contains(msg, "unknown field") && !strings.Contains(msg, "set twice") && !fractionRefused(msg) {
+					t.Fatalf("%q: yaml.v3 decodes it, the check says %v", src, err)
+				}
 			}
 		}
 	})

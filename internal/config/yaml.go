@@ -17,6 +17,7 @@ import (
 // file, the line and the field, in the words of the file: an unknown field
 // with the known one it is nearest to ("did you mean"), a value with what
 // its field takes (a whole number, a duration and how to write one, ...).
+// Several such mistakes come together as Errors, in the order of the file.
 // An empty file decodes to nothing without error.
 func Decode(file string, data []byte, v any) (*yaml.Node, error) {
 	var root yaml.Node
@@ -24,9 +25,14 @@ func Decode(file string, data []byte, v any) (*yaml.Node, error) {
 		return nil, yamlError(file, nil, err)
 	}
 	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer {
-		if e := check(&root, t.Elem(), "", 0); e != nil {
-			e.File = file
-			return &root, e
+		if errs := check(&root, t.Elem(), "", 0); len(errs) > 0 {
+			for _, e := range errs {
+				e.File = file
+			}
+			if len(errs) == 1 {
+				return &root, errs[0]
+			}
+			return &root, Errors(errs)
 		}
 	}
 	// What check lets through, yaml.v3 decodes; should it still refuse
