@@ -16,7 +16,6 @@ const (
 )
 
 // usageText is what -h and `voxgate help` print: every subcommand and flag.
-// (Lead: the token subcommand's line goes with the others.)
 const usageText = `voxgate: a SIP/WebRTC gateway, audio bridge and dialplan in one binary.
 
 Usage:
@@ -24,6 +23,8 @@ Usage:
   voxgate check [-config FILE]      check the config and its dialplan, bind no ports
   voxgate route [-config FILE] [-origin ORIGIN] [-from CALLER] NUMBER
                                     print the dialplan rule a call would take
+  voxgate token -name NAME [-scopes admin,read,metrics]
+                                    make an API token; print it and its web.tokens entry
   voxgate version                   print the version (also: voxgate -version)
   voxgate help                      print this text (also: -h)
 
@@ -33,6 +34,8 @@ Flags:
   -origin ORIGIN    route: where the call comes from: user, web, guest or
                     trunk:NAME (default user)
   -from CALLER      route: the caller's user name or number (default none)
+  -name NAME        token: who the token is for (required)
+  -scopes LIST      token: comma-separated scopes (default read)
   -version          with no subcommand: print the version, as voxgate version
   -h, -help         print this text, or a subcommand's flags (voxgate check -h)
 
@@ -61,10 +64,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		return routeCmd(rest, stdout, stderr)
 	case "version":
 		return versionCmd(rest, stdout, stderr)
-	// Lead: the token subcommand (cmd/voxgate/token.go, another helper's)
-	// is wired here (and a line for it goes in usageText):
-	//	case "token":
-	//		return status(tokenCmd(rest, stdout), stderr)
+	case "token":
+		return status(tokenCmd(rest, stdout), stderr)
 	case "help":
 		fmt.Fprint(stdout, usageText)
 		return exitOK

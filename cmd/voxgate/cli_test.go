@@ -124,6 +124,10 @@ func TestCLI(t *testing.T) {
 		{"route: two numbers", []string{"route", "1", "2"}, 2, "", `give one number to route \(got 2\)`},
 		{"route: a broken config", []string{"route", "-config", cfg("typo.yaml"), "1"}, 1, "", `typo.yaml:3: sip.domian`},
 
+		{"token", []string{"token", "-name", "grafana", "-scopes", "metrics,read"}, 0, `(?s)^token: [A-Za-z0-9_-]{43}\n.*  - \{name: grafana, sha256: [0-9a-f]{64}, scopes: \[metrics, read\]\}\n$`, ""},
+		{"token: unknown scope", []string{"token", "-name", "x", "-scopes", "root"}, 1, "", `-scopes`},
+		{"token -h", []string{"token", "-h"}, 0, `usage: voxgate token -name NAME`, ""},
+
 		{"version", []string{"version"}, 0, `^voxgate \S+\n(  \w+: +.*\n)*  go: +go\S+ \S+/\S+\n$`, ""},
 		{"-version", []string{"-version"}, 0, `^voxgate \S+\n`, ""},
 		{"version takes no flags", []string{"version", "-x"}, 2, "", `flag provided but not defined: -x`},
@@ -180,13 +184,13 @@ func TestRouteHidesPINs(t *testing.T) {
 
 // The help text names every subcommand and every flag each one has.
 func TestHelpListsEverything(t *testing.T) {
-	for _, sub := range []string{"run", "check", "route", "version", "help"} {
+	for _, sub := range []string{"run", "check", "route", "token", "version", "help"} {
 		if !strings.Contains(usageText, "voxgate "+sub) && !strings.Contains(usageText, "voxgate ["+sub+"]") {
 			t.Errorf("the help does not list %q", sub)
 		}
 	}
 	// Each subcommand's flags, as its -h lists them.
-	for _, sub := range []string{"run", "check", "route", "version"} {
+	for _, sub := range []string{"run", "check", "route", "token", "version"} {
 		var out bytes.Buffer
 		if code := cli([]string{sub, "-h"}, &out, io.Discard); code != 0 {
 			t.Fatalf("%s -h: %d", sub, code)
