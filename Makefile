@@ -5,6 +5,10 @@ SHELL := /bin/bash
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 BIN := bin/voxgate
+# voxgate version prints this (git describe), when git and the history are there;
+# without it, what Go recorded (module version or commit), else "devel".
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X main.version=$(VERSION))
 
 .PHONY: all build run test test-short bench fuzz load deps-run deps-test vet clean
 
@@ -19,7 +23,7 @@ deps-test:
 	@$(GO) mod download
 
 build: deps-run
-	$(GO) build -o $(BIN) ./cmd/voxgate
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/voxgate
 
 run: build
 	./$(BIN) $(ARGS)

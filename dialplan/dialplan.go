@@ -58,10 +58,25 @@ type RoomAction struct {
 // TestMixRatesAreAudios keeps the copy in step with the audio package.
 var mixRates = []int{8000, 16000, 24000, 48000}
 
+// rateList writes the mixing rates as "8000, 16000, 24000 or 48000".
+func rateList() string {
+	var b strings.Builder
+	for i, r := range mixRates {
+		switch {
+		case i == len(mixRates)-1 && i > 0:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(r))
+	}
+	return b.String()
+}
+
 // validate checks a room's options; its errors name fields below the room.
 func (ra *RoomAction) validate() error {
 	if ra.Rate != 0 && !slices.Contains(mixRates, ra.Rate) {
-		return config.Fieldf("rate", "%d is not a mixing rate (want one of %v)", ra.Rate, mixRates)
+		return config.Fieldf("rate", "%d is not a mixing rate (want %s)", ra.Rate, rateList())
 	}
 	if strings.Trim(ra.PIN+ra.ModeratorPIN, "0123456789") != "" {
 		return config.FieldErr("", errors.New("PINs are digits"))
@@ -277,7 +292,7 @@ func (r *Rule) validate(p *Plan, c *Context, trunks map[string]bool) error {
 		return config.Within("room", r.Room.validate())
 	case r.Reject != nil:
 		if r.Reject.Status < 400 || r.Reject.Status > 699 {
-			return config.Fieldf("reject.status", "%d is not a final error status", r.Reject.Status)
+			return config.Fieldf("reject.status", "%d is not a final error status (want 400 to 699)", r.Reject.Status)
 		}
 	case r.Goto != "":
 		if p.Contexts[r.Goto] == nil {

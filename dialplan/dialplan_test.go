@@ -134,6 +134,27 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// A dialplan's mistakes read like the config's: file, line, field, and
+// what the field takes.
+func TestParseErrorMessages(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"did you mean an action", "contexts:\n  a:\n    rules:\n      - number: '1'\n        rooom: {}\n", `plan.yaml:5: contexts.a.rules[0].rooom: unknown field (did you mean "room"?)`},
+		{"did you mean an option", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '1', moderator: '2'}}\n", `plan.yaml:4: contexts.a.rules[0].pin.room.moderator: unknown field (did you mean "moderator_pin"?)`},
+		{"a number", "contexts:\n  a:\n    rules:\n      - number: '1'\n        dial: {user: bob, timeout: 30s}\n", `plan.yaml:5: contexts.a.rules[0].dial.timeout: "30s" is not a whole number`},
+		{"true or false", "contexts:\n  a:\n    allow_trunks: maybe\n    rules:\n      - echo: {}\n", `plan.yaml:3: contexts.a.allow_trunks: "maybe" is not true or false`},
+		{"allowed statuses", "contexts:\n  a:\n    rules:\n      - reject: {status: 200}\n", "plan.yaml:4: contexts.a.rules[0].reject.status: 200 is not a final error status (want 400 to 699)"},
+		{"allowed rates", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", "plan.yaml:4: contexts.a.rules[0].room.rate: 11025 is not a mixing rate (want 8000, 16000, 24000 or 48000)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("plan.yaml", []byte(c.yaml), Options{})
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("got  %v\nwant %s", err, c.want)
+			}
+		})
+	}
+}
+
 func FuzzParseAndRoute(f *testing.F) {
 	f.Add([]byte(plan), "8001")
 	f.Add([]byte("contexts:\n  a:\n    rules:\n      - goto: a\n"), "1")

@@ -350,7 +350,7 @@ func (c *Call) end(reason string) {
 		close(c.done)
 		st := c.sess.snapshot()
 		c.log.Info("call ended", "reason", reason, "rx_packets", st.PacketsReceived, "tx_packets", st.PacketsSent,
-			"lost", st.Lost, "jitter", st.Jitter, "dtmf", st.DTMFReceived, "dtmf_sent", st.DTMFSent)
+			"lost", st.Lost, "jitter", st.Jitter, "dtmf_digits", len(st.DTMFReceived), "dtmf_sent_digits", len(st.DTMFSent)) // counts: digits may be PINs
 	})
 }
 
@@ -530,7 +530,7 @@ func (c *Call) gotDTMF(d rune) {
 	c.mu.Lock()
 	f := c.onDTMF
 	c.mu.Unlock()
-	c.log.Info("dtmf", "digit", string(d))
+	c.log.Debug("dtmf received") // never the digit: it may be part of a PIN
 	if f != nil {
 		f(d)
 	}

@@ -179,7 +179,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if _, ok := s.users.Lookup(user); !ok {
 		// Do not tell an attacker which names exist: challenge as usual and
 		// fail the credentials.
-		s.log.Debug("REGISTER for unknown user", "user", user, "source", req.Source())
+		s.log.Debug("REGISTER for unknown user", "user", user, "source", logSource(req))
 	}
 	authUser, ok := s.authenticate(req, tx, "Authorization", 401)
 	if !ok {
@@ -243,7 +243,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	} else {
 		var err error
 		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts); err != nil {
-			s.log.Warn("registration refused: too many contacts", "user", user, "source", req.Source(), "max_contacts", s.cfg.MaxContacts)
+			s.log.Warn("registration refused: too many contacts", "user", user, "source", logSource(req), "max_contacts", s.cfg.MaxContacts)
 			s.respond(tx, req, 403, fmt.Sprintf("Forbidden (too many contacts: at most %d)", s.cfg.MaxContacts))
 			return
 		}
@@ -255,7 +255,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	s.send(tx, res)
-	s.log.Info("registered", "user", user, "source", req.Source(), "bindings", len(bs))
+	s.log.Info("registered", "user", user, "source", logSource(req), "bindings", len(bs))
 }
 
 func headerValue(req *sip.Request, name string) string {

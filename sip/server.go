@@ -399,6 +399,12 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// logSource is where a request came from, as logs write addresses:
+// "transport:ip:port" (udp:192.0.2.1:5060).
+func logSource(req *sip.Request) string {
+	return strings.ToLower(req.Transport()) + ":" + req.Source()
+}
+
 // respond answers req with a status and reason phrase.
 func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
@@ -753,7 +759,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	s.track(c)
 	defer c.finish()
 	c.log.Info("incoming call", "from", req.From().Address.User, "to", c.dialed, "origin", origin.Kind+":"+origin.Name,
-		"codec", mo.Codec.Name, "late_offer", late, "source", req.Source())
+		"codec", mo.Codec.Name, "late_offer", late, "source", logSource(req))
 	s.handler.HandleCall(c.ctx, c)
 	if c.state() == stateAnswered {
 		<-c.Done() // hold the INVITE handler until the call ends

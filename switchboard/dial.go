@@ -100,7 +100,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	callee.OnDTMF(func(d rune) { _ = c.SendDTMF(string(d)) })
 	defer c.OnDTMF(nil)
 	defer callee.OnDTMF(nil)
-	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: s.log, Meter: s.meter})
+	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: log, Meter: s.meter}) // the call's lines carry its call_id
 	if err != nil {
 		log.Error("cannot bridge the call", "error", err)
 		hangup(c)

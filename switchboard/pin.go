@@ -69,7 +69,7 @@ func (s *Switchboard) askPIN(ctx context.Context, c Leg, pa dialplan.PINAction, 
 			_ = solo.Leave(c.ID())
 			return true, moderator
 		}
-		log.Info("wrong PIN", "room", pa.Room.Name, "try", try, "keyed", len(keyed))
+		log.Info("wrong PIN", "room", pa.Room.Name, "try", try, "digits", len(keyed)) // a count, never the digits
 	}
 	bye, _ := promptWAV("", 220, 0.8)
 	_ = solo.PlayToLeg(c.ID(), bye)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/internal/guard"
+	"github.com/voxgate/voxgate/internal/logging"
 )
 
 //go:embed page
@@ -156,6 +157,7 @@ type Server struct {
 	history  History // call history (history.go); nil: none kept
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
+	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner
 	guestKey []byte // WithGuestKey's
@@ -209,7 +211,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		}
 	}
 	var err error
-	if s.api, err = newAPI(&s.cfg, s.iceConn); err != nil {
+	if s.api, err = newAPI(&s.cfg, s.iceConn, s.log); err != nil {
 		return nil, err
 	}
 	if err := s.newMetrics(); err != nil {
@@ -219,7 +221,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(pageFS, "page")
 	mux.Handle("GET /", http.FileServerFS(sub))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.mountHealth(mux)
 	mux.HandleFunc("GET /ws", s.handleWS)
 	s.mountAPI(mux)
 	if s.extra != nil {
@@ -231,12 +233,12 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 
 // newAPI builds pion's API: Opus only, the interceptors audio needs (RTCP
 // reports, TWCC), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
-func newAPI(cfg *Config, iceConn net.PacketConn) (*webrtc.API, error) {
+func newAPI(cfg *Config, iceConn net.PacketConn, log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusParameters(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: logging.Pion(log)} // pion's logs through slog
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if err := se.SetEphemeralUDPPortRange(cfg.portMin, cfg.portMax); err != nil {
@@ -296,7 +298,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			s.log.Error("web server stopped", "error", err)
 		}
 	}()
-	s.log.Info("web listening", "addr", ln.Addr().String())
+	s.log.Info("web listening", "addr", ln.Addr())
 	return nil
 }
 
@@ -377,7 +379,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.auth.CheckPassword(in.User, in.Password) {
 		s.loginsRefused.Add(1)
-		s.log.Info("web sign-in refused", "user", in.User, "remote", r.RemoteAddr)
+		s.log.Info("web sign-in refused", "user", in.User, "remote", "tcp:"+r.RemoteAddr)
 		s.failed(r, in.User, "web")
 		if s.refuseBanned(w, r) {
 			return

@@ -33,7 +33,7 @@ type signal struct {
 
 func newSignal(s *Server, conn *websocket.Conn, id identity) *signal {
 	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}}
-	log := s.log.With("user", id.user, "remote", conn.RemoteAddr().String())
+	log := s.log.With("user", id.user, "remote", conn.RemoteAddr())
 	if id.guest() {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
@@ -225,7 +225,7 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	if err != nil {
 		return nil, err
 	}
-	c, err := newLeg(pc, g.legID+"/"+m.ID, g.log.With("call", m.ID, "dialed", m.Number))
+	c, err := newLeg(pc, g.legID+"/"+m.ID, g.log.With("call_id", g.legID+"/"+m.ID, "dialed", m.Number)) // the switchboard's call_id
 	if err != nil {
 		pc.Close()
 		return nil, err

@@ -158,13 +158,20 @@ func loadDialplan(configPath string, cfg *Config) (*dialplan.Plan, error) {
 	if cfg.Dialplan == "" {
 		return dialplan.Parse(configs.DialplanName, configs.Dialplan, dialplan.Options{Trunks: trunks})
 	}
-	path := cfg.Dialplan
-	if !filepath.IsAbs(path) && configPath != "" {
-		path = filepath.Join(filepath.Dir(configPath), path)
-	}
+	path := dialplanPath(configPath, cfg)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("dialplan: %w", err)
 	}
 	return dialplan.Parse(path, data, dialplan.Options{Trunks: trunks})
+}
+
+// dialplanPath is the file of the dialplan the config names: relative paths
+// are taken from the config file's directory.
+func dialplanPath(configPath string, cfg *Config) string {
+	path := cfg.Dialplan
+	if !filepath.IsAbs(path) && configPath != "" {
+		path = filepath.Join(filepath.Dir(configPath), path)
+	}
+	return path
 }

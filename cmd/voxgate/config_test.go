@@ -89,3 +89,35 @@ func TestStartErrorNamesFileLineField(t *testing.T) {
 		t.Fatalf("an error that is not about the config became %q", got)
 	}
 }
+
+// The messages a user reads for the usual mistakes, word for word: did you
+// mean, what a value should be, the allowed values.
+func TestConfigErrorMessages(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"did you mean", "log:\n  level: info\nsip:\n  domian: voxgate\n", `config.yaml:4: sip.domian: unknown field (did you mean "domain"?)`},
+		{"did you mean, top level", "drain_timout: 5s\n", `config.yaml:1: drain_timout: unknown field (did you mean "drain_timeout"?)`},
+		{"did you mean, in a list", "users:\n  - name: a\n    pasword: x\n", `config.yaml:3: users[0].pasword: unknown field (did you mean "password"?)`},
+		{"did you mean, guard", "sip:\n  guard:\n    ban_afer: 3\n", `config.yaml:3: sip.guard.ban_afer: unknown field (did you mean "ban_after"?)`},
+		{"the fields there are", "rooms:\n  colour: red\n", "config.yaml:2: rooms.colour: unknown field (known fields: max, prompt_dir, rate, record_dir, tones)"},
+		{"not a whole number", "log:\n  level: info\n\nrooms:\n  max: 3\n  tones: true\n  record_dir: \"\"\n  prompt_dir: \"\"\n  rate: 16k\n", `config.yaml:9: rooms.rate: "16k" is not a whole number`},
+		{"a duration", "drain_timeout: 5 seconds\n", `config.yaml:1: drain_timeout: "5 seconds" is not a duration (write e.g. 30s, 5m, 1h30m)`},
+		{"a duration without unit", "sip:\n  guard:\n    window: 300\n", `config.yaml:3: sip.guard.window: "300" is not a duration (write e.g. 30s, 5m, 1h30m)`},
+		{"true or false", "rooms:\n  tones: sometimes\n", `config.yaml:2: rooms.tones: "sometimes" is not true or false`},
+		{"a list", "sip:\n  codecs: opus\n", `config.yaml:2: sip.codecs: "opus" is not a list (write [a, b] or one "- item" per line)`},
+		{"log levels", "log:\n  level: loud\n", `config.yaml:2: log.level: unknown level "loud" (want debug, info, warn or error)`},
+		{"log formats", "log:\n  format: xml\n", `config.yaml:2: log.format: unknown format "xml" (want text or json)`},
+		{"transports", "sip:\n  listen:\n    - {transport: sctp, addr: \"127.0.0.1:5060\"}\n", `config.yaml:3: sip.listen[0].transport: unknown transport "sctp" (want udp, tcp or tls)`},
+		{"codecs", "sip:\n  codecs: [pcmu, g729]\n", `config.yaml:2: sip.codecs[1]: unknown codec "g729" (want PCMU, PCMA, G722 or opus)`},
+		{"digest algorithms", "sip:\n  digest_algorithms: [sha1]\n", `config.yaml:2: sip.digest_algorithms[0]: unknown algorithm "SHA1" (want MD5 or SHA-256)`},
+		{"mixing rates", "rooms:\n  rate: 44100\n", "config.yaml:2: rooms.rate: 44100 is not a mixing rate (want 8000, 16000, 24000 or 48000)"},
+		{"trunk transports", "sip:\n  trunks:\n    - {name: c, registrar: \"sip:192.0.2.1\", register: false, transport: tls}\n", `config.yaml:3: sip.trunks[0].transport: unknown transport "tls" (want udp or tcp)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parseConfig("config.yaml", []byte(c.yaml))
+			if err == nil || err.Error() != c.want {
+				t.Fatalf("got  %v\nwant %s", err, c.want)
+			}
+		})
+	}
+}

@@ -73,11 +73,18 @@ users:
   - {name: alice, password: alice-secret}
 web: {listen: "127.0.0.1:0"}
 %s`, port, port, rtp, rtp+19, extra)
+	return startBinaryConfig(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// startBinaryConfig runs voxgate with the config text cfg, whose SIP
+// listens on addr, and waits until it is up.
+func startBinaryConfig(t *testing.T, cfg, addr string) *process {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "voxgate.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{cmd: exec.Command(voxgateBinary(t), "-config", path), done: make(chan error, 1), addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	p := &process{cmd: exec.Command(voxgateBinary(t), "-config", path), done: make(chan error, 1), addr: addr}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,36 +1,36 @@
 // Command voxgate is the SIP/WebRTC gateway and audio bridge.
 //
-//	voxgate [-config FILE]
+//	voxgate [run] [-config FILE]      run the server (the default)
+//	voxgate check [-config FILE]      check the config and dialplan, bind no ports
+//	voxgate route [-config FILE] [-origin ORIGIN] [-from CALLER] NUMBER
+//	voxgate version                   (also voxgate -version)
+//	voxgate help                      (also -h)
 //
 // Without -config it runs on the embedded default configuration
-// (configs/default.yaml). SIGTERM lets calls finish (up to drain_timeout),
-// SIGINT stops at once, SIGHUP reloads the users.
+// (configs/default.yaml). SIGTERM lets calls finish (up to drain_timeout,
+// /readyz answering 503 meanwhile), SIGINT stops at once, SIGHUP reloads
+// the users and the dialplan. See cli.go for the subcommands.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/internal/config"
+	"github.com/voxgate/voxgate/internal/logging"
 	"github.com/voxgate/voxgate/sip"
 )
 
 func main() {
-	configPath := flag.String("config", "", "configuration file (default: the embedded configs/default.yaml)")
-	flag.Parse()
-	if err := run(*configPath); err != nil {
-		fmt.Fprintln(os.Stderr, "voxgate:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func loadConfig(path string) (*Config, error) {
@@ -47,8 +47,10 @@ func loadConfig(path string) (*Config, error) {
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(orDefault(cfg.Log.Level, "info"))))
-	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(cfg.Log.Format, "json") {
+	json := strings.EqualFold(cfg.Log.Format, "json")
+	// Durations in ms (JSON), addresses as transport:ip:port (internal/logging).
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: logging.ReplaceAttr(json)}
+	if json {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -96,7 +98,8 @@ func run(configPath string) error {
 		return configErr(configPath, cfg, err)
 	}
 	defer a.Close()
-	log.Info("voxgate started", "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
+	bi, _ := debug.ReadBuildInfo()
+	log.Info("voxgate started", "version", buildVersion(version, bi), "users", len(cfg.Users), "dialplan", orDefault(cfg.Dialplan, configs.DialplanName))
 
 	for sig := range sigs {
 		switch sig {
@@ -116,6 +119,7 @@ func run(configPath string) error {
 			log.Info("users reloaded", "users", len(next.Users))
 			log.Info("dialplan reloaded")
 		case syscall.SIGTERM:
+			a.draining.Store(true) // /readyz answers 503 from now on: send no new calls
 			log.Info("SIGTERM: letting calls finish", "calls", a.sip.Calls(), "timeout", cfg.DrainTimeout)
 			dctx, dcancel := context.WithTimeout(ctx, cfg.DrainTimeout)
 			a.sip.Drain(dctx)

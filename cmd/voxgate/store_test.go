@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,26 @@ func TestStoreConfig(t *testing.T) {
 	}
 	if _, err := os.Stat("data"); err == nil {
 		t.Fatal("a test left ./data in cmd/voxgate")
+	}
+}
+
+// /readyz fails while the store does not answer.
+func TestReadyzStore(t *testing.T) {
+	g := startGateway(t, nil)
+	get := func() (int, string) {
+		res, err := http.Get(g.web + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 {
+		t.Fatalf("/readyz with the store up: %d %s", code, body)
+	}
+	g.app.store.Close()
+	if code, body := get(); code != 503 || !strings.Contains(body, `"store"`) {
+		t.Fatalf("/readyz with the store closed: %d %s", code, body)
 	}
 }

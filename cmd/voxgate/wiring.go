@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voxgate/voxgate/api"
@@ -42,6 +44,19 @@ type app struct {
 	web       *webclient.Server
 	store     *dataStore // nil without data_dir
 	closeOnce sync.Once
+	// draining is set on SIGTERM: /readyz then answers 503.
+	draining atomic.Bool
+}
+
+// errDraining is /readyz's reason while SIGTERM lets calls finish.
+var errDraining = errors.New("shutting down (SIGTERM): letting calls finish, taking no new ones")
+
+// ready is the "draining" readiness check.
+func (a *app) ready(context.Context) error {
+	if a.draining.Load() {
+		return errDraining
+	}
+	return nil
 }
 
 // wiring holds what tests add to the servers.
@@ -76,9 +91,18 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		return nil, err
 	}
 	pages := &webCalls{}
-	web, err := webclient.NewServer(cfg.Web, append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
+	a := &app{}
+	// Readiness checks, asked by /readyz in this order; others (the store's
+	// ping) are added here the same way.
+	readiness := []webclient.Option{webclient.WithReadiness("draining", a.ready)}
+	if st != nil {
+		readiness = append(readiness, webclient.WithReadiness("store", st.Ping)) // the file answers
+	}
+	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
-		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()))}, w.webOpts...)...)
+		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock())),
+		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
+		readiness...), w.webOpts...)...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -91,7 +115,8 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName)})
 	calls.sb, pages.sb = sb, sb // before either server starts
-	return &app{sb: sb, sip: srv, web: web, store: st}, nil
+	a.sb, a.sip, a.web, a.store = sb, srv, web, st
+	return a, nil
 }
 
 // Start opens the SIP listeners, then the web server.

@@ -54,6 +54,31 @@ func (e *Error) Error() string {
 // Unwrap returns the reason, so errors.Is finds sentinel errors through it.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Errors are several mistakes found in one file, in its order. errors.As
+// finds the first *Error in it.
+type Errors []*Error
+
+// Error writes each mistake on its own line.
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the mistakes, for errors.As and errors.Is.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
 // FieldErr is what a Validate method returns: err tied to field, a path below
 // the section the method validates.
 func FieldErr(field string, err error) error {

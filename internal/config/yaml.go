@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,13 +14,29 @@ import (
 
 // Decode decodes a YAML file's bytes into v, refusing unknown fields, and
 // returns the document's node tree for Line. Its errors are *Error with the
-// file, the line yaml.v3 reports and the field on that line. An empty file
-// decodes to nothing without error.
+// file, the line and the field, in the words of the file: an unknown field
+// with the known one it is nearest to ("did you mean"), a value with what
+// its field takes (a whole number, a duration and how to write one, ...).
+// Several such mistakes come together as Errors, in the order of the file.
+// An empty file decodes to nothing without error.
 func Decode(file string, data []byte, v any) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, yamlError(file, nil, err)
 	}
+	if t := reflect.TypeOf(v); t != nil && t.Kind() == reflect.Pointer {
+		if errs := check(&root, t.Elem(), "", 0); len(errs) > 0 {
+			for _, e := range errs {
+				e.File = file
+			}
+			if len(errs) == 1 {
+				return &root, errs[0]
+			}
+			return &root, Errors(errs)
+		}
+	}
+	// What check lets through, yaml.v3 decodes; should it still refuse
+	// something, its own message is shown, placed on its line.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
