@@ -350,7 +350,7 @@ func (s *rtpSession) readRTCP() {
 			}
 			for _, r := range reports {
 				if r.SSRC == s.ssrc {
-					if rtt, ok := rttFromReport(time.Now(), r.LastSenderReport, r.Delay); ok {
+					if rtt, ok := audio.RTTFromReport(time.Now(), r.LastSenderReport, r.Delay); ok {
 						s.stats.RTT = rtt
 					}
 					s.stats.RemoteFractionLost = float64(r.FractionLost) / 256
@@ -428,22 +428,6 @@ func (s *rtpSession) sendRTCP(bye bool) {
 		return
 	}
 	_, _ = s.rtcpConn.WriteToUDPAddrPort(b, dst)
-}
-
-// rttFromReport is the round-trip time from a report block received at
-// arrival that echoes our sender report (RFC 3550 6.4.1: A - LSR - DLSR, in
-// units of 1/65536 s); false when the block echoes none (LSR 0) or the
-// figure is impossible (negative, or over a minute).
-func rttFromReport(arrival time.Time, lsr, dlsr uint32) (time.Duration, bool) {
-	if lsr == 0 {
-		return 0, false
-	}
-	a := uint32(ntpTime(arrival) >> 16)
-	d := int32(a - lsr - dlsr)
-	if d < 0 || d > 60*65536 {
-		return 0, false
-	}
-	return time.Duration(int64(d) * int64(time.Second) / 65536), true
 }
 
 func ntpTime(t time.Time) uint64 {

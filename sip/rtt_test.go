@@ -10,32 +10,6 @@ import (
 	"github.com/pion/rtcp"
 )
 
-func TestRTTFromReport(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	mid := func(t time.Time) uint32 { return uint32(ntpTime(t) >> 16) }
-	units := func(d time.Duration) uint32 { return uint32(d.Seconds() * 65536) }
-	tests := []struct {
-		name      string
-		lsr, dlsr uint32
-		want      time.Duration
-		ok        bool
-	}{
-		{"no sender report echoed", 0, 0, 0, false},
-		{"80 ms", mid(now.Add(-1080 * time.Millisecond)), units(time.Second), 80 * time.Millisecond, true},
-		{"held 0", mid(now.Add(-30 * time.Millisecond)), 0, 30 * time.Millisecond, true},
-		{"negative (a peer's bad DLSR)", mid(now.Add(-10 * time.Millisecond)), units(time.Second), 0, false},
-		{"over a minute", mid(now.Add(-2 * time.Minute)), 0, 0, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := rttFromReport(now, tc.lsr, tc.dlsr)
-			if ok != tc.ok || (ok && (got-tc.want).Abs() > time.Millisecond) {
-				t.Fatalf("rttFromReport = %v %v, want %v %v", got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 // A receiver report echoing our sender report, sent 120 ms after it and
 // held 50 ms by the peer, gives an RTT of at least 70 ms.
 func TestSessionMeasuresRTT(t *testing.T) {

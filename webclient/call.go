@@ -54,6 +54,9 @@ type Call struct {
 	recv   audio.ReceiveStats // the browser's stream, counted at arrival (RFC 3550)
 	// remoteLoss is the fraction of our stream the browser reports lost.
 	remoteLoss float64
+	// rtt is the round-trip time from the browser's last report block that
+	// echoed one of our sender reports (0: none yet).
+	rtt time.Duration
 }
 
 // newLeg makes the Call of a PeerConnection: its track to the browser, and
@@ -252,9 +255,20 @@ func (c *Call) readReports(b []byte) {
 		for _, b := range blocks {
 			c.recvMu.Lock()
 			c.remoteLoss = float64(b.FractionLost) / 256
+			if rtt, ok := audio.RTTFromReport(time.Now(), b.LastSenderReport, b.Delay); ok {
+				c.rtt = rtt // pion's sender interceptor sends the SRs it echoes
+			}
 			c.recvMu.Unlock()
 		}
 	}
+}
+
+// RTT is the round-trip time to the browser from RTCP (0: not measured
+// yet).
+func (c *Call) RTT() time.Duration {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	return c.rtt
 }
 
 // RemoteLoss is the fraction of our packets the browser reported lost in

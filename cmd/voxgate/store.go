@@ -23,6 +23,7 @@ var (
 	_ webclient.History       = (*store.SQLite)(nil)
 	_ sip.LocationStore       = sipLocations{}
 	_ switchboard.RTTReporter = (*sip.Call)(nil)
+	_ switchboard.RTTReporter = (*webclient.Call)(nil)
 )
 
 // dataStore is the open store with the lock on its data_dir.
