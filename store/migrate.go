@@ -59,6 +59,9 @@ var migrations = []string{
 	CREATE INDEX calls_started ON calls(started_ns, id);
 	CREATE INDEX calls_ended ON calls(ended_ns) WHERE ended_ns IS NOT NULL;
 	CREATE INDEX calls_active ON calls(started_ns) WHERE ended_ns IS NULL;
+	CREATE INDEX calls_caller ON calls(caller, started_ns);
+	CREATE INDEX calls_callee ON calls(callee, started_ns);
+	CREATE INDEX calls_room ON calls(room, started_ns) WHERE room != '';
 	CREATE TABLE call_legs (
 		call_id   TEXT NOT NULL REFERENCES calls(id) ON DELETE CASCADE,
 		seq       INTEGER NOT NULL,
