@@ -58,6 +58,20 @@ func WithGuard(g *guard.Guard) Option {
 	return func(s *Server) error { s.guard = g; return nil }
 }
 
+// WithTrunkObserver sets a function told of each change of a trunk's
+// registration (registered, failed, unregistered at stop). It runs on the
+// trunk's goroutine: it must not block.
+func WithTrunkObserver(f func(TrunkState)) Option {
+	return func(s *Server) error { s.trunkObserver = f; return nil }
+}
+
+// trunkChanged tells the observer of a trunk's new state.
+func (s *Server) trunkChanged(st TrunkState) {
+	if s.trunkObserver != nil {
+		s.trunkObserver(st)
+	}
+}
+
 // supportedExtensions are the option tags voxgate understands in Require.
 var supportedExtensions = map[string]bool{}
 
@@ -102,6 +116,9 @@ type Server struct {
 	streams []*streamListener // TCP and TLS listeners, for their connection counts
 	// inflight counts server transactions alive (see admit).
 	inflight atomic.Int64
+
+	// trunkObserver is told of trunk registration changes (may be nil).
+	trunkObserver func(TrunkState)
 }
 
 // NewServer builds a server; Start opens its listeners.

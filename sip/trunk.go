@@ -36,6 +36,7 @@ type trunk struct {
 
 	mu    sync.Mutex
 	state TrunkState
+	lapse *time.Timer // marks the registration lapsed at its expiry if no refresh came
 }
 
 func newTrunk(s *Server, cfg *TrunkConfig) *trunk {
@@ -60,10 +61,15 @@ func (t *trunk) stop() {
 	t.cancel()
 	t.wg.Wait()
 	t.mu.Lock()
+	if t.lapse != nil {
+		t.lapse.Stop()
+	}
 	was := t.state.Registered
 	t.state.Registered = false
+	st := t.state
 	t.mu.Unlock()
 	if was {
+		t.s.trunkChanged(st)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if _, err := t.register(ctx, 0); err == nil {
@@ -95,10 +101,20 @@ func (t *trunk) loop(ctx context.Context) {
 			t.state.Registered = true
 			t.state.LastError = ""
 			t.state.Expires = time.Now().Add(time.Duration(exp) * time.Second)
+			if t.lapse != nil {
+				t.lapse.Stop()
+			}
+			t.lapse = time.AfterFunc(time.Until(t.state.Expires), t.lapsed)
 			backoff = time.Second
 			wait = refreshAfter(exp)
 		}
+		// A change, or the first attempt's failure (an operator learns a
+		// trunk never came up), is news; a failed retry is not.
+		st, changed := t.state, t.state.Registered != was || (err != nil && t.state.Attempts == 1)
 		t.mu.Unlock()
+		if changed {
+			t.s.trunkChanged(st)
+		}
 		switch {
 		case err != nil:
 			t.log.Warn("trunk registration failed", "error", err, "retry_in", wait)
@@ -113,6 +129,22 @@ func (t *trunk) loop(ctx context.Context) {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// lapsed marks the registration down when it expired before a refresh was
+// answered (the carrier is unreachable: the refresh is still waiting).
+func (t *trunk) lapsed() {
+	t.mu.Lock()
+	if !t.state.Registered || time.Now().Before(t.state.Expires) {
+		t.mu.Unlock()
+		return
+	}
+	t.state.Registered = false
+	t.state.LastError = "registration lapsed: the refresh was not answered"
+	st := t.state
+	t.mu.Unlock()
+	t.log.Warn("trunk registration lapsed")
+	t.s.trunkChanged(st)
 }
 
 // refreshAfter returns when to refresh a registration granted for exp seconds.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -60,12 +61,13 @@ func TestTrunkRegistersAndRecovers(t *testing.T) {
 	car := carrier(t, carrierAddr)
 	defer func() { car.Close() }()
 
+	var seen trunkChanges
 	gw, _ := testServer(t, func(cfg *Config) {
 		cfg.Trunks = []TrunkConfig{{
 			Name: "carrier", Registrar: "sip:" + carrierAddr, Username: "4930123", Password: "trunk-pw",
 			Expires: 2, RetryMax: 500 * time.Millisecond,
 		}}
-	})
+	}, WithTrunkObserver(seen.add))
 	if !waitBinding(t, car, "4930123", 5*time.Second) {
 		t.Fatalf("voxgate did not register to the carrier: %+v", gw.TrunkStates())
 	}
@@ -101,6 +103,37 @@ func TestTrunkRegistersAndRecovers(t *testing.T) {
 	if !gw.TrunkStates()[0].Registered {
 		t.Fatalf("state after recovery %+v", gw.TrunkStates()[0])
 	}
+	// The observer heard each change, not each refresh: up, down, up.
+	if got := seen.registered(); !strings.HasPrefix(got, "up,down,") || !strings.HasSuffix(got, ",up") || strings.Contains(got, "up,up") || strings.Contains(got, "down,down") {
+		t.Errorf("observer saw %s, want up,down,…,up with no repeats", got)
+	}
+}
+
+// trunkChanges records what a trunk observer is told.
+type trunkChanges struct {
+	mu     sync.Mutex
+	states []TrunkState
+}
+
+func (c *trunkChanges) add(st TrunkState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.states = append(c.states, st)
+}
+
+// registered is the sequence of Registered values, as up/down.
+func (c *trunkChanges) registered() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, st := range c.states {
+		if st.Registered {
+			out = append(out, "up")
+		} else {
+			out = append(out, "down")
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // A wrong trunk password shows as a failed registration, retried.
@@ -108,9 +141,10 @@ func TestTrunkWrongPassword(t *testing.T) {
 	car := carrier(t, "127.0.0.1:0")
 	defer car.Close()
 	addr := car.Addrs()[0].String()
+	var seen trunkChanges
 	gw, _ := testServer(t, func(cfg *Config) {
 		cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: addr, Username: "4930123", Password: "wrong", Expires: 60, RetryMax: 200 * time.Millisecond}}
-	})
+	}, WithTrunkObserver(seen.add))
 	deadline := time.Now().Add(5 * time.Second)
 	for gw.TrunkStates()[0].Attempts < 2 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
@@ -121,5 +155,11 @@ func TestTrunkWrongPassword(t *testing.T) {
 	}
 	if len(car.Bindings("4930123")) != 0 {
 		t.Fatal("registered with a wrong password")
+	}
+	// The first failure is news (with its error); the retries are not.
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if len(seen.states) != 1 || seen.states[0].Registered || seen.states[0].LastError == "" {
+		t.Errorf("observer saw %+v, want one failed state", seen.states)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -71,12 +72,23 @@ func (s *SQLite) Enqueue(ctx context.Context, entries ...OutboxEntry) error {
 // Due returns the entries neither delivered nor dropped whose NextTry is at or
 // before now, oldest NextTry first, at most limit (limit <= 0 means 100).
 func (s *SQLite) Due(ctx context.Context, now time.Time, limit int) ([]OutboxEntry, error) {
+	return s.due(ctx, "", now, limit)
+}
+
+// DueFor is Due for the entries of one endpoint (so that a slow endpoint's
+// backlog never hides another's).
+func (s *SQLite) DueFor(ctx context.Context, endpoint string, now time.Time, limit int) ([]OutboxEntry, error) {
+	return s.due(ctx, endpoint, now, limit)
+}
+
+// due lists due entries, of endpoint only when it is not empty.
+func (s *SQLite) due(ctx context.Context, endpoint string, now time.Time, limit int) ([]OutboxEntry, error) {
 	if limit <= 0 {
 		limit = 100
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT id, endpoint, type, body, created_ns, attempts, next_try_ns, last_error
-		FROM outbox WHERE delivered_ns IS NULL AND dropped_ns IS NULL AND next_try_ns <= ?
-		ORDER BY next_try_ns, created_ns, id LIMIT ?`, ns(now), limit)
+		FROM outbox WHERE delivered_ns IS NULL AND dropped_ns IS NULL AND next_try_ns <= ? AND (? = '' OR endpoint = ?)
+		ORDER BY next_try_ns, created_ns, id LIMIT ?`, ns(now), endpoint, endpoint, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due: %w", err)
 	}
@@ -95,6 +107,25 @@ func (s *SQLite) Due(ctx context.Context, now time.Time, limit int) ([]OutboxEnt
 		return nil, fmt.Errorf("store: due: %w", err)
 	}
 	return out, nil
+}
+
+// DropOthers gives up every waiting entry whose endpoint is not in keep (an
+// endpoint removed from the config) and reports how many.
+func (s *SQLite) DropOthers(ctx context.Context, keep []string, reason string) (int, error) {
+	q := `UPDATE outbox SET dropped_ns = ?, drop_reason = ? WHERE delivered_ns IS NULL AND dropped_ns IS NULL`
+	args := []any{ns(s.now()), reason}
+	if len(keep) > 0 {
+		q += ` AND endpoint NOT IN (?` + strings.Repeat(`, ?`, len(keep)-1) + `)`
+		for _, k := range keep {
+			args = append(args, k)
+		}
+	}
+	res, err := s.db.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: outbox drop others: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // Delivered marks the entry delivered at at; it is no longer due and is pruned

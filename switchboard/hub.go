@@ -11,6 +11,7 @@ import (
 // that show their room (browser pages).
 type roomHub struct {
 	log      *slog.Logger
+	observe  func(e bridge.Event, name string) // Config.RoomEvents (may be nil)
 	mu       sync.Mutex
 	names    map[string]string                 // leg id -> display name
 	watchers map[string]map[string]RoomWatcher // room -> leg id -> watcher
@@ -93,6 +94,9 @@ func (h *roomHub) run(events <-chan bridge.Event, stop <-chan struct{}) {
 		}
 		h.mu.Unlock()
 		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)
+		if h.observe != nil {
+			h.observe(e, name)
+		}
 		for _, w := range ws {
 			w.Notify(e.Type, e.Room, name)
 		}

@@ -35,6 +35,10 @@ type Config struct {
 	PromptDir string
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// RoomEvents, when set, is told of every room event (joined, left,
+	// kicked, talking, stopped-talking) with the participant's display
+	// name, in order, from one goroutine; it must not block (webhooks).
+	RoomEvents func(e bridge.Event, name string)
 	// Settings are knobs for tests (timeouts); zero values are the defaults.
 	Settings Settings
 	// Records keeps the call history (nil: none is kept).
@@ -118,6 +122,7 @@ func New(cfg Config) *Switchboard {
 	if cfg.Records != nil {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
+	s.hub.observe = cfg.RoomEvents
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter

@@ -13,6 +13,7 @@ import (
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/store"
@@ -38,6 +39,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// Store configures what the store keeps.
 	Store StoreConfig `yaml:"store"`
+	// Webhooks are the endpoints told of calls, rooms, registrations and
+	// trunks (their outbox is in the store: they need data_dir).
+	Webhooks []events.Endpoint `yaml:"webhooks"`
 
 	src *yaml.Node // the file's document, for the lines of errors found later
 }
@@ -128,6 +132,12 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))
+	}
+	if err := events.Validate(cfg.Webhooks); err != nil {
+		return nil, fail("", err)
+	}
+	if len(cfg.Webhooks) > 0 && cfg.DataDir == "" {
+		return nil, fail("webhooks", errors.New("webhooks need data_dir (their outbox is kept there, so a restart loses no event)"))
 	}
 	if cfg.Store.Retention < 0 {
 		return nil, fail("store.retention", errors.New("must not be negative"))

@@ -50,6 +50,10 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 		{"bad ice ip", "web:\n  ice_ips:\n    - 10.0.0.1\n    - ten\n", 4, "web.ice_ips[1]"},
 		{"bad public ip", "web:\n  public_ip: nowhere\n", 2, "web.public_ip"},
 		{"bad rooms max", "rooms:\n  rate: 8000\n  max: -1\n", 3, "rooms.max"},
+		{"webhook bad url", "data_dir: /tmp/x\nwebhooks:\n  - name: a\n    url: ftp://x\n    secret: 0123456789abcdef\n", 4, "webhooks[0].url"},
+		{"webhook unknown event", "data_dir: /tmp/x\nwebhooks:\n  - name: a\n    url: http://x\n    secret: 0123456789abcdef\n    events: [call.ended, call.endd]\n", 6, `webhooks[0].events[1]: unknown event "call.endd"`},
+		{"webhook short secret", "data_dir: /tmp/x\nwebhooks:\n  - {name: a, url: \"http://x\", secret: short}\n", 3, "webhooks[0].secret"},
+		{"webhooks without data_dir", "webhooks:\n  - {name: a, url: \"http://x\", secret: 0123456789abcdef}\n", 1, "webhooks need data_dir"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/internal/guard"
 	"github.com/voxgate/voxgate/internal/metrics"
 	"github.com/voxgate/voxgate/sip"
@@ -42,7 +43,8 @@ type app struct {
 	sb        *switchboard.Switchboard
 	sip       *sip.Server
 	web       *webclient.Server
-	store     *dataStore // nil without data_dir
+	store     *dataStore       // nil without data_dir
+	hooks     *events.Webhooks // nil without webhooks
 	closeOnce sync.Once
 	// draining is set on SIGTERM: /readyz then answers 503.
 	draining atomic.Bool
@@ -78,10 +80,22 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		return nil, err
 	}
 	var records switchboard.CallRecords
+	var hooks *events.Webhooks // nil: no webhooks (Publish does nothing)
+	var roomEvents func(bridge.Event, string)
 	if st != nil {
-		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(sipLocations{st.SQLite}))
-		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
+		var locations sip.LocationStore = sipLocations{st.SQLite}
 		records = st.SQLite
+		if len(cfg.Webhooks) > 0 {
+			if hooks, err = events.New(cfg.Webhooks, st.SQLite, events.WithLogger(log)); err != nil {
+				st.Close()
+				return nil, err
+			}
+			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
+			roomEvents = roomEvent(hooks)
+			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)))
+		}
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
+		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
 	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
@@ -100,7 +114,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
-		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock())),
+		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks)),
 		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
 		readiness...), w.webOpts...)...)
 	if err != nil {
@@ -113,14 +127,16 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
-		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName)})
+		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents})
 	calls.sb, pages.sb = sb, sb // before either server starts
-	a.sb, a.sip, a.web, a.store = sb, srv, web, st
+	a.sb, a.sip, a.web, a.store, a.hooks = sb, srv, web, st, hooks
 	return a, nil
 }
 
-// Start opens the SIP listeners, then the web server.
+// Start sends the webhooks waiting in the outbox, opens the SIP listeners,
+// then the web server.
 func (a *app) Start(ctx context.Context) error {
+	a.hooks.Start()
 	if err := a.sip.Start(ctx); err != nil {
 		return err
 	}
@@ -139,7 +155,12 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
-		_ = a.store.Close() // after the switchboard wrote its last records
+		// After the switchboard's last records (and their events); what is
+		// not delivered within 3 s waits in the outbox for the next start.
+		hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = a.hooks.Close(hctx)
+		hcancel()
+		_ = a.store.Close()
 	})
 }
 

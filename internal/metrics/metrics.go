@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/switchboard"
 )
@@ -184,6 +185,33 @@ func Clock(src ClockSource) prometheus.Collector {
 			counter(ch, ticks, st.Ticks)
 			counter(ch, late, st.Late)
 			counter(ch, skipped, st.Skipped)
+		},
+	}
+}
+
+// WebhookSource is what the webhook metrics read (*events.Webhooks; a nil
+// one reads zeros).
+type WebhookSource interface {
+	Stats() events.Stats
+}
+
+// Webhooks collects the webhook deliveries' counters.
+func Webhooks(src WebhookSource) prometheus.Collector {
+	var (
+		published = desc("voxgate_webhook_events_total", "Events queued for at least one webhook endpoint.")
+		attempts  = desc("voxgate_webhook_attempts_total", "Webhook delivery attempts, by result: delivered (2xx) or failed (retried, or given up).", "result")
+		expired   = desc("voxgate_webhook_given_up_total", "Webhook deliveries given up at the endpoint's max_age.")
+		lost      = desc("voxgate_webhook_events_lost_total", "Events lost before the outbox: its queue was full (the store stalled) or could not be written at shutdown.")
+	)
+	return collector{
+		descs: []*prometheus.Desc{published, attempts, expired, lost},
+		collect: func(ch chan<- prometheus.Metric) {
+			st := src.Stats()
+			counter(ch, published, st.Published)
+			counter(ch, attempts, st.Delivered, "delivered")
+			counter(ch, attempts, st.Failed, "failed")
+			counter(ch, expired, st.Expired)
+			counter(ch, lost, st.Lost)
 		},
 	}
 }

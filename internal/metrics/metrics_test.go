@@ -15,6 +15,7 @@ import (
 
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/switchboard"
 )
@@ -163,4 +164,25 @@ voxgate_room_legs 3
 // The clock collector lints clean.
 func TestClockCollector(t *testing.T) {
 	lint(t, Clock(bridge.NewClock(1)))
+}
+
+// webhookStats is a webhook source with set counters.
+type webhookStats events.Stats
+
+func (w webhookStats) Stats() events.Stats { return events.Stats(w) }
+
+func TestWebhooksCollector(t *testing.T) {
+	c := Webhooks(webhookStats{Published: 3, Delivered: 2, Failed: 5, Expired: 1})
+	lint(t, c)
+	want := `
+# HELP voxgate_webhook_attempts_total Webhook delivery attempts, by result: delivered (2xx) or failed (retried, or given up).
+# TYPE voxgate_webhook_attempts_total counter
+voxgate_webhook_attempts_total{result="delivered"} 2
+voxgate_webhook_attempts_total{result="failed"} 5
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "voxgate_webhook_attempts_total"); err != nil {
+		t.Error(err)
+	}
+	var none *events.Webhooks // no webhooks configured: zeros
+	lint(t, Webhooks(none))
 }
