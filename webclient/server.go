@@ -80,8 +80,9 @@ type Config struct {
 	// The REST API and /metrics are off while neither Tokens nor APIToken
 	// is set.
 	Tokens []Token `yaml:"tokens"`
-	// GuestKey signs guest links (base64 of at least 32 bytes). Unset, a
-	// random key is made at start: links then end when voxgate restarts.
+	// GuestKey signs guest links (base64 of at least 32 bytes). Unset, the
+	// key WithGuestKey gives (cmd/voxgate keeps one in data_dir), else a
+	// random key made at start: links then end when voxgate restarts.
 	GuestKey string `yaml:"guest_key"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -116,4 +117,34 @@ func (l sipLocations) LoadBindings(ctx context.Context, now time.Time) ([]sip.Bi
 		out = append(out, sip.Binding(b))
 	}
 	return out, err
+}
+
+// guestKey is the key that signs guest links when web.guest_key is not set:
+// data_dir/guest.key (32 random bytes, made on first start, mode 0600), so
+// links outlive a restart.
+func (d *dataStore) guestKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "guest.key")
+	key, err := os.ReadFile(path)
+	if err == nil && len(key) >= 32 {
+		return key, nil
+	}
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	return key, nil
 }

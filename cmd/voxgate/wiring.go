@@ -96,6 +96,14 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		}
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
 		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
+		if cfg.Web.GuestKey == "" { // guest links outlive a restart
+			key, err := st.guestKey(cfg.DataDir)
+			if err != nil {
+				st.Close()
+				return nil, err
+			}
+			w.webOpts = append(w.webOpts, webclient.WithGuestKey(key))
+		}
 	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
