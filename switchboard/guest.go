@@ -14,15 +14,11 @@ import (
 // The room gets no options of a dialplan rule: a room made by this call has
 // the defaults, and a guest is never held for a moderator.
 func (s *Switchboard) JoinRoom(ctx context.Context, c Leg, room, origin string) {
-	if !s.enter() {
-		c.Reject(503, "Service Unavailable")
-		return
-	}
-	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.ctx, cancel) // Close ends every call
-	defer stop()
+	s.owned(ctx, c, func(ctx context.Context) { s.joinDirectly(ctx, c, room, origin) })
+}
+
+// joinDirectly answers c and puts it in room.
+func (s *Switchboard) joinDirectly(ctx context.Context, c Leg, room, origin string) {
 	ra := dialplan.RoomAction{Name: room}
 	log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room)
 	log.Debug("joins a room directly")

@@ -209,6 +209,12 @@ func (s *Switchboard) Close(ctx context.Context) error {
 // "trunk:<name>") and runs its action; it returns when the call is over
 // for the switchboard.
 func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
+	s.owned(ctx, c, func(ctx context.Context) { s.route(ctx, c, origin) })
+}
+
+// owned runs a call's handling f as one the switchboard owns: refused 503
+// once Close has started, and its context ended by Close.
+func (s *Switchboard) owned(ctx context.Context, c Leg, f func(ctx context.Context)) {
 	if !s.enter() {
 		c.Reject(503, "Service Unavailable")
 		return
@@ -218,7 +224,7 @@ func (s *Switchboard) Handle(ctx context.Context, c Leg, origin string) {
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel) // Close ends every call
 	defer stop()
-	s.route(ctx, c, origin)
+	f(ctx)
 }
 
 // track lists a routed call until it ends and writes its record; the

@@ -84,6 +84,13 @@ func startBinaryConfig(t *testing.T, cfg, addr string) *process {
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return runBinary(t, path, addr)
+}
+
+// runBinary runs voxgate on the config file path, whose SIP listens on
+// addr, and waits until it is up; the test's end kills it.
+func runBinary(t *testing.T, path, addr string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(voxgateBinary(t), "-config", path), done: make(chan error, 1), addr: addr}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -109,12 +116,12 @@ func startBinaryConfig(t *testing.T, cfg, addr string) *process {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		if t.Failed() {
-			t.Logf("voxgate output:\n%s", p.output())
+			t.Logf("voxgate output:\n%s", tail(p.output(), 200))
 		}
 	})
 	select {
 	case <-started:
-	case <-time.After(10 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatalf("voxgate did not start:\n%s", p.output())
 	}
 	return p

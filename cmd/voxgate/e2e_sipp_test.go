@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -18,19 +17,7 @@ import (
 func TestSippUacPcapEcho(t *testing.T) {
 	peertest.Need(t, "sipp")
 	g := startGateway(t, nil)
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "pcap"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pcaps, _ := filepath.Glob("/usr/share/sip-tester/*.pcap")
-	if len(pcaps) == 0 {
-		t.Fatal("sip-tester's pcap files are missing (/usr/share/sip-tester)")
-	}
-	for _, p := range pcaps {
-		if err := os.Symlink(p, filepath.Join(dir, "pcap", filepath.Base(p))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := pcapDir(t)
 	port := peertest.FreePorts(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

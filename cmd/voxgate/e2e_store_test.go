@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,10 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,40 +61,7 @@ dialplan: %q
 // start runs the binary and waits until it says it started.
 func (n *storeNode) start(t *testing.T) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(voxgateBinary(t), "-config", n.cfgPath), done: make(chan error, 1), addr: n.sipAddr}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var once sync.Once
-		for sc.Scan() {
-			p.mu.Lock()
-			p.log.WriteString(sc.Text() + "\n")
-			p.mu.Unlock()
-			if strings.Contains(sc.Text(), "voxgate started") {
-				once.Do(func() { close(started) })
-			}
-		}
-		p.done <- p.cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("voxgate output:\n%s", tail(p.output(), 25))
-		}
-	})
-	select {
-	case <-started:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("voxgate did not start:\n%s", p.output())
-	}
-	return p
+	return runBinary(t, n.cfgPath, n.sipAddr)
 }
 
 // get reads a JSON answer of the REST API.
