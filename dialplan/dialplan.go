@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -143,8 +144,12 @@ type Rule struct {
 
 // Context is an ordered list of rules.
 type Context struct {
-	AllowTrunks bool   `yaml:"allow_trunks"`
-	Rules       []Rule `yaml:"rules"`
+	AllowTrunks bool `yaml:"allow_trunks"`
+	// MaxDuration ends a call routed through this context after this long
+	// from its routing (ringing included); 0: no limit. A call passing
+	// through several contexts (goto) gets the smallest limit among them.
+	MaxDuration time.Duration `yaml:"max_duration"`
+	Rules       []Rule        `yaml:"rules"`
 }
 
 // Origins say which context a call starts in.
@@ -201,6 +206,9 @@ func (p *Plan) validate(root *yaml.Node, o Options) error {
 		c := p.Contexts[cn]
 		if c == nil {
 			return config.FieldErr("contexts."+cn, errors.New("empty context"))
+		}
+		if c.MaxDuration < 0 || (c.MaxDuration > 0 && c.MaxDuration < time.Second) {
+			return config.Fieldf("contexts."+cn+".max_duration", "%v: want at least 1s (or 0 for no limit)", c.MaxDuration)
 		}
 		for i := range c.Rules {
 			r := &c.Rules[i]
@@ -365,14 +373,17 @@ type Call struct {
 
 // Action is the outcome of Route, with captures substituted.
 type Action struct {
-	Kind     string
-	Context  string // the context of the rule that matched
-	Line     int    // the rule's line in the file
-	Room     RoomAction
-	Dial     DialAction
-	PIN      PINAction
-	Playback PlaybackAction
-	Reject   RejectAction
+	Kind    string
+	Context string // the context of the rule that matched
+	Line    int    // the rule's line in the file
+	// MaxDuration: end the call this long after it was routed (0: never),
+	// the smallest max_duration of the contexts it went through.
+	MaxDuration time.Duration
+	Room        RoomAction
+	Dial        DialAction
+	PIN         PINAction
+	Playback    PlaybackAction
+	Reject      RejectAction
 }
 
 // ContextFor returns the context for an origin: "user", "web", "guest" or
@@ -393,10 +404,14 @@ func (p *Plan) ContextFor(origin string) string {
 
 // Route decides what to do with a call.
 func (p *Plan) Route(c Call) (Action, error) {
+	var limit time.Duration // the smallest max_duration on the way
 	for hops := 0; hops < 16; hops++ {
 		ctx := p.Contexts[c.Context]
 		if ctx == nil {
 			return Action{}, fmt.Errorf("%w %q", ErrUnknownContext, c.Context)
+		}
+		if d := ctx.MaxDuration; d > 0 && (limit == 0 || d < limit) {
+			limit = d
 		}
 		matched := false
 		for i := range ctx.Rules {
@@ -410,7 +425,9 @@ func (p *Plan) Route(c Call) (Action, error) {
 				matched = true
 				break
 			}
-			return r.action(c, caps), nil
+			a := r.action(c, caps)
+			a.MaxDuration = limit
+			return a, nil
 		}
 		if !matched {
 			return Action{}, fmt.Errorf("%w %q in context %q", ErrNoRoute, c.Number, c.Context)

@@ -143,6 +143,8 @@ func TestParseErrorMessages(t *testing.T) {
 		{"a number", "contexts:\n  a:\n    rules:\n      - number: '1'\n        dial: {user: bob, timeout: 30s}\n", `plan.yaml:5: contexts.a.rules[0].dial.timeout: "30s" is not a whole number`},
 		{"true or false", "contexts:\n  a:\n    allow_trunks: maybe\n    rules:\n      - echo: {}\n", `plan.yaml:3: contexts.a.allow_trunks: "maybe" is not true or false`},
 		{"allowed statuses", "contexts:\n  a:\n    rules:\n      - reject: {status: 200}\n", "plan.yaml:4: contexts.a.rules[0].reject.status: 200 is not a final error status (want 400 to 699)"},
+		{"max_duration syntax", "contexts:\n  a:\n    max_duration: 2 hours\n    rules:\n      - echo: {}\n", `plan.yaml:3: contexts.a.max_duration: "2 hours" is not a duration (write e.g. 30s, 5m, 1h30m)`},
+		{"max_duration too small", "contexts:\n  a:\n    max_duration: 10ms\n    rules:\n      - echo: {}\n", "plan.yaml:3: contexts.a.max_duration: 10ms: want at least 1s (or 0 for no limit)"},
 		{"allowed rates", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", "plan.yaml:4: contexts.a.rules[0].room.rate: 11025 is not a mixing rate (want 8000, 16000, 24000 or 48000)"},
 	}
 	for _, c := range cases {
@@ -152,6 +154,47 @@ func TestParseErrorMessages(t *testing.T) {
 				t.Fatalf("got  %v\nwant %s", err, c.want)
 			}
 		})
+	}
+}
+
+// A call gets the smallest max_duration of the contexts it passes through:
+// a goto cannot escape a limit, nor lift a stricter one.
+func TestMaxDurationAcrossGoto(t *testing.T) {
+	p, err := Parse("plan.yaml", []byte(`
+contexts:
+  outer:
+    max_duration: 2h
+    rules:
+      - prefix: "0"
+        goto: trunk
+      - prefix: "1"
+        goto: open
+      - echo: {}
+  trunk:
+    max_duration: 30m
+    rules:
+      - echo: {}
+  open:
+    rules:
+      - echo: {}
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		ctx, number string
+		want        time.Duration
+	}{
+		{"outer", "9", 2 * time.Hour},
+		{"outer", "01", 30 * time.Minute},
+		{"outer", "11", 2 * time.Hour},
+		{"open", "1", 0},
+		{"trunk", "1", 30 * time.Minute},
+	} {
+		a, err := p.Route(Call{Context: c.ctx, Number: c.number})
+		if err != nil || a.MaxDuration != c.want {
+			t.Errorf("%s %s: max duration %v (%v), want %v", c.ctx, c.number, a.MaxDuration, err, c.want)
+		}
 	}
 }
 

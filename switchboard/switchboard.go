@@ -10,6 +10,7 @@ package switchboard
 import (
 	"cmp"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -323,6 +324,18 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 	log := s.log.With("call_id", c.ID(), "context", a.Context, "rule_line", a.Line, "action", a.Kind)
 	log.Debug("routed", "dialed", c.Dialed())
 	defer s.track(c, origin, a)()
+	if a.MaxDuration > 0 { // the context's limit: the action ends with ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.MaxDuration)
+		defer cancel()
+		defer func() {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) { // before the record ends (track)
+				log.Info("maximum call duration reached: hanging up", "max_duration_ms", a.MaxDuration.Milliseconds())
+				s.setCause(c, "system", 0, "maximum call duration reached")
+				hangup(c)
+			}
+		}()
+	}
 	switch a.Kind {
 	case dialplan.Echo:
 		s.echo(ctx, c, log)

@@ -72,7 +72,11 @@ func route(plan *dialplan.Plan, file, origin, caller, number string) (line strin
 	if err != nil {
 		return fmt.Sprintf("no route: %v", err), false
 	}
-	return fmt.Sprintf("%s:%d: context %s: %s", file, a.Line, a.Context, describeAction(a)), true
+	line = fmt.Sprintf("%s:%d: context %s: %s", file, a.Line, a.Context, describeAction(a))
+	if a.MaxDuration > 0 {
+		line += fmt.Sprintf("; hung up after %v at most (max_duration)", a.MaxDuration)
+	}
+	return line, true
 }
 
 // describeAction says what an action does, without its secrets: that a room
