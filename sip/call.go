@@ -62,6 +62,7 @@ type Call struct {
 	txBuf     []byte             // WriteFrame's buffer
 	txEnc     audio.CodecEncoder // WriteFrame's encoder, for txCodec
 	txCodec   audio.Codec
+	timer     callTimer // session timer, pending re-offer (timers.go)
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -218,6 +219,9 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	for _, h := range c.srv.timerHeaders(c.timer.neg) {
+		res.AppendHeader(h)
+	}
 	c.srv.counters.response(res.StatusCode)
 	if err := c.dlg.WriteResponse(res); err != nil {
 		c.log.Warn("answer failed", "error", err)
@@ -231,6 +235,7 @@ func (c *Call) Answer(ctx context.Context) error {
 			return err
 		}
 	}
+	c.arm(c.timer.neg, true)
 	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote())
 	return nil
 }
@@ -300,13 +305,7 @@ func (c *Call) Hangup(ctx context.Context) {
 		c.mu.Lock()
 		c.localBye = true
 		c.mu.Unlock()
-		var err error
-		if c.out != nil {
-			err = c.out.Bye(ctx)
-		} else {
-			err = c.dlg.Bye(ctx)
-		}
-		if err != nil {
+		if err := c.bye(ctx); err != nil {
 			c.log.Warn("BYE failed", "error", err)
 		}
 		c.end("local hangup")
@@ -342,6 +341,9 @@ func (c *Call) remoteBye(req *sip.Request, tx sip.ServerTransaction) {
 
 func (c *Call) end(reason string) {
 	c.endOnce.Do(func() {
+		if r := c.timerEndReason(); r != "" {
+			reason = r // voxgate hung up on the session timer
+		}
 		c.mu.Lock()
 		c.st = stateEnded
 		c.endReason = reason
@@ -375,17 +377,27 @@ func (c *Call) finish() {
 // reinvite handles a re-INVITE: hold (sendonly, inactive, 0.0.0.0), resume, or
 // a new address or codec.
 func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
-	if len(req.Body()) == 0 {
-		c.srv.respond(tx, req, 488, "Not Acceptable Here (a re-INVITE without SDP is not supported)")
+	timer, ok := c.srv.timerRequest(req, tx) // a 422 leaves the call as it was
+	if !ok {
+		return
+	}
+	if len(req.Body()) == 0 { // RFC 3261 14.2: our 200 offers, the ACK answers
+		body, ok := c.reoffer(req.CSeq().SeqNo)
+		if !ok {
+			c.srv.respond(tx, req, 491, "Request Pending")
+			return
+		}
+		c.log.Info("re-INVITE without SDP: offering in the 200")
+		c.answerReinvite(req, tx, body, timer)
 		return
 	}
 	mo, err := parseOffer(req.Body(), c.srv.acceptedCodecs())
 	if err != nil {
 		code := 488
-		if err == ErrBadSDP {
+		if errors.Is(err, ErrBadSDP) {
 			code = 400
 		}
-		c.srv.respond(tx, req, code, reasonFor(code, err))
+		c.srv.respond(tx, req, code, reasonFor(code, err), sdpWarning(err))
 		return
 	}
 	c.mu.Lock()
@@ -402,10 +414,19 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.sess.configure(&mo, c.local.Direction)
 	c.mu.Unlock()
 	c.log.Info("re-INVITE", "remote_direction", mo.Direction, "remote_rtp", mo.Addr, "codec", mo.Codec.Name)
+	c.answerReinvite(req, tx, body, timer)
+}
+
+// answerReinvite sends the 200 to a re-INVITE, again over UDP until its ACK.
+func (c *Call) answerReinvite(req *sip.Request, tx sip.ServerTransaction, body []byte, timer timerNeg) {
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(&c.srv.contact)
+	for _, h := range c.srv.timerHeaders(timer) {
+		res.AppendHeader(h)
+	}
 	acked := c.awaitAck(req.CSeq().SeqNo)
 	c.srv.send(tx, res)
+	c.arm(timer, true)
 	if !strings.EqualFold(req.Transport(), "UDP") {
 		return // a reliable transport delivers the 200 once
 	}

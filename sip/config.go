@@ -69,6 +69,8 @@ type Config struct {
 	Trunks []TrunkConfig `yaml:"trunks"`
 	// Stream bounds connections over TCP and TLS.
 	Stream StreamConfig `yaml:"stream"`
+	// SessionTimers are RFC 4028 session timers (timers.go).
+	SessionTimers SessionTimerConfig `yaml:"session_timers"`
 
 	rtpMin, rtpMax int
 }
@@ -195,6 +197,9 @@ func (c *Config) Validate() error {
 		if _, ok := codecByName(name); !ok {
 			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want %s)", name, audio.CodecNames())
 		}
+	}
+	if err := c.SessionTimers.validate(); err != nil {
+		return config.Within("session_timers", err)
 	}
 	names := map[string]bool{}
 	for i := range c.Trunks {

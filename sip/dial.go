@@ -45,6 +45,8 @@ type DialOptions struct {
 	Destination string
 	// OnRinging is called on 180/183.
 	OnRinging func()
+
+	sessionExpires int // the interval asked for after a 422 (timers.go)
 }
 
 // DialTrunk calls number through the named trunk and returns once the call
@@ -119,6 +121,9 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
+	for _, h := range s.timerRequestHeaders(o.sessionExpires, "") {
+		req.AppendHeader(h)
+	}
 	req.SetBody(local.marshal(nil))
 	if uri.UriParams != nil {
 		if tp, ok := uri.UriParams.Get("transport"); ok {
@@ -148,6 +153,11 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		sess.close()
 		_ = dlg.Close()
 		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) && de.Res.StatusCode == 422 && o.sessionExpires == 0 && minSEOf(de.Res) > 0 {
+			// Session Interval Too Small: ask again with the peer's Min-SE (RFC 4028 7.4).
+			o.sessionExpires = max(minSEOf(de.Res), s.timers().expires)
+			return s.dial(ctx, uri, from, dialed, origin, o)
+		}
 		if errors.As(err, &de) {
 			return nil, &Rejection{Status: de.Res.StatusCode, Reason: de.Res.Reason}
 		}
@@ -167,6 +177,8 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		return nil, err
 	}
 	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
+	c.timer.neg = s.timerResponse(dlg.InviteResponse, o.sessionExpires)
+	c.arm(c.timer.neg, false)
 	s.track(c)
 	c.log.Info("outgoing call answered", "to", uri.String(), "codec", mo.Codec.Name, "remote_rtp", mo.Addr)
 	return c, nil

@@ -75,7 +75,7 @@ func (s *Server) trunkChanged(st TrunkState) {
 // supportedExtensions are the option tags voxgate understands in Require.
 var supportedExtensions = map[string]bool{}
 
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 
 // Server is voxgate's SIP user agent: registrar, call server and client.
 type Server struct {
@@ -119,6 +119,8 @@ type Server struct {
 
 	// trunkObserver is told of trunk registration changes (may be nil).
 	trunkObserver func(TrunkState)
+	// timerSet overrides session timer intervals (tests; timers.go).
+	timerSet TimerSettings
 }
 
 // NewServer builds a server; Start opens its listeners.
@@ -191,6 +193,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		},
 		sip.OPTIONS: s.handleOptions,
 		sip.INFO:    s.handleInfo,
+		sip.UPDATE:  s.guarded(s.handleUpdate),
 	}
 	for m, h := range s.handlers {
 		s.srv.OnRequest(m, s.counted(h))
@@ -567,7 +570,7 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 // 405 with Allow; anything else is unrecognised and gets 501 (RFC 3261 8.2.1).
 var knownMethods = map[string]bool{
 	"SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
-	"UPDATE": true, "PRACK": true, "PUBLISH": true,
+	"PRACK": true, "PUBLISH": true,
 }
 
 func (s *Server) handleUnknown(req *sip.Request, tx sip.ServerTransaction) {
@@ -585,7 +588,8 @@ func (s *Server) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	_ = s.dialogs.ReadAck(req, tx)
 	if c != nil && req.CSeq() != nil {
-		c.gotAck(req.CSeq().SeqNo) // stops re-INVITE 200 retransmissions
+		c.ackAnswer(req.CSeq().SeqNo, req.Body()) // the answer to a re-INVITE without SDP
+		c.gotAck(req.CSeq().SeqNo)                // stops re-INVITE 200 retransmissions
 	}
 }
 
@@ -742,7 +746,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if errors.Is(err, ErrBadSDP) {
 			code = 400
 		}
-		s.respond(tx, req, code, reasonFor(code, err), sip.NewHeader("Warning", `399 voxgate "`+shortErr(err)+`"`))
+		s.respond(tx, req, code, reasonFor(code, err), sdpWarning(err))
+		return
+	}
+	timer, ok := s.timerRequest(req, tx) // 422 when too short
+	if !ok {
 		return
 	}
 	sess, err := newRTPSession(s.log, s.ports, s.mediaIP)
@@ -765,6 +773,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	c.timer.neg = timer
 	if late {
 		c.lateOffer = true
 		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000
