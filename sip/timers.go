@@ -368,6 +368,7 @@ type callTimer struct {
 	watching  bool
 	gen       int    // bumps on every re-arm: an old timer's callback does nothing
 	reoffer   uint32 // CSeq of a re-INVITE without SDP whose ACK brings the answer
+	refreshes int    // refreshes voxgate sent that were answered 2xx
 	byeReason string // the Reason header of a BYE voxgate sends, when set
 	endReason string // why the call ended, when voxgate ended it
 }
@@ -495,6 +496,9 @@ func (c *Call) refresh(gen, seconds int) {
 			c.endWith(`SIP ;cause=408 ;text="Session refresh failed"`, "session refresh failed")
 			return
 		case res.IsSuccess():
+			c.timer.mu.Lock()
+			c.timer.refreshes++
+			c.timer.mu.Unlock()
 			c.arm(c.srv.timerResponse(res, seconds), false)
 			return
 		case res.StatusCode == 422 && minSEOf(res) > seconds:
