@@ -145,13 +145,13 @@ func ParseSessionExpires(v string) (SessionExpires, error) {
 
 // ParseMinSE parses a Min-SE value: delta-seconds *(SEMI generic-param).
 func ParseMinSE(v string) (int, error) {
-	d, params, _ := strings.Cut(v, ";")
-	n, err := parseDeltaSeconds(d)
+	parts := strings.Split(v, ";")
+	n, err := parseDeltaSeconds(parts[0])
 	if err != nil {
 		return 0, fmt.Errorf("%w: Min-SE %q: %v", ErrBadTimerHeader, v, err)
 	}
-	for _, p := range strings.Split(params, ";") {
-		if k, _, _ := strings.Cut(strings.TrimSpace(p), "="); params != "" && !isToken(strings.TrimSpace(k)) {
+	for _, p := range parts[1:] {
+		if k, _, _ := strings.Cut(strings.TrimSpace(p), "="); !isToken(strings.TrimSpace(k)) {
 			return 0, fmt.Errorf("%w: Min-SE %q: bad parameter", ErrBadTimerHeader, v)
 		}
 	}
