@@ -277,3 +277,20 @@ func TestSippTimerVoxgateDials(t *testing.T) {
 		t.Fatalf("sipp: %v\n%s\n%s", err, lastLines(out.String(), 20), errs)
 	}
 }
+
+// The same with an Allow without UPDATE: voxgate refreshes the call it
+// answered by re-INVITE (with its unchanged SDP) and ACKs each 200.
+func TestSippTimerVoxgateRefreshesByReinvite(t *testing.T) {
+	needSipp(t)
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
+	runSipp(t, "timer-voxgate-reinvites.xml", addr, 30*time.Second, "-s", "9196")
+	c := takeCall(t, calls)
+	waitEnded(t, c, 3*time.Second)
+	c.timer.mu.Lock()
+	n := c.timer.refreshes
+	c.timer.mu.Unlock()
+	if n < 2 || c.EndReason() != "remote hangup" {
+		t.Fatalf("refreshes %d (want 2), end reason %q", n, c.EndReason())
+	}
+}
