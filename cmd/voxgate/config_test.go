@@ -41,6 +41,8 @@ func TestConfigErrorsNameFileLineField(t *testing.T) {
 		{"duplicate user", "users:\n  - {name: a, password: x}\n  - {name: a, password: y}\n", 3, "users[1].name"},
 		{"bad ha1", "users:\n  - name: a\n    ha1: abc\n", 3, "users[0].ha1"},
 		{"bad codec", "sip:\n  codecs: [pcmu, g729]\n", 2, "sip.codecs[1]"},
+		{"session timer below 90s", "sip:\n  session_timers:\n    expires: 600s\n    min_se: 30s\n", 4, "sip.session_timers.min_se: must be whole seconds, at least 90s"},
+		{"session timer mode", "sip:\n  session_timers:\n    mode: maybe\n", 3, "sip.session_timers.mode"},
 		{"wrong type", "drain_timeout: forever\n", 1, "drain_timeout"},
 		{"prompt dir missing", "rooms:\n  prompt_dir: /nonexistent/prompts\n", 2, "rooms.prompt_dir"},
 		{"api token not a string", "web:\n  api_token: [a, b]\n", 2, "api_token"},
