@@ -30,6 +30,12 @@ const testAPIToken = "test-api-token"
 
 func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	t.Helper()
+	return startGatewayWith(t, mutate)
+}
+
+// startGatewayWith is startGateway with options for the SIP server (test knobs).
+func startGatewayWith(t *testing.T, mutate func(*Config), sipOpts ...sip.Option) *gateway {
+	t.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +63,7 @@ func startGateway(t *testing.T, mutate func(*Config)) *gateway {
 	cfg.Web.Listen = "127.0.0.1:0"
 	webPorts := peertest.FreePorts(t, 20)
 	cfg.Web.UDPPorts = fmt.Sprintf("%d-%d", webPorts, webPorts+19)
-	a, err := wire(cfg, plan, sip.NewUsers(users(cfg)...), log, wiring{ended: g.router.add})
+	a, err := wire(cfg, plan, sip.NewUsers(users(cfg)...), log, wiring{ended: g.router.add, sipOpts: sipOpts})
 	if err == nil {
 		err = a.Start(ctx)
 	}

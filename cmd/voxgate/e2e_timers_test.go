@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/webclient"
+)
+
+// A dead call never holds a room: sipp joins conference room 001 with a
+// 6 s session interval (a test knob lowers RFC 4028's 90 s floor), sipp
+// being the refresher, and then goes silent. voxgate hangs it up with a BYE
+// carrying a Reason header, and the room is left empty.
+func TestSippSessionTimerFreesRoom(t *testing.T) {
+	peertest.Need(t, "sipp")
+	g := startGatewayWith(t, nil, sip.WithTimerSettings(sip.TimerSettings{MinSE: 2 * time.Second}))
+	scenario, err := filepath.Abs("../../sip/testdata/sipp/timer-peer-silent.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := peertest.FreePorts(t, 1)
+	media := peertest.FreePorts(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "8001", "-m", "1", "-nostdin",
+			"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+		done <- result{out, err}
+	}()
+	waitRoom(t, g, "001", func(r webclient.RoomInfo) bool { return len(r.Legs) == 1 })
+	r := <-done
+	if r.err != nil || !strings.Contains(r.out, "Successful call") {
+		t.Fatalf("sipp (expecting voxgate's BYE with a Reason): %v\n%s", r.err, tail(r.out, 25))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for g.srv.Calls() > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := g.srv.Calls(); n != 0 {
+		t.Fatalf("%d calls still up after the session expired", n)
+	}
+	var rooms []webclient.RoomInfo
+	g.api(t, "GET", "/api/v1/rooms", "", &rooms)
+	for _, room := range rooms {
+		if room.Name == "001" && len(room.Legs) > 0 {
+			t.Fatalf("room 001 still holds %d legs", len(room.Legs))
+		}
+	}
+	if !strings.Contains(g.log.String(), `reason="session expired"`) {
+		t.Fatalf("no call ended for the session timer in the log")
+	}
+}
