@@ -414,8 +414,20 @@ func (c *Call) arm(neg timerNeg, uas bool) {
 
 func (c *Call) current(gen int) bool {
 	c.timer.mu.Lock()
-	defer c.timer.mu.Unlock()
-	return c.timer.gen == gen && c.state() == stateAnswered
+	same := c.timer.gen == gen
+	c.timer.mu.Unlock() // never held while taking c.mu (reoffer takes c.mu, then timer.mu)
+	return same && c.state() == stateAnswered
+}
+
+// target is where in-dialog requests go: the peer's Contact.
+func (c *Call) target() sip.Uri {
+	if c.out != nil {
+		if h := c.out.InviteResponse.Contact(); h != nil {
+			return h.Address
+		}
+		return c.out.InviteRequest.Recipient
+	}
+	return c.dlg.InviteRequest.Contact().Address // handleInvite requires a Contact
 }
 
 // expire ends a call whose peer did not refresh it in time.
@@ -449,11 +461,11 @@ func (c *Call) bye(ctx context.Context) error {
 		return c.dlg.Bye(ctx)
 	}
 	if c.out != nil {
-		bye := sip.NewRequest(sip.BYE, c.out.InviteResponse.Contact().Address)
+		bye := sip.NewRequest(sip.BYE, c.target())
 		bye.AppendHeader(sip.NewHeader("Reason", reason))
 		return c.out.WriteBye(ctx, bye)
 	}
-	bye := sip.NewRequest(sip.BYE, c.dlg.InviteRequest.Contact().Address)
+	bye := sip.NewRequest(sip.BYE, c.target())
 	bye.SetTransport(c.dlg.InviteRequest.Transport())
 	bye.AppendHeader(sip.NewHeader("Reason", reason))
 	return c.dlg.WriteBye(ctx, bye)
@@ -523,12 +535,7 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 	if update {
 		method = sip.UPDATE
 	}
-	var target sip.Uri
-	if c.out != nil {
-		target = c.out.InviteResponse.Contact().Address
-	} else {
-		target = c.dlg.InviteRequest.Contact().Address
-	}
+	target := c.target()
 	req := sip.NewRequest(method, target)
 	for _, h := range c.srv.timerRequestHeaders(seconds, "uac") {
 		req.AppendHeader(h)
