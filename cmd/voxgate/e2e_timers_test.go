@@ -61,3 +61,37 @@ func TestSippSessionTimerFreesRoom(t *testing.T) {
 		t.Fatalf("no call ended for the session timer in the log")
 	}
 }
+
+// baresip (no session timers, no UPDATE in its Allow) calls the echo test;
+// voxgate inserts Session-Expires with itself as refresher and refreshes by
+// re-INVITE at half the interval (4 s here, through the test knob), which
+// baresip answers; the call stays up across the refreshes.
+func TestBaresipSessionRefreshByReinvite(t *testing.T) {
+	peertest.Need(t, "baresip")
+	g := startGatewayWith(t, nil, sip.WithTimerSettings(sip.TimerSettings{Expires: 4 * time.Second, MinSE: 2 * time.Second}))
+	b := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 600, Dial: "9196"})
+	refreshed := func() int {
+		n := 0
+		for _, l := range strings.Split(g.log.String(), "\n") {
+			if strings.Contains(l, `msg="session refreshed"`) && strings.Contains(l, "method=INVITE status=200") {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for refreshed() < 2 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := refreshed(); n < 2 {
+		t.Fatalf("%d re-INVITE refreshes answered 200 by baresip, want 2:\n%s", n, b.Output())
+	}
+	t.Logf("%d refreshes by re-INVITE answered 200", refreshed())
+	if g.srv.Calls() != 1 || strings.Contains(b.Output(), "terminated") {
+		t.Fatalf("the call did not survive the refreshes (calls %d):\n%s", g.srv.Calls(), b.Output())
+	}
+	b.Command("hangup", "")
+	if !b.WaitFor("terminated", 5*time.Second) {
+		t.Fatalf("call did not end:\n%s", b.Output())
+	}
+}
