@@ -224,40 +224,88 @@ func TestSippNoCommonCodec(t *testing.T) {
 	}
 }
 
-// voxgate calls sipp (sip/dial.go): its INVITE offers session timers; sipp
-// makes voxgate the refresher and does not allow UPDATE, so voxgate
-// refreshes by re-INVITE, twice; then voxgate hangs up.
-func TestSippTimerVoxgateDials(t *testing.T) {
-	needSipp(t)
-	srv, _ := testServer(t, nil, WithTimerSettings(shortTimers))
-	port := freeUDPPort(t)
-	sf, _ := filepath.Abs("testdata/sipp/timer-voxgate-dials.xml")
+// sippUAS starts sipp running scenario as a UAS for calls calls; wait
+// returns when sipp has ended and fails the test unless every call passed.
+func sippUAS(t *testing.T, scenario string, calls int) (port int, wait func()) {
+	t.Helper()
+	port = freeUDPPort(t)
+	sf, _ := filepath.Abs(filepath.Join("testdata/sipp", scenario))
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", "-sf", sf, "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error",
+	cmd := exec.CommandContext(ctx, "sipp", "-sf", sf, "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "30s", "-timeout_error",
 		"-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
 	cmd.Dir = dir
 	var out syncWriter
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var c *Call
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		c, err = srv.DialBinding(ctx, Binding{AOR: "sipp", Contact: fmt.Sprintf("sip:sipp@127.0.0.1:%d", port), Source: fmt.Sprintf("127.0.0.1:%d", port)}, "voxgate")
+	t.Cleanup(func() { cancel(); <-done })
+	return port, func() {
+		t.Helper()
+		var err error
+		select {
+		case err = <-done:
+			done <- err // for the cleanup
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err != nil || !strings.Contains(out.String(), "Successful call") {
+			errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
+			t.Fatalf("sipp %s: %v\n%s\n%s", scenario, err, lastLines(out.String(), 20), errs)
+		}
+	}
+}
+
+// dialSipp calls sipp at port as voxgate calls a registered phone.
+func dialSipp(t *testing.T, srv *Server, port int) *Call {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := Binding{AOR: "sipp", Contact: fmt.Sprintf("sip:sipp@127.0.0.1:%d", port), Source: fmt.Sprintf("127.0.0.1:%d", port)}
+	for {
+		c, err := srv.DialBinding(ctx, b, "voxgate")
 		if err == nil {
-			break
+			return c
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("dial sipp: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond) // sipp may not be listening yet
 	}
-	if err != nil {
-		t.Fatalf("dial sipp: %v\n%s", err, out.String())
+}
+
+// voxgate's INVITE asks for a 4 s interval; sipp answers 422 with Min-SE: 8
+// and voxgate calls again asking for 8 (RFC 4028 7.4).
+func TestSippTimerVoxgateDials422(t *testing.T) {
+	needSipp(t)
+	srv, _ := testServer(t, nil, WithTimerSettings(TimerSettings{Expires: 4 * time.Second, MinSE: 2 * time.Second}))
+	port, wait := sippUAS(t, "timer-voxgate-dials-422.xml", 2)
+	c := dialSipp(t, srv, port)
+	c.timer.mu.Lock()
+	iv, we := c.timer.interval, c.timer.weRefresh
+	c.timer.mu.Unlock()
+	if iv != 8 || !we {
+		t.Errorf("session interval %d s (voxgate refreshing %v), want 8 s from the 422's Min-SE, voxgate refreshing", iv, we)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.Hangup(ctx)
+	wait()
+}
+
+// voxgate calls sipp (sip/dial.go): its INVITE offers session timers; sipp
+// makes voxgate the refresher and does not allow UPDATE, so voxgate
+// refreshes by re-INVITE, twice; then voxgate hangs up.
+func TestSippTimerVoxgateDials(t *testing.T) {
+	needSipp(t)
+	srv, _ := testServer(t, nil, WithTimerSettings(shortTimers))
+	port, wait := sippUAS(t, "timer-voxgate-dials.xml", 1)
+	c := dialSipp(t, srv, port)
 	// The interval is 6 s: refreshes go at 3 s and 6 s.
 	for deadline := time.Now().Add(12 * time.Second); ; {
 		c.timer.mu.Lock()
@@ -271,11 +319,10 @@ func TestSippTimerVoxgateDials(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	c.Hangup(ctx)
-	if err := <-done; err != nil || !strings.Contains(out.String(), "Successful call") {
-		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
-		t.Fatalf("sipp: %v\n%s\n%s", err, lastLines(out.String(), 20), errs)
-	}
+	wait()
 }
 
 // The same with an Allow without UPDATE: voxgate refreshes the call it
