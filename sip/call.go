@@ -377,7 +377,7 @@ func (c *Call) finish() {
 // reinvite handles a re-INVITE: hold (sendonly, inactive, 0.0.0.0), resume, or
 // a new address or codec.
 func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
-	timer, ok := c.srv.timerRequest(req, tx) // a 422 leaves the call as it was
+	timer, ok := c.reinviteTimers(req, tx) // a 422 or 491 leaves the call as it was
 	if !ok {
 		return
 	}

@@ -341,3 +341,21 @@ func TestSippTimerVoxgateRefreshesByReinvite(t *testing.T) {
 		t.Fatalf("refreshes %d (want 2), end reason %q", n, c.EndReason())
 	}
 }
+
+// voxgate's refresh refused with 503 is tried again a sixth of the interval
+// later; refused with 491 (glare), 2.1 to 4 s later; the third is answered
+// and the call goes on.
+func TestSippTimerRefreshRetried(t *testing.T) {
+	needSipp(t)
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
+	runSipp(t, "timer-refresh-refused.xml", addr, 30*time.Second, "-s", "9196")
+	c := takeCall(t, calls)
+	waitEnded(t, c, 3*time.Second)
+	c.timer.mu.Lock()
+	n := c.timer.refreshes
+	c.timer.mu.Unlock()
+	if n != 1 || c.EndReason() != "remote hangup" {
+		t.Fatalf("refreshes answered 2xx %d (want 1), end reason %q", n, c.EndReason())
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -366,11 +367,13 @@ type callTimer struct {
 	interval  int      // seconds; 0: off
 	weRefresh bool
 	watching  bool
-	gen       int    // bumps on every re-arm: an old timer's callback does nothing
-	reoffer   uint32 // CSeq of a re-INVITE without SDP whose ACK brings the answer
-	refreshes int    // refreshes voxgate sent that were answered 2xx
-	byeReason string // the Reason header of a BYE voxgate sends, when set
-	endReason string // why the call ended, when voxgate ended it
+	gen       int       // bumps on every re-arm: an old timer's callback does nothing
+	reoffer   uint32    // CSeq of a re-INVITE without SDP whose ACK brings the answer
+	refreshes int       // refreshes voxgate sent that were answered 2xx
+	expiresAt time.Time // when the session ends without a refresh
+	inviting  bool      // voxgate's refresh re-INVITE is out (glare: 491)
+	byeReason string    // the Reason header of a BYE voxgate sends, when set
+	endReason string    // why the call ended, when voxgate ended it
 }
 
 // arm (re)starts the session timer: when voxgate refreshes, a refresh goes
@@ -402,6 +405,7 @@ func (c *Call) arm(neg timerNeg, uas bool) {
 		}()
 	}
 	iv := time.Duration(neg.interval) * time.Second
+	ct.expiresAt = time.Now().Add(iv)
 	gen := ct.gen
 	if ct.weRefresh {
 		ct.t = time.AfterFunc(iv/2, func() { c.refresh(gen, neg.interval) })
@@ -493,7 +497,7 @@ func (c *Call) refresh(gen, seconds int) {
 		return
 	}
 	useUpdate := c.peerAllowsUpdate()
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; attempt < 5; attempt++ {
 		res, err := c.sendRefresh(useUpdate, seconds)
 		if !c.current(gen) {
 			return
@@ -517,13 +521,56 @@ func (c *Call) refresh(gen, seconds int) {
 			seconds = minSEOf(res)
 		case useUpdate && (res.StatusCode == 405 || res.StatusCode == 501):
 			useUpdate = false
+		case res.StatusCode == 491:
+			// Glare (RFC 3261 14.1): try again after 2.1 to 4 s.
+			select {
+			case <-time.After(2100*time.Millisecond + time.Duration(rand.Int64N(int64(1900*time.Millisecond)))):
+			case <-c.done:
+				return
+			}
 		default:
-			// 491, 5xx: the call goes on; try again at the next half interval.
-			c.log.Info("session refresh refused; retrying later", "status", res.StatusCode)
-			c.arm(timerNeg{interval: seconds, refresher: "uac"}, false)
+			// 5xx and the like: the call goes on; try again a few times
+			// before the session would end.
+			c.log.Info("session refresh refused; retrying", "status", res.StatusCode)
+			c.retryRefresh(min(time.Duration(seconds)*time.Second/6, 30*time.Second), seconds)
 			return
 		}
 	}
+	c.retryRefresh(min(time.Duration(seconds)*time.Second/6, 30*time.Second), seconds)
+}
+
+// retryRefresh schedules another refresh attempt, or hangs up when the
+// session would end before it.
+func (c *Call) retryRefresh(after time.Duration, seconds int) {
+	ct := &c.timer
+	ct.mu.Lock()
+	if time.Now().Add(after).After(ct.expiresAt) {
+		ct.mu.Unlock()
+		c.log.Warn("session refresh failed until the session ended; hanging up")
+		c.endWith(`SIP ;cause=408 ;text="Session refresh failed"`, "session refresh failed")
+		return
+	}
+	if ct.t != nil {
+		ct.t.Stop()
+	}
+	ct.gen++
+	gen := ct.gen
+	ct.t = time.AfterFunc(after, func() { c.refresh(gen, seconds) })
+	ct.mu.Unlock()
+}
+
+// reinviteTimers runs the session timer checks of a re-INVITE voxgate
+// answers: 491 while voxgate's own refresh re-INVITE is out (glare), then
+// timerRequest. It responds itself when it returns false.
+func (c *Call) reinviteTimers(req *sip.Request, tx sip.ServerTransaction) (timerNeg, bool) {
+	c.timer.mu.Lock()
+	glare := c.timer.inviting
+	c.timer.mu.Unlock()
+	if glare {
+		c.srv.respond(tx, req, 491, "Request Pending")
+		return timerNeg{}, false
+	}
+	return c.srv.timerRequest(req, tx)
 }
 
 // sendRefresh sends one refresh request and waits for its final response
@@ -543,6 +590,14 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
 	if !update {
+		c.timer.mu.Lock()
+		c.timer.inviting = true
+		c.timer.mu.Unlock()
+		defer func() {
+			c.timer.mu.Lock()
+			c.timer.inviting = false
+			c.timer.mu.Unlock()
+		}()
 		c.mu.Lock()
 		body := c.local.marshal(nil) // unchanged SDP, same version (RFC 4028 7.4)
 		c.mu.Unlock()
