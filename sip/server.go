@@ -560,10 +560,10 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(tx, req, 200, "OK",
-		sip.NewHeader("Allow", allowedMethods),
+	hdrs := []sip.Header{sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"),
-		sip.NewHeader("Accept-Language", "en"))
+		sip.NewHeader("Accept-Language", "en")}
+	s.respond(tx, req, 200, "OK", append(hdrs, s.timerHeaders(timerNeg{})...)...) // Supported: timer
 }
 
 // knownMethods are SIP methods voxgate recognises but does not serve: they get

@@ -121,8 +121,9 @@ func TestTimerHeadersBadInput(t *testing.T) {
 	}
 	c := newRawClient(t, addr)
 	c.send(request("OPTIONS", "sip:voxgate", "o1", 1, "", ""))
-	if res := c.final(3 * time.Second); res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "UPDATE") {
-		t.Errorf("OPTIONS Allow lacks UPDATE:\n%s", res)
+	if res := c.final(3 * time.Second); res.GetHeader("Allow") == nil || !strings.Contains(res.GetHeader("Allow").Value(), "UPDATE") ||
+		res.GetHeader("Supported") == nil || res.GetHeader("Supported").Value() != "timer" {
+		t.Errorf("OPTIONS lacks Allow with UPDATE or Supported: timer:\n%s", res)
 	}
 
 	_, addr = testServer(t, func(cfg *Config) { cfg.SessionTimers.Mode = "off" })
