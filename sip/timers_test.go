@@ -134,3 +134,49 @@ func TestTimerHeadersBadInput(t *testing.T) {
 		t.Fatalf("timers off, Require: timer: got %d %s, want 420 Unsupported: timer", res.StatusCode, res.Reason)
 	}
 }
+
+// A re-INVITE that arrives while voxgate's own refresh re-INVITE is out
+// gets 491 (glare, RFC 3261 14.2) and the call goes on; once the refresh is
+// over, the same re-INVITE is taken.
+func TestReinviteGlare491(t *testing.T) {
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, nil, WithHandler(answering(calls)))
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "gl1", 1, "Content-Type: application/sdp\n", testOffer)))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", res.StatusCode)
+	}
+	tag, _ := res.To().Params.Get("tag")
+	inDialog := func(method string, cseq int, extra, body string) string {
+		m := guest(request(method, "sip:9196@voxgate", "gl1", cseq, extra, body))
+		return strings.Replace(m, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1)
+	}
+	c.send(strings.Replace(inDialog("ACK", 1, "", ""), "branch=z9hG4bKgl11", "branch=z9hG4bKack11", 1))
+	call := takeCall(t, calls) // Answer returns once the ACK is in
+	call.timer.mu.Lock()
+	call.timer.inviting = true // as while sendRefresh waits for the peer's answer
+	call.timer.mu.Unlock()
+	c.send(inDialog("INVITE", 2, "Content-Type: application/sdp\n", testOffer))
+	if res := c.final(3 * time.Second); res.StatusCode != 491 {
+		t.Fatalf("re-INVITE during voxgate's refresh: %d, want 491", res.StatusCode)
+	}
+	c.send(inDialog("ACK", 2, "", "")) // the ACK to a non-2xx shares the INVITE's branch
+	call.timer.mu.Lock()
+	call.timer.inviting = false
+	call.timer.mu.Unlock()
+	c.send(inDialog("INVITE", 3, "Content-Type: application/sdp\n", testOffer))
+	for {
+		res := c.final(3 * time.Second)
+		if res.CSeq().SeqNo != 3 {
+			continue // a late copy of an earlier answer
+		}
+		if res.StatusCode != 200 {
+			t.Fatalf("re-INVITE after the refresh: %d, want 200", res.StatusCode)
+		}
+		break
+	}
+	if call.state() != stateAnswered {
+		t.Fatal("the call ended")
+	}
+}
