@@ -433,10 +433,10 @@ func (c *Call) answerReinvite(req *sip.Request, tx sip.ServerTransaction, body [
 	// RFC 3261 13.3.1.4: the 2xx goes again at T1, 2T1, ... up to T2 until
 	// its ACK arrives; after 64*T1 without one, give up.
 	go func() { // ends with the ACK, the call, or 64*T1
-		wait := sip.T1
+		wait := t1
 		timer := time.NewTimer(wait)
 		defer timer.Stop()
-		giveUp := time.After(64 * sip.T1)
+		giveUp := time.After(64 * t1)
 		for {
 			select {
 			case <-acked:
@@ -452,7 +452,7 @@ func (c *Call) answerReinvite(req *sip.Request, tx sip.ServerTransaction, body [
 					c.log.Debug("re-INVITE 200 retransmission failed", "error", err)
 					return
 				}
-				wait = min(2*wait, sip.T2)
+				wait = min(2*wait, t2)
 				timer.Reset(wait)
 			}
 		}

@@ -97,6 +97,11 @@ func (s *Server) timers() timerConf {
 
 func init() { supportedExtensions["timer"] = true }
 
+// t1 and t2 are RFC 3261's timers for the 200 to a re-INVITE, read once:
+// the fuzz tests shorten sipgo's globals while goroutines of earlier tests
+// may still read them.
+var t1, t2 = sip.T1, sip.T2
+
 // maxSessionInterval bounds the delta-seconds accepted from the wire.
 const maxSessionInterval = 1 << 31
 
@@ -499,6 +504,11 @@ func (c *Call) refresh(gen, seconds int) {
 	useUpdate := c.peerAllowsUpdate()
 	for attempt := 0; attempt < 5; attempt++ {
 		res, err := c.sendRefresh(useUpdate, seconds)
+		if err == nil && res.IsSuccess() {
+			c.timer.mu.Lock()
+			c.timer.refreshes++
+			c.timer.mu.Unlock()
+		}
 		if !c.current(gen) {
 			return
 		}
@@ -512,9 +522,6 @@ func (c *Call) refresh(gen, seconds int) {
 			c.endWith(`SIP ;cause=408 ;text="Session refresh failed"`, "session refresh failed")
 			return
 		case res.IsSuccess():
-			c.timer.mu.Lock()
-			c.timer.refreshes++
-			c.timer.mu.Unlock()
 			c.arm(c.srv.timerResponse(res, seconds), false)
 			return
 		case res.StatusCode == 422 && minSEOf(res) > seconds:
