@@ -265,8 +265,13 @@ func (s *Server) timerRequest(req *sip.Request, tx sip.ServerTransaction) (timer
 			return timerNeg{}, false
 		}
 		if se.Seconds < tc.minSE {
-			s.respond(tx, req, 422, "Session Interval Too Small", sip.NewHeader("Min-SE", strconv.Itoa(tc.minSE)))
-			return timerNeg{}, false
+			if listsTag(req, "Supported", "k", "timer") {
+				s.respond(tx, req, 422, "Session Interval Too Small", sip.NewHeader("Min-SE", strconv.Itoa(tc.minSE)))
+				return timerNeg{}, false
+			}
+			// A caller without timers would not understand a 422: a proxy
+			// put the header there. Raise the interval instead (RFC 4028 8.1).
+			se.Seconds = tc.minSE
 		}
 		// RFC 4028 9: the UAS may shorten the interval, never below the
 		// request's Min-SE.

@@ -180,3 +180,23 @@ func TestReinviteGlare491(t *testing.T) {
 		t.Fatal("the call ended")
 	}
 }
+
+// A Session-Expires below Min-SE from a caller that does not list
+// Supported: timer (a proxy inserted it) is raised to Min-SE, not refused
+// with a 422 the caller would not understand; voxgate then refreshes.
+func TestSessionExpiresRaisedWithoutSupportedTimer(t *testing.T) {
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, nil, WithHandler(answering(calls)))
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "px1", 1, "Session-Expires: 60\nContent-Type: application/sdp\n", testOffer)))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("got %d %s, want 200", res.StatusCode, res.Reason)
+	}
+	if h := res.GetHeader("Session-Expires"); h == nil || h.Value() != "90;refresher=uas" {
+		t.Fatalf("Session-Expires %v, want 90;refresher=uas:\n%s", h, res)
+	}
+	if res.GetHeader("Require") != nil {
+		t.Fatalf("Require in a 200 to a caller without timers:\n%s", res)
+	}
+}
