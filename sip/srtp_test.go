@@ -1,0 +1,357 @@
+package sip
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+func offerSDP(proto string, crypto ...string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 %s 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n", proto)
+	for _, c := range crypto {
+		b.WriteString("a=crypto:" + c + "\r\n")
+	}
+	return []byte(b.String())
+}
+
+// The policy matrix: each offer under each policy is answered (with or
+// without SRTP, on the offer's transport) or refused 488 with a reason.
+func TestSRTPPolicyMatrix(t *testing.T) {
+	cm80 := "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30
+	cm32 := "2 AES_CM_128_HMAC_SHA1_32 inline:" + key30
+	gcm := "4 AEAD_AES_128_GCM inline:" + key28
+	mki := "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + "|2^20|1:4"
+	offers := []struct {
+		name string
+		sdp  []byte
+	}{
+		{"AVP plain", offerSDP("RTP/AVP")},
+		{"AVP crypto", offerSDP("RTP/AVP", cm80, cm32)},
+		{"SAVP 80,32", offerSDP("RTP/SAVP", cm80, cm32)},
+		{"SAVP 32", offerSDP("RTP/SAVP", cm32)},
+		{"SAVP gcm,80", offerSDP("RTP/SAVP", gcm, cm80)},
+		{"SAVP none", offerSDP("RTP/SAVP")},
+		{"SAVP mki", offerSDP("RTP/SAVP", mki)},
+		{"AVP mki", offerSDP("RTP/AVP", mki)},
+	}
+	// want: "488 <error>" or "<proto> <suite or plain>"
+	want := map[string][3]string{ // off, offer, require
+		"AVP plain":   {"RTP/AVP plain", "RTP/AVP plain", "488 " + ErrSRTPRequired.Error()},
+		"AVP crypto":  {"RTP/AVP plain", "RTP/AVP 1 AES_CM_128_HMAC_SHA1_80", "RTP/AVP 1 AES_CM_128_HMAC_SHA1_80"},
+		"SAVP 80,32":  {"488 " + ErrSRTPOff.Error(), "RTP/SAVP 1 AES_CM_128_HMAC_SHA1_80", "RTP/SAVP 1 AES_CM_128_HMAC_SHA1_80"},
+		"SAVP 32":     {"488 " + ErrSRTPOff.Error(), "RTP/SAVP 2 AES_CM_128_HMAC_SHA1_32", "RTP/SAVP 2 AES_CM_128_HMAC_SHA1_32"},
+		"SAVP gcm,80": {"488 " + ErrSRTPOff.Error(), "RTP/SAVP 4 AEAD_AES_128_GCM", "RTP/SAVP 4 AEAD_AES_128_GCM"},
+		"SAVP none":   {"488 " + ErrSRTPOff.Error(), "488 no usable a=crypto in the RTP/SAVP offer", "488 no usable a=crypto in the RTP/SAVP offer"},
+		"SAVP mki":    {"488 " + ErrSRTPOff.Error(), "488 no usable a=crypto: SRTP MKI is not supported", "488 no usable a=crypto: SRTP MKI is not supported"},
+		"AVP mki":     {"RTP/AVP plain", "RTP/AVP plain", "488 no usable a=crypto: SRTP MKI is not supported"},
+	}
+	for _, o := range offers {
+		for i, p := range []SRTPPolicy{SRTPOff, SRTPOffer, SRTPRequire} {
+			mo, err := parseOffer(o.sdp, []codecInfo{sipCodecs["pcmu"]})
+			if err != nil {
+				t.Fatalf("%s: %v", o.name, err)
+			}
+			local, remote, err := answerSRTP(p, &mo, nil)
+			var got string
+			if err != nil {
+				got = "488 " + err.Error()
+			} else {
+				l := localMedia{IP: netip.MustParseAddr("127.0.0.1"), Port: 5000, Codecs: []codecInfo{mo.Codec}, PTs: []uint8{0}, Ptime: 20, Direction: SendRecv}
+				suite := "plain"
+				if local != nil {
+					l.Proto, l.Crypto = mo.Proto, []cryptoAttr{*local}
+					suite = fmt.Sprintf("%d %s", local.Tag, local.Suite.Name)
+					if remote.Suite != local.Suite || remote.Tag != local.Tag || bytes.Equal(local.Key, remote.Key) {
+						t.Errorf("%s/%s: remote %s, local %s", o.name, p, remote.masked(), local.masked())
+					}
+				}
+				ans, err := parseOffer(l.marshal(&mo), []codecInfo{sipCodecs["pcmu"]})
+				if err != nil {
+					t.Fatalf("%s/%s: our answer does not parse: %v", o.name, p, err)
+				}
+				if local != nil && (len(ans.Crypto) != 1 || !bytes.Equal(ans.Crypto[0].Key, local.Key)) {
+					t.Errorf("%s/%s: the answer's crypto lines %d", o.name, p, len(ans.Crypto))
+				}
+				got = ans.Proto + " " + suite
+			}
+			if got != want[o.name][i] {
+				t.Errorf("offer %s, policy %s: got %q, want %q", o.name, p, got, want[o.name][i])
+			}
+		}
+	}
+}
+
+// voxgate's offers by policy and how it reads the answers to them.
+func TestSRTPOfferAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		p      SRTPPolicy
+		answer func(offer []cryptoAttr) []byte
+		want   string // suite, "plain" or "error"
+	}{
+		{SRTPOffer, func([]cryptoAttr) []byte { return offerSDP("RTP/AVP") }, "plain"},
+		{SRTPRequire, func([]cryptoAttr) []byte { return offerSDP("RTP/AVP") }, "error"},
+		{SRTPOffer, func(o []cryptoAttr) []byte {
+			return offerSDP("RTP/AVP", fmt.Sprintf("2 AES_CM_128_HMAC_SHA1_32 inline:%s", key30))
+		}, "AES_CM_128_HMAC_SHA1_32"},
+		{SRTPRequire, func(o []cryptoAttr) []byte {
+			return offerSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+		}, "AES_CM_128_HMAC_SHA1_80"},
+		{SRTPRequire, func(o []cryptoAttr) []byte { // a tag we did not offer
+			return offerSDP("RTP/SAVP", fmt.Sprintf("7 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+		}, "error"},
+		{SRTPOff, func(o []cryptoAttr) []byte { // SRTP answered to a plain offer
+			return offerSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+		}, "error"},
+	} {
+		proto, offer := offerSRTP(tc.p)
+		if (tc.p == SRTPRequire) != (proto == "RTP/SAVP") || (tc.p == SRTPOff) != (len(offer) == 0) {
+			t.Fatalf("%s offers %s with %d keys", tc.p, proto, len(offer))
+		}
+		mo, err := parseOffer(tc.answer(offer), []codecInfo{sipCodecs["pcmu"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		local, _, err := takeAnswerSRTP(tc.p, offer, &mo)
+		got := "plain"
+		switch {
+		case err != nil:
+			got = "error"
+		case local != nil:
+			got = local.Suite.Name
+			if !bytes.Equal(local.Key, offer[local.Tag-1].Key) {
+				t.Errorf("%s: our key is not the one offered with tag %d", tc.p, local.Tag)
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s, answer %s: got %s (%v), want %s", tc.p, mo.Proto, got, err, tc.want)
+		}
+	}
+}
+
+// srtpPair is two media sessions whose SRTP keys match: a sends to b.
+func srtpPair(t *testing.T, suite string) (a, b *rtpSession, aKey cryptoAttr) {
+	t.Helper()
+	s, _ := suiteByName(suite)
+	ka, kb := newCryptoAttr(1, s), newCryptoAttr(1, s)
+	b = testSession(t, netip.MustParseAddrPort("127.0.0.1:9"), SendRecv)
+	a = testSession(t, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(b.port)), SendRecv)
+	if err := a.setSRTP(&ka, &kb); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.setSRTP(&kb, &ka); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, ka
+}
+
+// Two legs with each other's keys carry audio (every suite); a tampered
+// packet and a plain one are dropped and counted, never handed on.
+func TestSRTPRoundTripAndTamper(t *testing.T) {
+	for _, suite := range []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32", "AEAD_AES_128_GCM"} {
+		t.Run(suite, func(t *testing.T) {
+			a, b, aKey := srtpPair(t, suite)
+			got := make(chan []byte, 16)
+			b.setHandler(audio.PacketHandlerFunc(func(p *audio.Packet) { got <- append([]byte(nil), p.Payload...) }))
+			payload := bytes.Repeat([]byte{0x5a}, 160)
+			if err := a.writePayload(payload, 160); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case p := <-got:
+				if !bytes.Equal(p, payload) {
+					t.Fatalf("b got %x", p[:8])
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("nothing arrived over SRTP")
+			}
+			// A forger's packets: with a's key but a flipped bit, and plain.
+			k, salt := aKey.keySalt()
+			ctx, err := srtp.CreateContext(k, salt, aKey.Suite.Profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			peer := rtpPeer(t)
+			to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: b.port}
+			pkt := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 77, SequenceNumber: 1000, Timestamp: 5}, Payload: bytes.Repeat([]byte{0x11}, 160)}
+			plain, _ := pkt.Marshal()
+			enc, err := ctx.EncryptRTP(nil, plain, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc[20] ^= 1
+			for _, m := range [][]byte{enc, plain} {
+				if _, err := peer.WriteToUDP(m, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Then a good one from the forger's context: the only one handed on.
+			pkt.SequenceNumber++
+			pkt.Payload = bytes.Repeat([]byte{0x22}, 160)
+			plain, _ = pkt.Marshal()
+			good, _ := ctx.EncryptRTP(nil, plain, nil)
+			if _, err := peer.WriteToUDP(good, to); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case p := <-got:
+				if !bytes.Equal(p, pkt.Payload) {
+					t.Fatalf("a dropped packet was handed on: %x", p[:8])
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("the good packet after the bad ones did not arrive")
+			}
+			if n := b.snapshot().SRTPAuthFailures; n != 2 {
+				t.Fatalf("SRTPAuthFailures = %d, want 2", n)
+			}
+		})
+	}
+}
+
+// SRTP keeps the media path allocation-free, both ways.
+func TestSRTPPacketAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
+	peer := rtpPeer(t)
+	s := testSession(t, netip.MustParseAddrPort(peer.LocalAddr().String()), SendRecv)
+	suite, _ := suiteByName("AES_CM_128_HMAC_SHA1_80")
+	ours, theirs := newCryptoAttr(1, suite), newCryptoAttr(1, suite)
+	if err := s.setSRTP(&ours, &theirs); err != nil {
+		t.Fatal(err)
+	}
+	k, salt := theirs.keySalt()
+	ctx, err := srtp.CreateContext(k, salt, suite.Profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := make([][]byte, 600) // encrypted before measuring: the peer's work is not ours
+	for i := range pkts {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1, SequenceNumber: uint16(i), Timestamp: uint32(i * 160)}, Payload: make([]byte, 160)}
+		plain, _ := p.Marshal()
+		if pkts[i], err = ctx.EncryptRTP(nil, plain, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan struct{}, 1)
+	s.setHandler(audio.PacketHandlerFunc(func(*audio.Packet) { got <- struct{}{} }))
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: s.port}
+	i := 0
+	recv := testing.AllocsPerRun(500, func() {
+		if _, err := peer.WriteToUDP(pkts[i], to); err != nil {
+			t.Fatal(err)
+		}
+		i++
+		<-got
+	})
+	payload := make([]byte, 160)
+	buf := make([]byte, 1500)
+	send := testing.AllocsPerRun(500, func() {
+		if err := s.writePayload(payload, 160); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := peer.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if recv != 0 || send != 0 {
+		t.Fatalf("%v allocations per SRTP packet received, %v per packet sent; want 0", recv, send)
+	}
+	if n := s.snapshot().SRTPAuthFailures; n != 0 {
+		t.Fatalf("%d packets failed", n)
+	}
+}
+
+// Two voxgate servers call each other through a trunk: the policies of
+// both ends decide between SRTP, plain RTP and 488; an SRTP call carries
+// audio both ways, and the counters show nothing dropped.
+func TestSRTPCallBetweenServers(t *testing.T) {
+	for _, tc := range []struct {
+		gw, carrier SRTPPolicy
+		want        string // suite, "plain" or "488"
+	}{
+		{SRTPRequire, SRTPRequire, "AES_CM_128_HMAC_SHA1_80"},
+		{SRTPOffer, SRTPOffer, "AES_CM_128_HMAC_SHA1_80"},
+		{SRTPOffer, SRTPOff, "plain"},
+		{SRTPRequire, SRTPOff, "488"},
+		{SRTPOff, SRTPRequire, "488"},
+	} {
+		t.Run(fmt.Sprintf("%s-to-%s", tc.gw, tc.carrier), func(t *testing.T) {
+			echo := &echoHandler{}
+			car, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33100-33199", Domain: "carrier.test",
+				Codecs: []string{"pcmu"}, SRTP: tc.carrier},
+				WithLogger(quietLogger()), WithUsers(NewUsers(User{Name: "4930123", Password: "trunk-pw"})), WithHandler(echo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := car.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer car.Close()
+			gw, _ := testServer(t, func(cfg *Config) {
+				f := false
+				cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: car.Addrs()[0].String(), Username: "4930123", Password: "trunk-pw", Register: &f, SRTP: tc.gw}}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := gw.DialTrunk(ctx, "carrier", "100", DialOptions{})
+			if tc.want == "488" {
+				var r *Rejection
+				if !errors.As(err, &r) || r.Status != 488 {
+					t.Fatalf("want a 488 rejection, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			calls, _ := echo.snapshot()
+			if got := cmpOr(c.SRTP(), "plain"); got != tc.want || cmpOr(calls[0].SRTP(), "plain") != tc.want {
+				t.Fatalf("SRTP %q at voxgate, %q at the carrier; want %q", c.SRTP(), calls[0].SRTP(), tc.want)
+			}
+			got := toneThrough(t, c, 700, 2*time.Second)
+			if secs := audio.ToneSeconds(got, 8000, 700, 0.2); secs < 1.2 {
+				t.Fatalf("echo over %s: %.2fs of tone", tc.want, secs)
+			}
+			if st := c.Stats(); st.SRTPAuthFailures != 0 || calls[0].Stats().SRTPAuthFailures != 0 || gw.ServerStats().SRTPAuthFailures != 0 {
+				t.Fatalf("packets dropped: %d here, %d there", st.SRTPAuthFailures, calls[0].Stats().SRTPAuthFailures)
+			}
+			c.Hangup(ctx)
+		})
+	}
+}
+
+func cmpOr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// The policy fields are checked, with errors naming them.
+func TestSRTPConfig(t *testing.T) {
+	cfg := Config{SRTP: "maybe"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "srtp") || !strings.Contains(err.Error(), "maybe") {
+		t.Fatalf("sip.srtp: %v", err)
+	}
+	f := false
+	cfg = Config{SRTP: "Require", Trunks: []TrunkConfig{{Name: "t", Registrar: "127.0.0.1", Register: &f, SRTP: "always"}}}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "trunks[0].srtp") {
+		t.Fatalf("trunks[0].srtp: %v", err)
+	}
+	cfg.Trunks[0].SRTP = "OFFER"
+	if err := cfg.Validate(); err != nil || cfg.SRTP != SRTPRequire || cfg.Trunks[0].SRTP != SRTPOffer {
+		t.Fatalf("%v %q %q", err, cfg.SRTP, cfg.Trunks[0].SRTP)
+	}
+}
