@@ -32,8 +32,8 @@ func TestParseCrypto(t *testing.T) {
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + key30 + " KDR=10", 0, "", ErrCryptoSessParam},
 		{"1 AES_256_CM_HMAC_SHA1_80 inline:" + key30, 0, "", ErrCryptoSuite},
 		{"1 F8_128_HMAC_SHA1_80 inline:" + key30, 0, "", ErrCryptoSuite},
-		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + key28, 0, "", ErrBadCrypto},  // short key
-		{"1 AEAD_AES_128_GCM inline:" + key30, 0, "", ErrBadCrypto},         // GCM wants 28 bytes
+		{"1 AES_CM_128_HMAC_SHA1_80 inline:" + key28, 0, "", ErrBadCrypto}, // short key
+		{"1 AEAD_AES_128_GCM inline:" + key30, 0, "", ErrBadCrypto},        // GCM wants 28 bytes
 		{"1 AES_CM_128_HMAC_SHA1_80 inline:!!notbase64!!", 0, "", ErrBadCrypto},
 		{"1 AES_CM_128_HMAC_SHA1_80 uri:http://x/" + key30, 0, "", ErrBadCrypto},
 		{"x AES_CM_128_HMAC_SHA1_80 inline:" + key30, 0, "", ErrBadCrypto},
