@@ -40,10 +40,10 @@ type Stats struct {
 	// echoed one of our sender reports (RFC 3550 6.4.1); 0 until then.
 	RTT time.Duration
 
-	// SRTPAuthFailures counts SRTP and SRTCP packets dropped unplayed: they
-	// failed authentication, replayed an earlier one, or came as plain RTP
-	// on a leg that negotiated SRTP.
-	SRTPAuthFailures uint64
+	// SRTPAuthFailures counts SRTP packets dropped unplayed: they failed
+	// authentication, replayed an earlier one, or came as plain RTP on a
+	// leg that negotiated SRTP. SRTCPAuthFailures counts the same of RTCP.
+	SRTPAuthFailures, SRTCPAuthFailures uint64
 }
 
 const maxPayload = 1500
@@ -66,7 +66,7 @@ type rtpSession struct {
 	// srtp is the leg's SRTP when negotiated (nil: plain RTP); srtpFailures
 	// is the server's count of packets it dropped.
 	srtp         atomic.Pointer[srtpState]
-	srtpFailures *atomic.Uint64
+	srtpFailures *[2]atomic.Uint64
 
 	mu         sync.Mutex
 	remote     netip.AddrPort // where RTP goes; latched to the peer's source

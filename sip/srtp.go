@@ -214,12 +214,24 @@ func (s *rtpSession) srtpSuite() string {
 
 // srtpDropped counts a packet that failed SRTP or SRTCP authentication (or
 // replayed, or came plain on an encrypted leg): it is never played.
-func (s *rtpSession) srtpDropped() {
+func (s *rtpSession) srtpDropped(kind string, err error) {
 	s.mu.Lock()
-	s.stats.SRTPAuthFailures++
+	n := &s.stats.SRTPAuthFailures
+	if kind == "rtcp" {
+		n = &s.stats.SRTCPAuthFailures
+	}
+	*n++
+	dropped := *n
 	s.mu.Unlock()
 	if s.srtpFailures != nil {
-		s.srtpFailures.Add(1)
+		if kind == "rtcp" {
+			s.srtpFailures[1].Add(1)
+		} else {
+			s.srtpFailures[0].Add(1)
+		}
+	}
+	if dropped == 1 || dropped%1000 == 0 { // the first, then a reminder now and then
+		s.log.Debug("srtp: packet dropped", "kind", kind, "error", err, "dropped", dropped)
 	}
 }
 
@@ -232,7 +244,7 @@ func (s *rtpSession) unprotectRTP(b []byte) ([]byte, bool) {
 	}
 	out, err := st.rtpIn.DecryptRTP(st.dec[:0], b, &st.inHdr)
 	if err != nil {
-		s.srtpDropped()
+		s.srtpDropped("rtp", err)
 		return nil, false
 	}
 	return out, true
@@ -255,7 +267,7 @@ func (s *rtpSession) unprotectRTCP(b []byte) ([]byte, bool) {
 	}
 	out, err := st.rtcpIn.DecryptRTCP(nil, b, &st.rtcpHdrIn)
 	if err != nil {
-		s.srtpDropped()
+		s.srtpDropped("rtcp", err)
 		return nil, false
 	}
 	return out, true
