@@ -104,3 +104,48 @@ func TestBaresipSRTPRefused(t *testing.T) {
 		})
 	}
 }
+
+// voxgate offers SRTP when it calls a phone: a plain phone (alice) dials
+// bob, whose policy is offer (voxgate offers RTP/AVP with a=crypto; bob's
+// baresip has mediaenc=srtp) or require (RTP/SAVP; mediaenc=srtp-mand).
+// Each hears the other's tone; bob's RTP ports see no plain RTP.
+func TestBaresipSRTPVoxgateOffers(t *testing.T) {
+	peertest.Need(t, "baresip")
+	for _, tc := range []struct{ mediaenc, policy string }{
+		{"srtp", "offer"},
+		{"srtp-mand", "require"},
+	} {
+		t.Run(tc.policy+"-to-"+tc.mediaenc, func(t *testing.T) {
+			g := startGateway(t, srtpFor("bob", tc.policy))
+			const aliceHz, bobHz = 520.0, 830.0
+			bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true, MediaEnc: tc.mediaenc})
+			capture := peertest.CaptureRTP(t, bob.RTPMin, bob.RTPMax)
+			alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "bob"})
+			start := time.Now()
+			time.Sleep(4 * time.Second) // the call's length
+			end := time.Now()
+			alice.Command("hangup", "")
+			if !alice.WaitFor("terminated", 5*time.Second) || !bob.WaitFor("terminated", 5*time.Second) {
+				t.Fatalf("call did not end:\nalice:\n%s\nbob:\n%s", alice.Output(), bob.Output())
+			}
+			alice.Stop()
+			bob.Stop()
+			aliceHeard, bobHeard := toneIn(alice.Received(), bobHz, 0.5, 3.5), toneIn(bob.Received(), aliceHz, 0.5, 3.5)
+			wire := capture.Between(start, end)
+			onWire := audio.ToneSeconds(wire, 8000, aliceHz, 0.2)
+			sizes, pts := capture.PayloadSizes(), capture.PayloadTypes()
+			t.Logf("alice heard bob %.1fs, bob heard alice %.1fs (of 3s); at bob's ports: payload types %v, sizes %v, alice's tone decoded as plain G.711 %.2fs",
+				aliceHeard, bobHeard, pts, sizes, onWire)
+			if aliceHeard < 2 || bobHeard < 2 {
+				t.Errorf("audio through a plain-to-SRTP call: alice heard %.1fs, bob %.1fs", aliceHeard, bobHeard)
+			}
+			if pts[0] < 100 || sizes[160] != 0 || onWire > 0.1 {
+				t.Errorf("plain RTP at bob's ports, or too few packets")
+			}
+			log := g.log.String()
+			if !strings.Contains(log, "msg=\"outgoing call answered\"") || !strings.Contains(log, "srtp=AES_CM_128_HMAC_SHA1_80") {
+				t.Errorf("voxgate's call to bob was not SRTP")
+			}
+		})
+	}
+}
