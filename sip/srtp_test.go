@@ -11,13 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 
 	"github.com/voxgate/voxgate/audio"
 )
 
-func offerSDP(proto string, crypto ...string) []byte {
+func srtpOfferSDP(proto string, crypto ...string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 %s 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n", proto)
 	for _, c := range crypto {
@@ -37,14 +38,14 @@ func TestSRTPPolicyMatrix(t *testing.T) {
 		name string
 		sdp  []byte
 	}{
-		{"AVP plain", offerSDP("RTP/AVP")},
-		{"AVP crypto", offerSDP("RTP/AVP", cm80, cm32)},
-		{"SAVP 80,32", offerSDP("RTP/SAVP", cm80, cm32)},
-		{"SAVP 32", offerSDP("RTP/SAVP", cm32)},
-		{"SAVP gcm,80", offerSDP("RTP/SAVP", gcm, cm80)},
-		{"SAVP none", offerSDP("RTP/SAVP")},
-		{"SAVP mki", offerSDP("RTP/SAVP", mki)},
-		{"AVP mki", offerSDP("RTP/AVP", mki)},
+		{"AVP plain", srtpOfferSDP("RTP/AVP")},
+		{"AVP crypto", srtpOfferSDP("RTP/AVP", cm80, cm32)},
+		{"SAVP 80,32", srtpOfferSDP("RTP/SAVP", cm80, cm32)},
+		{"SAVP 32", srtpOfferSDP("RTP/SAVP", cm32)},
+		{"SAVP gcm,80", srtpOfferSDP("RTP/SAVP", gcm, cm80)},
+		{"SAVP none", srtpOfferSDP("RTP/SAVP")},
+		{"SAVP mki", srtpOfferSDP("RTP/SAVP", mki)},
+		{"AVP mki", srtpOfferSDP("RTP/AVP", mki)},
 	}
 	// want: "488 <error>" or "<proto> <suite or plain>"
 	want := map[string][3]string{ // off, offer, require
@@ -100,19 +101,19 @@ func TestSRTPOfferAnswer(t *testing.T) {
 		answer func(offer []cryptoAttr) []byte
 		want   string // suite, "plain" or "error"
 	}{
-		{SRTPOffer, func([]cryptoAttr) []byte { return offerSDP("RTP/AVP") }, "plain"},
-		{SRTPRequire, func([]cryptoAttr) []byte { return offerSDP("RTP/AVP") }, "error"},
+		{SRTPOffer, func([]cryptoAttr) []byte { return srtpOfferSDP("RTP/AVP") }, "plain"},
+		{SRTPRequire, func([]cryptoAttr) []byte { return srtpOfferSDP("RTP/AVP") }, "error"},
 		{SRTPOffer, func(o []cryptoAttr) []byte {
-			return offerSDP("RTP/AVP", fmt.Sprintf("2 AES_CM_128_HMAC_SHA1_32 inline:%s", key30))
+			return srtpOfferSDP("RTP/AVP", fmt.Sprintf("2 AES_CM_128_HMAC_SHA1_32 inline:%s", key30))
 		}, "AES_CM_128_HMAC_SHA1_32"},
 		{SRTPRequire, func(o []cryptoAttr) []byte {
-			return offerSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+			return srtpOfferSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
 		}, "AES_CM_128_HMAC_SHA1_80"},
 		{SRTPRequire, func(o []cryptoAttr) []byte { // a tag we did not offer
-			return offerSDP("RTP/SAVP", fmt.Sprintf("7 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+			return srtpOfferSDP("RTP/SAVP", fmt.Sprintf("7 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
 		}, "error"},
 		{SRTPOff, func(o []cryptoAttr) []byte { // SRTP answered to a plain offer
-			return offerSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
+			return srtpOfferSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
 		}, "error"},
 	} {
 		proto, offer := offerSRTP(tc.p)
@@ -214,6 +215,22 @@ func TestSRTPRoundTripAndTamper(t *testing.T) {
 			}
 			if n := b.snapshot().SRTPAuthFailures; n != 2 {
 				t.Fatalf("SRTPAuthFailures = %d, want 2", n)
+			}
+			// SRTCP: a's report arrives; a tampered one is dropped and counted.
+			a.sendRTCP(false)
+			srtpWaitFor(t, func() bool { return b.snapshot().RTCPReceived == 1 }, "a's SRTCP report at b")
+			rr, _ := (&rtcp.ReceiverReport{SSRC: 77}).Marshal()
+			srtcp, err := ctx.EncryptRTCP(nil, rr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srtcp[len(srtcp)-1] ^= 1
+			if _, err := peer.WriteToUDP(srtcp, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: b.port + 1}); err != nil {
+				t.Fatal(err)
+			}
+			srtpWaitFor(t, func() bool { return b.snapshot().SRTCPAuthFailures == 1 }, "the tampered SRTCP counted")
+			if st := b.snapshot(); st.RTCPReceived != 1 || st.SRTPAuthFailures != 2 {
+				t.Fatalf("after a tampered SRTCP packet: %+v", st)
 			}
 		})
 	}
@@ -317,7 +334,7 @@ func TestSRTPCallBetweenServers(t *testing.T) {
 				t.Fatal(err)
 			}
 			calls, _ := echo.snapshot()
-			if got := cmpOr(c.SRTP(), "plain"); got != tc.want || cmpOr(calls[0].SRTP(), "plain") != tc.want {
+			if got := srtpOr(c.SRTP(), "plain"); got != tc.want || srtpOr(calls[0].SRTP(), "plain") != tc.want {
 				t.Fatalf("SRTP %q at voxgate, %q at the carrier; want %q", c.SRTP(), calls[0].SRTP(), tc.want)
 			}
 			got := toneThrough(t, c, 700, 2*time.Second)
@@ -332,7 +349,19 @@ func TestSRTPCallBetweenServers(t *testing.T) {
 	}
 }
 
-func cmpOr(s, d string) string {
+// waitFor polls cond until it holds, or fails the test after 2 s.
+func srtpWaitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func srtpOr(s, d string) string {
 	if s == "" {
 		return d
 	}
@@ -353,5 +382,138 @@ func TestSRTPConfig(t *testing.T) {
 	cfg.Trunks[0].SRTP = "OFFER"
 	if err := cfg.Validate(); err != nil || cfg.SRTP != SRTPRequire || cfg.Trunks[0].SRTP != SRTPOffer {
 		t.Fatalf("%v %q %q", err, cfg.SRTP, cfg.Trunks[0].SRTP)
+	}
+}
+
+// Over raw SIP: a plain offer to require gets 488 naming why; an RTP/SAVP
+// offer is answered RTP/SAVP with one key of voxgate's, the echo returns
+// SRTP that decrypts with that key, and a tampered packet is dropped and
+// counted in /metrics' source; a hold re-INVITE keeps the key, a plain one is
+// refused 488; a late offer under require offers RTP/SAVP.
+func TestSRTPRawSIP(t *testing.T) {
+	echo := &echoHandler{}
+	srv, addr := testServer(t, func(cfg *Config) { cfg.SRTP = SRTPRequire }, WithHandler(echo))
+	rtpConn := rtpPeer(t)
+	rtpPort := rtpConn.LocalAddr().(*net.UDPAddr).Port
+	offer := func(proto string, extra ...string) string {
+		b := strings.Replace(testOffer, "m=audio 40000 RTP/AVP", fmt.Sprintf("m=audio %d %s", rtpPort, proto), 1)
+		for _, e := range extra {
+			b += e + "\r\n"
+		}
+		return b
+	}
+	sdpHdr := "Content-Type: application/sdp\n"
+
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "plain1", 1, sdpHdr, offer("RTP/AVP"))))
+	if res := c.final(3 * time.Second); res.StatusCode != 488 || !strings.Contains(res.Reason, "SRTP is required") {
+		t.Fatalf("plain offer under require: %d %s", res.StatusCode, res.Reason)
+	}
+
+	ourKey := "1 AES_CM_128_HMAC_SHA1_80 inline:" + key30
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "savp1", 1, sdpHdr, offer("RTP/SAVP", "a=crypto:"+ourKey))))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("RTP/SAVP offer: %d %s", res.StatusCode, res.Reason)
+	}
+	ans, err := parseOffer(res.Body(), bothCodecs)
+	if err != nil || ans.Proto != "RTP/SAVP" || len(ans.Crypto) != 1 || ans.Crypto[0].Tag != 1 || ans.Crypto[0].Suite.Name != "AES_CM_128_HMAC_SHA1_80" {
+		t.Fatalf("answer %v %+v:\n%s", err, ans, MaskSDP(string(res.Body())))
+	}
+	theirs := ans.Crypto[0]
+	tag, _ := res.To().Params.Get("tag")
+	inDialog := func(method string, cseq int, extra, body string) string {
+		m := guest(request(method, "sip:9196@voxgate", "savp1", cseq, extra, body))
+		return strings.Replace(m, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1)
+	}
+	c.send(strings.Replace(inDialog("ACK", 1, "", ""), "branch=z9hG4bKsavp11", "branch=z9hG4bKack11", 1))
+
+	// SRTP to the echo with our key; what returns decrypts with voxgate's.
+	mine, _ := parseCrypto(ourKey)
+	k, salt := mine.keySalt()
+	enc, _ := srtp.CreateContext(k, salt, mine.Suite.Profile)
+	k, salt = theirs.keySalt()
+	dec, _ := srtp.CreateContext(k, salt, theirs.Suite.Profile)
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(ans.Addr.Port())}
+	buf := make([]byte, 1500)
+	decrypted := 0
+	for i := 0; i < 100 && decrypted < 3; i++ {
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: uint16(i), Timestamp: uint32(160 * i), SSRC: 7}, Payload: bytes.Repeat([]byte{0xd5}, 160)}
+		plain, _ := p.Marshal()
+		b, _ := enc.EncryptRTP(nil, plain, nil)
+		_, _ = rtpConn.WriteToUDP(b, to)
+		_ = rtpConn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if n, _, err := rtpConn.ReadFromUDP(buf); err == nil {
+			var back rtp.Packet
+			if out, err := dec.DecryptRTP(nil, buf[:n], nil); err != nil {
+				t.Fatalf("voxgate's packet does not decrypt with its key: %v", err)
+			} else if back.Unmarshal(out) == nil && back.PayloadType == 8 {
+				decrypted++
+			}
+		}
+	}
+	if decrypted < 3 {
+		t.Fatalf("%d SRTP packets back from the echo", decrypted)
+	}
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 8, SequenceNumber: 500, Timestamp: 80000, SSRC: 7}, Payload: make([]byte, 160)}
+	plain, _ := p.Marshal()
+	bad, _ := enc.EncryptRTP(nil, plain, nil)
+	bad[len(bad)-1] ^= 0x80 // the auth tag
+	_, _ = rtpConn.WriteToUDP(bad, to)
+	deadline := time.Now().Add(2 * time.Second)
+	for srv.ServerStats().SRTPAuthFailures == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	calls, _ := echo.snapshot()
+	if n := srv.ServerStats().SRTPAuthFailures; n != 1 || calls[0].Stats().SRTPAuthFailures != 1 {
+		t.Fatalf("a tampered packet: %d counted by the server, %d by the call", n, calls[0].Stats().SRTPAuthFailures)
+	}
+
+	// Hold with the same key: the answer keeps voxgate's key.
+	c.send(inDialog("INVITE", 2, sdpHdr, strings.Replace(offer("RTP/SAVP", "a=crypto:"+ourKey), "a=sendrecv", "a=sendonly", 1)))
+	for {
+		res = c.final(3 * time.Second)
+		if res.CSeq().SeqNo == 2 {
+			break
+		}
+	}
+	hold, err := parseOffer(res.Body(), bothCodecs)
+	if res.StatusCode != 200 || err != nil || len(hold.Crypto) != 1 || !bytes.Equal(hold.Crypto[0].Key, theirs.Key) || hold.Direction != RecvOnly {
+		t.Fatalf("hold re-INVITE: %d %v %+v", res.StatusCode, err, hold.Direction)
+	}
+	c.send(strings.Replace(inDialog("ACK", 2, "", ""), "branch=z9hG4bKsavp12", "branch=z9hG4bKack12", 1))
+	c.send(inDialog("INVITE", 3, sdpHdr, offer("RTP/AVP")))
+	for {
+		res = c.final(3 * time.Second)
+		if res.CSeq().SeqNo == 3 {
+			break
+		}
+	}
+	if res.StatusCode != 488 {
+		t.Fatalf("plain re-INVITE under require: %d %s", res.StatusCode, res.Reason)
+	}
+	c.send(inDialog("BYE", 4, "", ""))
+
+	// A late offer under require: voxgate's 200 offers RTP/SAVP with keys.
+	c2 := newRawClient(t, addr)
+	c2.send(guest(request("INVITE", "sip:9196@voxgate", "late1", 1, "", "")))
+	res = c2.final(3 * time.Second)
+	lo, err := parseOffer(res.Body(), bothCodecs)
+	if res.StatusCode != 200 || err != nil || lo.Proto != "RTP/SAVP" || len(lo.Crypto) != 2 {
+		t.Fatalf("late offer: %d %v %q with %d keys", res.StatusCode, err, lo.Proto, len(lo.Crypto))
+	}
+	// The ACK answers with the 32-bit suite of tag 2: the call takes it.
+	tag, _ = res.To().Params.Get("tag")
+	ack := guest(request("ACK", "sip:9196@voxgate", "late1", 1, sdpHdr, offer("RTP/SAVP", "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:"+key30)))
+	c2.send(strings.Replace(strings.Replace(ack, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1), "branch=z9hG4bKlate11", "branch=z9hG4bKlateack", 1))
+	deadline = time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if calls, _ = echo.snapshot(); len(calls) == 2 && calls[1].SRTP() != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(calls) != 2 || calls[1].SRTP() != "AES_CM_128_HMAC_SHA1_32" {
+		t.Fatalf("the late-offer call's SRTP after the ACK: %d calls", len(calls))
 	}
 }
