@@ -82,6 +82,13 @@ func TestBaresipSRTPEcho(t *testing.T) {
 			if !ok || st.SRTPAuthFailures != 0 || st.PacketsReceived < 100 || st.RTCPReceived == 0 {
 				t.Errorf("voxgate's call stats: %+v", st)
 			}
+			// /metrics has the same counts, by kind.
+			fams := g.metrics(t)
+			rtpDrops := metricValue(fams, "voxgate_sip_srtp_auth_failures_total", "kind", "rtp")
+			rtcpDrops := metricValue(fams, "voxgate_sip_srtp_auth_failures_total", "kind", "rtcp")
+			if rtpDrops != 0 || rtcpDrops != float64(st.SRTCPAuthFailures) {
+				t.Errorf("/metrics: srtp drops rtp %v, rtcp %v; the call's stats %d, %d", rtpDrops, rtcpDrops, st.SRTPAuthFailures, st.SRTCPAuthFailures)
+			}
 		})
 	}
 }
