@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +517,41 @@ func TestSRTPRawSIP(t *testing.T) {
 	}
 	if len(calls) != 2 || calls[1].SRTP() != "AES_CM_128_HMAC_SHA1_32" {
 		t.Fatalf("the late-offer call's SRTP after the ACK: %d calls", len(calls))
+	}
+}
+
+// baresip 1.0's real offers (captured from its INVITEs; the keys are
+// throwaway): mediaenc=srtp-mand is RTP/SAVP, mediaenc=srtp RTP/AVP, each
+// with one AES_CM_128_HMAC_SHA1_80 key; every policy answers them as the
+// matrix says.
+func TestSRTPBaresipOffers(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		wants [3]string // off, offer, require
+	}{
+		{"baresip-srtp-mand.sdp", [3]string{"488", "RTP/SAVP", "RTP/SAVP"}},
+		{"baresip-srtp.sdp", [3]string{"plain", "RTP/AVP", "RTP/AVP"}},
+	} {
+		body, err := os.ReadFile(filepath.Join("testdata", "srtp", tc.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range []SRTPPolicy{SRTPOff, SRTPOffer, SRTPRequire} {
+			mo, err := parseOffer(body, []codecInfo{sipCodecs["pcmu"]})
+			if err != nil || len(mo.Crypto) != 1 || mo.Crypto[0].Suite.Name != "AES_CM_128_HMAC_SHA1_80" {
+				t.Fatalf("%s: %v, %d crypto lines", tc.file, err, len(mo.Crypto))
+			}
+			local, _, err := answerSRTP(p, &mo, nil)
+			got := "plain"
+			switch {
+			case err != nil:
+				got = "488"
+			case local != nil:
+				got = mo.Proto
+			}
+			if got != tc.wants[i] {
+				t.Errorf("%s under %s: %s, want %s", tc.file, p, got, tc.wants[i])
+			}
+		}
 	}
 }
