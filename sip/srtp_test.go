@@ -555,3 +555,37 @@ func TestSRTPBaresipOffers(t *testing.T) {
 		}
 	}
 }
+
+// Offers with crypto lines are outside input: whatever parses, each policy
+// answers without panicking, and an SRTP answer reads back with its key.
+func FuzzSRTPOffer(f *testing.F) {
+	for _, name := range []string{"baresip-srtp-mand.sdp", "baresip-srtp.sdp"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "srtp", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(srtpOfferSDP("RTP/SAVP", "4 AEAD_AES_128_GCM inline:"+key28, "1 AES_CM_128_HMAC_SHA1_80 inline:"+key30+"|2^20|1:4"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, p := range []SRTPPolicy{SRTPOff, SRTPOffer, SRTPRequire} {
+			mo, err := parseOffer(body, []codecInfo{sipCodecs["pcmu"]})
+			if err != nil {
+				return
+			}
+			local, remote, err := answerSRTP(p, &mo, nil)
+			if err != nil || local == nil {
+				continue
+			}
+			if p == SRTPOff || remote == nil {
+				t.Fatalf("SRTP answered under %s", p)
+			}
+			l := localMedia{IP: netip.MustParseAddr("127.0.0.1"), Port: 5000, Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, Ptime: 20, Direction: SendRecv,
+				Proto: mo.Proto, Crypto: []cryptoAttr{*local}}
+			ans, err := parseOffer(l.marshal(&mo), []codecInfo{sipCodecs["pcmu"]})
+			if err != nil || ans.Proto != mo.Proto || len(ans.Crypto) != 1 || !bytes.Equal(ans.Crypto[0].Key, local.Key) {
+				t.Fatalf("our answer under %s reads back %v %q %d", p, err, ans.Proto, len(ans.Crypto))
+			}
+		}
+	})
+}
