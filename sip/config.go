@@ -72,6 +72,10 @@ type Config struct {
 	// SRTP is the default media encryption policy (off, offer, require) of
 	// calls whose trunk or user sets none; default off.
 	SRTP SRTPPolicy `yaml:"srtp"`
+	// SRTPSuites are the SDES crypto suites voxgate offers, in order
+	// (default AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32); any offered
+	// suite it knows is answered whatever this says.
+	SRTPSuites []string `yaml:"srtp_suites"`
 
 	rtpMin, rtpMax int
 }
@@ -202,6 +206,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := checkSRTP("srtp", &c.SRTP); err != nil {
+		return err
+	}
+	if err := checkSuites(&c.SRTPSuites); err != nil {
 		return err
 	}
 	names := map[string]bool{}

@@ -112,7 +112,7 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		local.PTs = append(local.PTs, c.PT)
 	}
 	policy := s.srtpPolicyFor(origin)
-	local.Proto, local.Crypto = offerSRTP(policy)
+	local.Proto, local.Crypto = offerSRTP(policy, s.cfg.SRTPSuites)
 	req := sip.NewRequest(sip.INVITE, uri)
 	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
 	fromH.Params.Add("tag", sip.GenerateTagN(16))

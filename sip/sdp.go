@@ -175,14 +175,9 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			}
 		case "sendrecv", "sendonly", "recvonly", "inactive":
 			mo.Direction = Direction(a.Key)
-		case "crypto":
-			if ca, err := parseCrypto(a.Value); err == nil {
-				mo.Crypto = append(mo.Crypto, ca)
-			} else if mo.CryptoErr == nil {
-				mo.CryptoErr = err
-			}
 		}
 	}
+	mo.readCrypto(md.Attributes) // media level only (RFC 4568 9.1)
 	if ip.IsUnspecified() && mo.Direction == SendRecv {
 		mo.Direction = SendOnly // RFC 2543 hold: c=0.0.0.0
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/srtp/v3"
 
 	"github.com/voxgate/voxgate/internal/config"
@@ -104,9 +105,32 @@ func answerSRTP(p SRTPPolicy, mo *mediaOffer, prev *cryptoAttr) (local, remote *
 	return &l, &r, nil
 }
 
+// defaultOfferSuites are the suites voxgate offers unless sip.srtp_suites
+// says otherwise.
+var defaultOfferSuites = []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"}
+
+// checkSuites validates sip.srtp_suites, filling the default.
+func checkSuites(names *[]string) error {
+	if len(*names) == 0 {
+		*names = append([]string(nil), defaultOfferSuites...)
+	}
+	for i, n := range *names {
+		n = strings.ToUpper(strings.TrimSpace(n))
+		if _, ok := suiteByName(n); !ok {
+			var all []string
+			for _, s := range cryptoSuites {
+				all = append(all, s.Name)
+			}
+			return config.Fieldf(fmt.Sprintf("srtp_suites[%d]", i), "unknown crypto suite %q (want %s)", (*names)[i], strings.Join(all, ", "))
+		}
+		(*names)[i] = n
+	}
+	return nil
+}
+
 // offerSRTP is what voxgate offers under policy p: the transport and the
-// crypto lines (one key per suite; AES_CM_128_HMAC_SHA1_80 first).
-func offerSRTP(p SRTPPolicy) (proto string, offer []cryptoAttr) {
+// crypto lines, one fresh key per suite of names (tags 1, 2, ...).
+func offerSRTP(p SRTPPolicy, names []string) (proto string, offer []cryptoAttr) {
 	switch p {
 	case SRTPOffer:
 		proto = "RTP/AVP"
@@ -115,9 +139,13 @@ func offerSRTP(p SRTPPolicy) (proto string, offer []cryptoAttr) {
 	default:
 		return "RTP/AVP", nil
 	}
-	for i, name := range []string{"AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"} {
-		s, _ := suiteByName(name)
-		offer = append(offer, newCryptoAttr(i+1, s))
+	if len(names) == 0 {
+		names = defaultOfferSuites
+	}
+	for i, name := range names {
+		if s, ok := suiteByName(name); ok {
+			offer = append(offer, newCryptoAttr(i+1, s))
+		}
 	}
 	return proto, offer
 }
@@ -290,7 +318,7 @@ func (c *Call) initSRTP(p SRTPPolicy, late bool, mo *mediaOffer, local, remote *
 	c.srtpPolicy = p
 	c.sess.srtpFailures = &c.srv.counters.srtpFailures
 	if late {
-		c.local.Proto, c.local.Crypto = offerSRTP(p)
+		c.local.Proto, c.local.Crypto = offerSRTP(p, c.srv.cfg.SRTPSuites)
 		return nil
 	}
 	c.setLocalCryptoLocked(mo, local)
@@ -332,4 +360,19 @@ func ParseSRTPPolicy(s string) (SRTPPolicy, error) {
 		return p, nil
 	}
 	return p, fmt.Errorf("unknown srtp policy %q (want off, offer or require)", s)
+}
+
+// readCrypto takes an m-line's a=crypto lines: the usable ones in order,
+// and why the first unusable one is not.
+func (mo *mediaOffer) readCrypto(attrs []sdp.Attribute) {
+	for _, a := range attrs {
+		if a.Key != "crypto" {
+			continue
+		}
+		if ca, err := parseCrypto(a.Value); err == nil {
+			mo.Crypto = append(mo.Crypto, ca)
+		} else if mo.CryptoErr == nil {
+			mo.CryptoErr = err
+		}
+	}
 }

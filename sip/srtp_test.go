@@ -118,7 +118,7 @@ func TestSRTPOfferAnswer(t *testing.T) {
 			return srtpOfferSDP("RTP/SAVP", fmt.Sprintf("1 AES_CM_128_HMAC_SHA1_80 inline:%s", key30))
 		}, "error"},
 	} {
-		proto, offer := offerSRTP(tc.p)
+		proto, offer := offerSRTP(tc.p, nil)
 		if (tc.p == SRTPRequire) != (proto == "RTP/SAVP") || (tc.p == SRTPOff) != (len(offer) == 0) {
 			t.Fatalf("%s offers %s with %d keys", tc.p, proto, len(offer))
 		}
@@ -298,15 +298,18 @@ func TestSRTPPacketAllocs(t *testing.T) {
 func TestSRTPCallBetweenServers(t *testing.T) {
 	for _, tc := range []struct {
 		gw, carrier SRTPPolicy
-		want        string // suite, "plain" or "488"
+		suites      []string // the gateway's sip.srtp_suites
+		want        string   // suite, "plain" or "488"
 	}{
-		{SRTPRequire, SRTPRequire, "AES_CM_128_HMAC_SHA1_80"},
-		{SRTPOffer, SRTPOffer, "AES_CM_128_HMAC_SHA1_80"},
-		{SRTPOffer, SRTPOff, "plain"},
-		{SRTPRequire, SRTPOff, "488"},
-		{SRTPOff, SRTPRequire, "488"},
+		{SRTPRequire, SRTPRequire, nil, "AES_CM_128_HMAC_SHA1_80"},
+		{SRTPOffer, SRTPOffer, nil, "AES_CM_128_HMAC_SHA1_80"},
+		{SRTPRequire, SRTPOffer, []string{"aead_aes_128_gcm", "AES_CM_128_HMAC_SHA1_80"}, "AEAD_AES_128_GCM"},
+		{SRTPOffer, SRTPRequire, []string{"AES_CM_128_HMAC_SHA1_32"}, "AES_CM_128_HMAC_SHA1_32"},
+		{SRTPOffer, SRTPOff, nil, "plain"},
+		{SRTPRequire, SRTPOff, nil, "488"},
+		{SRTPOff, SRTPRequire, nil, "488"},
 	} {
-		t.Run(fmt.Sprintf("%s-to-%s", tc.gw, tc.carrier), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-to-%s-%s", tc.gw, tc.carrier, tc.want), func(t *testing.T) {
 			echo := &echoHandler{}
 			car, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33100-33199", Domain: "carrier.test",
 				Codecs: []string{"pcmu"}, SRTP: tc.carrier},
@@ -321,6 +324,7 @@ func TestSRTPCallBetweenServers(t *testing.T) {
 			gw, _ := testServer(t, func(cfg *Config) {
 				f := false
 				cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: car.Addrs()[0].String(), Username: "4930123", Password: "trunk-pw", Register: &f, SRTP: tc.gw}}
+				cfg.SRTPSuites = tc.suites
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -382,8 +386,13 @@ func TestSRTPConfig(t *testing.T) {
 		t.Fatalf("trunks[0].srtp: %v", err)
 	}
 	cfg.Trunks[0].SRTP = "OFFER"
-	if err := cfg.Validate(); err != nil || cfg.SRTP != SRTPRequire || cfg.Trunks[0].SRTP != SRTPOffer {
-		t.Fatalf("%v %q %q", err, cfg.SRTP, cfg.Trunks[0].SRTP)
+	if err := cfg.Validate(); err != nil || cfg.SRTP != SRTPRequire || cfg.Trunks[0].SRTP != SRTPOffer ||
+		strings.Join(cfg.SRTPSuites, ",") != "AES_CM_128_HMAC_SHA1_80,AES_CM_128_HMAC_SHA1_32" {
+		t.Fatalf("%v %q %q %v", err, cfg.SRTP, cfg.Trunks[0].SRTP, cfg.SRTPSuites)
+	}
+	cfg.SRTPSuites = []string{"AES_CM_128_HMAC_SHA1_80", "AES_256_CM_HMAC_SHA1_80"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "srtp_suites[1]") {
+		t.Fatalf("srtp_suites[1]: %v", err)
 	}
 }
 

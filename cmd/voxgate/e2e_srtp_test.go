@@ -118,12 +118,21 @@ func TestBaresipSRTPRefused(t *testing.T) {
 // Each hears the other's tone; bob's RTP ports see no plain RTP.
 func TestBaresipSRTPVoxgateOffers(t *testing.T) {
 	peertest.Need(t, "baresip")
-	for _, tc := range []struct{ mediaenc, policy string }{
-		{"srtp", "offer"},
-		{"srtp-mand", "require"},
+	for _, tc := range []struct {
+		mediaenc, policy string
+		suites           []string // sip.srtp_suites
+		want             string   // the suite baresip takes
+	}{
+		{"srtp", "offer", nil, "AES_CM_128_HMAC_SHA1_80"},
+		{"srtp-mand", "require", nil, "AES_CM_128_HMAC_SHA1_80"},
+		{"srtp-mand", "require", []string{"AEAD_AES_128_GCM"}, "AEAD_AES_128_GCM"},
+		{"srtp", "offer", []string{"AES_CM_128_HMAC_SHA1_32"}, "AES_CM_128_HMAC_SHA1_32"},
 	} {
-		t.Run(tc.policy+"-to-"+tc.mediaenc, func(t *testing.T) {
-			g := startGateway(t, srtpFor("bob", tc.policy))
+		t.Run(tc.policy+"-to-"+tc.mediaenc+"-"+tc.want, func(t *testing.T) {
+			g := startGateway(t, func(cfg *Config) {
+				srtpFor("bob", tc.policy)(cfg)
+				cfg.SIP.SRTPSuites = tc.suites
+			})
 			const aliceHz, bobHz = 520.0, 830.0
 			bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true, MediaEnc: tc.mediaenc})
 			capture := peertest.CaptureRTP(t, bob.RTPMin, bob.RTPMax)
@@ -150,8 +159,8 @@ func TestBaresipSRTPVoxgateOffers(t *testing.T) {
 				t.Errorf("plain RTP at bob's ports, or too few packets")
 			}
 			log := g.log.String()
-			if !strings.Contains(log, "msg=\"outgoing call answered\"") || !strings.Contains(log, "srtp=AES_CM_128_HMAC_SHA1_80") {
-				t.Errorf("voxgate's call to bob was not SRTP")
+			if !strings.Contains(log, "msg=\"outgoing call answered\"") || !strings.Contains(log, "srtp="+tc.want) {
+				t.Errorf("voxgate's call to bob was not SRTP with %s", tc.want)
 			}
 		})
 	}
