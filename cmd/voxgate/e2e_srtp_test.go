@@ -105,7 +105,7 @@ func TestBaresipSRTPRefused(t *testing.T) {
 			g := startGateway(t, srtpFor("alice", tc.policy))
 			p := peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", MediaEnc: tc.mediaenc}
 			b := peertest.StartBaresip(t, peertest.BaresipOptions{Account: p.Account(g.addr), Dial: "sip:9196@" + g.addr})
-			if !b.WaitFor("488", 10*time.Second) {
+			if !b.WaitFor("488 Not Acceptable Here", 10*time.Second) {
 				t.Fatalf("baresip was not refused 488:\n%s", b.Output())
 			}
 		})
