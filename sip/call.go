@@ -62,6 +62,8 @@ type Call struct {
 	txBuf     []byte             // WriteFrame's buffer
 	txEnc     audio.CodecEncoder // WriteFrame's encoder, for txCodec
 	txCodec   audio.Codec
+	// srtpPolicy is the call's media encryption policy (srtp.go).
+	srtpPolicy SRTPPolicy
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -231,7 +233,7 @@ func (c *Call) Answer(ctx context.Context) error {
 			return err
 		}
 	}
-	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote())
+	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote(), "srtp", c.SRTP())
 	return nil
 }
 
@@ -249,6 +251,19 @@ func (c *Call) takeAckAnswer() error {
 		return err
 	}
 	c.mu.Lock()
+	sl, sr, err := takeAnswerSRTP(c.srtpPolicy, c.local.Crypto, &mo)
+	if err == nil {
+		if sl == nil {
+			c.local.Proto, c.local.Crypto = "", nil
+		} else {
+			c.local.Crypto = []cryptoAttr{*sl}
+		}
+		err = c.sess.setSRTP(sl, sr)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	c.offer = mo
 	c.lateOffer = false
 	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
@@ -388,6 +403,11 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.srv.respond(tx, req, code, reasonFor(code, err))
 		return
 	}
+	sl, sr, err := c.answerReinviteSRTP(&mo)
+	if err != nil {
+		c.srv.respond(tx, req, 488, reasonFor(488, err))
+		return
+	}
 	c.mu.Lock()
 	if c.st != stateAnswered {
 		c.mu.Unlock()
@@ -398,6 +418,12 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.local.Version++
 	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
+	c.setLocalCryptoLocked(&mo, sl)
+	if err := c.sess.setSRTP(sl, sr); err != nil {
+		c.mu.Unlock()
+		c.srv.respond(tx, req, 488, reasonFor(488, err))
+		return
+	}
 	body := c.local.marshal(&mo)
 	c.sess.configure(&mo, c.local.Direction)
 	c.mu.Unlock()

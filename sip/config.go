@@ -69,6 +69,13 @@ type Config struct {
 	Trunks []TrunkConfig `yaml:"trunks"`
 	// Stream bounds connections over TCP and TLS.
 	Stream StreamConfig `yaml:"stream"`
+	// SRTP is the default media encryption policy (off, offer, require) of
+	// calls whose trunk or user sets none; default off.
+	SRTP SRTPPolicy `yaml:"srtp"`
+	// SRTPSuites are the SDES crypto suites voxgate offers, in order
+	// (default AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32); any offered
+	// suite it knows is answered whatever this says.
+	SRTPSuites []string `yaml:"srtp_suites"`
 
 	rtpMin, rtpMax int
 }
@@ -95,6 +102,8 @@ type TrunkConfig struct {
 	InboundCIDRs    []string `yaml:"inbound_cidrs"`
 	InboundUser     string   `yaml:"inbound_user"`
 	InboundPassword string   `yaml:"inbound_password"`
+	// SRTP is the trunk's media encryption policy ("": sip.srtp).
+	SRTP SRTPPolicy `yaml:"srtp"`
 
 	prefixes []netip.Prefix
 	host     string // host:port of the registrar
@@ -196,6 +205,12 @@ func (c *Config) Validate() error {
 			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want %s)", name, audio.CodecNames())
 		}
 	}
+	if err := checkSRTP("srtp", &c.SRTP); err != nil {
+		return err
+	}
+	if err := checkSuites(&c.SRTPSuites); err != nil {
+		return err
+	}
 	names := map[string]bool{}
 	for i := range c.Trunks {
 		if err := c.Trunks[i].validate(); err != nil {
@@ -253,6 +268,9 @@ func (t *TrunkConfig) validate() error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		t.prefixes = append(t.prefixes, p)
+	}
+	if err := checkSRTP("srtp", &t.SRTP); err != nil {
+		return err
 	}
 	if (t.InboundUser == "") != (t.InboundPassword == "") {
 		return config.Fieldf("inbound_user", "inbound_user and inbound_password go together")

@@ -737,6 +737,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !late {
 		mo, err = parseOffer(req.Body(), accept)
 	}
+	policy := s.srtpPolicyFor(origin)
+	var srtpLocal, srtpRemote *cryptoAttr
+	if err == nil && !late {
+		srtpLocal, srtpRemote, err = answerSRTP(policy, &mo, nil)
+	}
 	if err != nil {
 		code := 488
 		if errors.Is(err, ErrBadSDP) {
@@ -775,8 +780,12 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.track(c)
 	defer c.finish()
+	if err := c.initSRTP(policy, late, &mo, srtpLocal, srtpRemote); err != nil {
+		c.Reject(488, reasonFor(488, err))
+		return
+	}
 	c.log.Info("incoming call", "from", req.From().Address.User, "to", c.dialed, "origin", origin.Kind+":"+origin.Name,
-		"codec", mo.Codec.Name, "late_offer", late, "source", logSource(req))
+		"codec", mo.Codec.Name, "late_offer", late, "source", logSource(req), "srtp", c.SRTP())
 	s.handler.HandleCall(c.ctx, c)
 	if c.state() == stateAnswered {
 		<-c.Done() // hold the INVITE handler until the call ends

@@ -81,11 +81,12 @@ func SIP(src SIPSource) prometheus.Collector {
 		acceptErrors  = desc("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).")
 		transactions  = desc("voxgate_sip_transactions", "SIP server transactions alive.")
 		overloaded    = desc("voxgate_sip_overloaded_total", "SIP requests refused 503 over sip.max_transactions.")
+		srtpDropped   = desc("voxgate_sip_srtp_auth_failures_total", "SRTP (kind rtp) and SRTCP (kind rtcp) packets dropped unplayed: failed authentication, replayed, or plain on an SRTP leg.", "kind")
 		trunk         = desc("voxgate_trunk_registered", "1 when voxgate is registered at the trunk (a trunk of the config).", "trunk")
 	)
 	return collector{
 		descs: []*prometheus.Desc{registrations, calls, requests, responses, authFailures, malformed, conns, connsRefused,
-			fdExhausted, acceptErrors, transactions, overloaded, trunk},
+			fdExhausted, acceptErrors, transactions, overloaded, srtpDropped, trunk},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := src.ServerStats()
 			gauge(ch, registrations, float64(st.Registrations))
@@ -104,6 +105,8 @@ func SIP(src SIPSource) prometheus.Collector {
 			counter(ch, acceptErrors, st.AcceptErrors)
 			gauge(ch, transactions, float64(st.Transactions))
 			counter(ch, overloaded, st.Overloaded)
+			counter(ch, srtpDropped, st.SRTPAuthFailures, "rtp")
+			counter(ch, srtpDropped, st.SRTCPAuthFailures, "rtcp")
 			for _, t := range src.TrunkStates() {
 				v := 0.0
 				if t.Registered {
