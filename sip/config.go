@@ -69,6 +69,12 @@ type Config struct {
 	Trunks []TrunkConfig `yaml:"trunks"`
 	// Stream bounds connections over TCP and TLS.
 	Stream StreamConfig `yaml:"stream"`
+	// QualifyContacts is how often every registered contact is sent
+	// OPTIONS (qualify.go); 0, the default, turns it off.
+	QualifyContacts time.Duration `yaml:"qualify_contacts"`
+	// QualifyMisses unanswered probes in a row mark a trunk down or a
+	// contact unreachable (default 2).
+	QualifyMisses int `yaml:"qualify_misses"`
 
 	rtpMin, rtpMax int
 }
@@ -95,6 +101,8 @@ type TrunkConfig struct {
 	InboundCIDRs    []string `yaml:"inbound_cidrs"`
 	InboundUser     string   `yaml:"inbound_user"`
 	InboundPassword string   `yaml:"inbound_password"`
+	// Qualify is how often the trunk is sent OPTIONS (default 60s; 0: off).
+	Qualify *time.Duration `yaml:"qualify"`
 
 	prefixes []netip.Prefix
 	host     string // host:port of the registrar
@@ -206,7 +214,7 @@ func (c *Config) Validate() error {
 		}
 		names[c.Trunks[i].Name] = true
 	}
-	return nil
+	return c.validateQualify()
 }
 
 func (t *TrunkConfig) validate() error {
