@@ -106,12 +106,12 @@ type DialAction struct {
 	Trunks []string `yaml:"trunks"`
 	// TryTimeout bounds each try through a trunk, in seconds, until its
 	// final answer (0: no bound but Timeout, which spans all the tries).
-	TryTimeout int `yaml:"try_timeout"`
-	Number   string `yaml:"number"` // default: the dialled number
-	Strip    int    `yaml:"strip"`
-	Prepend  string `yaml:"prepend"`
-	CallerID string `yaml:"caller_id"`
-	Timeout  int    `yaml:"timeout"` // seconds, default 30
+	TryTimeout int    `yaml:"try_timeout"`
+	Number     string `yaml:"number"` // default: the dialled number
+	Strip      int    `yaml:"strip"`
+	Prepend    string `yaml:"prepend"`
+	CallerID   string `yaml:"caller_id"`
+	Timeout    int    `yaml:"timeout"` // seconds, default 30
 }
 
 // PINAction plays a prompt, collects a PIN (three tries) and joins a room.
