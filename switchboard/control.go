@@ -237,7 +237,7 @@ func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	log := s.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(da.Timeout)*time.Second)
 	ringing := time.Now()
-	leg, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
+	leg, _, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
 	cancel()
 	if err != nil {
 		log.Info("dial into room: no answer", "error", err)

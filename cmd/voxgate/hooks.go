@@ -43,6 +43,14 @@ func (h *hookedRecords) CallStarted(ctx context.Context, r api.CallRecord) error
 	return err
 }
 
+// CallTrunk passes the trunk that carried a call on to the store.
+func (h *hookedRecords) CallTrunk(ctx context.Context, id, trunk string) error {
+	if n, ok := h.CallRecords.(switchboard.TrunkNoter); ok {
+		return n.CallTrunk(ctx, id, trunk)
+	}
+	return nil
+}
+
 func (h *hookedRecords) CallAnswered(ctx context.Context, id string, at time.Time) error {
 	err := h.CallRecords.CallAnswered(ctx, id, at)
 	h.mu.Lock()
