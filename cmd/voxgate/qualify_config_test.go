@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voxgate/voxgate/dialplan"
 )
 
 // The qualify settings read from the config file: per trunk (a duration,
@@ -36,5 +38,28 @@ func TestQualifyConfigFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// voxgate route shows a dial's trunks in the order they are tried.
+func TestRouteShowsFailover(t *testing.T) {
+	plan, err := dialplan.Parse("plan.yaml", []byte(`
+contexts:
+  out:
+    allow_trunks: true
+    rules:
+      - prefix: "00"
+        dial: {trunks: [a, b], number: "+$1", try_timeout: 10}
+origins: {user: out}
+`), dialplan.Options{Trunks: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := plan.Route(dialplan.Call{Context: "out", Number: "0049", Caller: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := describeAction(a), "dial +49 through trunks a, then b in order (ring for 30s, each try 10s)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }
