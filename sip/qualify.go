@@ -27,8 +27,18 @@ import (
 // not say.
 const DefaultTrunkQualify = 60 * time.Second
 
-// maxProbeWait bounds how long one probe waits for its answer.
-const maxProbeWait = 5 * time.Second
+// One probe waits for its answer as long as the interval, but at least
+// minProbeWait (a loaded host or a far carrier takes some hundreds of
+// milliseconds) and at most maxProbeWait.
+const (
+	minProbeWait = time.Second
+	maxProbeWait = 5 * time.Second
+)
+
+// probeWait is how long a probe sent every interval waits.
+func probeWait(every time.Duration) time.Duration {
+	return min(max(every, minProbeWait), maxProbeWait)
+}
 
 // probeConcurrency bounds the contact probes in flight at once.
 const probeConcurrency = 32
@@ -169,7 +179,7 @@ func (s *Server) qualifyTrunk(t *trunk, every time.Duration) {
 	defer s.wg.Done()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	wait := min(every, maxProbeWait)
+	wait := probeWait(every)
 	for {
 		rtt, err := s.probe(s.ctx, t.uri(), "", wait)
 		if s.ctx.Err() != nil {
@@ -204,7 +214,7 @@ func (s *Server) qualifyContacts(every time.Duration) {
 	defer s.wg.Done()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	wait := min(every, maxProbeWait)
+	wait := probeWait(every)
 	for {
 		s.probeContacts(wait)
 		select {

@@ -70,11 +70,11 @@ func TestQualifyTrunk(t *testing.T) {
 
 	car.Close()
 	gone := time.Now()
-	until(t, "the dead trunk is marked down", 3*time.Second, func() bool { return !gw.TrunkUp("live") })
+	until(t, "the dead trunk is marked down", 6*time.Second, func() bool { return !gw.TrunkUp("live") })
 	h, _ := health("live")
-	// Two probes missed: at most two intervals plus two probe waits (one
-	// interval each here) after the carrier went, plus scheduling slack.
-	if took := time.Since(gone); took > 4*every+time.Second {
+	// Two probes missed: at most two intervals plus two probe waits after
+	// the carrier went, plus scheduling slack.
+	if took := time.Since(gone); took > 2*(every+probeWait(every))+time.Second {
 		t.Errorf("down after %v", took)
 	}
 	if h.LastError == "" || !h.Since.After(upSince.Since) || h.misses < 2 {
@@ -152,7 +152,7 @@ func TestQualifyContacts(t *testing.T) {
 		return true
 	})
 	mobile.kill()
-	until(t, "the killed phone is unreachable", 3*time.Second, func() bool { return gw.UnreachableContacts() == 1 })
+	until(t, "the killed phone is unreachable", 6*time.Second, func() bool { return gw.UnreachableContacts() == 1 })
 	ring := gw.ReachableBindings("alice")
 	if len(ring) != 1 || !strings.Contains(ring[0].Contact, ":"+itoa(desk.c.port())) {
 		t.Fatalf("would ring %+v, want only the desk phone on port %d", ring, desk.c.port())

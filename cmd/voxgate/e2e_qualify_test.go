@@ -136,7 +136,7 @@ origins:
 			{Name: "b", Registrar: "sip:" + addrB, Register: &f, Qualify: &every},
 		}
 	})
-	waitFor(t, "both trunks answer OPTIONS", 5*time.Second, func() bool {
+	waitFor(t, "both trunks answer OPTIONS", 10*time.Second, func() bool {
 		a, b := g.trunkInfo(t, "a"), g.trunkInfo(t, "b")
 		return a.Qualified && a.Reachable && a.RTTMS != nil && b.Qualified && b.Reachable
 	})
@@ -153,7 +153,7 @@ origins:
 		t.Errorf("the failover line does not say trunk a answered 503:\n%s", g.log.String())
 	}
 	alice.Stop()
-	waitFor(t, "the call record names trunk b", 5*time.Second, func() bool { return g.recordTrunk(t, "004930503") == "b" })
+	waitFor(t, "the call record names trunk b", 10*time.Second, func() bool { return g.recordTrunk(t, "004930503") == "b" })
 
 	// A answers 486: that is the answer; B is not tried.
 	busy := peertest.StartBaresip(t, peertest.BaresipOptions{Account: "<sip:alice@" + g.addr + ">;auth_pass=alice-secret;regint=0;audio_codecs=pcmu",
@@ -172,7 +172,7 @@ origins:
 	// A's carrier dies: trunk a is marked down within two missed probes,
 	// the API and /metrics say so, and a call skips it at once.
 	carA.srv.Close()
-	waitFor(t, "trunk a is down in the API", 5*time.Second, func() bool { return !g.trunkInfo(t, "a").Reachable })
+	waitFor(t, "trunk a is down in the API", 10*time.Second, func() bool { return !g.trunkInfo(t, "a").Reachable })
 	if a := g.trunkInfo(t, "a"); a.QualifyError == "" || a.Since.IsZero() || !g.trunkInfo(t, "b").Reachable {
 		t.Errorf("trunk a down: %+v", a)
 	}
@@ -197,7 +197,7 @@ origins:
 
 	// A comes back: qualify marks it up again.
 	startCarrier(t, addrA, nil)
-	waitFor(t, "trunk a is up again", 5*time.Second, func() bool { return g.trunkInfo(t, "a").Reachable })
+	waitFor(t, "trunk a is up again", 10*time.Second, func() bool { return g.trunkInfo(t, "a").Reachable })
 }
 
 // A registered phone that is killed (no unregister) stops answering
@@ -217,7 +217,7 @@ func TestQualifyKilledPhone(t *testing.T) {
 		g.api(t, "GET", "/api/v1/registrations", "", &rs)
 		return rs
 	}
-	waitFor(t, "both of bob's phones answer OPTIONS", 5*time.Second, func() bool {
+	waitFor(t, "both of bob's phones answer OPTIONS", 10*time.Second, func() bool {
 		n := 0
 		for _, r := range regs() {
 			if r.User == "bob" && r.Qualified && r.Reachable && r.RTTMS != nil {
@@ -227,7 +227,7 @@ func TestQualifyKilledPhone(t *testing.T) {
 		return n == 2
 	})
 	mobile.Kill()
-	waitFor(t, "the killed phone is unreachable", 5*time.Second, func() bool {
+	waitFor(t, "the killed phone is unreachable", 10*time.Second, func() bool {
 		for _, r := range regs() {
 			if r.User == "bob" && !r.Reachable {
 				return r.LastError != "" && !r.Since.IsZero()
