@@ -65,13 +65,14 @@ type LegChange struct {
 }
 
 // DialRequest is whom to call into a room: a user, or a number through a
-// trunk.
+// trunk or through trunks tried in order (failover).
 type DialRequest struct {
-	User     string `json:"user"`
-	Trunk    string `json:"trunk"`
-	Number   string `json:"number"`
-	CallerID string `json:"caller_id"`
-	Timeout  int    `json:"timeout"` // seconds of ringing, default 30
+	User     string   `json:"user"`
+	Trunk    string   `json:"trunk"`
+	Trunks   []string `json:"trunks,omitempty"`
+	Number   string   `json:"number"`
+	CallerID string   `json:"caller_id"`
+	Timeout  int      `json:"timeout"` // seconds of ringing, default 30
 }
 
 // PlayRequest is a prompt to play: a WAV file in the configured prompt

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
 )
@@ -115,5 +116,47 @@ func TestDialFailover(t *testing.T) {
 				t.Errorf("record's trunk %q, want %q", r.Trunk, c.carrier)
 			}
 		})
+	}
+}
+
+// The REST API's dial into a room takes trunks in order too, and refuses
+// a bad list before ringing anyone.
+func TestAPIDialFailover(t *testing.T) {
+	d := &healthDialer{fakeDialer: &fakeDialer{trunks: map[string]*fakeDevice{
+		"a": {err: rejection{503, "Service Unavailable"}}, "b": {delay: 10 * time.Millisecond}}}, down: map[string]bool{}}
+	p, err := dialplan.Parse("plan.yaml", []byte(failoverPlan), dialplan.Options{Trunks: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := New(Config{Plan: p, Dialers: []Dialer{d}, Logger: slog.New(slog.DiscardHandler),
+		Rooms: bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sb.Close(ctx)
+	}()
+	for _, c := range []struct {
+		name string
+		req  api.DialRequest
+		want string
+	}{
+		{"trunk and trunks", api.DialRequest{Trunk: "a", Trunks: []string{"b"}, Number: "1"}, "not both"},
+		{"unknown", api.DialRequest{Trunks: []string{"a", "x"}, Number: "1"}, `trunk "x"`},
+		{"twice", api.DialRequest{Trunks: []string{"a", "a"}, Number: "1"}, "twice"},
+		{"no number", api.DialRequest{Trunks: []string{"a"}}, "number"},
+	} {
+		if err := sb.Dial("r", c.req); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+	if err := sb.Dial("r", api.DialRequest{Trunks: []string{"a", "b"}, Number: "4930"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "trunk b's answer is in the room", func() bool {
+		info, err := sb.Room("r")
+		return err == nil && len(info.Legs) == 1
+	})
+	if got := d.tried(); got != "a,b" {
+		t.Fatalf("tried %q", got)
 	}
 }
