@@ -77,6 +77,10 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	defer cancel()
 	_ = c.Ringing() // the caller hears or sees that it rings
 	callee, trunk, err := s.ring(rctx, c.Caller(), d, log)
+	if trunk != "" && trunk != d.Trunk {
+		s.noteTrunk(c, trunk) // a later trunk carried the call, or gave the last answer
+		d.Trunk = trunk
+	}
 	if err != nil {
 		log.Info("no answer", "user", d.User, "trunks", d.TrunkOrder(), "error", err)
 		var st sipStatus
@@ -95,10 +99,6 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		return
 	}
 	s.setCallee(c, callee)
-	if trunk != "" && trunk != d.Trunk {
-		s.noteTrunk(c, trunk) // a later trunk carried it
-		d.Trunk = trunk
-	}
 	_ = callee.Answer(ctx) // tells a page the call is up
 	// Digits keyed on either side go to the other (RFC 4733 toward a phone).
 	c.OnDTMF(func(d rune) { _ = callee.SendDTMF(string(d)) })

@@ -53,7 +53,8 @@ func failoverReason(err error) string {
 // the next trunk; a 4xx or 6xx is the answer and ends the dial. Trunks that
 // qualify marked down are skipped while another is up (when all are down
 // they are tried anyway: qualify may be wrong, the call may not be).
-// It returns the answered leg and the trunk that carried it.
+// It returns the answered leg and the trunk that carried it; on failure,
+// the trunk whose answer (or failure) is the one returned.
 func (s *Switchboard) dialTrunks(ctx context.Context, d dialplan.DialAction, log *slog.Logger) (Leg, string, error) {
 	order := d.TrunkOrder()
 	type try struct {
@@ -87,6 +88,7 @@ func (s *Switchboard) dialTrunks(ctx context.Context, d dialplan.DialAction, log
 		}
 	}
 	var lastErr error
+	lastTrunk := ""
 	for i, t := range tries {
 		if ctx.Err() != nil {
 			break
@@ -106,7 +108,7 @@ func (s *Switchboard) dialTrunks(ctx context.Context, d dialplan.DialAction, log
 			return leg, t.trunk, nil
 		}
 		if ctx.Err() != nil { // the caller hung up or the dial's timeout ran out
-			return nil, "", err
+			return nil, t.trunk, err
 		}
 		if tryOver {
 			err = fmt.Errorf("%w (%ds): %v", errTryTimeout, d.TryTimeout, err)
@@ -114,9 +116,9 @@ func (s *Switchboard) dialTrunks(ctx context.Context, d dialplan.DialAction, log
 		reason := failoverReason(err)
 		if reason == "" { // busy, not found...: the answer
 			log.Info("dial: trunk answered; no failover", "trunk", t.trunk, "error", err)
-			return nil, "", err
+			return nil, t.trunk, err
 		}
-		lastErr = err
+		lastErr, lastTrunk = err, t.trunk
 		if i < len(tries)-1 {
 			log.Warn("dial: trunk failed, trying the next", "trunk", t.trunk, "reason", reason, "after", time.Since(start).Round(time.Millisecond), "next", tries[i+1].trunk)
 		} else {
@@ -126,7 +128,7 @@ func (s *Switchboard) dialTrunks(ctx context.Context, d dialplan.DialAction, log
 	if lastErr == nil {
 		lastErr = ctx.Err()
 	}
-	return nil, "", lastErr
+	return nil, lastTrunk, lastErr
 }
 
 // noteTrunk writes the trunk that carried c's call into its record.

@@ -63,7 +63,7 @@ func TestDialFailover(t *testing.T) {
 		down    []string
 		tried   string
 		status  int    // the caller's rejection; 0: answered
-		carrier string // the record's trunk
+		carrier string // the record's trunk: the one that carried the call or gave the last answer
 		log     string
 	}{
 		{"503 then answer", "0049", &fakeDevice{err: rejection{503, "Service Unavailable"}}, answers(), nil, "a,b", 0, "b", "reason=\"503 Service Unavailable\""},
@@ -75,7 +75,7 @@ func TestDialFailover(t *testing.T) {
 		{"not found is an answer", "0049", &fakeDevice{err: rejection{404, "Not Found"}}, answers(), nil, "a", 404, "a", "no failover"},
 		{"down is skipped", "0049", answers(), answers(), []string{"a"}, "b", 0, "b", "marked down by qualify"},
 		{"all down: tried anyway", "0049", answers(), answers(), []string{"a", "b"}, "a", 0, "a", "trying them anyway"},
-		{"both fail: the last answer", "0049", &fakeDevice{err: rejection{503, "Service Unavailable"}}, &fakeDevice{err: rejection{502, "Bad Gateway"}}, nil, "a,b", 502, "a", "no trunk left"},
+		{"both fail: the last answer", "0049", &fakeDevice{err: rejection{503, "Service Unavailable"}}, &fakeDevice{err: rejection{502, "Bad Gateway"}}, nil, "a,b", 502, "b", "no trunk left"},
 		{"trunk: alone has no failover", "0123", &fakeDevice{err: rejection{503, "Service Unavailable"}}, answers(), nil, "a", 503, "a", "no trunk left"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
