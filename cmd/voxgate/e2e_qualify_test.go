@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -202,13 +203,22 @@ origins:
 
 // A registered phone that is killed (no unregister) stops answering
 // OPTIONS: qualify marks its contact unreachable in the API and /metrics,
-// and a call to its user rings only the phone that still answers.
+// and a call to its user rings only the phone that still answers. The
+// killed phone registered over UDP, then over TCP (probed on its
+// connection while it lives).
 func TestQualifyKilledPhone(t *testing.T) {
+	for _, tp := range []string{"udp", "tcp"} {
+		t.Run(tp, func(t *testing.T) { qualifyKilledPhone(t, tp) })
+	}
+}
+
+func qualifyKilledPhone(t *testing.T, transport string) {
 	peertest.Need(t, "baresip")
 	g := startGateway(t, func(cfg *Config) { cfg.SIP.QualifyContacts = 300 * time.Millisecond })
 	desk := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Register: true})
 	defer desk.Stop()
-	mobile := peertest.StartBaresip(t, peertest.BaresipOptions{Account: "<sip:bob@" + g.addr + ">;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcmu"})
+	mobile := peertest.StartBaresip(t, peertest.BaresipOptions{Account: "<sip:bob@" + g.addr + ";transport=" + transport +
+		">;auth_pass=bob-secret;regint=60;answermode=auto;audio_codecs=pcmu"})
 	if !mobile.WaitFor("[2 bindings]", 10*time.Second) {
 		t.Fatalf("bob's second phone did not register:\n%s", mobile.Output())
 	}
@@ -226,11 +236,14 @@ func TestQualifyKilledPhone(t *testing.T) {
 		}
 		return n == 2
 	})
+	if rs := regs(); !slices.ContainsFunc(rs, func(r api.Registration) bool { return strings.EqualFold(r.Transport, transport) && r.User == "bob" }) {
+		t.Fatalf("no %s registration of bob: %+v", transport, rs)
+	}
 	mobile.Kill()
 	waitFor(t, "the killed phone is unreachable", 10*time.Second, func() bool {
 		for _, r := range regs() {
 			if r.User == "bob" && !r.Reachable {
-				return r.LastError != "" && !r.Since.IsZero()
+				return r.LastError != "" && !r.Since.IsZero() && strings.EqualFold(r.Transport, transport)
 			}
 		}
 		return false
