@@ -99,6 +99,15 @@ type qualifier struct {
 	mu       sync.Mutex
 	trunks   map[string]*Health
 	contacts map[string]*Health // by contactKey
+	// observer is told when a trunk goes down or comes up (may be nil).
+	observer func(trunk string, h Health)
+}
+
+// WithQualifyObserver sets a function told each time qualify marks a
+// trunk down or up again. It runs on the trunk's probe goroutine: it must
+// not block.
+func WithQualifyObserver(f func(trunk string, h Health)) Option {
+	return func(s *Server) error { s.qual.observer = f; return nil }
 }
 
 func contactKey(b Binding) string { return b.AOR + "\x00" + b.Contact }
@@ -192,8 +201,11 @@ func (s *Server) qualifyTrunk(t *trunk, every time.Duration) {
 			s.qual.trunks[t.cfg.Name] = h
 		}
 		changed := h.record(rtt, err, s.cfg.QualifyMisses, time.Now())
-		up := h.Reachable
+		up, now := h.Reachable, *h
 		s.qual.mu.Unlock()
+		if changed && s.qual.observer != nil {
+			s.qual.observer(t.cfg.Name, now)
+		}
 		switch {
 		case changed && up:
 			t.log.Info("trunk up: answers OPTIONS", "rtt", rtt)

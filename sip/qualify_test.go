@@ -2,7 +2,9 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,13 +49,20 @@ func TestQualifyTrunk(t *testing.T) {
 	defer draining.Close()
 	draining.Drain(context.Background()) // no calls: returns at once, answers 503 from now on
 	iv, off := every, time.Duration(0)
+	var mu sync.Mutex
+	var changes []string
+	seen := func(trunk string, h Health) {
+		mu.Lock()
+		changes = append(changes, fmt.Sprintf("%s reachable=%v", trunk, h.Reachable))
+		mu.Unlock()
+	}
 	gw, _ := testServer(t, func(cfg *Config) {
 		cfg.Trunks = []TrunkConfig{
 			{Name: "live", Registrar: "sip:" + liveAddr, Qualify: &iv},
 			{Name: "draining", Registrar: "sip:" + drainAddr, Qualify: &iv},
 			{Name: "off", Registrar: "sip:" + freeUDPAddr(t), Qualify: &off},
 		}
-	})
+	}, WithQualifyObserver(seen))
 	health := func(name string) (Health, bool) { h, ok := gw.TrunkHealth()[name]; return h, ok }
 	until(t, "the live trunk is qualified with an RTT", 3*time.Second, func() bool {
 		h, _ := health("live")
@@ -85,6 +94,18 @@ func TestQualifyTrunk(t *testing.T) {
 	until(t, "the trunk is up again once the carrier is back", 5*time.Second, func() bool { return gw.TrunkUp("live") })
 	if h2, _ := health("live"); !h2.Since.After(h.Since) || h2.LastError != "" || h2.RTT <= 0 {
 		t.Errorf("up again: %+v", h2)
+	}
+	// The observer heard each change once: a first answer is no change.
+	mu.Lock()
+	defer mu.Unlock()
+	var live []string
+	for _, c := range changes {
+		if strings.HasPrefix(c, "live ") {
+			live = append(live, c)
+		}
+	}
+	if strings.Join(live, ", ") != "live reachable=false, live reachable=true" || !slices.Contains(changes, "draining reachable=false") {
+		t.Errorf("observer saw %q", changes)
 	}
 }
 

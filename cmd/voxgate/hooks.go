@@ -107,6 +107,18 @@ func trunkEvent(hooks *events.Webhooks) func(sip.TrunkState) {
 	}
 }
 
+// qualifyEvent turns a trunk's qualify change (down, up again) into a
+// trunk.qualify event.
+func qualifyEvent(hooks *events.Webhooks) func(string, sip.Health) {
+	return func(trunk string, h sip.Health) {
+		d := events.TrunkQualifyData{Trunk: trunk, Reachable: h.Reachable, Error: h.LastError}
+		if h.Reachable {
+			d.RTTMS = rttMS(h)
+		}
+		hooks.Publish(events.Event{Type: events.TrunkQualify, Time: h.Since, Data: d})
+	}
+}
+
 // hookedLocations is the registrar's location store with a registration
 // event when a contact appears (not at each refresh) or is removed.
 type hookedLocations struct {

@@ -93,7 +93,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
 			roomEvents = roomEvent(hooks)
-			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)))
+			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)), sip.WithQualifyObserver(qualifyEvent(hooks)))
 		}
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
 		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
