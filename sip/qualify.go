@@ -60,12 +60,8 @@ type Health struct {
 	misses int
 }
 
-var (
-	// ErrNoAnswer: an OPTIONS probe got no final response in time.
-	ErrNoAnswer = errors.New("no answer to OPTIONS")
-	// ErrTrunkDown: qualify marked the trunk down.
-	ErrTrunkDown = errors.New("trunk is down (not answering OPTIONS)")
-)
+// ErrNoAnswer: an OPTIONS probe got no final response in time.
+var ErrNoAnswer = errors.New("no answer to OPTIONS")
 
 // validateQualify checks and defaults the qualify settings.
 func (c *Config) validateQualify() error {
