@@ -76,6 +76,12 @@ type Config struct {
 	// (default AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32); any offered
 	// suite it knows is answered whatever this says.
 	SRTPSuites []string `yaml:"srtp_suites"`
+	// QualifyContacts is how often every registered contact is sent
+	// OPTIONS (qualify.go); 0, the default, turns it off.
+	QualifyContacts time.Duration `yaml:"qualify_contacts"`
+	// QualifyMisses unanswered probes in a row mark a trunk down or a
+	// contact unreachable (default 2).
+	QualifyMisses int `yaml:"qualify_misses"`
 
 	rtpMin, rtpMax int
 }
@@ -104,6 +110,8 @@ type TrunkConfig struct {
 	InboundPassword string   `yaml:"inbound_password"`
 	// SRTP is the trunk's media encryption policy ("": sip.srtp).
 	SRTP SRTPPolicy `yaml:"srtp"`
+	// Qualify is how often the trunk is sent OPTIONS (default 60s; 0: off).
+	Qualify *time.Duration `yaml:"qualify"`
 
 	prefixes []netip.Prefix
 	host     string // host:port of the registrar
@@ -221,7 +229,7 @@ func (c *Config) Validate() error {
 		}
 		names[c.Trunks[i].Name] = true
 	}
-	return nil
+	return c.validateQualify()
 }
 
 func (t *TrunkConfig) validate() error {

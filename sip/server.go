@@ -98,6 +98,7 @@ type Server struct {
 	sdpIP    netip.Addr // what we advertise in SDP
 	contact  sip.ContactHeader
 	trunks   []*trunk
+	qual     qualifier // OPTIONS keepalive state (qualify.go)
 	handlers map[sip.RequestMethod]sipgo.RequestHandler
 
 	// Registrations kept across restarts (locstore.go); nil without a store.
@@ -315,6 +316,7 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, t := range s.trunks {
 		t.start(s.ctx)
 	}
+	s.startQualify()
 	s.log.Info("sip listening", "addrs", s.Addrs())
 	return nil
 }
@@ -557,10 +559,18 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	s.respond(tx, req, 200, "OK",
+	if s.Draining() { // a dispatcher's probe takes this node out
+		s.respond(tx, req, 503, "Service Unavailable (draining)", sip.NewHeader("Retry-After", "60"))
+		return
+	}
+	hdrs := []sip.Header{
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"),
-		sip.NewHeader("Accept-Language", "en"))
+		sip.NewHeader("Accept-Language", "en")}
+	if tags := supportedTags(); tags != "" {
+		hdrs = append(hdrs, sip.NewHeader("Supported", tags))
+	}
+	s.respond(tx, req, 200, "OK", hdrs...)
 }
 
 // knownMethods are SIP methods voxgate recognises but does not serve: they get
