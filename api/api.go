@@ -65,13 +65,14 @@ type LegChange struct {
 }
 
 // DialRequest is whom to call into a room: a user, or a number through a
-// trunk.
+// trunk or through trunks tried in order (failover).
 type DialRequest struct {
-	User     string `json:"user"`
-	Trunk    string `json:"trunk"`
-	Number   string `json:"number"`
-	CallerID string `json:"caller_id"`
-	Timeout  int    `json:"timeout"` // seconds of ringing, default 30
+	User     string   `json:"user"`
+	Trunk    string   `json:"trunk"`
+	Trunks   []string `json:"trunks,omitempty"`
+	Number   string   `json:"number"`
+	CallerID string   `json:"caller_id"`
+	Timeout  int      `json:"timeout"` // seconds of ringing, default 30
 }
 
 // PlayRequest is a prompt to play: a WAV file in the configured prompt
@@ -89,6 +90,13 @@ type Registration struct {
 	Transport string    `json:"transport"`
 	UserAgent string    `json:"user_agent,omitempty"`
 	Expires   time.Time `json:"expires"`
+	// Reachable is false when contact qualify (OPTIONS) marked the
+	// contact unreachable; Qualified tells whether a probe has finished.
+	Reachable bool      `json:"reachable"`
+	Qualified bool      `json:"qualified"`
+	RTTMS     *float64  `json:"rtt_ms,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
 }
 
 // TrunkInfo is voxgate's registration at one carrier.
@@ -97,6 +105,13 @@ type TrunkInfo struct {
 	Registered bool      `json:"registered"`
 	Expires    time.Time `json:"expires,omitzero"`
 	LastError  string    `json:"last_error,omitempty"`
+	// Reachable is false when qualify (OPTIONS) marked the trunk down;
+	// QualifyError is why its last probe failed.
+	Reachable    bool      `json:"reachable"`
+	Qualified    bool      `json:"qualified"`
+	RTTMS        *float64  `json:"rtt_ms,omitempty"`
+	QualifyError string    `json:"qualify_error,omitempty"`
+	Since        time.Time `json:"since,omitzero"`
 }
 
 // CallInfo is a call in progress.

@@ -94,15 +94,24 @@ func (ra *RoomAction) validate() error {
 	return nil
 }
 
-// DialAction rings a user or calls a number through a trunk.
+// DialAction rings a user or calls a number through a trunk, or through
+// several trunks tried in order (failover).
 type DialAction struct {
-	User     string `yaml:"user"`
-	Trunk    string `yaml:"trunk"`
-	Number   string `yaml:"number"` // default: the dialled number
-	Strip    int    `yaml:"strip"`
-	Prepend  string `yaml:"prepend"`
-	CallerID string `yaml:"caller_id"`
-	Timeout  int    `yaml:"timeout"` // seconds, default 30
+	User  string `yaml:"user"`
+	Trunk string `yaml:"trunk"`
+	// Trunks are tried in order until one carries the call (a trunk that
+	// fails with a timeout, 408, 5xx or a transport error gives way to the
+	// next; a 4xx such as 404 or 486 is the answer). Routed, Trunks always
+	// lists the trunks to try and Trunk is the first of them.
+	Trunks []string `yaml:"trunks"`
+	// TryTimeout bounds each try through a trunk, in seconds, until its
+	// final answer (0: no bound but Timeout, which spans all the tries).
+	TryTimeout int    `yaml:"try_timeout"`
+	Number     string `yaml:"number"` // default: the dialled number
+	Strip      int    `yaml:"strip"`
+	Prepend    string `yaml:"prepend"`
+	CallerID   string `yaml:"caller_id"`
+	Timeout    int    `yaml:"timeout"` // seconds, default 30
 }
 
 // PINAction plays a prompt, collects a PIN (three tries) and joins a room.
@@ -279,17 +288,11 @@ func (r *Rule) validate(p *Plan, c *Context, trunks map[string]bool) error {
 	switch {
 	case r.Dial != nil:
 		d := r.Dial
-		if (d.User == "") == (d.Trunk == "") {
-			return config.FieldErr("dial", errors.New("give user or trunk"))
+		if err := d.validateTrunks(c, trunks); err != nil {
+			return err
 		}
-		if d.Trunk != "" && !trunks[d.Trunk] {
-			return config.Fieldf("dial.trunk", "%w %q", ErrUnknownTrunk, d.Trunk)
-		}
-		if d.Trunk != "" && !c.AllowTrunks {
-			return config.FieldErr("dial.trunk", ErrTollFraud)
-		}
-		if d.Strip < 0 || d.Timeout < 0 {
-			return config.FieldErr("dial", errors.New("strip and timeout must not be negative"))
+		if d.Strip < 0 || d.Timeout < 0 || d.TryTimeout < 0 {
+			return config.FieldErr("dial", errors.New("strip, timeout and try_timeout must not be negative"))
 		}
 	case r.PIN != nil:
 		if r.PIN.Room.PIN == "" {
@@ -500,6 +503,10 @@ func (r *Rule) action(c Call, caps []string) Action {
 		d.CallerID = expand(d.CallerID, caps, c)
 		if d.Timeout == 0 {
 			d.Timeout = 30
+		}
+		d.Trunks, d.Trunk = d.TrunkOrder(), ""
+		if len(d.Trunks) > 0 {
+			d.Trunk = d.Trunks[0]
 		}
 		a.Kind, a.Dial = Dial, d
 	case r.PIN != nil:

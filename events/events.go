@@ -29,10 +29,11 @@ const (
 	RoomTalking  = "room.talking"  // a participant started or stopped talking
 	Registration = "registration"  // a SIP contact registered, refreshed its binding's end, or went away
 	TrunkState   = "trunk.state"   // voxgate's registration at a carrier changed
+	TrunkQualify = "trunk.qualify" // a trunk stopped or started answering OPTIONS (qualify)
 )
 
 // Types are every event type, in the order the README lists them.
-var Types = []string{CallStarted, CallAnswered, CallEnded, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState}
+var Types = []string{CallStarted, CallAnswered, CallEnded, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState, TrunkQualify}
 
 // Event is one thing that happened. Its JSON form is the webhook's body:
 //
@@ -92,6 +93,14 @@ type TrunkData struct {
 	Trunk      string `json:"trunk"`
 	Registered bool   `json:"registered"`
 	Error      string `json:"error,omitempty"`
+}
+
+// TrunkQualifyData is the data of a trunk.qualify event.
+type TrunkQualifyData struct {
+	Trunk     string   `json:"trunk"`
+	Reachable bool     `json:"reachable"`
+	RTTMS     *float64 `json:"rtt_ms,omitempty"` // the answer's round trip (when reachable)
+	Error     string   `json:"error,omitempty"`  // the last probe's failure (when not)
 }
 
 // newID returns a random event id.

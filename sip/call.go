@@ -63,6 +63,8 @@ type Call struct {
 	txEnc     audio.CodecEncoder // WriteFrame's encoder, for txCodec
 	txCodec   audio.Codec
 	timer     callTimer // session timer, pending re-offer (timers.go)
+	// srtpPolicy is the call's media encryption policy (srtp.go).
+	srtpPolicy SRTPPolicy
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {
@@ -236,7 +238,7 @@ func (c *Call) Answer(ctx context.Context) error {
 		}
 	}
 	c.arm(c.timer.neg, true)
-	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote())
+	c.log.Info("call answered", "codec", c.Codec().Name, "remote_rtp", c.remote(), "srtp", c.SRTP())
 	return nil
 }
 
@@ -254,6 +256,19 @@ func (c *Call) takeAckAnswer() error {
 		return err
 	}
 	c.mu.Lock()
+	sl, sr, err := takeAnswerSRTP(c.srtpPolicy, c.local.Crypto, &mo)
+	if err == nil {
+		if sl == nil {
+			c.local.Proto, c.local.Crypto = "", nil
+		} else {
+			c.local.Crypto = []cryptoAttr{*sl}
+		}
+		err = c.sess.setSRTP(sl, sr)
+	}
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	c.offer = mo
 	c.lateOffer = false
 	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
@@ -400,6 +415,11 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.srv.respond(tx, req, code, reasonFor(code, err), sdpWarning(err))
 		return
 	}
+	sl, sr, err := c.answerReinviteSRTP(&mo)
+	if err != nil {
+		c.srv.respond(tx, req, 488, reasonFor(488, err))
+		return
+	}
 	c.mu.Lock()
 	if c.st != stateAnswered {
 		c.mu.Unlock()
@@ -410,6 +430,12 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.local.Version++
 	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
+	c.setLocalCryptoLocked(&mo, sl)
+	if err := c.sess.setSRTP(sl, sr); err != nil {
+		c.mu.Unlock()
+		c.srv.respond(tx, req, 488, reasonFor(488, err))
+		return
+	}
 	body := c.local.marshal(&mo)
 	c.sess.configure(&mo, c.local.Direction)
 	c.mu.Unlock()

@@ -71,6 +71,19 @@ type Config struct {
 	Stream StreamConfig `yaml:"stream"`
 	// SessionTimers are RFC 4028 session timers (timers.go).
 	SessionTimers SessionTimerConfig `yaml:"session_timers"`
+	// SRTP is the default media encryption policy (off, offer, require) of
+	// calls whose trunk or user sets none; default off.
+	SRTP SRTPPolicy `yaml:"srtp"`
+	// SRTPSuites are the SDES crypto suites voxgate offers, in order
+	// (default AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32); any offered
+	// suite it knows is answered whatever this says.
+	SRTPSuites []string `yaml:"srtp_suites"`
+	// QualifyContacts is how often every registered contact is sent
+	// OPTIONS (qualify.go); 0, the default, turns it off.
+	QualifyContacts time.Duration `yaml:"qualify_contacts"`
+	// QualifyMisses unanswered probes in a row mark a trunk down or a
+	// contact unreachable (default 2).
+	QualifyMisses int `yaml:"qualify_misses"`
 
 	rtpMin, rtpMax int
 }
@@ -97,6 +110,10 @@ type TrunkConfig struct {
 	InboundCIDRs    []string `yaml:"inbound_cidrs"`
 	InboundUser     string   `yaml:"inbound_user"`
 	InboundPassword string   `yaml:"inbound_password"`
+	// SRTP is the trunk's media encryption policy ("": sip.srtp).
+	SRTP SRTPPolicy `yaml:"srtp"`
+	// Qualify is how often the trunk is sent OPTIONS (default 60s; 0: off).
+	Qualify *time.Duration `yaml:"qualify"`
 
 	prefixes []netip.Prefix
 	host     string // host:port of the registrar
@@ -198,6 +215,12 @@ func (c *Config) Validate() error {
 			return config.Fieldf(fmt.Sprintf("codecs[%d]", i), "unknown codec %q (want %s)", name, audio.CodecNames())
 		}
 	}
+	if err := checkSRTP("srtp", &c.SRTP); err != nil {
+		return err
+	}
+	if err := checkSuites(&c.SRTPSuites); err != nil {
+		return err
+	}
 	if err := c.SessionTimers.validate(); err != nil {
 		return config.Within("session_timers", err)
 	}
@@ -211,7 +234,7 @@ func (c *Config) Validate() error {
 		}
 		names[c.Trunks[i].Name] = true
 	}
-	return nil
+	return c.validateQualify()
 }
 
 func (t *TrunkConfig) validate() error {
@@ -258,6 +281,9 @@ func (t *TrunkConfig) validate() error {
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		t.prefixes = append(t.prefixes, p)
+	}
+	if err := checkSRTP("srtp", &t.SRTP); err != nil {
+		return err
 	}
 	if (t.InboundUser == "") != (t.InboundPassword == "") {
 		return config.Fieldf("inbound_user", "inbound_user and inbound_password go together")

@@ -113,6 +113,8 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	for _, c := range accept {
 		local.PTs = append(local.PTs, c.PT)
 	}
+	policy := s.srtpPolicyFor(origin)
+	local.Proto, local.Crypto = offerSRTP(policy, s.cfg.SRTPSuites)
 	req := sip.NewRequest(sip.INVITE, uri)
 	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
 	fromH.Params.Add("tag", sip.GenerateTagN(16))
@@ -164,6 +166,14 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		return nil, err
 	}
 	mo, err := parseOffer(dlg.InviteResponse.Body(), accept)
+	var srtpLocal, srtpRemote *cryptoAttr
+	if err == nil {
+		srtpLocal, srtpRemote, err = takeAnswerSRTP(policy, local.Crypto, &mo)
+	}
+	if err == nil {
+		err = sess.setSRTP(srtpLocal, srtpRemote)
+		sess.srtpFailures = &s.counters.srtpFailures
+	}
 	if err != nil {
 		_ = dlg.Ack(ctx)
 		_ = dlg.Bye(ctx)
@@ -176,11 +186,18 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		_ = dlg.Close()
 		return nil, err
 	}
+	local.Crypto = nil
+	if srtpLocal != nil {
+		local.Crypto = []cryptoAttr{*srtpLocal}
+	} else {
+		local.Proto = ""
+	}
 	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
+	c.srtpPolicy = policy
 	c.timer.neg = s.timerResponse(dlg.InviteResponse, o.sessionExpires)
 	c.arm(c.timer.neg, false)
 	s.track(c)
-	c.log.Info("outgoing call answered", "to", uri.String(), "codec", mo.Codec.Name, "remote_rtp", mo.Addr)
+	c.log.Info("outgoing call answered", "to", uri.String(), "codec", mo.Codec.Name, "remote_rtp", mo.Addr, "srtp", c.SRTP())
 	return c, nil
 }
 

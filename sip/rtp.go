@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -38,6 +39,11 @@ type Stats struct {
 	// RTT is the round-trip time from the peer's last report block that
 	// echoed one of our sender reports (RFC 3550 6.4.1); 0 until then.
 	RTT time.Duration
+
+	// SRTPAuthFailures counts SRTP packets dropped unplayed: they failed
+	// authentication, replayed an earlier one, or came as plain RTP on a
+	// leg that negotiated SRTP. SRTCPAuthFailures counts the same of RTCP.
+	SRTPAuthFailures, SRTCPAuthFailures uint64
 }
 
 const maxPayload = 1500
@@ -57,6 +63,10 @@ type rtpSession struct {
 	ssrc       uint32
 	sendBuf    []byte
 	lastRecvAt time.Time
+	// srtp is the leg's SRTP when negotiated (nil: plain RTP); srtpFailures
+	// is the server's count of packets it dropped.
+	srtp         atomic.Pointer[srtpState]
+	srtpFailures *[2]atomic.Uint64
 
 	mu         sync.Mutex
 	remote     netip.AddrPort // where RTP goes; latched to the peer's source
@@ -160,7 +170,11 @@ func (s *rtpSession) readRTP() {
 			}
 			continue
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.Version != 2 {
+		b, ok := s.unprotectRTP(buf[:n])
+		if !ok {
+			continue
+		}
+		if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
 			continue
 		}
 		s.handleRTP(&pkt, src, n)
@@ -291,7 +305,11 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	s.sentAny = true
 	s.stats.PacketsSent++
 	s.stats.BytesSent += uint64(len(pkt))
-	_, err := s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
+	pkt, err := s.protectRTP(pkt)
+	if err != nil {
+		return err
+	}
+	_, err = s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
 	return err
 }
 
@@ -332,7 +350,11 @@ func (s *rtpSession) readRTCP() {
 			}
 			continue
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		b, ok := s.unprotectRTCP(buf[:n])
+		if !ok {
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(b)
 		if err != nil {
 			continue
 		}
@@ -425,6 +447,9 @@ func (s *rtpSession) sendRTCP(bye bool) {
 	s.mu.Unlock()
 	b, err := rtcp.Marshal(pkts)
 	if err != nil {
+		return
+	}
+	if b, err = s.protectRTCP(b); err != nil {
 		return
 	}
 	_, _ = s.rtcpConn.WriteToUDPAddrPort(b, dst)

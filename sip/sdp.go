@@ -94,6 +94,12 @@ type mediaOffer struct {
 	// DTX: the peer's fmtp for the chosen codec has usedtx=1 (RFC 7587):
 	// it prefers gaps in silence, so voxgate may send them.
 	DTX bool
+	// Proto is the audio m-line's transport: RTP/AVP (or RTP/AVPF) or
+	// RTP/SAVP. Crypto holds its a=crypto lines voxgate can use, in the
+	// offerer's order; CryptoErr why the first unusable one was refused.
+	Proto     string
+	Crypto    []cryptoAttr
+	CryptoErr error
 }
 
 // parseOffer picks the audio stream of a peer's SDP and the codec to use:
@@ -115,10 +121,11 @@ func parseOffer(body []byte, accept []codecInfo) (mediaOffer, error) {
 		if md.MediaName.Media != "audio" || mo.Index >= 0 || md.MediaName.Port.Value == 0 {
 			continue
 		}
-		if !strings.HasPrefix(strings.Join(md.MediaName.Protos, "/"), "RTP/AVP") {
+		proto := strings.Join(md.MediaName.Protos, "/")
+		if !strings.HasPrefix(proto, "RTP/AVP") && proto != "RTP/SAVP" {
 			continue
 		}
-		mo.Index = i
+		mo.Index, mo.Proto = i, proto
 		if err := mo.fromMedia(&s, md, accept); err != nil {
 			return mo, err
 		}
@@ -170,6 +177,7 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			mo.Direction = Direction(a.Key)
 		}
 	}
+	mo.readCrypto(md.Attributes) // media level only (RFC 4568 9.1)
 	if ip.IsUnspecified() && mo.Direction == SendRecv {
 		mo.Direction = SendOnly // RFC 2543 hold: c=0.0.0.0
 	}
@@ -239,6 +247,10 @@ type localMedia struct {
 	DTMFRate  int // 0: 8000
 	Ptime     int
 	Direction Direction
+	// Proto is the m-line's transport ("": RTP/AVP); Crypto the a=crypto
+	// lines with our keys (several in an offer, one in an answer).
+	Proto  string
+	Crypto []cryptoAttr
 }
 
 // marshal writes the SDP. For an answer, mo gives the offer's m-lines so
@@ -252,7 +264,7 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 	fmt.Fprintf(&b, "v=0\r\no=voxgate %d %d IN %s %s\r\ns=voxgate\r\nc=IN %s %s\r\nt=0 0\r\n",
 		l.SessID, l.Version, ipv, l.IP, ipv, l.IP)
 	audio := func() {
-		fmt.Fprintf(&b, "m=audio %d RTP/AVP", l.Port)
+		fmt.Fprintf(&b, "m=audio %d %s", l.Port, cmp.Or(l.Proto, "RTP/AVP"))
 		for _, pt := range l.PTs {
 			fmt.Fprintf(&b, " %d", pt)
 		}
@@ -270,6 +282,9 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 			fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/%d\r\na=fmtp:%d 0-16\r\n", l.DTMFPT, cmp.Or(l.DTMFRate, 8000), l.DTMFPT)
 		}
 		fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", l.Ptime, l.Direction)
+		for _, c := range l.Crypto {
+			fmt.Fprintf(&b, "a=crypto:%s\r\n", c)
+		}
 	}
 	if mo == nil {
 		audio()

@@ -98,6 +98,7 @@ type Server struct {
 	sdpIP    netip.Addr // what we advertise in SDP
 	contact  sip.ContactHeader
 	trunks   []*trunk
+	qual     qualifier // OPTIONS keepalive state (qualify.go)
 	handlers map[sip.RequestMethod]sipgo.RequestHandler
 
 	// Registrations kept across restarts (locstore.go); nil without a store.
@@ -318,6 +319,7 @@ func (s *Server) Start(ctx context.Context) error {
 	for _, t := range s.trunks {
 		t.start(s.ctx)
 	}
+	s.startQualify()
 	s.log.Info("sip listening", "addrs", s.Addrs())
 	return nil
 }
@@ -560,10 +562,18 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 }
 
 func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
-	hdrs := []sip.Header{sip.NewHeader("Allow", allowedMethods),
+	if s.Draining() { // a dispatcher's probe takes this node out
+		s.respond(tx, req, 503, "Service Unavailable (draining)", sip.NewHeader("Retry-After", "60"))
+		return
+	}
+	hdrs := []sip.Header{
+		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"),
 		sip.NewHeader("Accept-Language", "en")}
-	s.respond(tx, req, 200, "OK", append(hdrs, s.timerHeaders(timerNeg{})...)...) // Supported: timer
+	if tags := supportedTags(); tags != "" {
+		hdrs = append(hdrs, sip.NewHeader("Supported", tags))
+	}
+	s.respond(tx, req, 200, "OK", hdrs...)
 }
 
 // knownMethods are SIP methods voxgate recognises but does not serve: they get
@@ -741,6 +751,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !late {
 		mo, err = parseOffer(req.Body(), accept)
 	}
+	policy := s.srtpPolicyFor(origin)
+	var srtpLocal, srtpRemote *cryptoAttr
+	if err == nil && !late {
+		srtpLocal, srtpRemote, err = answerSRTP(policy, &mo, nil)
+	}
 	if err != nil {
 		code := 488
 		if errors.Is(err, ErrBadSDP) {
@@ -784,8 +799,12 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	s.track(c)
 	defer c.finish()
+	if err := c.initSRTP(policy, late, &mo, srtpLocal, srtpRemote); err != nil {
+		c.Reject(488, reasonFor(488, err))
+		return
+	}
 	c.log.Info("incoming call", "from", req.From().Address.User, "to", c.dialed, "origin", origin.Kind+":"+origin.Name,
-		"codec", mo.Codec.Name, "late_offer", late, "source", logSource(req))
+		"codec", mo.Codec.Name, "late_offer", late, "source", logSource(req), "srtp", c.SRTP())
 	s.handler.HandleCall(c.ctx, c)
 	if c.state() == stateAnswered {
 		<-c.Done() // hold the INVITE handler until the call ends

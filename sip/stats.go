@@ -19,6 +19,10 @@ type ServerStats struct {
 	FDExhausted, AcceptErrors       uint64
 	// Transactions alive now, and requests refused 503 over the limit.
 	Transactions, Overloaded uint64
+	// SRTPAuthFailures and SRTCPAuthFailures: SRTP and SRTCP packets
+	// dropped unplayed on every call (failed authentication, replays, plain
+	// packets on an SRTP leg).
+	SRTPAuthFailures, SRTCPAuthFailures uint64
 }
 
 // counters are updated on the signalling path (not the media path): a
@@ -33,6 +37,7 @@ type counters struct {
 	fdExhausted  atomic.Uint64
 	acceptErrors atomic.Uint64
 	overloaded   atomic.Uint64
+	srtpFailures [2]atomic.Uint64 // SRTP, SRTCP
 }
 
 func newCounters() *counters {
@@ -56,7 +61,8 @@ func (s *Server) ServerStats() ServerStats {
 	st := ServerStats{Registrations: s.location.count(), Calls: s.Calls(), Requests: map[string]uint64{}, Responses: map[int]uint64{},
 		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load(),
 		ConnectionsRefused: s.counters.connsRefused.Load(), FDExhausted: s.counters.fdExhausted.Load(), AcceptErrors: s.counters.acceptErrors.Load(),
-		Transactions: uint64(max(s.inflight.Load(), 0)), Overloaded: s.counters.overloaded.Load()}
+		Transactions: uint64(max(s.inflight.Load(), 0)), Overloaded: s.counters.overloaded.Load(),
+		SRTPAuthFailures: s.counters.srtpFailures[0].Load(), SRTCPAuthFailures: s.counters.srtpFailures[1].Load()}
 	s.mu.Lock()
 	for _, l := range s.streams {
 		st.Connections += uint64(l.connections())

@@ -697,21 +697,33 @@ func (c *Call) ackAnswer(seq uint32, body []byte) {
 		c.log.Warn("re-INVITE without SDP: unusable answer in the ACK; media unchanged", "error", err)
 		return
 	}
-	c.applyOffer(mo)
+	if _, err := c.applyOffer(mo); err != nil {
+		c.log.Warn("re-INVITE without SDP: unusable answer in the ACK; media unchanged", "error", err)
+		return
+	}
 	c.log.Info("re-INVITE without SDP answered in the ACK", "codec", mo.Codec.Name, "remote_rtp", mo.Addr)
 }
 
-// applyOffer takes the peer's new SDP and returns our answer.
-func (c *Call) applyOffer(mo mediaOffer) []byte {
+// applyOffer takes the peer's new SDP (with its SRTP keys under the call's
+// policy, srtp.go) and returns our answer; on error nothing changed.
+func (c *Call) applyOffer(mo mediaOffer) ([]byte, error) {
+	sl, sr, err := c.answerReinviteSRTP(&mo)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.sess.setSRTP(sl, sr); err != nil {
+		return nil, err
+	}
+	c.setLocalCryptoLocked(&mo, sl)
 	c.offer = mo
 	c.local.Version++
 	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
 	body := c.local.marshal(&mo)
 	c.sess.configure(&mo, c.local.Direction)
-	return body
+	return body, nil
 }
 
 // handleUpdate answers an UPDATE in a dialog (RFC 3311): a session refresh
@@ -743,7 +755,10 @@ func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
 			s.respond(tx, req, code, reasonFor(code, err), sdpWarning(err))
 			return
 		}
-		body = c.applyOffer(mo)
+		if body, err = c.applyOffer(mo); err != nil {
+			s.respond(tx, req, 488, reasonFor(488, err), sdpWarning(err))
+			return
+		}
 		c.log.Info("UPDATE", "remote_direction", mo.Direction, "remote_rtp", mo.Addr, "codec", mo.Codec.Name)
 	}
 	var res *sip.Response

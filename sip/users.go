@@ -15,6 +15,9 @@ type User struct {
 	Name     string
 	Password string
 	HA1      string
+	// SRTP is the media encryption policy of the user's calls ("": the
+	// server's sip.srtp).
+	SRTP SRTPPolicy
 }
 
 // ha1 returns the digest HA1 for algo ("MD5" or "SHA-256") and whether the

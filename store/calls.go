@@ -44,6 +44,12 @@ func (s *SQLite) CallAnswered(ctx context.Context, id string, at time.Time) erro
 		`UPDATE calls SET answered_ns = COALESCE(answered_ns, ?) WHERE id = ?`, ns(at), id)
 }
 
+// CallTrunk notes the trunk that carried a call (a dial through several
+// trunks names the first in its record until a later one answers).
+func (s *SQLite) CallTrunk(ctx context.Context, id, trunk string) error {
+	return s.exec1(ctx, "call "+id+" trunk", `UPDATE calls SET trunk = ? WHERE id = ?`, trunk, id)
+}
+
 // CallEnded closes a call record: when, why, and its legs with their
 // quality, in one transaction.
 func (s *SQLite) CallEnded(ctx context.Context, id string, at time.Time, cause api.HangupCause, legs []api.CallLeg) error {

@@ -207,10 +207,16 @@ var callerIDRe = regexp.MustCompile(`^[A-Za-z0-9+_.!~*'()-]{1,64}$`)
 // Dial calls a user or a number through a trunk and puts whoever answers
 // into the room (created if need be), as a plain participant.
 func (s *Switchboard) Dial(room string, d api.DialRequest) error {
-	if (d.User == "") == (d.Trunk == "") {
+	if d.Trunk != "" && len(d.Trunks) > 0 {
+		return errors.New("give trunk or trunks, not both")
+	}
+	if d.Trunk != "" {
+		d.Trunks = []string{d.Trunk}
+	}
+	if (d.User == "") == (len(d.Trunks) == 0) {
 		return errors.New("give user or trunk (one of them)")
 	}
-	if d.Trunk != "" && d.Number == "" {
+	if len(d.Trunks) > 0 && d.Number == "" {
 		return errors.New("number: a trunk call needs the number to dial")
 	}
 	if d.CallerID != "" && !callerIDRe.MatchString(d.CallerID) {
@@ -219,13 +225,21 @@ func (s *Switchboard) Dial(room string, d api.DialRequest) error {
 	if d.Timeout < 0 || d.Timeout > 300 {
 		return fmt.Errorf("timeout: %d is not 0..300 seconds", d.Timeout)
 	}
-	if d.Trunk != "" && !s.hasTrunk(d.Trunk) {
-		return fmt.Errorf("trunk %q: %w", d.Trunk, api.ErrNotFound)
+	for i, t := range d.Trunks {
+		if !s.hasTrunk(t) {
+			return fmt.Errorf("trunk %q: %w", t, api.ErrNotFound)
+		}
+		if slices.Index(d.Trunks, t) < i {
+			return fmt.Errorf("trunks: %q is listed twice", t)
+		}
 	}
 	if d.User != "" && !s.reachable(d.User) {
 		return fmt.Errorf("user %q has no open page and no registered phone: %w", d.User, api.ErrConflict)
 	}
-	da := dialplan.DialAction{User: d.User, Trunk: d.Trunk, Number: d.Number, CallerID: d.CallerID, Timeout: cmp.Or(d.Timeout, 30)}
+	da := dialplan.DialAction{User: d.User, Trunks: d.Trunks, Number: d.Number, CallerID: d.CallerID, Timeout: cmp.Or(d.Timeout, 30)}
+	if len(da.Trunks) > 0 {
+		da.Trunk = da.Trunks[0]
+	}
 	if !s.goOwned(func() { s.dialIntoRoom(room, da) }) {
 		return fmt.Errorf("voxgate is stopping: %w", api.ErrConflict)
 	}
@@ -237,7 +251,7 @@ func (s *Switchboard) dialIntoRoom(room string, da dialplan.DialAction) {
 	log := s.log.With("room", room, "user", da.User, "trunk", da.Trunk, "number", da.Number)
 	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(da.Timeout)*time.Second)
 	ringing := time.Now()
-	leg, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
+	leg, _, err := s.ring(ctx, cmp.Or(da.CallerID, "room-"+room), da, log)
 	cancel()
 	if err != nil {
 		log.Info("dial into room: no answer", "error", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -12,18 +11,20 @@ import (
 	"github.com/voxgate/voxgate/dialplan"
 )
 
-// ring calls out through a trunk, or rings every device of a user at once
-// (open pages, registered phones): the first to answer wins and the others
-// are cancelled (a late answer is hung up).
-func (s *Switchboard) ring(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (Leg, error) {
-	if d.Trunk != "" {
-		for _, dl := range s.dialers {
-			if slices.Contains(dl.Trunks(), d.Trunk) {
-				return dl.DialTrunk(ctx, d.Trunk, d.Number, d.CallerID)
-			}
-		}
-		return nil, ErrUnknownTrunk
+// ring calls out through trunks in order (failover.go), or rings every
+// device of a user at once (open pages, registered phones): the first to
+// answer wins and the others are cancelled (a late answer is hung up). It
+// returns the trunk that carried a trunk call.
+func (s *Switchboard) ring(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (Leg, string, error) {
+	if d.Trunk != "" || len(d.Trunks) > 0 {
+		return s.dialTrunks(ctx, d, log)
 	}
+	leg, err := s.ringUser(ctx, from, d, log)
+	return leg, "", err
+}
+
+// ringUser rings every device of d.User at once.
+func (s *Switchboard) ringUser(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (Leg, error) {
 	var devices []Device
 	for _, dl := range s.dialers {
 		devices = append(devices, dl.Devices(d.User)...)
@@ -75,9 +76,13 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
 	defer cancel()
 	_ = c.Ringing() // the caller hears or sees that it rings
-	callee, err := s.ring(rctx, c.Caller(), d, log)
+	callee, trunk, err := s.ring(rctx, c.Caller(), d, log)
+	if trunk != "" && trunk != d.Trunk {
+		s.noteTrunk(c, trunk) // a later trunk carried the call, or gave the last answer
+		d.Trunk = trunk
+	}
 	if err != nil {
-		log.Info("no answer", "user", d.User, "trunk", d.Trunk, "error", err)
+		log.Info("no answer", "user", d.User, "trunks", d.TrunkOrder(), "error", err)
 		var st sipStatus
 		switch {
 		case errors.As(err, &st):

@@ -71,6 +71,9 @@ type UserConfig struct {
 	Name     string `yaml:"name"`
 	Password string `yaml:"password"`
 	HA1      string `yaml:"ha1"`
+	// SRTP is the media encryption policy of the user's calls: off, offer
+	// or require ("": sip.srtp).
+	SRTP string `yaml:"srtp"`
 }
 
 // parseConfig decodes and validates a config file's bytes; name is used in
@@ -111,6 +114,9 @@ func parseConfig(name string, data []byte) (*Config, error) {
 			return nil, fail(f+".password", errors.New("a password or an ha1 is required"))
 		case u.HA1 != "" && len(u.HA1) != 32 && len(u.HA1) != 64:
 			return nil, fail(f+".ha1", errors.New("must be 32 (MD5) or 64 (SHA-256) hex digits"))
+		}
+		if _, err := sip.ParseSRTPPolicy(u.SRTP); err != nil {
+			return nil, fail(f+".srtp", err)
 		}
 		seen[u.Name] = true
 	}

@@ -43,6 +43,14 @@ func (h *hookedRecords) CallStarted(ctx context.Context, r api.CallRecord) error
 	return err
 }
 
+// CallTrunk passes the trunk that carried a call on to the store.
+func (h *hookedRecords) CallTrunk(ctx context.Context, id, trunk string) error {
+	if n, ok := h.CallRecords.(switchboard.TrunkNoter); ok {
+		return n.CallTrunk(ctx, id, trunk)
+	}
+	return nil
+}
+
 func (h *hookedRecords) CallAnswered(ctx context.Context, id string, at time.Time) error {
 	err := h.CallRecords.CallAnswered(ctx, id, at)
 	h.mu.Lock()
@@ -96,6 +104,18 @@ func roomEvent(hooks *events.Webhooks) func(bridge.Event, string) {
 func trunkEvent(hooks *events.Webhooks) func(sip.TrunkState) {
 	return func(st sip.TrunkState) {
 		hooks.Publish(events.Event{Type: events.TrunkState, Data: events.TrunkData{Trunk: st.Name, Registered: st.Registered, Error: st.LastError}})
+	}
+}
+
+// qualifyEvent turns a trunk's qualify change (down, up again) into a
+// trunk.qualify event.
+func qualifyEvent(hooks *events.Webhooks) func(string, sip.Health) {
+	return func(trunk string, h sip.Health) {
+		d := events.TrunkQualifyData{Trunk: trunk, Reachable: h.Reachable, Error: h.LastError}
+		if h.Reachable {
+			d.RTTMS = rttMS(h)
+		}
+		hooks.Publish(events.Event{Type: events.TrunkQualify, Time: h.Since, Data: d})
 	}
 }
 

@@ -31,7 +31,7 @@ func TestWebhookSources(t *testing.T) {
 		}
 		_ = json.Unmarshal(body, &ev)
 		s := ev.Type
-		for _, k := range []string{"user", "state", "room", "name", "talking", "trunk", "registered"} {
+		for _, k := range []string{"user", "state", "room", "name", "talking", "trunk", "registered", "reachable"} {
 			if v, ok := ev.Data[k]; ok {
 				b, _ := json.Marshal(v)
 				s += " " + k + "=" + string(b)
@@ -74,6 +74,7 @@ func TestWebhookSources(t *testing.T) {
 	room(bridge.Event{Room: "8001", Leg: "l1", Type: "talking", At: time.Now()}, "alice")
 	room(bridge.Event{Room: "8001", Leg: "l1", Type: "kicked", At: time.Now()}, "alice")
 	trunkEvent(hooks)(sip.TrunkState{Name: "carrier", Registered: true})
+	qualifyEvent(hooks)("carrier", sip.Health{Qualified: true, Reachable: false, LastError: "no answer to OPTIONS within 1s", Since: time.Now()})
 
 	want := []string{
 		`registration user="bob" state="registered"`,
@@ -82,6 +83,7 @@ func TestWebhookSources(t *testing.T) {
 		`room.talking room="8001" name="alice" talking=true`,
 		`room.left room="8001" name="alice"`,
 		`trunk.state trunk="carrier" registered=true`,
+		`trunk.qualify trunk="carrier" reachable=false`,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -66,7 +66,7 @@ func orDefault(s, d string) string {
 func users(cfg *Config) []sip.User {
 	out := make([]sip.User, 0, len(cfg.Users))
 	for _, u := range cfg.Users {
-		out = append(out, sip.User{Name: u.Name, Password: u.Password, HA1: strings.ToLower(u.HA1)})
+		out = append(out, sip.User{Name: u.Name, Password: u.Password, HA1: strings.ToLower(u.HA1), SRTP: sip.SRTPPolicy(strings.ToLower(u.SRTP))})
 	}
 	return out
 }

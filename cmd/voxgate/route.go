@@ -98,6 +98,12 @@ func describeAction(a dialplan.Action) string {
 		if d.CallerID != "" {
 			opts = append(opts, "caller ID "+d.CallerID)
 		}
+		if d.TryTimeout > 0 {
+			opts = append(opts, fmt.Sprintf("each try %ds", d.TryTimeout))
+		}
+		if len(d.Trunks) > 1 {
+			return fmt.Sprintf("dial %s through trunks %s in order (%s)", d.Number, strings.Join(d.Trunks, ", then "), strings.Join(opts, ", "))
+		}
 		if d.Trunk != "" {
 			return fmt.Sprintf("dial %s through trunk %s (%s)", d.Number, d.Trunk, strings.Join(opts, ", "))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -92,7 +93,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
 			roomEvents = roomEvent(hooks)
-			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)))
+			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)), sip.WithQualifyObserver(qualifyEvent(hooks)))
 		}
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
 		w.webOpts = append(w.webOpts, webclient.WithHistory(st.SQLite))
@@ -213,7 +214,7 @@ type sipDialer struct{ srv *sip.Server }
 
 func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
-	for _, b := range d.srv.Bindings(user) {
+	for _, b := range d.srv.ReachableBindings(user) { // qualify: not the unreachable ones
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from))
 		})
@@ -228,6 +229,9 @@ func (d sipDialer) Trunks() []string {
 	}
 	return out
 }
+
+// TrunkUp is false for a trunk qualify marked down (a failover skips it).
+func (d sipDialer) TrunkUp(trunk string) bool { return d.srv.TrunkUp(trunk) }
 
 func (d sipDialer) DialTrunk(ctx context.Context, trunk, number, callerID string) (switchboard.Leg, error) {
 	return leg(d.srv.DialTrunk(ctx, trunk, number, sip.DialOptions{CallerID: callerID}))
@@ -277,8 +281,11 @@ func (k control) ChangeLeg(room, leg string, ch api.LegChange) (api.LegInfo, err
 func (k control) Registrations() []api.Registration {
 	var out []api.Registration
 	for _, b := range k.sip.Registrations() {
-		out = append(out, api.Registration{User: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
-			UserAgent: b.UserAgent, Expires: b.Expires.UTC().Truncate(time.Second)})
+		r := api.Registration{User: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport,
+			UserAgent: b.UserAgent, Expires: b.Expires.UTC().Truncate(time.Second)}
+		h := k.sip.ContactHealth(b)
+		r.Reachable, r.Qualified, r.LastError, r.RTTMS, r.Since = h.Reachable, h.Qualified, h.LastError, rttMS(h), since(h)
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].User != out[j].User {
@@ -292,10 +299,32 @@ func (k control) Registrations() []api.Registration {
 // Trunks shows voxgate's registration at each carrier.
 func (k control) Trunks() []api.TrunkInfo {
 	var out []api.TrunkInfo
+	health := k.sip.TrunkHealth()
 	for _, t := range k.sip.TrunkStates() {
-		out = append(out, api.TrunkInfo{Name: t.Name, Registered: t.Registered, Expires: t.Expires.UTC().Truncate(time.Second), LastError: t.LastError})
+		ti := api.TrunkInfo{Name: t.Name, Registered: t.Registered, Expires: t.Expires.UTC().Truncate(time.Second), LastError: t.LastError, Reachable: true}
+		if h, ok := health[t.Name]; ok {
+			ti.Reachable, ti.Qualified, ti.QualifyError, ti.RTTMS, ti.Since = h.Reachable, h.Qualified, h.LastError, rttMS(h), since(h)
+		}
+		out = append(out, ti)
 	}
 	return out
+}
+
+// rttMS is a qualify round trip in milliseconds (nil: none measured).
+func rttMS(h sip.Health) *float64 {
+	if h.RTT <= 0 {
+		return nil
+	}
+	v := math.Round(float64(h.RTT.Microseconds())/10) / 100
+	return &v
+}
+
+// since is when a qualify state began, for the API.
+func since(h sip.Health) time.Time {
+	if h.Since.IsZero() {
+		return time.Time{}
+	}
+	return h.Since.UTC().Truncate(time.Millisecond)
 }
 
 // sbStats reads the switchboard's counters for /metrics (the switchboard

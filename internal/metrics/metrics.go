@@ -21,6 +21,9 @@ import (
 type SIPSource interface {
 	ServerStats() sip.ServerStats
 	TrunkStates() []sip.TrunkState
+	// TrunkHealth and UnreachableContacts are what OPTIONS qualify knows.
+	TrunkHealth() map[string]sip.Health
+	UnreachableContacts() int
 }
 
 // SwitchboardSource is what the switchboard collector reads (a
@@ -81,11 +84,15 @@ func SIP(src SIPSource) prometheus.Collector {
 		acceptErrors  = desc("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).")
 		transactions  = desc("voxgate_sip_transactions", "SIP server transactions alive.")
 		overloaded    = desc("voxgate_sip_overloaded_total", "SIP requests refused 503 over sip.max_transactions.")
+		srtpDropped   = desc("voxgate_sip_srtp_auth_failures_total", "SRTP (kind rtp) and SRTCP (kind rtcp) packets dropped unplayed: failed authentication, replayed, or plain on an SRTP leg.", "kind")
 		trunk         = desc("voxgate_trunk_registered", "1 when voxgate is registered at the trunk (a trunk of the config).", "trunk")
+		reachable     = desc("voxgate_trunk_reachable", "1 when the trunk answers OPTIONS (or qualify is off), 0 when qualify marked it down.", "trunk")
+		qualifyRTT    = desc("voxgate_trunk_qualify_rtt_seconds", "Round trip of the trunk's last answered OPTIONS (trunks qualify has answered only).", "trunk")
+		unreachable   = desc("voxgate_sip_contacts_unreachable", "Registered contacts that stopped answering OPTIONS (sip.qualify_contacts); calls do not ring them.")
 	)
 	return collector{
 		descs: []*prometheus.Desc{registrations, calls, requests, responses, authFailures, malformed, conns, connsRefused,
-			fdExhausted, acceptErrors, transactions, overloaded, trunk},
+			fdExhausted, acceptErrors, transactions, overloaded, srtpDropped, trunk, reachable, qualifyRTT, unreachable},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := src.ServerStats()
 			gauge(ch, registrations, float64(st.Registrations))
@@ -104,6 +111,8 @@ func SIP(src SIPSource) prometheus.Collector {
 			counter(ch, acceptErrors, st.AcceptErrors)
 			gauge(ch, transactions, float64(st.Transactions))
 			counter(ch, overloaded, st.Overloaded)
+			counter(ch, srtpDropped, st.SRTPAuthFailures, "rtp")
+			counter(ch, srtpDropped, st.SRTCPAuthFailures, "rtcp")
 			for _, t := range src.TrunkStates() {
 				v := 0.0
 				if t.Registered {
@@ -111,6 +120,19 @@ func SIP(src SIPSource) prometheus.Collector {
 				}
 				gauge(ch, trunk, v, t.Name)
 			}
+			health := src.TrunkHealth()
+			for _, t := range src.TrunkStates() {
+				h, ok := health[t.Name]
+				v := 1.0
+				if ok && !h.Reachable {
+					v = 0
+				}
+				gauge(ch, reachable, v, t.Name)
+				if ok && h.RTT > 0 {
+					gauge(ch, qualifyRTT, h.RTT.Seconds(), t.Name)
+				}
+			}
+			gauge(ch, unreachable, float64(src.UnreachableContacts()))
 		},
 	}
 }

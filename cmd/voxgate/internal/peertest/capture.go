@@ -27,7 +27,8 @@ type Capture struct {
 	at       []time.Time // arrival time of each packet's first sample index
 	idx      []int
 	pts      map[uint8]int
-	dtmf     []rune // RFC 4733 digits seen (payload type 101), once per event
+	sizes    map[int]int // payload bytes -> packets
+	dtmf     []rune      // RFC 4733 digits seen (payload type 101), once per event
 	seen     map[uint64]struct{}
 	done     chan struct{}
 }
@@ -58,7 +59,7 @@ func CaptureRTP(t testing.TB, min, max int) *Capture {
 	}
 	tv := syscall.Timeval{Usec: 100000}
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), pts: map[uint8]int{}, seen: map[uint64]struct{}{}, done: make(chan struct{})}
+	c := &Capture{fd: fd, min: uint16(min), max: uint16(max), pts: map[uint8]int{}, sizes: map[int]int{}, seen: map[uint64]struct{}{}, done: make(chan struct{})}
 	c.wg.Add(1)
 	go c.loop()
 	t.Cleanup(c.Stop)
@@ -127,6 +128,7 @@ func (c *Capture) loop() {
 		}
 		c.seen[key] = struct{}{}
 		c.pts[pkt.PayloadType]++
+		c.sizes[len(pkt.Payload)]++
 		if pkt.PayloadType == 101 {
 			if ev, err := audio.ParseDTMFEvent(pkt.Payload); err == nil && pkt.Marker {
 				c.dtmf = append(c.dtmf, audio.DigitOf(ev.Event))
@@ -205,4 +207,16 @@ func (c *Capture) DTMF() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return string(c.dtmf)
+}
+
+// PayloadSizes counts the captured packets per payload length (bytes after
+// the RTP header: with SRTP, the encrypted payload and its auth tag).
+func (c *Capture) PayloadSizes() map[int]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int]int{}
+	for k, v := range c.sizes {
+		out[k] = v
+	}
+	return out
 }

@@ -158,6 +158,9 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
 `, port, src, rtp, rtp+39, dir, port+2)
+	if strings.Contains(o.Account, ";mediaenc=srtp") {
+		cfg += "module srtp.so\n" // SDES (RFC 4568)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,10 @@ type Phone struct {
 	// Dial is a number it calls at start; StartPhone waits until the call
 	// is established.
 	Dial string
+	// MediaEnc is baresip's media encryption (SDES with its srtp module):
+	// "srtp" (RTP/AVP with a=crypto, best effort) or "srtp-mand" (RTP/SAVP,
+	// a plain offer is refused 488); "": plain RTP.
+	MediaEnc string
 }
 
 // account is the phone's baresip accounts line at addr.
@@ -44,8 +48,14 @@ func (p Phone) account(addr string) string {
 	if p.Codec != "" {
 		b.WriteString(";audio_codecs=" + p.Codec)
 	}
+	if p.MediaEnc != "" {
+		b.WriteString(";mediaenc=" + p.MediaEnc)
+	}
 	return b.String()
 }
+
+// Account is the phone's baresip accounts line at addr, for StartBaresip.
+func (p Phone) Account(addr string) string { return p.account(addr) }
 
 func cmpOr(s, d string) string {
 	if s == "" {
