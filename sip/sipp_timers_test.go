@@ -359,3 +359,17 @@ func TestSippTimerRefreshRetried(t *testing.T) {
 		t.Fatalf("refreshes answered 2xx %d (want 1), end reason %q", n, c.EndReason())
 	}
 }
+
+// An UPDATE with a new offer on an SRTP call goes through the call's SRTP
+// policy: the answer stays RTP/SAVP with voxgate's key, and the codec
+// switches.
+func TestSippUpdateSRTP(t *testing.T) {
+	needSipp(t)
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, func(cfg *Config) { cfg.SRTP = SRTPOffer }, WithHandler(answering(calls)))
+	runSipp(t, "update-srtp.xml", addr, 20*time.Second, "-s", "9196")
+	c := takeCall(t, calls)
+	if c.Codec().Name != "PCMA" || c.SRTP() == "" {
+		t.Fatalf("after the UPDATE: codec %s, SRTP %q; want PCMA over SRTP", c.Codec().Name, c.SRTP())
+	}
+}
