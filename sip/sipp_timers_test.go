@@ -128,12 +128,7 @@ func waitEnded(t *testing.T, c *Call, within time.Duration) {
 // UPDATE every 2.5 s for 7.5 s, past the 6 s interval: the call stays up
 // (a BYE from voxgate would fail the scenario) until sipp hangs up.
 func TestSippTimerPeerRefreshes(t *testing.T) {
-	needSipp(t)
-	calls := make(chan *Call, 1)
-	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
-	runSipp(t, "timer-peer-refreshes.xml", addr, 30*time.Second, "-s", "9196")
-	c := takeCall(t, calls)
-	waitEnded(t, c, 3*time.Second)
+	c := sippTimerCall(t, "timer-peer-refreshes.xml")
 	if r := c.EndReason(); r != "remote hangup" {
 		t.Fatalf("end reason %q, want remote hangup (sipp's BYE)", r)
 	}
@@ -142,15 +137,8 @@ func TestSippTimerPeerRefreshes(t *testing.T) {
 // sipp asks voxgate to refresh (refresher=uas) and allows UPDATE: voxgate
 // refreshes by UPDATE at half the interval; sipp answers two.
 func TestSippTimerVoxgateRefreshesByUpdate(t *testing.T) {
-	needSipp(t)
-	calls := make(chan *Call, 1)
-	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
-	runSipp(t, "timer-voxgate-refreshes.xml", addr, 30*time.Second, "-s", "9196")
-	c := takeCall(t, calls)
-	waitEnded(t, c, 3*time.Second)
-	c.timer.mu.Lock()
-	n := c.timer.refreshes
-	c.timer.mu.Unlock()
+	c := sippTimerCall(t, "timer-voxgate-refreshes.xml")
+	n := c.refreshCount()
 	if n < 2 || c.EndReason() != "remote hangup" {
 		t.Fatalf("refreshes %d (want 2), end reason %q", n, c.EndReason())
 	}
@@ -308,9 +296,7 @@ func TestSippTimerVoxgateDials(t *testing.T) {
 	c := dialSipp(t, srv, port)
 	// The interval is 6 s: refreshes go at 3 s and 6 s.
 	for deadline := time.Now().Add(12 * time.Second); ; {
-		c.timer.mu.Lock()
-		n := c.timer.refreshes
-		c.timer.mu.Unlock()
+		n := c.refreshCount()
 		if n >= 2 {
 			break
 		}
@@ -328,15 +314,8 @@ func TestSippTimerVoxgateDials(t *testing.T) {
 // The same with an Allow without UPDATE: voxgate refreshes the call it
 // answered by re-INVITE (with its unchanged SDP) and ACKs each 200.
 func TestSippTimerVoxgateRefreshesByReinvite(t *testing.T) {
-	needSipp(t)
-	calls := make(chan *Call, 1)
-	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
-	runSipp(t, "timer-voxgate-reinvites.xml", addr, 30*time.Second, "-s", "9196")
-	c := takeCall(t, calls)
-	waitEnded(t, c, 3*time.Second)
-	c.timer.mu.Lock()
-	n := c.timer.refreshes
-	c.timer.mu.Unlock()
+	c := sippTimerCall(t, "timer-voxgate-reinvites.xml")
+	n := c.refreshCount()
 	if n < 2 || c.EndReason() != "remote hangup" {
 		t.Fatalf("refreshes %d (want 2), end reason %q", n, c.EndReason())
 	}
@@ -346,15 +325,8 @@ func TestSippTimerVoxgateRefreshesByReinvite(t *testing.T) {
 // later; refused with 491 (glare), 2.1 to 4 s later; the third is answered
 // and the call goes on.
 func TestSippTimerRefreshRetried(t *testing.T) {
-	needSipp(t)
-	calls := make(chan *Call, 1)
-	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
-	runSipp(t, "timer-refresh-refused.xml", addr, 30*time.Second, "-s", "9196")
-	c := takeCall(t, calls)
-	waitEnded(t, c, 3*time.Second)
-	c.timer.mu.Lock()
-	n := c.timer.refreshes
-	c.timer.mu.Unlock()
+	c := sippTimerCall(t, "timer-refresh-refused.xml")
+	n := c.refreshCount()
 	if n != 1 || c.EndReason() != "remote hangup" {
 		t.Fatalf("refreshes answered 2xx %d (want 1), end reason %q", n, c.EndReason())
 	}
@@ -372,4 +344,24 @@ func TestSippUpdateSRTP(t *testing.T) {
 	if c.Codec().Name != "PCMA" || c.SRTP() == "" {
 		t.Fatalf("after the UPDATE: codec %s, SRTP %q; want PCMA over SRTP", c.Codec().Name, c.SRTP())
 	}
+}
+
+// sippTimerCall runs a sipp scenario against a server with short session
+// timers that answers every call, and returns the call once it ended.
+func sippTimerCall(t *testing.T, scenario string) *Call {
+	t.Helper()
+	needSipp(t)
+	calls := make(chan *Call, 1)
+	_, addr := testServer(t, nil, WithHandler(answering(calls)), WithTimerSettings(shortTimers))
+	runSipp(t, scenario, addr, 30*time.Second, "-s", "9196")
+	c := takeCall(t, calls)
+	waitEnded(t, c, 3*time.Second)
+	return c
+}
+
+// refreshCount is how many session refreshes voxgate sent on c.
+func (c *Call) refreshCount() int {
+	c.timer.mu.Lock()
+	defer c.timer.mu.Unlock()
+	return c.timer.refreshes
 }
