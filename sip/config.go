@@ -90,8 +90,8 @@ type TrunkConfig struct {
 	// for it instead of the system's (see sip/tls.go).
 	TLSServerName string `yaml:"tls_server_name"`
 	TLSCAFile     string `yaml:"tls_ca_file"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	Username      string `yaml:"username"`
+	Password      string `yaml:"password"`
 	// Register: voxgate keeps a registration at the carrier (default true when a
 	// username is set).
 	Register *bool `yaml:"register"`

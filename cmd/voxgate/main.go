@@ -9,7 +9,7 @@
 // Without -config it runs on the embedded default configuration
 // (configs/default.yaml). SIGTERM lets calls finish (up to drain_timeout,
 // /readyz answering 503 meanwhile), SIGINT stops at once, SIGHUP reloads
-// the users and the dialplan. See cli.go for the subcommands.
+// the users, the dialplan and the SIP TLS certificate. See cli.go for the subcommands.
 package main
 
 import (
@@ -118,6 +118,7 @@ func run(configPath string) error {
 			a.sb.SetPlan(nextPlan)
 			log.Info("users reloaded", "users", len(next.Users))
 			log.Info("dialplan reloaded")
+			_ = a.sip.ReloadTLS() // logs the outcome; a bad pair keeps the old one
 		case syscall.SIGTERM:
 			a.draining.Store(true) // /readyz answers 503 from now on: send no new calls
 			log.Info("SIGTERM: letting calls finish", "calls", a.sip.Calls(), "timeout", cfg.DrainTimeout)
