@@ -104,6 +104,7 @@ func run(configPath string) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
+			_ = a.sip.ReloadTLS() // logs the outcome; a bad pair keeps the old one
 			next, err := loadConfig(configPath)
 			if err != nil {
 				log.Error("reload failed, keeping the old users", "error", err)
@@ -118,7 +119,6 @@ func run(configPath string) error {
 			a.sb.SetPlan(nextPlan)
 			log.Info("users reloaded", "users", len(next.Users))
 			log.Info("dialplan reloaded")
-			_ = a.sip.ReloadTLS() // logs the outcome; a bad pair keeps the old one
 		case syscall.SIGTERM:
 			a.draining.Store(true) // /readyz answers 503 from now on: send no new calls
 			log.Info("SIGTERM: letting calls finish", "calls", a.sip.Calls(), "timeout", cfg.DrainTimeout)
