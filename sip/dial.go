@@ -124,7 +124,7 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	req.SetBody(local.marshal(nil))
 	if uri.UriParams != nil {
 		if tp, ok := uri.UriParams.Get("transport"); ok {
-			req.SetTransport(tp)
+			req.SetTransport(strings.ToUpper(tp))
 		}
 	}
 	if o.Destination != "" {

@@ -123,11 +123,26 @@ func (s *Server) clientTLSConfig() (*tls.Config, error) {
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // replaced by VerifyConnection below, never skipped
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			p, ok := peers[strings.ToLower(cs.ServerName)]
-			if !ok {
-				p = trunkTLS{serverName: cs.ServerName}
+			if cs.ServerName != "" { // a host name: its trunk's check, or the system's roots
+				p, ok := peers[strings.ToLower(cs.ServerName)]
+				if !ok {
+					p = trunkTLS{serverName: cs.ServerName}
+				}
+				return verifyPeer(cs, p)
 			}
-			return verifyPeer(cs, p)
+			// An IP address is not sent in SNI, so the address dialled is
+			// unknown here: the certificate must pass the check of a trunk
+			// whose registrar is an IP address.
+			err := errors.New("tls: no trunk to an IP address to check this peer's certificate against")
+			for host, p := range peers {
+				if net.ParseIP(host) == nil {
+					continue
+				}
+				if err = verifyPeer(cs, p); err == nil {
+					return nil
+				}
+			}
+			return err
 		},
 	}
 	if s.certs != nil { // a carrier that asks for a client certificate gets ours
