@@ -218,6 +218,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	}
 	res := sip.NewSDPResponseFromRequest(c.dlg.InviteRequest, body)
 	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	c.srv.tlsContact(res, c.dlg.InviteRequest)
 	c.srv.counters.response(res.StatusCode)
 	if err := c.dlg.WriteResponse(res); err != nil {
 		c.log.Warn("answer failed", "error", err)

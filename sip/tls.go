@@ -338,3 +338,14 @@ func (s *Server) tlsDialogUA() sipgo.DialogUA {
 	contact.Address.UriParams.Add("transport", "tls")
 	return sipgo.DialogUA{Client: s.tlsClient, ContactHDR: contact, RewriteContact: true}
 }
+
+// tlsContact gives the answer to a request that came over TLS a Contact
+// naming the TLS listener, so the peer's requests in the dialog come back
+// over TLS.
+func (s *Server) tlsContact(res *sip.Response, req *sip.Request) {
+	if !strings.EqualFold(req.Transport(), "tls") || res.Contact() != nil {
+		return
+	}
+	c := s.tlsDialogUA().ContactHDR
+	res.AppendHeader(&c)
+}

@@ -402,6 +402,11 @@ func TestTLSPhoneReachedOverItsConnection(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("call did not end")
 	}
+	// The phone's connection outlives the call: it is how it is reached.
+	time.Sleep(200 * time.Millisecond)
+	if err := p.options("after-call"); err != nil {
+		t.Fatalf("the phone's connection after the call: %v", err)
+	}
 }
 
 // tlsCarrier starts a voxgate acting as a carrier with a TLS listener whose
