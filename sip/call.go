@@ -305,7 +305,7 @@ func (c *Call) Hangup(ctx context.Context) {
 		if c.out != nil {
 			err = c.out.Bye(ctx)
 		} else {
-			err = c.dlg.Bye(ctx)
+			err = byeInbound(ctx, c.dlg)
 		}
 		if err != nil {
 			c.log.Warn("BYE failed", "error", err)

@@ -349,3 +349,18 @@ func (s *Server) tlsContact(res *sip.Response, req *sip.Request) {
 	c := s.tlsDialogUA().ContactHDR
 	res.AppendHeader(&c)
 }
+
+// byeInbound ends a call placed to us. Over TLS the BYE goes down the
+// connection the INVITE came on (the caller's Contact may be unreachable
+// behind NAT; RFC 5626-style reuse); otherwise as sipgo sends it, to the
+// caller's Contact.
+func byeInbound(ctx context.Context, dlg *sipgo.DialogServerSession) error {
+	inv := dlg.InviteRequest
+	if !strings.EqualFold(inv.Transport(), "tls") || len(inv.GetHeaders("Record-Route")) > 0 || inv.Contact() == nil {
+		return dlg.Bye(ctx)
+	}
+	bye := sip.NewRequest(sip.BYE, inv.Contact().Address)
+	bye.SetTransport("TLS")
+	bye.SetDestination(inv.Source())
+	return dlg.WriteBye(ctx, bye)
+}

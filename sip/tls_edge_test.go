@@ -550,3 +550,81 @@ func TestTrunkTLSConfig(t *testing.T) {
 		t.Errorf("two TLS trunks to one host checked differently: %v", err)
 	}
 }
+
+// A call a phone places over TLS from behind NAT (its Contact port does
+// not listen) is answered with a Contact naming the TLS listener, and
+// voxgate's BYE goes down the phone's connection.
+func TestTLSInboundCallByeOverItsConnection(t *testing.T) {
+	ca := newTestCA(t)
+	cert, key := ca.issue(t, t.TempDir(), "voxgate")
+	handler := HandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer(ctx) == nil {
+			hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c.Hangup(hctx)
+		}
+	})
+	s, addr := tlsServer(t, cert, key, nil, WithHandler(handler))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	p := dialTLSPhone(t, addr, ca.pool())
+	rtp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtp.Close()
+	sdp := fmt.Sprintf("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+		rtp.LocalAddr().(*net.UDPAddr).Port)
+	invite := func(cseq int, auth string) string {
+		return fmt.Sprintf("INVITE sip:9196@voxgate SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:%d;branch=z9hG4bKinv%d\r\nFrom: <sip:alice@voxgate>;tag=in1\r\n"+
+			"To: <sip:9196@voxgate>\r\nCall-ID: tlsin\r\nCSeq: %d INVITE\r\nContact: <sip:alice@127.0.0.1:%d;transport=tls>\r\nMax-Forwards: 70\r\n%s"+
+			"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n%s", dead, cseq, cseq, dead, auth, len(sdp), sdp)
+	}
+	final := func() string {
+		for {
+			res, err := p.read(5 * time.Second)
+			if err != nil {
+				t.Fatalf("waiting for an answer: %q %v", res, err)
+			}
+			if !strings.HasPrefix(res, "SIP/2.0 1") {
+				return res
+			}
+		}
+	}
+	p.send(invite(1, ""))
+	res := final()
+	if !strings.HasPrefix(res, "SIP/2.0 407") {
+		t.Fatalf("first INVITE: %q", res)
+	}
+	p.send(fmt.Sprintf("ACK sip:9196@voxgate SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:%d;branch=z9hG4bKinv1\r\nFrom: <sip:alice@voxgate>;tag=in1\r\n"+
+		"To: %s\r\nCall-ID: tlsin\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", dead, header(res, "To")))
+	authz := digestHeader(t, header(res, "Proxy-Authenticate"), "INVITE", "sip:9196@voxgate", "alice", "alice-secret")
+	p.send(invite(2, "Proxy-Authorization: "+authz+"\r\n"))
+	ok := final()
+	if !strings.HasPrefix(ok, "SIP/2.0 200") {
+		t.Fatalf("INVITE with credentials: %q", ok)
+	}
+	if c := header(ok, "Contact"); !strings.Contains(c, "transport=tls") || !strings.Contains(c, fmt.Sprintf(":%d", s.localPort("tls"))) {
+		t.Errorf("200 Contact %q does not name the TLS listener", c)
+	}
+	target := strings.Trim(header(ok, "Contact"), "<>")
+	p.send(fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:%d;branch=z9hG4bKack2\r\nFrom: <sip:alice@voxgate>;tag=in1\r\n"+
+		"To: %s\r\nCall-ID: tlsin\r\nCSeq: 2 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", target, dead, header(ok, "To")))
+	bye, err := p.read(5 * time.Second)
+	if err != nil || !strings.HasPrefix(bye, "BYE ") {
+		t.Fatalf("no BYE on the phone's connection: %q %v", bye, err)
+	}
+	p.send(fmt.Sprintf("SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n",
+		header(bye, "Via"), header(bye, "From"), header(bye, "To"), header(bye, "Call-ID"), header(bye, "CSeq")))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Calls() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Calls() != 0 {
+		t.Fatal("the call did not end")
+	}
+}
