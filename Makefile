@@ -20,6 +20,7 @@ deps-run:
 
 deps-test:
 	@.ci/deps test
+	@.ci/sipp-tls
 	@$(GO) mod download
 
 build: deps-run

@@ -36,7 +36,7 @@ func testCerts(t *testing.T) (caFile, certFile, keyFile string) {
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "voxgate test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +52,14 @@ func testCerts(t *testing.T) (caFile, certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
+	// An empty revocation list (crl.pem beside ca.pem), for sipp, which
+	// wants one whenever it verifies.
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
+		ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}, ca, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("crl.pem", "X509 CRL", crl)
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb)
 }
 
@@ -111,5 +119,55 @@ func TestBaresipTLS(t *testing.T) {
 	// libre reports a BYE received as the session closed with ECONNRESET.
 	if !b.WaitFor("sip:bob@voxgate: session closed", 5*time.Second) {
 		t.Errorf("baresip did not see our BYE:\n%s", b.Output())
+	}
+}
+
+// sipp over TLS (-t l1, checking voxgate's certificate against the test
+// CA) runs its uac_pcap scenario against the echo: the call carries the
+// capture's G.711 audio and DTMF both ways.
+func TestSippTLSEcho(t *testing.T) {
+	peertest.Need(t, peertest.SippTLS)
+	g, tlsAddr, caFile := startTLSGateway(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "pcap"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pcaps, _ := filepath.Glob("/usr/share/sip-tester/*.pcap")
+	if len(pcaps) == 0 {
+		t.Fatal("sip-tester's pcap files are missing (/usr/share/sip-tester)")
+	}
+	for _, p := range pcaps {
+		if err := os.Symlink(p, filepath.Join(dir, "pcap", filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// sipp loads a certificate and key even as a client: a client pair of
+	// its own from the same throw-away CA.
+	_, cert, key := testCerts(t)
+	port := peertest.FreePorts(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := peertest.SippOverTLS(ctx, dir, "-sn", "uac_pcap", tlsAddr, "-s", "9196", "-m", "1", "-nostdin",
+		"-t", "l1", "-tls_cert", cert, "-tls_key", key, "-tls_ca", caFile, "-tls_crl", filepath.Join(filepath.Dir(caFile), "crl.pem"), "-tls_version", "1.2",
+		"-timeout", "40s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp over TLS failed: %v\n%s", err, tail(out, 25))
+	}
+	if !strings.Contains(out, "Successful call") {
+		t.Fatalf("sipp output:\n%s", tail(out, 25))
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for g.router.ended() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	st, ok := g.router.lastStats()
+	if !ok {
+		t.Fatal("voxgate saw no call")
+	}
+	if st.PacketsReceived < 100 || st.PacketsSent < 100 || st.DTMFReceived != "1" {
+		t.Errorf("call over TLS: rx %d tx %d packets, DTMF %q (want the pcap's '1')", st.PacketsReceived, st.PacketsSent, st.DTMFReceived)
+	}
+	if !strings.Contains(g.log.String(), "source=tls:127.0.0.1:") {
+		t.Errorf("voxgate logged no call over TLS")
 	}
 }

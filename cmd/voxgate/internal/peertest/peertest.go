@@ -264,6 +264,18 @@ func Sipp(ctx context.Context, dir string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// SippTLS is the name of a sipp built with OpenSSL (Debian's sip-tester
+// is not, so `-t l1` needs this one: .ci/sipp-tls builds it).
+const SippTLS = "sipp-tls"
+
+// SippOverTLS runs the TLS-capable sipp like Sipp.
+func SippOverTLS(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, SippTLS, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 func interfaceIndex(name string) (int, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err != nil {
