@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,4 +173,109 @@ func TestSippTLSEcho(t *testing.T) {
 	if !strings.Contains(g.log.String(), "source=tls:127.0.0.1:") {
 		t.Errorf("voxgate logged no call over TLS")
 	}
+}
+
+// copyFile copies src to dst (for swapping certificates under a running
+// voxgate).
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tlsOptions sends an OPTIONS over c and reads the status line.
+func tlsOptions(t *testing.T, c *tls.Conn, id string) string {
+	t.Helper()
+	lp := c.LocalAddr().(*net.TCPAddr).Port
+	fmt.Fprintf(c, "OPTIONS sip:voxgate SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:%d;branch=z9hG4bK%s\r\nFrom: <sip:g@example.org>;tag=1\r\n"+
+		"To: <sip:voxgate>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", lp, id, id)
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+func waitLog(p *process, s string) bool {
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(p.output(), s) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return strings.Contains(p.output(), s)
+}
+
+// SIGHUP reloads the SIP TLS certificate: new handshakes get the new one,
+// a connection up before keeps working, a broken pair keeps the old one.
+func TestSIGHUPReloadsTLSCertificate(t *testing.T) {
+	ca1, cert1, key1 := testCerts(t)
+	ca2, cert2, key2 := testCerts(t)
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "sip.crt"), filepath.Join(dir, "sip.key")
+	copyFile(t, cert1, cert)
+	copyFile(t, key1, key)
+	port := peertest.FreePorts(t, 2)
+	rtp := peertest.FreePorts(t, 20)
+	p := startBinaryConfig(t, fmt.Sprintf(`log: {level: debug, format: json}
+sip:
+  listen:
+    - {transport: udp, addr: "127.0.0.1:%d"}
+    - {transport: tls, addr: "127.0.0.1:%d"}
+  tls_cert: %s
+  tls_key: %s
+  rtp_ports: "%d-%d"
+users:
+  - {name: alice, password: alice-secret}
+web: {listen: "127.0.0.1:0"}
+`, port, port+1, cert, key, rtp, rtp+19), fmt.Sprintf("127.0.0.1:%d", port))
+	tlsAddr := fmt.Sprintf("127.0.0.1:%d", port+1)
+	trusting := func(caFile string) *tls.Config {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		return &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	}
+	live, err := tls.Dial("tcp", tlsAddr, trusting(ca1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	if st := tlsOptions(t, live, "before"); !strings.HasPrefix(st, "SIP/2.0 200") {
+		t.Fatalf("OPTIONS over TLS: %q", st)
+	}
+
+	copyFile(t, cert2, cert)
+	copyFile(t, key2, key)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitLog(p, "TLS certificate reloaded") {
+		t.Fatal("no reload logged")
+	}
+	c2, err := tls.Dial("tcp", tlsAddr, trusting(ca2))
+	if err != nil {
+		t.Fatalf("a new handshake after SIGHUP does not get the new certificate: %v", err)
+	}
+	c2.Close()
+	if st := tlsOptions(t, live, "after"); !strings.HasPrefix(st, "SIP/2.0 200") {
+		t.Fatalf("the connection up before SIGHUP: %q", st)
+	}
+
+	copyFile(t, key1, key) // the key no longer matches the certificate
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitLog(p, "keeping the old one") || !strings.Contains(p.output(), "private key does not match") {
+		t.Fatal("a broken pair on SIGHUP was not reported with its reason")
+	}
+	c3, err := tls.Dial("tcp", tlsAddr, trusting(ca2))
+	if err != nil {
+		t.Fatalf("after a failed reload the certificate in use changed: %v", err)
+	}
+	c3.Close()
 }
