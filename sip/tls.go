@@ -326,27 +326,34 @@ func overConnection(uri *sip.Uri, b Binding) {
 	uri.UriParams.Add("transport", "tls")
 }
 
-// tlsDialogUA is the dialog side of calls over TLS: our Contact names the
-// TLS listener, and requests within the dialog go to where the peer's
-// answer came from (its connection), not to its Contact.
+// tlsDialogUA is the dialog side of calls over TLS: requests within the
+// dialog go to where the peer's answer came from (its connection), not to
+// its Contact. Our Contact names the TLS listener; without one (a trunk
+// over TLS needs none) it stays the default, which the peer can reach.
 func (s *Server) tlsDialogUA() sipgo.DialogUA {
-	contact := sip.ContactHeader{Address: s.contact.Address}
-	contact.Address.UriParams = sip.NewParams()
-	if p := s.localPort("tls"); p != 0 {
-		contact.Address.Port = p
+	return sipgo.DialogUA{Client: s.tlsClient, ContactHDR: s.tlsContactHeader(), RewriteContact: true}
+}
+
+func (s *Server) tlsContactHeader() sip.ContactHeader {
+	p := s.localPort("tls")
+	if p == 0 {
+		return s.contact
 	}
+	contact := sip.ContactHeader{Address: s.contact.Address}
+	contact.Address.Port = p
+	contact.Address.UriParams = sip.NewParams()
 	contact.Address.UriParams.Add("transport", "tls")
-	return sipgo.DialogUA{Client: s.tlsClient, ContactHDR: contact, RewriteContact: true}
+	return contact
 }
 
 // tlsContact gives the answer to a request that came over TLS a Contact
-// naming the TLS listener, so the peer's requests in the dialog come back
-// over TLS.
+// naming the TLS listener (when there is one), so the peer's requests in
+// the dialog come back over TLS.
 func (s *Server) tlsContact(res *sip.Response, req *sip.Request) {
-	if !strings.EqualFold(req.Transport(), "tls") || res.Contact() != nil {
+	if !strings.EqualFold(req.Transport(), "tls") || res.Contact() != nil || s.localPort("tls") == 0 {
 		return
 	}
-	c := s.tlsDialogUA().ContactHDR
+	c := s.tlsContactHeader()
 	res.AppendHeader(&c)
 }
 
