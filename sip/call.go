@@ -224,6 +224,7 @@ func (c *Call) Answer(ctx context.Context) error {
 	for _, h := range c.srv.timerHeaders(c.timer.neg) {
 		res.AppendHeader(h)
 	}
+	c.srv.tlsContact(res, c.dlg.InviteRequest)
 	c.srv.counters.response(res.StatusCode)
 	if err := c.dlg.WriteResponse(res); err != nil {
 		c.log.Warn("answer failed", "error", err)

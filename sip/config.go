@@ -31,6 +31,9 @@ type Config struct {
 	// TLS certificate and key (PEM files) for tls listeners.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TLSHandshakeTimeout cuts off a TLS peer that has not finished its
+	// handshake in this time (default 10s).
+	TLSHandshakeTimeout time.Duration `yaml:"tls_handshake_timeout"`
 	// Advertise is the address written into SDP and Contact headers, for a
 	// gateway behind 1:1 NAT. Empty: the listener's own address.
 	Advertise string `yaml:"advertise"`
@@ -96,9 +99,14 @@ type TrunkConfig struct {
 	Name string `yaml:"name"`
 	// Registrar is the carrier's SIP URI or host:port, e.g. sip:carrier.example:5060.
 	Registrar string `yaml:"registrar"`
-	Transport string `yaml:"transport"` // udp (default) or tcp
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	Transport string `yaml:"transport"` // udp (default), tcp or tls (also implied by sips: or ;transport=tls)
+	// TLSServerName is the name the carrier's certificate must carry
+	// (default: the registrar's host); TLSCAFile a PEM file of CAs to trust
+	// for it instead of the system's (see sip/tls.go).
+	TLSServerName string `yaml:"tls_server_name"`
+	TLSCAFile     string `yaml:"tls_ca_file"`
+	Username      string `yaml:"username"`
+	Password      string `yaml:"password"`
 	// Register: voxgate keeps a registration at the carrier (default true when a
 	// username is set).
 	Register *bool `yaml:"register"`
@@ -183,6 +191,9 @@ func (c *Config) Validate() error {
 	if c.MaxExpires == 0 {
 		c.MaxExpires = 3600
 	}
+	if c.TLSHandshakeTimeout == 0 {
+		c.TLSHandshakeTimeout = 10 * time.Second
+	}
 	if c.DefaultExpires == 0 {
 		c.DefaultExpires = 3600
 	}
@@ -234,6 +245,9 @@ func (c *Config) Validate() error {
 		}
 		names[c.Trunks[i].Name] = true
 	}
+	if err := checkTrunkTLS(c.Trunks); err != nil {
+		return err
+	}
 	return c.validateQualify()
 }
 
@@ -244,20 +258,33 @@ func (t *TrunkConfig) validate() error {
 	if t.Registrar == "" {
 		return config.Fieldf("registrar", "%w", errRequired)
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(t.Registrar, "sip:"), "sips:")
+	host, tp := registrarHost(t.Registrar)
+	if strings.HasPrefix(tp, "unknown:") {
+		return config.Fieldf("registrar", "%q names an unknown transport (want udp, tcp or tls)", t.Registrar)
+	}
+	t.Transport = strings.ToLower(t.Transport)
+	if t.Transport == "" {
+		t.Transport = tp
+	}
+	if tp == "tls" && t.Transport != "tls" {
+		return config.Fieldf("transport", "%q but the registrar %q asks for tls", t.Transport, t.Registrar)
+	}
+	if t.Transport != "udp" && t.Transport != "tcp" && t.Transport != "tls" {
+		return config.Fieldf("transport", "unknown transport %q (want udp, tcp or tls)", t.Transport)
+	}
 	if _, _, err := net.SplitHostPort(host); err != nil {
-		host = net.JoinHostPort(host, "5060")
+		port := "5060"
+		if t.Transport == "tls" {
+			port = "5061"
+		}
+		host = net.JoinHostPort(host, port)
 	}
 	if _, _, err := net.SplitHostPort(host); err != nil || strings.ContainsAny(host, "@;") {
 		return config.Fieldf("registrar", "%q is not sip:host[:port]", t.Registrar)
 	}
 	t.host = host
-	t.Transport = strings.ToLower(t.Transport)
-	if t.Transport == "" {
-		t.Transport = "udp"
-	}
-	if t.Transport != "udp" && t.Transport != "tcp" {
-		return config.Fieldf("transport", "unknown transport %q (want udp or tcp)", t.Transport)
+	if t.Transport != "tls" && (t.TLSServerName != "" || t.TLSCAFile != "") {
+		return config.Fieldf("tls_server_name", "tls_server_name and tls_ca_file need transport: tls")
 	}
 	if t.ShouldRegister() && (t.Username == "" || t.Password == "") {
 		return config.Fieldf("username", "registering needs username and password")

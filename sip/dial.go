@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -65,9 +66,9 @@ func (s *Server) DialTrunk(ctx context.Context, trunk, number string, o DialOpti
 	host, port, _ := net.SplitHostPort(tc.host)
 	p, _ := strconv.Atoi(port)
 	uri := sip.Uri{Scheme: "sip", User: number, Host: host, Port: p}
-	if tc.Transport == "tcp" {
+	if tc.Transport != "udp" {
 		uri.UriParams = sip.NewParams()
-		uri.UriParams.Add("transport", "tcp")
+		uri.UriParams.Add("transport", tc.Transport)
 	}
 	if o.CallerID == "" {
 		o.CallerID = tc.Username
@@ -97,6 +98,7 @@ func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*
 		return nil, fmt.Errorf("contact of %s: %w", user, err)
 	}
 	from := sip.Uri{Scheme: "sip", User: callerID, Host: s.cfg.Domain}
+	overConnection(&uri, b)
 	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, DialOptions{Destination: b.Source})
 }
 
@@ -129,7 +131,7 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	req.SetBody(local.marshal(nil))
 	if uri.UriParams != nil {
 		if tp, ok := uri.UriParams.Get("transport"); ok {
-			req.SetTransport(tp)
+			req.SetTransport(strings.ToUpper(tp))
 		}
 	}
 	if o.Destination != "" {
@@ -137,6 +139,9 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	}
 	fitTransport(req)
 	ua := sipgo.DialogUA{Client: s.client, ContactHDR: s.contact}
+	if strings.EqualFold(req.Transport(), "tls") {
+		ua = s.tlsDialogUA()
+	}
 	dlg, err := ua.WriteInvite(ctx, req)
 	if err != nil {
 		sess.close()

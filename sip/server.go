@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -122,6 +121,13 @@ type Server struct {
 	trunkObserver func(TrunkState)
 	// timerSet overrides session timer intervals (tests; timers.go).
 	timerSet TimerSettings
+
+	// TLS (tls.go): the listeners' certificate (nil without tls_cert), the
+	// client for requests over TLS, the TLS listener's port, failed handshakes.
+	certs     *certStore
+	tlsClient *sipgo.Client
+	tlsPort   int
+	tlsFails  atomic.Int64
 }
 
 // NewServer builds a server; Start opens its listeners.
@@ -166,12 +172,15 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerReadFilter(s.filter.filter)),
 	}
 	if cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
+		if s.certs, err = newCertStore(cfg.TLSCert, cfg.TLSKey); err != nil {
 			return nil, config.FieldErr("tls_cert", err)
 		}
-		uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}}))
 	}
+	clientTLS, err := s.clientTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	uaOpts = append(uaOpts, sipgo.WithUserAgenTLSConfig(clientTLS))
 	s.ua, err = sipgo.NewUA(uaOpts...)
 	if err != nil {
 		return nil, err
@@ -291,13 +300,8 @@ func (s *Server) Start(ctx context.Context) error {
 			if l.Transport == "tcp" {
 				s.serve(func() error { return s.srv.ServeTCP(checked(capped)) }, capped.Close)
 			} else {
-				cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-				if err != nil {
-					ln.Close()
-					s.Close()
-					return config.FieldErr("tls_cert", err)
-				}
-				tln := checked(tls.NewListener(capped, &tls.Config{Certificates: []tls.Certificate{cert}}))
+				s.tlsPort = ln.Addr().(*net.TCPAddr).Port
+				tln := checked(s.tlsListener(capped))
 				s.serve(func() error { return s.srv.ServeTLS(tln) }, capped.Close)
 			}
 		}
@@ -314,6 +318,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.client = client
+	// Requests over TLS leave from a connection of their own or one the
+	// peer opened (a phone's), never bound to the UDP port (see tls.go).
+	if s.tlsClient, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())); err != nil {
+		s.Close()
+		return err
+	}
 	s.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "voxgate", Host: s.sdpIP.String(), Port: port}}
 	s.dialogs = sipgo.NewDialogServerCache(s.client, s.contact)
 	for _, t := range s.trunks {
@@ -415,6 +425,9 @@ func (s *Server) Close() error {
 		s.locWriter.close()
 		if s.client != nil {
 			_ = s.client.Close()
+		}
+		if s.tlsClient != nil {
+			_ = s.tlsClient.Close()
 		}
 		_ = s.ua.Close()
 	})
@@ -855,6 +868,9 @@ func (s *Server) handleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) localPort(tp string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if strings.EqualFold(tp, "tls") {
+		return s.tlsPort
+	}
 	for _, a := range s.addrs {
 		switch a := a.(type) {
 		case *net.UDPAddr:

@@ -468,21 +468,15 @@ func (c *Call) bye(ctx context.Context) error {
 	c.timer.mu.Lock()
 	reason := c.timer.byeReason
 	c.timer.mu.Unlock()
-	if reason == "" {
-		if c.out != nil {
-			return c.out.Bye(ctx)
-		}
-		return c.dlg.Bye(ctx)
+	if c.out == nil { // down the caller's TLS connection when it came over one (tls.go)
+		return byeInbound(ctx, c.dlg, c.target(), reason)
 	}
-	if c.out != nil {
-		bye := sip.NewRequest(sip.BYE, c.target())
-		bye.AppendHeader(sip.NewHeader("Reason", reason))
-		return c.out.WriteBye(ctx, bye)
+	if reason == "" {
+		return c.out.Bye(ctx)
 	}
 	bye := sip.NewRequest(sip.BYE, c.target())
-	bye.SetTransport(c.dlg.InviteRequest.Transport())
 	bye.AppendHeader(sip.NewHeader("Reason", reason))
-	return c.dlg.WriteBye(ctx, bye)
+	return c.out.WriteBye(ctx, bye)
 }
 
 // timerEndReason is the end reason endWith set ("" when none).

@@ -160,9 +160,9 @@ func (t *trunk) uri() sip.Uri {
 	host, port, _ := net.SplitHostPort(t.cfg.host)
 	p, _ := strconv.Atoi(port)
 	u := sip.Uri{Scheme: "sip", Host: host, Port: p}
-	if t.cfg.Transport == "tcp" {
+	if t.cfg.Transport != "udp" {
 		u.UriParams = sip.NewParams()
-		u.UriParams.Add("transport", "tcp")
+		u.UriParams.Add("transport", t.cfg.Transport)
 	}
 	return u
 }
@@ -186,21 +186,22 @@ func (t *trunk) register(ctx context.Context, expires int) (int, error) {
 		req.AppendHeader(&callID)
 		req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.REGISTER})
 		contact := sip.Uri{Scheme: "sip", User: t.cfg.Username, Host: t.s.sdpIP.String(), Port: t.s.localPort(t.cfg.Transport)}
-		if t.cfg.Transport == "tcp" {
+		if t.cfg.Transport != "udp" {
 			contact.UriParams = sip.NewParams()
-			contact.UriParams.Add("transport", "tcp")
+			contact.UriParams.Add("transport", t.cfg.Transport)
 		}
 		req.AppendHeader(&sip.ContactHeader{Address: contact})
 		req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 		req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
-		if t.cfg.Transport == "tcp" {
-			req.SetTransport("TCP")
+		if t.cfg.Transport != "udp" {
+			req.SetTransport(strings.ToUpper(t.cfg.Transport))
 		}
 		fitTransport(req)
 		return req
 	}
 	req := build()
-	res, err := t.s.client.Do(ctx, req)
+	client := t.s.clientFor(t.cfg.Transport)
+	res, err := client.Do(ctx, req)
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +209,7 @@ func (t *trunk) register(ctx context.Context, expires int) (int, error) {
 		t.mu.Lock()
 		t.cseq++
 		t.mu.Unlock()
-		res, err = t.s.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: t.cfg.Username, Password: t.cfg.Password})
+		res, err = client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: t.cfg.Username, Password: t.cfg.Password})
 		if err != nil {
 			return 0, err
 		}

@@ -116,7 +116,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"codecs", "sip:\n  codecs: [pcmu, g729]\n", `config.yaml:2: sip.codecs[1]: unknown codec "g729" (want PCMU, PCMA, G722 or opus)`},
 		{"digest algorithms", "sip:\n  digest_algorithms: [sha1]\n", `config.yaml:2: sip.digest_algorithms[0]: unknown algorithm "SHA1" (want MD5 or SHA-256)`},
 		{"mixing rates", "rooms:\n  rate: 44100\n", "config.yaml:2: rooms.rate: 44100 is not a mixing rate (want 8000, 16000, 24000 or 48000)"},
-		{"trunk transports", "sip:\n  trunks:\n    - {name: c, registrar: \"sip:192.0.2.1\", register: false, transport: tls}\n", `config.yaml:3: sip.trunks[0].transport: unknown transport "tls" (want udp or tcp)`},
+		{"trunk transports", "sip:\n  trunks:\n    - {name: c, registrar: \"sip:192.0.2.1\", register: false, transport: sctp}\n", `config.yaml:3: sip.trunks[0].transport: unknown transport "sctp" (want udp, tcp or tls)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

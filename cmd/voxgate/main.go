@@ -9,7 +9,7 @@
 // Without -config it runs on the embedded default configuration
 // (configs/default.yaml). SIGTERM lets calls finish (up to drain_timeout,
 // /readyz answering 503 meanwhile), SIGINT stops at once, SIGHUP reloads
-// the users and the dialplan. See cli.go for the subcommands.
+// the users, the dialplan and the SIP TLS certificate. See cli.go for the subcommands.
 package main
 
 import (
@@ -104,6 +104,7 @@ func run(configPath string) error {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
+			_ = a.sip.ReloadTLS() // logs the outcome; a bad pair keeps the old one
 			next, err := loadConfig(configPath)
 			if err != nil {
 				log.Error("reload failed, keeping the old users", "error", err)

@@ -120,6 +120,9 @@ type BaresipOptions struct {
 	Source string
 	// Dial is a URI to call at start.
 	Dial string
+	// CAFile is baresip's sip_cafile (PEM) for SIP over TLS. baresip 1.0
+	// does not verify the server's certificate with it.
+	CAFile string
 }
 
 // StartBaresip starts baresip in a fresh directory.
@@ -160,6 +163,9 @@ ctrl_tcp_listen 127.0.0.1:%d
 `, port, src, rtp, rtp+39, dir, port+2)
 	if strings.Contains(o.Account, ";mediaenc=srtp") {
 		cfg += "module srtp.so\n" // SDES (RFC 4568)
+	}
+	if o.CAFile != "" {
+		cfg += "sip_cafile " + o.CAFile + "\n"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

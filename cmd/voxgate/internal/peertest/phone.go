@@ -31,12 +31,16 @@ type Phone struct {
 	// "srtp" (RTP/AVP with a=crypto, best effort) or "srtp-mand" (RTP/SAVP,
 	// a plain offer is refused 488); "": plain RTP.
 	MediaEnc string
+	// TLS makes it register and call over TLS (;transport=tls, addr being
+	// voxgate's TLS listener), trusting the CA in CAFile.
+	TLS    bool
+	CAFile string
 }
 
 // account is the phone's baresip accounts line at addr.
 func (p Phone) account(addr string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "<sip:%s@%s>", p.User, addr)
+	fmt.Fprintf(&b, "<sip:%s@%s%s>", p.User, addr, p.uriParams())
 	if p.Password != "" {
 		fmt.Fprintf(&b, ";auth_pass=%s", p.Password)
 	}
@@ -56,6 +60,13 @@ func (p Phone) account(addr string) string {
 
 // Account is the phone's baresip accounts line at addr, for StartBaresip.
 func (p Phone) Account(addr string) string { return p.account(addr) }
+// uriParams are the parameters of the URIs the phone uses.
+func (p Phone) uriParams() string {
+	if p.TLS {
+		return ";transport=tls"
+	}
+	return ""
+}
 
 func cmpOr(s, d string) string {
 	if s == "" {
@@ -69,13 +80,13 @@ func cmpOr(s, d string) string {
 // fails the test with baresip's output if not within 10 s each.
 func StartPhone(t testing.TB, addr string, p Phone) *Baresip {
 	t.Helper()
-	o := BaresipOptions{Account: p.account(addr)}
+	o := BaresipOptions{Account: p.account(addr), CAFile: p.CAFile}
 	if p.Tone > 0 {
 		o.Source = filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", p.Tone))
 		ToneWAV(t, o.Source, 8000, p.Tone, 60)
 	}
 	if p.Dial != "" {
-		o.Dial = "sip:" + p.Dial + "@" + addr
+		o.Dial = "sip:" + p.Dial + "@" + addr + p.uriParams()
 	}
 	b := StartBaresip(t, o)
 	if p.Register && !b.WaitFor("[1 binding]", 10*time.Second) {
