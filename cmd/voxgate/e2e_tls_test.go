@@ -125,7 +125,6 @@ func TestBaresipTLS(t *testing.T) {
 	}
 }
 
-
 // copyFile copies src to dst (for swapping certificates under a running
 // voxgate).
 func copyFile(t *testing.T, src, dst string) {

@@ -60,6 +60,7 @@ func (p Phone) account(addr string) string {
 
 // Account is the phone's baresip accounts line at addr, for StartBaresip.
 func (p Phone) Account(addr string) string { return p.account(addr) }
+
 // uriParams are the parameters of the URIs the phone uses.
 func (p Phone) uriParams() string {
 	if p.TLS {
