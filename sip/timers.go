@@ -479,6 +479,21 @@ func (c *Call) bye(ctx context.Context) error {
 	return c.out.WriteBye(ctx, bye)
 }
 
+// EndedItself tells why voxgate ended the call on its own (a session timer
+// that expired, a refresh that failed), for the call record; ok false when
+// it did not.
+func (c *Call) EndedItself() (reason string, ok bool) {
+	c.timer.mu.Lock()
+	defer c.timer.mu.Unlock()
+	switch {
+	case c.timer.endReason == "":
+		return "", false
+	case c.timer.endReason == "session expired":
+		return "session timer expired: no refresh from the peer", true
+	}
+	return c.timer.endReason, true
+}
+
 // timerEndReason is the end reason endWith set ("" when none).
 func (c *Call) timerEndReason() string {
 	c.timer.mu.Lock()

@@ -119,7 +119,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 	case <-callee.Done():
 		s.setCause(c, "callee", 0, "")
 	case <-ctx.Done():
-		s.setCause(c, "system", 0, "voxgate stopping or the call's context ended")
+		s.endedByContext(ctx, c)
 	}
 	hangup(c)
 	hangup(callee)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"os"
 	"strconv"
@@ -34,6 +35,12 @@ type CallRecords interface {
 	// RecordingStarted and RecordingEnded keep the recordings' index.
 	RecordingStarted(ctx context.Context, r api.Recording) error
 	RecordingEnded(ctx context.Context, id string, at time.Time, size int64) error
+}
+
+// SelfEnder is a leg that may end its call on its own (a SIP session timer
+// that expired): the record then says the system ended it, and why.
+type SelfEnder interface {
+	EndedItself() (reason string, ok bool)
 }
 
 // RTTReporter is implemented by legs that measure the round-trip time to
@@ -215,8 +222,14 @@ func (s *Switchboard) callEnded(cl *callLog, c Leg) {
 	end := time.Now().UTC()
 	cl.mu.Lock()
 	cause := api.HangupCause{By: "caller"}
+	selfReason, selfEnded := "", false
+	if se, ok := c.(SelfEnder); ok {
+		selfReason, selfEnded = se.EndedItself()
+	}
 	if cl.cause != nil {
 		cause = *cl.cause
+	} else if selfEnded {
+		cause = api.HangupCause{By: "system", Reason: selfReason}
 	} else if !isDone(c) {
 		cause = api.HangupCause{By: "system"}
 	}
@@ -228,6 +241,23 @@ func (s *Switchboard) callEnded(cl *callLog, c Leg) {
 	}
 	id := cl.id
 	s.journal.do(func(ctx context.Context) error { return s.records.CallEnded(ctx, id, end, cause, legs) })
+}
+
+// errMaxDuration ends the context of a call at its context's max_duration.
+var errMaxDuration = errors.New("maximum call duration reached")
+
+// endedByContext notes why a call's context ended as its hang-up cause,
+// unless the leg had ended already (the caller hung up, or the leg ended
+// itself): then that is the cause, found when the record is closed.
+func (s *Switchboard) endedByContext(ctx context.Context, c Leg) {
+	if isDone(c) {
+		return
+	}
+	reason := "voxgate stopping or the call's context ended"
+	if errors.Is(context.Cause(ctx), errMaxDuration) {
+		reason = errMaxDuration.Error()
+	}
+	s.setCause(c, "system", 0, reason)
 }
 
 func isDone(c Leg) bool {

@@ -80,7 +80,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
-		s.setCause(c, "system", 0, "voxgate stopping or the call's context ended")
+		s.endedByContext(ctx, c)
 		hangup(c)
 	}
 	_ = room.Leave(c.ID()) // now, not when the room notices the call ended

@@ -326,12 +326,12 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 	defer s.track(c, origin, a)()
 	if a.MaxDuration > 0 { // the context's limit: the action ends with ctx
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.MaxDuration)
+		ctx, cancel = context.WithTimeoutCause(ctx, a.MaxDuration, errMaxDuration)
 		defer cancel()
 		defer func() {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) { // before the record ends (track)
+			if errors.Is(context.Cause(ctx), errMaxDuration) { // before the record ends (track)
 				log.Info("maximum call duration reached: hanging up", "max_duration_ms", a.MaxDuration.Milliseconds())
-				s.setCause(c, "system", 0, "maximum call duration reached")
+				s.endedByContext(ctx, c)
 				hangup(c)
 			}
 		}()

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/webclient"
@@ -59,6 +60,24 @@ func TestSippSessionTimerFreesRoom(t *testing.T) {
 	}
 	if !strings.Contains(g.log.String(), `reason="session expired"`) {
 		t.Fatalf("no call ended for the session timer in the log")
+	}
+	// The call record says voxgate ended it, and why (the history is
+	// written from a queue: wait for it).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var page struct {
+			Calls []api.CallRecord `json:"calls"`
+		}
+		g.api(t, "GET", "/api/v1/calls?status=ended", "", &page)
+		if len(page.Calls) == 1 && page.Calls[0].Cause != nil {
+			if c := page.Calls[0].Cause; c.By != "system" || !strings.Contains(c.Reason, "session timer expired") {
+				t.Fatalf("call record cause %+v, want by system: session timer expired", *c)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ended call record: %+v", page.Calls)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -24,6 +24,7 @@ var (
 	_ webclient.History       = (*store.SQLite)(nil)
 	_ sip.LocationStore       = sipLocations{}
 	_ switchboard.RTTReporter = (*sip.Call)(nil)
+	_ switchboard.SelfEnder   = (*sip.Call)(nil)
 	_ switchboard.RTTReporter = (*webclient.Call)(nil)
 )
 
