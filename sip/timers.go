@@ -630,7 +630,7 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 	if c.out != nil {
 		res, err = c.out.Do(ctx, req)
 	} else {
-		req.SetTransport(c.dlg.InviteRequest.Transport())
+		routeInDialog(req, c.dlg.InviteRequest) // down a TLS caller's connection (tls.go)
 		res, err = c.dlg.Do(ctx, req)
 	}
 	if err != nil {
@@ -649,7 +649,7 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 		if c.out != nil {
 			err = c.out.WriteRequest(ack)
 		} else {
-			ack.SetTransport(c.dlg.InviteRequest.Transport())
+			routeInDialog(ack, c.dlg.InviteRequest)
 			err = c.dlg.WriteRequest(ack)
 		}
 		if err != nil {

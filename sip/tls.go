@@ -362,22 +362,33 @@ func (s *Server) tlsContact(res *sip.Response, req *sip.Request) {
 // caller's Contact may be unreachable behind NAT; RFC 5626-style reuse);
 // otherwise to the caller's Contact (target) as sipgo sends it.
 func byeInbound(ctx context.Context, dlg *sipgo.DialogServerSession, target sip.Uri, reason string) error {
-	inv := dlg.InviteRequest
-	overTLS := strings.EqualFold(inv.Transport(), "tls") && len(inv.GetHeaders("Record-Route")) == 0 && inv.Contact() != nil
-	if !overTLS && reason == "" {
+	if reason == "" && !overCallersConn(dlg.InviteRequest) {
 		return dlg.Bye(ctx)
 	}
-	var bye *sip.Request
-	if overTLS {
-		bye = sip.NewRequest(sip.BYE, inv.Contact().Address)
-		bye.SetTransport("TLS")
-		bye.SetDestination(inv.Source())
-	} else {
-		bye = sip.NewRequest(sip.BYE, target)
-		bye.SetTransport(inv.Transport())
-	}
+	bye := sip.NewRequest(sip.BYE, target)
+	routeInDialog(bye, dlg.InviteRequest)
 	if reason != "" {
 		bye.AppendHeader(sip.NewHeader("Reason", reason))
 	}
 	return dlg.WriteBye(ctx, bye)
+}
+
+// overCallersConn reports whether requests in the dialog of inv, a call
+// placed to us, go down the caller's TLS connection: it came over TLS
+// straight from the caller (no Record-Route) with a Contact.
+func overCallersConn(inv *sip.Request) bool {
+	return strings.EqualFold(inv.Transport(), "tls") && len(inv.GetHeaders("Record-Route")) == 0 && inv.Contact() != nil
+}
+
+// routeInDialog sends req, a request of ours in the dialog of inv (a call
+// placed to us), down the caller's TLS connection when it came over one
+// (its Contact may be unreachable behind NAT), else over inv's transport to
+// the request's target.
+func routeInDialog(req, inv *sip.Request) {
+	if overCallersConn(inv) {
+		req.SetTransport("TLS")
+		req.SetDestination(inv.Source())
+		return
+	}
+	req.SetTransport(inv.Transport())
 }

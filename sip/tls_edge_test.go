@@ -603,13 +603,34 @@ func TestTLSInboundCallByeOverItsConnection(t *testing.T) {
 		}
 	})
 	s, addr := tlsServer(t, cert, key, nil, WithHandler(handler))
+	p := answeredTLSCall(t, s, addr, ca.pool())
+	bye, err := p.read(5 * time.Second)
+	if err != nil || !strings.HasPrefix(bye, "BYE ") {
+		t.Fatalf("no BYE on the phone's connection: %q %v", bye, err)
+	}
+	p.send(fmt.Sprintf("SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n",
+		header(bye, "Via"), header(bye, "From"), header(bye, "To"), header(bye, "Call-ID"), header(bye, "CSeq")))
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Calls() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if s.Calls() != 0 {
+		t.Fatal("the call did not end")
+	}
+}
+
+// answeredTLSCall has a phone whose Contact port does not listen call
+// voxgate's echo over TLS, authenticate, and take the 200 and ACK it; it
+// returns the phone, its connection still open.
+func answeredTLSCall(t *testing.T, s *Server, addr string, pool *x509.CertPool) *tlsPhone {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dead := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	p := dialTLSPhone(t, addr, ca.pool())
+	p := dialTLSPhone(t, addr, pool)
 	rtp, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -652,17 +673,37 @@ func TestTLSInboundCallByeOverItsConnection(t *testing.T) {
 	target := strings.Trim(header(ok, "Contact"), "<>")
 	p.send(fmt.Sprintf("ACK %s SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:%d;branch=z9hG4bKack2\r\nFrom: <sip:alice@voxgate>;tag=in1\r\n"+
 		"To: %s\r\nCall-ID: tlsin\r\nCSeq: 2 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n", target, dead, header(ok, "To")))
-	bye, err := p.read(5 * time.Second)
-	if err != nil || !strings.HasPrefix(bye, "BYE ") {
-		t.Fatalf("no BYE on the phone's connection: %q %v", bye, err)
+	return p
+}
+
+// voxgate refreshes the session (session timers; the phone does not
+// support them, so voxgate is the refresher) of a call a phone placed over
+// TLS down the phone's connection, as it does its BYE: its Contact port
+// does not listen. The phone answers the refresh 481; voxgate then ends the
+// call with a BYE on the same connection.
+func TestTLSInboundCallRefreshOverItsConnection(t *testing.T) {
+	ca := newTestCA(t)
+	cert, key := ca.issue(t, t.TempDir(), "voxgate")
+	handler := HandlerFunc(func(ctx context.Context, c *Call) {
+		if c.Answer(ctx) == nil {
+			<-c.Done()
+		}
+	})
+	s, addr := tlsServer(t, cert, key, nil, WithHandler(handler), WithTimerSettings(TimerSettings{Expires: 4 * time.Second, MinSE: 2 * time.Second}))
+	p := answeredTLSCall(t, s, addr, ca.pool())
+	reinvite, err := p.read(10 * time.Second) // the refresh, at half the 4 s interval
+	if err != nil || !strings.HasPrefix(reinvite, "INVITE ") {
+		t.Fatalf("no session refresh on the phone's connection: %q %v", reinvite, err)
 	}
-	p.send(fmt.Sprintf("SIP/2.0 200 OK\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n",
-		header(bye, "Via"), header(bye, "From"), header(bye, "To"), header(bye, "Call-ID"), header(bye, "CSeq")))
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Calls() != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if s.Calls() != 0 {
-		t.Fatal("the call did not end")
+	p.send(fmt.Sprintf("SIP/2.0 481 Call Does Not Exist\r\nVia: %s\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %s\r\nContent-Length: 0\r\n\r\n",
+		header(reinvite, "Via"), header(reinvite, "From"), header(reinvite, "To"), header(reinvite, "Call-ID"), header(reinvite, "CSeq")))
+	for {
+		msg, err := p.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no BYE on the phone's connection after the refused refresh: %v", err)
+		}
+		if strings.HasPrefix(msg, "BYE ") {
+			break
+		}
 	}
 }
