@@ -23,6 +23,10 @@ type ServerStats struct {
 	// dropped unplayed on every call (failed authentication, replays, plain
 	// packets on an SRTP leg).
 	SRTPAuthFailures, SRTCPAuthFailures uint64
+	// TLSHandshakeFailures: TLS connections cut off because their handshake
+	// failed or did not finish in time (garbage, a silent peer, a bad
+	// certificate).
+	TLSHandshakeFailures uint64
 }
 
 // counters are updated on the signalling path (not the media path): a
@@ -62,7 +66,8 @@ func (s *Server) ServerStats() ServerStats {
 		AuthFailures: s.counters.authFailures.Load(), Malformed: s.counters.malformed.Load(),
 		ConnectionsRefused: s.counters.connsRefused.Load(), FDExhausted: s.counters.fdExhausted.Load(), AcceptErrors: s.counters.acceptErrors.Load(),
 		Transactions: uint64(max(s.inflight.Load(), 0)), Overloaded: s.counters.overloaded.Load(),
-		SRTPAuthFailures: s.counters.srtpFailures[0].Load(), SRTCPAuthFailures: s.counters.srtpFailures[1].Load()}
+		SRTPAuthFailures: s.counters.srtpFailures[0].Load(), SRTCPAuthFailures: s.counters.srtpFailures[1].Load(),
+		TLSHandshakeFailures: uint64(max(s.tlsFails.Load(), 0))}
 	s.mu.Lock()
 	for _, l := range s.streams {
 		st.Connections += uint64(l.connections())

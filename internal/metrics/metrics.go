@@ -84,6 +84,7 @@ func SIP(src SIPSource) prometheus.Collector {
 		acceptErrors  = desc("voxgate_sip_accept_errors_total", "Other failed accepts of SIP connections (retried).")
 		transactions  = desc("voxgate_sip_transactions", "SIP server transactions alive.")
 		overloaded    = desc("voxgate_sip_overloaded_total", "SIP requests refused 503 over sip.max_transactions.")
+		tlsFailed     = desc("voxgate_sip_tls_handshake_failures_total", "TLS connections cut off: their handshake failed or did not finish within sip.tls_handshake_timeout.")
 		srtpDropped   = desc("voxgate_sip_srtp_auth_failures_total", "SRTP (kind rtp) and SRTCP (kind rtcp) packets dropped unplayed: failed authentication, replayed, or plain on an SRTP leg.", "kind")
 		trunk         = desc("voxgate_trunk_registered", "1 when voxgate is registered at the trunk (a trunk of the config).", "trunk")
 		reachable     = desc("voxgate_trunk_reachable", "1 when the trunk answers OPTIONS (or qualify is off), 0 when qualify marked it down.", "trunk")
@@ -92,7 +93,7 @@ func SIP(src SIPSource) prometheus.Collector {
 	)
 	return collector{
 		descs: []*prometheus.Desc{registrations, calls, requests, responses, authFailures, malformed, conns, connsRefused,
-			fdExhausted, acceptErrors, transactions, overloaded, srtpDropped, trunk, reachable, qualifyRTT, unreachable},
+			fdExhausted, acceptErrors, transactions, overloaded, tlsFailed, srtpDropped, trunk, reachable, qualifyRTT, unreachable},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := src.ServerStats()
 			gauge(ch, registrations, float64(st.Registrations))
@@ -111,6 +112,7 @@ func SIP(src SIPSource) prometheus.Collector {
 			counter(ch, acceptErrors, st.AcceptErrors)
 			gauge(ch, transactions, float64(st.Transactions))
 			counter(ch, overloaded, st.Overloaded)
+			counter(ch, tlsFailed, st.TLSHandshakeFailures)
 			counter(ch, srtpDropped, st.SRTPAuthFailures, "rtp")
 			counter(ch, srtpDropped, st.SRTCPAuthFailures, "rtcp")
 			for _, t := range src.TrunkStates() {
