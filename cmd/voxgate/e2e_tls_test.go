@@ -55,14 +55,6 @@ func testCerts(t *testing.T) (caFile, certFile, keyFile string) {
 		t.Fatal(err)
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
-	// An empty revocation list (crl.pem beside ca.pem), for sipp, which
-	// wants one whenever it verifies.
-	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1),
-		ThisUpdate: time.Now().Add(-time.Hour), NextUpdate: time.Now().Add(24 * time.Hour)}, ca, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("crl.pem", "X509 CRL", crl)
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb)
 }
 
