@@ -41,6 +41,7 @@ type Call struct {
 	dlg      *sipgo.DialogServerSession // incoming calls
 	out      *sipgo.DialogClientSession // outgoing calls
 	sess     *rtpSession
+	wrtc     *webrtcLeg // a browser's WebRTC media, relayed to sess (webrtc.go); nil for others
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -213,6 +214,9 @@ func (c *Call) Answer(ctx context.Context) error {
 		body = c.local.marshal(nil) // our offer; the answer comes in the ACK
 	} else {
 		body = c.local.marshal(&c.offer)
+		if c.wrtc != nil {
+			body = c.wrtc.sdp // the browser gets pion's answer
+		}
 		c.sess.configure(&c.offer, c.local.Direction)
 	}
 	c.mu.Unlock()
@@ -381,6 +385,7 @@ func (c *Call) finish() {
 		c.Hangup(ctx)
 		c.end("handler done")
 		c.sess.close()
+		c.wrtc.close()
 		if c.out != nil {
 			_ = c.out.Close()
 		} else {
