@@ -164,7 +164,7 @@ type Server struct {
 	history  History // call history (history.go); nil: none kept
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
-	sipWS    http.Handler // SIP over WebSocket on /sip (sipws.go); nil: off
+	sipWS    http.Handler     // SIP over WebSocket on /sip (sipws.go); nil: off
 	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner

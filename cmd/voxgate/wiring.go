@@ -108,7 +108,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
-	wrtc := sipWebSocket(cfg, &w)       // SIP over WebSocket on the web server (sipws.go)
+	wrtc := sipWebSocket(cfg, &w)      // SIP over WebSocket on the web server (sipws.go)
 	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
