@@ -139,7 +139,7 @@ func (s *Server) webrtcOffer(ctx context.Context, req *sip.Request) (*webrtcLeg,
 	if !isWS(req.Transport()) || s.webrtc == nil {
 		return nil, nil
 	}
-	w, err := s.newWebRTCLeg(ctx, s.log.With("call_id", req.CallID().Value()))
+	w, err := s.newWebRTCLeg(ctx, s.log.With("to", req.Recipient.String())) // sipgo adds the Call-ID when it sends
 	if err != nil {
 		return nil, err
 	}

@@ -67,13 +67,8 @@ func (l *wsListener) Close() error {
 	return nil
 }
 
-func (l *wsListener) Addr() net.Addr { return wsAddr{} }
-
-// wsAddr names the web server's WebSocket endpoint (it has no port of its own).
-type wsAddr struct{}
-
-func (wsAddr) Network() string { return "ws" }
-func (wsAddr) String() string  { return "web server /sip" }
+// Addr has no port of its own: the web server's port carries it.
+func (l *wsListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4zero} }
 
 // wsConn is one browser's connection, taken over from the web server: its
 // reads start with the replayed handshake request. Its close drops the

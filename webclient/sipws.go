@@ -16,7 +16,7 @@ func (s *Server) mountSIPWebSocket(mux *http.ServeMux) {
 	if !s.cfg.SIPWebSocket || s.sipWS == nil {
 		return
 	}
-	mux.Handle("/sip", s.sipWS) // any method: the handler answers what is not a GET upgrade
+	mux.Handle("GET /sip", s.sipWS) // a GET that is not a WebSocket upgrade gets 426
 }
 
 // validateSIPWebSocket refuses SIP over plain WebSocket off loopback:

@@ -91,6 +91,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 				w.Header().Set("Content-Type", "text/html")
 				_, _ = w.Write(page)
 			})
+			m.Handle("GET /test/jssip/", http.StripPrefix("/test/jssip/", http.FileServer(http.Dir("testdata/jssip")))) // e2e_jssip_test.go
 			m.HandleFunc("POST /test/upload", func(w http.ResponseWriter, req *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(req.Body, 10<<20))
 				q := req.URL.Query()
