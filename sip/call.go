@@ -402,6 +402,10 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	if c.wrtc != nil && len(req.Body()) > 0 {
+		c.reinviteWebRTC(req, tx, timer) // a browser's new offer goes to pion (webrtc.go)
+		return
+	}
 	if len(req.Body()) == 0 { // RFC 3261 14.2: our 200 offers, the ACK answers
 		body, ok := c.reoffer(req.CSeq().SeqNo)
 		if !ok {

@@ -159,3 +159,18 @@ func (w *webrtcLeg) accept(answer []byte) ([]byte, error) {
 	}
 	return w.plainSDP(), nil
 }
+
+// reinviteWebRTC answers a browser's re-INVITE (hold, resume, an ICE
+// restart, a session refresh) with pion's answer; the relay goes on.
+func (c *Call) reinviteWebRTC(req *sip.Request, tx sip.ServerTransaction, timer timerNeg) {
+	answer, err := c.wrtc.media.Answer(req.Body())
+	if err != nil {
+		c.srv.respond(tx, req, 488, reasonFor(488, err), sdpWarning(ErrNoCommonCodec))
+		return
+	}
+	c.mu.Lock()
+	c.wrtc.sdp = answer
+	c.mu.Unlock()
+	c.log.Info("re-INVITE from a browser", "hold", bytes.Contains(req.Body(), []byte("a=sendonly")) || bytes.Contains(req.Body(), []byte("a=inactive")))
+	c.answerReinvite(req, tx, answer, timer)
+}

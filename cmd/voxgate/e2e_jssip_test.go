@@ -44,12 +44,13 @@ func waitGatewayLog(t *testing.T, s string, d time.Duration) bool {
 	return false
 }
 
-// JsSIP registers (digest), calls the echo test and hears its own tone.
+// JsSIP registers (digest), calls the echo test, puts it on hold and
+// takes it back (re-INVITEs with WebRTC offers), and hears its own tone.
 func TestJsSIPCallsEcho(t *testing.T) {
 	peertest.Need(t, "chromium", "ip")
 	ns := peertest.NewNetns(t)
 	base, uploads, _ := jssipGateway(t, ns)
-	jssipPage(t, ns, base, "alice", 440, "dial=9196&secs=5")
+	jssipPage(t, ns, base, "alice", 440, "dial=9196&secs=5&hold=1")
 	u := echoCheck(t, uploads, 440)
 	t.Logf("JsSIP's media went over a %s candidate", u.pairs)
 	logs := logsOf(t)
@@ -58,6 +59,9 @@ func TestJsSIPCallsEcho(t *testing.T) {
 	}
 	if !strings.Contains(logs, `incoming call`) || !strings.Contains(logs, "source=ws:") {
 		t.Errorf("the call did not come over the WebSocket")
+	}
+	if !strings.Contains(logs, `re-INVITE from a browser" call_id`) || !strings.Contains(logs, "hold=true") {
+		t.Errorf("voxgate did not take JsSIP's hold re-INVITE")
 	}
 }
 
