@@ -311,8 +311,14 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}
 	}
-	s.wsln = newWSListener() // fed by WebSocketHandler (ws.go)
-	s.serve(func() error { return s.srv.ServeWS(s.wsln) }, s.wsln.Close)
+	// SIP over WebSocket: fed by WebSocketHandler (ws.go), under the
+	// connection caps of TCP and TLS.
+	s.wsln = newWSListener()
+	wsCapped := newStreamListener(s.wsln, s.cfg.Stream, s.log, s.counters)
+	s.mu.Lock()
+	s.streams = append(s.streams, wsCapped)
+	s.mu.Unlock()
+	s.serve(func() error { return s.srv.ServeWS(wsCapped) }, wsCapped.Close)
 	// Requests we send leave from our listening socket, so that a carrier
 	// behind or in front of NAT sees the address our Contact names.
 	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())}

@@ -290,3 +290,25 @@ func FuzzWSFilter(f *testing.F) {
 		}
 	})
 }
+
+// WebSocket connections count under sip.stream's caps, as TCP ones do: one
+// over max_per_source is refused and counted.
+func TestWSConnectionCaps(t *testing.T) {
+	s, _ := testServer(t, func(c *Config) { c.Stream.MaxPerSource = 1 })
+	url := wsServer(t, s)
+	first := dialWS(t, url)
+	if code := first.register("ws-cap", "alice-secret"); code != 200 {
+		t.Fatalf("REGISTER got %d", code)
+	}
+	c, _, err := (&websocket.Dialer{Subprotocols: []string{"sip"}, HandshakeTimeout: 5 * time.Second}).Dial(url, nil)
+	if err == nil {
+		c.Close()
+		t.Fatal("a second connection from the same address was accepted")
+	}
+	if got := s.ServerStats().ConnectionsRefused; got != 1 {
+		t.Errorf("%d connections counted refused, want 1", got)
+	}
+	if st := s.ServerStats(); st.Connections != 1 {
+		t.Errorf("%d connections counted open, want 1", st.Connections)
+	}
+}
