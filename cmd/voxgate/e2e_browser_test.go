@@ -189,8 +189,8 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 }
 
 // chromium runs headless Chromium in the namespace on url, with a fake
-// microphone playing wav.
-func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string) *exec.Cmd {
+// microphone playing wav; extra flags go before the url.
+func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string, extra ...string) *exec.Cmd {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := ns.Command(ctx, "chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -200,7 +200,8 @@ func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string) *exec.C
 		// The page is plain HTTP off localhost: let it use the microphone
 		// (users serve voxgate over HTTPS for the same reason).
 		"--unsafely-treat-insecure-origin-as-secure="+origin,
-		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE "+ns.IP, url)
+		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE "+ns.IP)
+	cmd.Args = append(append(cmd.Args, extra...), url)
 	out := &peertest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -24,11 +24,11 @@ func jssipGateway(t *testing.T, ns *peertest.Netns) (string, chan upload, string
 
 // jssipPage opens the JsSIP test page as user with a microphone playing a
 // tone of freq; query adds to its parameters.
-func jssipPage(t *testing.T, ns *peertest.Netns, base, user string, freq float64, query string) *exec.Cmd {
+func jssipPage(t *testing.T, ns *peertest.Netns, base, user string, freq float64, query string, flags ...string) *exec.Cmd {
 	t.Helper()
 	wav := filepath.Join(t.TempDir(), fmt.Sprintf("jssip%.0f.wav", freq))
 	peertest.ToneWAV(t, wav, 48000, freq, 60)
-	return chromium(t, ns, base, fmt.Sprintf("%s/test/jssip/phone.html?user=%s&password=%s-secret&%s", base, user, user, query), wav)
+	return chromium(t, ns, base, fmt.Sprintf("%s/test/jssip/phone.html?user=%s&password=%s-secret&%s", base, user, user, query), wav, flags...)
 }
 
 // waitGatewayLog waits until the gateway has logged s.
@@ -124,5 +124,24 @@ func TestDeskPhoneCallsJsSIPUser(t *testing.T) {
 	_ = page.Process.Kill()
 	if !waitGatewayLog(t, `unregistered: its WebSocket closed" user=alice`, 20*time.Second) {
 		t.Errorf("alice's binding stayed after her WebSocket closed")
+	}
+}
+
+// Over HTTPS the page's WebSocket is wss:// (TLS is the web server's):
+// JsSIP registers and calls the echo over it.
+func TestJsSIPOverWSS(t *testing.T) {
+	peertest.Need(t, "chromium", "ip")
+	ns := peertest.NewNetns(t)
+	_, cert, key := testCerts(t)
+	base, uploads, _ := browserGatewayWithSIP(t, ns, true, func(cfg *Config) {
+		cfg.Web.SIPWebSocket = true
+		cfg.Web.TLSCert, cfg.Web.TLSKey = cert, key
+	})
+	base = "https://" + strings.TrimPrefix(base, "http://")
+	// The test CA's certificate names 127.0.0.1, not the namespace's address.
+	jssipPage(t, ns, base, "bob", 520, "dial=9196&secs=4", "--ignore-certificate-errors")
+	echoCheck(t, uploads, 520)
+	if logs := logsOf(t); !strings.Contains(logs, "registered user=bob source=ws:") {
+		t.Errorf("bob did not register over the secure WebSocket:\n%s", logs)
 	}
 }
