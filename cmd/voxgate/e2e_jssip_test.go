@@ -45,12 +45,13 @@ func waitGatewayLog(t *testing.T, s string, d time.Duration) bool {
 }
 
 // JsSIP registers (digest), calls the echo test, puts it on hold and
-// takes it back (re-INVITEs with WebRTC offers), and hears its own tone.
+// takes it back (re-INVITEs with WebRTC offers), keys two digits (SIP
+// INFO), and hears its own tone.
 func TestJsSIPCallsEcho(t *testing.T) {
 	peertest.Need(t, "chromium", "ip")
 	ns := peertest.NewNetns(t)
 	base, uploads, _ := jssipGateway(t, ns)
-	jssipPage(t, ns, base, "alice", 440, "dial=9196&secs=5&hold=1")
+	jssipPage(t, ns, base, "alice", 440, "dial=9196&secs=5&hold=1&dtmf=42")
 	u := echoCheck(t, uploads, 440)
 	t.Logf("JsSIP's media went over a %s candidate", u.pairs)
 	logs := logsOf(t)
@@ -62,6 +63,10 @@ func TestJsSIPCallsEcho(t *testing.T) {
 	}
 	if !strings.Contains(logs, `re-INVITE from a browser" call_id`) || !strings.Contains(logs, "hold=true") {
 		t.Errorf("voxgate did not take JsSIP's hold re-INVITE")
+	}
+	// Its two digits came as SIP INFO (logs count digits, never show them).
+	if !waitGatewayLog(t, "dtmf_digits=2", 5*time.Second) {
+		t.Errorf("JsSIP's digits sent as SIP INFO were not counted")
 	}
 }
 
