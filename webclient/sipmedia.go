@@ -181,8 +181,9 @@ func (p *SIPPeer) egress(conn net.PacketConn, call netip.AddrPort) {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	udp, _ := conn.(*net.UDPConn)
 	for {
-		n, src, err := conn.ReadFrom(buf)
+		n, src, err := readFrom(conn, udp, buf)
 		if err != nil {
 			select {
 			case <-p.done:
@@ -194,7 +195,7 @@ func (p *SIPPeer) egress(conn net.PacketConn, call netip.AddrPort) {
 			}
 			continue
 		}
-		if a, ok := src.(*net.UDPAddr); !ok || a.AddrPort().Port() != call.Port() {
+		if src.Port() != call.Port() {
 			continue // only the call's own socket
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
@@ -204,6 +205,19 @@ func (p *SIPPeer) egress(conn net.PacketConn, call netip.AddrPort) {
 			return
 		}
 	}
+}
+
+// readFrom reads a datagram and its source; from a UDP socket without
+// allocating the address (the media path allocates nothing per packet).
+func readFrom(conn net.PacketConn, udp *net.UDPConn, buf []byte) (int, netip.AddrPort, error) {
+	if udp != nil {
+		return udp.ReadFromUDPAddrPort(buf)
+	}
+	n, a, err := conn.ReadFrom(buf)
+	if ua, ok := a.(*net.UDPAddr); ok {
+		return n, ua.AddrPort(), err
+	}
+	return n, netip.AddrPort{}, err
 }
 
 // Close ends the PeerConnection and waits for its goroutines; the caller
