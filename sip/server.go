@@ -129,8 +129,10 @@ type Server struct {
 	tlsPort   int
 	tlsFails  atomic.Int64
 
-	// wsln takes the WebSocket connections of the web server's /sip (ws.go).
-	wsln *wsListener
+	// wsln takes the WebSocket connections of the web server's /sip
+	// (ws.go), from Start on (wsServing).
+	wsln      *wsListener
+	wsServing atomic.Bool
 	// webrtc makes the media of calls over WebSocket (webrtc.go); nil: none.
 	webrtc WebRTC
 }
@@ -170,6 +172,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if ip.IsUnspecified() && cfg.Advertise == "" {
 		return nil, config.FieldErr("advertise", errors.New("is required when listening on a wildcard address"))
 	}
+	s.wsln = newWSListener()
 	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}, counters: s.counters, wsReply: s.wsReply}
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("voxgate"),
@@ -313,12 +316,12 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// SIP over WebSocket: fed by WebSocketHandler (ws.go), under the
 	// connection caps of TCP and TLS.
-	s.wsln = newWSListener()
 	wsCapped := newStreamListener(s.wsln, s.cfg.Stream, s.log, s.counters)
 	s.mu.Lock()
 	s.streams = append(s.streams, wsCapped)
 	s.mu.Unlock()
 	s.serve(func() error { return s.srv.ServeWS(wsCapped) }, wsCapped.Close)
+	s.wsServing.Store(true)
 	// Requests we send leave from our listening socket, so that a carrier
 	// behind or in front of NAT sees the address our Contact names.
 	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())}

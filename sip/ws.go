@@ -111,7 +111,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Forbidden (too many failed authentications)", http.StatusForbidden)
 		return
 	}
-	if s.wsln == nil || s.ctx == nil || s.ctx.Err() != nil {
+	if !s.wsServing.Load() {
 		http.Error(w, "SIP is not running", http.StatusServiceUnavailable)
 		return
 	}

@@ -144,6 +144,15 @@ func TestWSHandshakeRefusals(t *testing.T) {
 			t.Errorf("the 400 says %q", b.String())
 		}
 	}
+	// A SIP server not started yet answers 503.
+	idle, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}}, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, res, err := (&websocket.Dialer{Subprotocols: []string{"sip"}}).Dial(wsServer(t, idle), nil); err == nil || res == nil || res.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a server not started: %v, want 503", err)
+	}
 }
 
 // A browser registers over its WebSocket with digest auth; the binding
