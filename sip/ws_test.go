@@ -2,6 +2,7 @@ package sip
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -320,4 +321,87 @@ func TestWSConnectionCaps(t *testing.T) {
 	if st := s.ServerStats(); st.Connections != 1 {
 		t.Errorf("%d connections counted open, want 1", st.Connections)
 	}
+}
+
+// answerOne reads the next request from the server and answers it with code.
+func (c *wsClient) answerOne(code int) *sip.Request {
+	c.t.Helper()
+	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, b, err := c.conn.ReadMessage()
+	if err != nil {
+		c.t.Fatalf("no request down the WebSocket: %v", err)
+	}
+	msg, err := sip.ParseMessage(b)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		c.t.Fatalf("got %s", b)
+	}
+	res := sip.NewResponseFromRequest(req, code, "OK", nil)
+	if err := c.conn.WriteMessage(websocket.TextMessage, []byte(res.String())); err != nil {
+		c.t.Fatal(err)
+	}
+	return req
+}
+
+// A contact registered over a WebSocket is qualified over it: the OPTIONS
+// goes down the connection and its answer counts.
+func TestWSQualifyContact(t *testing.T) {
+	s, _ := testServer(t, nil)
+	c := dialWS(t, wsServer(t, s))
+	if code := c.register("ws-qual", "alice-secret"); code != 200 {
+		t.Fatalf("REGISTER got %d", code)
+	}
+	b := s.Bindings("alice")[0]
+	var uri sip.Uri
+	if err := sip.ParseUri(b.Contact, &uri); err != nil {
+		t.Fatal(err)
+	}
+	overConnection(&uri, b)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.probe(t.Context(), uri, b.Source, 5*time.Second)
+		errc <- err
+	}()
+	if req := c.answerOne(200); req.Method != sip.OPTIONS {
+		t.Fatalf("got %s, want OPTIONS", req.Method)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("the probe over the WebSocket failed: %v", err)
+	}
+}
+
+// A call a browser placed over its WebSocket: voxgate's BYE goes down the
+// connection (the caller's Contact has a .invalid host).
+func TestWSByeToCaller(t *testing.T) {
+	answered := make(chan struct{})
+	s, _ := testServer(t, nil, WithHandler(HandlerFunc(func(ctx context.Context, c *Call) {
+		if err := c.Answer(ctx); err != nil {
+			return
+		}
+		close(answered)
+		<-ctx.Done()
+	})))
+	c := dialWS(t, wsServer(t, s))
+	inv := wsRequest("INVITE", "sip:9196@voxgate", "ws-bye", 1, "Content-Type: application/sdp\n", testOffer)
+	c.send(strings.Replace(inv, "From: <sip:alice@voxgate>", "From: <sip:carol@voxgate>", 1)) // a guest: no digest
+	res, err := c.final()
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("INVITE over WebSocket: %v %v", res, err)
+	}
+	ack := fmt.Sprintf("ACK sip:voxgate@127.0.0.1 SIP/2.0\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKack%d\nMax-Forwards: 69\n"+
+		"To: %s\nFrom: <sip:carol@voxgate>;tag=ftws-bye\nCall-ID: ws-bye\nCSeq: 1 ACK\nContent-Length: 0\n\n", time.Now().UnixNano(), res.To().String())
+	c.send(ack)
+	<-answered
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.hangupAll()
+	}()
+	if req := c.answerOne(200); req.Method != sip.BYE {
+		t.Fatalf("got %s, want BYE", req.Method)
+	}
+	<-done
 }
