@@ -46,6 +46,7 @@ type app struct {
 	web       *webclient.Server
 	store     *dataStore       // nil without data_dir
 	hooks     *events.Webhooks // nil without webhooks
+	cluster   *cluster         // nil without cluster.redis
 	closeOnce sync.Once
 	// draining is set on SIGTERM: /readyz then answers 503.
 	draining atomic.Bool
@@ -83,12 +84,26 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	var records switchboard.CallRecords
 	var hooks *events.Webhooks // nil: no webhooks (Publish does nothing)
 	var roomEvents func(bridge.Event, string)
+	var cl *cluster // nil: one node alone
+	if cfg.Cluster.Redis != "" {
+		if cl, err = newCluster(cfg.Cluster, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if st == nil && cl != nil { // registrations in Redis, nothing else kept
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r}))
+	}
 	if st != nil {
 		var locations sip.LocationStore = sipLocations{st.SQLite}
+		if cl != nil { // shared by the nodes, instead of this node's file
+			locations = redisLocations{cl.r}
+		}
 		records = st.SQLite
 		if len(cfg.Webhooks) > 0 {
 			if hooks, err = events.New(cfg.Webhooks, st.SQLite, events.WithLogger(log)); err != nil {
 				st.Close()
+				cl.close()
 				return nil, err
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
@@ -101,6 +116,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 			key, err := st.guestKey(cfg.DataDir)
 			if err != nil {
 				st.Close()
+				cl.close()
 				return nil, err
 			}
 			w.webOpts = append(w.webOpts, webclient.WithGuestKey(key))
@@ -112,6 +128,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
+		cl.close()
 		return nil, err
 	}
 	pages := &webCalls{}
@@ -122,6 +139,9 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	if st != nil {
 		readiness = append(readiness, webclient.WithReadiness("store", st.Ping)) // the file answers
 	}
+	if cl != nil {
+		readiness = append(readiness, webclient.WithReadiness("redis", cl.ready)) // the cluster's shared state
+	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
 		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks)),
@@ -129,6 +149,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
 	if err != nil {
 		st.Close()
+		cl.close()
 		return nil, err
 	}
 	wrtc.web = web // before either server starts
@@ -136,11 +157,17 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		rooms.JoinTone, rooms.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
+	if cl != nil {
+		roomEvents = chainRoomEvents(roomEvents, cl.roomEvent)
+	}
+	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents})
 	calls.sb, pages.sb = sb, sb // before either server starts
-	a.sb, a.sip, a.web, a.store, a.hooks = sb, srv, web, st, hooks
+	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
+	if cl != nil {
+		cl.rooms, cl.draining, cl.local = roomNames(sb), a.draining.Load, srv.Registrations
+	}
 	return a, nil
 }
 
@@ -155,6 +182,9 @@ func (a *app) Start(ctx context.Context) error {
 		a.sip.Close()
 		return err
 	}
+	if a.cluster != nil {
+		a.cluster.start()
+	}
 	return nil
 }
 
@@ -166,6 +196,9 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
+		if a.cluster != nil {
+			a.cluster.close() // releases this node's rooms
+		}
 		// After the switchboard's last records (and their events); what is
 		// not delivered within 3 s waits in the outbox for the next start.
 		hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -212,11 +245,18 @@ func leg[T switchboard.Leg](c T, err error) (switchboard.Leg, error) {
 }
 
 // sipDialer rings registered phones and calls out through trunks.
-type sipDialer struct{ srv *sip.Server }
+type sipDialer struct {
+	srv *sip.Server
+	cl  *cluster // nil: one node alone
+}
 
 func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
-	for _, b := range d.srv.ReachableBindings(user) { // qualify: not the unreachable ones
+	bs := d.srv.ReachableBindings(user) // qualify: not the unreachable ones
+	if d.cl != nil {                    // and those registered through other nodes
+		bs = append(bs, d.cl.bindings(user, d.srv.Bindings(user))...)
+	}
+	for _, b := range bs {
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from))
 		})
