@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -58,7 +59,19 @@ func OpenRedis(url string, opts ...RedisOption) (*Redis, error) {
 	for _, opt := range opts {
 		opt(r)
 	}
+	quietOnce.Do(func() { redis.SetLogger(debugLogger{r.log}) })
 	return r, nil
+}
+
+// quietOnce sends the driver's own messages (one per failed dial while
+// Redis is away) to the debug level: the node says once, clearly, that
+// Redis is unreachable and again when it is back.
+var quietOnce sync.Once
+
+type debugLogger struct{ log *slog.Logger }
+
+func (l debugLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "store: redis driver: "+fmt.Sprintf(format, v...))
 }
 
 // Close closes the connections. Idempotent.

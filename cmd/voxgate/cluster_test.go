@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/internal/config"
+)
+
+// Cluster settings are checked when the config is read; a mistake names
+// the file, the line and the field.
+func TestClusterConfigErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		line       int
+		want       string
+	}{
+		{"not a redis url", "cluster:\n  redis: \"http://127.0.0.1:6379\"\n  advertise: \"sip:10.0.0.1:5060\"\n", 2, "cluster.redis: \"http://127.0.0.1:6379\" is not a redis:// or rediss:// URL"},
+		{"bad redis url", "cluster:\n  redis: \"redis://h:port/x\"\n  advertise: \"sip:10.0.0.1:5060\"\n", 2, "cluster.redis"},
+		{"no advertise", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  node_id: a\n", 1, "cluster.advertise: required with cluster.redis"},
+		{"bad advertise", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"10.0.0.1:5060\"\n", 3, "cluster.advertise: \"10.0.0.1:5060\" is not sip:host:port"},
+		{"advertise without port", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"sip:10.0.0.1\"\n", 3, "cluster.advertise"},
+		{"bad node id", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  node_id: \"a:b\"\n  advertise: \"sip:10.0.0.1:5060\"\n", 3, "cluster.node_id"},
+		{"short room ttl", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"sip:10.0.0.1:5060\"\n  room_ttl: 100ms\n", 4, "cluster.room_ttl: must be at least 1s"},
+		{"node id without redis", "cluster:\n  node_id: a\n", 2, "cluster.node_id: needs cluster.redis"},
+		{"unknown field", "cluster:\n  redis_url: x\n", 2, "cluster.redis_url: unknown field"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig("my.yaml", []byte(tc.yaml))
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("got %v, want a *config.Error", err)
+			}
+			if ce.File != "my.yaml" || ce.Line != tc.line || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %q (line %d), want my.yaml line %d with %q", err, ce.Line, tc.line, tc.want)
+			}
+		})
+	}
+	cfg, err := parseConfig("my.yaml", []byte("cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"sip:10.0.0.1:5060\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.NodeID == "" || cfg.Cluster.RoomTTL != 10*time.Second {
+		t.Fatalf("defaults not filled: %+v", cfg.Cluster)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://127.0.0.1:6379/0":                "redis://127.0.0.1:6379/0",
+		"redis://:s3cret@10.0.0.5:6379/0":         "redis://***@10.0.0.5:6379/0",
+		"rediss://user:p@ss@redis.example:6380/1": "rediss://***@redis.example:6380/1",
+	} {
+		if got := redactURL(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// With Redis away from the start, a node still starts; /readyz's check
+// says why, and closing does not hang.
+func TestClusterRedisAway(t *testing.T) {
+	c, err := newCluster(ClusterConfig{Redis: "redis://127.0.0.1:1/0", NodeID: "a", Advertise: "sip:127.0.0.1:5060", RoomTTL: 3 * time.Second},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.rooms = func() []string { return []string{"800"} }
+	c.start()
+	if !waitUntil(5*time.Second, func() bool { return c.ready(context.Background()) != nil }) {
+		t.Fatal("readiness is fine with Redis unreachable")
+	}
+	if err := c.ready(context.Background()); !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("readiness error %q", err)
+	}
+	done := make(chan struct{})
+	go func() { c.close(); c.close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close hangs with Redis away")
+	}
+}
