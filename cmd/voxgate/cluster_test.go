@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/voxgate/voxgate/internal/config"
+	"github.com/voxgate/voxgate/webclient"
 )
 
 // Cluster settings are checked when the config is read; a mistake names
@@ -85,5 +92,60 @@ func TestClusterRedisAway(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("close hangs with Redis away")
+	}
+}
+
+// A draining node's rooms take no new leg from a page either: the join is
+// ended with the reason (a SIP call gets 503, TestSIGTERMDrainsCalls).
+func TestDrainingRefusesPageJoin(t *testing.T) {
+	g := startGateway(t, func(cfg *Config) {
+		cfg.Web.ICEIPs = []string{"127.0.0.1"}
+		cfg.Web.LoopbackICE = true
+	})
+	var link webclient.GuestLink
+	if code := g.api(t, "POST", "/api/v1/rooms/002/guest-links", `{"ttl_seconds":600}`, &link); code != 201 {
+		t.Fatalf("guest link: %d", code)
+	}
+	u, err := url.Parse(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	body, _ := json.Marshal(map[string]string{"guest": u.Query().Get("guest"), "name": "Bob Guest"})
+	res, err := hc.Post(g.web+"/api/v1/login", "application/json", strings.NewReader(string(body)))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("guest sign-in: %v %v", res, err)
+	}
+	res.Body.Close()
+	h := http.Header{"Origin": {g.web}}
+	for _, c := range jar.Cookies(u) {
+		h.Add("Cookie", c.Name+"="+c.Value)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+u.Host+"/ws", h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	page := newGuestPage(t, ws)
+	g.app.draining.Store(true) // as SIGTERM does
+	offer, err := page.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := page.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	page.send(webclient.Message{Type: "join", ID: "c1", Room: "002", SDP: offer.SDP})
+	ended := func() string {
+		page.mu.Lock()
+		defer page.mu.Unlock()
+		return strings.Join(page.errs, "; ")
+	}
+	if !waitUntil(5*time.Second, func() bool { return strings.Contains(ended(), "draining") }) {
+		t.Fatalf("a page's join while draining: %q", ended())
+	}
+	if code := g.api(t, "GET", "/api/v1/rooms/002", "", nil); code != 404 {
+		t.Fatalf("room 002 exists (%d) after a refused join", code)
 	}
 }

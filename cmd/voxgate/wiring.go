@@ -131,8 +131,8 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		cl.close()
 		return nil, err
 	}
-	pages := &webCalls{}
 	a := &app{}
+	pages := &webCalls{draining: a.draining.Load}
 	// Readiness checks, asked by /readyz in this order; others (the store's
 	// ping) are added here the same way.
 	readiness := []webclient.Option{webclient.WithReadiness("draining", a.ready)}
@@ -226,9 +226,18 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 }
 
 // webCalls hands browser calls to the switchboard.
-type webCalls struct{ sb *switchboard.Switchboard }
+type webCalls struct {
+	sb *switchboard.Switchboard
+	// draining: SIGTERM; a page's new call is refused like a SIP one, so
+	// no room on a draining node takes a new leg.
+	draining func() bool
+}
 
 func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) {
+	if h.draining != nil && h.draining() {
+		c.Reject(503, "Service Unavailable (draining)")
+		return
+	}
 	if room := c.GuestRoom(); room != "" { // a guest link: its room, nothing else
 		h.sb.JoinRoom(ctx, c, room, "guest")
 		return
