@@ -149,3 +149,27 @@ func TestDrainingRefusesPageJoin(t *testing.T) {
 		t.Fatalf("room 002 exists (%d) after a refused join", code)
 	}
 }
+
+// Whatever the cluster section holds, reading it fails with a config error
+// or gives settings a node can use (never a panic).
+func FuzzClusterConfig(f *testing.F) {
+	f.Add("redis://127.0.0.1:6379/0", "gw1", "sip:10.0.0.1:5060", "10s")
+	f.Add("rediss://:pw@h:1/2", "", "sip:[::1]:5060", "1s")
+	f.Add("redis://h:port/x", "a:b", "sip:h", "0s")
+	f.Add("", "n", "", "")
+	f.Fuzz(func(t *testing.T, redis, node, advertise, ttl string) {
+		y, _ := json.Marshal(map[string]map[string]string{"cluster": {"redis": redis, "node_id": node, "advertise": advertise, "room_ttl": ttl}})
+		cfg, err := parseConfig("f.yaml", y) // JSON is YAML
+		if err != nil {
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%v is not a config error", err)
+			}
+			return
+		}
+		c := cfg.Cluster
+		if c.Redis != "" && (c.NodeID == "" || !strings.HasPrefix(c.Advertise, "sip:") || c.RoomTTL < time.Second) {
+			t.Fatalf("accepted unusable settings %+v", c)
+		}
+	})
+}
