@@ -100,8 +100,8 @@ type cluster struct {
 
 	kick    chan struct{}
 	healthy atomic.Bool
+	lastErr atomic.Pointer[error] // the last heartbeat's error (readyz never waits on mu)
 	mu      sync.Mutex
-	lastErr error
 	held    map[string]bool   // rooms this node's claim is on
 	warned  map[string]string // room -> other host already logged
 
@@ -154,9 +154,7 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err := c.r.Heartbeat(bctx, c.cfg.NodeID, c.cfg.Advertise, 3*heartbeat)
-	c.mu.Lock()
-	c.lastErr = err
-	c.mu.Unlock()
+	c.lastErr.Store(&err)
 	was := c.healthy.Swap(err == nil)
 	switch {
 	case err != nil && (was || first):
@@ -259,9 +257,11 @@ func (c *cluster) ready(context.Context) error {
 	if c.healthy.Load() {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Errorf("unreachable: %v", c.lastErr)
+	var err error
+	if p := c.lastErr.Load(); p != nil {
+		err = *p
+	}
+	return fmt.Errorf("unreachable: %v", err)
 }
 
 // close releases this node's rooms and liveness key and stops. Idempotent.
