@@ -47,7 +47,9 @@ type DialOptions struct {
 	// OnRinging is called on 180/183.
 	OnRinging func()
 
-	sessionExpires int // the interval asked for after a 422 (timers.go)
+	sessionExpires int          // the interval asked for after a 422 (timers.go)
+	display        string       // From's display name
+	headers        []sip.Header // more headers of the INVITE (P-Asserted-Identity, Privacy)
 }
 
 // DialTrunk calls number through the named trunk and returns once the call
@@ -70,13 +72,15 @@ func (s *Server) DialTrunk(ctx context.Context, trunk, number string, o DialOpti
 		uri.UriParams = sip.NewParams()
 		uri.UriParams.Add("transport", tc.Transport)
 	}
-	if o.CallerID == "" {
-		o.CallerID = tc.Username
-	}
 	if o.Username == "" {
 		o.Username, o.Password = tc.Username, tc.Password
 	}
-	from := sip.Uri{Scheme: "sip", User: o.CallerID, Host: host}
+	id := tc.CallerID.outbound(o.CallerID, tc.Username) // the trunk's caller-ID rules
+	from := sip.Uri{Scheme: "sip", User: id.From, Host: host}
+	if id.Withheld {
+		from.Host = "anonymous.invalid" // RFC 3323 4.1.1.3
+	}
+	o.CallerID, o.display, o.headers = id.From, id.Display, id.headers(host)
 	return s.dial(ctx, uri, from, number, Origin{Kind: "trunk", Name: trunk}, o)
 }
 
@@ -118,13 +122,16 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	policy := s.srtpPolicyFor(origin)
 	local.Proto, local.Crypto = offerSRTP(policy, s.cfg.SRTPSuites)
 	req := sip.NewRequest(sip.INVITE, uri)
-	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
+	fromH := &sip.FromHeader{DisplayName: o.display, Address: from, Params: sip.NewParams()}
 	fromH.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(fromH)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: uri.User, Host: uri.Host, Port: uri.Port}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
+	for _, h := range o.headers {
+		req.AppendHeader(h)
+	}
 	for _, h := range s.timerRequestHeaders(o.sessionExpires, "") {
 		req.AppendHeader(h)
 	}

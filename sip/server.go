@@ -841,6 +841,11 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	if origin.Kind == "trunk" {
+		if tc := s.trunkConfig(origin.Name); tc != nil {
+			c.caller = tc.CallerID.inbound(req) // normalised, or anonymous
+		}
+	}
 	c.timer.neg = timer
 	if late {
 		c.lateOffer = true
