@@ -46,6 +46,10 @@ type DialOptions struct {
 	Destination string
 	// OnRinging is called on 180/183.
 	OnRinging func()
+	// OnEarlyMedia is called once, on the first 18x with SDP, with the far
+	// end's early media (an announcement, its ringback); nil: early media
+	// is not taken. It runs on the SIP stack's goroutine: it must not block.
+	OnEarlyMedia func(*EarlyMedia)
 
 	sessionExpires int          // the interval asked for after a 422 (timers.go)
 	display        string       // From's display name
@@ -95,7 +99,8 @@ func (s *Server) DialUser(ctx context.Context, user, callerID string) (*Call, er
 
 // DialBinding calls one registered contact (to ring every phone of a user
 // at once, call each of Bindings(user)), at the address it registered from.
-func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*Call, error) {
+// Of opts (at most one), OnRinging and OnEarlyMedia are used.
+func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string, opts ...DialOptions) (*Call, error) {
 	user := b.AOR
 	var uri sip.Uri
 	if err := sip.ParseUri(b.Contact, &uri); err != nil {
@@ -103,7 +108,11 @@ func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*
 	}
 	from := sip.Uri{Scheme: "sip", User: callerID, Host: s.cfg.Domain}
 	overConnection(&uri, b)
-	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, DialOptions{Destination: b.Source})
+	o := DialOptions{Destination: b.Source}
+	if len(opts) > 0 {
+		o.OnRinging, o.OnEarlyMedia = opts[0].OnRinging, opts[0].OnEarlyMedia
+	}
+	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, o)
 }
 
 func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, origin Origin, o DialOptions) (*Call, error) {
@@ -154,15 +163,25 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		sess.close()
 		return nil, err
 	}
+	d := &dialing{callID: req.CallID().Value(), o: o, sess: sess, accept: accept, policy: policy, local: local}
 	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
 		Username: o.Username, Password: o.Password,
 		OnResponse: func(res *sip.Response) error {
 			if (res.StatusCode == 180 || res.StatusCode == 183) && o.OnRinging != nil {
 				o.OnRinging()
 			}
+			if res.StatusCode > 100 && res.StatusCode < 200 {
+				s.earlyAnswer(res, d)
+			}
 			return nil
 		},
 	})
+	answered := false
+	defer func() {
+		if d.early != nil && !answered { // else it ends with the call
+			d.early.end()
+		}
+	}()
 	if err != nil {
 		sess.close()
 		_ = dlg.Close()
@@ -205,6 +224,10 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		local.Proto = ""
 	}
 	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
+	if em := d.early; em != nil {
+		answered = true
+		go func() { <-c.done; em.end() }()
+	}
 	c.srtpPolicy = policy
 	c.timer.neg = s.timerResponse(dlg.InviteResponse, o.sessionExpires)
 	c.arm(c.timer.neg, false)
