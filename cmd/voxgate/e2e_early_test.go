@@ -200,3 +200,33 @@ func TestEarlyMediaFromCarrierToPhone(t *testing.T) {
 		})
 	}
 }
+
+// A browser calls a number through the trunk: while the carrier rings (180
+// without SDP) the page hears voxgate's ringback (US: 440+480 Hz), then the
+// carrier's early media (its 183's tone), then the answered call; the
+// carrier checks the caller ID as above.
+func TestBrowserHearsRingbackThenEarlyMedia(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "sipp")
+	port, wait := sippCarrier(t)
+	ns := peertest.NewNetns(t)
+	base, uploads, _ := browserGatewayWithSIP(t, ns, true, func(cfg *Config) {
+		cfg.Dialplan = writePlan(t, earlyPlan)
+		cfg.SIP.Trunks = earlyTrunk(port)
+	})
+	chromium(t, ns, base, base+"/test/call.html?user=alice&password=alice-secret&dial=00301234&secs=7", toneFile(t, 48000, 300))
+	_, w := recording(t, uploads)
+	if out, err := wait(); err != nil || !strings.Contains(out, "Successful call") {
+		t.Fatalf("the carrier's scenario failed (caller ID not as expected?): %v\n%s", err, tail(out, 25))
+	}
+	rSecs, rFirst, rLast := toneSpans(w.Samples, w.Rate, ringbackHz)
+	eSecs, eFirst, eLast := toneSpans(w.Samples, w.Rate, earlyHz)
+	aSecs, aFirst, _ := toneSpans(w.Samples, w.Rate, answerHz)
+	t.Logf("the page heard: ringback %.0f Hz %.1f s (%.2f..%.2f s), early %.0f Hz %.1f s (%.2f..%.2f s), answer %.0f Hz %.1f s (from %.2f s)",
+		float64(ringbackHz), rSecs, rFirst, rLast, float64(earlyHz), eSecs, eFirst, eLast, float64(answerHz), aSecs, aFirst)
+	if rSecs < 0.5 || rFirst < 0 || (eFirst >= 0 && rLast > eFirst) {
+		t.Errorf("ringback heard for %.1f s (%.2f..%.2f s): want it while the carrier rings, before its early media (from %.2f s)", rSecs, rFirst, rLast, eFirst)
+	}
+	if eSecs < 2 || aSecs < 1 || aFirst-eFirst < 2 {
+		t.Errorf("early media %.1f s from %.2f s, answer %.1f s from %.2f s: want about 3 s of early media before the answer", eSecs, eFirst, aSecs, aFirst)
+	}
+}
