@@ -130,7 +130,7 @@ func TestRingbackWhileRinging(t *testing.T) {
 		{"phone, generate", true, "generate", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dl := &earlyDialer{devices: []*earlyDevice{{answerAfter: 500 * time.Millisecond}}} // no early media
+			dl := &earlyDialer{devices: []*earlyDevice{{answerAfter: 700 * time.Millisecond}}} // no early media
 			sb, _ := testBoard(t, testPlan, dl)
 			sb.ringback = RingbackConfig{Phones: c.phones}
 			if err := sb.ringback.Validate(); err != nil {
