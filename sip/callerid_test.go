@@ -1,9 +1,11 @@
 package sip
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -193,4 +195,39 @@ func FuzzCallerIDNumber(f *testing.F) {
 		}
 		_ = r.outbound(num, "user")
 	})
+}
+
+// Two voxgates: the caller's trunk writes its numbers nationally, the
+// called side's trunk (from its network) shows them in E.164; a withheld
+// caller ID arrives as anonymous.
+func TestCallerIDAcrossTrunks(t *testing.T) {
+	echo := &echoHandler{}
+	_, addr := testServer(t, func(cfg *Config) {
+		f := false
+		cfg.Trunks = []TrunkConfig{{Name: "carrier", Registrar: "127.0.0.1:5999", Register: &f, InboundCIDRs: []string{"127.0.0.0/8"},
+			CallerID: CallerIDConfig{CountryCode: "49"}}}
+	}, WithHandler(echo))
+	caller, _ := testServer(t, func(cfg *Config) {
+		f := false
+		cfg.RTPPorts = "34100-34199"
+		cfg.Trunks = []TrunkConfig{{Name: "gw", Registrar: addr, Register: &f, Username: "4930999",
+			CallerID: CallerIDConfig{CountryCode: "49", Format: "national", PAI: true}}}
+	})
+	for i, c := range []struct{ callerID, want string }{
+		{"+49 30 1234567", "+49301234567"},
+		{"anonymous", "anonymous"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		call, err := caller.DialTrunk(ctx, "gw", "4930999", DialOptions{CallerID: c.callerID})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		calls, _ := echo.snapshot()
+		if len(calls) != i+1 || calls[i].Caller() != c.want {
+			t.Errorf("caller ID %q shown as %q, want %q", c.callerID, calls[len(calls)-1].Caller(), c.want)
+		}
+		call.Hangup(ctx)
+		cancel()
+	}
 }
