@@ -186,6 +186,11 @@ func (s *Switchboard) startEarly(ctx context.Context, c Leg, log *slog.Logger) *
 // trace is the DialTrace that brings the far end's early media here.
 func (e *earlyPhase) trace() *DialTrace {
 	return &DialTrace{EarlyMedia: func(m bridge.Leg) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if e.stopped { // a late 183 of a call being cancelled
+			return
+		}
 		e.wg.Add(1)
 		go func() { // off the SIP stack's goroutine
 			defer e.wg.Done()
