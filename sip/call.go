@@ -53,6 +53,7 @@ type Call struct {
 	offer     mediaOffer
 	acks      map[uint32]chan struct{} // re-INVITEs whose 200 awaits its ACK, by CSeq
 	lateOffer bool                     // the INVITE had no SDP: our 200 offers, the ACK answers
+	early     bool                     // a 183 with our SDP went out: the media runs (early.go)
 	peerBye   bool                     // the far end sent BYE
 	ackSDP    []byte
 	local     localMedia

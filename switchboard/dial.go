@@ -75,8 +75,10 @@ func (s *Switchboard) ringUser(ctx context.Context, from string, d dialplan.Dial
 func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
 	defer cancel()
-	_ = c.Ringing() // the caller hears or sees that it rings
-	callee, trunk, err := s.ring(rctx, c.Caller(), d, log)
+	_ = c.Ringing()                    // the caller hears or sees that it rings
+	early := s.startEarly(ctx, c, log) // ringback, then the far end's early media
+	callee, trunk, err := s.ring(withDialTrace(rctx, early.trace()), c.Caller(), d, log)
+	early.stop() // the caller's media is free for the answer
 	if trunk != "" && trunk != d.Trunk {
 		s.noteTrunk(c, trunk) // a later trunk carried the call, or gave the last answer
 		d.Trunk = trunk

@@ -27,6 +27,9 @@ var (
 	_ switchboard.Leg           = (*sip.Call)(nil)
 	_ switchboard.Leg           = (*webclient.Call)(nil)
 	_ switchboard.RoomWatcher   = (*webclient.Call)(nil)
+	_ switchboard.EarlyMediaLeg = (*sip.Call)(nil)
+	_ switchboard.EarlyMediaLeg = (*webclient.Call)(nil)
+	_ bridge.Leg                = (*sip.EarlyMedia)(nil)
 	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
 	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
 	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)
@@ -138,7 +141,8 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
-		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents})
+		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
+		Ringback: cfg.Ringback})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks = sb, srv, web, st, hooks
 	return a, nil
@@ -218,7 +222,7 @@ func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
 	for _, b := range d.srv.ReachableBindings(user) { // qualify: not the unreachable ones
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
-			return leg(d.srv.DialBinding(ctx, b, from))
+			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
 	}
 	return out
@@ -236,7 +240,19 @@ func (d sipDialer) Trunks() []string {
 func (d sipDialer) TrunkUp(trunk string) bool { return d.srv.TrunkUp(trunk) }
 
 func (d sipDialer) DialTrunk(ctx context.Context, trunk, number, callerID string) (switchboard.Leg, error) {
-	return leg(d.srv.DialTrunk(ctx, trunk, number, sip.DialOptions{CallerID: callerID}))
+	o := earlyOptions(ctx)
+	o.CallerID = callerID
+	return leg(d.srv.DialTrunk(ctx, trunk, number, o))
+}
+
+// earlyOptions passes the far end's early media to the switchboard's
+// DialTrace of ctx.
+func earlyOptions(ctx context.Context) sip.DialOptions {
+	t := switchboard.ContextDialTrace(ctx)
+	if t == nil || t.EarlyMedia == nil {
+		return sip.DialOptions{}
+	}
+	return sip.DialOptions{OnEarlyMedia: func(m *sip.EarlyMedia) { t.EarlyMedia(m) }}
 }
 
 // webDialer rings a user's open pages (all at once: the first to answer
