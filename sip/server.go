@@ -74,7 +74,7 @@ func (s *Server) trunkChanged(st TrunkState) {
 // supportedExtensions are the option tags voxgate understands in Require.
 var supportedExtensions = map[string]bool{}
 
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
+const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER"
 
 // Server is voxgate's SIP user agent: registrar, call server and client.
 type Server struct {
@@ -117,6 +117,8 @@ type Server struct {
 	// inflight counts server transactions alive (see admit).
 	inflight atomic.Int64
 
+	// referrer carries out transfers (refer.go; nil: REFER gets 403).
+	referrer Referrer
 	// trunkObserver is told of trunk registration changes (may be nil).
 	trunkObserver func(TrunkState)
 	// timerSet overrides session timer intervals (tests; timers.go).
@@ -204,6 +206,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sip.OPTIONS: s.handleOptions,
 		sip.INFO:    s.handleInfo,
 		sip.UPDATE:  s.guarded(s.handleUpdate),
+		sip.REFER:   s.guarded(s.handleRefer), // refer.go
 	}
 	for m, h := range s.handlers {
 		s.srv.OnRequest(m, s.counted(h))
@@ -592,7 +595,7 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 // knownMethods are SIP methods voxgate recognises but does not serve: they get
 // 405 with Allow; anything else is unrecognised and gets 501 (RFC 3261 8.2.1).
 var knownMethods = map[string]bool{
-	"SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"SUBSCRIBE": true, "NOTIFY": true, "MESSAGE": true,
 	"PRACK": true, "PUBLISH": true,
 }
 

@@ -78,6 +78,7 @@ type Switchboard struct {
 	journal   *journal // nil without records
 	planFile  string
 	meter     *bridge.Meter // the media of every room, 1:1 call and echo
+	xfer      transfers     // two-party calls a transfer may change (transfer.go)
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc

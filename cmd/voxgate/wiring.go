@@ -108,7 +108,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
-	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
+	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithReferrer(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -189,6 +189,14 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 		h.ended(c)
 	}
 }
+
+// Refer hands a phone's transfer (REFER) to the switchboard: the phone is
+// the transferor, its partner (or its room) the transferee.
+func (h *sipCalls) Refer(c *sip.Call, r sip.Refer, done func(error)) error {
+	return h.sb.StartTransfer(c.ID(), switchboard.Transfer{To: r.Target.User, Replaces: r.ReplacesCall, By: r.ReferredBy}, done)
+}
+
+var _ sip.Referrer = (*sipCalls)(nil)
 
 // webCalls hands browser calls to the switchboard.
 type webCalls struct{ sb *switchboard.Switchboard }

@@ -1,0 +1,443 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// Transfer is what a transfer asks for: the transferor's call partner (or,
+// for a leg in a room, the room) goes to To, or, attended, is connected
+// with the partner of the transferor's other call (Replaces).
+type Transfer struct {
+	// To is the number, user or room the transferee goes to, routed through
+	// the transferor's dialplan context (or Context).
+	To string
+	// Replaces, for an attended transfer, is the ID of the transferor's
+	// other leg: its partner is connected with the transferee, and both of
+	// the transferor's legs end.
+	Replaces string
+	// By says who asked (a REFER's Referred-By, "api"), for the log.
+	By string
+	// Context routes To instead of the transferor's own context (the REST
+	// API's operators).
+	Context string
+}
+
+// TransferError is why a transfer was refused or failed, as the SIP status
+// a REFER's answer or its NOTIFY carries.
+type TransferError struct {
+	Status int
+	Reason string
+}
+
+func (e *TransferError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Reason) }
+
+// SIPStatus implements the sip package's status errors.
+func (e *TransferError) SIPStatus() (int, string) { return e.Status, e.Reason }
+
+func forbidden(why string) *TransferError {
+	return &TransferError{Status: 403, Reason: "Forbidden (" + why + ")"}
+}
+
+// pair is a two-party call in progress: a dial's caller and callee, or the
+// legs a transfer connected. A transfer swaps a leg of it; its watcher ends
+// it when a leg ends.
+type pair struct {
+	legs    [2]Leg
+	origins [2]string // the legs' origins, for the context a transfer routes by
+	room    *bridge.Room
+	changed chan struct{} // closed (and replaced) on every swap
+	ended   bool
+	log     *slog.Logger
+}
+
+// transfers are the pairs, by the IDs of their legs.
+type transfers struct {
+	mu    sync.Mutex
+	pairs map[string]*pair
+}
+
+func (p *pair) index(id string) int {
+	for i, l := range p.legs {
+		if l.ID() == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// relayDTMF sends the digits keyed on either leg to the other.
+func relayDTMF(a, b Leg) {
+	a.OnDTMF(func(d rune) { _ = b.SendDTMF(string(d)) })
+	b.OnDTMF(func(d rune) { _ = a.SendDTMF(string(d)) })
+}
+
+// newPair registers a bridged two-party call and watches it; it returns
+// false when the switchboard is closing (the caller ends the call itself).
+func (s *Switchboard) newPair(a, b Leg, originA, originB string, room *bridge.Room, log *slog.Logger) bool {
+	p := &pair{legs: [2]Leg{a, b}, origins: [2]string{originA, originB}, room: room, changed: make(chan struct{}), log: log}
+	relayDTMF(a, b)
+	s.xfer.mu.Lock()
+	if s.xfer.pairs == nil {
+		s.xfer.pairs = map[string]*pair{}
+	}
+	s.xfer.pairs[a.ID()], s.xfer.pairs[b.ID()] = p, p
+	s.xfer.mu.Unlock()
+	if !s.goOwned(func() { s.watchPair(p) }) {
+		s.endPair(p)
+		return false
+	}
+	return true
+}
+
+// endPair unregisters p; it returns its legs and room when it was still
+// going (the caller hangs up and closes them), nil when it had ended.
+func (s *Switchboard) endPair(p *pair) ([2]Leg, *bridge.Room, bool) {
+	s.xfer.mu.Lock()
+	defer s.xfer.mu.Unlock()
+	if p.ended {
+		return [2]Leg{}, nil, false
+	}
+	p.ended = true
+	for _, l := range p.legs {
+		if s.xfer.pairs[l.ID()] == p {
+			delete(s.xfer.pairs, l.ID())
+		}
+	}
+	close(p.changed)
+	return p.legs, p.room, true
+}
+
+// watchPair ends a pair when one of its legs ends (or voxgate stops): the
+// other leg is hung up.
+func (s *Switchboard) watchPair(p *pair) {
+	for {
+		s.xfer.mu.Lock()
+		if p.ended {
+			s.xfer.mu.Unlock()
+			return
+		}
+		a, b, changed := p.legs[0], p.legs[1], p.changed
+		s.xfer.mu.Unlock()
+		var gone Leg
+		select {
+		case <-a.Done():
+			gone = a
+		case <-b.Done():
+			gone = b
+		case <-changed:
+			continue
+		case <-s.ctx.Done():
+		}
+		s.xfer.mu.Lock()
+		current := p.legs[0] == a && p.legs[1] == b
+		s.xfer.mu.Unlock()
+		if !current && gone != nil {
+			continue // swapped meanwhile: watch the new legs
+		}
+		legs, room, ok := s.endPair(p)
+		if !ok {
+			return
+		}
+		for _, l := range legs {
+			l.OnDTMF(nil)
+			switch {
+			case gone == nil:
+			case l == gone:
+				s.setCause(l, "caller", 0, "")
+			default:
+				s.setCause(l, "callee", 0, "")
+			}
+		}
+		room.Close()
+		for _, l := range legs {
+			if l != gone {
+				hangup(l)
+			}
+		}
+		return
+	}
+}
+
+// pairOf returns the pair leg id is in.
+func (s *Switchboard) pairOf(id string) *pair {
+	s.xfer.mu.Lock()
+	defer s.xfer.mu.Unlock()
+	return s.xfer.pairs[id]
+}
+
+// StartTransfer transfers on behalf of leg id (the transferor). When it
+// refuses (a target the transferor's context may not reach, a leg that is
+// connected to nobody) it returns a *TransferError (403) or an error
+// wrapping api.ErrNotFound (no such leg). Else done is called once, from
+// another goroutine, with nil when the transferee is with the target (the
+// transferor is then hung up, after done returns), or with the failure (a
+// *TransferError: the callee's status, 480): the call then goes on.
+//
+// The transferee is the transferor's partner in a two-party call. A leg in
+// a room hands its place to the target instead: the target is dialled into
+// the room (a user or a number only).
+func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) error {
+	p := s.pairOf(id)
+	s.mu.Lock()
+	ac := s.calls[id]
+	s.mu.Unlock()
+	if p == nil && ac == nil {
+		return fmt.Errorf("leg %q: %w", id, api.ErrNotFound)
+	}
+	var x, y Leg // the transferor and the transferee (nil: the room)
+	origin := ""
+	if p != nil {
+		s.xfer.mu.Lock()
+		i := p.index(id)
+		if i < 0 || p.ended {
+			s.xfer.mu.Unlock()
+			return forbidden("the call is connected to nobody")
+		}
+		x, y, origin = p.legs[i], p.legs[1-i], p.origins[i]
+		s.xfer.mu.Unlock()
+	} else {
+		x, origin = ac.leg, ac.info.Origin
+	}
+	log := s.log.With("call_id", id, "transfer_to", t.To, "referred_by", t.By)
+	if t.Replaces != "" {
+		return s.attended(x, y, t.Replaces, done, log)
+	}
+	room := ""
+	if p == nil {
+		room = ac.info.Room
+		r, ok := s.rooms.Lookup(room)
+		if room == "" || !ok || !stillIn(r, id) {
+			return forbidden("the call is connected to nobody")
+		}
+	}
+	plan := s.plan.Load()
+	cctx := t.Context
+	if cctx == "" {
+		cctx = plan.ContextFor(origin)
+	}
+	if cctx == "" {
+		return forbidden("no dialplan context for the transferor")
+	}
+	a, err := plan.Route(dialplan.Call{Context: cctx, Number: t.To, Caller: x.Caller()})
+	if err != nil {
+		log.Info("transfer refused: no route", "context", cctx, "error", err)
+		return forbidden(fmt.Sprintf("context %s may not reach %s", cctx, t.To))
+	}
+	log = log.With("context", a.Context, "rule_line", a.Line, "action", a.Kind)
+	switch {
+	case a.Kind == dialplan.Reject:
+		return forbidden(fmt.Sprintf("the dialplan refuses %s: %d %s", t.To, a.Reject.Status, a.Reject.Reason))
+	case a.Kind == dialplan.Dial:
+	case room != "":
+		return forbidden("a participant of a room can transfer only to a user or a number")
+	case a.Kind != dialplan.Room && a.Kind != dialplan.PIN:
+		return forbidden("a transfer goes to a user, a number or a room, not to " + a.Kind)
+	}
+	log.Info("transfer accepted")
+	if a.Kind != dialplan.Dial { // the transferee goes into a room
+		ok := s.goOwned(func() {
+			if !s.takeFromPair(p, x) {
+				done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
+				return
+			}
+			s.setCause(x, "transfer", 0, "transferred to "+t.To)
+			done(nil)
+			s.goOwned(func() { hangup(x) })
+			ra, pin := a.Room, a.PIN
+			if a.Kind == dialplan.PIN {
+				ra = pin.Room
+				if ok, moderator := s.askPIN(s.ctx, y, pin, log); ok {
+					s.joinRoom(s.ctx, y, ra, moderator, log)
+				}
+			} else {
+				s.joinRoom(s.ctx, y, ra, false, log)
+			}
+			hangup(y)
+		})
+		if !ok {
+			return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
+		}
+		return nil
+	}
+	from := "room-" + room
+	if y != nil {
+		from = y.Caller()
+	}
+	targetOrigin := "user"
+	if len(a.Dial.Trunks) > 0 {
+		targetOrigin = "trunk:" + a.Dial.Trunks[0]
+	}
+	ok := s.goOwned(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, time.Duration(a.Dial.Timeout)*time.Second)
+		defer cancel()
+		go func() { // the transfer gives up when the transferor's call ends
+
+			select {
+			case <-x.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		ringing := time.Now()
+		target, trunk, err := s.ring(ctx, from, a.Dial, log)
+		if err != nil {
+			log.Info("transfer target did not answer", "error", err)
+			var st sipStatus
+			if errors.As(err, &st) {
+				code, reason := st.SIPStatus()
+				done(&TransferError{Status: code, Reason: reason})
+			} else if isDone(x) {
+				done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
+			} else {
+				done(&TransferError{Status: 480, Reason: "Temporarily Unavailable"})
+			}
+			return
+		}
+		if trunk != "" {
+			targetOrigin = "trunk:" + trunk
+		}
+		_ = target.Answer(s.ctx) // tells a page the call is up
+		if y == nil {
+			s.intoRoomFor(x, target, room, ringing, t.To, done, log)
+			return
+		}
+		if err := s.swap(p, x, target, targetOrigin); err != nil {
+			log.Info("transfer target answered too late", "error", err)
+			hangup(target)
+			done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
+			return
+		}
+		log.Info("transferred", "transferee", y.ID(), "target", target.ID())
+		s.setCause(x, "transfer", 0, "transferred to "+t.To)
+		done(nil)
+		hangup(x)
+	})
+	if !ok {
+		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
+	}
+	return nil
+}
+
+// takeFromPair ends p without hanging up its legs: the transferor leaves,
+// and the transferee goes elsewhere. It reports false when p had ended.
+func (s *Switchboard) takeFromPair(p *pair, x Leg) bool {
+	s.xfer.mu.Lock()
+	if p.index(x.ID()) < 0 {
+		s.xfer.mu.Unlock()
+		return false
+	}
+	s.xfer.mu.Unlock()
+	legs, room, ok := s.endPair(p)
+	if !ok {
+		return false
+	}
+	for _, l := range legs {
+		l.OnDTMF(nil)
+	}
+	room.Close()
+	return true
+}
+
+// swap puts in in out's place in p, bridged with the remaining leg.
+func (s *Switchboard) swap(p *pair, out, in Leg, inOrigin string) error {
+	s.xfer.mu.Lock()
+	defer s.xfer.mu.Unlock()
+	i := p.index(out.ID())
+	if p.ended || i < 0 {
+		return errors.New("the call ended")
+	}
+	keep := p.legs[1-i]
+	if isDone(keep) {
+		return errors.New("the transferee hung up")
+	}
+	p.room.Close()
+	out.OnDTMF(nil)
+	room, err := bridge.Connect(keep, in, bridge.RoomConfig{Logger: p.log, Meter: s.meter})
+	if err != nil {
+		return err
+	}
+	p.room = room
+	p.legs[i], p.origins[i] = in, inOrigin
+	delete(s.xfer.pairs, out.ID())
+	s.xfer.pairs[in.ID()] = p
+	relayDTMF(keep, in)
+	close(p.changed)
+	p.changed = make(chan struct{})
+	return nil
+}
+
+// intoRoomFor puts target into room in x's place, and hangs x up.
+func (s *Switchboard) intoRoomFor(x, target Leg, room string, ringing time.Time, to string, done func(error), log *slog.Logger) {
+	if isDone(x) {
+		hangup(target)
+		done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
+		return
+	}
+	ra := dialplan.RoomAction{Name: room}
+	s.setCause(x, "transfer", 0, "transferred to "+to)
+	joined := make(chan struct{})
+	if !s.goOwned(func() {
+		defer s.track(target, "transfer", dialplan.Action{Kind: dialplan.Room, Room: ra})()
+		s.answered(target, ringing)
+		close(joined)
+		s.joinRoom(s.ctx, target, ra, false, log)
+		hangup(target)
+	}) {
+		hangup(target)
+		done(&TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"})
+		return
+	}
+	<-joined
+	log.Info("transferred into the room", "room", room, "target", target.ID())
+	done(nil)
+	hangup(x)
+}
+
+// attended connects y (the transferor x's partner) with the partner of the
+// transferor's other leg r, and ends both of the transferor's legs.
+func (s *Switchboard) attended(x, y Leg, r string, done func(error), log *slog.Logger) error {
+	if y == nil {
+		return forbidden("an attended transfer needs a two-party call")
+	}
+	p1, p2 := s.pairOf(x.ID()), s.pairOf(r)
+	if p2 == nil || p2 == p1 {
+		return forbidden("the replaced call is connected to nobody")
+	}
+	s.xfer.mu.Lock()
+	j := p2.index(r)
+	if j < 0 || p2.ended {
+		s.xfer.mu.Unlock()
+		return forbidden("the replaced call is connected to nobody")
+	}
+	rLeg, c, cOrigin := p2.legs[j], p2.legs[1-j], p2.origins[1-j]
+	s.xfer.mu.Unlock()
+	if !s.takeFromPair(p2, rLeg) {
+		return forbidden("the replaced call ended")
+	}
+	if err := s.swap(p1, x, c, cOrigin); err != nil {
+		hangup(c)
+		hangup(rLeg)
+		return &TransferError{Status: 487, Reason: "Request Terminated (the call ended)"}
+	}
+	log.Info("attended transfer", "transferee", y.ID(), "target", c.ID(), "replaced", r)
+	s.setCause(x, "transfer", 0, "attended transfer")
+	s.setCause(rLeg, "transfer", 0, "attended transfer")
+	if !s.goOwned(func() {
+		done(nil)
+		hangup(x)
+		hangup(rLeg)
+	}) {
+		hangup(x)
+		hangup(rLeg)
+	}
+	return nil
+}
