@@ -1,0 +1,120 @@
+package sip
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseReferTo(t *testing.T) {
+	for _, c := range []struct {
+		in, uri, user string
+		replaces      *Replaces
+		err           error
+	}{
+		{in: "<sip:carol@127.0.0.1:5060>", uri: "sip:carol@127.0.0.1:5060", user: "carol"},
+		{in: `"Carol" <sip:1002@example.com;transport=udp>;x=y`, uri: "sip:1002@example.com;transport=udp", user: "1002"},
+		{in: "sip:8005@voxgate", uri: "sip:8005@voxgate", user: "8005"},
+		{in: "sip:8005@voxgate;method=INVITE", uri: "sip:8005@voxgate", user: "8005"},
+		{in: "<sips:%2B4930123@carrier>", uri: "sips:%2B4930123@carrier", user: "+4930123"},
+		{in: "<tel:+4930123;phone-context=+49>", uri: "tel:+4930123;phone-context=+49", user: "+4930123"},
+		{in: "<sip:1002;phone-context=x@host>", uri: "sip:1002;phone-context=x@host", user: "1002"},
+		{in: "<sip:carol@h?Replaces=abc%40h%3Bto-tag%3Dt1%3Bfrom-tag%3Df1>", uri: "sip:carol@h", user: "carol",
+			replaces: &Replaces{CallID: "abc@h", ToTag: "t1", FromTag: "f1"}},
+		{in: "<sip:carol@h?replaces=abc%3Bfrom-tag%3Df1%3Bto-tag%3Dt1%3Bearly-only&Accept-Contact=x>", uri: "sip:carol@h", user: "carol",
+			replaces: &Replaces{CallID: "abc", ToTag: "t1", FromTag: "f1", EarlyOnly: true}},
+		{in: "", err: ErrBadReferTo},
+		{in: "   ", err: ErrBadReferTo},
+		{in: "<sip:carol@host", err: ErrBadReferTo},
+		{in: "<http://example.com/>", err: ErrBadReferTo},
+		{in: "<sip:host.example.com>", err: ErrBadReferTo}, // no user
+		{in: "<sip:@host>", err: ErrBadReferTo},
+		{in: "<sip:ca%zzrol@host>", err: ErrBadReferTo},
+		{in: "<sip:car ol@host>", err: ErrBadReferTo},
+		{in: "<sip:" + strings.Repeat("1", 65) + "@host>", err: ErrBadReferTo},
+		{in: "<sip:carol@h?Replaces=abc%3Bto-tag%3Dt1>", err: ErrBadReplaces},
+		{in: "<sip:carol@h?Replaces=%3Bto-tag%3Dt1%3Bfrom-tag%3Df>", err: ErrBadReplaces},
+		{in: "<sip:carol@h?Replaces=a%zz>", err: ErrBadReferTo},
+	} {
+		got, err := ParseReferTo(c.in)
+		if c.err != nil {
+			if !errors.Is(err, c.err) {
+				t.Errorf("%q: error %v, want %v", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", c.in, err)
+			continue
+		}
+		if got.URI != c.uri || got.User != c.user {
+			t.Errorf("%q: uri %q user %q, want %q %q", c.in, got.URI, got.User, c.uri, c.user)
+		}
+		if (got.Replaces == nil) != (c.replaces == nil) || (got.Replaces != nil && *got.Replaces != *c.replaces) {
+			t.Errorf("%q: replaces %+v, want %+v", c.in, got.Replaces, c.replaces)
+		}
+	}
+}
+
+// FuzzParseReferTo: whatever the header, the parser never panics, and what
+// it accepts is a target a dialplan can route: a non-empty user of SIP
+// characters, and a Replaces with all three ids.
+func FuzzParseReferTo(f *testing.F) {
+	for _, s := range []string{"<sip:carol@127.0.0.1>", "sip:8005@h;x", "<tel:+49301>",
+		"<sip:carol@h?Replaces=abc%40h%3Bto-tag%3Dt1%3Bfrom-tag%3Df1>", "<sip:a@b?Replaces=%", "<sips:%2B1@h>", "<", ">"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := ParseReferTo(in)
+		if err != nil {
+			if !errors.Is(err, ErrBadReferTo) && !errors.Is(err, ErrBadReplaces) {
+				t.Fatalf("%q: an error of neither kind: %v", in, err)
+			}
+			return
+		}
+		if got.User == "" || len(got.User) > maxUser || !validUser(got.User) {
+			t.Fatalf("%q: accepted user %q", in, got.User)
+		}
+		if r := got.Replaces; r != nil && (r.CallID == "" || r.ToTag == "" || r.FromTag == "") {
+			t.Fatalf("%q: accepted replaces %+v", in, r)
+		}
+	})
+}
+
+// A REFER outside a call gets 405 (voxgate transfers only calls it holds),
+// one naming a dialog voxgate does not hold 481, and neither reaches the
+// referrer.
+func TestReferOutsideACall(t *testing.T) {
+	called := false
+	_, addr := testServer(t, nil, WithReferrer(referFunc(func(*Call, Refer, func(error)) error { called = true; return nil })))
+	c := newRawClient(t, addr)
+	c.send(request("REFER", "sip:bob@"+addr, "refer-nodialog", 1, "Refer-To: <sip:carol@"+addr+">\n", ""))
+	res := c.final(5 * time.Second)
+	if res.StatusCode != 405 || !strings.Contains(res.Reason, "within a call") || res.GetHeader("Allow") == nil {
+		t.Fatalf("out of dialog: %d %s", res.StatusCode, res.Reason)
+	}
+	msg := request("REFER", "sip:bob@"+addr, "refer-unknown", 1, "Refer-To: <sip:carol@"+addr+">\n", "")
+	msg = strings.Replace(msg, "To: <sip:bob@"+addr+">", "To: <sip:bob@"+addr+">;tag=nosuch", 1)
+	c.send(msg)
+	if res := c.final(5 * time.Second); res.StatusCode != 481 {
+		t.Fatalf("unknown dialog: %d %s", res.StatusCode, res.Reason)
+	}
+	if called {
+		t.Fatal("the referrer was asked")
+	}
+}
+
+type referFunc func(*Call, Refer, func(error)) error
+
+func (f referFunc) Refer(c *Call, r Refer, done func(error)) error { return f(c, r, done) }
+
+// Allow lists REFER now that it is served.
+func TestAllowListsRefer(t *testing.T) {
+	if !strings.Contains(allowedMethods, "REFER") {
+		t.Fatal("Allow lacks REFER")
+	}
+	if knownMethods["REFER"] {
+		t.Fatal("REFER is still listed as known but not served")
+	}
+}
