@@ -255,6 +255,9 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 			ra, pin := a.Room, a.PIN
 			if a.Kind == dialplan.PIN {
 				ra = pin.Room
+			}
+			s.movedTo(y, ra.Name)
+			if a.Kind == dialplan.PIN {
 				if ok, moderator := s.askPIN(s.ctx, y, pin, log); ok {
 					s.joinRoom(s.ctx, y, ra, moderator, log)
 				}
@@ -325,6 +328,15 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
 	}
 	return nil
+}
+
+// movedTo shows a transferred call in its new room (the REST API's calls).
+func (s *Switchboard) movedTo(c Leg, room string) {
+	s.mu.Lock()
+	if ac := s.calls[c.ID()]; ac != nil && ac.leg == c {
+		ac.info.Room, ac.info.Action = room, dialplan.Room
+	}
+	s.mu.Unlock()
 }
 
 // takeFromPair ends p without hanging up its legs: the transferor leaves,
