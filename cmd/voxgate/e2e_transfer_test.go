@@ -1,6 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -133,5 +137,97 @@ func TestBaresipTransferFromARoom(t *testing.T) {
 	}
 	if s := heardAfter(t, alice, bobHz, transferred.Add(time.Second), started); s > 0.3 {
 		t.Errorf("alice still heard bob for %.1f s after the transfer", s)
+	}
+}
+
+// Attended transfer with Replaces (RFC 3891), from sipp (baresip 1.0 has
+// no attended transfer): the transferor calls bob (call 1) and carol
+// (call 2, xfer-consult.xml), then sends REFER on call 1 with Refer-To:
+// <sip:carol@voxgate?Replaces=call 2> (xfer-attended.xml). voxgate answers
+// 202, NOTIFYs "100 Trying" and "200 OK" as message/sipfrag (sipp checks
+// them), connects bob with carol (both legs it already holds) and hangs
+// up both of the transferor's legs; bob and carol then hear each other.
+func TestSippAttendedTransfer(t *testing.T) {
+	peertest.Need(t, "sipp", "baresip")
+	const bobHz, carolHz = 830.0, 1270.0
+	plan := writePlan(t, transferPlan)
+	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
+	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcma", Tone: carolHz, Register: true})
+	consult, err := filepath.Abs("testdata/sipp/xfer-consult.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refer, _ := filepath.Abs("testdata/sipp/xfer-attended.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// Call 2: the consultation call to carol; it stays up until voxgate's BYE.
+	dir2 := t.TempDir()
+	port2, media2 := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	type result struct {
+		out string
+		err error
+	}
+	call2 := make(chan result, 1)
+	go func() {
+		out, err := peertest.Sipp(ctx, dir2, "-sf", consult, g.addr, "-s", "carol", "-m", "1", "-nostdin", "-cid_str", "consult-%u@sipp",
+			"-timeout", "45s", "-timeout_error", "-p", fmt.Sprint(port2), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media2), "-trace_err")
+		call2 <- result{out, err}
+	}()
+	var totag string
+	deadline := time.Now().Add(15 * time.Second)
+	for totag == "" {
+		b, _ := os.ReadFile(filepath.Join(dir2, "totag.txt"))
+		totag = strings.TrimSpace(string(b))
+		if totag == "" && time.Now().After(deadline) {
+			cancel()
+			r := <-call2
+			t.Fatalf("the consultation call was not answered: %v\n%s", r.err, tail(r.out, 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !carol.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("carol did not answer call 2:\n%s", carol.Output())
+	}
+
+	// Call 1 to bob, and its REFER with Replaces naming call 2.
+	port1, media1 := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", refer, g.addr, "-s", "bob", "-m", "1", "-nostdin",
+		"-set", "target", "carol", "-set", "callid", "consult-1%40sipp", "-set", "totag", totag,
+		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port1), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media1), "-trace_err")
+	transferred := time.Now()
+	if err != nil {
+		t.Fatalf("the REFER with Replaces failed: %v\n%s", err, tail(out, 30))
+	}
+	select {
+	case r := <-call2:
+		if r.err != nil {
+			t.Fatalf("call 2 did not end with voxgate's BYE: %v\n%s", r.err, tail(r.out, 30))
+		}
+	case <-ctx.Done():
+		t.Fatal("call 2 did not end")
+	}
+	if !strings.Contains(g.log.String(), "attended transfer") {
+		t.Error("voxgate's log lacks the attended transfer")
+	}
+	time.Sleep(3 * time.Second)
+	bob.Stop()
+	carol.Stop()
+	// Both phones' recordings end now: what they heard in the last 2.5 s
+	// is the transferred call.
+	for _, c := range []struct {
+		name  string
+		p     *peertest.Baresip
+		other float64
+	}{{"bob", bob, carolHz}, {"carol", carol, bobHz}} {
+		w := c.p.Received()
+		n := int(2.5 * float64(w.Rate))
+		if n > len(w.Samples) {
+			t.Fatalf("%s's recording is short", c.name)
+		}
+		if s := audio.ToneSeconds(w.Samples[len(w.Samples)-n:], w.Rate, c.other, 0.2); s < 1.5 {
+			t.Errorf("%s heard the other for %.1f s of the last 2.5 s after the transfer (at %s)", c.name, s, transferred.Format(time.StampMilli))
+		}
 	}
 }
