@@ -43,6 +43,18 @@ func (e *TransferError) Error() string { return fmt.Sprintf("%d %s", e.Status, e
 // SIPStatus implements the sip package's status errors.
 func (e *TransferError) SIPStatus() (int, string) { return e.Status, e.Reason }
 
+// Unwrap makes a refusal an api.ErrForbidden and a transfer refused while
+// voxgate stops an api.ErrConflict, for the REST API.
+func (e *TransferError) Unwrap() error {
+	switch e.Status {
+	case 403:
+		return api.ErrForbidden
+	case 503:
+		return api.ErrConflict
+	}
+	return nil
+}
+
 func forbidden(why string) *TransferError {
 	return &TransferError{Status: 403, Reason: "Forbidden (" + why + ")"}
 }
@@ -330,11 +342,15 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 	return nil
 }
 
-// movedTo shows a transferred call in its new room (the REST API's calls).
+// movedTo shows a transferred call in its new room, or ("") in a
+// two-party call, in the REST API's calls.
 func (s *Switchboard) movedTo(c Leg, room string) {
 	s.mu.Lock()
 	if ac := s.calls[c.ID()]; ac != nil && ac.leg == c {
 		ac.info.Room, ac.info.Action = room, dialplan.Room
+		if room == "" { // out of its room, into a two-party call
+			ac.info.Action = dialplan.Dial
+		}
 	}
 	s.mu.Unlock()
 }
@@ -450,6 +466,144 @@ func (s *Switchboard) attended(x, y Leg, r string, done func(error), log *slog.L
 	}) {
 		hangup(x)
 		hangup(rLeg)
+	}
+	return nil
+}
+
+// TransferLeg moves a live leg (the REST API): in a two-party call, its
+// partner is the transferor (hung up once the target answers, as if it had
+// sent a REFER), and the target is routed through r.Context or the leg's
+// own context; a leg in a room leaves the room for the target. It returns
+// once the transfer has started; the outcome is logged.
+func (s *Switchboard) TransferLeg(id string, r api.TransferRequest) error {
+	if r.To == "" {
+		return errors.New("to: give the number, user or room to transfer to")
+	}
+	plan := s.plan.Load()
+	if r.Context != "" && plan.Contexts[r.Context] == nil {
+		return fmt.Errorf("context: the dialplan has no context %q", r.Context)
+	}
+	log := s.log.With("call_id", id, "transfer_to", r.To, "referred_by", "api")
+	done := func(err error) {
+		if err != nil {
+			log.Info("REST API transfer failed", "error", err)
+		}
+	}
+	if p := s.pairOf(id); p != nil {
+		s.xfer.mu.Lock()
+		i := p.index(id)
+		if i < 0 || p.ended {
+			s.xfer.mu.Unlock()
+			return fmt.Errorf("leg %q: %w", id, api.ErrNotFound)
+		}
+		partner, origin := p.legs[1-i], p.origins[i]
+		s.xfer.mu.Unlock()
+		cctx := r.Context
+		if cctx == "" {
+			cctx = plan.ContextFor(origin)
+		}
+		return s.StartTransfer(partner.ID(), Transfer{To: r.To, Context: cctx, By: "api"}, done)
+	}
+	s.mu.Lock()
+	ac := s.calls[id]
+	s.mu.Unlock()
+	if ac == nil {
+		return fmt.Errorf("leg %q: %w", id, api.ErrNotFound)
+	}
+	room, ok := s.rooms.Lookup(ac.info.Room)
+	if ac.info.Room == "" || !ok || !stillIn(room, id) {
+		return forbidden("the call is neither connected to anybody nor in a room")
+	}
+	cctx := r.Context
+	if cctx == "" {
+		cctx = plan.ContextFor(ac.info.Origin)
+	}
+	return s.moveFromRoom(ac.leg, room, r.To, cctx, ac.info.Origin, done, log)
+}
+
+// moveFromRoom takes leg c out of room to the target to: a user or number
+// it is connected with once it answers, or another room.
+func (s *Switchboard) moveFromRoom(c Leg, room *bridge.Room, to, cctx, origin string, done func(error), log *slog.Logger) error {
+	if cctx == "" {
+		return forbidden("no dialplan context for the leg")
+	}
+	a, err := s.plan.Load().Route(dialplan.Call{Context: cctx, Number: to, Caller: c.Caller()})
+	if err != nil {
+		return forbidden(fmt.Sprintf("context %s may not reach %s", cctx, to))
+	}
+	switch a.Kind {
+	case dialplan.Reject:
+		return forbidden(fmt.Sprintf("the dialplan refuses %s: %d %s", to, a.Reject.Status, a.Reject.Reason))
+	case dialplan.Room, dialplan.PIN:
+		ra := a.Room
+		if a.Kind == dialplan.PIN {
+			ra = a.PIN.Room
+		}
+		if ra.Name == room.Name() {
+			return forbidden("the leg is in room " + ra.Name + " already")
+		}
+	case dialplan.Dial:
+	default:
+		return forbidden("a transfer goes to a user, a number or a room, not to " + a.Kind)
+	}
+	log = log.With("context", a.Context, "rule_line", a.Line, "action", a.Kind, "room", room.Name())
+	ok := s.goOwned(func() {
+		if a.Kind != dialplan.Dial {
+			ra := a.Room
+			if a.Kind == dialplan.PIN {
+				ra = a.PIN.Room
+			}
+			_ = room.Leave(c.ID())
+			s.movedTo(c, ra.Name)
+			done(nil)
+			log.Info("moved to another room", "to_room", ra.Name)
+			if a.Kind == dialplan.PIN {
+				ok, moderator := s.askPIN(s.ctx, c, a.PIN, log)
+				if !ok {
+					hangup(c)
+					return
+				}
+				s.joinRoom(s.ctx, c, ra, moderator, log)
+			} else {
+				s.joinRoom(s.ctx, c, ra, false, log)
+			}
+			return
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, time.Duration(a.Dial.Timeout)*time.Second)
+		defer cancel()
+		target, trunk, err := s.ring(ctx, c.Caller(), a.Dial, log)
+		if err != nil {
+			done(err)
+			return
+		}
+		targetOrigin := "user"
+		if trunk != "" {
+			targetOrigin = "trunk:" + trunk
+		}
+		_ = target.Answer(s.ctx)
+		if isDone(c) || room.Leave(c.ID()) != nil {
+			hangup(target)
+			done(errors.New("the leg left the room meanwhile"))
+			return
+		}
+		s.movedTo(c, "")
+		br, err := bridge.Connect(c, target, bridge.RoomConfig{Logger: log, Meter: s.meter})
+		if err != nil {
+			hangup(target)
+			hangup(c)
+			done(err)
+			return
+		}
+		if !s.newPair(c, target, origin, targetOrigin, br, log) {
+			br.Close()
+			hangup(target)
+			return
+		}
+		log.Info("moved out of the room", "target", target.ID())
+		done(nil)
+	})
+	if !ok {
+		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
 	}
 	return nil
 }

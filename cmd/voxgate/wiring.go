@@ -278,6 +278,14 @@ func (k control) Calls() []api.CallInfo                     { return k.pages.sb.
 func (k control) Hangup(id string) error                    { return k.pages.sb.Hangup(id) }
 func (k control) Dial(room string, d api.DialRequest) error { return k.pages.sb.Dial(room, d) }
 func (k control) Play(room string, p api.PlayRequest) error { return k.pages.sb.Play(room, p) }
+
+// Transfer moves a live leg to a number, user or room (transfer.go in the switchboard).
+func (k control) Transfer(id string, r api.TransferRequest) error {
+	return k.pages.sb.TransferLeg(id, r)
+}
+
+var _ webclient.Transferer = control{}
+
 func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
 	return k.pages.sb.ChangeRoom(name, ch)
 }
