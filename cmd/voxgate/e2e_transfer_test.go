@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/webclient"
 )
 
 // withCarol adds a third user to the default config.
@@ -29,6 +31,19 @@ func heardAfter(t *testing.T, p *peertest.Baresip, freq float64, since time.Time
 		return 0
 	}
 	return audio.ToneSeconds(w.Samples[skip:], w.Rate, freq, 0.2)
+}
+
+// hungUp waits up to 10 s until phone p's call has ended: baresip says
+// "terminated" when it hung up itself, "session closed" on the far end's BYE.
+func hungUp(p *peertest.Baresip) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out := p.Output(); strings.Contains(out, "terminated") || strings.Contains(out, "session closed") {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // transferPlan is the dialplan of the transfer tests: 666 is refused,
@@ -70,7 +85,7 @@ func TestBaresipBlindTransfer(t *testing.T) {
 		t.Fatalf("carol was not called:\n%s\nbob:\n%s", carol.Output(), bob.Output())
 	}
 	transferred := time.Now()
-	if !bob.WaitFor("terminated", 10*time.Second) {
+	if !hungUp(bob) {
 		t.Fatalf("bob's call did not end after the transfer:\n%s", bob.Output())
 	}
 	log := g.log.String()
@@ -120,7 +135,7 @@ func TestBaresipTransferFromARoom(t *testing.T) {
 		t.Fatalf("carol was not called:\n%s\nbob:\n%s", carol.Output(), bob.Output())
 	}
 	transferred := time.Now()
-	if !bob.WaitFor("terminated", 10*time.Second) {
+	if !hungUp(bob) {
 		t.Fatalf("bob's call did not end after the transfer:\n%s", bob.Output())
 	}
 	if !strings.Contains(g.log.String(), "transferred into the room") {
@@ -230,4 +245,51 @@ func TestSippAttendedTransfer(t *testing.T) {
 			t.Errorf("%s heard the other for %.1f s of the last 2.5 s after the transfer (at %s)", c.name, s, transferred.Format(time.StampMilli))
 		}
 	}
+}
+
+// An operator transfers a live call through the REST API: alice calls bob,
+// POST /api/v1/calls/{alice's call}/transfer {"to":"carol"} rings carol,
+// connects alice with her and hangs bob up; then a transfer of alice's
+// call to a number her context may not reach is refused with 403, and one
+// to a room moves her (carol is hung up).
+func TestRESTTransfer(t *testing.T) {
+	peertest.Need(t, "baresip")
+	const aliceHz, bobHz, carolHz = 520.0, 830.0, 1270.0
+	plan := writePlan(t, transferPlan)
+	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
+	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcmu", Tone: carolHz, Register: true})
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true, Dial: "bob"})
+	started := time.Now()
+	var calls []webclient.CallInfo
+	g.api(t, "GET", "/api/v1/calls/active", "", &calls)
+	if len(calls) != 1 || calls[0].From != "alice" {
+		t.Fatalf("calls: %+v", calls)
+	}
+	id := url.PathEscape(calls[0].ID)
+	var body string
+	if code := g.api(t, "POST", "/api/v1/calls/"+id+"/transfer", `{"to":"666"}`, &body); code != 403 || !strings.Contains(body, "Premium numbers") {
+		t.Fatalf("a refused target: %d %s", code, body)
+	}
+	if code := g.api(t, "POST", "/api/v1/calls/"+id+"/transfer", `{"to":"carol"}`, &body); code != 202 {
+		t.Fatalf("transfer: %d %s", code, body)
+	}
+	if !carol.WaitFor("Call established", 15*time.Second) {
+		t.Fatalf("carol was not called:\n%s", carol.Output())
+	}
+	transferred := time.Now()
+	if !hungUp(bob) {
+		t.Fatalf("bob was not hung up:\n%s", bob.Output())
+	}
+	time.Sleep(3 * time.Second)
+	if s := heardAfter(t, alice, carolHz, transferred, started); s < 1.5 {
+		t.Errorf("alice heard carol for %.1f s after the transfer", s)
+	}
+	if code := g.api(t, "POST", "/api/v1/calls/"+id+"/transfer", `{"to":"8007"}`, &body); code != 202 {
+		t.Fatalf("transfer to a room: %d %s", code, body)
+	}
+	if !hungUp(carol) {
+		t.Fatalf("carol was not hung up:\n%s", carol.Output())
+	}
+	waitRoom(t, g, "007", func(r webclient.RoomInfo) bool { return len(r.Legs) == 1 && r.Legs[0].ID == calls[0].ID })
 }
