@@ -293,3 +293,43 @@ func TestRESTTransfer(t *testing.T) {
 	}
 	waitRoom(t, g, "007", func(r webclient.RoomInfo) bool { return len(r.Legs) == 1 && r.Legs[0].ID == calls[0].ID })
 }
+
+// sipp calls bob and transfers him to carol with Refer-Sub: false (RFC
+// 4488) after a REFER with a malformed Refer-To (400): voxgate answers 202
+// with Refer-Sub: false, sends no NOTIFY, and ends sipp's leg with BYE;
+// bob then hears carol.
+func TestSippTransferWithoutSubscription(t *testing.T) {
+	peertest.Need(t, "sipp", "baresip")
+	const bobHz, carolHz = 830.0, 1270.0
+	plan := writePlan(t, transferPlan)
+	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
+	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcma", Tone: carolHz, Register: true})
+	scenario, err := filepath.Abs("testdata/sipp/xfer-nosub.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-m", "1", "-nostdin", "-set", "target", "carol",
+		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 30))
+	}
+	if !carol.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("carol was not called:\n%s", carol.Output())
+	}
+	log := g.log.String()
+	if !strings.Contains(log, "notify=false") || !strings.Contains(log, "referred_by=<sip:transferor@") {
+		t.Errorf("voxgate did not log the transfer without NOTIFY, with Referred-By")
+	}
+	time.Sleep(3 * time.Second)
+	bob.Stop()
+	carol.Stop()
+	w := bob.Received()
+	n := int(2.5 * float64(w.Rate))
+	if s := audio.ToneSeconds(w.Samples[len(w.Samples)-n:], w.Rate, carolHz, 0.2); s < 1.5 {
+		t.Errorf("bob heard carol for %.1f s of the last 2.5 s", s)
+	}
+}
