@@ -333,3 +333,32 @@ func TestSippTransferWithoutSubscription(t *testing.T) {
 		t.Errorf("bob heard carol for %.1f s of the last 2.5 s", s)
 	}
 }
+
+// A transfer to a target that cannot be reached leaves the call as it was:
+// sipp calls bob and transfers him to dave (no phone, no page); voxgate
+// answers 202 and NOTIFYs "100 Trying" then "480" (sipp checks the
+// sipfrags), and the call goes on: sipp's own BYE gets 200.
+func TestSippTransferTargetFails(t *testing.T) {
+	peertest.Need(t, "sipp", "baresip")
+	plan := writePlan(t, transferPlan)
+	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 830, Register: true})
+	scenario, err := filepath.Abs("testdata/sipp/xfer-fail.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-m", "1", "-nostdin", "-set", "target", "dave",
+		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 30))
+	}
+	if !strings.Contains(g.log.String(), "status=480") {
+		t.Error("voxgate did not log the failed transfer's 480")
+	}
+	if !hungUp(bob) {
+		t.Fatalf("bob's call did not end with sipp's BYE:\n%s", bob.Output())
+	}
+}
