@@ -362,3 +362,47 @@ func TestSippTransferTargetFails(t *testing.T) {
 		t.Fatalf("bob's call did not end with sipp's BYE:\n%s", bob.Output())
 	}
 }
+
+// A desk phone in a call with a browser transfers the browser: a page
+// signed in as alice (Chromium, WebRTC) calls bob's phone; bob transfers
+// the call to carol (baresip's /transfer); the page then hears carol's
+// tone and no longer bob's, and bob's call ends.
+func TestBaresipTransfersABrowser(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	const pageHz, bobHz, carolHz = 480.0, 850.0, 1270.0
+	ns := peertest.NewNetns(t)
+	base, uploads, sipAddr := browserGatewayWithSIP(t, ns, true, func(cfg *Config) {
+		cfg.Users = append(cfg.Users, UserConfig{Name: "carol", Password: "carol-secret"})
+	})
+	bob := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
+	carol := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcmu", Tone: carolHz, Register: true})
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, pageHz, 30)
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=bob&secs=8", base), wav)
+	if !bob.WaitFor("Call established", 30*time.Second) {
+		t.Fatalf("the page's call did not reach bob:\n%s", bob.Output())
+	}
+	time.Sleep(time.Second)
+	bob.Command("transfer", "sip:carol@"+sipAddr)
+	if !carol.WaitFor("Call established", 15*time.Second) {
+		t.Fatalf("carol was not called:\n%s\nbob:\n%s", carol.Output(), bob.Output())
+	}
+	if !hungUp(bob) {
+		t.Fatalf("bob's call did not end after the transfer:\n%s", bob.Output())
+	}
+	_, w := recording(t, uploads) // 8 s from the page's answer: the last 3 s are after the transfer
+	n := 3 * w.Rate
+	if n > len(w.Samples) {
+		t.Fatalf("the page recorded only %d samples", len(w.Samples))
+	}
+	last := w.Samples[len(w.Samples)-n:]
+	heardCarol, heardBob := audio.ToneSeconds(last, w.Rate, carolHz, 0.2), audio.ToneSeconds(last, w.Rate, bobHz, 0.2)
+	t.Logf("in its last 3 s the page heard carol for %.1f s, bob for %.1f s", heardCarol, heardBob)
+	if heardCarol < 2 || heardBob > 0.3 {
+		t.Errorf("the page did not hear carol instead of bob after the transfer")
+	}
+	carol.Stop()
+	if s := carol.HeardSeconds(pageHz, 0); s < 1.5 {
+		t.Errorf("carol heard the page for %.1f s", s)
+	}
+}
