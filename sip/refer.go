@@ -331,3 +331,40 @@ func (c *Call) notifyRefer(frag string, final bool) {
 	}
 	c.log.Debug("NOTIFY of the transfer", "sipfrag", frag, "status", res.StatusCode)
 }
+
+// replacesFor checks an INVITE's Replaces header (RFC 3891): it returns
+// the ID of the call voxgate holds that the new call takes the place of
+// ("" without the header). When it returns false it has answered: 400 for
+// a malformed header, 481 when voxgate holds no such call, 486 for an
+// early-only Replaces of an answered call.
+func (s *Server) replacesFor(req *sip.Request, tx sip.ServerTransaction) (string, bool) {
+	hs := req.GetHeaders("Replaces")
+	if len(hs) == 0 {
+		return "", true
+	}
+	if len(hs) > 1 {
+		s.respond(tx, req, 400, "Bad Request (more than one Replaces)")
+		return "", false
+	}
+	r, err := ParseReplaces(hs[0].Value())
+	if err != nil {
+		s.respond(tx, req, 400, "Bad Request ("+err.Error()+")")
+		return "", false
+	}
+	o := s.callByReplaces(&r)
+	if o == nil || o.state() == stateEnded {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist (Replaces names no call)")
+		return "", false
+	}
+	if r.EarlyOnly && o.state() == stateAnswered {
+		s.respond(tx, req, 486, "Busy Here (Replaces early-only names an answered call)")
+		return "", false
+	}
+	return o.ID(), true
+}
+
+// Replaces is the ID of the call this incoming call takes the place of
+// (its INVITE's Replaces header, RFC 3891); "" for an ordinary call.
+func (c *Call) Replaces() string { return c.replaces }
+
+func init() { supportedExtensions["replaces"] = true }

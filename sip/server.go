@@ -758,6 +758,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	replaces, ok := s.replacesFor(req, tx) // refer.go
+	if !ok {
+		return
+	}
 	// An INVITE without SDP (a late offer, RFC 3261 13.2.1): voxgate offers
 	// in its 200 and takes the answer from the ACK.
 	accept := s.acceptedCodecs()
@@ -805,6 +809,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
 	c.timer.neg = timer
+	c.replaces = replaces
 	if late {
 		c.lateOffer = true
 		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000

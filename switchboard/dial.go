@@ -99,6 +99,7 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		return
 	}
 	s.setCallee(c, callee)
+	relayDTMF(c, callee)                                                                   // digits keyed on either side go to the other (RFC 4733 toward a phone)
 	_ = callee.Answer(ctx)                                                                 // tells a page the call is up
 	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: log, Meter: s.meter}) // the call's lines carry its call_id
 	if err != nil {
@@ -120,21 +121,31 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		room.Close()
 		return
 	}
+	s.holdPair(ctx, c)
+}
+
+// holdPair waits until c ends (or ctx does: c is hung up), then ends the
+// two-party call c is in now, unless a transfer took c out of it.
+func (s *Switchboard) holdPair(ctx context.Context, c Leg) {
+	p := s.pairOf(c.ID()) // c stays in this pair until a transfer takes it out
 	select {
 	case <-c.Done():
 		s.setCause(c, "caller", 0, "") // unless the callee or a transfer ended it
 	case <-ctx.Done():
 		s.endedByContext(ctx, c)
 	}
-	// End the call with whoever c is connected to now (unless a transfer
-	// took c out of it, or the other side ended it already).
-	if p := s.pairOf(c.ID()); p != nil {
-		if legs, room, ok := s.endPair(p); ok {
+	if p != nil {
+		legs, room, ended, in := s.endPairOf(p, c.ID())
+		switch {
+		case ended:
 			room.Close()
 			for _, l := range legs {
 				l.OnDTMF(nil)
 				hangup(l)
 			}
+			p.finish()
+		case in:
+			<-p.finished // whoever ended it hangs the partner up: let it
 		}
 	}
 	hangup(c)

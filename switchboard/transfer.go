@@ -69,7 +69,13 @@ type pair struct {
 	changed chan struct{} // closed (and replaced) on every swap
 	ended   bool
 	log     *slog.Logger
+	// finished is closed once whoever ended the pair has hung up its legs
+	// (or handed them on).
+	finished   chan struct{}
+	finishOnce sync.Once
 }
+
+func (p *pair) finish() { p.finishOnce.Do(func() { close(p.finished) }) }
 
 // transfers are the pairs, by the IDs of their legs.
 type transfers struct {
@@ -95,7 +101,8 @@ func relayDTMF(a, b Leg) {
 // newPair registers a bridged two-party call and watches it; it returns
 // false when the switchboard is closing (the caller ends the call itself).
 func (s *Switchboard) newPair(a, b Leg, originA, originB string, room *bridge.Room, log *slog.Logger) bool {
-	p := &pair{legs: [2]Leg{a, b}, origins: [2]string{originA, originB}, room: room, changed: make(chan struct{}), log: log}
+	p := &pair{legs: [2]Leg{a, b}, origins: [2]string{originA, originB}, room: room, changed: make(chan struct{}), log: log,
+		finished: make(chan struct{})}
 	relayDTMF(a, b)
 	s.xfer.mu.Lock()
 	if s.xfer.pairs == nil {
@@ -105,16 +112,22 @@ func (s *Switchboard) newPair(a, b Leg, originA, originB string, room *bridge.Ro
 	s.xfer.mu.Unlock()
 	if !s.goOwned(func() { s.watchPair(p) }) {
 		s.endPair(p)
+		p.finish()
 		return false
 	}
 	return true
 }
 
 // endPair unregisters p; it returns its legs and room when it was still
-// going (the caller hangs up and closes them), nil when it had ended.
+// going (the caller hangs up and closes them, then calls p.finish), nil
+// when it had ended.
 func (s *Switchboard) endPair(p *pair) ([2]Leg, *bridge.Room, bool) {
 	s.xfer.mu.Lock()
 	defer s.xfer.mu.Unlock()
+	return s.endPairLocked(p)
+}
+
+func (s *Switchboard) endPairLocked(p *pair) ([2]Leg, *bridge.Room, bool) {
 	if p.ended {
 		return [2]Leg{}, nil, false
 	}
@@ -126,6 +139,18 @@ func (s *Switchboard) endPair(p *pair) ([2]Leg, *bridge.Room, bool) {
 	}
 	close(p.changed)
 	return p.legs, p.room, true
+}
+
+// endPairOf ends p if leg id is still in it (ended); in reports whether
+// it was in p, ended by this call or before.
+func (s *Switchboard) endPairOf(p *pair, id string) (legs [2]Leg, room *bridge.Room, ended, in bool) {
+	s.xfer.mu.Lock()
+	defer s.xfer.mu.Unlock()
+	if p.index(id) < 0 {
+		return legs, nil, false, false
+	}
+	legs, room, ended = s.endPairLocked(p)
+	return legs, room, ended, true
 }
 
 // watchPair ends a pair when one of its legs ends (or voxgate stops): the
@@ -175,6 +200,7 @@ func (s *Switchboard) watchPair(p *pair) {
 				hangup(l)
 			}
 		}
+		p.finish()
 		return
 	}
 }
@@ -372,6 +398,7 @@ func (s *Switchboard) takeFromPair(p *pair, x Leg) bool {
 		l.OnDTMF(nil)
 	}
 	room.Close()
+	p.finish()
 	return true
 }
 
@@ -606,4 +633,57 @@ func (s *Switchboard) moveFromRoom(c Leg, room *bridge.Room, to, cctx, origin st
 		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
 	}
 	return nil
+}
+
+// Replace takes a new call c (an INVITE with Replaces, RFC 3891) from
+// origin in the place of the call replaced: c is answered and connected
+// with replaced's partner, or put in replaced's room, and replaced is hung
+// up. A replaced call that is neither gets 481. It returns when c's
+// handling is over.
+func (s *Switchboard) Replace(ctx context.Context, c Leg, origin, replaced string) {
+	s.owned(ctx, c, func(ctx context.Context) {
+		log := s.log.With("call_id", c.ID(), "origin", origin, "replaces", replaced)
+		if p := s.pairOf(replaced); p != nil {
+			defer s.track(c, origin, dialplan.Action{Kind: dialplan.Dial})()
+			if err := s.answer(ctx, c); err != nil {
+				return
+			}
+			s.xfer.mu.Lock()
+			i := p.index(replaced)
+			var r Leg
+			if i >= 0 && !p.ended {
+				r = p.legs[i]
+			}
+			s.xfer.mu.Unlock()
+			if r == nil || s.swap(p, r, c, origin) != nil {
+				log.Info("the replaced call ended meanwhile")
+				hangup(c)
+				return
+			}
+			log.Info("call replaced", "partner", p.legs[0].ID())
+			s.setCause(r, "transfer", 0, "replaced")
+			hangup(r)
+			s.holdPair(ctx, c)
+			return
+		}
+		s.mu.Lock()
+		ac := s.calls[replaced]
+		s.mu.Unlock()
+		if ac != nil && ac.info.Room != "" {
+			if room, ok := s.rooms.Lookup(ac.info.Room); ok && stillIn(room, replaced) {
+				ra := dialplan.RoomAction{Name: ac.info.Room}
+				defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
+				if err := s.answer(ctx, c); err != nil {
+					return
+				}
+				log.Info("call replaced in its room", "room", ra.Name)
+				s.setCause(ac.leg, "transfer", 0, "replaced")
+				hangup(ac.leg)
+				s.joinRoom(ctx, c, ra, false, log)
+				return
+			}
+		}
+		log.Info("INVITE with Replaces refused: the replaced call is connected to nobody")
+		s.reject(c, 481, "Call/Transaction Does Not Exist (the replaced call is connected to nobody)")
+	})
 }

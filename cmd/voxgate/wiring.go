@@ -184,7 +184,11 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	if origin == "trunk" {
 		origin = "trunk:" + c.Origin().Name
 	}
-	h.sb.Handle(ctx, c, origin)
+	if r := c.Replaces(); r != "" { // an INVITE with Replaces (RFC 3891)
+		h.sb.Replace(ctx, c, origin, r)
+	} else {
+		h.sb.Handle(ctx, c, origin)
+	}
 	if h.ended != nil {
 		h.ended(c)
 	}
