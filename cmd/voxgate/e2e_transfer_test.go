@@ -178,30 +178,7 @@ func TestSippAttendedTransfer(t *testing.T) {
 	defer cancel()
 
 	// Call 2: the consultation call to carol; it stays up until voxgate's BYE.
-	dir2 := t.TempDir()
-	port2, media2 := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
-	type result struct {
-		out string
-		err error
-	}
-	call2 := make(chan result, 1)
-	go func() {
-		out, err := peertest.Sipp(ctx, dir2, "-sf", consult, g.addr, "-s", "carol", "-m", "1", "-nostdin", "-cid_str", "consult-%u@sipp",
-			"-timeout", "45s", "-timeout_error", "-p", fmt.Sprint(port2), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media2), "-trace_err")
-		call2 <- result{out, err}
-	}()
-	var totag string
-	deadline := time.Now().Add(15 * time.Second)
-	for totag == "" {
-		b, _ := os.ReadFile(filepath.Join(dir2, "totag.txt"))
-		totag = strings.TrimSpace(string(b))
-		if totag == "" && time.Now().After(deadline) {
-			cancel()
-			r := <-call2
-			t.Fatalf("the consultation call was not answered: %v\n%s", r.err, tail(r.out, 30))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	call2, totag := startConsultation(ctx, t, g, consult)
 	if !carol.WaitFor("Call established", 10*time.Second) {
 		t.Fatalf("carol did not answer call 2:\n%s", carol.Output())
 	}
@@ -404,5 +381,96 @@ func TestBaresipTransfersABrowser(t *testing.T) {
 	carol.Stop()
 	if s := carol.HeardSeconds(pageHz, 0); s < 1.5 {
 		t.Errorf("carol heard the page for %.1f s", s)
+	}
+}
+
+// sippResult is how a sipp run ended.
+type sippResult struct {
+	out string
+	err error
+}
+
+// startConsultation starts xfer-consult.xml: sipp calls carol through g
+// (Call-ID consult-1@sipp, From tag consult1) and stays in the call until
+// voxgate's BYE. It returns the run's result channel and voxgate's To tag.
+func startConsultation(ctx context.Context, t *testing.T, g *gateway, scenario string) (<-chan sippResult, string) {
+	t.Helper()
+	dir := t.TempDir()
+	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	done := make(chan sippResult, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go func() {
+		out, err := peertest.Sipp(ctx, dir, "-sf", scenario, g.addr, "-s", "carol", "-m", "1", "-nostdin", "-cid_str", "consult-%u@sipp",
+			"-timeout", "45s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+		done <- sippResult{out, err}
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "totag.txt"))
+		if totag := strings.TrimSpace(string(b)); totag != "" {
+			return done, totag
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			r := <-done
+			t.Fatalf("the consultation call was not answered: %v\n%s", r.err, tail(r.out, 30))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// An INVITE with Replaces (RFC 3891) takes the place of a call voxgate
+// holds: sipp calls carol (call 2), a second sipp sends INVITE with
+// Replaces naming call 2; voxgate answers it, connects it with carol and
+// ends call 2 with BYE; carol's call goes on until the new caller hangs
+// up. Replaces naming no call gets 481.
+func TestSippInviteWithReplaces(t *testing.T) {
+	peertest.Need(t, "sipp", "baresip")
+	plan := writePlan(t, transferPlan)
+	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcmu", Tone: 1270, Register: true})
+	consult, err := filepath.Abs("testdata/sipp/xfer-consult.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaces, _ := filepath.Abs("testdata/sipp/xfer-replaces.xml")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	runReplaces := func(totag string) sippResult {
+		port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+		out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", replaces, g.addr, "-s", "carol", "-m", "1", "-nostdin",
+			"-set", "callid", "consult-1@sipp", "-set", "totag", totag,
+			"-timeout", "20s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+		return sippResult{out, err}
+	}
+	call2, totag := startConsultation(ctx, t, g, consult)
+	if !carol.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("carol did not answer call 2:\n%s", carol.Output())
+	}
+	if r := runReplaces("no-such-tag"); r.err == nil || !strings.Contains(r.out, "481") {
+		t.Fatalf("a Replaces naming no call was not refused with 481: %v\n%s", r.err, tail(r.out, 20))
+	}
+	replaced := make(chan sippResult, 1)
+	go func() { replaced <- runReplaces(totag) }()
+	select {
+	case r := <-call2:
+		if r.err != nil {
+			t.Fatalf("call 2 did not end with voxgate's BYE: %v\n%s", r.err, tail(r.out, 30))
+		}
+	case <-ctx.Done():
+		t.Fatal("call 2 did not end")
+	}
+	if strings.Contains(carol.Output(), "session closed") || strings.Contains(carol.Output(), "terminated") {
+		t.Fatalf("carol's call ended with the replaced call:\n%s", carol.Output())
+	}
+	if r := <-replaced; r.err != nil {
+		t.Fatalf("the INVITE with Replaces failed: %v\n%s", r.err, tail(r.out, 30))
+	}
+	if !hungUp(carol) {
+		t.Fatalf("carol's call did not end with the new caller's BYE:\n%s", carol.Output())
+	}
+	if !strings.Contains(g.log.String(), "call replaced") {
+		t.Error("voxgate's log lacks the replaced call")
 	}
 }
