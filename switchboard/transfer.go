@@ -68,6 +68,11 @@ type pair struct {
 	room    *bridge.Room
 	changed chan struct{} // closed (and replaced) on every swap
 	ended   bool
+	// pending counts the blind transfers in progress by each transferor:
+	// a transferor that hangs up meanwhile (phones that send BYE right
+	// after the 202) does not end the call; the transferee waits for the
+	// target, and is hung up only if the transfer fails.
+	pending map[string]int
 	log     *slog.Logger
 	// finished is closed once whoever ended the pair has hung up its legs
 	// (or handed them on).
@@ -146,7 +151,7 @@ func (s *Switchboard) endPairLocked(p *pair) ([2]Leg, *bridge.Room, bool) {
 func (s *Switchboard) endPairOf(p *pair, id string) (legs [2]Leg, room *bridge.Room, ended, in bool) {
 	s.xfer.mu.Lock()
 	defer s.xfer.mu.Unlock()
-	if p.index(id) < 0 {
+	if p.index(id) < 0 || p.pending[id] > 0 { // out, or on its way out: the transfer decides
 		return legs, nil, false, false
 	}
 	legs, room, ended = s.endPairLocked(p)
@@ -163,24 +168,25 @@ func (s *Switchboard) watchPair(p *pair) {
 			return
 		}
 		a, b, changed := p.legs[0], p.legs[1], p.changed
+		aDone, bDone := p.watch(a), p.watch(b)
 		s.xfer.mu.Unlock()
 		var gone Leg
 		select {
-		case <-a.Done():
+		case <-aDone:
 			gone = a
-		case <-b.Done():
+		case <-bDone:
 			gone = b
 		case <-changed:
 			continue
 		case <-s.ctx.Done():
 		}
 		s.xfer.mu.Lock()
-		current := p.legs[0] == a && p.legs[1] == b
-		s.xfer.mu.Unlock()
-		if !current && gone != nil {
-			continue // swapped meanwhile: watch the new legs
+		if gone != nil && (p.legs[0] != a || p.legs[1] != b || p.pending[gone.ID()] > 0) {
+			s.xfer.mu.Unlock()
+			continue // swapped, or a transfer started: look again
 		}
-		legs, room, ok := s.endPair(p)
+		legs, room, ok := s.endPairLocked(p)
+		s.xfer.mu.Unlock()
 		if !ok {
 			return
 		}
@@ -202,6 +208,32 @@ func (s *Switchboard) watchPair(p *pair) {
 		}
 		p.finish()
 		return
+	}
+}
+
+// watch returns what ends the pair on l's side: its Done channel, or nil
+// while l, already gone, has a transfer in progress.
+func (p *pair) watch(l Leg) <-chan struct{} {
+	if p.pending[l.ID()] > 0 && isDone(l) {
+		return nil
+	}
+	return l.Done()
+}
+
+// transferring notes (n = 1) or ends (n = -1) a transfer in progress by
+// leg x of p; the watcher looks again.
+func (s *Switchboard) transferring(p *pair, x Leg, n int) {
+	s.xfer.mu.Lock()
+	defer s.xfer.mu.Unlock()
+	if p.pending == nil {
+		p.pending = map[string]int{}
+	}
+	if p.pending[x.ID()] += n; p.pending[x.ID()] <= 0 {
+		delete(p.pending, x.ID())
+	}
+	if !p.ended {
+		close(p.changed)
+		p.changed = make(chan struct{})
 	}
 }
 
@@ -317,17 +349,27 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 	if len(a.Dial.Trunks) > 0 {
 		targetOrigin = "trunk:" + a.Dial.Trunks[0]
 	}
+	if p != nil {
+		s.transferring(p, x, 1)
+	}
 	ok := s.goOwned(func() {
+		if p != nil {
+			defer s.transferring(p, x, -1) // after the swap: x is out of p by then
+		}
+		// A blind transfer goes on when the transferor hangs up meanwhile
+		// (many phones do after the 202): the transferee waits for the
+		// target. The ringing stops when the transferee leaves.
 		ctx, cancel := context.WithTimeout(s.ctx, time.Duration(a.Dial.Timeout)*time.Second)
 		defer cancel()
-		go func() { // the transfer gives up when the transferor's call ends
-
-			select {
-			case <-x.Done():
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+		if y != nil {
+			go func() {
+				select {
+				case <-y.Done():
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+		}
 		ringing := time.Now()
 		target, trunk, err := s.ring(ctx, from, a.Dial, log)
 		if err != nil {
@@ -336,8 +378,8 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 			if errors.As(err, &st) {
 				code, reason := st.SIPStatus()
 				done(&TransferError{Status: code, Reason: reason})
-			} else if isDone(x) {
-				done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
+			} else if y != nil && isDone(y) {
+				done(&TransferError{Status: 487, Reason: "Request Terminated (the transferee hung up)"})
 			} else {
 				done(&TransferError{Status: 480, Reason: "Temporarily Unavailable"})
 			}
@@ -363,6 +405,9 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		hangup(x)
 	})
 	if !ok {
+		if p != nil {
+			s.transferring(p, x, -1)
+		}
 		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
 	}
 	return nil
@@ -432,12 +477,7 @@ func (s *Switchboard) swap(p *pair, out, in Leg, inOrigin string) error {
 
 // intoRoomFor puts target into room in x's place, and hangs x up.
 func (s *Switchboard) intoRoomFor(x, target Leg, room string, ringing time.Time, to string, done func(error), log *slog.Logger) {
-	if isDone(x) {
-		hangup(target)
-		done(&TransferError{Status: 487, Reason: "Request Terminated (the call ended)"})
-		return
-	}
-	ra := dialplan.RoomAction{Name: room}
+	ra := dialplan.RoomAction{Name: room} // even when x hung up meanwhile: a blind transfer
 	s.setCause(x, "transfer", 0, "transferred to "+to)
 	joined := make(chan struct{})
 	if !s.goOwned(func() {

@@ -218,3 +218,49 @@ func TestAttendedTransfer(t *testing.T) {
 	bob.hangUp()
 	eventually(t, "carol is hung up", func() bool { _, _, e := carol.state(); return e == "hangup" })
 }
+
+// A transferor that hangs up right after asking (as phones do after the
+// 202) does not end the call: the transferee waits for the target and is
+// connected with it; when the target fails instead, the transferee is hung
+// up.
+func TestBlindTransferAfterTheTransferorLeft(t *testing.T) {
+	for _, fails := range []bool{false, true} {
+		name := "target answers"
+		if fails {
+			name = "target fails"
+		}
+		t.Run(name, func(t *testing.T) {
+			bobDev := &fakeDevice{}
+			carolDev := &fakeDevice{delay: 200 * time.Millisecond}
+			if fails {
+				carolDev.err = rejection{486, "Busy Here"}
+			}
+			sb, _ := testBoard(t, testPlan, &fakeDialer{devices: map[string][]*fakeDevice{"bob": {bobDev}, "carol": {carolDev}}})
+			alice, done := setUpCall(t, sb, bobDev)
+			bob := bobDev.leg
+			o := outcome(make(chan error, 1))
+			if err := sb.StartTransfer(alice.ID(), Transfer{To: "carol"}, o.done); err != nil {
+				t.Fatal(err)
+			}
+			alice.hangUp() // before carol answers
+			waitEnded(t, done)
+			if _, _, e := bob.state(); e != "" {
+				t.Fatalf("bob was hung up with the transferor: %s", e)
+			}
+			err := o.wait(t)
+			if fails {
+				if err == nil {
+					t.Fatal("the transfer succeeded")
+				}
+				eventually(t, "bob is hung up", func() bool { _, _, e := bob.state(); return e == "hangup" })
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			connected(t, bob, carolDev.leg, "8")
+			bob.hangUp()
+			eventually(t, "carol is hung up", func() bool { _, _, e := carolDev.leg.state(); return e == "hangup" })
+		})
+	}
+}
