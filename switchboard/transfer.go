@@ -401,6 +401,7 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		}
 		log.Info("transferred", "transferee", y.ID(), "target", target.ID())
 		s.setCause(x, "transfer", 0, "transferred to "+t.To)
+		s.keepListed(x, y, a)
 		done(nil)
 		hangup(x)
 	})
@@ -424,6 +425,34 @@ func (s *Switchboard) movedTo(c Leg, room string) {
 		}
 	}
 	s.mu.Unlock()
+}
+
+// keepListed lists the transferee y as a call of its own (in the REST API's
+// calls and the call history) when the transferor x was the listed call of
+// their two-party call, so that the call that goes on stays visible.
+func (s *Switchboard) keepListed(x, y Leg, a dialplan.Action) {
+	s.mu.Lock()
+	ax, ay := s.calls[x.ID()], s.calls[y.ID()]
+	s.mu.Unlock()
+	if ax == nil || ax.leg != x || ay != nil {
+		return
+	}
+	origin := ax.info.Origin
+	if p := s.pairOf(y.ID()); p != nil {
+		s.xfer.mu.Lock()
+		if i := p.index(y.ID()); i >= 0 {
+			origin = p.origins[i]
+		}
+		s.xfer.mu.Unlock()
+	}
+	s.goOwned(func() {
+		defer s.track(y, origin, a)()
+		s.answered(y, time.Time{})
+		select {
+		case <-y.Done():
+		case <-s.ctx.Done():
+		}
+	})
 }
 
 // takeFromPair ends p without hanging up its legs: the transferor leaves,
@@ -526,6 +555,7 @@ func (s *Switchboard) attended(x, y Leg, r string, done func(error), log *slog.L
 	log.Info("attended transfer", "transferee", y.ID(), "target", c.ID(), "replaced", r)
 	s.setCause(x, "transfer", 0, "attended transfer")
 	s.setCause(rLeg, "transfer", 0, "attended transfer")
+	s.keepListed(x, y, dialplan.Action{Kind: dialplan.Dial})
 	if !s.goOwned(func() {
 		done(nil)
 		hangup(x)

@@ -80,6 +80,11 @@ func TestBlindTransfer(t *testing.T) {
 			}
 			connected(t, transferee, carol, "4")
 			connected(t, carol, transferee, "6")
+			// The call that goes on is listed: alice's own, or bob's once alice left.
+			eventually(t, "the transferee's call is listed", func() bool {
+				calls := sb.Calls()
+				return len(calls) == 1 && calls[0].ID == transferee.ID()
+			})
 			carol.hangUp()
 			eventually(t, "the transferee is hung up when carol leaves", func() bool { _, _, e := transferee.state(); return e == "hangup" })
 			waitEnded(t, done)
