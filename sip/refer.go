@@ -201,7 +201,7 @@ func (s *Server) handleRefer(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	hs := req.GetHeaders("Refer-To")
+	hs := append(req.GetHeaders("Refer-To"), req.GetHeaders("r")...) // "r": the compact form
 	if len(hs) != 1 {
 		s.respond(tx, req, 400, "Bad Request (exactly one Refer-To is required)")
 		return

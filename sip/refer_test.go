@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 func TestParseReferTo(t *testing.T) {
@@ -118,3 +120,116 @@ func TestAllowListsRefer(t *testing.T) {
 		t.Fatal("REFER is still listed as known but not served")
 	}
 }
+
+// readRequest waits for the next request on c (answering nothing),
+// skipping responses.
+func (c *rawClient) readRequest(timeout time.Duration) *sip.Request {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65535)
+	for {
+		_ = c.conn.SetReadDeadline(deadline)
+		n, _, err := c.conn.ReadFromUDP(buf)
+		if err != nil {
+			c.t.Fatalf("no request: %v", err)
+		}
+		msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		if err != nil {
+			c.t.Fatalf("unparsable message: %v\n%s", err, buf[:n])
+		}
+		if req, ok := msg.(*sip.Request); ok {
+			return req
+		}
+	}
+}
+
+// reply answers a request voxgate sent with 200.
+func (c *rawClient) reply(req *sip.Request) {
+	c.t.Helper()
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	if _, err := c.conn.WriteToUDP([]byte(res.String()), c.srv); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// REFER inside a call: a missing or doubled Refer-To gets 400, a refusal
+// of the referrer its status, a Replaces naming no call 403; an accepted
+// one 202, then NOTIFY (Event: refer, message/sipfrag) "100 Trying" and
+// the outcome, which ends the subscription. The compact header "r" works.
+func TestReferInACall(t *testing.T) {
+	type asked struct {
+		r    Refer
+		done func(error)
+	}
+	refers := make(chan asked, 4)
+	referrer := referFunc(func(c *Call, r Refer, done func(error)) error {
+		if r.Target.User == "666" {
+			return refusal{403, "Forbidden (premium)"}
+		}
+		refers <- asked{r, done}
+		return nil
+	})
+	_, addr := testServer(t, nil, WithHandler(&echoHandler{}), WithReferrer(referrer))
+	c := newRawClient(t, addr)
+	c.send(guest(request("INVITE", "sip:9196@voxgate", "refer1", 1, "Content-Type: application/sdp\n", testOffer)))
+	res := c.final(3 * time.Second)
+	if res.StatusCode != 200 {
+		t.Fatalf("INVITE: %d", res.StatusCode)
+	}
+	tag, _ := res.To().Params.Get("tag")
+	inDialog := func(method string, cseq int, extra string) string {
+		m := guest(request(method, "sip:9196@voxgate", "refer1", cseq, extra, ""))
+		return strings.Replace(m, "To: <sip:9196@voxgate>", "To: <sip:9196@voxgate>;tag="+tag, 1)
+	}
+	c.send(inDialog("ACK", 1, ""))
+	for i, tc := range []struct {
+		extra  string
+		status int
+		reason string
+	}{
+		{"", 400, "Refer-To"},
+		{"Refer-To: <sip:a@h>\nRefer-To: <sip:b@h>\n", 400, "Refer-To"},
+		{"Refer-To: <mailto:carol@h>\n", 400, "malformed Refer-To"},
+		{"Refer-To: <sip:666@h>\n", 403, "premium"},
+		{"Refer-To: <sip:carol@h?Replaces=nosuch%3Bto-tag%3Da%3Bfrom-tag%3Db>\n", 403, "Replaces"},
+	} {
+		c.send(inDialog("REFER", 2+i, tc.extra))
+		if res := c.final(3 * time.Second); res.StatusCode != tc.status || !strings.Contains(res.Reason, tc.reason) {
+			t.Errorf("%q: %d %s, want %d with %q", tc.extra, res.StatusCode, res.Reason, tc.status, tc.reason)
+		}
+	}
+	c.send(inDialog("REFER", 10, "r: <sip:carol@h>\nReferred-By: <sip:guest@example.org>\n"))
+	if res := c.final(3 * time.Second); res.StatusCode != 202 {
+		t.Fatalf("REFER: %d %s", res.StatusCode, res.Reason)
+	}
+	var a asked
+	select {
+	case a = <-refers:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the referrer was not asked")
+	}
+	if a.r.Target.User != "carol" || a.r.ReferredBy != "<sip:guest@example.org>" {
+		t.Fatalf("refer %+v", a.r)
+	}
+	notify := func(want, state string) {
+		t.Helper()
+		req := c.readRequest(5 * time.Second)
+		c.reply(req)
+		ev, ct, ss := req.GetHeader("Event"), req.ContentType(), req.GetHeader("Subscription-State")
+		if req.Method != sip.NOTIFY || ev == nil || ev.Value() != "refer" || ct == nil || ct.Value() != "message/sipfrag;version=2.0" ||
+			ss == nil || !strings.HasPrefix(ss.Value(), state) || !strings.HasPrefix(string(req.Body()), want) {
+			t.Fatalf("want NOTIFY %q (%s), got:\n%s", want, state, req)
+		}
+	}
+	notify("SIP/2.0 100 Trying", "active")
+	go a.done(refusal{486, "Busy Here"})
+	notify("SIP/2.0 486 Busy Here", "terminated")
+}
+
+type refusal struct {
+	status int
+	reason string
+}
+
+func (r refusal) Error() string            { return r.reason }
+func (r refusal) SIPStatus() (int, string) { return r.status, r.reason }
