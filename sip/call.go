@@ -41,6 +41,7 @@ type Call struct {
 	dlg      *sipgo.DialogServerSession // incoming calls
 	out      *sipgo.DialogClientSession // outgoing calls
 	sess     *rtpSession
+	wrtc     *webrtcLeg // a browser's WebRTC media, relayed to sess (webrtc.go); nil for others
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -216,6 +217,9 @@ func (c *Call) Answer(ctx context.Context) error {
 		body = c.local.marshal(nil) // our offer; the answer comes in the ACK
 	} else {
 		body = c.local.marshal(&c.offer)
+		if c.wrtc != nil {
+			body = c.wrtc.sdp // the browser gets pion's answer
+		}
 		c.sess.configure(&c.offer, c.local.Direction)
 	}
 	c.mu.Unlock()
@@ -384,6 +388,7 @@ func (c *Call) finish() {
 		c.Hangup(ctx)
 		c.end("handler done")
 		c.sess.close()
+		c.wrtc.close()
 		if c.out != nil {
 			_ = c.out.Close()
 		} else {
@@ -398,6 +403,10 @@ func (c *Call) finish() {
 func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	timer, ok := c.reinviteTimers(req, tx) // a 422 or 491 leaves the call as it was
 	if !ok {
+		return
+	}
+	if c.wrtc != nil && len(req.Body()) > 0 {
+		c.reinviteWebRTC(req, tx, timer) // a browser's new offer goes to pion (webrtc.go)
 		return
 	}
 	if len(req.Body()) == 0 { // RFC 3261 14.2: our 200 offers, the ACK answers

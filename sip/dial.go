@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -138,9 +139,26 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		req.SetDestination(o.Destination)
 	}
 	fitTransport(req)
+	wl, err := s.webrtcOffer(ctx, req) // a browser over its WebSocket gets a WebRTC offer (webrtc.go)
+	if err != nil {
+		sess.close()
+		return nil, err
+	}
+	kept := false
+	defer func() {
+		if !kept {
+			wl.close()
+		}
+	}()
+	if wl != nil {
+		policy = SRTPOff // the browser's leg is DTLS-SRTP; the relay is local
+		local.Proto, local.Crypto = "", nil
+	}
 	ua := sipgo.DialogUA{Client: s.client, ContactHDR: s.contact}
 	if strings.EqualFold(req.Transport(), "tls") {
 		ua = s.tlsDialogUA()
+	} else if isWS(req.Transport()) {
+		ua = s.wsDialogUA() // a browser over its WebSocket (ws.go)
 	}
 	dlg, err := ua.WriteInvite(ctx, req)
 	if err != nil {
@@ -170,7 +188,14 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		}
 		return nil, err
 	}
-	mo, err := parseOffer(dlg.InviteResponse.Body(), accept)
+	answer := dlg.InviteResponse.Body()
+	if wl != nil {
+		answer, err = wl.accept(answer)
+	}
+	var mo mediaOffer
+	if err == nil {
+		mo, err = parseOffer(answer, accept)
+	}
 	var srtpLocal, srtpRemote *cryptoAttr
 	if err == nil {
 		srtpLocal, srtpRemote, err = takeAnswerSRTP(policy, local.Crypto, &mo)
@@ -197,7 +222,11 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	} else {
 		local.Proto = ""
 	}
+	if wl != nil {
+		wl.connect(netip.AddrPortFrom(s.mediaIP, uint16(sess.port)))
+	}
 	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
+	c.wrtc, kept = wl, wl != nil
 	c.srtpPolicy = policy
 	c.timer.neg = s.timerResponse(dlg.InviteResponse, o.sessionExpires)
 	c.arm(c.timer.neg, false)

@@ -150,7 +150,7 @@ func (s *Server) probe(ctx context.Context, uri sip.Uri, dest string, wait time.
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	start := time.Now()
-	res, err := s.client.Do(ctx, req)
+	res, err := s.clientFor(req.Transport()).Do(ctx, req) // over TLS or a WebSocket: the peer's connection (tls.go, ws.go)
 	rtt := time.Since(start)
 	switch {
 	case err != nil && ctx.Err() != nil:

@@ -46,7 +46,7 @@ func (l *location) load(bs []Binding) {
 	defer l.mu.Unlock()
 	now := l.now()
 	for _, b := range bs {
-		if !b.Expires.After(now) {
+		if !b.Expires.After(now) || isWS(b.Transport) { // a WebSocket does not outlive a restart
 			continue
 		}
 		cur := l.aor[b.AOR]

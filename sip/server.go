@@ -130,6 +130,13 @@ type Server struct {
 	tlsClient *sipgo.Client
 	tlsPort   int
 	tlsFails  atomic.Int64
+
+	// wsln takes the WebSocket connections of the web server's /sip
+	// (ws.go), from Start on (wsServing).
+	wsln      *wsListener
+	wsServing atomic.Bool
+	// webrtc makes the media of calls over WebSocket (webrtc.go); nil: none.
+	webrtc WebRTC
 }
 
 // NewServer builds a server; Start opens its listeners.
@@ -167,7 +174,8 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if ip.IsUnspecified() && cfg.Advertise == "" {
 		return nil, config.FieldErr("advertise", errors.New("is required when listening on a wildcard address"))
 	}
-	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}, counters: s.counters}
+	s.wsln = newWSListener()
+	s.filter = &badRequestFilter{log: s.log, parser: sip.NewParser(), conns: map[string]net.PacketConn{}, counters: s.counters, wsReply: s.wsReply}
 	uaOpts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent("voxgate"),
 		sipgo.WithUserAgentHostname(s.sdpIP.String()),
@@ -309,6 +317,14 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 		}
 	}
+	// SIP over WebSocket: fed by WebSocketHandler (ws.go), under the
+	// connection caps of TCP and TLS.
+	wsCapped := newStreamListener(s.wsln, s.cfg.Stream, s.log, s.counters)
+	s.mu.Lock()
+	s.streams = append(s.streams, wsCapped)
+	s.mu.Unlock()
+	s.serve(func() error { return s.srv.ServeWS(wsCapped) }, wsCapped.Close)
+	s.wsServing.Store(true)
 	// Requests we send leave from our listening socket, so that a carrier
 	// behind or in front of NAT sees the address our Contact names.
 	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())}
@@ -767,11 +783,22 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	accept := s.acceptedCodecs()
 	late := len(req.Body()) == 0
 	mo := mediaOffer{Codec: accept[0], Direction: SendRecv, Ptime: 20, Index: -1} // until the ACK answers
-	var err error
-	if !late {
-		mo, err = parseOffer(req.Body(), accept)
+	// A browser's WebRTC offer is answered by pion and stands here as a
+	// plain offer from the relay (webrtc.go).
+	wl, offer, err := s.webrtcAnswer(s.ctx, req)
+	kept := false
+	defer func() {
+		if !kept {
+			wl.close()
+		}
+	}()
+	if !late && err == nil {
+		mo, err = parseOffer(offer, accept)
 	}
 	policy := s.srtpPolicyFor(origin)
+	if wl != nil {
+		policy = SRTPOff // the browser's leg is DTLS-SRTP; the relay is local
+	}
 	var srtpLocal, srtpRemote *cryptoAttr
 	if err == nil && !late {
 		srtpLocal, srtpRemote, err = answerSRTP(policy, &mo, nil)
@@ -808,6 +835,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	if wl != nil {
+		wl.connect(netip.AddrPortFrom(s.mediaIP, uint16(sess.port)))
+		c.wrtc, kept = wl, true
+	}
 	c.timer.neg = timer
 	c.replaces = replaces
 	if late {

@@ -515,7 +515,7 @@ func (c *Call) refresh(gen, seconds int) {
 	if !c.current(gen) {
 		return
 	}
-	useUpdate := c.peerAllowsUpdate()
+	useUpdate := c.peerAllowsUpdate() || c.wrtc != nil // a browser: UPDATE first (webrtc.go)
 	for attempt := 0; attempt < 5; attempt++ {
 		res, err := c.sendRefresh(useUpdate, seconds)
 		if err == nil && res.IsSuccess() {
@@ -621,6 +621,9 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 		}()
 		c.mu.Lock()
 		body := c.local.marshal(nil) // unchanged SDP, same version (RFC 4028 7.4)
+		if c.wrtc != nil {
+			body = c.wrtc.sdp // a browser's: what it last got from pion
+		}
 		c.mu.Unlock()
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(body)

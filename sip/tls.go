@@ -306,7 +306,7 @@ func (s *Server) TLSHandshakeFailures() int64 { return s.tlsFails.Load() }
 
 // clientFor returns the client that sends requests over transport.
 func (s *Server) clientFor(transport string) *sipgo.Client {
-	if strings.EqualFold(transport, "tls") {
+	if strings.EqualFold(transport, "tls") || isWS(transport) {
 		return s.tlsClient
 	}
 	return s.client
@@ -317,13 +317,13 @@ func (s *Server) clientFor(transport string) *sipgo.Client {
 // the address it came from, where sipgo finds the phone's connection. The
 // Contact's own address is often unreachable behind NAT.
 func overConnection(uri *sip.Uri, b Binding) {
-	if !strings.EqualFold(b.Transport, "tls") {
+	if !strings.EqualFold(b.Transport, "tls") && !isWS(b.Transport) {
 		return
 	}
 	if uri.UriParams == nil {
 		uri.UriParams = sip.NewParams()
 	}
-	uri.UriParams.Add("transport", "tls")
+	uri.UriParams.Add("transport", strings.ToLower(b.Transport)) // over WebSocket: "ws" (ws.go)
 }
 
 // tlsDialogUA is the dialog side of calls over TLS: requests within the
@@ -377,7 +377,7 @@ func byeInbound(ctx context.Context, dlg *sipgo.DialogServerSession, target sip.
 // placed to us, go down the caller's TLS connection: it came over TLS
 // straight from the caller (no Record-Route) with a Contact.
 func overCallersConn(inv *sip.Request) bool {
-	return strings.EqualFold(inv.Transport(), "tls") && len(inv.GetHeaders("Record-Route")) == 0 && inv.Contact() != nil
+	return (strings.EqualFold(inv.Transport(), "tls") || isWS(inv.Transport())) && len(inv.GetHeaders("Record-Route")) == 0 && inv.Contact() != nil
 }
 
 // routeInDialog sends req, a request of ours in the dialog of inv (a call
@@ -386,7 +386,7 @@ func overCallersConn(inv *sip.Request) bool {
 // the request's target.
 func routeInDialog(req, inv *sip.Request) {
 	if overCallersConn(inv) {
-		req.SetTransport("TLS")
+		req.SetTransport(inv.Transport()) // TLS, or WS (a browser's WebSocket, ws.go)
 		req.SetDestination(inv.Source())
 		return
 	}

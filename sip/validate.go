@@ -20,6 +20,8 @@ type badRequestFilter struct {
 	mu       sync.Mutex
 	conns    map[string]net.PacketConn // by local address
 	counters *counters
+	// wsReply writes a response down a WebSocket (ws.go).
+	wsReply func(peer string, raw []byte)
 }
 
 func (f *badRequestFilter) addConn(c net.PacketConn) {
@@ -29,7 +31,13 @@ func (f *badRequestFilter) addConn(c net.PacketConn) {
 }
 
 func (f *badRequestFilter) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
-	if p.Transport != "UDP" || len(bytes.Trim(data, "\r\n")) == 0 {
+	if len(bytes.Trim(data, "\r\n")) == 0 {
+		return data, nil
+	}
+	if p.Transport == "WS" {
+		return f.filterWS(p, data) // ws.go
+	}
+	if p.Transport != "UDP" {
 		return data, nil
 	}
 	code, reason := checkMessage(f.parser, data)

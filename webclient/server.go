@@ -84,6 +84,9 @@ type Config struct {
 	// key WithGuestKey gives (cmd/voxgate keeps one in data_dir), else a
 	// random key made at start: links then end when voxgate restarts.
 	GuestKey string `yaml:"guest_key"`
+	// SIPWebSocket serves SIP over WebSocket (RFC 7118) on /sip for browser
+	// softphones (JsSIP, SIP.js); see sipws.go.
+	SIPWebSocket bool `yaml:"sip_websocket"`
 	// LoopbackICE also gathers loopback candidates (tests between two pion peers).
 	LoopbackICE bool `yaml:"-"`
 
@@ -124,6 +127,9 @@ func (c *Config) Validate() error {
 	if err := c.validateGuestKey(); err != nil {
 		return err
 	}
+	if err := c.validateSIPWebSocket(); err != nil { // sipws.go
+		return err
+	}
 	return c.validateTokens()
 }
 
@@ -158,6 +164,7 @@ type Server struct {
 	history  History // call history (history.go); nil: none kept
 	extra    func(*http.ServeMux)
 	iceConn  net.PacketConn
+	sipWS    http.Handler     // SIP over WebSocket on /sip (sipws.go); nil: off
 	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner
@@ -225,6 +232,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	s.mountHealth(mux)
 	mux.HandleFunc("GET /ws", s.handleWS)
 	s.mountAPI(mux)
+	s.mountSIPWebSocket(mux) // sipws.go
 	if s.extra != nil {
 		s.extra(mux)
 	}

@@ -91,6 +91,7 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 				w.Header().Set("Content-Type", "text/html")
 				_, _ = w.Write(page)
 			})
+			m.Handle("GET /test/jssip/", http.StripPrefix("/test/jssip/", http.FileServer(http.Dir("testdata/jssip")))) // e2e_jssip_test.go
 			m.HandleFunc("POST /test/upload", func(w http.ResponseWriter, req *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(req.Body, 10<<20))
 				q := req.URL.Query()
@@ -188,8 +189,8 @@ func TestChromiumEchoOverTURN(t *testing.T) {
 }
 
 // chromium runs headless Chromium in the namespace on url, with a fake
-// microphone playing wav.
-func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string) *exec.Cmd {
+// microphone playing wav; extra flags go before the url.
+func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string, extra ...string) *exec.Cmd {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := ns.Command(ctx, "chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -199,7 +200,8 @@ func chromium(t *testing.T, ns *peertest.Netns, origin, url, wav string) *exec.C
 		// The page is plain HTTP off localhost: let it use the microphone
 		// (users serve voxgate over HTTPS for the same reason).
 		"--unsafely-treat-insecure-origin-as-secure="+origin,
-		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE "+ns.IP, url)
+		"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE "+ns.IP)
+	cmd.Args = append(append(cmd.Args, extra...), url)
 	out := &peertest.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

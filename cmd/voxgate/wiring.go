@@ -108,6 +108,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
+	wrtc := sipWebSocket(cfg, &w)      // SIP over WebSocket on the web server (sipws.go)
 	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithReferrer(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
@@ -125,11 +126,12 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
 		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks)),
 		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
-		readiness...), w.webOpts...)...)
+		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	wrtc.web = web // before either server starts
 	rooms := bridge.RoomConfig{Rate: cfg.Rooms.Rate, Max: cfg.Rooms.Max}
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		rooms.JoinTone, rooms.LeaveTone = bridge.NoTone, bridge.NoTone
