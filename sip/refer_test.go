@@ -169,7 +169,8 @@ func TestReferInACall(t *testing.T) {
 		refers <- asked{r, done}
 		return nil
 	})
-	_, addr := testServer(t, nil, WithHandler(&echoHandler{}), WithReferrer(referrer))
+	echo := &echoHandler{}
+	_, addr := testServer(t, nil, WithHandler(echo), WithReferrer(referrer))
 	c := newRawClient(t, addr)
 	c.send(guest(request("INVITE", "sip:9196@voxgate", "refer1", 1, "Content-Type: application/sdp\n", testOffer)))
 	res := c.final(3 * time.Second)
@@ -224,6 +225,17 @@ func TestReferInACall(t *testing.T) {
 	notify("SIP/2.0 100 Trying", "active")
 	go a.done(refusal{486, "Busy Here"})
 	notify("SIP/2.0 486 Busy Here", "terminated")
+	// The failed transfer left the call up: the caller ends it.
+	c.send(inDialog("BYE", 11, ""))
+	if res := c.final(3 * time.Second); res.StatusCode != 200 {
+		t.Fatalf("BYE: %d", res.StatusCode)
+	}
+	calls, _ := echo.snapshot()
+	select {
+	case <-calls[0].Done():
+	case <-time.After(2 * time.Second):
+		t.Fatal("BYE did not end the call")
+	}
 }
 
 type refusal struct {
