@@ -264,7 +264,7 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		return fmt.Errorf("leg %q: %w", id, api.ErrNotFound)
 	}
 	var x, y Leg // the transferor and the transferee (nil: the room)
-	origin := ""
+	origin, yOrigin := "", ""
 	if p != nil {
 		s.xfer.mu.Lock()
 		i := p.index(id)
@@ -272,14 +272,14 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 			s.xfer.mu.Unlock()
 			return forbidden("the call is connected to nobody")
 		}
-		x, y, origin = p.legs[i], p.legs[1-i], p.origins[i]
+		x, y, origin, yOrigin = p.legs[i], p.legs[1-i], p.origins[i], p.origins[1-i]
 		s.xfer.mu.Unlock()
 	} else {
 		x, origin = ac.leg, ac.info.Origin
 	}
 	log := s.log.With("call_id", id, "transfer_to", t.To, "referred_by", t.By)
 	if t.Replaces != "" {
-		return s.attended(x, y, t.Replaces, done, log)
+		return s.attended(x, y, yOrigin, t.Replaces, done, log)
 	}
 	room := ""
 	if p == nil {
@@ -320,6 +320,7 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 				return
 			}
 			s.setCause(x, "transfer", 0, "transferred to "+t.To)
+			s.keepListed(x, y, yOrigin, a)
 			done(nil)
 			s.goOwned(func() { hangup(x) })
 			ra, pin := a.Room, a.PIN
@@ -401,7 +402,7 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		}
 		log.Info("transferred", "transferee", y.ID(), "target", target.ID())
 		s.setCause(x, "transfer", 0, "transferred to "+t.To)
-		s.keepListed(x, y, a)
+		s.keepListed(x, y, yOrigin, a)
 		done(nil)
 		hangup(x)
 	})
@@ -430,20 +431,12 @@ func (s *Switchboard) movedTo(c Leg, room string) {
 // keepListed lists the transferee y as a call of its own (in the REST API's
 // calls and the call history) when the transferor x was the listed call of
 // their two-party call, so that the call that goes on stays visible.
-func (s *Switchboard) keepListed(x, y Leg, a dialplan.Action) {
+func (s *Switchboard) keepListed(x, y Leg, origin string, a dialplan.Action) {
 	s.mu.Lock()
 	ax, ay := s.calls[x.ID()], s.calls[y.ID()]
 	s.mu.Unlock()
 	if ax == nil || ax.leg != x || ay != nil {
 		return
-	}
-	origin := ax.info.Origin
-	if p := s.pairOf(y.ID()); p != nil {
-		s.xfer.mu.Lock()
-		if i := p.index(y.ID()); i >= 0 {
-			origin = p.origins[i]
-		}
-		s.xfer.mu.Unlock()
 	}
 	s.goOwned(func() {
 		defer s.track(y, origin, a)()
@@ -528,7 +521,7 @@ func (s *Switchboard) intoRoomFor(x, target Leg, room string, ringing time.Time,
 
 // attended connects y (the transferor x's partner) with the partner of the
 // transferor's other leg r, and ends both of the transferor's legs.
-func (s *Switchboard) attended(x, y Leg, r string, done func(error), log *slog.Logger) error {
+func (s *Switchboard) attended(x, y Leg, yOrigin, r string, done func(error), log *slog.Logger) error {
 	if y == nil {
 		return forbidden("an attended transfer needs a two-party call")
 	}
@@ -555,7 +548,7 @@ func (s *Switchboard) attended(x, y Leg, r string, done func(error), log *slog.L
 	log.Info("attended transfer", "transferee", y.ID(), "target", c.ID(), "replaced", r)
 	s.setCause(x, "transfer", 0, "attended transfer")
 	s.setCause(rLeg, "transfer", 0, "attended transfer")
-	s.keepListed(x, y, dialplan.Action{Kind: dialplan.Dial})
+	s.keepListed(x, y, yOrigin, dialplan.Action{Kind: dialplan.Dial})
 	if !s.goOwned(func() {
 		done(nil)
 		hangup(x)
