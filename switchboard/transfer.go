@@ -323,18 +323,12 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 			s.keepListed(x, y, yOrigin, a)
 			done(nil)
 			s.goOwned(func() { hangup(x) })
-			ra, pin := a.Room, a.PIN
+			ra := a.Room
 			if a.Kind == dialplan.PIN {
-				ra = pin.Room
+				ra = a.PIN.Room
 			}
 			s.movedTo(y, ra.Name)
-			if a.Kind == dialplan.PIN {
-				if ok, moderator := s.askPIN(s.ctx, y, pin, log); ok {
-					s.joinRoom(s.ctx, y, ra, moderator, log)
-				}
-			} else {
-				s.joinRoom(s.ctx, y, ra, false, log)
-			}
+			s.enterRoom(y, a, log)
 			hangup(y)
 		})
 		if !ok {
@@ -413,6 +407,23 @@ func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) err
 		return &TransferError{Status: 503, Reason: "Service Unavailable (voxgate is stopping)"}
 	}
 	return nil
+}
+
+// enterRoom puts a transferred leg (answered already) into the room of a
+// room or pin action until its call ends: the PIN is asked when the room
+// has one, as for a call that dials it.
+func (s *Switchboard) enterRoom(c Leg, a dialplan.Action, log *slog.Logger) {
+	pa := a.PIN
+	if a.Kind == dialplan.Room {
+		if a.Room.PIN == "" {
+			s.joinRoom(s.ctx, c, a.Room, false, log)
+			return
+		}
+		pa = dialplan.PINAction{Room: a.Room, Tries: 3}
+	}
+	if ok, moderator := s.askPIN(s.ctx, c, pa, log); ok {
+		s.joinRoom(s.ctx, c, pa.Room, moderator, log)
+	}
 }
 
 // movedTo shows a transferred call in its new room, or ("") in a
@@ -647,16 +658,8 @@ func (s *Switchboard) moveFromRoom(c Leg, room *bridge.Room, to, cctx, origin st
 			s.movedTo(c, ra.Name)
 			done(nil)
 			log.Info("moved to another room", "to_room", ra.Name)
-			if a.Kind == dialplan.PIN {
-				ok, moderator := s.askPIN(s.ctx, c, a.PIN, log)
-				if !ok {
-					hangup(c)
-					return
-				}
-				s.joinRoom(s.ctx, c, ra, moderator, log)
-			} else {
-				s.joinRoom(s.ctx, c, ra, false, log)
-			}
+			s.enterRoom(c, a, log)
+			hangup(c)
 			return
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, time.Duration(a.Dial.Timeout)*time.Second)

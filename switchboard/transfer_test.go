@@ -269,3 +269,26 @@ func TestBlindTransferAfterTheTransferorLeft(t *testing.T) {
 		})
 	}
 }
+
+// A transfer to a PIN-protected room asks the transferee for the PIN, as
+// when it dials the room itself.
+func TestTransferToAPINRoom(t *testing.T) {
+	bobDev := &fakeDevice{}
+	sb, _ := testBoard(t, testPlan, &fakeDialer{devices: map[string][]*fakeDevice{"bob": {bobDev}}})
+	alice, done := setUpCall(t, sb, bobDev)
+	o := outcome(make(chan error, 1))
+	if err := sb.StartTransfer(bobDev.leg.ID(), Transfer{To: "7000"}, o.done); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitKeys(t)
+	if inRoom(sb, "bridge", alice.ID()) {
+		t.Fatal("alice is in the room before keying the PIN")
+	}
+	alice.key("1234#", 10*time.Millisecond)
+	eventually(t, "alice is in the room", func() bool { return inRoom(sb, "bridge", alice.ID()) })
+	alice.hangUp()
+	waitEnded(t, done)
+}
