@@ -67,6 +67,9 @@ type Call struct {
 	timer     callTimer // session timer, pending re-offer (timers.go)
 	// srtpPolicy is the call's media encryption policy (srtp.go).
 	srtpPolicy SRTPPolicy
+	// replaces is the ID of the call this one takes the place of (an
+	// INVITE with Replaces, refer.go).
+	replaces string
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {

@@ -86,6 +86,7 @@ var servedMethods = []sip.RequestMethod{
 	sip.REGISTER,
 	sip.INFO,
 	sip.UPDATE,
+	sip.REFER,
 }
 
 // allowedMethods is the value of every Allow header voxgate sends.
@@ -140,6 +141,8 @@ type Server struct {
 	// inflight counts server transactions alive (see admit).
 	inflight atomic.Int64
 
+	// referrer carries out transfers (refer.go; nil: REFER gets 403).
+	referrer Referrer
 	// trunkObserver is told of trunk registration changes (may be nil).
 	trunkObserver func(TrunkState)
 	// timerSet overrides session timer intervals (tests; timers.go).
@@ -235,6 +238,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sip.OPTIONS: s.handleOptions,
 		sip.INFO:    s.handleInfo,
 		sip.UPDATE:  s.guarded(s.handleUpdate),
+		sip.REFER:   s.guarded(s.handleRefer), // refer.go
 	}
 	for m, h := range s.handlers {
 		s.srv.OnRequest(m, s.counted(h))
@@ -648,7 +652,7 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 // knownMethods are SIP methods voxgate recognises but does not serve: they get
 // 405 with Allow; anything else is unrecognised and gets 501 (RFC 3261 8.2.1).
 var knownMethods = map[string]bool{
-	"SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"SUBSCRIBE": true, "NOTIFY": true, "MESSAGE": true,
 	"PRACK": true, "PUBLISH": true,
 }
 
@@ -811,6 +815,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	replaces, ok := s.replacesFor(req, tx) // refer.go
+	if !ok {
+		return
+	}
 	// An INVITE without SDP (a late offer, RFC 3261 13.2.1): voxgate offers
 	// in its 200 and takes the answer from the ACK.
 	accept := s.acceptedCodecs()
@@ -878,6 +886,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	c.timer.neg = timer
+	c.replaces = replaces
 	if late {
 		c.lateOffer = true
 		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000

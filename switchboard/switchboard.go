@@ -81,6 +81,7 @@ type Switchboard struct {
 	planFile  string
 	meter     *bridge.Meter // the media of every room, 1:1 call and echo
 	ringback  RingbackConfig
+	xfer      transfers // two-party calls a transfer may change (transfer.go)
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc

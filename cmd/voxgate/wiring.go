@@ -112,7 +112,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
 	wrtc := sipWebSocket(cfg, &w)      // SIP over WebSocket on the web server (sipws.go)
-	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
+	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithReferrer(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -190,11 +190,23 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	if origin == "trunk" {
 		origin = "trunk:" + c.Origin().Name
 	}
-	h.sb.Handle(ctx, c, origin)
+	if r := c.Replaces(); r != "" { // an INVITE with Replaces (RFC 3891)
+		h.sb.Replace(ctx, c, origin, r)
+	} else {
+		h.sb.Handle(ctx, c, origin)
+	}
 	if h.ended != nil {
 		h.ended(c)
 	}
 }
+
+// Refer hands a phone's transfer (REFER) to the switchboard: the phone is
+// the transferor, its partner (or its room) the transferee.
+func (h *sipCalls) Refer(c *sip.Call, r sip.Refer, done func(error)) error {
+	return h.sb.StartTransfer(c.ID(), switchboard.Transfer{To: r.Target.User, Replaces: r.ReplacesCall, By: r.ReferredBy}, done)
+}
+
+var _ sip.Referrer = (*sipCalls)(nil)
 
 // webCalls hands browser calls to the switchboard.
 type webCalls struct{ sb *switchboard.Switchboard }
@@ -288,6 +300,14 @@ func (k control) Calls() []api.CallInfo                     { return k.pages.sb.
 func (k control) Hangup(id string) error                    { return k.pages.sb.Hangup(id) }
 func (k control) Dial(room string, d api.DialRequest) error { return k.pages.sb.Dial(room, d) }
 func (k control) Play(room string, p api.PlayRequest) error { return k.pages.sb.Play(room, p) }
+
+// Transfer moves a live leg to a number, user or room (transfer.go in the switchboard).
+func (k control) Transfer(id string, r api.TransferRequest) error {
+	return k.pages.sb.TransferLeg(id, r)
+}
+
+var _ webclient.Transferer = control{}
+
 func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
 	return k.pages.sb.ChangeRoom(name, ch)
 }
