@@ -53,6 +53,7 @@ type Call struct {
 	offer     mediaOffer
 	acks      map[uint32]chan struct{} // re-INVITEs whose 200 awaits its ACK, by CSeq
 	lateOffer bool                     // the INVITE had no SDP: our 200 offers, the ACK answers
+	early     bool                     // a 183 with our SDP went out: the media runs (early.go)
 	peerBye   bool                     // the far end sent BYE
 	ackSDP    []byte
 	local     localMedia
@@ -66,6 +67,9 @@ type Call struct {
 	timer     callTimer // session timer, pending re-offer (timers.go)
 	// srtpPolicy is the call's media encryption policy (srtp.go).
 	srtpPolicy SRTPPolicy
+	// replaces is the ID of the call this one takes the place of (an
+	// INVITE with Replaces, refer.go).
+	replaces string
 }
 
 func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession, sess *rtpSession, mo *mediaOffer, origin Origin) *Call {

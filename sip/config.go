@@ -122,6 +122,8 @@ type TrunkConfig struct {
 	SRTP SRTPPolicy `yaml:"srtp"`
 	// Qualify is how often the trunk is sent OPTIONS (default 60s; 0: off).
 	Qualify *time.Duration `yaml:"qualify"`
+	// CallerID are the trunk's caller-ID rules (callerid.go).
+	CallerID CallerIDConfig `yaml:"caller_id"`
 
 	prefixes []netip.Prefix
 	host     string // host:port of the registrar
@@ -314,6 +316,9 @@ func (t *TrunkConfig) validate() error {
 	}
 	if (t.InboundUser == "") != (t.InboundPassword == "") {
 		return config.Fieldf("inbound_user", "inbound_user and inbound_password go together")
+	}
+	if err := t.CallerID.validate(); err != nil {
+		return config.Within("caller_id", err)
 	}
 	return nil
 }

@@ -47,8 +47,14 @@ type DialOptions struct {
 	Destination string
 	// OnRinging is called on 180/183.
 	OnRinging func()
+	// OnEarlyMedia is called once, on the first 18x with SDP, with the far
+	// end's early media (an announcement, its ringback); nil: early media
+	// is not taken. It runs on the SIP stack's goroutine: it must not block.
+	OnEarlyMedia func(*EarlyMedia)
 
-	sessionExpires int // the interval asked for after a 422 (timers.go)
+	sessionExpires int          // the interval asked for after a 422 (timers.go)
+	display        string       // From's display name
+	headers        []sip.Header // more headers of the INVITE (P-Asserted-Identity, Privacy)
 }
 
 // DialTrunk calls number through the named trunk and returns once the call
@@ -71,13 +77,15 @@ func (s *Server) DialTrunk(ctx context.Context, trunk, number string, o DialOpti
 		uri.UriParams = sip.NewParams()
 		uri.UriParams.Add("transport", tc.Transport)
 	}
-	if o.CallerID == "" {
-		o.CallerID = tc.Username
-	}
 	if o.Username == "" {
 		o.Username, o.Password = tc.Username, tc.Password
 	}
-	from := sip.Uri{Scheme: "sip", User: o.CallerID, Host: host}
+	id := tc.CallerID.outbound(o.CallerID, tc.Username) // the trunk's caller-ID rules
+	from := sip.Uri{Scheme: "sip", User: id.From, Host: host}
+	if id.Withheld {
+		from.Host = "anonymous.invalid" // RFC 3323 4.1.1.3
+	}
+	o.CallerID, o.display, o.headers = id.From, id.Display, id.headers(host)
 	return s.dial(ctx, uri, from, number, Origin{Kind: "trunk", Name: trunk}, o)
 }
 
@@ -92,7 +100,8 @@ func (s *Server) DialUser(ctx context.Context, user, callerID string) (*Call, er
 
 // DialBinding calls one registered contact (to ring every phone of a user
 // at once, call each of Bindings(user)), at the address it registered from.
-func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*Call, error) {
+// Of opts (at most one), OnRinging and OnEarlyMedia are used.
+func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string, opts ...DialOptions) (*Call, error) {
 	user := b.AOR
 	var uri sip.Uri
 	if err := sip.ParseUri(b.Contact, &uri); err != nil {
@@ -100,7 +109,11 @@ func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string) (*
 	}
 	from := sip.Uri{Scheme: "sip", User: callerID, Host: s.cfg.Domain}
 	overConnection(&uri, b)
-	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, DialOptions{Destination: b.Source})
+	o := DialOptions{Destination: b.Source}
+	if len(opts) > 0 {
+		o.OnRinging, o.OnEarlyMedia = opts[0].OnRinging, opts[0].OnEarlyMedia
+	}
+	return s.dial(ctx, uri, from, user, Origin{Kind: "user", Name: user}, o)
 }
 
 func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, origin Origin, o DialOptions) (*Call, error) {
@@ -119,13 +132,16 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	policy := s.srtpPolicyFor(origin)
 	local.Proto, local.Crypto = offerSRTP(policy, s.cfg.SRTPSuites)
 	req := sip.NewRequest(sip.INVITE, uri)
-	fromH := &sip.FromHeader{Address: from, Params: sip.NewParams()}
+	fromH := &sip.FromHeader{DisplayName: o.display, Address: from, Params: sip.NewParams()}
 	fromH.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(fromH)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: uri.User, Host: uri.Host, Port: uri.Port}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
 	req.AppendHeader(sip.NewHeader("User-Agent", "voxgate"))
+	for _, h := range o.headers {
+		req.AppendHeader(h)
+	}
 	for _, h := range s.timerRequestHeaders(o.sessionExpires, "") {
 		req.AppendHeader(h)
 	}
@@ -165,15 +181,25 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		sess.close()
 		return nil, err
 	}
+	d := &dialing{callID: req.CallID().Value(), o: o, sess: sess, accept: accept, policy: policy, local: local}
 	err = dlg.WaitAnswer(ctx, sipgo.AnswerOptions{
 		Username: o.Username, Password: o.Password,
 		OnResponse: func(res *sip.Response) error {
 			if (res.StatusCode == 180 || res.StatusCode == 183) && o.OnRinging != nil {
 				o.OnRinging()
 			}
+			if res.StatusCode > 100 && res.StatusCode < 200 {
+				s.earlyAnswer(res, d)
+			}
 			return nil
 		},
 	})
+	answered := false
+	defer func() {
+		if d.early != nil && !answered { // else it ends with the call
+			d.early.end()
+		}
+	}()
 	if err != nil {
 		sess.close()
 		_ = dlg.Close()
@@ -227,6 +253,10 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	}
 	c := newOutboundCall(s, req, dlg, sess, &mo, local, dialed, origin)
 	c.wrtc, kept = wl, wl != nil
+	if em := d.early; em != nil {
+		answered = true
+		go func() { <-c.done; em.end() }()
+	}
 	c.srtpPolicy = policy
 	c.timer.neg = s.timerResponse(dlg.InviteResponse, o.sessionExpires)
 	c.arm(c.timer.neg, false)

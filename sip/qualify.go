@@ -351,8 +351,15 @@ func (s *Server) Draining() bool {
 	return s.draining
 }
 
-// supportedTags lists the option tags in supportedExtensions, for a
-// Supported header ("" when none).
-func supportedTags() string {
-	return strings.Join(slices.Sorted(maps.Keys(supportedExtensions)), ", ")
+// supportedTags lists the option tags in supportedExtensions that are on,
+// for a Supported header ("" when none): timer only when session timers are.
+func (s *Server) supportedTags() string {
+	var tags []string
+	for _, t := range slices.Sorted(maps.Keys(supportedExtensions)) {
+		if t == "timer" && !s.timers().on {
+			continue
+		}
+		tags = append(tags, t)
+	}
+	return strings.Join(tags, ", ")
 }

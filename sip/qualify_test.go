@@ -205,8 +205,8 @@ func TestOptionsWhileDraining(t *testing.T) {
 		res.GetHeader("Accept") == nil {
 		t.Fatalf("before draining: %s", res)
 	}
-	if h := res.GetHeader("Supported"); (h != nil) != (supportedTags() != "") {
-		t.Errorf("Supported %v, want %q", h, supportedTags())
+	if h := res.GetHeader("Supported"); (h != nil) != (gw.supportedTags() != "") {
+		t.Errorf("Supported %v, want %q", h, gw.supportedTags())
 	}
 	gw.Drain(context.Background())
 	if !gw.Draining() {

@@ -58,6 +58,7 @@ type rtpSession struct {
 	packets    audio.PacketDelivery // received media, pushed to the leg's handler
 	onDTMF     func(rune)
 	closeOnce  sync.Once
+	startOnce  sync.Once // early media starts a session before its call does
 	wg         sync.WaitGroup
 	cancel     context.CancelFunc
 	ssrc       uint32
@@ -69,6 +70,7 @@ type rtpSession struct {
 	srtpFailures *[2]atomic.Uint64
 
 	mu         sync.Mutex
+	closed     bool           // close ran: start does nothing
 	remote     netip.AddrPort // where RTP goes; latched to the peer's source
 	remoteRTCP netip.AddrPort
 	latched    bool
@@ -138,18 +140,31 @@ func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
 	}
 }
 
+// start runs the session's readers and RTCP; once (later calls do nothing).
 func (s *rtpSession) start(ctx context.Context) {
-	ctx, s.cancel = context.WithCancel(ctx)
-	s.wg.Add(3)
-	go s.readRTP()
-	go s.readRTCP()
-	go s.rtcpLoop(ctx)
+	s.startOnce.Do(func() {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		ctx, s.cancel = context.WithCancel(ctx)
+		s.wg.Add(3)
+		s.mu.Unlock()
+		go s.readRTP()
+		go s.readRTCP()
+		go s.rtcpLoop(ctx)
+	})
 }
 
 func (s *rtpSession) close() {
 	s.closeOnce.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
+		s.mu.Lock()
+		cancel := s.cancel
+		s.closed = true
+		s.mu.Unlock()
+		if cancel != nil {
+			cancel()
 		}
 		s.rtpConn.Close()
 		s.rtcpConn.Close()

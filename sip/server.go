@@ -74,7 +74,31 @@ func (s *Server) trunkChanged(st TrunkState) {
 // supportedExtensions are the option tags voxgate understands in Require.
 var supportedExtensions = map[string]bool{}
 
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
+// servedMethods are the methods voxgate serves, in the order its Allow
+// header lists them: each has a handler in NewServer (a test holds the two
+// together). A new method is one line here and one handler.
+var servedMethods = []sip.RequestMethod{
+	sip.INVITE,
+	sip.ACK,
+	sip.CANCEL,
+	sip.BYE,
+	sip.OPTIONS,
+	sip.REGISTER,
+	sip.INFO,
+	sip.UPDATE,
+	sip.REFER,
+}
+
+// allowedMethods is the value of every Allow header voxgate sends.
+var allowedMethods = joinMethods(servedMethods)
+
+func joinMethods(ms []sip.RequestMethod) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ", ")
+}
 
 // Server is voxgate's SIP user agent: registrar, call server and client.
 type Server struct {
@@ -117,6 +141,8 @@ type Server struct {
 	// inflight counts server transactions alive (see admit).
 	inflight atomic.Int64
 
+	// referrer carries out transfers (refer.go; nil: REFER gets 403).
+	referrer Referrer
 	// trunkObserver is told of trunk registration changes (may be nil).
 	trunkObserver func(TrunkState)
 	// timerSet overrides session timer intervals (tests; timers.go).
@@ -212,6 +238,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sip.OPTIONS: s.handleOptions,
 		sip.INFO:    s.handleInfo,
 		sip.UPDATE:  s.guarded(s.handleUpdate),
+		sip.REFER:   s.guarded(s.handleRefer), // refer.go
 	}
 	for m, h := range s.handlers {
 		s.srv.OnRequest(m, s.counted(h))
@@ -223,6 +250,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 // counted counts the requests h handles.
 func (s *Server) counted(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		markReceived(req)
 		m := string(req.Method) // any token a client sends: counted by name only when known
 		if _, served := s.handlers[req.Method]; !served && !knownMethods[m] {
 			m = "other"
@@ -324,7 +352,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.wsServing.Store(true)
 	// Requests we send leave from our listening socket, so that a carrier
 	// behind or in front of NAT sees the address our Contact names.
-	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())}
+	copts := []sipgo.ClientOption{sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String()), sipgo.WithClientNAT()}
 	if p := s.localPort("udp"); p != 0 {
 		copts = append(copts, sipgo.WithClientConnectionAddr(net.JoinHostPort(s.mediaIP.String(), itoa(p))), sipgo.WithClientPort(p))
 	}
@@ -336,7 +364,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.client = client
 	// Requests over TLS leave from a connection of their own or one the
 	// peer opened (a phone's), never bound to the UDP port (see tls.go).
-	if s.tlsClient, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String())); err != nil {
+	if s.tlsClient, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(s.log), sipgo.WithClientHostname(s.sdpIP.String()), sipgo.WithClientNAT()); err != nil {
 		s.Close()
 		return err
 	}
@@ -508,6 +536,22 @@ func unsupportedRequire(req *sip.Request) string {
 	return strings.Join(out, ", ")
 }
 
+// markReceived adds received=<source address> to the top Via of a request
+// whose sent-by host is not the address it came from (RFC 3261 18.2.1: a
+// phone behind NAT writes its private address), so every response says
+// where it went. sipgo sends the response to the source address itself, and
+// with rport (RFC 3581) to the source port and fills rport and received.
+func markReceived(req *sip.Request) {
+	via := req.Via()
+	if via == nil || via.Params.Has("received") || via.Params.Has("rport") {
+		return
+	}
+	ip := sourceIP(req)
+	if ip != "" && ip != via.Host {
+		via.Params.Add("received", ip)
+	}
+}
+
 func sourceIP(req *sip.Request) string {
 	host, _, err := net.SplitHostPort(req.Source())
 	if err != nil {
@@ -599,7 +643,7 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 		sip.NewHeader("Allow", allowedMethods),
 		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"),
 		sip.NewHeader("Accept-Language", "en")}
-	if tags := supportedTags(); tags != "" {
+	if tags := s.supportedTags(); tags != "" {
 		hdrs = append(hdrs, sip.NewHeader("Supported", tags))
 	}
 	s.respond(tx, req, 200, "OK", hdrs...)
@@ -608,7 +652,7 @@ func (s *Server) handleOptions(req *sip.Request, tx sip.ServerTransaction) {
 // knownMethods are SIP methods voxgate recognises but does not serve: they get
 // 405 with Allow; anything else is unrecognised and gets 501 (RFC 3261 8.2.1).
 var knownMethods = map[string]bool{
-	"SUBSCRIBE": true, "NOTIFY": true, "REFER": true, "MESSAGE": true,
+	"SUBSCRIBE": true, "NOTIFY": true, "MESSAGE": true,
 	"PRACK": true, "PUBLISH": true,
 }
 
@@ -771,6 +815,10 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if !ok {
 		return
 	}
+	replaces, ok := s.replacesFor(req, tx) // refer.go
+	if !ok {
+		return
+	}
 	// An INVITE without SDP (a late offer, RFC 3261 13.2.1): voxgate offers
 	// in its 200 and takes the answer from the ACK.
 	accept := s.acceptedCodecs()
@@ -832,7 +880,13 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		wl.connect(netip.AddrPortFrom(s.mediaIP, uint16(sess.port)))
 		c.wrtc, kept = wl, true
 	}
+	if origin.Kind == "trunk" {
+		if tc := s.trunkConfig(origin.Name); tc != nil {
+			c.caller = tc.CallerID.inbound(req) // normalised, or anonymous
+		}
+	}
 	c.timer.neg = timer
+	c.replaces = replaces
 	if late {
 		c.lateOffer = true
 		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000

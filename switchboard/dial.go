@@ -75,8 +75,10 @@ func (s *Switchboard) ringUser(ctx context.Context, from string, d dialplan.Dial
 func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, log *slog.Logger) {
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(d.Timeout)*time.Second)
 	defer cancel()
-	_ = c.Ringing() // the caller hears or sees that it rings
-	callee, trunk, err := s.ring(rctx, c.Caller(), d, log)
+	_ = c.Ringing()                    // the caller hears or sees that it rings
+	early := s.startEarly(ctx, c, log) // ringback, then the far end's early media
+	callee, trunk, err := s.ring(withDialTrace(rctx, early.trace()), c.Caller(), d, log)
+	early.stop() // the caller's media is free for the answer
 	if trunk != "" && trunk != d.Trunk {
 		s.noteTrunk(c, trunk) // a later trunk carried the call, or gave the last answer
 		d.Trunk = trunk
@@ -99,12 +101,8 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		return
 	}
 	s.setCallee(c, callee)
-	_ = callee.Answer(ctx) // tells a page the call is up
-	// Digits keyed on either side go to the other (RFC 4733 toward a phone).
-	c.OnDTMF(func(d rune) { _ = callee.SendDTMF(string(d)) })
-	callee.OnDTMF(func(d rune) { _ = c.SendDTMF(string(d)) })
-	defer c.OnDTMF(nil)
-	defer callee.OnDTMF(nil)
+	relayDTMF(c, callee)                                                                   // digits keyed on either side go to the other (RFC 4733 toward a phone)
+	_ = callee.Answer(ctx)                                                                 // tells a page the call is up
 	room, err := bridge.Connect(c, callee, bridge.RoomConfig{Logger: log, Meter: s.meter}) // the call's lines carry its call_id
 	if err != nil {
 		log.Error("cannot bridge the call", "error", err)
@@ -113,15 +111,54 @@ func (s *Switchboard) dial(ctx context.Context, c Leg, d dialplan.DialAction, lo
 		return
 	}
 	log.Info("call bridged", "caller", c.Caller(), "user", d.User, "trunk", d.Trunk, "number", d.Number, "rate", room.Rate())
+	calleeOrigin := "user"
+	if d.Trunk != "" {
+		calleeOrigin = "trunk:" + d.Trunk
+	}
+	// The pair's watcher (transfer.go) ends the call when either leg ends;
+	// a transfer may put another leg in place of either.
+	if !s.newPair(c, callee, s.originOf(c), calleeOrigin, room, log) {
+		hangup(c)
+		hangup(callee)
+		room.Close()
+		return
+	}
+	s.holdPair(ctx, c)
+}
+
+// holdPair waits until c ends (or ctx does: c is hung up), then ends the
+// two-party call c is in now, unless a transfer took c out of it.
+func (s *Switchboard) holdPair(ctx context.Context, c Leg) {
+	p := s.pairOf(c.ID()) // c stays in this pair until a transfer takes it out
 	select {
 	case <-c.Done():
-		s.setCause(c, "caller", 0, "")
-	case <-callee.Done():
-		s.setCause(c, "callee", 0, "")
+		s.setCause(c, "caller", 0, "") // unless the callee or a transfer ended it
 	case <-ctx.Done():
 		s.endedByContext(ctx, c)
 	}
+	if p != nil {
+		legs, room, ended, in := s.endPairOf(p, c.ID())
+		switch {
+		case ended:
+			room.Close()
+			for _, l := range legs {
+				l.OnDTMF(nil)
+				hangup(l)
+			}
+			p.finish()
+		case in:
+			<-p.finished // whoever ended it hangs the partner up: let it
+		}
+	}
 	hangup(c)
-	hangup(callee)
-	room.Close()
+}
+
+// originOf returns the origin of the routed call c ("" when not routed).
+func (s *Switchboard) originOf(c Leg) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ac := s.calls[c.ID()]; ac != nil {
+		return ac.info.Origin
+	}
+	return ""
 }

@@ -46,6 +46,8 @@ type Config struct {
 	Records CallRecords
 	// PlanFile names the dialplan file in call records' rule (file:line).
 	PlanFile string
+	// Ringback is what callers hear while a dial rings (early.go).
+	Ringback RingbackConfig
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -78,6 +80,8 @@ type Switchboard struct {
 	journal   *journal // nil without records
 	planFile  string
 	meter     *bridge.Meter // the media of every room, 1:1 call and echo
+	ringback  RingbackConfig
+	xfer      transfers // two-party calls a transfer may change (transfer.go)
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -120,6 +124,14 @@ func New(cfg Config) *Switchboard {
 		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
 		timing: map[string]*callTiming{}, meter: bridge.NewMeter(),
 		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}}
+	s.ringback = cfg.Ringback
+	if !s.ringback.parsed {
+		if err := s.ringback.Validate(); err != nil {
+			log.Warn("ringback: bad settings, the defaults are used", "error", err)
+			s.ringback = RingbackConfig{}
+			_ = s.ringback.Validate()
+		}
+	}
 	if cfg.Records != nil {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}

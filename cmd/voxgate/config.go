@@ -17,6 +17,7 @@ import (
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/store"
+	"github.com/voxgate/voxgate/switchboard"
 	"github.com/voxgate/voxgate/webclient"
 )
 
@@ -32,8 +33,11 @@ type Config struct {
 	// Dialplan is the dialplan file (default: the embedded configs/dialplan.yaml).
 	Dialplan string `yaml:"dialplan"`
 	// Rooms holds the defaults of conference rooms.
-	Rooms        RoomsConfig   `yaml:"rooms"`
-	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	Rooms RoomsConfig `yaml:"rooms"`
+	// Ringback is what callers hear while a dial rings (README "Early
+	// media and ringback").
+	Ringback     switchboard.RingbackConfig `yaml:"ringback"`
+	DrainTimeout time.Duration              `yaml:"drain_timeout"`
 	// DataDir holds the store (voxgate.db: registrations, call history,
 	// the webhook outbox); created if missing. Empty: nothing is kept.
 	DataDir string `yaml:"data_dir"`
@@ -141,6 +145,9 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))
+	}
+	if err := cfg.Ringback.Validate(); err != nil {
+		return nil, fail("ringback", err)
 	}
 	if err := events.Validate(cfg.Webhooks); err != nil {
 		return nil, fail("", err)

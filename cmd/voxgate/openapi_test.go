@@ -164,6 +164,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"GET", "/api/v1/recordings", readTok, "", 200},
 		{"GET", "/api/v1/recordings/" + recording, readTok, "", 200},
 		{"GET", "/api/v1/recordings/nope", readTok, "", 404},
+		{"POST", "/api/v1/calls/nope/transfer", adminTok, `{"to":"8003"}`, 404},
+		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", readTok, `{"to":"8003"}`, 403},
+		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":""}`, 400},
+		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":"9196"}`, 403}, // the echo: not a transfer's target
+		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":"8003"}`, 202}, // alice moves to room 003
 		{"DELETE", "/api/v1/calls/nope", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/nobody", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/" + legs["bob"], adminTok, "", 200},

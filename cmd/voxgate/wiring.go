@@ -27,6 +27,9 @@ var (
 	_ switchboard.Leg           = (*sip.Call)(nil)
 	_ switchboard.Leg           = (*webclient.Call)(nil)
 	_ switchboard.RoomWatcher   = (*webclient.Call)(nil)
+	_ switchboard.EarlyMediaLeg = (*sip.Call)(nil)
+	_ switchboard.EarlyMediaLeg = (*webclient.Call)(nil)
+	_ bridge.Leg                = (*sip.EarlyMedia)(nil)
 	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
 	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
 	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)
@@ -125,7 +128,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	calls := &sipCalls{ended: w.ended}
 	g := guard.New(cfg.SIP.Guard, log) // one guard for SIP, sign-in, API and WebSocket
 	wrtc := sipWebSocket(cfg, &w)      // SIP over WebSocket on the web server (sipws.go)
-	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithGuard(g)}, w.sipOpts...)...)
+	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithReferrer(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
 		cl.close()
@@ -162,7 +165,8 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
-		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents})
+		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
+		Ringback: cfg.Ringback})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
@@ -219,11 +223,23 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	if origin == "trunk" {
 		origin = "trunk:" + c.Origin().Name
 	}
-	h.sb.Handle(ctx, c, origin)
+	if r := c.Replaces(); r != "" { // an INVITE with Replaces (RFC 3891)
+		h.sb.Replace(ctx, c, origin, r)
+	} else {
+		h.sb.Handle(ctx, c, origin)
+	}
 	if h.ended != nil {
 		h.ended(c)
 	}
 }
+
+// Refer hands a phone's transfer (REFER) to the switchboard: the phone is
+// the transferor, its partner (or its room) the transferee.
+func (h *sipCalls) Refer(c *sip.Call, r sip.Refer, done func(error)) error {
+	return h.sb.StartTransfer(c.ID(), switchboard.Transfer{To: r.Target.User, Replaces: r.ReplacesCall, By: r.ReferredBy}, done)
+}
+
+var _ sip.Referrer = (*sipCalls)(nil)
 
 // webCalls hands browser calls to the switchboard.
 type webCalls struct {
@@ -267,7 +283,7 @@ func (d sipDialer) Devices(user string) []switchboard.Device {
 	}
 	for _, b := range bs {
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
-			return leg(d.srv.DialBinding(ctx, b, from))
+			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
 	}
 	return out
@@ -285,7 +301,19 @@ func (d sipDialer) Trunks() []string {
 func (d sipDialer) TrunkUp(trunk string) bool { return d.srv.TrunkUp(trunk) }
 
 func (d sipDialer) DialTrunk(ctx context.Context, trunk, number, callerID string) (switchboard.Leg, error) {
-	return leg(d.srv.DialTrunk(ctx, trunk, number, sip.DialOptions{CallerID: callerID}))
+	o := earlyOptions(ctx)
+	o.CallerID = callerID
+	return leg(d.srv.DialTrunk(ctx, trunk, number, o))
+}
+
+// earlyOptions passes the far end's early media to the switchboard's
+// DialTrace of ctx.
+func earlyOptions(ctx context.Context) sip.DialOptions {
+	t := switchboard.ContextDialTrace(ctx)
+	if t == nil || t.EarlyMedia == nil {
+		return sip.DialOptions{}
+	}
+	return sip.DialOptions{OnEarlyMedia: func(m *sip.EarlyMedia) { t.EarlyMedia(m) }}
 }
 
 // webDialer rings a user's open pages (all at once: the first to answer
@@ -321,6 +349,14 @@ func (k control) Calls() []api.CallInfo                     { return k.pages.sb.
 func (k control) Hangup(id string) error                    { return k.pages.sb.Hangup(id) }
 func (k control) Dial(room string, d api.DialRequest) error { return k.pages.sb.Dial(room, d) }
 func (k control) Play(room string, p api.PlayRequest) error { return k.pages.sb.Play(room, p) }
+
+// Transfer moves a live leg to a number, user or room (transfer.go in the switchboard).
+func (k control) Transfer(id string, r api.TransferRequest) error {
+	return k.pages.sb.TransferLeg(id, r)
+}
+
+var _ webclient.Transferer = control{}
+
 func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
 	return k.pages.sb.ChangeRoom(name, ch)
 }
