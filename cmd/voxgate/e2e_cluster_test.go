@@ -80,6 +80,43 @@ func (n *clusterNode) legs(t *testing.T, room string) int {
 	return len(info.Legs)
 }
 
+// startClusterKamailio runs Kamailio on the shipped configs/cluster/kamailio.cfg
+// in front of the nodes (their advertise addresses), with the Redis on
+// redisPort; it returns Kamailio's address and output.
+func startClusterKamailio(t *testing.T, nodes []string, redisPort int) (string, *peertest.SyncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	var list strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&list, "1 %s\n", n)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dispatcher.list"), []byte(list.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", peertest.FreePorts(t, 1))
+	kam := exec.Command("kamailio", "-DD", "-E", "-f", "../../configs/cluster/kamailio.cfg", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
+		"-A", "LISTEN=udp:"+addr, "-A", fmt.Sprintf("DS_LIST=\"%s\"", filepath.Join(dir, "dispatcher.list")),
+		"-A", fmt.Sprintf("REDIS=\"name=vg;addr=127.0.0.1;port=%d;db=0\"", redisPort), "-A", "CHILDREN=2")
+	out := &peertest.SyncBuffer{}
+	kam.Stdout, kam.Stderr = out, out
+	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
+	kam.WaitDelay = 2 * time.Second
+	if err := kam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-kam.Process.Pid, syscall.SIGKILL)
+		_ = kam.Wait()
+		if t.Failed() {
+			t.Logf("kamailio output:\n%s", tail(out.String(), 150))
+		}
+	})
+	if !waitUntil(10*time.Second, func() bool { return strings.Contains(out.String(), "INFO: <core> [main.c") }) {
+		t.Fatalf("kamailio did not start:\n%s", out.String())
+	}
+	return addr, out
+}
+
 // waitUntil polls cond until it holds or the deadline passes.
 func waitUntil(within time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(within); ; time.Sleep(50 * time.Millisecond) {
@@ -130,7 +167,6 @@ func TestClusterKamailioRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	var nodes []*clusterNode
-	var dsList strings.Builder
 	for _, name := range []string{"a", "b"} {
 		port := peertest.FreePorts(t, 1)
 		rtp := peertest.FreePorts(t, 20)
@@ -158,35 +194,14 @@ cluster:
 		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&dsList, "1 %s\n", n.advertise)
 		n.start(t)
 		nodes = append(nodes, n)
 	}
-	kamPort := peertest.FreePorts(t, 1)
-	kamAddr := fmt.Sprintf("127.0.0.1:%d", kamPort)
-	if err := os.WriteFile(filepath.Join(dir, "dispatcher.list"), []byte(dsList.String()), 0o644); err != nil {
-		t.Fatal(err)
+	var advertised []string
+	for _, n := range nodes {
+		advertised = append(advertised, n.advertise)
 	}
-	kam := exec.Command("kamailio", "-DD", "-E", "-f", "../../configs/cluster/kamailio.cfg", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
-		"-A", "LISTEN=udp:"+kamAddr, "-A", fmt.Sprintf("DS_LIST=\"%s\"", filepath.Join(dir, "dispatcher.list")),
-		"-A", fmt.Sprintf("REDIS=\"name=vg;addr=127.0.0.1;port=%d;db=0\"", red.Port), "-A", "CHILDREN=2")
-	kamOut := &peertest.SyncBuffer{}
-	kam.Stdout, kam.Stderr = kamOut, kamOut
-	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	kam.WaitDelay = 2 * time.Second
-	if err := kam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-kam.Process.Pid, syscall.SIGKILL)
-		_ = kam.Wait()
-		if t.Failed() {
-			t.Logf("kamailio output:\n%s", tail(kamOut.String(), 150))
-		}
-	})
-	if !waitUntil(10*time.Second, func() bool { return strings.Contains(kamOut.String(), "INFO: <core> [main.c") }) {
-		t.Fatalf("kamailio did not start:\n%s", kamOut.String())
-	}
+	kamAddr, _ := startClusterKamailio(t, advertised, red.Port)
 
 	// 1. alice registers through Kamailio; bob calls her through the node
 	// that did not take her REGISTER.
