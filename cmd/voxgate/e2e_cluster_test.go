@@ -144,7 +144,8 @@ func waitUntil(within time.Duration, cond func() bool) bool {
 //     registered phone is still reached;
 //  4. Redis is restarted empty: the node reports it on /readyz, then
 //     writes its registrations and room claims again;
-//  5. the killed node comes back; the room's host is sent SIGTERM mid-call:
+//  5. the killed node comes back: a call to 8100, whose hash picks it,
+//     goes to the room's host by room:8100; the host is sent SIGTERM mid-call:
 //     its /readyz and OPTIONS answer 503, the call goes on, a new call to
 //     the room goes to the other node, and the drained node exits when its
 //     call ends.
@@ -201,7 +202,7 @@ cluster:
 	for _, n := range nodes {
 		advertised = append(advertised, n.advertise)
 	}
-	kamAddr, _ := startClusterKamailio(t, advertised, red.Port)
+	kamAddr, kamOut := startClusterKamailio(t, advertised, red.Port)
 
 	// 1. alice registers through Kamailio; bob calls her through the node
 	// that did not take her REGISTER.
@@ -364,6 +365,22 @@ cluster:
 	if !waitUntil(8*time.Second, func() bool { return strings.Contains(host.p.output(), "cluster: joined") }) {
 		t.Fatal("the restarted node did not join")
 	}
+	if !waitUntil(8*time.Second, func() bool { return strings.Contains(kamOut.String(), "voxgate: node "+host.advertise+" is up") }) {
+		t.Fatalf("Kamailio did not take the restarted node %s back", host.name)
+	}
+	// The hash of 8100 picks the restarted node (the room started there),
+	// but room:8100 names the survivor: a new call goes to the room.
+	c4 := peertest.StartPhone(t, kamAddr, peertest.Phone{User: "guest6", Codec: "pcmu", Tone: 650, Dial: "8100"})
+	if !waitUntil(5*time.Second, func() bool { return spare.legs(t, "8100") == 2 }) || host.legs(t, "8100") != 0 {
+		t.Fatalf("a call to room 8100 after node %s came back: %d legs on the room's host %s, %d on %s (want 2 and 0)",
+			host.name, spare.legs(t, "8100"), spare.name, host.legs(t, "8100"), host.name)
+	}
+	if !strings.Contains(kamOut.String(), "voxgate: 8100 is a room hosted on "+spare.advertise) {
+		t.Fatal("Kamailio did not route by room:8100")
+	}
+	c4.Command("hangup", "")
+	c4.WaitFor("terminated", 5*time.Second)
+	c4.Stop()
 	drainAt := time.Now()
 	_ = spare.p.cmd.Process.Signal(syscall.SIGTERM)
 	if code, _ := ready(spare); code != 503 && !waitUntil(3*time.Second, func() bool { c, _ := ready(spare); return c == 503 }) {
