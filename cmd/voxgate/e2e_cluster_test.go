@@ -389,6 +389,10 @@ cluster:
 	if !waitUntil(6*time.Second, func() bool { h, _ := shared.RoomHost(ctx, "8100"); return h == "" || h == host.advertise }) {
 		t.Fatal("the draining node kept its claim on room:8100")
 	}
+	// Its OPTIONS answers (503) take it out of Kamailio's set.
+	if !waitUntil(5*time.Second, func() bool { return strings.Contains(kamOut.String(), "voxgate: node "+spare.advertise+" is down") }) {
+		t.Fatal("Kamailio did not take the draining node out")
+	}
 	var c3 *peertest.Baresip
 	if !waitUntil(10*time.Second, func() bool {
 		o := peertest.BaresipOptions{Account: peertest.Phone{User: "guest7", Codec: "pcmu"}.Account(kamAddr), Dial: "sip:8100@" + kamAddr}
