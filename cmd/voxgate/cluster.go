@@ -50,11 +50,11 @@ func (c *ClusterConfig) validate() (string, error) {
 	if !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") {
 		return "redis", fmt.Errorf("%q is not a redis:// or rediss:// URL", c.Redis)
 	}
-	if r, err := store.OpenRedis(c.Redis); err != nil {
+	r, err := store.OpenRedis(c.Redis) // parses the URL; connects only when used
+	if err != nil {
 		return "redis", err
-	} else {
-		r.Close()
 	}
+	r.Close()
 	if c.NodeID == "" {
 		h, err := os.Hostname()
 		if err != nil || h == "" {
