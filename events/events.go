@@ -21,19 +21,20 @@ import (
 // Event types. A webhook endpoint lists those it wants (patterns such as
 // "call.*" or "*" allowed).
 const (
-	CallStarted  = "call.started"  // a call was routed by the dialplan
-	CallAnswered = "call.answered" // the call was answered (by voxgate or a callee)
-	CallEnded    = "call.ended"    // the call is over, with its cause and quality
-	RoomJoined   = "room.joined"   // a participant entered a room
-	RoomLeft     = "room.left"     // a participant left a room (or was kicked)
-	RoomTalking  = "room.talking"  // a participant started or stopped talking
-	Registration = "registration"  // a SIP contact registered, refreshed its binding's end, or went away
-	TrunkState   = "trunk.state"   // voxgate's registration at a carrier changed
-	TrunkQualify = "trunk.qualify" // a trunk stopped or started answering OPTIONS (qualify)
+	CallStarted  = "call.started"     // a call was routed by the dialplan
+	CallAnswered = "call.answered"    // the call was answered (by voxgate or a callee)
+	CallEnded    = "call.ended"       // the call is over, with its cause and quality
+	RoomJoined   = "room.joined"      // a participant entered a room
+	RoomLeft     = "room.left"        // a participant left a room (or was kicked)
+	RoomTalking  = "room.talking"     // a participant started or stopped talking
+	Registration = "registration"     // a SIP contact registered, refreshed its binding's end, or went away
+	TrunkState   = "trunk.state"      // voxgate's registration at a carrier changed
+	TrunkQualify = "trunk.qualify"    // a trunk stopped or started answering OPTIONS (qualify)
+	CallTransfer = "call.transferred" // a transfer (REFER or the REST API) was done, refused or failed
 )
 
 // Types are every event type, in the order the README lists them.
-var Types = []string{CallStarted, CallAnswered, CallEnded, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState, TrunkQualify}
+var Types = []string{CallStarted, CallAnswered, CallEnded, CallTransfer, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState, TrunkQualify}
 
 // Event is one thing that happened. Its JSON form is the webhook's body:
 //
@@ -101,6 +102,20 @@ type TrunkQualifyData struct {
 	Reachable bool     `json:"reachable"`
 	RTTMS     *float64 `json:"rtt_ms,omitempty"` // the answer's round trip (when reachable)
 	Error     string   `json:"error,omitempty"`  // the last probe's failure (when not)
+}
+
+// TransferData is the data of the call.transferred event.
+type TransferData struct {
+	// CallID is the transferor: the leg that sent the REFER, or whose
+	// partner the REST API moved.
+	CallID   string `json:"call_id"`
+	To       string `json:"to,omitempty"` // the target (absent for an attended transfer)
+	Attended bool   `json:"attended"`
+	By       string `json:"by,omitempty"` // Referred-By, or "api"
+	// Status is 200 when the transfer was done, else the SIP status of
+	// the refusal (403) or failure (the target's: 486, 480, 487, ...).
+	Status int    `json:"status"`
+	Reason string `json:"reason"`
 }
 
 // newID returns a random event id.

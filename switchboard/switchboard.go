@@ -48,6 +48,9 @@ type Config struct {
 	PlanFile string
 	// Ringback is what callers hear while a dial rings (early.go).
 	Ringback RingbackConfig
+	// Transfers, when set, is told how each transfer ended (done, refused
+	// or failed); it must not block (webhooks).
+	Transfers func(TransferOutcome)
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -81,7 +84,8 @@ type Switchboard struct {
 	planFile  string
 	meter     *bridge.Meter // the media of every room, 1:1 call and echo
 	ringback  RingbackConfig
-	xfer      transfers // two-party calls a transfer may change (transfer.go)
+	xfer      transfers             // two-party calls a transfer may change (transfer.go)
+	transfers func(TransferOutcome) // Config.Transfers (may be nil)
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -136,6 +140,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
+	s.transfers = cfg.Transfers
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter

@@ -256,6 +256,62 @@ func (s *Switchboard) pairOf(id string) *pair {
 // a room hands its place to the target instead: the target is dialled into
 // the room (a user or a number only).
 func (s *Switchboard) StartTransfer(id string, t Transfer, done func(error)) error {
+	report := s.transferReport(id, t)
+	err := s.startTransfer(id, t, func(err error) { report(err); done(err) })
+	if err != nil {
+		report(err)
+	}
+	return err
+}
+
+// TransferOutcome is how a transfer ended, for Config.Transfers: done
+// (Status 200), refused at once (403, 404, ...) or failed after it was
+// accepted (the target's status: 486, 480, 487, ...).
+type TransferOutcome struct {
+	// CallID is the transferor: the leg that sent the REFER, or whose
+	// partner the REST API moved.
+	CallID string
+	// To is the target asked for ("" for an attended transfer).
+	To string
+	// Attended: the transfer connected the transferor's two partners.
+	Attended bool
+	// By is who asked: a REFER's Referred-By, or "api".
+	By string
+	// Status and Reason: 200 OK when done, else why not, as a SIP status.
+	Status int
+	Reason string
+	// At is when it ended.
+	At time.Time
+}
+
+// transferReport returns the function that tells Config.Transfers how the
+// transfer t of leg id ended: the first call counts.
+func (s *Switchboard) transferReport(id string, t Transfer) func(error) {
+	var once sync.Once
+	return func(err error) {
+		once.Do(func() {
+			if s.transfers == nil {
+				return
+			}
+			o := TransferOutcome{CallID: id, To: t.To, Attended: t.Replaces != "", By: t.By, Status: 200, Reason: "OK", At: time.Now()}
+			if err != nil {
+				o.Status, o.Reason = 500, err.Error()
+				var st sipStatus
+				if errors.As(err, &st) {
+					o.Status, o.Reason = st.SIPStatus()
+				} else if errors.Is(err, api.ErrNotFound) {
+					o.Status = 404
+				}
+			}
+			if o.Attended {
+				o.To = ""
+			}
+			s.transfers(o)
+		})
+	}
+}
+
+func (s *Switchboard) startTransfer(id string, t Transfer, done func(error)) error {
 	p := s.pairOf(id)
 	s.mu.Lock()
 	ac := s.calls[id]
@@ -619,7 +675,12 @@ func (s *Switchboard) TransferLeg(id string, r api.TransferRequest) error {
 	if cctx == "" {
 		cctx = plan.ContextFor(ac.info.Origin)
 	}
-	return s.moveFromRoom(ac.leg, room, r.To, cctx, ac.info.Origin, done, log)
+	report := s.transferReport(id, Transfer{To: r.To, By: "api", Context: cctx})
+	err := s.moveFromRoom(ac.leg, room, r.To, cctx, ac.info.Origin, func(err error) { report(err); done(err) }, log)
+	if err != nil {
+		report(err)
+	}
+	return err
 }
 
 // moveFromRoom takes leg c out of room to the target to: a user or number

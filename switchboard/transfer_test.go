@@ -292,3 +292,55 @@ func TestTransferToAPINRoom(t *testing.T) {
 	alice.hangUp()
 	waitEnded(t, done)
 }
+
+// Config.Transfers hears how every transfer ended: refused at once (403),
+// failed at the target (486) and done (200), each once, with who asked.
+func TestTransferOutcomes(t *testing.T) {
+	bobDev, carolDev, daveDev := &fakeDevice{}, &fakeDevice{}, &fakeDevice{err: rejection{486, "Busy Here"}}
+	sb, _ := testBoard(t, testPlan, &fakeDialer{devices: map[string][]*fakeDevice{"bob": {bobDev}, "carol": {carolDev}, "dave": {daveDev}}})
+	outcomes := make(chan TransferOutcome, 10)
+	sb.transfers = func(o TransferOutcome) { outcomes <- o } // before any transfer starts
+	_, done := setUpCall(t, sb, bobDev)
+	bob := bobDev.leg
+	next := func() TransferOutcome {
+		t.Helper()
+		select {
+		case o := <-outcomes:
+			return o
+		case <-time.After(5 * time.Second):
+			t.Fatal("no transfer outcome")
+			return TransferOutcome{}
+		}
+	}
+	if err := sb.StartTransfer(bob.ID(), Transfer{To: "9196", By: "sip:bob@test"}, func(error) {}); err == nil {
+		t.Fatal("a transfer to the echo started")
+	}
+	if o := next(); o.Status != 403 || o.CallID != bob.ID() || o.To != "9196" || o.By != "sip:bob@test" || o.At.IsZero() {
+		t.Errorf("refused: %+v", o)
+	}
+	o1 := outcome(make(chan error, 1))
+	if err := sb.StartTransfer(bob.ID(), Transfer{To: "dave"}, o1.done); err != nil {
+		t.Fatal(err)
+	}
+	_ = o1.wait(t)
+	if o := next(); o.Status != 486 || o.To != "dave" {
+		t.Errorf("target busy: %+v", o)
+	}
+	o2 := outcome(make(chan error, 1))
+	if err := sb.StartTransfer(bob.ID(), Transfer{To: "carol"}, o2.done); err != nil {
+		t.Fatal(err)
+	}
+	if err := o2.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if o := next(); o.Status != 200 || o.To != "carol" || o.Attended {
+		t.Errorf("done: %+v", o)
+	}
+	select {
+	case o := <-outcomes:
+		t.Errorf("an outcome too many: %+v", o)
+	case <-time.After(100 * time.Millisecond):
+	}
+	carolDev.leg.hangUp()
+	waitEnded(t, done)
+}

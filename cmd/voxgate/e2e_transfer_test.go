@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/webclient"
 )
 
@@ -233,7 +237,34 @@ func TestRESTTransfer(t *testing.T) {
 	peertest.Need(t, "baresip")
 	const aliceHz, bobHz, carolHz = 520.0, 830.0, 1270.0
 	plan := writePlan(t, transferPlan)
-	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
+	hooks := make(chan events.TransferData, 10) // call.transferred webhooks
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev struct {
+			Type string              `json:"type"`
+			Data events.TransferData `json:"data"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil || ev.Type != events.CallTransfer {
+			t.Errorf("webhook: %v %q", err, ev.Type)
+		} else {
+			hooks <- ev.Data
+		}
+	}))
+	defer hookSrv.Close()
+	g := startGateway(t, func(cfg *Config) {
+		withCarol(cfg)
+		cfg.Dialplan = plan
+		cfg.Webhooks = []events.Endpoint{{Name: "pbx", URL: hookSrv.URL, Secret: "transfer-hook-secret", Events: []string{"call.transferred"}}}
+	})
+	nextHook := func() events.TransferData {
+		t.Helper()
+		select {
+		case d := <-hooks:
+			return d
+		case <-time.After(15 * time.Second):
+			t.Fatal("no call.transferred webhook")
+			return events.TransferData{}
+		}
+	}
 	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
 	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcmu", Tone: carolHz, Register: true})
 	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true, Dial: "bob"})
@@ -248,6 +279,9 @@ func TestRESTTransfer(t *testing.T) {
 	if code := g.api(t, "POST", "/api/v1/calls/"+id+"/transfer", `{"to":"666"}`, &body); code != 403 || !strings.Contains(body, "Premium numbers") {
 		t.Fatalf("a refused target: %d %s", code, body)
 	}
+	if d := nextHook(); d.Status != 403 || d.To != "666" || d.By != "api" {
+		t.Errorf("webhook of the refused transfer: %+v", d)
+	}
 	if code := g.api(t, "POST", "/api/v1/calls/"+id+"/transfer", `{"to":"carol"}`, &body); code != 202 {
 		t.Fatalf("transfer: %d %s", code, body)
 	}
@@ -257,6 +291,9 @@ func TestRESTTransfer(t *testing.T) {
 	transferred := time.Now()
 	if !hungUp(bob) {
 		t.Fatalf("bob was not hung up:\n%s", bob.Output())
+	}
+	if d := nextHook(); d.Status != 200 || d.To != "carol" || d.Attended {
+		t.Errorf("webhook of the transfer: %+v", d)
 	}
 	time.Sleep(3 * time.Second)
 	if s := heardAfter(t, alice, carolHz, transferred, started); s < 1.5 {

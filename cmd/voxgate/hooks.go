@@ -100,6 +100,14 @@ func roomEvent(hooks *events.Webhooks) func(bridge.Event, string) {
 	}
 }
 
+// transferEvent publishes how a transfer ended as call.transferred.
+func transferEvent(hooks *events.Webhooks) func(switchboard.TransferOutcome) {
+	return func(o switchboard.TransferOutcome) {
+		hooks.Publish(events.Event{Type: events.CallTransfer, Time: o.At, Data: events.TransferData{
+			CallID: o.CallID, To: o.To, Attended: o.Attended, By: o.By, Status: o.Status, Reason: o.Reason}})
+	}
+}
+
 // trunkEvent publishes a trunk's registration change.
 func trunkEvent(hooks *events.Webhooks) func(sip.TrunkState) {
 	return func(st sip.TrunkState) {
