@@ -10,7 +10,7 @@ BIN := bin/voxgate
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test test-short bench fuzz load deps-run deps-test vet clean
+.PHONY: all build run test test-short bench fuzz load cluster-bench deps-run deps-test vet clean
 
 all: build
 
@@ -62,6 +62,10 @@ fuzz: deps-run
 # SIP load with sipp against a voxgate started here (see cmd/voxgate/testdata/load.sh).
 load: build deps-test
 	cmd/voxgate/testdata/load.sh $(BIN)
+
+# Capacity of 1 and 2 nodes behind Kamailio with sipp (cmd/voxgate/testdata/cluster-bench.sh).
+cluster-bench: build deps-test
+	cmd/voxgate/testdata/cluster-bench.sh $(BIN)
 
 vet:
 	$(GO) vet ./...

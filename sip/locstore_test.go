@@ -130,6 +130,21 @@ func TestLocationStoreWriteThrough(t *testing.T) {
 		t.Fatalf("unregister all: %d", code)
 	}
 	waitContacts(t, m)
+
+	// A binding this server does not hold (made through another node of a
+	// cluster, in the shared store) is removed from the store by an
+	// unregistration that reaches this server.
+	_ = m.SaveBinding(context.Background(), Binding{AOR: "alice", Contact: "sip:alice@127.0.0.1:5997", Expires: time.Now().Add(time.Hour)})
+	_ = m.SaveBinding(context.Background(), Binding{AOR: "bob", Contact: "sip:bob@127.0.0.1:5996", Expires: time.Now().Add(time.Hour)})
+	if code, _, _ := r2.do("alice", "alice-secret", "Contact: <sip:alice@127.0.0.1:5997>;expires=0\n"); code != 200 {
+		t.Fatalf("unregister a contact held elsewhere: %d", code)
+	}
+	waitContacts(t, m, "bob sip:bob@127.0.0.1:5996")
+	r3 := &registerer{t: t, c: newRawClient(t, s2.Addrs()[0].String()), callID: "persist3"}
+	if code, _, _ := r3.do("bob", "bob-secret", "Contact: *\nExpires: 0\n"); code != 200 {
+		t.Fatalf("unregister all of a user held elsewhere: %d", code)
+	}
+	waitContacts(t, m)
 }
 
 // A store that cannot be read does not stop the server: it starts with no

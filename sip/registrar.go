@@ -124,9 +124,15 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 	before := l.liveLocked(user)
 	if removeAll {
 		delete(l.aor, user)
+		if len(before) == 0 && l.persist != nil {
+			// Not known here, maybe in a shared store (registered
+			// through another node): removed there too.
+			l.persist(bindingOp{b: Binding{AOR: user}, del: true})
+		}
 		l.written(user, before, nil)
 		return nil, nil
 	}
+	var unknown []string // contacts removed that this server did not hold
 	bs := append([]Binding(nil), l.aor[user]...)
 	for _, c := range changes {
 		i := -1
@@ -140,6 +146,9 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 			continue
 		}
 		remove := !c.Expires.After(l.now())
+		if remove && i < 0 {
+			unknown = append(unknown, c.Contact)
+		}
 		switch {
 		case i >= 0 && remove:
 			bs = append(bs[:i], bs[i+1:]...)
@@ -153,6 +162,11 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 		return nil, ErrTooManyContacts
 	}
 	l.written(user, before, bs)
+	if l.persist != nil {
+		for _, contact := range unknown { // maybe in a shared store: removed there too
+			l.persist(bindingOp{b: Binding{AOR: user, Contact: contact}, del: true})
+		}
+	}
 	if len(bs) == 0 {
 		delete(l.aor, user)
 		return nil, nil

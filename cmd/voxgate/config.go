@@ -46,6 +46,9 @@ type Config struct {
 	// Webhooks are the endpoints told of calls, rooms, registrations and
 	// trunks (their outbox is in the store: they need data_dir).
 	Webhooks []events.Endpoint `yaml:"webhooks"`
+	// Cluster joins other nodes behind Kamailio, sharing state in Redis
+	// (cluster.go).
+	Cluster ClusterConfig `yaml:"cluster"`
 
 	src *yaml.Node // the file's document, for the lines of errors found later
 }
@@ -157,6 +160,9 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Store.Retention == 0 {
 		cfg.Store.Retention = store.DefaultRetention
+	}
+	if field, err := cfg.Cluster.validate(); err != nil {
+		return nil, fail("cluster."+field, err)
 	}
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 30 * time.Second

@@ -200,6 +200,10 @@ func (p *guestPage) read() {
 			p.mu.Lock()
 			p.errs = append(p.errs, m.Message)
 			p.mu.Unlock()
+		case "ended":
+			p.mu.Lock()
+			p.errs = append(p.errs, "ended: "+m.Reason)
+			p.mu.Unlock()
 		}
 	}
 }

@@ -49,6 +49,7 @@ type app struct {
 	web       *webclient.Server
 	store     *dataStore       // nil without data_dir
 	hooks     *events.Webhooks // nil without webhooks
+	cluster   *cluster         // nil without cluster.redis
 	closeOnce sync.Once
 	// draining is set on SIGTERM: /readyz then answers 503.
 	draining atomic.Bool
@@ -87,12 +88,26 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	var hooks *events.Webhooks // nil: no webhooks (Publish does nothing)
 	var roomEvents func(bridge.Event, string)
 	var transfers func(switchboard.TransferOutcome)
+	var cl *cluster // nil: one node alone
+	if cfg.Cluster.Redis != "" {
+		if cl, err = newCluster(cfg.Cluster, log); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	if st == nil && cl != nil { // registrations in Redis, nothing else kept
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r}))
+	}
 	if st != nil {
 		var locations sip.LocationStore = sipLocations{st.SQLite}
+		if cl != nil { // shared by the nodes, instead of this node's file
+			locations = redisLocations{cl.r}
+		}
 		records = st.SQLite
 		if len(cfg.Webhooks) > 0 {
 			if hooks, err = events.New(cfg.Webhooks, st.SQLite, events.WithLogger(log)); err != nil {
 				st.Close()
+				cl.close()
 				return nil, err
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
@@ -105,6 +120,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 			key, err := st.guestKey(cfg.DataDir)
 			if err != nil {
 				st.Close()
+				cl.close()
 				return nil, err
 			}
 			w.webOpts = append(w.webOpts, webclient.WithGuestKey(key))
@@ -116,15 +132,19 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	srv, err := sip.NewServer(cfg.SIP, append([]sip.Option{sip.WithLogger(log), sip.WithUsers(users), sip.WithHandler(calls), sip.WithReferrer(calls), sip.WithGuard(g)}, w.sipOpts...)...)
 	if err != nil {
 		st.Close()
+		cl.close()
 		return nil, err
 	}
-	pages := &webCalls{}
 	a := &app{}
+	pages := &webCalls{draining: a.draining.Load}
 	// Readiness checks, asked by /readyz in this order; others (the store's
 	// ping) are added here the same way.
 	readiness := []webclient.Option{webclient.WithReadiness("draining", a.ready)}
 	if st != nil {
 		readiness = append(readiness, webclient.WithReadiness("store", st.Ping)) // the file answers
+	}
+	if cl != nil {
+		readiness = append(readiness, webclient.WithReadiness("redis", cl.ready)) // the cluster's shared state
 	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
@@ -133,6 +153,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
 	if err != nil {
 		st.Close()
+		cl.close()
 		return nil, err
 	}
 	wrtc.web = web // before either server starts
@@ -140,12 +161,18 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	if cfg.Rooms.Tones != nil && !*cfg.Rooms.Tones {
 		rooms.JoinTone, rooms.LeaveTone = bridge.NoTone, bridge.NoTone
 	}
-	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv}, webDialer{web}},
+	if cl != nil {
+		roomEvents = chainRoomEvents(roomEvents, cl.roomEvent)
+	}
+	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
 		Ringback: cfg.Ringback, Transfers: transfers})
 	calls.sb, pages.sb = sb, sb // before either server starts
-	a.sb, a.sip, a.web, a.store, a.hooks = sb, srv, web, st, hooks
+	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
+	if cl != nil {
+		cl.rooms, cl.draining, cl.local = roomNames(sb), a.draining.Load, srv.Registrations
+	}
 	return a, nil
 }
 
@@ -160,6 +187,9 @@ func (a *app) Start(ctx context.Context) error {
 		a.sip.Close()
 		return err
 	}
+	if a.cluster != nil {
+		a.cluster.start()
+	}
 	return nil
 }
 
@@ -171,6 +201,9 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
+		if a.cluster != nil {
+			a.cluster.close() // releases this node's rooms
+		}
 		// After the switchboard's last records (and their events); what is
 		// not delivered within 3 s waits in the outbox for the next start.
 		hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -210,9 +243,18 @@ func (h *sipCalls) Refer(c *sip.Call, r sip.Refer, done func(error)) error {
 var _ sip.Referrer = (*sipCalls)(nil)
 
 // webCalls hands browser calls to the switchboard.
-type webCalls struct{ sb *switchboard.Switchboard }
+type webCalls struct {
+	sb *switchboard.Switchboard
+	// draining: SIGTERM; a page's new call is refused like a SIP one, so
+	// no room on a draining node takes a new leg.
+	draining func() bool
+}
 
 func (h *webCalls) HandleCall(ctx context.Context, c *webclient.Call) {
+	if h.draining != nil && h.draining() {
+		c.Reject(503, "Service Unavailable (draining)")
+		return
+	}
 	if room := c.GuestRoom(); room != "" { // a guest link: its room, nothing else
 		h.sb.JoinRoom(ctx, c, room, "guest")
 		return
@@ -229,11 +271,18 @@ func leg[T switchboard.Leg](c T, err error) (switchboard.Leg, error) {
 }
 
 // sipDialer rings registered phones and calls out through trunks.
-type sipDialer struct{ srv *sip.Server }
+type sipDialer struct {
+	srv *sip.Server
+	cl  *cluster // nil: one node alone
+}
 
 func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
-	for _, b := range d.srv.ReachableBindings(user) { // qualify: not the unreachable ones
+	bs := d.srv.ReachableBindings(user) // qualify: not the unreachable ones
+	if d.cl != nil {                    // and those registered through other nodes
+		bs = append(bs, d.cl.bindings(user, d.srv.Bindings(user))...)
+	}
+	for _, b := range bs {
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})

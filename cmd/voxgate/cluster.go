@@ -1,0 +1,366 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/store"
+	"github.com/voxgate/voxgate/switchboard"
+)
+
+// ClusterConfig joins this node to others behind Kamailio, sharing state
+// in Redis (README: "More than one machine"). Empty Redis: one node alone.
+type ClusterConfig struct {
+	// Redis is the shared Redis: redis://[user:password@]host:port/db
+	// (rediss:// for TLS).
+	Redis string `yaml:"redis"`
+	// NodeID names this node in Redis (node:<id>); default the host name.
+	NodeID string `yaml:"node_id"`
+	// Advertise is this node's SIP address as Kamailio's dispatcher list
+	// names it (sip:10.0.0.1:5060): written to room:<name> for the rooms
+	// this node hosts.
+	Advertise string `yaml:"advertise"`
+	// RoomTTL is how long a room's claim lives without renewal (default
+	// 10s): after a node dies, its rooms move within this time.
+	RoomTTL time.Duration `yaml:"room_ttl"`
+}
+
+// validate fills the defaults; a mistake names its field (below cluster).
+func (c *ClusterConfig) validate() (string, error) {
+	if c.Redis == "" {
+		switch {
+		case c.NodeID != "":
+			return "node_id", errors.New("needs cluster.redis")
+		case c.Advertise != "":
+			return "advertise", errors.New("needs cluster.redis")
+		}
+		return "", nil
+	}
+	if !strings.HasPrefix(c.Redis, "redis://") && !strings.HasPrefix(c.Redis, "rediss://") {
+		return "redis", fmt.Errorf("%q is not a redis:// or rediss:// URL", c.Redis)
+	}
+	r, err := store.OpenRedis(c.Redis) // parses the URL; connects only when used
+	if err != nil {
+		return "redis", err
+	}
+	r.Close()
+	if c.NodeID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return "node_id", errors.New("required (the host name is unknown)")
+		}
+		c.NodeID = h
+	}
+	if strings.ContainsAny(c.NodeID, " :*") {
+		return "node_id", fmt.Errorf("%q: no spaces, colons or asterisks", c.NodeID)
+	}
+	if c.Advertise == "" {
+		return "advertise", errors.New("required with cluster.redis: this node's SIP address as Kamailio's dispatcher list names it (sip:10.0.0.1:5060)")
+	}
+	hp, ok := strings.CutPrefix(c.Advertise, "sip:")
+	host, port, err := net.SplitHostPort(hp)
+	if p, perr := strconv.Atoi(port); !ok || err != nil || host == "" || perr != nil || p <= 0 || p > 65535 {
+		return "advertise", fmt.Errorf("%q is not sip:host:port", c.Advertise)
+	}
+	if c.RoomTTL == 0 {
+		c.RoomTTL = 10 * time.Second
+	}
+	if c.RoomTTL < time.Second {
+		return "room_ttl", errors.New("must be at least 1s")
+	}
+	return "", nil
+}
+
+// heartbeat is how often a node renews its liveness key and checks Redis.
+const heartbeat = time.Second
+
+// cluster is this node's part in a cluster: it keeps node:<id> alive,
+// claims room:<name> for the rooms hosted here (renewed while they have
+// participants, released when they empty or the node drains), and, when
+// Redis comes back after an outage, writes this node's registrations and
+// rooms again (a restarted Redis may have lost them).
+type cluster struct {
+	cfg      ClusterConfig
+	r        *store.Redis
+	log      *slog.Logger
+	rooms    func() []string // the rooms with participants here
+	draining func() bool
+	local    func() []sip.Binding // registrations made through this node
+
+	kick    chan struct{}
+	healthy atomic.Bool
+	lastErr atomic.Pointer[error] // the last heartbeat's error (readyz never waits on mu)
+	mu      sync.Mutex
+	held    map[string]bool   // rooms this node's claim is on
+	warned  map[string]string // room -> other host already logged
+
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func newCluster(cfg ClusterConfig, log *slog.Logger) (*cluster, error) {
+	r, err := store.OpenRedis(cfg.Redis, store.WithRedisLogger(log))
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{cfg: cfg, r: r, log: log.With("node", cfg.NodeID), kick: make(chan struct{}, 1),
+		held: map[string]bool{}, warned: map[string]string{}, done: make(chan struct{})}, nil
+}
+
+// start runs the heartbeat; the callbacks are set before.
+func (c *cluster) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.healthy.Store(true) // until the first check says otherwise
+	go c.run(ctx)
+}
+
+func (c *cluster) run(ctx context.Context) {
+	defer close(c.done)
+	t := time.NewTicker(heartbeat)
+	defer t.Stop()
+	renew := time.Now()
+	c.beat(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+			c.syncRooms(ctx)
+		case <-t.C:
+			c.beat(ctx, false)
+			if time.Since(renew) >= c.cfg.RoomTTL/3 {
+				renew = time.Now()
+				c.syncRooms(ctx)
+			}
+		}
+	}
+}
+
+// beat renews the liveness key and notices Redis going and coming back.
+func (c *cluster) beat(ctx context.Context, first bool) {
+	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := c.r.Heartbeat(bctx, c.cfg.NodeID, c.cfg.Advertise, 3*heartbeat)
+	c.lastErr.Store(&err)
+	was := c.healthy.Swap(err == nil)
+	switch {
+	case err != nil && (was || first):
+		c.log.Error("cluster: Redis is unreachable: registrations through other nodes and room hosts are not shared until it is back; /readyz answers 503",
+			"redis", redactURL(c.cfg.Redis), "error", err)
+	case err == nil && first:
+		c.log.Info("cluster: joined", "redis", redactURL(c.cfg.Redis), "advertise", c.cfg.Advertise)
+	case err == nil && !was:
+		n := c.rewrite(bctx)
+		c.log.Warn("cluster: Redis is back: this node's registrations and rooms written again", "registrations", n)
+		c.syncRooms(ctx)
+	}
+}
+
+// rewrite saves this node's registrations again (a restarted Redis may
+// have none).
+func (c *cluster) rewrite(ctx context.Context) int {
+	if c.local == nil {
+		return 0
+	}
+	n := 0
+	for _, b := range c.local() {
+		if err := c.r.SaveBinding(ctx, store.Binding(b)); err == nil {
+			n++
+		}
+	}
+	c.mu.Lock()
+	clear(c.held) // claim again, whatever Redis kept
+	c.mu.Unlock()
+	return n
+}
+
+// syncRooms claims or renews the rooms hosted here and releases the ones
+// that emptied; a draining node gives up all of them, so the next call to
+// a room starts it on another node.
+func (c *cluster) syncRooms(ctx context.Context) {
+	if c.rooms == nil {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	live := map[string]bool{}
+	if c.draining == nil || !c.draining() {
+		for _, name := range c.rooms() {
+			live[name] = true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name := range live {
+		host, err := c.r.ClaimRoom(sctx, name, c.cfg.Advertise, c.cfg.RoomTTL)
+		switch {
+		case errors.Is(err, store.ErrRoomElsewhere):
+			if c.warned[name] != host {
+				c.warned[name] = host
+				c.log.Warn("cluster: room is hosted on another node too: its participants here do not hear those there (calls reached this node directly, or the other node died and its claim has not expired yet)",
+					"room", name, "host", host)
+			}
+			delete(c.held, name)
+		case err != nil:
+			return // Redis is away: beat logs it
+		default:
+			if !c.held[name] {
+				c.log.Info("cluster: hosting room", "room", name)
+			}
+			c.held[name] = true
+			delete(c.warned, name)
+		}
+	}
+	for name := range c.held {
+		if live[name] {
+			continue
+		}
+		if err := c.r.ReleaseRoom(sctx, name, c.cfg.Advertise); err != nil {
+			return
+		}
+		delete(c.held, name)
+		c.log.Info("cluster: room released", "room", name)
+	}
+	for name := range c.warned {
+		if !live[name] {
+			delete(c.warned, name)
+		}
+	}
+}
+
+// roomEvent claims a room at once when someone joins it (and releases it
+// soon after the last one leaves) rather than at the next renewal.
+func (c *cluster) roomEvent(e bridge.Event, _ string) {
+	if e.Type == "joined" || e.Type == "left" || e.Type == "kicked" {
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// ready is the "redis" readiness check.
+func (c *cluster) ready(context.Context) error {
+	if c.healthy.Load() {
+		return nil
+	}
+	var err error
+	if p := c.lastErr.Load(); p != nil {
+		err = *p
+	}
+	return fmt.Errorf("unreachable: %v", err)
+}
+
+// close releases this node's rooms and liveness key and stops. Idempotent.
+func (c *cluster) close() {
+	if c == nil {
+		return
+	}
+	c.closeOnce.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+			<-c.done
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c.mu.Lock()
+		for name := range c.held {
+			_ = c.r.ReleaseRoom(ctx, name, c.cfg.Advertise)
+		}
+		c.mu.Unlock()
+		_ = c.r.Leave(ctx, c.cfg.NodeID)
+		_ = c.r.Close()
+	})
+}
+
+// bindings returns user's bindings made through other nodes (not those
+// this node holds: the caller has them, with their qualify state). A
+// binding over another node's WebSocket cannot be reached from here.
+func (c *cluster) bindings(user string, here []sip.Binding) []sip.Binding {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	bs, err := c.r.Bindings(ctx, user, time.Now())
+	if err != nil {
+		c.log.Warn("cluster: registrations through other nodes are not known (Redis)", "user", user, "error", err)
+		return nil
+	}
+	var out []sip.Binding
+	for _, b := range bs {
+		if strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
+			continue
+		}
+		mine := false
+		for _, h := range here {
+			mine = mine || h.Contact == b.Contact
+		}
+		if !mine {
+			out = append(out, sip.Binding(b))
+		}
+	}
+	return out
+}
+
+// redisLocations keeps the registrar's bindings in Redis, shared by the
+// nodes.
+type redisLocations struct{ r *store.Redis }
+
+func (l redisLocations) SaveBinding(ctx context.Context, b sip.Binding) error {
+	return l.r.SaveBinding(ctx, store.Binding(b))
+}
+
+func (l redisLocations) DeleteBinding(ctx context.Context, aor, contact string) error {
+	return l.r.DeleteBinding(ctx, aor, contact)
+}
+
+func (l redisLocations) LoadBindings(context.Context, time.Time) ([]sip.Binding, error) {
+	return nil, nil // read per call (cluster.bindings), not copied at start
+}
+
+// redactURL hides a password in a Redis URL for logs.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return scheme + "://***@" + rest[at+1:]
+	}
+	return u
+}
+
+// chainRoomEvents tells both observers (either may be nil) of each room event.
+func chainRoomEvents(a, b func(bridge.Event, string)) func(bridge.Event, string) {
+	if a == nil {
+		return b
+	}
+	return func(e bridge.Event, name string) {
+		a(e, name)
+		b(e, name)
+	}
+}
+
+// roomNames lists the rooms with participants on sb.
+func roomNames(sb *switchboard.Switchboard) func() []string {
+	return func() []string {
+		var out []string
+		for _, r := range sb.Rooms() {
+			if len(r.Legs) > 0 {
+				out = append(out, r.Name)
+			}
+		}
+		return out
+	}
+}
