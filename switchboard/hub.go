@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"cmp"
 	"log/slog"
 	"sync"
 
@@ -10,15 +11,18 @@ import (
 // roomHub names room participants and forwards room events to the legs
 // that show their room (browser pages).
 type roomHub struct {
-	log      *slog.Logger
-	observe  func(e bridge.Event, name string) // Config.RoomEvents (may be nil)
+	log     *slog.Logger
+	observe func(e bridge.Event, name string) // Config.RoomEvents (may be nil)
+	// state tells a leg's muted and moderator state (the switchboard's).
+	state    func(room, leg string) (muted, moderator bool)
 	mu       sync.Mutex
 	names    map[string]string                 // leg id -> display name
+	kinds    map[string]string                 // leg id -> "browser" or "phone"
 	watchers map[string]map[string]RoomWatcher // room -> leg id -> watcher
 }
 
 func newRoomHub(log *slog.Logger) *roomHub {
-	return &roomHub{log: log, names: map[string]string{}, watchers: map[string]map[string]RoomWatcher{}}
+	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, watchers: map[string]map[string]RoomWatcher{}}
 }
 
 // enter names c and, if it shows rooms, sends it room's events from now on.
@@ -26,7 +30,9 @@ func (h *roomHub) enter(room string, c Leg) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.names[c.ID()] = c.Caller()
+	h.kinds[c.ID()] = "phone"
 	if w, ok := c.(RoomWatcher); ok {
+		h.kinds[c.ID()] = "browser"
 		if h.watchers[room] == nil {
 			h.watchers[room] = map[string]RoomWatcher{}
 		}
@@ -52,24 +58,53 @@ func (h *roomHub) name(id string) string {
 	return id
 }
 
+// participant is leg id as a page shows it; h.mu is held.
+func (h *roomHub) participant(id string) Participant {
+	return Participant{Leg: id, Name: h.name(id), Kind: cmp.Or(h.kinds[id], "phone")}
+}
+
 // participants tells c, if it shows rooms, who is in the room and who talks.
 func (h *roomHub) participants(room *bridge.Room, c Leg) {
 	w, ok := c.(RoomWatcher)
 	if !ok {
 		return
 	}
+	legs := room.Stats().Legs
+	var people, talking []Participant
 	h.mu.Lock()
-	var names, talking []string
-	for _, l := range room.Stats().Legs {
-		names = append(names, h.name(l.ID))
+	for _, l := range legs {
+		p := h.participant(l.ID)
+		p.Muted = l.Muted
+		people = append(people, p)
 		if l.Talking {
-			talking = append(talking, h.name(l.ID))
+			talking = append(talking, p)
 		}
 	}
 	h.mu.Unlock()
-	w.Participants(room.Name(), names)
-	for _, n := range talking { // who is talking already
-		w.Notify("talking", room.Name(), n)
+	if h.state != nil {
+		for i := range people {
+			_, people[i].Moderator = h.state(room.Name(), people[i].Leg)
+		}
+	}
+	w.Participants(room.Name(), people)
+	for _, p := range talking { // who is talking already
+		w.Notify("talking", room.Name(), p)
+	}
+}
+
+// notify tells room's watchers of an event about leg id that is not the
+// bridge's ("muted", "unmuted").
+func (h *roomHub) notify(room, id, typ string) {
+	h.mu.Lock()
+	p := h.participant(id)
+	ws := make([]RoomWatcher, 0, len(h.watchers[room]))
+	for _, w := range h.watchers[room] {
+		ws = append(ws, w)
+	}
+	h.mu.Unlock()
+	p.Muted = typ == "muted"
+	for _, w := range ws {
+		w.Notify(typ, room, p)
 	}
 }
 
@@ -83,14 +118,21 @@ func (h *roomHub) run(events <-chan bridge.Event, stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
+		var muted, moderator bool
+		if h.state != nil && e.Type == "joined" {
+			muted, moderator = h.state(e.Room, e.Leg)
+		}
 		h.mu.Lock()
-		name := h.name(e.Leg)
+		p := h.participant(e.Leg)
+		p.Muted, p.Moderator = muted, moderator
+		name := p.Name
 		ws := make([]RoomWatcher, 0, len(h.watchers[e.Room]))
 		for _, w := range h.watchers[e.Room] {
 			ws = append(ws, w)
 		}
 		if e.Type == "left" || e.Type == "kicked" {
 			delete(h.names, e.Leg)
+			delete(h.kinds, e.Leg)
 		}
 		h.mu.Unlock()
 		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)
@@ -98,7 +140,7 @@ func (h *roomHub) run(events <-chan bridge.Event, stop <-chan struct{}) {
 			h.observe(e, name)
 		}
 		for _, w := range ws {
-			w.Notify(e.Type, e.Room, name)
+			w.Notify(e.Type, e.Room, p)
 		}
 	}
 }

@@ -84,6 +84,7 @@ func (s *Switchboard) admit(room *bridge.Room, c Leg, ra dialplan.RoomAction, mo
 	for _, id := range released {
 		_ = room.Mute(id, false)
 		_ = room.Deafen(id, false)
+		s.mutedChanged(room.Name(), id, false)
 	}
 	if moderator && len(released) > 0 {
 		log.Info("the moderator is in: the conference starts", "room", room.Name(), "waited", len(released))
@@ -166,6 +167,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 		for _, o := range others {
 			_ = room.Mute(o.ID(), true)
 			_ = room.Deafen(o.ID(), true)
+			s.mutedChanged(room.Name(), o.ID(), true)
 			s.goOwned(func() { s.waitTones(room, o) })
 		}
 	}
@@ -227,6 +229,7 @@ func (s *Switchboard) keyCommand(room *bridge.Room, c Leg, d rune, log *slog.Log
 		}
 		if room.Mute(c.ID(), !muted) == nil {
 			log.Info("keypad: mute", "room", room.Name(), "muted", !muted)
+			s.mutedChanged(room.Name(), c.ID(), !muted)
 			confirm(!muted)
 		}
 	case d == '7' && moderator:
@@ -246,7 +249,9 @@ func (s *Switchboard) keyCommand(room *bridge.Room, c Leg, d rune, log *slog.Log
 		}
 		s.mu.Unlock()
 		for _, id := range ids {
-			_ = room.Mute(id, on)
+			if room.Mute(id, on) == nil {
+				s.mutedChanged(room.Name(), id, on)
+			}
 		}
 		log.Info("keypad: mute all", "room", room.Name(), "muted", on, "legs", len(ids))
 		confirm(on)

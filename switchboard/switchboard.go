@@ -124,6 +124,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
+	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter

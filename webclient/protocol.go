@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/voxgate/voxgate/api"
 )
 
 // The WebSocket protocol: one JSON object per message, with a "type".
@@ -30,10 +32,12 @@ import (
 //	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates
 //	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
 //	{"type":"dtmf","id":"c1","digits":"5"}             digits the far end sent (a phone's RFC 4733 events)
-//	{"type":"ended","id":"c1","reason":"..."}           the call is over
+//	{"type":"ended","id":"c1","reason":"...","code":404} the call is over (code: the SIP status of a refused call)
 //	{"type":"error","id":"c1","message":"..."}          a message was refused; nothing else changes
-//	{"type":"participants","id":"c1","room":"001","names":["bob","carol"]}  who is in the room, on joining
-//	{"type":"joined"|"left"|"talking"|"stopped-talking","id":"c1","room":"001","name":"bob"}
+//	{"type":"participants","id":"c1","room":"001","names":["bob","carol"],
+//	 "people":[{"leg":"bob/c1","name":"bob","kind":"browser","muted":false},...]}  who is in the room, on joining
+//	{"type":"joined"|"left"|"kicked"|"talking"|"stopped-talking"|"muted"|"unmuted","id":"c1","room":"001","name":"bob",
+//	 "leg":"bob/c1","kind":"browser","muted":false}  one participant, keyed by its leg id (names need not be unique)
 //	{"type":"pong"}
 
 // dtmfDigits are the DTMF digits a page may send and be sent.
@@ -71,6 +75,15 @@ type Message struct {
 	Room      string     `json:"room,omitempty"`
 	Name      string     `json:"name,omitempty"`
 	Names     []string   `json:"names,omitempty"`
+	// People are a room's participants (participants); Leg, Kind, Muted
+	// and Moderator the one a room event is about.
+	People    []api.Participant `json:"people,omitempty"`
+	Leg       string            `json:"leg,omitempty"`
+	Kind      string            `json:"kind,omitempty"`
+	Muted     *bool             `json:"muted,omitempty"`
+	Moderator bool              `json:"moderator,omitempty"`
+	// Code is the SIP status of a call that was refused (ended).
+	Code int `json:"code,omitempty"`
 }
 
 // DecodeMessage parses and validates one message from a browser.

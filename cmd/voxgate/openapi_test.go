@@ -118,9 +118,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/login", "", `{"user":`, 400},
 		{"POST", "/api/v1/login", "", `{"user":"` + strings.Repeat("a", 5000) + `"}`, 413},
 		{"GET", "/api/v1/session", "", "", 401},
+		{"GET", "/api/v1/session/calls", "", "", 401},
 		{"POST", "/api/v1/login", "", `{"user":"alice","password":"alice-secret"}`, 200},
 		{"GET", "/api/v1/session", "", "", 200},
 		{"GET", "/api/session", "", "", 200}, // an alias
+		{"GET", "/api/v1/session/calls", "", "", 200},
 		{"POST", "/api/v1/logout", "", "", 200},
 		{"GET", "/metrics", metricsTok, "", 200},
 		{"GET", "/metrics", readTok, "", 403},

@@ -1,0 +1,80 @@
+package switchboard
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// A page sees the room's participants keyed by leg: two legs named alice
+// are two participants, each with its kind (a page, a phone); a moderator's
+// mute through the API reaches the page as "muted" for that leg only.
+func TestPageSeesParticipantsByLeg(t *testing.T) {
+	p, err := dialplan.Parse("plan.yaml", []byte(testPlan), dialplan.Options{Trunks: []string{"carrier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := New(Config{Plan: p, Logger: slog.New(slog.DiscardHandler),
+		Rooms: bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sb.Close(ctx)
+	}()
+	phone := newFakeLeg("sip-1", "alice", "7002")
+	pdone := call(sb, phone, "user")
+	eventually(t, "the phone in the room", func() bool { return inRoom(sb, "bridge", "sip-1") })
+	page := &fakePage{fakeLeg: newFakeLeg("alice/c1", "alice", "7002")}
+	gdone := call(sb, page, "user")
+	eventually(t, "the page in the room", func() bool { return inRoom(sb, "bridge", "alice/c1") })
+	eventually(t, "the page is told who is in", func() bool {
+		page.mu.Lock()
+		defer page.mu.Unlock()
+		return len(page.people) == 2
+	})
+	page.mu.Lock()
+	kinds := map[string]string{}
+	for _, q := range page.people {
+		if q.Name != "alice" {
+			t.Errorf("participant %+v: want the name alice", q)
+		}
+		kinds[q.Leg] = q.Kind
+	}
+	page.mu.Unlock()
+	if kinds["sip-1"] != "phone" || kinds["alice/c1"] != "browser" {
+		t.Fatalf("kinds by leg: %v, want sip-1 phone and alice/c1 browser", kinds)
+	}
+	on := true
+	if _, err := sb.ChangeLeg("bridge", "sip-1", api.LegChange{Muted: &on}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the page is told the phone is muted", func() bool {
+		page.mu.Lock()
+		defer page.mu.Unlock()
+		for i, e := range page.events {
+			if e == "muted alice" && page.notes[i].Leg == "sip-1" && page.notes[i].Muted && page.notes[i].Kind == "phone" {
+				return true
+			}
+		}
+		return false
+	})
+	phone.hangUp()
+	waitEnded(t, pdone)
+	eventually(t, "the page is told that leg sip-1 left", func() bool {
+		page.mu.Lock()
+		defer page.mu.Unlock()
+		for i, e := range page.events {
+			if e == "left alice" && page.notes[i].Leg == "sip-1" {
+				return true
+			}
+		}
+		return false
+	})
+	page.hangUp()
+	waitEnded(t, gdone)
+}
