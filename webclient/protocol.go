@@ -26,7 +26,7 @@ import (
 //
 // voxgate to browser:
 //
-//	{"type":"hello","user":"alice"}                     on connect
+//	{"type":"hello","user":"alice","leg":"alice"}       on connect (leg: the prefix of its calls' leg ids, "<leg>/<id>")
 //	{"type":"incoming","id":"in1","name":"bob"}         a call for this user: ring (every open tab)
 //	{"type":"answer","id":"c1","sdp":"<answer>"}         the answer to a dial
 //	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates

@@ -75,7 +75,7 @@ func (g *signal) run(ctx context.Context) {
 		g.s.register(g)
 		defer g.s.unregister(g)
 	}
-	g.send(Message{Type: "hello", User: g.user, Room: g.room})
+	g.send(Message{Type: "hello", User: g.user, Room: g.room, Leg: g.legID})
 	g.log.Info("browser connected")
 	for {
 		_, data, err := g.conn.ReadMessage()
