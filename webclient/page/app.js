@@ -438,7 +438,8 @@ vg.onevent = (m) => {
     if (m.code >= 400) { error(text); status("Ready to call"); } else status(text);
   }
   if (m.type === "error") {
-    if (current && m.id === current.id) { setIdle(); status("Ready to call"); }
+    if (m.id && !(current && m.id === current.id)) return; // about a call that is over (a late candidate)
+    if (current) { setIdle(); status("Ready to call"); }
     error(m.message);
   }
   if (m.type === "dtmf" && current && m.id === current.id) status("The other side pressed " + m.digits);

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+)
+
+// The softphone, used as a person would with Chromium (clicks and keys):
+// sign in, a refused microphone, a number that does not exist, a call to a
+// desk phone that hears the page's tone, mute, the phone hanging up, an
+// incoming call answered, and the call history's redial. Every screen is
+// photographed and checked with axe-core.
+func TestPageSoftphone(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	ns := peertest.NewNetns(t)
+	base, _, sipAddr := browserGatewayWithSIP(t, ns, true)
+	const pageTone, phoneTone = 600.0, 1000.0
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, pageTone, 120)
+	bob := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: phoneTone, Register: true})
+
+	br := startBrowser(t, ns, base, wav)
+	t.Logf("screenshots in %s", br.shots)
+	br.open(base + "/")
+	br.waitText("#login", "Sign in")
+	br.screen("01-sign-in")
+	if errs := br.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors on a first load: %q", errs)
+	}
+
+	// A wrong password says so.
+	br.typeInto("#user", "alice")
+	br.typeInto("#password", "nope\r")
+	br.waitText("#error", "Wrong user or password.")
+	br.clearErrors() // the browser logs the 401 of a wrong password
+	br.run(setValue("#password", ""))
+	br.typeInto("#password", "alice-secret\r")
+	br.waitText("#status", "Ready to call")
+	br.waitJS("an empty call history", `document.querySelector("#historyempty").offsetParent !== null`)
+	br.screen("02-ready")
+	if errs := br.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors after signing in: %q", errs)
+	}
+
+	// Typed digits go to the number; the keypad is 3 x 4.
+	br.run(blur())
+	br.keys("55")
+	br.click(`#pad button[data-digit="5"]`)
+	if got := br.js(`document.querySelector("#number").value`); got != "555" {
+		t.Fatalf("typed and clicked 5 5 5: the number is %q", got)
+	}
+	if cols := br.js(`getComputedStyle(document.querySelector("#pad")).gridTemplateColumns.split(" ").length + "x" + document.querySelectorAll("#pad button").length`); cols != "3x12" {
+		t.Fatalf("the keypad is %s (columns x keys), want 3x12", cols)
+	}
+
+	// A refused microphone says how to allow it, and nothing is stale.
+	br.run(grantMic(base, false))
+	br.click("#call")
+	br.waitText("#error", "The microphone is blocked. Allow it for this site")
+	br.waitText("#status", "Ready to call")
+	br.screen("03-microphone-refused")
+	br.run(grantMic(base, true))
+
+	// 555 is no number: "not found", and the page is ready again.
+	br.click("#call")
+	br.waitText("#error", "Number 555 not found.")
+	br.waitText("#status", "Ready to call")
+	if br.text("#mute") != "" || br.text("#hangup") != "" {
+		t.Fatalf("after a refused call the page still shows %q %q", br.text("#mute"), br.text("#hangup"))
+	}
+	br.screen("04-not-found")
+
+	// Call bob's desk phone: it answers, hears the page's tone; the page
+	// shows the timer, the codec and the quality; mute shows its state.
+	br.run(setValue("#number", ""))
+	br.typeInto("#number", "bob\r")
+	br.waitText("#status", "In a call with bob")
+	br.waitJS("the call timer running", `/^0:0[1-9]/.test(document.querySelector("#timer").innerText)`)
+	br.waitText("#codec", "Codec: ")
+	br.waitText("#quality", "Quality: ")
+	br.waitJS("a microphone level", `Number(document.querySelector("#level").getAttribute("aria-valuenow")) > 20`)
+	if !bob.WaitFor("Call established", 10*time.Second) {
+		t.Fatalf("bob's phone never answered:\n%s", bob.Output())
+	}
+	br.screen("05-in-call")
+	br.click("#mute")
+	br.waitJS("mute pressed", `document.querySelector("#mute").getAttribute("aria-pressed") === "true"`)
+	br.waitText("#mute", "Microphone muted: unmute")
+	br.screen("06-muted")
+	// The phone hangs up: the page says so, and mute is reset.
+	bob.Command("hangup", "")
+	br.waitText("#status", "Call ended: the other side hung up.")
+	if br.text("#mute") != "" || br.js(`document.querySelector("#mute").getAttribute("aria-pressed")`) != "false" {
+		t.Fatalf("after the call mute shows %q, pressed %s", br.text("#mute"), br.js(`document.querySelector("#mute").getAttribute("aria-pressed")`))
+	}
+	if strings.Contains(br.text("body"), "voxgate") && strings.Contains(br.text("#status"), "by voxgate") {
+		t.Fatalf("the page blames voxgate for the phone's hang-up: %q", br.text("#status"))
+	}
+	heard := bob.HeardSeconds(pageTone, 0)
+	t.Logf("bob's phone heard the page's %.0f Hz for %.1f s", pageTone, heard)
+	if heard < 1 {
+		t.Fatalf("bob's phone heard the page's tone for %.1f s", heard)
+	}
+
+	// bob calls the page (a second phone of bob's): it rings with Answer and
+	// Reject and the caller's name; answered, the call runs; the page hangs up.
+	bob.Stop() // unregisters
+	bob2 := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: phoneTone, Register: true})
+	bob2.Command("dial", "sip:alice@"+sipAddr)
+	br.waitText("#ring", "bob is calling")
+	br.screen("07-incoming")
+	br.click("#accept")
+	br.waitText("#status", "In a call with bob")
+	br.waitJS("the call timer running", `/^0:0[1-9]/.test(document.querySelector("#timer").innerText)`)
+	br.click("#hangup")
+	br.waitText("#status", "You hung up after 0:0")
+	if !bob2.WaitFor("closed", 10*time.Second) {
+		t.Fatalf("bob's second phone's call did not end:\n%s", bob2.Output())
+	}
+
+	// The history lists the calls; "Call again" redials.
+	br.waitJS("three calls in the history", `document.querySelectorAll("#history li").length >= 3`)
+	hist := br.text("#history")
+	for _, want := range []string{"To 555", "To bob", "From bob"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("the history lacks %q:\n%s", want, hist)
+		}
+	}
+	br.screen("08-history")
+	br.click(`#history button[aria-label="Call 555 again"]`)
+	br.waitText("#error", "Number 555 not found.")
+	if errs := br.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+	fmt.Println("screenshots:", br.shots)
+}
