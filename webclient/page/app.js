@@ -232,7 +232,8 @@ function meter(stream) {
 // ---- calls ----
 function setInCall(call) {
   current = call;
-  show("call", false); show("join", false); show("hangup", true); show("incall", true);
+  show("call", false); show("join", false); show("dialer", false); show("hangup", true); show("incall", true);
+  $("pad").setAttribute("aria-label", "Keypad: sends tones in the call");
   $("hangup").textContent = call.room ? "Leave the room" : "Hang up";
   $("mute").disabled = false;
   setMuted(false);
@@ -240,7 +241,8 @@ function setInCall(call) {
 function setIdle() {
   current = null;
   people.clear(); renderPeople(); show("roombox", false);
-  show("call", !vg.room); show("join", !vg.room); show("hangup", false); show("incall", false);
+  show("call", !vg.room); show("join", !vg.room); show("dialer", !vg.room); show("hangup", false); show("incall", false);
+  $("pad").setAttribute("aria-label", "Keypad");
   setMuted(false);
   stopTimer();
   $("codec").textContent = ""; $("quality").textContent = ""; samples.length = 0; drawGraph();
@@ -363,7 +365,7 @@ function roomEvent(m) {
     if (p.muted) p.talking = false;
     if (m.leg === vg.legOf(current.id)) status(p.muted ? "A moderator muted you in room " + current.room + "." : "You can speak again in room " + current.room + ".");
   }
-  if (m.type === "kicked" && m.leg === vg.legOf(current.id)) status("A moderator removed you from room " + m.room + ".");
+  if (m.type === "kicked" && m.leg === vg.legOf(current.id)) { current.kicked = true; status("A moderator removed you from room " + m.room + "."); }
   renderPeople();
 }
 
@@ -416,7 +418,7 @@ vg.onevent = (m) => {
     incoming = m.id;
     $("ringfrom").textContent = m.name;
     show("ring", true);
-    status(m.name + " is calling");
+    status("Incoming call");
     ringStart();
     $("accept").focus();
     if (document.hidden && window.Notification && Notification.permission === "granted") {
@@ -434,7 +436,7 @@ vg.onevent = (m) => {
   if (m.type === "ended" && current && m.id === current.id) {
     const c = current;
     setIdle();
-    const text = endedText(m, c.room ? null : c.number);
+    const text = c.kicked ? "A moderator removed you from room " + c.room + "." : endedText(m, c.room ? null : c.number);
     if (m.code >= 400) { error(text); status("Ready to call"); } else status(text);
   }
   if (m.type === "error") {
@@ -458,6 +460,10 @@ function ago(t) {
   if (s < 86400) return Math.floor(s / 3600) + " h ago";
   return new Date(t).toLocaleDateString();
 }
+function refused(cause) {
+  const st = cause && cause.status;
+  return st === 404 || st === 604 ? " · not found" : st === 486 || st === 600 ? " · busy" : st === 603 ? " · declined" : st >= 400 ? " · failed (" + st + ")" : "";
+}
 async function loadHistory() {
   if (vg.room || !signedIn) return;
   let page;
@@ -478,7 +484,7 @@ async function loadHistory() {
     const dur = c.answered && c.ended ? fmtDur((new Date(c.ended) - new Date(c.answered)) / 1000) : null;
     const kind = c.action === "room" || c.action === "pin" ? "room " + (c.room || other) : c.action === "echo" ? "echo test" : "";
     what.textContent = (out ? "To " : "From ") + other + (kind && kind !== "room " + other ? " (" + kind + ")" : "") + " · " + ago(c.started) +
-      (c.status === "active" ? " · in progress" : dur ? " · " + dur : c.answered ? "" : out ? " · not answered" : " · missed");
+      (c.status === "active" ? " · in progress" : dur ? " · " + dur : c.answered ? "" : refused(c.cause) || (out ? " · not answered" : " · missed"));
     li.appendChild(what);
     const b = document.createElement("button");
     b.type = "button"; b.className = "quiet";
@@ -513,20 +519,47 @@ async function modOpen(token) {
   clearInterval(modTimer); modTimer = setInterval(() => modRefresh().catch((err) => { $("modstate").textContent = "Could not refresh: " + err.message; }), 2000);
 }
 $("modlogin").onsubmit = (e) => { e.preventDefault(); error(""); const t = $("modtoken").value.trim(); if (!t) { error("Paste an API token first."); return; } modOpen(t); };
-$("modclose").onclick = () => { modToken = null; clearInterval(modTimer); try { sessionStorage.removeItem("vg.modtoken"); } catch (e) { /* none */ } show("modlogin", true); show("modpanel", false); };
-let trunks = [];
+$("modclose").onclick = () => { modToken = null; modShape = ""; $("modrooms").textContent = ""; clearInterval(modTimer); try { sessionStorage.removeItem("vg.modtoken"); } catch (e) { /* none */ } show("modlogin", true); show("modpanel", false); };
+let trunks = [], modShape = "";
+const modId = (room) => "mr-" + room.replace(/[^A-Za-z0-9_-]/g, "_");
+function roomLine(room) {
+  return "Room " + room.name + " · " + room.legs.length + (room.legs.length === 1 ? " person" : " people") + (room.locked ? " · locked" : "") + (room.recording ? " · recording" : "");
+}
+function legLine(l) {
+  const lossPct = l.packets_received ? 100 * l.packets_lost / (l.packets_received + l.packets_lost) : 0;
+  return l.name + (l.talking ? " · talking" : "") + (l.moderator ? " · moderator" : "") + (l.waiting ? " · waiting for a moderator" : "") + (l.muted ? " · muted" : "") + (l.deaf ? " · deaf" : "") +
+    " · " + l.codec + ", loss " + lossPct.toFixed(1) + " %, jitter " + Math.round(l.jitter_ms) + " ms";
+}
 async function modRefresh() {
   const rooms = await api("GET", "/rooms");
   if (!trunks.length) trunks = (await api("GET", "/trunks").catch(() => [])).map((t) => t.name);
   $("modstate").textContent = "Live: " + rooms.length + (rooms.length === 1 ? " room" : " rooms") + ", updated " + new Date().toLocaleTimeString();
   show("modempty", rooms.length === 0);
   const box = $("modrooms");
-  const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
-  const typed = {}; box.querySelectorAll("input").forEach((i) => { if (i.value && i.type !== "number") typed[i.id] = i.value; });
-  box.textContent = "";
-  for (const room of rooms) box.appendChild(modRoom(room));
-  for (const [id, v] of Object.entries(typed)) if ($(id)) $(id).value = v;
-  if (focused && $(focused)) $(focused).focus();
+  // Rebuild the controls only when what they act on changed; otherwise
+  // update the words in place (a rebuild under a pointer loses the click).
+  const shape = JSON.stringify([trunks, rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, Math.round(l.gain_db || 0)])])]);
+  if (shape !== modShape) {
+    modShape = shape;
+    const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
+    const typed = {}; box.querySelectorAll("input").forEach((i) => { if (i.value && i.type !== "number") typed[i.id] = i.value; });
+    const links = {}; box.querySelectorAll("[id$=-linkrow]").forEach((d) => { if (!d.classList.contains("hidden")) links[d.id] = true; });
+    box.textContent = "";
+    for (const room of rooms) box.appendChild(modRoom(room));
+    for (const [id, v] of Object.entries(typed)) if ($(id)) $(id).value = v;
+    for (const id of Object.keys(links)) if ($(id)) $(id).classList.remove("hidden");
+    if (focused && $(focused)) $(focused).focus();
+  } else {
+    for (const room of rooms) {
+      const div = $(modId(room.name));
+      if (!div) continue;
+      div.querySelector("h3").textContent = roomLine(room);
+      for (const l of room.legs) {
+        const n = div.querySelector(".modleg[data-leg=\"" + CSS.escape(l.id) + "\"] .name");
+        if (n) n.textContent = legLine(l);
+      }
+    }
+  }
   // Per-leg quality for the room the page is in.
   if (current && current.room) {
     const info = rooms.find((r) => r.name === current.room);
@@ -547,9 +580,10 @@ function button(text, label, f) {
 function modRoom(room) {
   const div = document.createElement("div");
   div.className = "modroom";
-  const id = "mr-" + room.name.replace(/[^A-Za-z0-9_-]/g, "_");
+  const id = modId(room.name);
+  div.id = id;
   const h = document.createElement("h3");
-  h.textContent = "Room " + room.name + " · " + room.legs.length + (room.legs.length === 1 ? " person" : " people") + (room.locked ? " · locked" : "") + (room.recording ? " · recording" : "");
+  h.textContent = roomLine(room);
   div.appendChild(h);
   const row = document.createElement("div");
   row.className = "row";
@@ -574,9 +608,7 @@ function modRoom(room) {
     leg.dataset.leg = l.id;
     const n = document.createElement("span");
     n.className = "name";
-    const lossPct = l.packets_received ? 100 * l.packets_lost / (l.packets_received + l.packets_lost) : 0;
-    n.textContent = l.name + (l.talking ? " · talking" : "") + (l.moderator ? " · moderator" : "") + (l.waiting ? " · waiting for a moderator" : "") +
-      " · " + l.codec + ", loss " + lossPct.toFixed(1) + " %, jitter " + Math.round(l.jitter_ms) + " ms";
+    n.textContent = legLine(l);
     leg.appendChild(n);
     const path = "/rooms/" + enc(room.name) + "/legs/" + enc(l.id);
     leg.appendChild(button(l.muted ? "Unmute" : "Mute", (l.muted ? "Unmute " : "Mute ") + l.name, () => api("PATCH", path, {muted: !l.muted})));
