@@ -22,6 +22,10 @@ import (
 //	{"type":"offer","id":"c1","sdp":"<offer>"}                   renegotiate a call in progress (ICE restart)
 //	{"type":"answer","id":"in1","sdp":"<offer>"}                 take an incoming call (with the page's SDP offer)
 //	{"type":"reject","id":"in1"}                                 refuse an incoming call
+//	{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"} a moderator's action in its call's room (the call
+//	                                                             keyed the moderator PIN): mute, unmute, deafen,
+//	                                                             undeafen, kick (with a leg), lock, unlock;
+//	                                                             answered "moderated" or "error"
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
 //
 // voxgate to browser:
@@ -38,6 +42,7 @@ import (
 //	 "people":[{"leg":"bob/c1","name":"bob","kind":"browser","muted":false},...]}  who is in the room, on joining
 //	{"type":"joined"|"left"|"kicked"|"talking"|"stopped-talking"|"muted"|"unmuted","id":"c1","room":"001","name":"bob",
 //	 "leg":"bob/c1","kind":"browser","muted":false}  one participant, keyed by its leg id (names need not be unique)
+//	{"type":"moderated","id":"c1","action":"lock","leg":""} a moderation action was done
 //	{"type":"pong"}
 
 // dtmfDigits are the DTMF digits a page may send and be sent.
@@ -82,6 +87,8 @@ type Message struct {
 	Kind      string            `json:"kind,omitempty"`
 	Muted     *bool             `json:"muted,omitempty"`
 	Moderator bool              `json:"moderator,omitempty"`
+	// Action is a moderation action (moderate, moderated).
+	Action string `json:"action,omitempty"`
 	// Code is the SIP status of a call that was refused (ended).
 	Code int `json:"code,omitempty"`
 }
@@ -139,6 +146,13 @@ func DecodeMessage(b []byte) (Message, error) {
 		}
 	case "mute":
 		return m, need(m.ID != "" && m.On != nil, "on")
+	case "moderate":
+		if err := need(m.ID != "" && m.Action != "", "action"); err != nil {
+			return m, err
+		}
+		if m.Action != "lock" && m.Action != "unlock" {
+			return m, need(m.Leg != "", "leg")
+		}
 	case "ping":
 	default:
 		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)

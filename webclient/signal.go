@@ -168,6 +168,12 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			c.muted = *m.On
 			c.mu.Unlock()
 		}
+	case "moderate":
+		if err := g.moderate(m); err != nil {
+			g.fail(m.ID, err.Error())
+			return
+		}
+		g.send(Message{Type: "moderated", ID: m.ID, Action: m.Action, Leg: m.Leg})
 	case "dtmf":
 		c := g.call(m.ID)
 		if c == nil {

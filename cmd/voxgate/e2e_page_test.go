@@ -250,3 +250,56 @@ func TestPageRoomAndModerator(t *testing.T) {
 		t.Errorf("console errors of the guest's page: %q", errs)
 	}
 }
+
+// A page that keys the moderator PIN on its keypad moderates its room from
+// the participants list, without a token: the desk phone that waited for a
+// moderator is let in and hears the page; the page mutes it, locks the room
+// and removes it.
+func TestPageModeratesItsRoom(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip")
+	ns := peertest.NewNetns(t)
+	base, _, sipAddr := browserGatewayWithSIP(t, ns, true)
+	const pageTone = 600.0
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, pageTone, 120)
+	// The default dialplan's 7001: PIN 1111 waits for a moderator (9999).
+	bob := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 1000, Dial: "7001"})
+	time.Sleep(time.Second) // the PIN prompt
+	bob.Command("sndcode", "1111#")
+	waitFor(t, "bob waiting for a moderator", 10*time.Second, func() bool { return strings.Contains(logsOf(t), "waiting for a moderator") })
+
+	br := startBrowser(t, ns, base, wav)
+	br.open(base + "/")
+	br.typeInto("#user", "alice")
+	br.typeInto("#password", "alice-secret\r")
+	br.waitText("#status", "Ready to call")
+	br.typeInto("#number", "7001\r")
+	br.waitText("#status", "In a call with 7001")
+	for _, d := range "9999#" {
+		br.click(fmt.Sprintf(`#pad button[data-digit="%c"]`, d))
+	}
+	br.waitText("#status", "In room board")
+	br.waitText("#roommod", "You moderate this room.")
+	br.waitJS("bob listed, not muted", `[...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("bob") && !li.innerText.includes("muted"))`)
+	br.screen("17-room-moderator")
+	br.click(`#people button[aria-label="Mute bob"]`)
+	br.waitJS("bob shown muted", `[...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("bob") && li.innerText.includes("muted"))`)
+	br.click("#roomlock")
+	br.waitText("#status", "You locked room board: nobody else can join.")
+	if br.js(`document.querySelector("#roomlock").getAttribute("aria-pressed")`) != "true" {
+		t.Fatal("the lock button is not pressed after locking")
+	}
+	br.click(`#people button[aria-label="Remove bob from the room"]`)
+	if !bob.WaitFor("closed", 10*time.Second) {
+		t.Fatalf("bob's call did not end when removed:\n%s", bob.Output())
+	}
+	br.waitJS("bob gone from the list", `![...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("bob"))`)
+	heard := bob.HeardSeconds(pageTone, 0)
+	t.Logf("bob heard the moderating page's %.0f Hz for %.1f s", pageTone, heard)
+	if heard < 0.5 {
+		t.Fatalf("bob heard the page for %.1f s once let in", heard)
+	}
+	if errs := br.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors: %q", errs)
+	}
+}

@@ -127,7 +127,12 @@ for (const d of "123456789*0#") {
   $("pad").appendChild(b);
 }
 function key(d) {
-  if (current) { vg.send({type: "dtmf", id: current.id, digits: d}); tone(d); status("Sent " + d + (current.room ? "" : " to " + current.number)); return; }
+  if (current) {
+    vg.send({type: "dtmf", id: current.id, digits: d}); tone(d);
+    current.keyed = (current.keyed || "") + d;
+    $("keyed").textContent = "Keyed: " + current.keyed;
+    return;
+  }
   $("number").value += d;
   tone(d);
 }
@@ -239,13 +244,13 @@ function setInCall(call) {
   setMuted(false);
 }
 function setIdle() {
-  current = null;
+  current = null; roomLocked = false;
   people.clear(); renderPeople(); show("roombox", false);
   show("call", !vg.room); show("join", !vg.room); show("dialer", !vg.room); show("hangup", false); show("incall", false);
   $("pad").setAttribute("aria-label", "Keypad");
   setMuted(false);
   stopTimer();
-  $("codec").textContent = ""; $("quality").textContent = ""; samples.length = 0; drawGraph();
+  $("codec").textContent = ""; $("quality").textContent = ""; $("keyed").textContent = ""; samples.length = 0; drawGraph();
   if (meterStop) { meterStop(); meterStop = null; }
   if (micStream) { micStream.getTracks().forEach((t) => t.stop()); micStream = null; }
   if (!vg.room) loadHistory();
@@ -340,9 +345,26 @@ function renderPeople() {
     if (p.moderator) tag("moderator");
     if (p.muted) tag("muted");
     if (p.talking) tag("talking", true);
+    if (iModerate() && leg !== vg.legOf(current.id)) { // a moderator's controls over the others
+      const act = (text, action, label) => {
+        const b = document.createElement("button");
+        b.type = "button"; b.className = "quiet small"; b.textContent = text; b.setAttribute("aria-label", label);
+        b.onclick = () => { error(""); vg.send({type: "moderate", id: current.id, action, leg}); };
+        li.appendChild(b);
+      };
+      act(p.muted ? "Unmute" : "Mute", p.muted ? "unmute" : "mute", (p.muted ? "Unmute " : "Mute ") + p.name);
+      act("Remove", "kick", "Remove " + p.name + " from the room");
+    }
     ul.appendChild(li);
   }
+  show("roommod", iModerate());
+  $("roomlock").textContent = roomLocked ? "Unlock the room" : "Lock the room";
+  $("roomlock").setAttribute("aria-pressed", roomLocked ? "true" : "false");
 }
+let roomLocked = false;
+// iModerate: the page's call moderates its room (it keyed the moderator PIN).
+function iModerate() { const me = current && people.get(vg.legOf(current.id)); return !!(me && me.moderator); }
+$("roomlock").onclick = () => { if (current) { error(""); vg.send({type: "moderate", id: current.id, action: roomLocked ? "unlock" : "lock"}); } };
 function person(m) { return {name: m.name, kind: m.kind || "phone", muted: !!m.muted, moderator: !!m.moderator, talking: false}; }
 function roomEvent(m) {
   if (!current) return;
@@ -444,7 +466,10 @@ vg.onevent = (m) => {
     if (current) { setIdle(); status("Ready to call"); }
     error(m.message);
   }
-  if (m.type === "dtmf" && current && m.id === current.id) status("The other side pressed " + m.digits);
+  if (m.type === "moderated" && current && m.id === current.id) {
+    if (m.action === "lock" || m.action === "unlock") { roomLocked = m.action === "lock"; renderPeople(); status(roomLocked ? "You locked room " + current.room + ": nobody else can join." : "You unlocked room " + current.room + "."); }
+  }
+  if (m.type === "dtmf" && current && m.id === current.id) $("keyed").textContent = "The other side keyed " + m.digits;
   if (m.type === "disconnected") {
     if (incoming) ringStop();
     if (current) { setIdle(); status("The call was cut: the connection to voxgate was lost."); }
