@@ -251,7 +251,7 @@ func (b *browser) screen(name string) {
 		b.waitJS("a settled layout", `document.readyState === "complete"`)
 		if v.w == 1280 || v.scheme == "light" { // every size in light, the desktop in dark
 			ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
-			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // the whole page: a phone scrolls
 			cancel()
 			if err != nil {
 				b.t.Fatal(err)
