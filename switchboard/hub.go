@@ -18,11 +18,15 @@ type roomHub struct {
 	mu       sync.Mutex
 	names    map[string]string                 // leg id -> display name
 	kinds    map[string]string                 // leg id -> "browser" or "phone"
+	// A leg's name is kept while it is in a room (entered, not yet left)
+	// or its room events are still to come (joined, its left not yet
+	// seen): a leg moved between rooms keeps its name throughout.
+	entered, inRooms map[string]int
 	watchers map[string]map[string]RoomWatcher // room -> leg id -> watcher
 }
 
 func newRoomHub(log *slog.Logger) *roomHub {
-	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, watchers: map[string]map[string]RoomWatcher{}}
+	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, entered: map[string]int{}, inRooms: map[string]int{}, watchers: map[string]map[string]RoomWatcher{}}
 }
 
 // enter names c and, if it shows rooms, sends it room's events from now on.
@@ -30,6 +34,7 @@ func (h *roomHub) enter(room string, c Leg) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.names[c.ID()] = c.Caller()
+	h.entered[c.ID()]++
 	h.kinds[c.ID()] = "phone"
 	if w, ok := c.(RoomWatcher); ok {
 		h.kinds[c.ID()] = "browser"
@@ -44,10 +49,24 @@ func (h *roomHub) enter(room string, c Leg) {
 func (h *roomHub) leave(room string, c Leg) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.entered[c.ID()]--; h.entered[c.ID()] <= 0 {
+		delete(h.entered, c.ID())
+		h.forgetLocked(c.ID())
+	}
 	delete(h.watchers[room], c.ID())
 	if len(h.watchers[room]) == 0 {
 		delete(h.watchers, room)
 	}
+}
+
+// forgetLocked drops a leg's name and kind once it has left every room and
+// its last room event is handled; h.mu is held.
+func (h *roomHub) forgetLocked(id string) {
+	if h.entered[id] > 0 || h.inRooms[id] > 0 {
+		return
+	}
+	delete(h.names, id)
+	delete(h.kinds, id)
 }
 
 // name is a leg's display name; h.mu is held.
@@ -130,9 +149,14 @@ func (h *roomHub) run(events <-chan bridge.Event, stop <-chan struct{}) {
 		for _, w := range h.watchers[e.Room] {
 			ws = append(ws, w)
 		}
-		if e.Type == "left" || e.Type == "kicked" {
-			delete(h.names, e.Leg)
-			delete(h.kinds, e.Leg)
+		switch e.Type {
+		case "joined":
+			h.inRooms[e.Leg]++
+		case "left", "kicked":
+			if h.inRooms[e.Leg]--; h.inRooms[e.Leg] <= 0 {
+				delete(h.inRooms, e.Leg)
+				h.forgetLocked(e.Leg)
+			}
 		}
 		h.mu.Unlock()
 		h.log.Info("room event", "room", e.Room, "leg", e.Leg, "name", name, "event", e.Type)

@@ -16,6 +16,7 @@ type roomCtl struct {
 	legs       map[string]Leg // legs that joined through the switchboard
 	moderators map[string]bool
 	waiting    map[string]bool // held, muted and deaf, until a moderator comes
+	moves      map[string]chan string // a leg's way out to another room (Move)
 	mutedAll   bool            // a moderator muted everyone else
 	wait, end  bool            // wait_for_moderator, end_with_moderator
 }
@@ -41,7 +42,7 @@ func beeps(freq float64, n int) *audio.WAV {
 func (s *Switchboard) ctlLocked(room string) *roomCtl {
 	c := s.ctl[room]
 	if c == nil {
-		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}}
+		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}, moves: map[string]chan string{}}
 		s.ctl[room] = c
 	}
 	return c
@@ -63,6 +64,7 @@ func (s *Switchboard) admit(room *bridge.Room, c Leg, ra dialplan.RoomAction, mo
 	s.mu.Lock()
 	ctl := s.ctlLocked(room.Name())
 	ctl.legs[c.ID()] = c
+	ctl.moves[c.ID()] = make(chan string, 1)
 	ctl.wait = ctl.wait || ra.WaitForModerator
 	ctl.end = ctl.end || ra.EndWithModerator
 	var released []string
@@ -125,6 +127,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 	ctl := s.ctlLocked(room.Name())
 	wasModerator := ctl.moderators[c.ID()]
 	delete(ctl.legs, c.ID())
+	delete(ctl.moves, c.ID())
 	delete(ctl.moderators, c.ID())
 	delete(ctl.waiting, c.ID())
 	var others []Leg

@@ -195,14 +195,14 @@ func TestPageRoomAndModerator(t *testing.T) {
 	br.click(`#modrooms button[aria-label="Lock room 001"]`)
 	br.waitText("#modrooms", "locked")
 	// rooms.record_dir records every room from its first participant.
-	br.waitText("#modrooms h3", "recording")
+	br.waitText("#mr-001 h3", "recording")
 	br.click(`#modrooms button[aria-label="Stop recording room 001"]`)
-	br.waitJS("the recording stopped", `!document.querySelector("#modrooms h3").innerText.includes("recording")`)
+	br.waitJS("the recording stopped", `!document.querySelector("#mr-001 h3").innerText.includes("recording")`)
 	br.click(`#modrooms button[aria-label="Start recording room 001"]`)
-	br.waitText("#modrooms h3", "recording")
+	br.waitText("#mr-001 h3", "recording")
 	br.screen("12-moderator-locked-recording")
 	br.click(`#modrooms button[aria-label="Unlock room 001"]`)
-	br.waitJS("the room unlocked", `!document.querySelector("#modrooms h3").innerText.includes("locked")`)
+	br.waitJS("the room unlocked", `!document.querySelector("#mr-001 h3").innerText.includes("locked")`)
 
 	// carol heard the phone alice until the mute, and not after it.
 	time.Sleep(3 * time.Second) // audio to judge after the mute (the check below decides)
@@ -239,6 +239,24 @@ func TestPageRoomAndModerator(t *testing.T) {
 	guest.screen("15-guest-removed")
 	br.waitJS("Gina gone from alice's list", `![...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("Gina"))`)
 
+	// bob waits in the moderated bridge (7001, PIN 1111) for a moderator
+	// who does not come: the console lets him in.
+	bob := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 1000, Dial: "7001"})
+	time.Sleep(time.Second) // the PIN prompt
+	bob.Command("sndcode", "1111#")
+	br.waitText("#mr-board", "waiting for a moderator")
+	br.screen("15b-moderator-waiting")
+	br.click(`#mr-board button[aria-label="Admit bob now (without a moderator)"]`)
+	br.waitJS("bob no longer waiting", `!document.querySelector("#mr-board").innerText.includes("waiting")`)
+
+	// The desk phone alice moves to room 002: it leaves the page's room.
+	br.typeInto(`#mr-001 .modleg[data-leg="`+phoneLeg+`"] input.moveto`, "002")
+	br.click(modLeg + ` button[aria-label="Move alice to the room typed"]`)
+	br.waitText("#mr-002", "alice")
+	br.waitJS("the moved phone gone from the page's room", `!document.querySelector('`+phoneLi+`')`)
+	if !strings.Contains(br.text("#mr-001 h3"), "1 person") { // the page (carol and the guest left)
+		t.Fatalf("after the move room 001 shows %q", br.text("#mr-001 h3"))
+	}
 	if errs := br.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors: %q", errs)
 	}

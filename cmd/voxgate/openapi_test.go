@@ -169,6 +169,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"DELETE", "/api/v1/calls/nope", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/nobody", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/" + legs["bob"], adminTok, "", 200},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/admit", adminTok, "", 200}, // not waiting: as it was
+		{"POST", "/api/v1/rooms/002/legs/nobody/admit", adminTok, "", 404},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"no room!"}`, 400},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"003"}`, 200},
+		{"POST", "/api/v1/rooms/002/legs/nobody/move", adminTok, `{"room":"003"}`, 404},
 		{"DELETE", "/api/calls/" + aliceCall, adminTok, "", 200}, // an alias (bob's was kicked)
 		{"GET", "/api/v1/no-such-thing", readTok, "", 404},
 		{"POST", "/api/v1/rooms", adminTok, "", 405},

@@ -563,7 +563,7 @@ async function modRefresh() {
   const box = $("modrooms");
   // Rebuild the controls only when what they act on changed; otherwise
   // update the words in place (a rebuild under a pointer loses the click).
-  const shape = JSON.stringify([trunks, rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, Math.round(l.gain_db || 0)])])]);
+  const shape = JSON.stringify([trunks, rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, l.waiting, Math.round(l.gain_db || 0)])])]);
   if (shape !== modShape) {
     modShape = shape;
     const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
@@ -643,6 +643,17 @@ function modRoom(room) {
     const gi = document.createElement("input"); gi.id = gid; gi.type = "number"; gi.min = -40; gi.max = 20; gi.step = 1; gi.value = Math.round(l.gain_db || 0);
     gi.onchange = () => api("PATCH", path, {gain_db: Number(gi.value)}).catch((err) => error(err.message));
     leg.appendChild(gl); leg.appendChild(gi);
+    if (l.waiting) leg.appendChild(button("Admit", "Admit " + l.name + " now (without a moderator)", () => api("POST", path + "/admit")));
+    const mid = id + "-move-" + l.id.replace(/[^A-Za-z0-9_-]/g, "_");
+    const ml = document.createElement("label"); ml.htmlFor = mid; ml.textContent = "Move to room"; ml.className = "small";
+    const mi = document.createElement("input"); mi.id = mid; mi.className = "moveto"; mi.autocomplete = "off";
+    leg.appendChild(ml); leg.appendChild(mi);
+    leg.appendChild(button("Move", "Move " + l.name + " to the room typed", async () => {
+      const to = mi.value.trim();
+      if (!to) throw new Error("Type the room to move " + l.name + " to.");
+      await api("POST", path + "/move", {room: to});
+      $("modstate").textContent = l.name + " moved to room " + to + ".";
+    }));
     const kick = button("Remove", "Remove " + l.name + " from the room", () => api("DELETE", path));
     kick.classList.add("stop"); kick.classList.remove("quiet");
     leg.appendChild(kick);
