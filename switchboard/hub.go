@@ -14,15 +14,15 @@ type roomHub struct {
 	log     *slog.Logger
 	observe func(e bridge.Event, name string) // Config.RoomEvents (may be nil)
 	// state tells a leg's muted and moderator state (the switchboard's).
-	state    func(room, leg string) (muted, moderator bool)
-	mu       sync.Mutex
-	names    map[string]string                 // leg id -> display name
-	kinds    map[string]string                 // leg id -> "browser" or "phone"
+	state func(room, leg string) (muted, moderator bool)
+	mu    sync.Mutex
+	names map[string]string // leg id -> display name
+	kinds map[string]string // leg id -> "browser" or "phone"
 	// A leg's name is kept while it is in a room (entered, not yet left)
 	// or its room events are still to come (joined, its left not yet
 	// seen): a leg moved between rooms keeps its name throughout.
 	entered, inRooms map[string]int
-	watchers map[string]map[string]RoomWatcher // room -> leg id -> watcher
+	watchers         map[string]map[string]RoomWatcher // room -> leg id -> watcher
 }
 
 func newRoomHub(log *slog.Logger) *roomHub {

@@ -15,10 +15,10 @@ import (
 type roomCtl struct {
 	legs       map[string]Leg // legs that joined through the switchboard
 	moderators map[string]bool
-	waiting    map[string]bool // held, muted and deaf, until a moderator comes
+	waiting    map[string]bool        // held, muted and deaf, until a moderator comes
 	moves      map[string]chan string // a leg's way out to another room (Move)
-	mutedAll   bool            // a moderator muted everyone else
-	wait, end  bool            // wait_for_moderator, end_with_moderator
+	mutedAll   bool                   // a moderator muted everyone else
+	wait, end  bool                   // wait_for_moderator, end_with_moderator
 }
 
 // Keypad and status tones (distinct from the join and leave beeps).
