@@ -236,6 +236,7 @@ func TestPageRoomAndModerator(t *testing.T) {
 	br.waitText("#modrooms", "Gina")
 	br.click(`#modrooms button[aria-label="Remove Gina from the room"]`)
 	guest.waitText("#status", "A moderator removed you from room 001.")
+	guest.waitText("#join", "Join room 001 again")
 	guest.screen("15-guest-removed")
 	br.waitJS("Gina gone from alice's list", `![...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("Gina"))`)
 

@@ -61,7 +61,6 @@ async function start(user) {
   if (vg.room) { // a guest: its room only, at once
     show("dialer", false); show("pad", false); show("call", false); show("join", false);
     show("historybox", false); show("modbox", false);
-    $("logout").textContent = "Leave";
   }
   await connect();
   if (vg.room) { await place("join", vg.room); return; }
@@ -246,7 +245,8 @@ function setInCall(call) {
 function setIdle() {
   current = null; roomLocked = false;
   people.clear(); renderPeople(); show("roombox", false);
-  show("call", !vg.room); show("join", !vg.room); show("dialer", !vg.room); show("hangup", false); show("incall", false);
+  show("call", !vg.room); show("join", true); show("dialer", !vg.room); show("hangup", false); show("incall", false);
+  if (vg.room) $("join").textContent = "Join room " + vg.room + " again"; // a guest's only call
   $("pad").setAttribute("aria-label", "Keypad");
   setMuted(false);
   stopTimer();
@@ -285,7 +285,7 @@ async function place(how, target) {
   status(how === "join" ? "Joining room " + target + "…" : "Calling " + target + "…");
 }
 $("call").onclick = () => place("dial", $("number").value);
-$("join").onclick = () => place("join", $("number").value);
+$("join").onclick = () => place("join", vg.room || $("number").value);
 $("hangup").onclick = () => {
   if (!current) return;
   const c = current;
@@ -335,7 +335,8 @@ function renderPeople() {
   for (const [leg, p] of people) {
     const li = document.createElement("li");
     li.dataset.leg = leg;
-    if (p.talking) li.className = "talking";
+    const talking = p.talking && !p.muted; // a muted leg's voice reaches nobody
+    if (talking) li.className = "talking";
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = p.name + (current && leg === vg.legOf(current.id) ? " (you)" : "");
@@ -344,7 +345,7 @@ function renderPeople() {
     tag(p.kind === "browser" ? "browser" : "phone");
     if (p.moderator) tag("moderator");
     if (p.muted) tag("muted");
-    if (p.talking) tag("talking", true);
+    if (talking) tag("talking", true);
     if (iModerate() && leg !== vg.legOf(current.id)) { // a moderator's controls over the others
       const act = (text, action, label) => {
         const b = document.createElement("button");
@@ -552,7 +553,7 @@ function roomLine(room) {
 }
 function legLine(l) {
   const lossPct = l.packets_received ? 100 * l.packets_lost / (l.packets_received + l.packets_lost) : 0;
-  return l.name + (l.talking ? " · talking" : "") + (l.moderator ? " · moderator" : "") + (l.waiting ? " · waiting for a moderator" : "") + (l.muted ? " · muted" : "") + (l.deaf ? " · deaf" : "") +
+  return l.name + (l.talking && !l.muted ? " · talking" : "") + (l.moderator ? " · moderator" : "") + (l.waiting ? " · waiting for a moderator" : "") + (l.muted ? " · muted" : "") + (l.deaf ? " · deaf" : "") +
     " · " + l.codec + ", loss " + lossPct.toFixed(1) + " %, jitter " + Math.round(l.jitter_ms) + " ms";
 }
 async function modRefresh() {
