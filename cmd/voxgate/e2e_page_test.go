@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 )
@@ -112,8 +114,16 @@ func TestPageSoftphone(t *testing.T) {
 	// Reject and the caller's name; answered, the call runs; the page hangs up.
 	bob.Stop() // unregisters
 	bob2 := peertest.StartPhone(t, sipAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: phoneTone, Register: true})
+	// The tab is hidden (as behind another tab): the page raises a
+	// notification. The browser's Notification is replaced by one that
+	// records, so this checks the page's part, not the desktop's.
+	br.run(chromedp.Evaluate[chromedp.Void](`Object.defineProperty(document, "hidden", {get: () => true, configurable: true});
+		window.__notes = []; window.Notification = function (title, o) { window.__notes.push(title + ": " + o.body); this.close = () => {}; };
+		window.Notification.permission = "granted";`))
 	bob2.Command("dial", "sip:alice@"+sipAddr)
 	br.waitText("#ring", "bob is calling")
+	br.waitJS("a notification", `window.__notes.join() === "Incoming call: bob is calling"`)
+	br.run(chromedp.Evaluate[chromedp.Void](`delete document.hidden`))
 	br.screen("07-incoming")
 	br.click("#accept")
 	br.waitText("#status", "In a call with bob")
@@ -133,6 +143,21 @@ func TestPageSoftphone(t *testing.T) {
 		}
 	}
 	br.screen("08-history")
+	// The microphone chosen is remembered across a reload.
+	br.waitJS("microphones listed", `document.querySelectorAll("#mic option").length > 1`)
+	mic := br.js(`document.querySelector("#mic option:last-child").value`)
+	br.click("#devices summary")
+	br.run(setValue("#mic", mic), chromedp.Evaluate[chromedp.Void](`document.querySelector("#mic").dispatchEvent(new Event("change"))`))
+	br.screen("09-devices")
+	br.run(chromedp.Reload())
+	br.waitText("#status", "Ready to call")
+	br.waitJS("the chosen microphone after a reload", fmt.Sprintf(`document.querySelector("#mic").value === %q`, mic))
+
+	// The connection drops: the page says it reconnects, and does.
+	br.run(chromedp.Evaluate[chromedp.Void](`vg.ws.close()`))
+	br.waitText("#conn", "The connection to voxgate was lost: reconnecting")
+	br.waitText("#conn", "Connected again.")
+	br.waitJS("the call history after the reload", `document.querySelectorAll("#history li").length >= 3`)
 	br.click(`#history button[aria-label="Call 555 again"]`)
 	br.waitText("#error", "Number 555 not found.")
 	if errs := br.consoleErrors(); len(errs) > 0 {

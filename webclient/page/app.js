@@ -67,6 +67,7 @@ async function start(user) {
   if (!current) status("Ready to call");
   loadHistory();
   modRestore();
+  listDevices().catch(() => {});
 }
 
 let retry = 0;
