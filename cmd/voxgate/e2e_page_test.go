@@ -208,6 +208,7 @@ func TestPageRoomAndModerator(t *testing.T) {
 	br.screen("10-room")
 
 	// The moderator console with the operator's token.
+	br.click("#moddetails summary")
 	br.typeInto("#modtoken", "demo-api-token\r")
 	br.waitText("#modrooms", "Room 001 · 3 people")
 	modLeg := `#modrooms .modleg[data-leg="` + phoneLeg + `"]`

@@ -541,7 +541,7 @@ async function modOpen(token) {
   try { await modRefresh(); }
   catch (err) { modToken = null; error("The moderator console did not open: " + err.message); return; }
   try { sessionStorage.setItem("vg.modtoken", token); } catch (e) { /* none */ }
-  show("modlogin", false); show("modpanel", true);
+  show("modlogin", false); show("modpanel", true); $("moddetails").open = true;
   $("modtoken").value = "";
   clearInterval(modTimer); modTimer = setInterval(() => modRefresh().catch((err) => { $("modstate").textContent = "Could not refresh: " + err.message; }), 2000);
 }
