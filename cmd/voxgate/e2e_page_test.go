@@ -134,8 +134,25 @@ func TestPageSoftphone(t *testing.T) {
 		t.Fatalf("bob's second phone's call did not end:\n%s", bob2.Output())
 	}
 
+	// bob signs in on a page of his own (his phone gone) and rejects
+	// alice's call: she hears he is busy.
+	bob2.Stop()
+	bobPage := br.tab()
+	bobPage.open(base + "/")
+	bobPage.typeInto("#user", "bob")
+	bobPage.typeInto("#password", "bob-secret\r")
+	bobPage.waitText("#status", "Ready to call")
+	br.run(setValue("#number", ""))
+	br.typeInto("#number", "bob\r")
+	bobPage.waitText("#ring", "alice is calling")
+	bobPage.click("#decline")
+	bobPage.waitText("#status", "You rejected the call from alice.")
+	br.waitText("#error", "bob is busy. Try again later.")
+	br.waitText("#status", "Ready to call")
+	br.screen("08a-busy")
+
 	// The history lists the calls; "Call again" redials.
-	br.waitJS("three calls in the history", `document.querySelectorAll("#history li").length >= 3`)
+	br.waitJS("four calls in the history", `document.querySelectorAll("#history li").length >= 4`)
 	hist := br.text("#history")
 	for _, want := range []string{"To 555", "To bob", "From bob"} {
 		if !strings.Contains(hist, want) {
