@@ -1,5 +1,7 @@
 package api
 
+import "time"
+
 // Participant is one leg in a room as a page shows it: keyed by the leg's
 // id, since two legs may carry the same name.
 type Participant struct {
@@ -12,4 +14,12 @@ type Participant struct {
 	// moderator, or waiting for a moderator).
 	Muted     bool `json:"muted"`
 	Moderator bool `json:"moderator,omitempty"`
+}
+
+// PINCaller is a caller keying the PIN of a room (not in it yet).
+type PINCaller struct {
+	Leg   string    `json:"leg"`
+	Name  string    `json:"name"`
+	Room  string    `json:"room"`  // the room the PIN opens
+	Since time.Time `json:"since"` // when the prompt started
 }

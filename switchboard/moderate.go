@@ -17,6 +17,7 @@ type roomCtl struct {
 	moderators map[string]bool
 	waiting    map[string]bool        // held, muted and deaf, until a moderator comes
 	moves      map[string]chan string // a leg's way out to another room (Move)
+	atPIN      map[string]*pinCaller  // callers keying the room's PIN, by leg id
 	mutedAll   bool                   // a moderator muted everyone else
 	wait, end  bool                   // wait_for_moderator, end_with_moderator
 }
@@ -42,7 +43,7 @@ func beeps(freq float64, n int) *audio.WAV {
 func (s *Switchboard) ctlLocked(room string) *roomCtl {
 	c := s.ctl[room]
 	if c == nil {
-		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}, moves: map[string]chan string{}}
+		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}, moves: map[string]chan string{}, atPIN: map[string]*pinCaller{}}
 		s.ctl[room] = c
 	}
 	return c
@@ -143,7 +144,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 			ctl.waiting[o.ID()] = true
 		}
 	}
-	if len(ctl.legs) == 0 {
+	if len(ctl.legs) == 0 && len(ctl.atPIN) == 0 {
 		delete(s.ctl, room.Name())
 	}
 	s.mu.Unlock()

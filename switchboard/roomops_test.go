@@ -100,3 +100,29 @@ func TestMoveLegToAnotherRoom(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// A caller keying a room's PIN is listed, and an operator lets it in
+// without the PIN: it joins as a participant (here it then waits for a
+// moderator, as one who keyed the PIN would).
+func TestAdmitCallerAtPIN(t *testing.T) {
+	sb, _ := testBoard(t, testPlan)
+	l := newFakeLeg("p1", "alice", "7001")
+	done := call(sb, l, "user")
+	l.waitKeys(t)
+	eventually(t, "alice listed at the board's PIN", func() bool {
+		ps := sb.PINCallers()
+		return len(ps) == 1 && ps[0].Leg == "p1" && ps[0].Name == "alice" && ps[0].Room == "board"
+	})
+	if _, err := sb.Admit("board", "p1"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice in the board, waiting for a moderator", func() bool {
+		moderator, waiting := sb.moderation("board", "p1")
+		return inRoom(sb, "board", "p1") && waiting && !moderator
+	})
+	if ps := sb.PINCallers(); len(ps) != 0 {
+		t.Fatalf("still listed at the PIN: %+v", ps)
+	}
+	l.hangUp()
+	waitEnded(t, done)
+}

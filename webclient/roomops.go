@@ -1,15 +1,22 @@
 package webclient
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/voxgate/voxgate/api"
+)
 
 // RoomOps are the room operations beyond Control's: letting in a caller
 // who waits for a moderator, and moving a participant to another room. A
 // Control that has them serves their routes (cmd/voxgate's does); else
 // they answer 501.
 type RoomOps interface {
-	// Admit lets leg, waiting for a moderator, into the conference now (a
-	// leg that does not wait is left as it is).
+	// Admit lets leg in now: a caller keying room's PIN joins as if it had
+	// keyed it; one waiting for a moderator hears and is heard (a leg that
+	// does neither is left as it is).
 	Admit(room, leg string) (LegInfo, error)
+	// PINCallers lists the callers keying a room's PIN now.
+	PINCallers() []api.PINCaller
 	// Move takes leg out of room into another room (made if need be); its
 	// call goes on.
 	Move(room, leg, to string) error
@@ -31,6 +38,11 @@ func (s *Server) roomOpsRoutes() []Route {
 		return o, ok
 	}
 	return []Route{
+		{"GET", APIPrefix + "/pin-callers", ScopeRead, "", func(w http.ResponseWriter, _ *http.Request) {
+			if o, ok := ops(w); ok {
+				writeJSON(w, http.StatusOK, nonNil(o.PINCallers()))
+			}
+		}},
 		{"POST", APIPrefix + "/rooms/{room}/legs/{leg}/admit", ScopeAdmin, "", func(w http.ResponseWriter, r *http.Request) {
 			o, ok := ops(w)
 			if !ok {

@@ -171,6 +171,8 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"DELETE", "/api/v1/rooms/002/legs/" + legs["bob"], adminTok, "", 200},
 		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/admit", adminTok, "", 200}, // not waiting: as it was
 		{"POST", "/api/v1/rooms/002/legs/nobody/admit", adminTok, "", 404},
+		{"GET", "/api/v1/pin-callers", readTok, "", 200},
+		{"GET", "/api/v1/pin-callers", metricsTok, "", 403},
 		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"no room!"}`, 400},
 		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"003"}`, 200},
 		{"POST", "/api/v1/rooms/002/legs/nobody/move", adminTok, `{"room":"003"}`, 404},

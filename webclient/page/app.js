@@ -559,19 +559,21 @@ function legLine(l) {
 }
 async function modRefresh() {
   const rooms = await api("GET", "/rooms");
+  const atPIN = await api("GET", "/pin-callers").catch(() => []);
   if (!trunks.length) trunks = (await api("GET", "/trunks").catch(() => [])).map((t) => t.name);
   $("modstate").textContent = "Live: " + rooms.length + (rooms.length === 1 ? " room" : " rooms") + ", updated " + new Date().toLocaleTimeString();
-  show("modempty", rooms.length === 0);
+  show("modempty", rooms.length === 0 && atPIN.length === 0);
   const box = $("modrooms");
   // Rebuild the controls only when what they act on changed; otherwise
   // update the words in place (a rebuild under a pointer loses the click).
-  const shape = JSON.stringify([trunks, rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, l.waiting, Math.round(l.gain_db || 0)])])]);
+  const shape = JSON.stringify([trunks, atPIN.map((p) => [p.leg, p.room]), rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, l.waiting, Math.round(l.gain_db || 0)])])]);
   if (shape !== modShape) {
     modShape = shape;
     const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
     const typed = {}; box.querySelectorAll("input").forEach((i) => { if (i.value && i.type !== "number") typed[i.id] = i.value; });
     const links = {}; box.querySelectorAll("[id$=-linkrow]").forEach((d) => { if (!d.classList.contains("hidden")) links[d.id] = true; });
     box.textContent = "";
+    if (atPIN.length) box.appendChild(modPIN(atPIN));
     for (const room of rooms) box.appendChild(modRoom(room));
     for (const [id, v] of Object.entries(typed)) if ($(id)) $(id).value = v;
     for (const id of Object.keys(links)) if ($(id)) $(id).classList.remove("hidden");
@@ -603,6 +605,26 @@ function button(text, label, f) {
   if (label) b.setAttribute("aria-label", label);
   b.onclick = async () => { b.disabled = true; error(""); try { await f(); await modRefresh(); } catch (err) { error(err.message); } finally { b.disabled = false; } };
   return b;
+}
+// modPIN shows the callers keying a room's PIN, each with Admit (in
+// without the PIN).
+function modPIN(callers) {
+  const div = document.createElement("div");
+  div.className = "modroom"; div.id = "mr-pin";
+  const h = document.createElement("h3");
+  h.textContent = "Callers keying a PIN";
+  div.appendChild(h);
+  for (const p of callers) {
+    const row = document.createElement("div");
+    row.className = "modleg"; row.dataset.leg = p.leg;
+    const n = document.createElement("span");
+    n.className = "name";
+    n.textContent = p.name + " · at the PIN of room " + p.room + " since " + new Date(p.since).toLocaleTimeString();
+    row.appendChild(n);
+    row.appendChild(button("Admit", "Let " + p.name + " into room " + p.room + " without the PIN", () => api("POST", "/rooms/" + enc(p.room) + "/legs/" + enc(p.leg) + "/admit")));
+    div.appendChild(row);
+  }
+  return div;
 }
 function modRoom(room) {
   const div = document.createElement("div");
