@@ -18,6 +18,9 @@ type roomHub struct {
 	mu    sync.Mutex
 	names map[string]string // leg id -> display name
 	kinds map[string]string // leg id -> "browser" or "phone"
+	// selfMuted are the legs that muted their own microphone (a page's
+	// button): shown muted whatever the room's mute.
+	selfMuted map[string]bool
 	// A leg's name is kept while it is in a room (entered, not yet left)
 	// or its room events are still to come (joined, its left not yet
 	// seen): a leg moved between rooms keeps its name throughout.
@@ -26,7 +29,7 @@ type roomHub struct {
 }
 
 func newRoomHub(log *slog.Logger) *roomHub {
-	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, entered: map[string]int{}, inRooms: map[string]int{}, watchers: map[string]map[string]RoomWatcher{}}
+	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, selfMuted: map[string]bool{}, entered: map[string]int{}, inRooms: map[string]int{}, watchers: map[string]map[string]RoomWatcher{}}
 }
 
 // enter names c and, if it shows rooms, sends it room's events from now on.
@@ -67,6 +70,7 @@ func (h *roomHub) forgetLocked(id string) {
 	}
 	delete(h.names, id)
 	delete(h.kinds, id)
+	delete(h.selfMuted, id)
 }
 
 // name is a leg's display name; h.mu is held.
@@ -79,7 +83,7 @@ func (h *roomHub) name(id string) string {
 
 // participant is leg id as a page shows it; h.mu is held.
 func (h *roomHub) participant(id string) Participant {
-	return Participant{Leg: id, Name: h.name(id), Kind: cmp.Or(h.kinds[id], "phone")}
+	return Participant{Leg: id, Name: h.name(id), Kind: cmp.Or(h.kinds[id], "phone"), Muted: h.selfMuted[id]}
 }
 
 // participants tells c, if it shows rooms, who is in the room and who talks.
@@ -93,7 +97,7 @@ func (h *roomHub) participants(room *bridge.Room, c Leg) {
 	h.mu.Lock()
 	for _, l := range legs {
 		p := h.participant(l.ID)
-		p.Muted = l.Muted
+		p.Muted = p.Muted || l.Muted
 		people = append(people, p)
 		if l.Talking {
 			talking = append(talking, p)
@@ -111,9 +115,9 @@ func (h *roomHub) participants(room *bridge.Room, c Leg) {
 	}
 }
 
-// notify tells room's watchers of an event about leg id that is not the
-// bridge's ("muted", "unmuted").
-func (h *roomHub) notify(room, id, typ string) {
+// notify tells room's watchers that leg id is muted or not in the room
+// (roomMuted), shown muted too while it muted itself.
+func (h *roomHub) notify(room, id string, roomMuted bool) {
 	h.mu.Lock()
 	p := h.participant(id)
 	ws := make([]RoomWatcher, 0, len(h.watchers[room]))
@@ -121,10 +125,31 @@ func (h *roomHub) notify(room, id, typ string) {
 		ws = append(ws, w)
 	}
 	h.mu.Unlock()
-	p.Muted = typ == "muted"
+	p.Muted = p.Muted || roomMuted
+	typ := "unmuted"
+	if p.Muted {
+		typ = "muted"
+	}
 	for _, w := range ws {
 		w.Notify(typ, room, p)
 	}
+}
+
+// selfMute records that leg id muted or unmuted its own microphone and
+// tells room's watchers.
+func (h *roomHub) selfMute(room, id string, on bool) {
+	h.mu.Lock()
+	if on {
+		h.selfMuted[id] = true
+	} else {
+		delete(h.selfMuted, id)
+	}
+	h.mu.Unlock()
+	roomMuted := false
+	if h.state != nil {
+		roomMuted, _ = h.state(room, id)
+	}
+	h.notify(room, id, roomMuted)
 }
 
 // run logs every room event and forwards it to the room's watchers, until

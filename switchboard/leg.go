@@ -44,6 +44,14 @@ type RoomWatcher interface {
 	Notify(typ, room string, p Participant)
 }
 
+// SelfMuter is a leg whose caller mutes its own microphone apart from the
+// room (a page's mute button): the room shows it muted while it is.
+type SelfMuter interface {
+	// OnSelfMute sets the function called when the caller mutes or
+	// unmutes itself; nil stops it.
+	OnSelfMute(f func(on bool))
+}
+
 // Participant is one leg in a room as a page shows it (package api holds
 // it, so that the web side fills it without importing this package).
 type Participant = api.Participant

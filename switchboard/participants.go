@@ -17,9 +17,16 @@ func (s *Switchboard) legState(roomName, id string) (muted, moderator bool) {
 // mutedChanged tells the pages in room that leg id was muted or unmuted
 // (by a moderator, the API, its keypad or the wait for a moderator).
 func (s *Switchboard) mutedChanged(room, id string, muted bool) {
-	typ := "unmuted"
-	if muted {
-		typ = "muted"
+	s.hub.notify(room, id, muted)
+}
+
+// showSelfMute shows c muted in room while its caller mutes itself (a
+// page's button), until the returned func is called.
+func (s *Switchboard) showSelfMute(room string, c Leg) func() {
+	sm, ok := c.(SelfMuter)
+	if !ok {
+		return func() {}
 	}
-	s.hub.notify(room, id, typ)
+	sm.OnSelfMute(func(on bool) { s.hub.selfMute(room, c.ID(), on) })
+	return func() { sm.OnSelfMute(nil) }
 }

@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -77,4 +78,82 @@ func TestPageSeesParticipantsByLeg(t *testing.T) {
 	})
 	page.hangUp()
 	waitEnded(t, gdone)
+}
+
+// selfMutingPage is a page with a mute button (SelfMuter).
+type selfMutingPage struct {
+	*fakePage
+	mu sync.Mutex
+	f  func(on bool)
+}
+
+func (p *selfMutingPage) OnSelfMute(f func(on bool)) {
+	p.mu.Lock()
+	p.f = f
+	p.mu.Unlock()
+}
+
+func (p *selfMutingPage) press(on bool) bool {
+	p.mu.Lock()
+	f := p.f
+	p.mu.Unlock()
+	if f != nil {
+		f(on)
+	}
+	return f != nil
+}
+
+// A page that mutes itself is shown muted to the others (and to who joins
+// later), unmuted again when it unmutes.
+func TestPageSelfMuteShown(t *testing.T) {
+	p, err := dialplan.Parse("plan.yaml", []byte(testPlan), dialplan.Options{Trunks: []string{"carrier"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := New(Config{Plan: p, Logger: slog.New(slog.DiscardHandler),
+		Rooms: bridge.RoomConfig{Rate: 8000, JoinTone: bridge.NoTone, LeaveTone: bridge.NoTone}})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sb.Close(ctx)
+	}()
+	a := &selfMutingPage{fakePage: &fakePage{fakeLeg: newFakeLeg("alice/c1", "alice", "7002")}}
+	adone := call(sb, a, "web")
+	b := &fakePage{fakeLeg: newFakeLeg("bob/c1", "bob", "7002")}
+	bdone := call(sb, b, "web")
+	eventually(t, "both in the room", func() bool { return inRoom(sb, "bridge", "alice/c1") && inRoom(sb, "bridge", "bob/c1") })
+	eventually(t, "alice's button wired", func() bool { return a.press(true) })
+	seen := func(typ string, muted bool) func() bool {
+		return func() bool {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			for i, e := range b.events {
+				if e == typ+" alice" && b.notes[i].Leg == "alice/c1" && b.notes[i].Muted == muted {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	eventually(t, "bob sees alice muted", seen("muted", true))
+	c := &fakePage{fakeLeg: newFakeLeg("carol/c1", "carol", "7002")}
+	cdone := call(sb, c, "web")
+	eventually(t, "carol, joining, sees alice muted", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, q := range c.people {
+			if q.Leg == "alice/c1" && q.Muted {
+				return true
+			}
+		}
+		return false
+	})
+	a.press(false)
+	eventually(t, "bob sees alice unmuted", seen("unmuted", false))
+	for _, l := range []*fakeLeg{a.fakeLeg, b.fakeLeg, c.fakeLeg} {
+		l.hangUp()
+	}
+	for _, d := range []<-chan struct{}{adone, bdone, cdone} {
+		waitEnded(t, d)
+	}
 }

@@ -85,6 +85,7 @@ func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomA
 	defer s.legLeft(room.Name(), c)
 	stopKeys := s.keypad(ctx, room, c, log)
 	defer stopKeys()
+	defer s.showSelfMute(room.Name(), c)()
 	s.hub.participants(room, c)
 	if (s.recordDir != "" || ra.Record) && !room.Recording() {
 		if _, err := s.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {

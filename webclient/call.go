@@ -50,6 +50,8 @@ type Call struct {
 	reason  string
 	muted   bool
 	onDTMF  func(digit rune)
+	// onSelfMute is told of the page's own mute (OnSelfMute).
+	onSelfMute func(on bool)
 
 	recvMu sync.Mutex
 	recv   audio.ReceiveStats // the browser's stream, counted at arrival (RFC 3550)

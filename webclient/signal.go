@@ -164,9 +164,7 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		}
 	case "mute":
 		if c := g.call(m.ID); c != nil {
-			c.mu.Lock()
-			c.muted = *m.On
-			c.mu.Unlock()
+			c.setMuted(*m.On)
 		}
 	case "moderate":
 		if err := g.moderate(m); err != nil {

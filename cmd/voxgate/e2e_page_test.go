@@ -276,6 +276,12 @@ func TestPageRoomAndModerator(t *testing.T) {
 	guest.waitJS("the guest sees the room", `document.querySelectorAll("#people li").length === 3`)
 	guest.screen("14-guest-in-room")
 	br.waitJS("Gina in alice's list", `[...document.querySelectorAll("#people li")].some((li) => li.innerText.includes("Gina") && li.innerText.includes("browser"))`)
+	// alice mutes her page: the guest sees her page muted, then not.
+	alicePage := `[...document.querySelectorAll("#people li")].find((li) => li.innerText.includes("alice") && li.innerText.includes("browser"))`
+	br.click("#mute")
+	guest.waitJS("alice's page shown muted", alicePage+`.innerText.includes("muted")`)
+	br.click("#mute")
+	guest.waitJS("alice's page shown unmuted", `!`+alicePage+`.innerText.includes("muted")`)
 	br.waitText("#modrooms", "Gina")
 	br.click(`#modrooms button[aria-label="Remove Gina from the room"]`)
 	guest.waitText("#status", "A moderator removed you from room 001.")

@@ -27,6 +27,7 @@ var (
 	_ switchboard.Leg           = (*sip.Call)(nil)
 	_ switchboard.Leg           = (*webclient.Call)(nil)
 	_ switchboard.RoomWatcher   = (*webclient.Call)(nil)
+	_ switchboard.SelfMuter     = (*webclient.Call)(nil)
 	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
 	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
 	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)

@@ -387,7 +387,8 @@ function roomEvent(m) {
   if (p && (m.type === "muted" || m.type === "unmuted")) {
     p.muted = m.type === "muted";
     if (p.muted) p.talking = false;
-    if (m.leg === vg.legOf(current.id)) status(p.muted ? "A moderator muted you in room " + current.room + "." : "You can speak again in room " + current.room + ".");
+    if (m.leg === vg.legOf(current.id) && !current.muted) // not the page's own mute button
+      status(p.muted ? "A moderator muted you in room " + current.room + "." : "You can speak again in room " + current.room + ".");
   }
   if (m.type === "kicked" && m.leg === vg.legOf(current.id)) { current.kicked = true; status("A moderator removed you from room " + m.room + "."); }
   renderPeople();
