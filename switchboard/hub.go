@@ -168,7 +168,7 @@ func (h *roomHub) run(events <-chan bridge.Event, stop <-chan struct{}) {
 		}
 		h.mu.Lock()
 		p := h.participant(e.Leg)
-		p.Muted, p.Moderator = muted, moderator
+		p.Muted, p.Moderator = p.Muted || muted, moderator // known on joining; muted and unmuted tell changes
 		name := p.Name
 		ws := make([]RoomWatcher, 0, len(h.watchers[e.Room]))
 		for _, w := range h.watchers[e.Room] {

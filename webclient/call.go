@@ -204,9 +204,15 @@ func (c *Call) Answer(context.Context) error {
 
 // Notify sends a room event to the page ("joined", "left", "kicked",
 // "talking", "stopped-talking", "muted", "unmuted") about one participant.
+// The muted state goes with the events that set it (joined, muted,
+// unmuted).
 func (c *Call) Notify(typ, room string, p api.Participant) {
-	muted := p.Muted
-	c.send(Message{Type: typ, ID: c.id, Room: room, Name: p.Name, Leg: p.Leg, Kind: p.Kind, Muted: &muted, Moderator: p.Moderator})
+	m := Message{Type: typ, ID: c.id, Room: room, Name: p.Name, Leg: p.Leg, Kind: p.Kind, Moderator: p.Moderator}
+	if typ == "joined" || typ == "muted" || typ == "unmuted" {
+		muted := p.Muted
+		m.Muted = &muted
+	}
+	c.send(m)
 }
 
 // Participants sends the page who is in its room.
