@@ -457,7 +457,7 @@ vg.onevent = (m) => {
   if (m.type === "track" && current && m.id === current.id) { $("remote").srcObject = m.stream; applySpeaker(); }
   if (m.type === "ringing" && current && m.id === current.id) status(current.number + " is ringing…");
   if (m.type === "answered" && current && m.id === current.id) { startTimer(); status(inCallText()); }
-  if (m.type === "state" && current && m.id === current.id && m.state === "connected" && !current.room && status && $("status").textContent.startsWith("Calling")) status("Connected to " + current.number);
+  if (m.type === "state" && current && m.id === current.id && m.state === "connected" && !current.room && $("status").textContent.startsWith("Calling")) status("Connected to " + current.number);
   if (m.type === "ended" && current && m.id === current.id) {
     const c = current;
     setIdle();
