@@ -26,6 +26,7 @@ import (
 //	                                                             keyed the moderator PIN): mute, unmute, deafen,
 //	                                                             undeafen, kick (with a leg), lock, unlock;
 //	                                                             answered "moderated" or "error"
+//	{"type":"room-stats","id":"c1"}                              the quality of each leg in the call's room
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
 //
 // voxgate to browser:
@@ -43,6 +44,7 @@ import (
 //	{"type":"joined"|"left"|"kicked"|"talking"|"stopped-talking"|"muted"|"unmuted","id":"c1","room":"001","name":"bob",
 //	 "leg":"bob/c1","kind":"browser","muted":false}  one participant, keyed by its leg id (names need not be unique)
 //	{"type":"moderated","id":"c1","action":"lock","leg":""} a moderation action was done
+//	{"type":"room-stats","id":"c1","room":"001","stats":[{"leg","codec","loss_pct","jitter_ms"},...]}
 //	{"type":"pong"}
 
 // dtmfDigits are the DTMF digits a page may send and be sent.
@@ -89,6 +91,8 @@ type Message struct {
 	Moderator bool              `json:"moderator,omitempty"`
 	// Action is a moderation action (moderate, moderated).
 	Action string `json:"action,omitempty"`
+	// Stats are the quality of a room's legs (room-stats).
+	Stats []LegQuality `json:"stats,omitempty"`
 	// Code is the SIP status of a call that was refused (ended).
 	Code int `json:"code,omitempty"`
 }
@@ -153,6 +157,8 @@ func DecodeMessage(b []byte) (Message, error) {
 		if m.Action != "lock" && m.Action != "unlock" {
 			return m, need(m.Leg != "", "leg")
 		}
+	case "room-stats":
+		return m, need(m.ID != "", "id")
 	case "ping":
 	default:
 		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)

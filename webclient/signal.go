@@ -166,6 +166,10 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		if c := g.call(m.ID); c != nil {
 			c.setMuted(*m.On)
 		}
+	case "room-stats":
+		if err := g.roomStats(m); err != nil {
+			g.fail(m.ID, err.Error())
+		}
 	case "moderate":
 		if err := g.moderate(m); err != nil {
 			g.fail(m.ID, err.Error())

@@ -222,6 +222,7 @@ func TestPageRoomAndModerator(t *testing.T) {
 	}
 	phoneLi := `#people li[data-leg="` + phoneLeg + `"]`
 	br.waitJS("the desk phone alice talking", `document.querySelector('`+phoneLi+`').classList.contains("talking")`)
+	br.waitJS("the desk phone's reception (no token needed)", `/PCMU, loss \d+\.\d %, jitter \d+ ms/.test(document.querySelector('`+phoneLi+`').innerText)`)
 	br.screen("10-room")
 
 	// The moderator console with the operator's token.

@@ -347,6 +347,7 @@ function renderPeople() {
     if (p.moderator) tag("moderator");
     if (p.muted) tag("muted");
     if (talking) tag("talking", true);
+    if (p.quality) { tag(p.quality); li.lastChild.classList.add("q"); }
     if (iModerate() && leg !== vg.legOf(current.id)) { // a moderator's controls over the others
       const act = (text, action, label) => {
         const b = document.createElement("button");
@@ -391,6 +392,16 @@ function roomEvent(m) {
       status(p.muted ? "A moderator muted you in room " + current.room + "." : "You can speak again in room " + current.room + ".");
   }
   if (m.type === "kicked" && m.leg === vg.legOf(current.id)) { current.kicked = true; status("A moderator removed you from room " + m.room + "."); }
+  renderPeople();
+}
+
+// Each participant's reception as voxgate measures it, asked every 3 s.
+setInterval(() => { if (current && current.room && vg.connected) vg.send({type: "room-stats", id: current.id}); }, 3000);
+function roomStats(m) {
+  for (const q of m.stats || []) {
+    const p = people.get(q.leg);
+    if (p) p.quality = q.codec + ", loss " + q.loss_pct.toFixed(1) + " %, jitter " + Math.round(q.jitter_ms) + " ms";
+  }
   renderPeople();
 }
 
@@ -469,6 +480,7 @@ vg.onevent = (m) => {
     if (current) { setIdle(); status("Ready to call"); }
     error(m.message);
   }
+  if (m.type === "room-stats" && current && m.id === current.id) roomStats(m);
   if (m.type === "moderated" && current && m.id === current.id) {
     if (m.action === "lock" || m.action === "unlock") { roomLocked = m.action === "lock"; renderPeople(); status(roomLocked ? "You locked room " + current.room + ": nobody else can join." : "You unlocked room " + current.room + "."); }
   }

@@ -64,15 +64,6 @@ async function modRefresh() {
       }
     }
   }
-  // Per-leg quality for the room the page is in.
-  if (current && current.room) {
-    const info = rooms.find((r) => r.name === current.room);
-    if (info) for (const l of info.legs) {
-      const li = $("people").querySelector("li[data-leg=\"" + CSS.escape(l.id) + "\"]");
-      if (li && !li.querySelector(".q")) { const q = document.createElement("span"); q.className = "tag q"; li.appendChild(q); }
-      if (li) li.querySelector(".q").textContent = l.codec + ", loss " + (l.packets_received ? (100 * l.packets_lost / (l.packets_received + l.packets_lost)).toFixed(1) : "0.0") + " %, jitter " + Math.round(l.jitter_ms) + " ms";
-    }
-  }
 }
 function button(text, label, f) {
   const b = document.createElement("button");
