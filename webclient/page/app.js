@@ -379,7 +379,10 @@ function roomEvent(m) {
   }
   show("roombox", true);
   $("roomname").textContent = m.room;
-  if (m.type === "participants") { people.clear(); (m.people || []).forEach((p) => people.set(p.leg, person(p))); }
+  if (m.type === "participants") {
+    people.clear(); (m.people || []).forEach((p) => people.set(p.leg, person(p)));
+    vg.send({type: "room-stats", id: current.id}); // now, then every 3 s
+  }
   const p = m.leg && people.get(m.leg);
   if (m.type === "joined") people.set(m.leg, person(m));
   if (m.type === "left" || m.type === "kicked") people.delete(m.leg);
