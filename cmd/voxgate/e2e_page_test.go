@@ -94,6 +94,7 @@ func TestPageSoftphone(t *testing.T) {
 	br.click("#mute")
 	br.waitJS("mute pressed", `document.querySelector("#mute").getAttribute("aria-pressed") === "true"`)
 	br.waitText("#mute", "Microphone muted: unmute")
+	br.waitJS("a silent level meter", `document.querySelector("#level").getAttribute("aria-valuenow") === "0"`)
 	br.screen("06-muted")
 	// The phone hangs up: the page says so, and mute is reset.
 	bob.Command("hangup", "")
