@@ -15,7 +15,11 @@ var (
 
 // moderationActions are what a page that moderates its room may do, to a
 // participant (leg) or to the room (lock, unlock).
-var moderationActions = map[string]bool{"mute": true, "unmute": true, "deafen": true, "undeafen": true, "kick": true, "lock": true, "unlock": true}
+var moderationActions = map[string]bool{"mute": true, "unmute": true, "deafen": true, "undeafen": true, "kick": true,
+	"lock": true, "unlock": true, "record": true, "stop-recording": true}
+
+// roomActions need no leg.
+var roomActions = map[string]bool{"lock": true, "unlock": true, "record": true, "stop-recording": true}
 
 // moderate runs a moderation action of the page's call m.ID, which must be
 // a moderator in its room (it keyed the moderator PIN): the same operations
@@ -25,7 +29,7 @@ func (g *signal) moderate(m Message) error {
 		return errors.New("moderation is not available on this server")
 	}
 	if !moderationActions[m.Action] {
-		return fmt.Errorf("%w %q (want mute, unmute, deafen, undeafen, kick, lock or unlock)", ErrBadAction, m.Action)
+		return fmt.Errorf("%w %q (want mute, unmute, deafen, undeafen, kick, lock, unlock, record or stop-recording)", ErrBadAction, m.Action)
 	}
 	if g.call(m.ID) == nil {
 		return errors.New("no such call")
@@ -49,9 +53,14 @@ func (g *signal) moderate(m Message) error {
 	if !moderator {
 		return ErrNotModerator
 	}
-	if m.Action == "lock" || m.Action == "unlock" {
+	switch m.Action {
+	case "lock", "unlock":
 		on := m.Action == "lock"
 		_, err := g.s.control.ChangeRoom(room.Name, RoomChange{Locked: &on})
+		return err
+	case "record", "stop-recording":
+		on := m.Action == "record"
+		_, err := g.s.control.ChangeRoom(room.Name, RoomChange{Recording: &on})
 		return err
 	}
 	in := false

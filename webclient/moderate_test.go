@@ -14,6 +14,7 @@ func TestDecodeModerate(t *testing.T) {
 	}{
 		{`{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"}`, ""},
 		{`{"type":"moderate","id":"c1","action":"lock"}`, ""},
+		{`{"type":"moderate","id":"c1","action":"record"}`, ""},
 		{`{"type":"moderate","id":"c1","action":"kick"}`, `missing field "leg" in "moderate"`},
 		{`{"type":"moderate","id":"c1","leg":"x"}`, `missing field "action" in "moderate"`},
 		{`{"type":"moderate","action":"lock"}`, `missing field "action" in "moderate"`},

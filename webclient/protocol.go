@@ -24,7 +24,8 @@ import (
 //	{"type":"reject","id":"in1"}                                 refuse an incoming call
 //	{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"} a moderator's action in its call's room (the call
 //	                                                             keyed the moderator PIN): mute, unmute, deafen,
-//	                                                             undeafen, kick (with a leg), lock, unlock;
+//	                                                             undeafen, kick (with a leg), lock, unlock,
+//	                                                             record, stop-recording;
 //	                                                             answered "moderated" or "error"
 //	{"type":"room-stats","id":"c1"}                              the quality of each leg in the call's room
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
@@ -44,7 +45,7 @@ import (
 //	{"type":"joined"|"left"|"kicked"|"talking"|"stopped-talking"|"muted"|"unmuted","id":"c1","room":"001","name":"bob",
 //	 "leg":"bob/c1","kind":"browser","muted":false}  one participant, keyed by its leg id (names need not be unique)
 //	{"type":"moderated","id":"c1","action":"lock","leg":""} a moderation action was done
-//	{"type":"room-stats","id":"c1","room":"001","stats":[{"leg","codec","loss_pct","jitter_ms"},...]}
+//	{"type":"room-stats","id":"c1","room":"001","locked":true,"recording":true,"stats":[{"leg","codec","loss_pct","jitter_ms"},...]}
 //	{"type":"pong"}
 
 // dtmfDigits are the DTMF digits a page may send and be sent.
@@ -91,8 +92,11 @@ type Message struct {
 	Moderator bool              `json:"moderator,omitempty"`
 	// Action is a moderation action (moderate, moderated).
 	Action string `json:"action,omitempty"`
-	// Stats are the quality of a room's legs (room-stats).
-	Stats []LegQuality `json:"stats,omitempty"`
+	// Stats are the quality of a room's legs (room-stats), with the room's
+	// state.
+	Stats     []LegQuality `json:"stats,omitempty"`
+	Locked    bool         `json:"locked,omitempty"`
+	Recording bool         `json:"recording,omitempty"`
 	// Code is the SIP status of a call that was refused (ended).
 	Code int `json:"code,omitempty"`
 }
@@ -154,7 +158,7 @@ func DecodeMessage(b []byte) (Message, error) {
 		if err := need(m.ID != "" && m.Action != "", "action"); err != nil {
 			return m, err
 		}
-		if m.Action != "lock" && m.Action != "unlock" {
+		if !roomActions[m.Action] {
 			return m, need(m.Leg != "", "leg")
 		}
 	case "room-stats":

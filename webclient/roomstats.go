@@ -37,7 +37,7 @@ func (g *signal) roomStats(m Message) error {
 				}
 				out = append(out, q)
 			}
-			g.send(Message{Type: "room-stats", ID: m.ID, Room: r.Name, Stats: out})
+			g.send(Message{Type: "room-stats", ID: m.ID, Room: r.Name, Stats: out, Locked: r.Locked, Recording: r.Recording != ""})
 			return nil
 		}
 	}

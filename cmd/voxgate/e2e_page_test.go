@@ -336,7 +336,8 @@ func TestPageRoomAndModerator(t *testing.T) {
 func TestPageModeratesItsRoom(t *testing.T) {
 	peertest.Need(t, "chromium", "ip", "baresip")
 	ns := peertest.NewNetns(t)
-	base, _, sipAddr := browserGatewayWithSIP(t, ns, true)
+	records := t.TempDir()
+	base, _, sipAddr := browserGatewayWithSIP(t, ns, true, func(cfg *Config) { cfg.Rooms.RecordDir = records })
 	const pageTone = 600.0
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, pageTone, 120)
@@ -366,6 +367,16 @@ func TestPageModeratesItsRoom(t *testing.T) {
 	br.waitText("#status", "You locked room board: nobody else can join.")
 	if br.js(`document.querySelector("#roomlock").getAttribute("aria-pressed")`) != "true" {
 		t.Fatal("the lock button is not pressed after locking")
+	}
+	// rooms.record_dir records every room from its first participant: the
+	// page stops the recording, then starts it again.
+	br.waitText("#roomrecord", "Stop recording")
+	br.click("#roomrecord")
+	br.waitText("#status", "The recording of room board stopped.")
+	br.click("#roomrecord")
+	br.waitText("#status", "Room board is being recorded.")
+	if files, _ := filepath.Glob(filepath.Join(records, "room-board-*.wav")); len(files) != 2 {
+		t.Fatalf("recordings of the board: %v, want two", files)
 	}
 	br.click(`#people button[aria-label="Remove bob from the room"]`)
 	if !bob.WaitFor("closed", 10*time.Second) {

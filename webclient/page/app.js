@@ -244,7 +244,7 @@ function setInCall(call) {
   setMuted(false);
 }
 function setIdle() {
-  current = null; roomLocked = false;
+  current = null; roomLocked = false; roomRecording = false;
   people.clear(); renderPeople(); show("roombox", false);
   show("call", !vg.room); show("join", true); show("dialer", !vg.room); show("hangup", false); show("incall", false);
   if (vg.room) $("join").textContent = "Join room " + vg.room + " again"; // a guest's only call
@@ -363,10 +363,13 @@ function renderPeople() {
   show("roommod", iModerate());
   $("roomlock").textContent = roomLocked ? "Unlock the room" : "Lock the room";
   $("roomlock").setAttribute("aria-pressed", roomLocked ? "true" : "false");
+  $("roomrecord").textContent = roomRecording ? "Stop recording" : "Record the room";
+  $("roomrecord").setAttribute("aria-pressed", roomRecording ? "true" : "false");
 }
-let roomLocked = false;
+let roomLocked = false, roomRecording = false;
 // iModerate: the page's call moderates its room (it keyed the moderator PIN).
 function iModerate() { const me = current && people.get(vg.legOf(current.id)); return !!(me && me.moderator); }
+$("roomrecord").onclick = () => { if (current) { error(""); vg.send({type: "moderate", id: current.id, action: roomRecording ? "stop-recording" : "record"}); } };
 $("roomlock").onclick = () => { if (current) { error(""); vg.send({type: "moderate", id: current.id, action: roomLocked ? "unlock" : "lock"}); } };
 function person(m) { return {name: m.name, kind: m.kind || "phone", muted: !!m.muted, moderator: !!m.moderator, talking: false}; }
 function roomEvent(m) {
@@ -401,6 +404,7 @@ function roomEvent(m) {
 // Each participant's reception as voxgate measures it, asked every 3 s.
 setInterval(() => { if (current && current.room && vg.connected) vg.send({type: "room-stats", id: current.id}); }, 3000);
 function roomStats(m) {
+  roomLocked = !!m.locked; roomRecording = !!m.recording;
   for (const q of m.stats || []) {
     const p = people.get(q.leg);
     if (p) p.quality = q.codec + ", loss " + q.loss_pct.toFixed(1) + " %, jitter " + Math.round(q.jitter_ms) + " ms";
@@ -480,11 +484,12 @@ vg.onevent = (m) => {
   }
   if (m.type === "error") {
     if (m.id && !(current && m.id === current.id)) return; // about a call that is over (a late candidate)
-    if (current) { setIdle(); status("Ready to call"); }
-    error(m.message);
+    if (current && !current.started && !current.room) { setIdle(); status("Ready to call"); } // the call was refused
+    error(m.message); // else a refused action in the call (a digit, a moderation): the call goes on
   }
   if (m.type === "room-stats" && current && m.id === current.id) roomStats(m);
   if (m.type === "moderated" && current && m.id === current.id) {
+    if (m.action === "record" || m.action === "stop-recording") { roomRecording = m.action === "record"; renderPeople(); status(roomRecording ? "Room " + current.room + " is being recorded." : "The recording of room " + current.room + " stopped."); }
     if (m.action === "lock" || m.action === "unlock") { roomLocked = m.action === "lock"; renderPeople(); status(roomLocked ? "You locked room " + current.room + ": nobody else can join." : "You unlocked room " + current.room + "."); }
   }
   if (m.type === "dtmf" && current && m.id === current.id) $("keyed").textContent = "The other side keyed " + m.digits;
