@@ -376,6 +376,7 @@ function roomEvent(m) {
   if (!current) return;
   if (!current.room) { // the call turned out to be a room
     current.room = m.room;
+    if (!vg.room) loadHistory();
     $("hangup").textContent = "Leave the room";
     startTimer();
     status(inCallText());
@@ -474,7 +475,7 @@ vg.onevent = (m) => {
   if (["participants", "joined", "left", "kicked", "talking", "stopped-talking", "muted", "unmuted"].includes(m.type)) { if (current && m.id === current.id) roomEvent(m); return; }
   if (m.type === "track" && current && m.id === current.id) { $("remote").srcObject = m.stream; applySpeaker(); }
   if (m.type === "ringing" && current && m.id === current.id) status(current.number + " is ringing…");
-  if (m.type === "answered" && current && m.id === current.id) { startTimer(); status(inCallText()); }
+  if (m.type === "answered" && current && m.id === current.id) { startTimer(); status(inCallText()); loadHistory(); }
   if (m.type === "state" && current && m.id === current.id && m.state === "connected" && !current.room && $("status").textContent.startsWith("Calling")) status("Connected to " + current.number);
   if (m.type === "ended" && current && m.id === current.id) {
     const c = current;
