@@ -126,7 +126,9 @@ func TestPageSoftphone(t *testing.T) {
 	br.waitJS("a notification", `window.__notes.join() === "Incoming call: bob is calling"`)
 	br.run(chromedp.Evaluate[chromedp.Void](`delete document.hidden`))
 	br.screen("07-incoming")
-	br.click("#accept")
+	// Answered from the keyboard: the ring puts the focus on Answer.
+	br.waitJS("the focus on Answer", `document.activeElement === document.querySelector("#accept")`)
+	br.keys("\r")
 	br.waitText("#status", "In a call with bob")
 	br.waitJS("the call timer running", `/^0:0[1-9]/.test(document.querySelector("#timer").innerText)`)
 	br.click("#hangup")
