@@ -151,12 +151,19 @@ func (g *signal) handle(ctx context.Context, m Message) {
 	case "candidate":
 		c := g.call(m.ID)
 		if c == nil {
-			g.fail(m.ID, "no such call")
+			// Late candidates of a call that just ended (or was refused)
+			// are dropped: an error here could reach the page before the
+			// call's "ended" and be taken for the reason.
+			g.log.Debug("candidate for no call dropped", "id", m.ID)
 			return
 		}
 		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
 		if err := c.pc.AddICECandidate(init); err != nil {
-			g.fail(m.ID, "bad candidate: "+err.Error())
+			select {
+			case <-c.done: // the call ended as the candidate came: nothing to tell
+			default:
+				g.fail(m.ID, "bad candidate: "+err.Error())
+			}
 		}
 	case "hangup":
 		if c := g.call(m.ID); c != nil {
