@@ -28,11 +28,12 @@ type signal struct {
 	wmu   sync.Mutex
 	mu    sync.Mutex
 	calls map[string]*Call
+	over  map[string]bool // ids of its calls that ended (at most maxOver)
 	wg    sync.WaitGroup
 }
 
 func newSignal(s *Server, conn *websocket.Conn, id identity) *signal {
-	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}}
+	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}, over: map[string]bool{}}
 	log := s.log.With("user", id.user, "remote", conn.RemoteAddr())
 	if id.guest() {
 		b := make([]byte, 4)
@@ -90,6 +91,16 @@ func (g *signal) run(ctx context.Context) {
 		}
 		g.handle(ctx, m)
 	}
+}
+
+// maxOver bounds how many ended calls a socket remembers.
+const maxOver = 64
+
+// wasCall reports whether id is a call of this page that ended.
+func (g *signal) wasCall(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.over[id]
 }
 
 func (g *signal) call(id string) *Call {
@@ -154,7 +165,9 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			// Late candidates of a call that just ended (or was refused)
 			// are dropped: an error here could reach the page before the
 			// call's "ended" and be taken for the reason.
-			g.log.Debug("candidate for no call dropped", "id", m.ID)
+			if !g.wasCall(m.ID) {
+				g.fail(m.ID, "no such call")
+			}
 			return
 		}
 		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
@@ -290,6 +303,10 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 		<-c.done
 		g.mu.Lock()
 		delete(g.calls, m.ID)
+		if len(g.over) >= maxOver {
+			clear(g.over)
+		}
+		g.over[m.ID] = true
 		g.mu.Unlock()
 	}()
 	return c, nil
