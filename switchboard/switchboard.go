@@ -141,6 +141,7 @@ func New(cfg Config) *Switchboard {
 	}
 	s.hub.observe = cfg.RoomEvents
 	s.transfers = cfg.Transfers
+	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter
