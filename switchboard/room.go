@@ -49,7 +49,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 			return
 		}
 		log.Info("moved to another room", "from", ra.Name, "room", to)
-		s.movedTo(c, to) // the active call shows (and a transfer finds) its new room
+		s.movedTo(c, to)                                     // the active call shows (and a transfer finds) its new room
 		ra, moderator = dialplan.RoomAction{Name: to}, false // the new room's defaults, as a plain participant
 	}
 }
