@@ -78,7 +78,7 @@ func TestInteropMatrixBaresip(t *testing.T) {
 			if c.transport == tr {
 				v := results[c]
 				if v == "" {
-					v = "FAIL (did not finish)"
+					v = "not run"
 				}
 				fmt.Fprintf(&b, " %s |", v)
 			}
@@ -148,6 +148,16 @@ func matrixCase(t *testing.T, setup *sync.Mutex, transport, mediaenc, policy str
 	refreshes := refreshed()
 	if refreshes < 1 {
 		t.Errorf("no session refresh (re-INVITE) answered 200 by baresip")
+	}
+	// Each refresh was ACKed, and the call ended with baresip's BYE, not
+	// with a failed refresh.
+	for _, bad := range []string{"ACK of a refresh failed", "session refresh failed", "session timer expired"} {
+		if strings.Contains(g.log.String(), bad) {
+			t.Errorf("voxgate logged %q", bad)
+		}
+	}
+	if !strings.Contains(g.log.String(), `reason="remote hangup"`) {
+		t.Errorf("the call did not end with baresip's BYE")
 	}
 	if !strings.Contains(g.log.String(), "source="+transport+":127.0.0.1:") {
 		t.Errorf("voxgate logged no request over %s", transport)
