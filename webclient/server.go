@@ -168,7 +168,7 @@ type Server struct {
 	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner
-	guestKey []byte // WithGuestKey's
+	guestKey []byte      // WithGuestKey's
 	api      *webrtc.API // the page's calls: Opus
 	sipAPI   *webrtc.API // browsers' SIP calls (sipmedia.go): Opus and RFC 4733 telephone-event
 	http     *http.Server
