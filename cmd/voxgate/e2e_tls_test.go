@@ -58,8 +58,9 @@ func testCerts(t *testing.T) (caFile, certFile, keyFile string) {
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb)
 }
 
-// startTLSGateway starts voxgate with a TLS listener too; it returns the
-// TLS listener's address and the CA file.
+// startTLSGateway starts voxgate with a TLS listener too (and mutate's
+// changes to the config, and sipOpts); it returns the TLS listener's address
+// and the CA file.
 func startTLSGateway(t *testing.T, mutate func(*Config), sipOpts ...sip.Option) (*gateway, string, string) {
 	t.Helper()
 	caFile, cert, key := testCerts(t)
