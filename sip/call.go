@@ -233,6 +233,13 @@ func (c *Call) Answer(ctx context.Context) error {
 		res.AppendHeader(h)
 	}
 	c.srv.tlsContact(res, c.dlg.InviteRequest)
+	// A CANCEL that came while the answer was being made has ended the
+	// dialog (and sent 487): a 200 now would follow the 487 (sipgo v1.7.2
+	// would even send it in place of the 487's retransmissions).
+	if c.dlg.Context().Err() != nil {
+		c.end("canceled")
+		return ErrCallEnded
+	}
 	c.srv.counters.response(res.StatusCode)
 	if err := c.dlg.WriteResponse(res); err != nil {
 		c.log.Warn("answer failed", "error", err)
