@@ -124,6 +124,9 @@ type Server struct {
 	qual     qualifier // OPTIONS keepalive state (qualify.go)
 	handlers map[sip.RequestMethod]sipgo.RequestHandler
 
+	// cascadeFrom trusts CascadeHeader from a source address (cascade.go).
+	cascadeFrom func(ip string) bool
+
 	// Registrations kept across restarts (locstore.go); nil without a store.
 	locStore  LocationStore
 	locWriter *locWriter
@@ -751,6 +754,9 @@ func (s *Server) trunkByAddr(ip string) *TrunkConfig {
 
 // classify authenticates an INVITE as far as needed and tells its origin.
 func (s *Server) classify(req *sip.Request, tx sip.ServerTransaction) (Origin, bool) {
+	if o, ok := s.cascadeOrigin(req); ok { // another node of the cluster, for a room hosted here
+		return o, true
+	}
 	if t := s.trunkByAddr(sourceIP(req)); t != nil {
 		return Origin{Kind: "trunk", Name: t.Name}, true
 	}

@@ -42,6 +42,9 @@ func (s *Switchboard) room(ra dialplan.RoomAction) (*bridge.Room, error) {
 
 // joinRoom puts c into the room until its call ends (or ctx does).
 func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) {
+	if s.cascade(ctx, c, ra, log) { // hosted on another node: bridged to it
+		return
+	}
 	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller
 	defer s.hub.leave(ra.Name, c)
 	var room *bridge.Room

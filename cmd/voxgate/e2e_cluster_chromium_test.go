@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/store"
+)
+
+// Two nodes behind Kamailio (configs/cluster/kamailio.cfg) sharing a Redis;
+// each node's web side (HTTP and ICE) is in a network namespace of its own,
+// where a headless Chromium page runs; the nodes' SIP and RTP, Kamailio,
+// Redis and the baresip phones are on the host's 127.0.0.1.
+//
+//  1. two phones enter room 8300 through Kamailio: the node that takes the
+//     first hosts it. A page on the other node joins 8300: that node
+//     bridges it to the host over a cascade leg; the page hears both
+//     phones and not itself, the phones hear the page, and the room stays
+//     on its host.
+//  2. alice registers through Kamailio; a page on the node that does not
+//     hold her registration calls her: each hears the other.
+func TestClusterChromiumAcrossNodes(t *testing.T) {
+	peertest.Need(t, "chromium", "ip", "baresip", "kamailio", "redis-server")
+	red := peertest.StartRedis(t)
+	shared, err := store.OpenRedis(red.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	ctx := context.Background()
+	plan := writePlan(t, clusterPlan)
+	type node struct {
+		id, base, sip string
+		ns            *peertest.Netns
+		uploads       chan upload
+		log           *peertest.SyncBuffer
+	}
+	var nodes []*node
+	var advertised []string
+	for _, id := range []string{"a", "b"} {
+		n := &node{id: id, ns: peertest.NewNetns(t)}
+		n.base, n.uploads, n.sip = browserGatewayWithSIP(t, n.ns, true, func(cfg *Config) {
+			cfg.Dialplan = plan
+			cfg.Cluster = ClusterConfig{Redis: red.URL(), NodeID: "node-" + id, RoomTTL: 3 * time.Second}
+		})
+		if l, ok := gatewayLogs.Load(t); ok { // this node's (the helper keeps the last one's)
+			n.log = l.(*peertest.SyncBuffer)
+		}
+		nodes = append(nodes, n)
+		advertised = append(advertised, "sip:"+n.sip)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				t.Logf("node %s log:\n%s", n.id, tail(n.log.String(), 200))
+			}
+		}
+	})
+	if !waitUntil(10*time.Second, func() bool { ns, _ := shared.Nodes(ctx); return len(ns) == 2 }) {
+		t.Fatal("the nodes did not join the cluster (node:<id> in Redis)")
+	}
+	kamAddr, _ := startClusterKamailio(t, advertised, red.Port)
+
+	// 1. Two phones in room 8300 through Kamailio, a page on the other node.
+	const room = "8300"
+	const pageHz = 440.0
+	phoneHz := []float64{700, 1130}
+	var phones []*peertest.Baresip
+	for i, f := range phoneHz {
+		phones = append(phones, peertest.StartPhone(t, kamAddr, peertest.Phone{User: fmt.Sprintf("guest%d", i), Codec: "pcmu", Tone: f, Dial: room}))
+		if !phones[i].WaitFor("Call established", 15*time.Second) {
+			t.Fatalf("phone %d did not enter the room:\n%s", i, phones[i].Output())
+		}
+	}
+	hostAddr, err := shared.RoomHost(ctx, room)
+	if err != nil || hostAddr == "" {
+		t.Fatalf("nobody claimed room:%s: %v", room, err)
+	}
+	host, other := nodes[0], nodes[1]
+	if hostAddr == advertised[1] {
+		host, other = nodes[1], nodes[0]
+	}
+	t.Logf("room %s is hosted on node %s; the page joins through node %s", room, host.id, other.id)
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	peertest.ToneWAV(t, wav, 48000, pageHz, 40)
+	chromium(t, other.ns, other.base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&join=%s&secs=6", other.base, room), wav)
+	_, w := recording(t, other.uploads)
+	p := peertest.BestWindow(w, 2*time.Second, []float64{phoneHz[0], phoneHz[1], pageHz})
+	t.Logf("the page on node %s hears: phones %.2g %.2g, itself %.2g", other.id, p[0], p[1], p[2])
+	if p[0] < 1e-3 || p[1] < 1e-3 {
+		t.Errorf("the page does not hear both phones of the room on the other node: %v", p)
+	}
+	if p[2] > min(p[0], p[1])/100 {
+		t.Errorf("the page hears itself: %v", p)
+	}
+	if !strings.Contains(other.log.String(), "room hosted on another node: call bridged to it") {
+		t.Errorf("node %s did not bridge the page to the room's host", other.id)
+	}
+	if !strings.Contains(host.log.String(), "origin=cascade") {
+		t.Errorf("node %s did not take a cascade leg into the room", host.id)
+	}
+	if h, _ := shared.RoomHost(ctx, room); h != hostAddr {
+		t.Errorf("room:%s moved from %s to %q", room, hostAddr, h)
+	}
+	for i, b := range phones {
+		b.Command("hangup", "")
+		b.WaitFor("terminated", 5*time.Second)
+		b.Stop()
+		// The phone was in the room before and after the page: judge the
+		// stretch where it heard the page and the other phone best.
+		q := peertest.BestWindow(b.Received(), 2*time.Second, []float64{pageHz, phoneHz[1-i], phoneHz[i]})
+		t.Logf("phone %d hears: the page %.2g, the other phone %.2g, itself %.2g", i, q[0], q[1], q[2])
+		if q[0] < 1e-3 || q[1] < 1e-3 || q[2] > min(q[0], q[1])/100 {
+			t.Errorf("phone %d: page %.2g, other phone %.2g, own %.2g", i, q[0], q[1], q[2])
+		}
+	}
+
+	// 2. A page calls alice, registered through the other node.
+	const aliceHz = 900.0
+	alice := peertest.StartPhone(t, kamAddr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true})
+	var reg *node
+	if !waitUntil(10*time.Second, func() bool {
+		for _, n := range nodes {
+			if strings.Contains(n.log.String(), "msg=registered user=alice") {
+				reg = n
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("no node logged alice's registration")
+	}
+	page := nodes[0]
+	if page == reg {
+		page = nodes[1]
+	}
+	t.Logf("alice registered through node %s; the page calls her from node %s", reg.id, page.id)
+	chromium(t, page.ns, page.base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&dial=alice&secs=4", page.base), wav)
+	_, w = recording(t, page.uploads)
+	heard := audio.ToneSeconds(w.Samples, w.Rate, aliceHz, 0.2)
+	own := audio.Goertzel(w.Samples, w.Rate, pageHz)
+	t.Logf("the page heard alice for %.1f s (its own tone %.2g)", heard, own)
+	if heard < 2 {
+		t.Errorf("the page heard alice for %.1f s of 4", heard)
+	}
+	alice.WaitFor("terminated", 10*time.Second)
+	alice.Stop()
+	if secs := alice.HeardSeconds(pageHz, 0); secs < 2 {
+		t.Errorf("alice heard the page for %.1f s", secs)
+	}
+}
