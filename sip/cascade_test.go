@@ -1,0 +1,58 @@
+package sip
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A cascade leg (DialNode) reaches the host as origin "cascade" naming the
+// room, but only from an address the host trusts; from any other the
+// header is ignored and the call is classified as any other (a guest).
+func TestCascadeLegTrustedFromNodesOnly(t *testing.T) {
+	var trust atomic.Bool
+	var asked atomic.Value
+	echo := &echoHandler{}
+	host, err := NewServer(Config{Listen: []Listener{{Transport: "udp", Addr: "127.0.0.1:0"}}, RTPPorts: "33200-33299", Codecs: []string{"pcmu", "pcma"}},
+		WithLogger(quietLogger()), WithHandler(echo), WithCascadeFrom(func(ip string) bool { asked.Store(ip); return trust.Load() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	node, _ := testServer(t, nil)
+	addr := "sip:" + host.Addrs()[0].String()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, tc := range []struct {
+		trusted      bool
+		room         string
+		kind, name   string
+		dialed, from string
+	}{
+		{true, "8300", "cascade", "8300", "8300", "carol"},
+		{true, "Team Room", "cascade", "Team Room", "room", "carol"}, // not a plain URI user: named by the header only
+		{false, "8300", "guest", "carol", "8300", "carol"},
+	} {
+		trust.Store(tc.trusted)
+		c, err := node.DialNode(ctx, addr, tc.room, tc.from)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		calls, _ := echo.snapshot()
+		got := calls[len(calls)-1]
+		if o := got.Origin(); o.Kind != tc.kind || o.Name != tc.name || got.Dialed() != tc.dialed {
+			t.Errorf("case %d: the host saw origin %+v dialling %q, want %s %q dialling %q", i, o, got.Dialed(), tc.kind, tc.name, tc.dialed)
+		}
+		if ip, _ := asked.Load().(string); ip != "127.0.0.1" {
+			t.Errorf("case %d: trust asked of %q", i, ip)
+		}
+		c.Hangup(ctx)
+	}
+	if _, err := node.DialNode(ctx, "sip:", "8300", "carol"); err == nil {
+		t.Error("a node address without a host was dialled")
+	}
+}
