@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -25,21 +27,41 @@ func WithCascadeFrom(trusted func(ip string) bool) Option {
 	}
 }
 
-// cascadeOrigin tells a trusted cascade leg: Origin{Kind: "cascade", Name: room}.
-func (s *Server) cascadeOrigin(req *sip.Request) (Origin, bool) {
+// cascadeOrigin tells a trusted cascade leg: Origin{Kind: "cascade", Name:
+// room}. bad: a node sent a room name no room can have.
+func (s *Server) cascadeOrigin(req *sip.Request) (o Origin, ok, bad bool) {
 	if s.cascadeFrom == nil {
-		return Origin{}, false
+		return Origin{}, false, false
 	}
 	h := req.GetHeader(CascadeHeader)
 	if h == nil {
-		return Origin{}, false
+		return Origin{}, false, false
 	}
-	room := strings.TrimSpace(h.Value())
-	if room == "" || !s.cascadeFrom(sourceIP(req)) {
+	if !s.cascadeFrom(sourceIP(req)) {
 		s.log.Debug("cascade header ignored: not from a node of the cluster", "source", req.Source())
-		return Origin{}, false
+		return Origin{}, false, false
 	}
-	return Origin{Kind: "cascade", Name: room}, true
+	room, err := cascadeRoom(h.Value())
+	if err != nil {
+		s.log.Warn("cascade leg refused", "source", req.Source(), "error", err)
+		return Origin{}, false, true
+	}
+	return Origin{Kind: "cascade", Name: room}, true, false
+}
+
+// cascadeRoom checks the room name of CascadeHeader: 1 to 128 bytes of
+// UTF-8, no control characters, no path separators, not "." or "..".
+func cascadeRoom(v string) (string, error) {
+	room := strings.TrimSpace(v)
+	switch {
+	case room == "" || len(room) > 128:
+		return "", fmt.Errorf("%s: a room name of 1 to 128 bytes", CascadeHeader)
+	case !utf8.ValidString(room) || strings.ContainsFunc(room, unicode.IsControl):
+		return "", fmt.Errorf("%s: not UTF-8 text", CascadeHeader)
+	case strings.ContainsAny(room, "/\\") || room == "." || room == "..":
+		return "", fmt.Errorf("%s: %q is not a room name", CascadeHeader, room)
+	}
+	return room, nil
 }
 
 // plainUser is a room name that can stand as a request URI's user as is.

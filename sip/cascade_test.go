@@ -2,9 +2,13 @@ package sip
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // A cascade leg (DialNode) reaches the host as origin "cascade" naming the
@@ -52,7 +56,35 @@ func TestCascadeLegTrustedFromNodesOnly(t *testing.T) {
 		}
 		c.Hangup(ctx)
 	}
+	trust.Store(true)
+	var rej *Rejection
+	if _, err := node.DialNode(ctx, addr, "../../etc", "carol"); !errors.As(err, &rej) || rej.Status != 400 {
+		t.Errorf("a cascade leg for room ../../etc: %v, want a 400", err)
+	}
 	if _, err := node.DialNode(ctx, "sip:", "8300", "carol"); err == nil {
 		t.Error("a node address without a host was dialled")
 	}
+}
+
+// The room name of a cascade header is checked before it names a room (a
+// recording's file name among others): never a path, never control
+// characters, never empty or long.
+func FuzzCascadeRoom(f *testing.F) {
+	for _, s := range []string{"8300", " Team Room ", "", "..", "../x", "a\\b", "\x00", strings.Repeat("r", 129), "Café"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		room, err := cascadeRoom(v)
+		if err != nil {
+			return
+		}
+		if room == "" || len(room) > 128 || strings.ContainsAny(room, "/\\") || room == ".." || room == "." || !utf8.ValidString(room) {
+			t.Fatalf("%q accepted as room %q", v, room)
+		}
+		for _, r := range room {
+			if unicode.IsControl(r) {
+				t.Fatalf("%q accepted with a control character", v)
+			}
+		}
+	})
 }

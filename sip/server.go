@@ -754,7 +754,11 @@ func (s *Server) trunkByAddr(ip string) *TrunkConfig {
 
 // classify authenticates an INVITE as far as needed and tells its origin.
 func (s *Server) classify(req *sip.Request, tx sip.ServerTransaction) (Origin, bool) {
-	if o, ok := s.cascadeOrigin(req); ok { // another node of the cluster, for a room hosted here
+	switch o, ok, bad := s.cascadeOrigin(req); { // another node of the cluster, for a room hosted here
+	case bad:
+		s.respond(tx, req, 400, "Bad Request (room name in "+CascadeHeader+")")
+		return Origin{}, false
+	case ok:
 		return o, true
 	}
 	if t := s.trunkByAddr(sourceIP(req)); t != nil {
