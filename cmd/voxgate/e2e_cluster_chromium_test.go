@@ -18,11 +18,11 @@ import (
 // where a headless Chromium page runs; the nodes' SIP and RTP, Kamailio,
 // Redis and the baresip phones are on the host's 127.0.0.1.
 //
-//  1. two phones enter room 8300 through Kamailio: the node that takes the
-//     first hosts it. A page on the other node joins 8300: that node
-//     bridges it to the host over a cascade leg; the page hears both
-//     phones and not itself, the phones hear the page, and the room stays
-//     on its host.
+//  1. four participants enter room 8300 through different nodes: two
+//     phones through Kamailio (the node that takes the first hosts it), a
+//     phone calling the other node directly and a page on the other node;
+//     that node bridges its two to the host over cascade legs. Each hears
+//     the three others and not itself, and the room stays on its host.
 //  2. alice registers through Kamailio; a page on the node that does not
 //     hold her registration calls her: each hears the other.
 func TestClusterChromiumAcrossNodes(t *testing.T) {
@@ -70,9 +70,9 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	// 1. Two phones in room 8300 through Kamailio, a page on the other node.
 	const room = "8300"
 	const pageHz = 440.0
-	phoneHz := []float64{700, 1130}
+	phoneHz := []float64{700, 1130, 1550}
 	var phones []*peertest.Baresip
-	for i, f := range phoneHz {
+	for i, f := range phoneHz[:2] {
 		phones = append(phones, peertest.StartPhone(t, kamAddr, peertest.Phone{User: fmt.Sprintf("guest%d", i), Codec: "pcmu", Tone: f, Dial: room}))
 		if !phones[i].WaitFor("Call established", 15*time.Second) {
 			t.Fatalf("phone %d did not enter the room:\n%s", i, phones[i].Output())
@@ -86,17 +86,21 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	if hostAddr == advertised[1] {
 		host, other = nodes[1], nodes[0]
 	}
-	t.Logf("room %s is hosted on node %s; the page joins through node %s", room, host.id, other.id)
+	t.Logf("room %s is hosted on node %s; a phone calls node %s directly and the page joins through it", room, host.id, other.id)
+	phones = append(phones, peertest.StartPhone(t, other.sip, peertest.Phone{User: "guest2", Codec: "pcmu", Tone: phoneHz[2], Dial: room}))
+	if !phones[2].WaitFor("Call established", 15*time.Second) {
+		t.Fatalf("the phone calling node %s directly did not enter the room:\n%s", other.id, phones[2].Output())
+	}
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, pageHz, 40)
 	chromium(t, other.ns, other.base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&join=%s&secs=6", other.base, room), wav)
 	_, w := recording(t, other.uploads)
-	p := peertest.BestWindow(w, 2*time.Second, []float64{phoneHz[0], phoneHz[1], pageHz})
-	t.Logf("the page on node %s hears: phones %.2g %.2g, itself %.2g", other.id, p[0], p[1], p[2])
-	if p[0] < 1e-3 || p[1] < 1e-3 {
-		t.Errorf("the page does not hear both phones of the room on the other node: %v", p)
+	p := peertest.BestWindow(w, 2*time.Second, append(phoneHz[:3:3], pageHz))
+	t.Logf("the page on node %s hears: phones %.2g %.2g %.2g, itself %.2g", other.id, p[0], p[1], p[2], p[3])
+	if p[0] < 1e-3 || p[1] < 1e-3 || p[2] < 1e-3 {
+		t.Errorf("the page does not hear the three phones of the room: %v", p)
 	}
-	if p[2] > min(p[0], p[1])/100 {
+	if p[3] > min(p[0], p[1], p[2])/100 {
 		t.Errorf("the page hears itself: %v", p)
 	}
 	if !strings.Contains(other.log.String(), "room hosted on another node: call bridged to it") {
@@ -114,10 +118,16 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 		b.Stop()
 		// The phone was in the room before and after the page: judge the
 		// stretch where it heard the page and the other phone best.
-		q := peertest.BestWindow(b.Received(), 2*time.Second, []float64{pageHz, phoneHz[1-i], phoneHz[i]})
-		t.Logf("phone %d hears: the page %.2g, the other phone %.2g, itself %.2g", i, q[0], q[1], q[2])
-		if q[0] < 1e-3 || q[1] < 1e-3 || q[2] > min(q[0], q[1])/100 {
-			t.Errorf("phone %d: page %.2g, other phone %.2g, own %.2g", i, q[0], q[1], q[2])
+		others := []float64{pageHz}
+		for j, f := range phoneHz {
+			if j != i {
+				others = append(others, f)
+			}
+		}
+		q := peertest.BestWindow(b.Received(), 2*time.Second, append(others, phoneHz[i]))
+		t.Logf("phone %d hears: the page %.2g, the other phones %.2g %.2g, itself %.2g", i, q[0], q[1], q[2], q[3])
+		if q[0] < 1e-3 || q[1] < 1e-3 || q[2] < 1e-3 || q[3] > min(q[0], q[1], q[2])/100 {
+			t.Errorf("phone %d: page %.2g, other phones %.2g %.2g, own %.2g", i, q[0], q[1], q[2], q[3])
 		}
 	}
 
