@@ -214,13 +214,14 @@ func (c *cluster) refreshNodes(ctx context.Context) {
 }
 
 // live reports whether the live nodes satisfy has; on a miss it reads them
-// again (at most every 250 ms), so a node that joined since the last
-// heartbeat is known at once.
+// again (at most every 50 ms: a flood of cascade headers from strangers
+// costs Redis little), so a node that joined since the last heartbeat is
+// known at once.
 func (c *cluster) live(has func(*liveNodes) bool) bool {
 	if l := c.nodes.Load(); l != nil && has(l) {
 		return true
 	}
-	if time.Since(time.Unix(0, c.nodesAt.Load())) < 250*time.Millisecond {
+	if time.Since(time.Unix(0, c.nodesAt.Load())) < 50*time.Millisecond {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -78,9 +78,9 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 			t.Fatalf("phone %d did not enter the room:\n%s", i, phones[i].Output())
 		}
 	}
-	hostAddr, err := shared.RoomHost(ctx, room)
-	if err != nil || hostAddr == "" {
-		t.Fatalf("nobody claimed room:%s: %v", room, err)
+	var hostAddr string
+	if !waitUntil(10*time.Second, func() bool { hostAddr, _ = shared.RoomHost(ctx, room); return hostAddr != "" }) {
+		t.Fatalf("nobody claimed room:%s", room)
 	}
 	host, other := nodes[0], nodes[1]
 	if hostAddr == advertised[1] {
