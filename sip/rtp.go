@@ -222,6 +222,7 @@ func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
 	s.mu.Unlock()
 	switch {
 	case digit != 0:
+		s.log.Debug("DTMF digit received", "via", "RFC 4733") // never the digit: it may be a PIN
 		if s.onDTMF != nil {
 			s.onDTMF(digit)
 		}

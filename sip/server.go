@@ -723,6 +723,7 @@ func (s *Server) handleInfo(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// The digit is taken before the 200 goes out: whoever sees the 200 can
 	// count on it (the handlers OnDTMF sets must not block).
+	c.log.Debug("DTMF digit received", "via", "INFO") // never the digit: it may be a PIN
 	c.sess.recordDTMF(d)
 	c.gotDTMF(d)
 	s.respond(tx, req, 200, "OK")

@@ -365,3 +365,33 @@ func (c *Call) refreshCount() int {
 	defer c.timer.mu.Unlock()
 	return c.timer.refreshes
 }
+
+// Session timers over TCP (sipp -t t1, one connection): sipp refreshes by
+// re-INVITE and UPDATE and the call stays up; voxgate refreshes by UPDATE
+// down sipp's connection; sipp goes silent and gets voxgate's BYE with a
+// Reason. (Over UDP: the tests above; over TLS with baresip:
+// cmd/voxgate's interop matrix.)
+func TestSippTimersOverTCP(t *testing.T) {
+	needSipp(t)
+	for _, tc := range []struct{ scenario, reason string }{
+		{"timer-peer-refreshes.xml", "remote hangup"},
+		{"timer-voxgate-refreshes.xml", "remote hangup"},
+		{"timer-peer-silent.xml", "session expired"},
+	} {
+		t.Run(strings.TrimSuffix(tc.scenario, ".xml"), func(t *testing.T) {
+			t.Parallel()
+			calls := make(chan *Call, 1)
+			_, addr := testServer(t, func(cfg *Config) { cfg.Listen = []Listener{{Transport: "tcp", Addr: "127.0.0.1:0"}} },
+				WithHandler(answering(calls)), WithTimerSettings(shortTimers))
+			runSipp(t, tc.scenario, addr, 30*time.Second, "-s", "9196", "-t", "t1")
+			c := takeCall(t, calls)
+			waitEnded(t, c, 3*time.Second)
+			if r := c.EndReason(); r != tc.reason {
+				t.Fatalf("end reason %q, want %q", r, tc.reason)
+			}
+			if tc.scenario == "timer-voxgate-refreshes.xml" && c.refreshCount() < 2 {
+				t.Fatalf("voxgate sent %d refreshes, want 2", c.refreshCount())
+			}
+		})
+	}
+}

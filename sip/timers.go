@@ -649,9 +649,12 @@ func (c *Call) sendRefresh(update bool, seconds int) (*sip.Response, error) {
 		cseq.MethodName = sip.ACK
 		ack.AppendHeader(&cseq)
 		ack.AppendHeader(sip.NewHeader("Content-Length", "0"))
-		if c.out != nil {
+		switch {
+		case c.out != nil:
 			err = c.out.WriteRequest(ack)
-		} else {
+		case overCallersConn(c.dlg.InviteRequest):
+			err = c.srv.ackOverCallersConn(ack, req, c.dlg.InviteRequest)
+		default:
 			routeInDialog(ack, c.dlg.InviteRequest)
 			err = c.dlg.WriteRequest(ack)
 		}

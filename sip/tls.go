@@ -392,3 +392,18 @@ func routeInDialog(req, inv *sip.Request) {
 	}
 	req.SetTransport(inv.Transport())
 }
+
+// ackOverCallersConn sends ack, the ACK of a 2xx to inv's re-INVITE req
+// (sent in the dialog of inv, a call placed to us), down the caller's
+// connection. sipgo's dialog WriteRequest would bind a new connection to
+// our listening port (bind: address already in use over TLS) instead of
+// finding the caller's, so the ACK takes the dialog's headers from req and
+// goes out with only a Via added.
+func (s *Server) ackOverCallersConn(ack, req, inv *sip.Request) error {
+	routeInDialog(ack, inv)
+	for _, name := range []string{"From", "To", "Call-ID", "Max-Forwards", "Route"} {
+		sip.CopyHeaders(name, req, ack)
+	}
+	ack.SetBody(nil)
+	return s.client.WriteRequest(ack, sipgo.ClientRequestAddVia)
+}

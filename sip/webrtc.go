@@ -40,6 +40,9 @@ type WebRTCMedia interface {
 	// OpusPT is the payload type of Opus agreed with the browser (after
 	// Answer or Accept).
 	OpusPT() uint8
+	// EventPT is the payload type of RFC 4733 telephone-event at 48000
+	// agreed with the browser; 0: none (digits then come as SIP INFO).
+	EventPT() uint8
 	// Relay starts relaying: each RTP packet from the browser is written
 	// on conn to call; each read on conn goes to the browser. It returns at
 	// once; Close stops it.
@@ -93,12 +96,19 @@ func (s *Server) newWebRTCLeg(ctx context.Context, log *slog.Logger) (*webrtcLeg
 }
 
 // plainSDP describes the relay as the call's peer: Opus over plain RTP at
-// the relay's address, with the payload type the browser uses.
+// the relay's address, with the payload type the browser uses, and RFC 4733
+// telephone-event at 48000 when the browser agreed to it (its RTCRtpSender
+// dtmf digits and the ones voxgate sends it then pass the relay as RTP).
 func (w *webrtcLeg) plainSDP() []byte {
-	pt := w.media.OpusPT()
+	pt, ept := w.media.OpusPT(), w.media.EventPT()
 	ip := w.addr.Addr().String()
-	return fmt.Appendf(nil, "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP %d\r\na=rtpmap:%d opus/48000/2\r\na=fmtp:%d useinbandfec=1\r\na=ptime:20\r\na=sendrecv\r\n",
-		ip, ip, w.addr.Port(), pt, pt, pt)
+	fmts, events := fmt.Sprint(pt), ""
+	if ept != 0 && ept != pt {
+		fmts += fmt.Sprintf(" %d", ept)
+		events = fmt.Sprintf("a=rtpmap:%d telephone-event/48000\r\na=fmtp:%d 0-16\r\n", ept, ept)
+	}
+	return fmt.Appendf(nil, "v=0\r\no=- 1 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP %s\r\na=rtpmap:%d opus/48000/2\r\na=fmtp:%d useinbandfec=1\r\n%sa=ptime:20\r\na=sendrecv\r\n",
+		ip, ip, w.addr.Port(), fmts, pt, pt, events)
 }
 
 // connect starts the relay toward the call's RTP socket.

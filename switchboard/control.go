@@ -126,6 +126,9 @@ func (s *Switchboard) ChangeLeg(roomName, id string, ch api.LegChange) (api.LegI
 	}
 	if ch.Muted != nil {
 		apply(func() error { return room.Mute(id, *ch.Muted) })
+		if err == nil {
+			s.mutedChanged(roomName, id, *ch.Muted)
+		}
 	}
 	if ch.Deaf != nil {
 		apply(func() error { return room.Deafen(id, *ch.Deaf) })

@@ -146,18 +146,25 @@ type fakePage struct {
 	*fakeLeg
 	mu     sync.Mutex
 	names  []string
+	people []Participant
 	events []string
+	notes  []Participant // the participant of each event
 }
 
-func (p *fakePage) Participants(room string, names []string) {
+func (p *fakePage) Participants(room string, people []Participant) {
 	p.mu.Lock()
-	p.names = append([]string(nil), names...)
+	p.names = p.names[:0]
+	p.people = append([]Participant(nil), people...)
+	for _, q := range people {
+		p.names = append(p.names, q.Name)
+	}
 	p.mu.Unlock()
 }
 
-func (p *fakePage) Notify(typ, room, name string) {
+func (p *fakePage) Notify(typ, room string, q Participant) {
 	p.mu.Lock()
-	p.events = append(p.events, typ+" "+name)
+	p.events = append(p.events, typ+" "+q.Name)
+	p.notes = append(p.notes, q)
 	p.mu.Unlock()
 }
 

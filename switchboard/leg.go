@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 )
 
@@ -33,15 +34,27 @@ type Leg interface {
 }
 
 // RoomWatcher is a leg that shows its room (a browser page): who is in it
-// and who joins, leaves or talks. Legs that cannot show it (a desk phone)
-// simply do not implement it.
+// and who joins, leaves, talks or is muted. Legs that cannot show it (a desk
+// phone) simply do not implement it.
 type RoomWatcher interface {
 	// Participants tells who is in the room, on joining.
-	Participants(room string, names []string)
-	// Notify tells of an event: "joined", "left", "kicked", "talking" or
-	// "stopped-talking" of the participant called name.
-	Notify(typ, room, name string)
+	Participants(room string, people []Participant)
+	// Notify tells of an event about one participant: "joined", "left",
+	// "kicked", "talking", "stopped-talking", "muted" or "unmuted".
+	Notify(typ, room string, p Participant)
 }
+
+// SelfMuter is a leg whose caller mutes its own microphone apart from the
+// room (a page's mute button): the room shows it muted while it is.
+type SelfMuter interface {
+	// OnSelfMute sets the function called when the caller mutes or
+	// unmutes itself; nil stops it.
+	OnSelfMute(f func(on bool))
+}
+
+// Participant is one leg in a room as a page shows it (package api holds
+// it, so that the web side fills it without importing this package).
+type Participant = api.Participant
 
 // Dialer places calls out: to the devices of a user (registered phones,
 // open pages) and to numbers through trunks. The SIP side and the web side

@@ -15,9 +15,11 @@ import (
 type roomCtl struct {
 	legs       map[string]Leg // legs that joined through the switchboard
 	moderators map[string]bool
-	waiting    map[string]bool // held, muted and deaf, until a moderator comes
-	mutedAll   bool            // a moderator muted everyone else
-	wait, end  bool            // wait_for_moderator, end_with_moderator
+	waiting    map[string]bool        // held, muted and deaf, until a moderator comes
+	moves      map[string]chan string // a leg's way out to another room (Move)
+	atPIN      map[string]*pinCaller  // callers keying the room's PIN, by leg id
+	mutedAll   bool                   // a moderator muted everyone else
+	wait, end  bool                   // wait_for_moderator, end_with_moderator
 }
 
 // Keypad and status tones (distinct from the join and leave beeps).
@@ -41,7 +43,7 @@ func beeps(freq float64, n int) *audio.WAV {
 func (s *Switchboard) ctlLocked(room string) *roomCtl {
 	c := s.ctl[room]
 	if c == nil {
-		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}}
+		c = &roomCtl{legs: map[string]Leg{}, moderators: map[string]bool{}, waiting: map[string]bool{}, moves: map[string]chan string{}, atPIN: map[string]*pinCaller{}}
 		s.ctl[room] = c
 	}
 	return c
@@ -63,6 +65,7 @@ func (s *Switchboard) admit(room *bridge.Room, c Leg, ra dialplan.RoomAction, mo
 	s.mu.Lock()
 	ctl := s.ctlLocked(room.Name())
 	ctl.legs[c.ID()] = c
+	ctl.moves[c.ID()] = make(chan string, 1)
 	ctl.wait = ctl.wait || ra.WaitForModerator
 	ctl.end = ctl.end || ra.EndWithModerator
 	var released []string
@@ -84,6 +87,7 @@ func (s *Switchboard) admit(room *bridge.Room, c Leg, ra dialplan.RoomAction, mo
 	for _, id := range released {
 		_ = room.Mute(id, false)
 		_ = room.Deafen(id, false)
+		s.mutedChanged(room.Name(), id, false)
 	}
 	if moderator && len(released) > 0 {
 		log.Info("the moderator is in: the conference starts", "room", room.Name(), "waited", len(released))
@@ -124,6 +128,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 	ctl := s.ctlLocked(room.Name())
 	wasModerator := ctl.moderators[c.ID()]
 	delete(ctl.legs, c.ID())
+	delete(ctl.moves, c.ID())
 	delete(ctl.moderators, c.ID())
 	delete(ctl.waiting, c.ID())
 	var others []Leg
@@ -139,7 +144,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 			ctl.waiting[o.ID()] = true
 		}
 	}
-	if len(ctl.legs) == 0 {
+	if len(ctl.legs) == 0 && len(ctl.atPIN) == 0 {
 		delete(s.ctl, room.Name())
 	}
 	s.mu.Unlock()
@@ -166,6 +171,7 @@ func (s *Switchboard) depart(room *bridge.Room, c Leg, log *slog.Logger) {
 		for _, o := range others {
 			_ = room.Mute(o.ID(), true)
 			_ = room.Deafen(o.ID(), true)
+			s.mutedChanged(room.Name(), o.ID(), true)
 			s.goOwned(func() { s.waitTones(room, o) })
 		}
 	}
@@ -227,6 +233,7 @@ func (s *Switchboard) keyCommand(room *bridge.Room, c Leg, d rune, log *slog.Log
 		}
 		if room.Mute(c.ID(), !muted) == nil {
 			log.Info("keypad: mute", "room", room.Name(), "muted", !muted)
+			s.mutedChanged(room.Name(), c.ID(), !muted)
 			confirm(!muted)
 		}
 	case d == '7' && moderator:
@@ -246,7 +253,9 @@ func (s *Switchboard) keyCommand(room *bridge.Room, c Leg, d rune, log *slog.Log
 		}
 		s.mu.Unlock()
 		for _, id := range ids {
-			_ = room.Mute(id, on)
+			if room.Mute(id, on) == nil {
+				s.mutedChanged(room.Name(), id, on)
+			}
 		}
 		log.Info("keypad: mute all", "room", room.Name(), "muted", on, "legs", len(ids))
 		confirm(on)

@@ -52,6 +52,8 @@ func (s *Switchboard) askPIN(ctx context.Context, c Leg, pa dialplan.PINAction, 
 	defer solo.Close()
 	keys, stop := digits(c)
 	defer stop()
+	admit := s.enterPIN(pa.Room.Name, c)
+	defer s.leavePIN(pa.Room.Name, c)
 	pins := []string{pa.Room.PIN}
 	if pa.Room.ModeratorPIN != "" {
 		pins = append(pins, pa.Room.ModeratorPIN)
@@ -59,9 +61,14 @@ func (s *Switchboard) askPIN(ctx context.Context, c Leg, pa dialplan.PINAction, 
 	tries := max(pa.Tries, 1)
 	for try := 1; try <= tries; try++ {
 		_ = solo.PlayToLeg(c.ID(), prompt)
-		keyed, ended := s.collect(ctx, c, keys, pins)
+		keyed, ended, admitted := s.collect(ctx, c, keys, pins, admit)
 		if ended {
 			return false, false
+		}
+		if admitted {
+			log.Info("let in at the PIN by an operator", "room", pa.Room.Name, "try", try)
+			_ = solo.Leave(c.ID())
+			return true, false
 		}
 		if keyed == pa.Room.PIN || (pa.Room.ModeratorPIN != "" && keyed == pa.Room.ModeratorPIN) {
 			moderator = keyed == pa.Room.ModeratorPIN
@@ -86,8 +93,9 @@ func (s *Switchboard) askPIN(ctx context.Context, c Leg, pa dialplan.PINAction, 
 }
 
 // collect gathers keyed digits until #, a complete PIN, or no digit for the
-// digit timeout; ended reports that the call or ctx ended meanwhile.
-func (s *Switchboard) collect(ctx context.Context, c Leg, keys <-chan rune, pins []string) (keyed string, ended bool) {
+// digit timeout; ended reports that the call or ctx ended meanwhile, and
+// admitted that an operator let the caller in (Admit).
+func (s *Switchboard) collect(ctx context.Context, c Leg, keys <-chan rune, pins []string, admit <-chan struct{}) (keyed string, ended, admitted bool) {
 	var got strings.Builder
 	timeout := time.NewTimer(s.set.DigitTimeout)
 	defer timeout.Stop()
@@ -95,19 +103,21 @@ func (s *Switchboard) collect(ctx context.Context, c Leg, keys <-chan rune, pins
 		select {
 		case d := <-keys:
 			if d == '#' {
-				return got.String(), false
+				return got.String(), false, false
 			}
 			got.WriteRune(d)
 			if complete(got.String(), pins) {
-				return got.String(), false
+				return got.String(), false, false
 			}
 			timeout.Reset(s.set.DigitTimeout)
 		case <-timeout.C:
-			return got.String(), false
+			return got.String(), false, false
+		case <-admit:
+			return "", false, true
 		case <-c.Done():
-			return "", true
+			return "", true, false
 		case <-ctx.Done():
-			return "", true
+			return "", true, false
 		}
 	}
 }

@@ -40,10 +40,26 @@ func (s *Switchboard) room(ra dialplan.RoomAction) (*bridge.Room, error) {
 	})
 }
 
-// joinRoom puts c into the room until its call ends (or ctx does).
+// joinRoom puts c into the room until its call ends (or ctx does), and
+// into another room each time it is moved (Move).
 func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) {
+	for {
+		to := s.joinRoomOnce(ctx, c, ra, moderator, log)
+		if to == "" {
+			return
+		}
+		log.Info("moved to another room", "from", ra.Name, "room", to)
+		s.movedTo(c, to)                                     // the active call shows (and a transfer finds) its new room
+		ra, moderator = dialplan.RoomAction{Name: to}, false // the new room's defaults, as a plain participant
+	}
+}
+
+// joinRoomOnce puts c into one room until its call ends, or until it is
+// moved: then it returns the room it goes to. A room hosted on another
+// node of a cluster is reached over a cascade leg instead (cascade.go).
+func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) (moveTo string) {
 	if s.cascade(ctx, c, ra, log) { // hosted on another node: bridged to it
-		return
+		return ""
 	}
 	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller
 	defer s.hub.leave(ra.Name, c)
@@ -54,7 +70,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 		if room, err = s.room(ra); err != nil {
 			log.Error("room unavailable", "room", ra.Name, "error", err)
 			c.Hangup(ctx)
-			return
+			return ""
 		}
 		wait = s.mustWait(room, ra, moderator)
 		err = room.Join(c, bridge.JoinOptions{Muted: wait, Deaf: wait})
@@ -64,7 +80,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 		if err != nil {
 			log.Info("room refused the call", "room", room.Name(), "error", err)
 			c.Hangup(ctx)
-			return
+			return ""
 		}
 		break
 	}
@@ -74,6 +90,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	defer s.legLeft(room.Name(), c)
 	stopKeys := s.keypad(ctx, room, c, log)
 	defer stopKeys()
+	defer s.showSelfMute(room.Name(), c)()
 	s.hub.participants(room, c)
 	if (s.recordDir != "" || ra.Record) && !room.Recording() {
 		if _, err := s.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {
@@ -85,12 +102,14 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 	case <-ctx.Done():
 		s.endedByContext(ctx, c)
 		hangup(c)
+	case moveTo = <-s.moveChan(room.Name(), c.ID()):
 	}
 	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
 	if room.Len() == 0 {   // the last one out ends the recording, whoever started it
 		_ = s.stopRecording(room)
 	}
 	s.rooms.Release(room.Name()) // an empty room is forgotten
+	return moveTo
 }
 
 // record starts recording room's mix in the recording directory (the

@@ -145,6 +145,7 @@ func New(cfg Config) *Switchboard {
 	}
 	s.hub.observe = cfg.RoomEvents
 	s.transfers, s.cluster = cfg.Transfers, cfg.Cluster
+	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
 	tmpl.Logger, tmpl.Events, tmpl.Meter = log, s.events, s.meter

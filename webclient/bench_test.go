@@ -183,7 +183,7 @@ func benchAPI(tb testing.TB, ports string) *webrtc.API {
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	api, err := newAPI(&cfg, nil, slog.New(slog.DiscardHandler))
+	api, err := newAPI(&cfg, nil, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		tb.Fatal(err)
 	}

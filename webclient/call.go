@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/audio"
 )
 
@@ -49,6 +50,8 @@ type Call struct {
 	reason  string
 	muted   bool
 	onDTMF  func(digit rune)
+	// onSelfMute is told of the page's own mute (OnSelfMute).
+	onSelfMute func(on bool)
 
 	recvMu sync.Mutex
 	recv   audio.ReceiveStats // the browser's stream, counted at arrival (RFC 3550)
@@ -199,15 +202,26 @@ func (c *Call) Answer(context.Context) error {
 	return nil
 }
 
-// Notify sends a room event to the page: "joined", "left", "talking" or
-// "stopped-talking", about the participant called name.
-func (c *Call) Notify(typ, room, name string) {
-	c.send(Message{Type: typ, ID: c.id, Room: room, Name: name})
+// Notify sends a room event to the page ("joined", "left", "kicked",
+// "talking", "stopped-talking", "muted", "unmuted") about one participant.
+// The muted state goes with the events that set it (joined, muted,
+// unmuted).
+func (c *Call) Notify(typ, room string, p api.Participant) {
+	m := Message{Type: typ, ID: c.id, Room: room, Name: p.Name, Leg: p.Leg, Kind: p.Kind, Moderator: p.Moderator}
+	if typ == "joined" || typ == "muted" || typ == "unmuted" {
+		muted := p.Muted
+		m.Muted = &muted
+	}
+	c.send(m)
 }
 
 // Participants sends the page who is in its room.
-func (c *Call) Participants(room string, names []string) {
-	c.send(Message{Type: "participants", ID: c.id, Room: room, Names: names})
+func (c *Call) Participants(room string, people []api.Participant) {
+	names := make([]string, len(people))
+	for i, p := range people {
+		names[i] = p.Name
+	}
+	c.send(Message{Type: "participants", ID: c.id, Room: room, Names: names, People: people})
 }
 
 // Ringing tells the page the far end rings.
@@ -218,20 +232,24 @@ func (c *Call) Ringing() error {
 
 // Reject ends an unanswered call with a reason shown on the page.
 func (c *Call) Reject(status int, reason string) {
-	c.end(reason)
+	c.endWith(reason, status)
 }
 
-// Hangup ends the call.
-func (c *Call) Hangup(context.Context) { c.end("hung up by voxgate") }
+// Hangup ends the call: the far end hung up, or voxgate ended the call
+// (a kick, the end of a prompt or of the conference).
+func (c *Call) Hangup(context.Context) { c.end("the other side hung up") }
 
-func (c *Call) end(reason string) {
+func (c *Call) end(reason string) { c.endWith(reason, 0) }
+
+// endWith ends the call; code is the SIP status of a refused call (0: none).
+func (c *Call) endWith(reason string, code int) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
 		c.reason = reason
 		c.mu.Unlock()
 		close(c.done)
 		_ = c.pc.Close()
-		c.send(Message{Type: "ended", ID: c.id, Reason: reason})
+		c.send(Message{Type: "ended", ID: c.id, Reason: reason, Code: code})
 		r := c.ReceiveReport()
 		c.log.Info("browser call ended", "reason", reason, "received", r.Received, "lost", r.Lost, "jitter", r.Jitter)
 	})

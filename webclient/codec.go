@@ -21,3 +21,14 @@ func opusCapability() webrtc.RTPCodecCapability {
 func opusParameters() webrtc.RTPCodecParameters {
 	return webrtc.RTPCodecParameters{RTPCodecCapability: opusCapability(), PayloadType: webrtc.PayloadType(opus.Info.PayloadType)}
 }
+
+// telephoneEventMime is RFC 4733's telephone-event as pion names it.
+const telephoneEventMime = "audio/telephone-event"
+
+// telephoneEventParameters is RFC 4733 telephone-event at Opus's clock, as
+// browsers offer it (Chromium: telephone-event/48000 beside Opus) and send
+// RTCRtpSender.dtmf's digits with.
+func telephoneEventParameters() webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: telephoneEventMime,
+		ClockRate: uint32(opus.Info.Rate), SDPFmtpLine: "0-16"}, PayloadType: 101}
+}

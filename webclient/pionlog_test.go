@@ -20,7 +20,7 @@ func TestPionLogsThroughSlog(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	api, err := newAPI(&cfg, nil, log)
+	api, err := newAPI(&cfg, nil, log, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/voxgate/voxgate/api"
 )
 
 // The WebSocket protocol: one JSON object per message, with a "type".
@@ -20,20 +22,30 @@ import (
 //	{"type":"offer","id":"c1","sdp":"<offer>"}                   renegotiate a call in progress (ICE restart)
 //	{"type":"answer","id":"in1","sdp":"<offer>"}                 take an incoming call (with the page's SDP offer)
 //	{"type":"reject","id":"in1"}                                 refuse an incoming call
+//	{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"} a moderator's action in its call's room (the call
+//	                                                             keyed the moderator PIN): mute, unmute, deafen,
+//	                                                             undeafen, kick (with a leg), lock, unlock,
+//	                                                             record, stop-recording;
+//	                                                             answered "moderated" or "error"
+//	{"type":"room-stats","id":"c1"}                              the quality of each leg in the call's room
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
 //
 // voxgate to browser:
 //
-//	{"type":"hello","user":"alice"}                     on connect
+//	{"type":"hello","user":"alice","leg":"alice"}       on connect (leg: the prefix of its calls' leg ids, "<leg>/<id>")
 //	{"type":"incoming","id":"in1","name":"bob"}         a call for this user: ring (every open tab)
 //	{"type":"answer","id":"c1","sdp":"<answer>"}         the answer to a dial
 //	{"type":"candidate","id":"c1","candidate":{...}}    voxgate's trickled candidates
 //	{"type":"ringing","id":"c1"} / {"type":"answered","id":"c1"}
 //	{"type":"dtmf","id":"c1","digits":"5"}             digits the far end sent (a phone's RFC 4733 events)
-//	{"type":"ended","id":"c1","reason":"..."}           the call is over
+//	{"type":"ended","id":"c1","reason":"...","code":404} the call is over (code: the SIP status of a refused call)
 //	{"type":"error","id":"c1","message":"..."}          a message was refused; nothing else changes
-//	{"type":"participants","id":"c1","room":"001","names":["bob","carol"]}  who is in the room, on joining
-//	{"type":"joined"|"left"|"talking"|"stopped-talking","id":"c1","room":"001","name":"bob"}
+//	{"type":"participants","id":"c1","room":"001","names":["bob","carol"],
+//	 "people":[{"leg":"bob/c1","name":"bob","kind":"browser","muted":false},...]}  who is in the room, on joining
+//	{"type":"joined"|"left"|"kicked"|"talking"|"stopped-talking"|"muted"|"unmuted","id":"c1","room":"001","name":"bob",
+//	 "leg":"bob/c1","kind":"browser","muted":false}  one participant, keyed by its leg id (names need not be unique)
+//	{"type":"moderated","id":"c1","action":"lock","leg":""} a moderation action was done
+//	{"type":"room-stats","id":"c1","room":"001","locked":true,"recording":true,"stats":[{"leg","codec","loss_pct","jitter_ms"},...]}
 //	{"type":"pong"}
 
 // dtmfDigits are the DTMF digits a page may send and be sent.
@@ -71,6 +83,22 @@ type Message struct {
 	Room      string     `json:"room,omitempty"`
 	Name      string     `json:"name,omitempty"`
 	Names     []string   `json:"names,omitempty"`
+	// People are a room's participants (participants); Leg, Kind, Muted
+	// and Moderator the one a room event is about.
+	People    []api.Participant `json:"people,omitempty"`
+	Leg       string            `json:"leg,omitempty"`
+	Kind      string            `json:"kind,omitempty"`
+	Muted     *bool             `json:"muted,omitempty"`
+	Moderator bool              `json:"moderator,omitempty"`
+	// Action is a moderation action (moderate, moderated).
+	Action string `json:"action,omitempty"`
+	// Stats are the quality of a room's legs (room-stats), with the room's
+	// state.
+	Stats     []LegQuality `json:"stats,omitempty"`
+	Locked    bool         `json:"locked,omitempty"`
+	Recording bool         `json:"recording,omitempty"`
+	// Code is the SIP status of a call that was refused (ended).
+	Code int `json:"code,omitempty"`
 }
 
 // DecodeMessage parses and validates one message from a browser.
@@ -126,6 +154,15 @@ func DecodeMessage(b []byte) (Message, error) {
 		}
 	case "mute":
 		return m, need(m.ID != "" && m.On != nil, "on")
+	case "moderate":
+		if err := need(m.ID != "" && m.Action != "", "action"); err != nil {
+			return m, err
+		}
+		if !roomActions[m.Action] {
+			return m, need(m.Leg != "", "leg")
+		}
+	case "room-stats":
+		return m, need(m.ID != "", "id")
 	case "ping":
 	default:
 		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)

@@ -168,8 +168,9 @@ type Server struct {
 	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
 	guests   *guestSigner
-	guestKey []byte // WithGuestKey's
-	api      *webrtc.API
+	guestKey []byte      // WithGuestKey's
+	api      *webrtc.API // the page's calls: Opus
+	sipAPI   *webrtc.API // browsers' SIP calls (sipmedia.go): Opus and RFC 4733 telephone-event
 	http     *http.Server
 	ln       net.Listener
 	upgrader websocket.Upgrader
@@ -218,8 +219,15 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 			s.log.Info("web.guest_key is not set: guest links are signed with a key made at start and stop working when voxgate restarts")
 		}
 	}
+	var iceMux ice.UDPMux
+	if s.iceConn != nil {
+		iceMux = webrtc.NewICEUDPMux(nil, s.iceConn) // one for both APIs
+	}
 	var err error
-	if s.api, err = newAPI(&s.cfg, s.iceConn, s.log); err != nil {
+	if s.api, err = newAPI(&s.cfg, iceMux, s.log, false); err != nil {
+		return nil, err
+	}
+	if s.sipAPI, err = newAPI(&s.cfg, iceMux, s.log, true); err != nil {
 		return nil, err
 	}
 	if err := s.newMetrics(); err != nil {
@@ -240,12 +248,19 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	return s, nil
 }
 
-// newAPI builds pion's API: Opus only, the interceptors audio needs (RTCP
-// reports, TWCC), ICE limited to UDP4 on the configured addresses and ports, no mDNS.
-func newAPI(cfg *Config, iceConn net.PacketConn, log *slog.Logger) (*webrtc.API, error) {
+// newAPI builds pion's API: Opus (and with events RFC 4733
+// telephone-event at Opus's clock), the interceptors audio needs (RTCP
+// reports, TWCC), ICE limited to UDP4 on the configured addresses and ports,
+// no mDNS, over mux when it is set.
+func newAPI(cfg *Config, mux ice.UDPMux, log *slog.Logger, events bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterCodec(opusParameters(), webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
+	}
+	if events {
+		if err := m.RegisterCodec(telephoneEventParameters(), webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, err
+		}
 	}
 	se := webrtc.SettingEngine{LoggerFactory: logging.Pion(log)} // pion's logs through slog
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -266,8 +281,8 @@ func newAPI(cfg *Config, iceConn net.PacketConn, log *slog.Logger) (*webrtc.API,
 	if cfg.LoopbackICE {
 		se.SetIncludeLoopbackCandidate(true)
 	}
-	if iceConn != nil {
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, iceConn))
+	if mux != nil {
+		se.SetICEUDPMux(mux)
 	}
 	// RTCP: sender/receiver reports, TWCC feedback (registerInterceptors).
 	reg := &interceptor.Registry{}

@@ -28,11 +28,12 @@ type signal struct {
 	wmu   sync.Mutex
 	mu    sync.Mutex
 	calls map[string]*Call
+	over  map[string]bool // ids of its calls that ended (at most maxOver)
 	wg    sync.WaitGroup
 }
 
 func newSignal(s *Server, conn *websocket.Conn, id identity) *signal {
-	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}}
+	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}, over: map[string]bool{}}
 	log := s.log.With("user", id.user, "remote", conn.RemoteAddr())
 	if id.guest() {
 		b := make([]byte, 4)
@@ -75,7 +76,7 @@ func (g *signal) run(ctx context.Context) {
 		g.s.register(g)
 		defer g.s.unregister(g)
 	}
-	g.send(Message{Type: "hello", User: g.user, Room: g.room})
+	g.send(Message{Type: "hello", User: g.user, Room: g.room, Leg: g.legID})
 	g.log.Info("browser connected")
 	for {
 		_, data, err := g.conn.ReadMessage()
@@ -90,6 +91,16 @@ func (g *signal) run(ctx context.Context) {
 		}
 		g.handle(ctx, m)
 	}
+}
+
+// maxOver bounds how many ended calls a socket remembers.
+const maxOver = 64
+
+// wasCall reports whether id is a call of this page that ended.
+func (g *signal) wasCall(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.over[id]
 }
 
 func (g *signal) call(id string) *Call {
@@ -151,12 +162,21 @@ func (g *signal) handle(ctx context.Context, m Message) {
 	case "candidate":
 		c := g.call(m.ID)
 		if c == nil {
-			g.fail(m.ID, "no such call")
+			// Late candidates of a call that just ended (or was refused)
+			// are dropped: an error here could reach the page before the
+			// call's "ended" and be taken for the reason.
+			if !g.wasCall(m.ID) {
+				g.fail(m.ID, "no such call")
+			}
 			return
 		}
 		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
 		if err := c.pc.AddICECandidate(init); err != nil {
-			g.fail(m.ID, "bad candidate: "+err.Error())
+			select {
+			case <-c.done: // the call ended as the candidate came: nothing to tell
+			default:
+				g.fail(m.ID, "bad candidate: "+err.Error())
+			}
 		}
 	case "hangup":
 		if c := g.call(m.ID); c != nil {
@@ -164,10 +184,18 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		}
 	case "mute":
 		if c := g.call(m.ID); c != nil {
-			c.mu.Lock()
-			c.muted = *m.On
-			c.mu.Unlock()
+			c.setMuted(*m.On)
 		}
+	case "room-stats":
+		if err := g.roomStats(m); err != nil {
+			g.fail(m.ID, err.Error())
+		}
+	case "moderate":
+		if err := g.moderate(m); err != nil {
+			g.fail(m.ID, err.Error())
+			return
+		}
+		g.send(Message{Type: "moderated", ID: m.ID, Action: m.Action, Leg: m.Leg})
 	case "dtmf":
 		c := g.call(m.ID)
 		if c == nil {
@@ -275,6 +303,10 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 		<-c.done
 		g.mu.Lock()
 		delete(g.calls, m.ID)
+		if len(g.over) >= maxOver {
+			clear(g.over)
+		}
+		g.over[m.ID] = true
 		g.mu.Unlock()
 	}()
 	return c, nil

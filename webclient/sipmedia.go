@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +35,12 @@ const gatherTimeout = 10 * time.Second
 // SIPPeer is one SIP call's WebRTC media.
 type SIPPeer struct {
 	pc     *webrtc.PeerConnection
-	track  *webrtc.TrackLocalStaticRTP
+	track  *sipTrack
 	sender *webrtc.RTPSender
 	log    *slog.Logger
 	ctx    context.Context
+
+	opusPT, eventPT atomic.Uint32 // agreed with the browser (eventPT 0: none)
 
 	call      atomic.Pointer[net.UDPAddr] // where the browser's RTP goes
 	conn      atomic.Pointer[net.PacketConn]
@@ -55,15 +58,17 @@ func (m *SIPMedia) NewMedia(ctx context.Context, log *slog.Logger) (*SIPPeer, er
 	}
 	cfg.BundlePolicy = webrtc.BundlePolicyMaxBundle
 	cfg.RTCPMuxPolicy = webrtc.RTCPMuxPolicyRequire
-	pc, err := m.s.api.NewPeerConnection(cfg)
+	pc, err := m.s.sipAPI.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, err
 	}
 	p := &SIPPeer{pc: pc, log: log, ctx: ctx, done: make(chan struct{})}
-	if p.track, err = webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", "voxgate"); err != nil {
+	static, err := webrtc.NewTrackLocalStaticRTP(opusCapability(), "audio", "voxgate")
+	if err != nil {
 		_ = pc.Close()
 		return nil, err
 	}
+	p.track = &sipTrack{TrackLocalStaticRTP: static}
 	if p.sender, err = pc.AddTrack(p.track); err != nil {
 		_ = pc.Close()
 		return nil, err
@@ -103,7 +108,11 @@ func (p *SIPPeer) Answer(offer []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.gathered(answer)
+	sdp, err := p.gathered(answer)
+	if err == nil {
+		p.agreed()
+	}
+	return sdp, err
 }
 
 // Offer returns an offer with every candidate.
@@ -132,18 +141,40 @@ func (p *SIPPeer) gathered(d webrtc.SessionDescription) ([]byte, error) {
 
 // Accept applies the browser's answer.
 func (p *SIPPeer) Accept(answer []byte) error {
-	return p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)})
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(answer)}); err != nil {
+		return err
+	}
+	p.agreed()
+	return nil
+}
+
+// agreed notes the payload types of Opus and telephone-event agreed with
+// the browser, once both descriptions are set.
+func (p *SIPPeer) agreed() {
+	opusPT, eventPT := uint32(opusParameters().PayloadType), uint32(0)
+	for _, c := range p.sender.GetParameters().Codecs {
+		switch {
+		case c.MimeType == webrtc.MimeTypeOpus:
+			opusPT = uint32(c.PayloadType)
+		case strings.EqualFold(c.MimeType, telephoneEventMime) && c.ClockRate == uint32(opusParameters().ClockRate):
+			eventPT = uint32(c.PayloadType)
+		}
+	}
+	p.opusPT.Store(opusPT)
+	p.eventPT.Store(eventPT)
 }
 
 // OpusPT is the payload type of Opus agreed with the browser.
 func (p *SIPPeer) OpusPT() uint8 {
-	for _, c := range p.sender.GetParameters().Codecs {
-		if c.MimeType == webrtc.MimeTypeOpus {
-			return uint8(c.PayloadType)
-		}
+	if pt := p.opusPT.Load(); pt != 0 {
+		return uint8(pt)
 	}
 	return uint8(opusParameters().PayloadType)
 }
+
+// EventPT is the payload type of RFC 4733 telephone-event (at Opus's
+// clock, 48000) agreed with the browser; 0 when it offered or took none.
+func (p *SIPPeer) EventPT() uint8 { return uint8(p.eventPT.Load()) }
 
 // Relay sends the browser's RTP on conn to call, and what arrives on conn
 // from call to the browser.
@@ -201,7 +232,11 @@ func (p *SIPPeer) egress(conn net.PacketConn, call netip.AddrPort) {
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		if err := p.track.WriteRTP(&pkt); err != nil && errors.Is(err, net.ErrClosed) {
+		write := p.track.WriteRTP
+		if ept := p.eventPT.Load(); ept != 0 && uint32(pkt.PayloadType) == ept {
+			write = p.track.writeEvent // an RFC 4733 digit: its own payload type
+		}
+		if err := write(&pkt); err != nil && errors.Is(err, net.ErrClosed) {
 			return
 		}
 	}
@@ -232,5 +267,47 @@ func (p *SIPPeer) Close() error {
 		}
 		p.wg.Wait()
 	})
+	return err
+}
+
+// sipTrack is a SIP call's audio to the browser: pion's static RTP track,
+// which stamps Opus's payload type on every packet it writes, and RFC 4733
+// telephone-events written on the same stream (SSRC and sequence numbers)
+// with their own payload type, as a phone sends them.
+type sipTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	mu     sync.RWMutex
+	ssrc   uint32
+	stream webrtc.TrackLocalWriter // nil until pion binds the track
+}
+
+// Bind is pion's: it notes the stream events are written to.
+func (t *sipTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	c, err := t.TrackLocalStaticRTP.Bind(ctx)
+	if err == nil {
+		t.mu.Lock()
+		t.ssrc, t.stream = uint32(ctx.SSRC()), ctx.WriteStream()
+		t.mu.Unlock()
+	}
+	return c, err
+}
+
+// Unbind is pion's.
+func (t *sipTrack) Unbind(ctx webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	t.stream = nil
+	t.mu.Unlock()
+	return t.TrackLocalStaticRTP.Unbind(ctx)
+}
+
+// writeEvent sends an RFC 4733 packet as it is but for the SSRC.
+func (t *sipTrack) writeEvent(pkt *rtp.Packet) error {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.stream == nil {
+		return nil // not bound yet (or any more): the digit is lost, as audio would be
+	}
+	pkt.SSRC = t.ssrc
+	_, err := t.stream.WriteRTP(&pkt.Header, pkt.Payload)
 	return err
 }

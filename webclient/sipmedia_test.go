@@ -25,6 +25,8 @@ func newBrowserPeer(t *testing.T) *browserPeer {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	_ = m.RegisterDefaultCodecs()
+	// Chromium offers RFC 4733 events at Opus's clock, on payload type 110.
+	_ = m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000}, PayloadType: 110}, webrtc.RTPCodecTypeAudio)
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -124,11 +126,39 @@ func relayCheck(t *testing.T, p *SIPPeer, b *browserPeer) {
 			if !bytes.Equal(got.Payload, out.Payload) {
 				t.Fatalf("the browser got payload %x, want %x", got.Payload, out.Payload)
 			}
-			return
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no RTP from the call reached the browser")
+			}
+			continue
+		}
+		break
+	}
+	// An RFC 4733 event from the call reaches the browser with the
+	// telephone-event payload type agreed (not stamped as Opus).
+	ept := p.EventPT()
+	if ept == 0 || ept == pt {
+		t.Fatalf("telephone-event payload type %d agreed (Opus %d)", ept, pt)
+	}
+	ev := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: ept, SequenceNumber: 8, Timestamp: 4800, SSRC: 99, Marker: true}, Payload: []byte{5, 10, 0, 160}}
+	raw, _ = ev.Marshal()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		if _, err := call.WriteToUDPAddrPort(raw, relay.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-b.got:
+			if got.PayloadType == ept && bytes.Equal(got.Payload, ev.Payload) {
+				return
+			}
+			if got.PayloadType != pt {
+				t.Fatalf("the browser got payload type %d, want %d (event) or %d (Opus)", got.PayloadType, ept, pt)
+			}
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no RTP from the call reached the browser")
+			t.Fatal("no RFC 4733 event from the call reached the browser")
 		}
 	}
 }

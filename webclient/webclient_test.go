@@ -320,7 +320,8 @@ func TestBrowserEchoWithPion(t *testing.T) {
 
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range []string{`{"type":"dial","id":"c1","number":"9196","sdp":"v=0\r\n"}`, `{"type":"ping"}`,
-		`{"type":"candidate","id":"c1","candidate":{"candidate":"x","sdpMid":"0","sdpMLineIndex":0}}`, `{"type":"mute","id":"c","on":true}`, `{"type":"join","id":"c2","room":"8001","sdp":"v=0\r\n"}`, `{"type":"dtmf","id":"c","digits":"1#"}`} {
+		`{"type":"candidate","id":"c1","candidate":{"candidate":"x","sdpMid":"0","sdpMLineIndex":0}}`, `{"type":"mute","id":"c","on":true}`, `{"type":"join","id":"c2","room":"8001","sdp":"v=0\r\n"}`, `{"type":"dtmf","id":"c","digits":"1#"}`,
+		`{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"}`, `{"type":"moderate","id":"c1","action":"lock"}`, `{"type":"room-stats","id":"c1"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -58,16 +58,20 @@ func testCerts(t *testing.T) (caFile, certFile, keyFile string) {
 	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", der), write("key.pem", "EC PRIVATE KEY", kb)
 }
 
-// startTLSGateway starts voxgate with a TLS listener too; it returns the
-// TLS listener's address and the CA file.
-func startTLSGateway(t *testing.T) (*gateway, string, string) {
+// startTLSGateway starts voxgate with a TLS listener too (and mutate's
+// changes to the config, and sipOpts); it returns the TLS listener's address
+// and the CA file.
+func startTLSGateway(t *testing.T, mutate func(*Config), sipOpts ...sip.Option) (*gateway, string, string) {
 	t.Helper()
 	caFile, cert, key := testCerts(t)
 	tlsPort := peertest.FreePorts(t, 1)
-	g := startGateway(t, func(cfg *Config) {
+	g := startGatewayWith(t, func(cfg *Config) {
 		cfg.SIP.Listen = append(cfg.SIP.Listen, sip.Listener{Transport: "tls", Addr: fmt.Sprintf("127.0.0.1:%d", tlsPort)})
 		cfg.SIP.TLSCert, cfg.SIP.TLSKey = cert, key
-	})
+		if mutate != nil {
+			mutate(cfg)
+		}
+	}, sipOpts...)
 	return g, fmt.Sprintf("127.0.0.1:%d", tlsPort), caFile
 }
 
@@ -75,10 +79,10 @@ func startTLSGateway(t *testing.T) (*gateway, string, string) {
 // then voxgate calls it over its registration's connection.
 func TestBaresipTLS(t *testing.T) {
 	peertest.Need(t, "baresip")
-	g, tlsAddr, caFile := startTLSGateway(t)
+	g, tlsAddr, caFile := startTLSGateway(t, nil)
 	const freq = 700
 	b := peertest.StartPhone(t, tlsAddr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: freq,
-		Register: true, Dial: "9196", TLS: true, CAFile: caFile})
+		Register: true, Dial: "9196", Transport: "tls", CAFile: caFile})
 	bs := g.srv.Bindings("alice")
 	if len(bs) != 1 || !strings.EqualFold(bs[0].Transport, "tls") {
 		t.Fatalf("bindings %+v, want one over TLS", bs)

@@ -118,9 +118,11 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/login", "", `{"user":`, 400},
 		{"POST", "/api/v1/login", "", `{"user":"` + strings.Repeat("a", 5000) + `"}`, 413},
 		{"GET", "/api/v1/session", "", "", 401},
+		{"GET", "/api/v1/session/calls", "", "", 401},
 		{"POST", "/api/v1/login", "", `{"user":"alice","password":"alice-secret"}`, 200},
 		{"GET", "/api/v1/session", "", "", 200},
 		{"GET", "/api/session", "", "", 200}, // an alias
+		{"GET", "/api/v1/session/calls", "", "", 200},
 		{"POST", "/api/v1/logout", "", "", 200},
 		{"GET", "/metrics", metricsTok, "", 200},
 		{"GET", "/metrics", readTok, "", 403},
@@ -164,11 +166,18 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"GET", "/api/v1/recordings", readTok, "", 200},
 		{"GET", "/api/v1/recordings/" + recording, readTok, "", 200},
 		{"GET", "/api/v1/recordings/nope", readTok, "", 404},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/admit", adminTok, "", 200}, // not waiting: as it was
+		{"POST", "/api/v1/rooms/002/legs/nobody/admit", adminTok, "", 404},
+		{"GET", "/api/v1/pin-callers", readTok, "", 200},
+		{"GET", "/api/v1/pin-callers", metricsTok, "", 403},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"no room!"}`, 400},
+		{"POST", "/api/v1/rooms/002/legs/nobody/move", adminTok, `{"room":"003"}`, 404},
+		{"POST", "/api/v1/rooms/002/legs/" + legs["alice"] + "/move", adminTok, `{"room":"003"}`, 200},
 		{"POST", "/api/v1/calls/nope/transfer", adminTok, `{"to":"8003"}`, 404},
 		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", readTok, `{"to":"8003"}`, 403},
 		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":""}`, 400},
 		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":"9196"}`, 403}, // the echo: not a transfer's target
-		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":"8003"}`, 202}, // alice moves to room 003
+		{"POST", "/api/v1/calls/" + aliceCall + "/transfer", adminTok, `{"to":"8004"}`, 202}, // alice moves on from room 003 to 004
 		{"DELETE", "/api/v1/calls/nope", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/nobody", adminTok, "", 404},
 		{"DELETE", "/api/v1/rooms/002/legs/" + legs["bob"], adminTok, "", 200},

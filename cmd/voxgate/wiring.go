@@ -30,6 +30,7 @@ var (
 	_ switchboard.EarlyMediaLeg = (*sip.Call)(nil)
 	_ switchboard.EarlyMediaLeg = (*webclient.Call)(nil)
 	_ bridge.Leg                = (*sip.EarlyMedia)(nil)
+	_ switchboard.SelfMuter     = (*webclient.Call)(nil)
 	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
 	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
 	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)

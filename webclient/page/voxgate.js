@@ -39,20 +39,33 @@ class Voxgate {
     return j.user;
   }
   async logout() { await fetch(this.base + "/api/v1/logout", {method: "POST"}); }
+  // connect opens the WebSocket; a "disconnected" event tells when an open
+  // one closes (the page may connect again).
   connect() {
     return new Promise((resolve, reject) => {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
-      this.ws = new WebSocket(proto + "//" + location.host + "/ws");
-      this.ws.onmessage = (e) => {
+      const ws = new WebSocket(proto + "//" + location.host + "/ws");
+      this.ws = ws;
+      let open = false;
+      ws.onmessage = (e) => {
         const m = JSON.parse(e.data);
+        if (m.type === "hello") this.legPrefix = m.leg || this.user;
         this.inbox = this.inbox.then(() => this.onmessage(m))
           .catch((err) => this.onevent({type: "error", id: m.id, message: String(err)}));
       };
-      this.ws.onopen = () => resolve();
-      this.ws.onerror = () => reject(new Error("the connection to voxgate failed"));
-      this.ws.onclose = () => this.onevent({type: "disconnected"});
+      ws.onopen = () => { open = true; this.connected = true; resolve(); };
+      ws.onerror = () => { if (!open) reject(new Error("the connection to voxgate failed")); };
+      ws.onclose = () => {
+        this.connected = false;
+        for (const id of Object.keys(this.calls)) this.close(id); // voxgate ends them with the socket
+        if (open) this.onevent({type: "disconnected"});
+        else reject(new Error("the connection to voxgate failed"));
+      };
     });
   }
+  // legOf is the leg id voxgate gives one of this page's calls (the REST
+  // API's and the room events' leg id).
+  legOf(id) { return (this.legPrefix || this.user) + "/" + id; }
   send(m) { this.ws.send(JSON.stringify(m)); }
   // dial calls number with the microphone stream; returns the call.
   async dial(number, stream, opts) {

@@ -130,7 +130,14 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 	t.Helper()
 	dir := t.TempDir()
 	port := FreePorts(t, 3) // SIP UDP+TCP on port, TLS on port+1, ctrl on port+2
-	rtp := FreePorts(t, 40)
+	// baresip (libre) puts RTP on an even port and RTCP on the next, and
+	// rounds an odd start of rtp_ports down: a range starting at an odd
+	// port gave it one below the range (a capture of the range then saw
+	// nothing). So the range starts even.
+	rtp := FreePorts(t, 41)
+	if rtp%2 == 1 {
+		rtp++
+	}
 	src := o.Source
 	if src == "" {
 		src = filepath.Join(dir, "silence.wav")

@@ -31,10 +31,11 @@ type Phone struct {
 	// "srtp" (RTP/AVP with a=crypto, best effort) or "srtp-mand" (RTP/SAVP,
 	// a plain offer is refused 488); "": plain RTP.
 	MediaEnc string
-	// TLS makes it register and call over TLS (;transport=tls, addr being
-	// voxgate's TLS listener), trusting the CA in CAFile.
-	TLS    bool
-	CAFile string
+	// Transport is the SIP transport it registers and calls over: "" or
+	// "udp", "tcp" (;transport=tcp), or "tls" (;transport=tls, addr being
+	// voxgate's TLS listener, trusting the CA in CAFile).
+	Transport string
+	CAFile    string
 }
 
 // account is the phone's baresip accounts line at addr.
@@ -63,10 +64,10 @@ func (p Phone) Account(addr string) string { return p.account(addr) }
 
 // uriParams are the parameters of the URIs the phone uses.
 func (p Phone) uriParams() string {
-	if p.TLS {
-		return ";transport=tls"
+	if p.Transport == "" || p.Transport == "udp" {
+		return ""
 	}
-	return ""
+	return ";transport=" + p.Transport
 }
 
 func cmpOr(s, d string) string {
