@@ -78,6 +78,20 @@ func TestCascadeToRoomOnAnotherNode(t *testing.T) {
 	b.hangUp()
 	waitEnded(t, bdone)
 	eventually(t, "the cascade leg hung up", func() bool { _, _, e := far.state(); return e == "hangup" })
+
+	// A guest link's call (JoinRoom) is cascaded too.
+	g := newFakeLeg("guest-1/c1", "Gina Guest", "bridge")
+	gdone := make(chan struct{})
+	go func() {
+		defer close(gdone)
+		sb.JoinRoom(context.Background(), g, "bridge", "guest")
+	}()
+	eventually(t, "a cascade leg for the guest", func() bool { return len(cl.placed()) == 3 })
+	if far = cl.placed()[2]; far.caller != "Gina Guest" || inRoom(sb, "bridge", "guest-1/c1") {
+		t.Fatalf("the guest's cascade leg is from %q; in the room here: %v", far.caller, inRoom(sb, "bridge", "guest-1/c1"))
+	}
+	g.hangUp()
+	waitEnded(t, gdone)
 }
 
 // A cascade leg from another node joins the room here even when the
