@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,6 +67,13 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 		t.Fatal("the nodes did not join the cluster (node:<id> in Redis)")
 	}
 	kamAddr, _ := startClusterKamailio(t, advertised, red.Port)
+
+	// 0. A stranger's INVITE through Kamailio cannot pass for a cascade leg:
+	// Kamailio strips X-Voxgate-Room (here it would come from 127.0.0.1, a
+	// node's address), so the dialplan answers it (403: not a room).
+	if code := inviteStatus(t, kamAddr, "555", "X-Voxgate-Room: 8300\r\n"); code != 403 {
+		t.Fatalf("an INVITE to 555 with X-Voxgate-Room through Kamailio got %d, want 403 from the dialplan", code)
+	}
 
 	// 1. Two phones in room 8300 through Kamailio, a page on the other node.
 	const room = "8300"
@@ -164,4 +172,40 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	if secs := alice.HeardSeconds(pageHz, 0); secs < 2 {
 		t.Errorf("alice heard the page for %.1f s", secs)
 	}
+}
+
+// inviteStatus sends a bare INVITE (no SDP) for number to addr over UDP,
+// with extra header lines, and returns the final status.
+func inviteStatus(t *testing.T, addr, number, extra string) int {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	to, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().String()
+	msg := fmt.Sprintf("INVITE sip:%[1]s@%[2]s SIP/2.0\r\nVia: SIP/2.0/UDP %[3]s;branch=z9hG4bK-stranger;rport\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:stranger@%[3]s>;tag=s1\r\nTo: <sip:%[1]s@%[2]s>\r\nCall-ID: stranger-%[3]s\r\n"+
+		"CSeq: 1 INVITE\r\nContact: <sip:stranger@%[3]s>\r\n%[4]sContent-Length: 0\r\n\r\n", number, addr, local, extra)
+	if _, err := conn.WriteTo([]byte(msg), to); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		_ = conn.SetReadDeadline(deadline)
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		var code int
+		if _, err := fmt.Sscanf(string(buf[:n]), "SIP/2.0 %d", &code); err == nil && code >= 200 {
+			return code
+		}
+	}
+	t.Fatalf("no final answer to the INVITE to %s through %s", number, addr)
+	return 0
 }
