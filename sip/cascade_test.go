@@ -2,7 +2,6 @@ package sip
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,7 +41,7 @@ func TestCascadeLegTrustedFromNodesOnly(t *testing.T) {
 		{false, "8300", "guest", "carol", "8300", "carol"},
 	} {
 		trust.Store(tc.trusted)
-		c, err := node.DialNode(ctx, addr, tc.room, tc.from)
+		c, err := node.DialNode(ctx, addr, Cascade{Room: tc.room}, tc.from)
 		if err != nil {
 			t.Fatalf("case %d: %v", i, err)
 		}
@@ -57,11 +56,27 @@ func TestCascadeLegTrustedFromNodesOnly(t *testing.T) {
 		c.Hangup(ctx)
 	}
 	trust.Store(true)
-	var rej *Rejection
-	if _, err := node.DialNode(ctx, addr, "../../etc", "carol"); !errors.As(err, &rej) || rej.Status != 400 {
-		t.Errorf("a cascade leg for room ../../etc: %v, want a 400", err)
+	// The flags of the participant's admission reach the host.
+	want := Cascade{Room: "8300", Moderator: true, WaitForModerator: true}
+	c, err := node.DialNode(ctx, addr, want, "carol")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := node.DialNode(ctx, "sip:", "8300", "carol"); err == nil {
+	calls, _ := echo.snapshot()
+	if got := calls[len(calls)-1].Cascade(); got != want {
+		t.Errorf("the host read %+v, want %+v", got, want)
+	}
+	c.Hangup(ctx)
+	// A node that sends a room name no room can have gets a 400.
+	raw := newRawClient(t, host.Addrs()[0].String())
+	raw.send(request("INVITE", "sip:room@"+host.Addrs()[0].String(), "bad-room", 1, CascadeHeader+": ../../etc;moderator\n", ""))
+	if res := raw.final(5 * time.Second); res.StatusCode != 400 {
+		t.Errorf("a cascade leg for room ../../etc got %d %s, want 400", res.StatusCode, res.Reason)
+	}
+	if _, err := node.DialNode(ctx, addr, Cascade{Room: "a/b"}, "carol"); err == nil {
+		t.Error("a room name no room can have was dialled")
+	}
+	if _, err := node.DialNode(ctx, "sip:", Cascade{Room: "8300"}, "carol"); err == nil {
 		t.Error("a node address without a host was dialled")
 	}
 }
@@ -70,21 +85,26 @@ func TestCascadeLegTrustedFromNodesOnly(t *testing.T) {
 // recording's file name among others): never a path, never control
 // characters, never empty or long.
 func FuzzCascadeRoom(f *testing.F) {
-	for _, s := range []string{"8300", " Team Room ", "", "..", "../x", "a\\b", "\x00", strings.Repeat("r", 129), "Café"} {
+	for _, s := range []string{"8300", " Team Room ", "", "..", "../x", "a\\b", "\x00", strings.Repeat("r", 129), "Café", "8300;moderator;wait", "8300 ; end ;x"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		room, err := cascadeRoom(v)
+		cs, err := parseCascade(v)
 		if err != nil {
 			return
 		}
-		if room == "" || len(room) > 128 || strings.ContainsAny(room, "/\\") || room == ".." || room == "." || !utf8.ValidString(room) {
+		room := cs.Room
+		if room == "" || len(room) > 128 || strings.ContainsAny(room, "/\\;") || room == ".." || room == "." || !utf8.ValidString(room) {
 			t.Fatalf("%q accepted as room %q", v, room)
 		}
 		for _, r := range room {
 			if unicode.IsControl(r) {
 				t.Fatalf("%q accepted with a control character", v)
 			}
+		}
+		again, err := parseCascade(cs.header()) // what DialNode sends reads back the same
+		if err != nil || again != cs {
+			t.Fatalf("%q: %+v sent as %q reads back %+v %v", v, cs, cs.header(), again, err)
 		}
 	})
 }

@@ -887,6 +887,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	if origin.Kind == "cascade" {
+		c.cascade, _, _ = s.cascadeOf(req)
+	}
 	if wl != nil {
 		wl.connect(netip.AddrPortFrom(s.mediaIP, uint16(sess.port)))
 		c.wrtc, kept = wl, true

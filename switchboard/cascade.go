@@ -12,10 +12,19 @@ import (
 // (README: "More than one machine"). A room lives on one node; a leg for
 // it that reaches another node is bridged to the host over a cascade leg.
 type Cluster interface {
-	// RoomElsewhere claims room for this node when no live node hosts it
-	// and returns nil (host it here), or returns a way to call the room on
-	// the live node that hosts it (a cascade leg).
-	RoomElsewhere(ctx context.Context, room string) Device
+	// RoomElsewhere claims room.Name for this node when no live node hosts
+	// it and returns nil (host it here), or returns a way to call the room
+	// on the live node that hosts it (a cascade leg carrying room).
+	RoomElsewhere(ctx context.Context, room CascadeRoom) Device
+}
+
+// CascadeRoom is what a cascade leg tells the room's node: the room, and
+// how the participant was admitted where it entered (its PIN checked
+// there): as a moderator, and the room's moderator rules.
+type CascadeRoom struct {
+	Name                               string
+	Moderator                          bool
+	WaitForModerator, EndWithModerator bool
 }
 
 // hereOnly marks a context whose leg must join the room on this node: a
@@ -23,22 +32,31 @@ type Cluster interface {
 type hereOnly struct{}
 
 // HostRoom puts a cascade leg (another node's participant, checked there:
-// PIN and rules) straight into room on this node, never cascading it
-// further, whatever the cluster says.
-func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room, origin string) {
+// PIN and rules) straight into room on this node, as the moderator or
+// plain participant it entered as there, never cascading it further,
+// whatever the cluster says.
+func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room CascadeRoom, origin string) {
 	s.owned(ctx, c, func(ctx context.Context) {
-		s.joinDirectly(context.WithValue(ctx, hereOnly{}, true), c, room, origin)
+		ctx = context.WithValue(ctx, hereOnly{}, true)
+		ra := dialplan.RoomAction{Name: room.Name, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
+		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room.Name)
+		log.Debug("joins a room from another node", "moderator", room.Moderator)
+		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
+		if err := s.answer(ctx, c); err != nil {
+			return
+		}
+		s.joinRoom(ctx, c, ra, room.Moderator, log)
 	})
 }
 
 // cascade bridges c to room on the node hosting it, when that is another
 // node, until either side ends. It reports false when c is to join the
 // room here (hosted here or nowhere, or the host did not take the leg).
-func (s *Switchboard) cascade(ctx context.Context, c Leg, ra dialplan.RoomAction, log *slog.Logger) bool {
+func (s *Switchboard) cascade(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) bool {
 	if s.cluster == nil || ctx.Value(hereOnly{}) != nil {
 		return false
 	}
-	dev := s.cluster.RoomElsewhere(ctx, ra.Name)
+	dev := s.cluster.RoomElsewhere(ctx, CascadeRoom{Name: ra.Name, Moderator: moderator, WaitForModerator: ra.WaitForModerator, EndWithModerator: ra.EndWithModerator})
 	if dev == nil {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeCluster says which rooms are hosted on another node and hands out
@@ -14,14 +15,15 @@ type fakeCluster struct {
 	mu     sync.Mutex
 	remote map[string]bool // rooms hosted elsewhere
 	fail   bool            // the host refuses the cascade leg
-	asked  []string
+	asked  []CascadeRoom
 	legs   []*fakeLeg
 }
 
-func (c *fakeCluster) RoomElsewhere(_ context.Context, room string) Device {
+func (c *fakeCluster) RoomElsewhere(_ context.Context, cr CascadeRoom) Device {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.asked = append(c.asked, room)
+	c.asked = append(c.asked, cr)
+	room := cr.Name
 	if !c.remote[room] {
 		return nil
 	}
@@ -105,7 +107,7 @@ func TestCascadeLegNeverCascadesAgain(t *testing.T) {
 	cdone := make(chan struct{})
 	go func() {
 		defer close(cdone)
-		sb.HostRoom(context.Background(), c, "bridge", "cascade")
+		sb.HostRoom(context.Background(), c, CascadeRoom{Name: "bridge"}, "cascade")
 	}()
 	eventually(t, "the cascade leg in the room here", func() bool { return inRoom(sb, "bridge", "c") })
 	cl.mu.Lock()
@@ -124,4 +126,51 @@ func TestCascadeLegNeverCascadesAgain(t *testing.T) {
 	c.hangUp()
 	waitEnded(t, adone)
 	waitEnded(t, cdone)
+}
+
+// A moderator admitted by PIN on the entering node is a moderator on the
+// room's node: the cascade leg carries it and the room's rules, and there a
+// plain participant waits until it arrives.
+func TestCascadeCarriesModerator(t *testing.T) {
+	entry, _ := testBoard(t, testPlan)
+	cl := &fakeCluster{remote: map[string]bool{"board": true}}
+	entry.cluster = cl
+	mod := newFakeLeg("m1", "alice", "7001")
+	mdone := call(entry, mod, "user")
+	mod.waitKeys(t)
+	mod.key("9999#", time.Millisecond)
+	eventually(t, "a cascade leg for the moderator", func() bool { return len(cl.placed()) == 1 })
+	cl.mu.Lock()
+	asked := cl.asked[len(cl.asked)-1]
+	cl.mu.Unlock()
+	if want := (CascadeRoom{Name: "board", Moderator: true, WaitForModerator: true}); asked != want {
+		t.Fatalf("the cascade leg carries %+v, want %+v", asked, want)
+	}
+	mod.hangUp()
+	waitEnded(t, mdone)
+
+	// On the room's node: a plain participant from another node waits, the
+	// moderator from another node lets it in.
+	host, _ := testBoard(t, testPlan)
+	join := func(l *fakeLeg, cr CascadeRoom) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			host.HostRoom(context.Background(), l, cr, "cascade")
+		}()
+		return done
+	}
+	g := newFakeLeg("g1", "bob", "board")
+	gdone := join(g, CascadeRoom{Name: "board", WaitForModerator: true})
+	eventually(t, "the participant waits", func() bool { return inRoom(host, "board", "g1") && legOf(t, host, "board", "g1").Waiting })
+	m := newFakeLeg("m2", "alice", "board")
+	m2done := join(m, CascadeRoom{Name: "board", Moderator: true, WaitForModerator: true})
+	eventually(t, "the participant is let in", func() bool { return !legOf(t, host, "board", "g1").Waiting })
+	if !legOf(t, host, "board", "m2").Moderator {
+		t.Error("the moderator from another node is not one here")
+	}
+	m.hangUp()
+	g.hangUp()
+	waitEnded(t, m2done)
+	waitEnded(t, gdone)
 }

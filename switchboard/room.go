@@ -58,7 +58,7 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 // moved: then it returns the room it goes to. A room hosted on another
 // node of a cluster is reached over a cascade leg instead (cascade.go).
 func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) (moveTo string) {
-	if s.cascade(ctx, c, ra, log) { // hosted on another node: bridged to it
+	if s.cascade(ctx, c, ra, moderator, log) { // hosted on another node: bridged to it
 		return ""
 	}
 	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller

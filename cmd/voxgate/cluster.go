@@ -469,15 +469,16 @@ type clusterRooms struct {
 	srv *sip.Server
 }
 
-func (r clusterRooms) RoomElsewhere(ctx context.Context, room string) switchboard.Device {
-	host := r.cl.hostOf(ctx, room)
+func (r clusterRooms) RoomElsewhere(ctx context.Context, room switchboard.CascadeRoom) switchboard.Device {
+	host := r.cl.hostOf(ctx, room.Name)
 	if host == "" || host == r.cl.cfg.Advertise {
 		return nil
 	}
+	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
 	return func(ctx context.Context, from string) (switchboard.Leg, error) {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the host answers at once
 		defer cancel()
-		return leg(r.srv.DialNode(dctx, host, room, from))
+		return leg(r.srv.DialNode(dctx, host, cs, from))
 	}
 }
 

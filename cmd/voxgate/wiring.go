@@ -230,7 +230,8 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	}
 	switch {
 	case origin == "cascade": // another node's participant in a room hosted here
-		h.sb.HostRoom(ctx, c, c.Origin().Name, origin)
+		cs := c.Cascade()
+		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator}, origin)
 	case c.Replaces() != "": // an INVITE with Replaces (RFC 3891)
 		h.sb.Replace(ctx, c, origin, c.Replaces())
 	default:
