@@ -38,6 +38,7 @@ type Call struct {
 	dialed   string
 	caller   string
 	origin   Origin
+	cascade  Cascade                    // a cascade leg's room and flags (cascade.go)
 	dlg      *sipgo.DialogServerSession // incoming calls
 	out      *sipgo.DialogClientSession // outgoing calls
 	sess     *rtpSession

@@ -124,6 +124,9 @@ type Server struct {
 	qual     qualifier // OPTIONS keepalive state (qualify.go)
 	handlers map[sip.RequestMethod]sipgo.RequestHandler
 
+	// cascadeFrom trusts CascadeHeader from a source address (cascade.go).
+	cascadeFrom func(ip string) bool
+
 	// Registrations kept across restarts (locstore.go); nil without a store.
 	locStore  LocationStore
 	locWriter *locWriter
@@ -752,6 +755,13 @@ func (s *Server) trunkByAddr(ip string) *TrunkConfig {
 
 // classify authenticates an INVITE as far as needed and tells its origin.
 func (s *Server) classify(req *sip.Request, tx sip.ServerTransaction) (Origin, bool) {
+	switch o, ok, bad := s.cascadeOrigin(req); { // another node of the cluster, for a room hosted here
+	case bad:
+		s.respond(tx, req, 400, "Bad Request (room name in "+CascadeHeader+")")
+		return Origin{}, false
+	case ok:
+		return o, true
+	}
 	if t := s.trunkByAddr(sourceIP(req)); t != nil {
 		return Origin{Kind: "trunk", Name: t.Name}, true
 	}
@@ -877,6 +887,9 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c := newInboundCall(s, req, dlg, sess, &mo, origin)
+	if origin.Kind == "cascade" {
+		c.cascade, _, _ = s.cascadeOf(req)
+	}
 	if wl != nil {
 		wl.connect(netip.AddrPortFrom(s.mediaIP, uint16(sess.port)))
 		c.wrtc, kept = wl, true

@@ -55,8 +55,12 @@ func (s *Switchboard) joinRoom(ctx context.Context, c Leg, ra dialplan.RoomActio
 }
 
 // joinRoomOnce puts c into one room until its call ends, or until it is
-// moved: then it returns the room it goes to.
+// moved: then it returns the room it goes to. A room hosted on another
+// node of a cluster is reached over a cascade leg instead (cascade.go).
 func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomAction, moderator bool, log *slog.Logger) (moveTo string) {
+	if s.cascade(ctx, c, ra, moderator, log) { // hosted on another node: bridged to it
+		return ""
+	}
 	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller
 	defer s.hub.leave(ra.Name, c)
 	var room *bridge.Room

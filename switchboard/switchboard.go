@@ -51,6 +51,9 @@ type Config struct {
 	// Transfers, when set, is told how each transfer ended (done, refused
 	// or failed); it must not block (webhooks).
 	Transfers func(TransferOutcome)
+	// Cluster, when set, says which node hosts a room (cascade.go); nil:
+	// one node alone, every room is here.
+	Cluster Cluster
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -86,6 +89,7 @@ type Switchboard struct {
 	ringback  RingbackConfig
 	xfer      transfers             // two-party calls a transfer may change (transfer.go)
 	transfers func(TransferOutcome) // Config.Transfers (may be nil)
+	cluster   Cluster               // nil: one node alone
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -140,7 +144,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
-	s.transfers = cfg.Transfers
+	s.transfers, s.cluster = cfg.Transfers, cfg.Cluster
 	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -82,6 +83,9 @@ func (c *ClusterConfig) validate() (string, error) {
 	return "", nil
 }
 
+// claimGrace keeps a claim made for a joining leg before the room has it.
+const claimGrace = 5 * time.Second
+
 // heartbeat is how often a node renews its liveness key and checks Redis.
 const heartbeat = time.Second
 
@@ -102,7 +106,10 @@ type cluster struct {
 	healthy atomic.Bool
 	lastErr atomic.Pointer[error] // the last heartbeat's error (readyz never waits on mu)
 	mu      sync.Mutex
-	held    map[string]bool   // rooms this node's claim is on
+	held    map[string]bool      // rooms this node's claim is on
+	claimed map[string]time.Time // when a join claimed a room (kept while the leg joins)
+	nodes   atomic.Pointer[liveNodes]
+	nodesAt atomic.Int64      // when nodes was read (Unix ns)
 	warned  map[string]string // room -> other host already logged
 
 	cancel    context.CancelFunc
@@ -116,7 +123,7 @@ func newCluster(cfg ClusterConfig, log *slog.Logger) (*cluster, error) {
 		return nil, err
 	}
 	return &cluster{cfg: cfg, r: r, log: log.With("node", cfg.NodeID), kick: make(chan struct{}, 1),
-		held: map[string]bool{}, warned: map[string]string{}, done: make(chan struct{})}, nil
+		held: map[string]bool{}, claimed: map[string]time.Time{}, warned: map[string]string{}, done: make(chan struct{})}, nil
 }
 
 // start runs the heartbeat; the callbacks are set before.
@@ -162,11 +169,100 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 			"redis", redactURL(c.cfg.Redis), "error", err)
 	case err == nil && first:
 		c.log.Info("cluster: joined", "redis", redactURL(c.cfg.Redis), "advertise", c.cfg.Advertise)
+		c.refreshNodes(bctx)
 	case err == nil && !was:
 		n := c.rewrite(bctx)
 		c.log.Warn("cluster: Redis is back: this node's registrations and rooms written again", "registrations", n)
 		c.syncRooms(ctx)
 	}
+	if err == nil && !first {
+		c.refreshNodes(bctx)
+	}
+}
+
+// liveNodes are the live nodes' SIP addresses and IP addresses, as the
+// last heartbeat read them.
+type liveNodes struct {
+	addrs map[string]bool // sip:host:port
+	ips   map[string]bool
+}
+
+// refreshNodes reads the live nodes (node:<id>) for trusted and live.
+func (c *cluster) refreshNodes(ctx context.Context) {
+	ns, err := c.r.Nodes(ctx)
+	if err != nil {
+		return // beat logs Redis going away; the last list stays
+	}
+	l := &liveNodes{addrs: map[string]bool{}, ips: map[string]bool{}}
+	for _, addr := range ns {
+		l.addrs[addr] = true
+		host, _, err := net.SplitHostPort(strings.TrimPrefix(addr, "sip:"))
+		if err != nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			l.ips[host] = true
+			continue
+		}
+		ips, _ := net.DefaultResolver.LookupHost(ctx, host) // a node named by its host name
+		for _, ip := range ips {
+			l.ips[ip] = true
+		}
+	}
+	c.nodes.Store(l)
+	c.nodesAt.Store(time.Now().UnixNano())
+}
+
+// live reports whether the live nodes satisfy has; on a miss it reads them
+// again (at most every 50 ms: a flood of cascade headers from strangers
+// costs Redis little), so a node that joined since the last heartbeat is
+// known at once.
+func (c *cluster) live(has func(*liveNodes) bool) bool {
+	if l := c.nodes.Load(); l != nil && has(l) {
+		return true
+	}
+	if time.Since(time.Unix(0, c.nodesAt.Load())) < 50*time.Millisecond {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c.refreshNodes(ctx)
+	l := c.nodes.Load()
+	return l != nil && has(l)
+}
+
+// trusted reports whether ip is a live node's: only from one is a cascade
+// leg (sip.CascadeHeader) believed.
+func (c *cluster) trusted(ip string) bool {
+	if a, err := netip.ParseAddr(ip); err == nil {
+		ip = a.Unmap().String()
+	}
+	return c.live(func(l *liveNodes) bool { return l.ips[ip] })
+}
+
+// hostOf claims room for this node when no node holds it, and returns the
+// SIP address of the live node that hosts it otherwise ("" : here). Without
+// Redis, or when the holder is not alive (killed, its claim not expired
+// yet), the room is here.
+func (c *cluster) hostOf(ctx context.Context, room string) string {
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	host, err := c.r.ClaimRoom(cctx, room, c.cfg.Advertise, c.cfg.RoomTTL)
+	switch {
+	case errors.Is(err, store.ErrRoomElsewhere):
+		if !c.live(func(l *liveNodes) bool { return l.addrs[host] }) {
+			c.log.Warn("cluster: the node holding the room is not alive: the room starts here", "room", room, "host", host)
+			return ""
+		}
+		return host
+	case err != nil:
+		c.log.Warn("cluster: who hosts the room is not known (Redis): it starts here", "room", room, "error", err)
+		return ""
+	}
+	c.mu.Lock()
+	c.held[room], c.claimed[room] = true, time.Now()
+	c.mu.Unlock()
+	return ""
 }
 
 // rewrite saves this node's registrations again (a restarted Redis may
@@ -225,9 +321,10 @@ func (c *cluster) syncRooms(ctx context.Context) {
 		}
 	}
 	for name := range c.held {
-		if live[name] {
-			continue
+		if live[name] || time.Since(c.claimed[name]) < claimGrace {
+			continue // a join's claim is kept while its leg joins
 		}
+		delete(c.claimed, name)
 		if err := c.r.ReleaseRoom(sctx, name, c.cfg.Advertise); err != nil {
 			return
 		}
@@ -364,3 +461,25 @@ func roomNames(sb *switchboard.Switchboard) func() []string {
 		return out
 	}
 }
+
+// clusterRooms tells the switchboard where a room is hosted and places the
+// cascade leg to the host (switchboard.Cluster).
+type clusterRooms struct {
+	cl  *cluster
+	srv *sip.Server
+}
+
+func (r clusterRooms) RoomElsewhere(ctx context.Context, room switchboard.CascadeRoom) switchboard.Device {
+	host := r.cl.hostOf(ctx, room.Name)
+	if host == "" || host == r.cl.cfg.Advertise {
+		return nil
+	}
+	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
+	return func(ctx context.Context, from string) (switchboard.Leg, error) {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the host answers at once
+		defer cancel()
+		return leg(r.srv.DialNode(dctx, host, cs, from))
+	}
+}
+
+var _ switchboard.Cluster = clusterRooms{}

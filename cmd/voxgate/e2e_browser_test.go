@@ -78,6 +78,9 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 		cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 		cfg.SIP.RTPPorts = fmt.Sprintf("%d-%d", rtp, rtp+39)
 		sipAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		if cfg.Cluster.Redis != "" && cfg.Cluster.Advertise == "" { // a cluster node (e2e_cluster_chromium_test.go)
+			cfg.Cluster.Advertise = "sip:" + sipAddr
+		}
 	}
 	uploads := make(chan upload, 4)
 	page, err := os.ReadFile("testdata/browser/call.html")
@@ -115,6 +118,9 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 	ln := ns.Listen(t, ns.IP+":0")
 	if err := a.web.Serve(ln); err != nil {
 		t.Fatal(err)
+	}
+	if a.cluster != nil {
+		a.cluster.start()
 	}
 	return "http://" + ln.Addr().String(), uploads, sipAddr
 }

@@ -96,6 +96,9 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 			return nil, err
 		}
 	}
+	if cl != nil { // a cascade leg is believed from the cluster's nodes only
+		w.sipOpts = append(w.sipOpts, sip.WithCascadeFrom(cl.trusted))
+	}
 	if st == nil && cl != nil { // registrations in Redis, nothing else kept
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r}))
 	}
@@ -168,7 +171,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
-		Ringback: cfg.Ringback, Transfers: transfers})
+		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv)})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
@@ -225,9 +228,13 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	if origin == "trunk" {
 		origin = "trunk:" + c.Origin().Name
 	}
-	if r := c.Replaces(); r != "" { // an INVITE with Replaces (RFC 3891)
-		h.sb.Replace(ctx, c, origin, r)
-	} else {
+	switch {
+	case origin == "cascade": // another node's participant in a room hosted here
+		cs := c.Cascade()
+		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator}, origin)
+	case c.Replaces() != "": // an INVITE with Replaces (RFC 3891)
+		h.sb.Replace(ctx, c, origin, c.Replaces())
+	default:
 		h.sb.Handle(ctx, c, origin)
 	}
 	if h.ended != nil {
@@ -421,3 +428,11 @@ func since(h sip.Health) time.Time {
 type sbStats struct{ pages *webCalls }
 
 func (k sbStats) Stats() switchboard.Stats { return k.pages.sb.Stats() }
+
+// sbCluster is the switchboard's view of the cluster (nil: one node alone).
+func sbCluster(cl *cluster, srv *sip.Server) switchboard.Cluster {
+	if cl == nil {
+		return nil
+	}
+	return clusterRooms{cl, srv}
+}

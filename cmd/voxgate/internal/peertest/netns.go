@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,10 +23,18 @@ type Netns struct {
 	IP   string
 }
 
-// NewNetns creates a namespace; it is deleted when the test ends.
+// netnsCount numbers the namespaces of this process after the first.
+var netnsCount atomic.Int32
+
+// NewNetns creates a namespace; it is deleted when the test ends. A test
+// may create several (one per cluster node): each is its own network, with
+// the same IP.
 func NewNetns(t testing.TB) *Netns {
 	t.Helper()
 	n := &Netns{Name: fmt.Sprintf("vgt%d", os.Getpid()%100000), IP: "10.99.0.1"}
+	if i := netnsCount.Add(1); i > 1 {
+		n.Name = fmt.Sprintf("%s-%d", n.Name, i)
+	}
 	_ = exec.Command("ip", "netns", "del", n.Name).Run()
 	steps := [][]string{
 		{"netns", "add", n.Name},
