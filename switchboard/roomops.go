@@ -136,8 +136,27 @@ func (s *Switchboard) Move(roomName, id, to string) error {
 	}
 	select {
 	case ch <- to:
-		return nil
 	default:
 		return fmt.Errorf("leg %q is being moved already: %w", id, api.ErrConflict)
 	}
+	// The leg moves on its own goroutine: answer once it is in the new room
+	// (and listed there), so that what the caller does next (a transfer, a
+	// kick) finds it where it asked it to be.
+	deadline := time.Now().Add(moveWait)
+	for time.Now().Before(deadline) {
+		if dest, ok := s.rooms.Lookup(to); ok && stillIn(dest, id) {
+			s.mu.Lock()
+			ac := s.calls[id]
+			listed := ac == nil || ac.info.Room == to
+			s.mu.Unlock()
+			if listed {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil // still on its way (a busy machine): it gets there
 }
+
+// moveWait is how long Move waits for the leg to arrive in its new room.
+const moveWait = 2 * time.Second
