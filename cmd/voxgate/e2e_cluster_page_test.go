@@ -1,17 +1,14 @@
 package main
 
 import (
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/webclient"
@@ -77,42 +74,12 @@ func TestClusterPageCallsPhoneOnOtherNode(t *testing.T) {
 		t.Fatalf("hello %+v %v", hello, err)
 	}
 	_ = ws.SetReadDeadline(time.Time{})
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	p := newPionPage(t, ws, "page")
+	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "page")
-	if _, err := pc.AddTrack(track); err != nil {
-		t.Fatal(err)
-	}
-	p := &guestPage{t: t, ws: ws, pc: pc, track: track, up: make(chan struct{})}
-	var once sync.Once
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateConnected {
-			once.Do(func() { close(p.up) })
-		}
-	})
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil {
-			j := c.ToJSON()
-			p.send(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
-		}
-	})
-	go p.read()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
+	if err := p.pc.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
 	p.send(webclient.Message{Type: "dial", ID: "c1", Number: "alice", SDP: offer.SDP})

@@ -141,6 +141,14 @@ func newGuestPage(t *testing.T, ws *websocket.Conn) *guestPage {
 		t.Fatalf("hello %+v %v", hello, err)
 	}
 	_ = ws.SetReadDeadline(time.Time{})
+	return newPionPage(t, ws, "guest")
+}
+
+// newPionPage plays a browser page on ws (signed in, its hello read):
+// a pion peer with an Opus track labelled label, on loopback, that
+// signals its candidates as call c1 and reads the page's messages.
+func newPionPage(t *testing.T, ws *websocket.Conn, label string) *guestPage {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -154,7 +162,7 @@ func newGuestPage(t *testing.T, ws *websocket.Conn) *guestPage {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", "guest")
+	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "a", label)
 	if _, err := pc.AddTrack(track); err != nil {
 		t.Fatal(err)
 	}
