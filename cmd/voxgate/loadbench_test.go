@@ -7,6 +7,9 @@ package main
 // every call up, lets media run for a warm-up, then measures one window
 // (VOXGATE_LOADBENCH_WARMUP, default 2s; VOXGATE_LOADBENCH_WINDOW, default
 // 5s). b.N is ignored beyond that one window: run them with -benchtime 1x.
+// VOXGATE_LOADBENCH_CPUPROFILE=file writes a CPU profile of the measured
+// window of the scenario alone (not of set-up, nor of the bare echo), as
+// `-cpuprofile` cannot.
 //
 //	go test -run '^$' -bench E2E -benchtime 1x -timeout 20m ./cmd/voxgate
 
@@ -22,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -153,6 +157,7 @@ func writePlanTB(tb testing.TB, plan string) string {
 type loadTiming struct {
 	warmup, window time.Duration
 	speechSeconds  float64 // 0: the whole file
+	profile        string  // a CPU profile of the window goes there ("": none)
 }
 
 func benchTiming(tb testing.TB) loadTiming {
@@ -167,7 +172,8 @@ func benchTiming(tb testing.TB) loadTiming {
 		}
 		return x
 	}
-	return loadTiming{warmup: d("VOXGATE_LOADBENCH_WARMUP", 2*time.Second), window: d("VOXGATE_LOADBENCH_WINDOW", 5*time.Second)}
+	return loadTiming{warmup: d("VOXGATE_LOADBENCH_WARMUP", 2*time.Second), window: d("VOXGATE_LOADBENCH_WINDOW", 5*time.Second),
+		profile: os.Getenv("VOXGATE_LOADBENCH_CPUPROFILE")}
 }
 
 // selfCPU is this process's CPU time so far: voxgate's, as the generator
@@ -215,10 +221,23 @@ func runWindow(tb testing.TB, job loadgen.Job, tm loadTiming, before func()) win
 		before()
 	}
 	a := p.mark(tb)
+	if tm.profile != "" {
+		f, err := os.Create(tm.profile)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+	}
 	c0, t0 := selfCPU(), time.Now()
 	time.Sleep(tm.window)
 	b := p.mark(tb)
 	c1, t1 := selfCPU(), time.Now()
+	if tm.profile != "" {
+		pprof.StopCPUProfile()
+	}
 	p.stop(tb)
 	w := window{cpu: c1 - c0, wall: t1.Sub(t0), genCPU: b.CPU - a.CPU, setup: ready.Setup, deaf: ready.Deaf}
 	for i := range b.Sent {
@@ -385,6 +404,7 @@ func bareWindow(tb testing.TB, streams int, tm loadTiming) window {
 	tb.Helper()
 	e := startBareEcho(tb, streams)
 	defer e.close()
+	tm.profile = ""
 	job := loadgen.Job{}
 	for _, c := range e.conns {
 		job.Legs = append(job.Legs, loadgen.Leg{Kind: loadgen.UDP, Codec: "pcmu", Talk: true, Target: c.LocalAddr().String()})
