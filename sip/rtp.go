@@ -69,6 +69,14 @@ type rtpSession struct {
 	srtp         atomic.Pointer[srtpState]
 	srtpFailures *[2]atomic.Uint64
 
+	// The RTP socket is read by a reactor (rtp_reactor_linux.go) where the
+	// system has one: rfd is its descriptor there; readMu is held while a
+	// packet of the session is handled, readDone once it was removed.
+	reactor  *reactor
+	rfd      int
+	readMu   sync.Mutex
+	readDone bool
+
 	mu         sync.Mutex
 	closed     bool           // close ran: start does nothing
 	remote     netip.AddrPort // where RTP goes; latched to the peer's source
@@ -149,9 +157,14 @@ func (s *rtpSession) start(ctx context.Context) {
 			return
 		}
 		ctx, s.cancel = context.WithCancel(ctx)
-		s.wg.Add(3)
+		if r := pickReactor(); r != nil && r.add(s) {
+			s.reactor = r
+			s.wg.Add(2)
+		} else {
+			s.wg.Add(3)
+			go s.readRTP()
+		}
 		s.mu.Unlock()
-		go s.readRTP()
 		go s.readRTCP()
 		go s.rtcpLoop(ctx)
 	})
@@ -160,11 +173,14 @@ func (s *rtpSession) start(ctx context.Context) {
 func (s *rtpSession) close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		cancel := s.cancel
+		cancel, r := s.cancel, s.reactor
 		s.closed = true
 		s.mu.Unlock()
 		if cancel != nil {
 			cancel()
+		}
+		if r != nil {
+			r.remove(s) // no packet of s is handled any more
 		}
 		s.rtpConn.Close()
 		s.rtcpConn.Close()
