@@ -69,14 +69,6 @@ type rtpSession struct {
 	srtp         atomic.Pointer[srtpState]
 	srtpFailures *[2]atomic.Uint64
 
-	// The RTP socket is read by a reactor (rtp_reactor_linux.go) where the
-	// system has one: rfd is its descriptor there; readMu is held while a
-	// packet of the session is handled, readDone once it was removed.
-	reactor  *reactor
-	rfd      int
-	readMu   sync.Mutex
-	readDone bool
-
 	mu         sync.Mutex
 	closed     bool           // close ran: start does nothing
 	remote     netip.AddrPort // where RTP goes; latched to the peer's source
@@ -157,14 +149,9 @@ func (s *rtpSession) start(ctx context.Context) {
 			return
 		}
 		ctx, s.cancel = context.WithCancel(ctx)
-		if r := pickReactor(); r != nil && r.add(s) {
-			s.reactor = r
-			s.wg.Add(2)
-		} else {
-			s.wg.Add(3)
-			go s.readRTP()
-		}
+		s.wg.Add(3)
 		s.mu.Unlock()
+		go s.readRTP()
 		go s.readRTCP()
 		go s.rtcpLoop(ctx)
 	})
@@ -173,14 +160,11 @@ func (s *rtpSession) start(ctx context.Context) {
 func (s *rtpSession) close() {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
-		cancel, r := s.cancel, s.reactor
+		cancel := s.cancel
 		s.closed = true
 		s.mu.Unlock()
 		if cancel != nil {
 			cancel()
-		}
-		if r != nil {
-			r.remove(s) // no packet of s is handled any more
 		}
 		s.rtpConn.Close()
 		s.rtcpConn.Close()
