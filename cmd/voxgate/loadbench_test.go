@@ -94,11 +94,14 @@ type loadGateway struct {
 
 // startLoadGateway starts voxgate on the default config with loadPlan,
 // rooms without tones, pages page1..pageN, logging at info as in production.
-func startLoadGateway(tb testing.TB, pages int) *loadGateway {
+func startLoadGateway(tb testing.TB, pages, roomRate int) *loadGateway {
 	tb.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if roomRate != 0 {
+		cfg.Rooms.Rate = roomRate
 	}
 	port := peertest.FreePorts(tb, 1)
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -431,6 +434,7 @@ type scenario struct {
 	minRx float64
 	// rooms and members: the rooms voxgate must have during the run.
 	rooms, members int
+	roomRate       int     // rooms.rate (0: the default, 16000)
 	cps            float64 // calls per second while setting up (0: the default)
 	// rxRate is the packets per second each leg should hear (0: 50). A
 	// room where nobody talks sends its Opus listeners one packet per
@@ -448,7 +452,7 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 	if sc.bare > 0 {
 		bare = bareWindow(tb, sc.bare, tm)
 	}
-	g := startLoadGateway(tb, sc.pages)
+	g := startLoadGateway(tb, sc.pages, sc.roomRate)
 	job := loadgen.Job{SIP: g.sip, Web: g.web, Legs: sc.legs, CallsPerSecond: sc.cps}
 	var before func()
 	if sc.rooms > 0 {
@@ -597,6 +601,14 @@ func BenchmarkE2EPCMUToOpusWebRTC(b *testing.B) {
 func BenchmarkE2ERoom50PCMU(b *testing.B) {
 	sc := roomScenario(1, 50, "pcmu", 50)
 	sc.bare = 50
+	b.Run("legs=50", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
+}
+
+// BenchmarkE2ERoom50PCMU8k: the same room mixed at 8 kHz (rooms.rate:
+// 8000), where a G.711 leg needs no resampler.
+func BenchmarkE2ERoom50PCMU8k(b *testing.B) {
+	sc := roomScenario(1, 50, "pcmu", 50)
+	sc.bare, sc.roomRate = 50, 8000
 	b.Run("legs=50", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
 }
 
