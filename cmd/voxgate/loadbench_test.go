@@ -7,6 +7,9 @@ package main
 // every call up, lets media run for a warm-up, then measures one window
 // (VOXGATE_LOADBENCH_WARMUP, default 2s; VOXGATE_LOADBENCH_WINDOW, default
 // 5s). b.N is ignored beyond that one window: run them with -benchtime 1x.
+// VOXGATE_LOADBENCH_CPUPROFILE=file writes a CPU profile of the measured
+// window of the scenario alone (not of set-up, nor of the bare echo), as
+// `-cpuprofile` cannot.
 //
 //	go test -run '^$' -bench E2E -benchtime 1x -timeout 20m ./cmd/voxgate
 
@@ -22,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"testing"
@@ -90,11 +94,14 @@ type loadGateway struct {
 
 // startLoadGateway starts voxgate on the default config with loadPlan,
 // rooms without tones, pages page1..pageN, logging at info as in production.
-func startLoadGateway(tb testing.TB, pages int) *loadGateway {
+func startLoadGateway(tb testing.TB, pages, roomRate int) *loadGateway {
 	tb.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if roomRate != 0 {
+		cfg.Rooms.Rate = roomRate
 	}
 	port := peertest.FreePorts(tb, 1)
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -153,6 +160,7 @@ func writePlanTB(tb testing.TB, plan string) string {
 type loadTiming struct {
 	warmup, window time.Duration
 	speechSeconds  float64 // 0: the whole file
+	profile        string  // a CPU profile of the window goes there ("": none)
 }
 
 func benchTiming(tb testing.TB) loadTiming {
@@ -167,7 +175,8 @@ func benchTiming(tb testing.TB) loadTiming {
 		}
 		return x
 	}
-	return loadTiming{warmup: d("VOXGATE_LOADBENCH_WARMUP", 2*time.Second), window: d("VOXGATE_LOADBENCH_WINDOW", 5*time.Second)}
+	return loadTiming{warmup: d("VOXGATE_LOADBENCH_WARMUP", 2*time.Second), window: d("VOXGATE_LOADBENCH_WINDOW", 5*time.Second),
+		profile: os.Getenv("VOXGATE_LOADBENCH_CPUPROFILE")}
 }
 
 // selfCPU is this process's CPU time so far: voxgate's, as the generator
@@ -215,10 +224,23 @@ func runWindow(tb testing.TB, job loadgen.Job, tm loadTiming, before func()) win
 		before()
 	}
 	a := p.mark(tb)
+	if tm.profile != "" {
+		f, err := os.Create(tm.profile)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			tb.Fatal(err)
+		}
+		defer f.Close()
+	}
 	c0, t0 := selfCPU(), time.Now()
 	time.Sleep(tm.window)
 	b := p.mark(tb)
 	c1, t1 := selfCPU(), time.Now()
+	if tm.profile != "" {
+		pprof.StopCPUProfile()
+	}
 	p.stop(tb)
 	w := window{cpu: c1 - c0, wall: t1.Sub(t0), genCPU: b.CPU - a.CPU, setup: ready.Setup, deaf: ready.Deaf}
 	for i := range b.Sent {
@@ -385,6 +407,7 @@ func bareWindow(tb testing.TB, streams int, tm loadTiming) window {
 	tb.Helper()
 	e := startBareEcho(tb, streams)
 	defer e.close()
+	tm.profile = ""
 	job := loadgen.Job{}
 	for _, c := range e.conns {
 		job.Legs = append(job.Legs, loadgen.Leg{Kind: loadgen.UDP, Codec: "pcmu", Talk: true, Target: c.LocalAddr().String()})
@@ -411,6 +434,7 @@ type scenario struct {
 	minRx float64
 	// rooms and members: the rooms voxgate must have during the run.
 	rooms, members int
+	roomRate       int     // rooms.rate (0: the default, 16000)
 	cps            float64 // calls per second while setting up (0: the default)
 	// rxRate is the packets per second each leg should hear (0: 50). A
 	// room where nobody talks sends its Opus listeners one packet per
@@ -428,7 +452,7 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 	if sc.bare > 0 {
 		bare = bareWindow(tb, sc.bare, tm)
 	}
-	g := startLoadGateway(tb, sc.pages)
+	g := startLoadGateway(tb, sc.pages, sc.roomRate)
 	job := loadgen.Job{SIP: g.sip, Web: g.web, Legs: sc.legs, CallsPerSecond: sc.cps}
 	var before func()
 	if sc.rooms > 0 {
@@ -577,6 +601,14 @@ func BenchmarkE2EPCMUToOpusWebRTC(b *testing.B) {
 func BenchmarkE2ERoom50PCMU(b *testing.B) {
 	sc := roomScenario(1, 50, "pcmu", 50)
 	sc.bare = 50
+	b.Run("legs=50", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
+}
+
+// BenchmarkE2ERoom50PCMU8k: the same room mixed at 8 kHz (rooms.rate:
+// 8000), where a G.711 leg needs no resampler.
+func BenchmarkE2ERoom50PCMU8k(b *testing.B) {
+	sc := roomScenario(1, 50, "pcmu", 50)
+	sc.bare, sc.roomRate = 50, 8000
 	b.Run("legs=50", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
 }
 
