@@ -137,7 +137,9 @@ func TestTwilioBothWays(t *testing.T) {
 	if auth != "Bearer t0k" {
 		t.Fatalf("Authorization header %q", auth)
 	}
-	b.wait(t, "connected and start", func(m []map[string]any, _ []int16) bool { return len(events(m, "start")) == 1 && len(events(m, "connected")) == 1 })
+	b.wait(t, "connected and start", func(m []map[string]any, _ []int16) bool {
+		return len(events(m, "start")) == 1 && len(events(m, "connected")) == 1
+	})
 	b.mu.Lock()
 	start := events(b.msgs, "start")[0]["start"].(map[string]any)
 	b.mu.Unlock()
