@@ -130,8 +130,8 @@ type PlaybackAction struct {
 // StreamAction answers and hands the call to a bot over a media stream: the
 // caller's audio goes to the bot, the bot's is played to the caller.
 type StreamAction struct {
-	URL     string            `yaml:"url"`     // ws:// or wss://
-	Framing string            `yaml:"framing"` // "twilio" (the default)
+	URL     string            `yaml:"url"`     // ws:// or wss:// (audiosocket: also tcp://host:port)
+	Framing string            `yaml:"framing"` // "twilio" (the default) or "audiosocket"
 	Headers map[string]string `yaml:"headers"` // sent with the WebSocket handshake
 	// Parameters go to the bot in the start message (customParameters);
 	// values may use $1.., $number and $caller.
@@ -148,14 +148,18 @@ type StreamAction struct {
 
 // streamFramings are the framings a stream can use (stream.Framings, copied
 // because dialplan stays pure).
-var streamFramings = []string{"twilio"}
+var streamFramings = []string{"twilio", "audiosocket"}
 
 func (sa *StreamAction) validate() error {
-	if !strings.HasPrefix(sa.URL, "ws://") && !strings.HasPrefix(sa.URL, "wss://") {
-		return config.Fieldf("url", "%q: want a ws:// or wss:// URL", sa.URL)
-	}
 	if sa.Framing != "" && !slices.Contains(streamFramings, sa.Framing) {
 		return config.Fieldf("framing", "%q: want one of %s", sa.Framing, strings.Join(streamFramings, ", "))
+	}
+	ws := strings.HasPrefix(sa.URL, "ws://") || strings.HasPrefix(sa.URL, "wss://")
+	switch {
+	case sa.Framing == "audiosocket" && !ws && !strings.HasPrefix(sa.URL, "tcp://"):
+		return config.Fieldf("url", "%q: want tcp://host:port (as Asterisk dials an AudioSocket), ws:// or wss://", sa.URL)
+	case sa.Framing != "audiosocket" && !ws:
+		return config.Fieldf("url", "%q: want a ws:// or wss:// URL", sa.URL)
 	}
 	return nil
 }

@@ -119,6 +119,8 @@ func TestParseErrors(t *testing.T) {
 		{"moderator PIN as the PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12', moderator_pin: '12'}}\n", 4, "contexts.a.rules[0].pin.room.moderator_pin", nil},
 		{"waiting without a moderator PIN", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {pin: '1', wait_for_moderator: true}\n", 4, "contexts.a.rules[0].room", nil},
 		{"a stream to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot'}\n", 4, "contexts.a.rules[0].stream.url", nil},
+		{"an audiosocket to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot', framing: audiosocket}\n", 4, "contexts.a.rules[0].stream.url", nil},
+		{"twilio over tcp", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092'}\n", 4, "contexts.a.rules[0].stream.url", nil},
 		{"a stream's unknown framing", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: sip}\n", 4, "contexts.a.rules[0].stream.framing", nil},
 		{"a stream's unknown option", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', retry: 3}\n", 5, "contexts.a.rules[0].stream.retry", nil},
 		{"a room's bad rate", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", 4, "contexts.a.rules[0].room.rate", nil},

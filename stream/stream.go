@@ -12,18 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Framings.
 const (
-	Twilio = "twilio"
+	Twilio      = "twilio"      // Twilio Media Streams: JSON text messages, base64 mu-law 8 kHz
+	AudioSocket = "audiosocket" // Asterisk AudioSocket: binary frames, signed linear 8 kHz
 )
 
 // Limits.
@@ -57,11 +55,18 @@ type Config struct {
 
 // Validate checks a config's URL and framing.
 func (c *Config) Validate() error {
-	if !strings.HasPrefix(c.URL, "ws://") && !strings.HasPrefix(c.URL, "wss://") {
-		return fmt.Errorf("url %q: want ws:// or wss://", c.URL)
+	if c.Framing != "" && c.Framing != Twilio && c.Framing != AudioSocket {
+		return fmt.Errorf("framing %q: want %q or %q", c.Framing, Twilio, AudioSocket)
 	}
-	if c.Framing != "" && c.Framing != Twilio {
-		return fmt.Errorf("framing %q: want %q", c.Framing, Twilio)
+	ws := strings.HasPrefix(c.URL, "ws://") || strings.HasPrefix(c.URL, "wss://")
+	if c.Framing == AudioSocket && (ws || strings.HasPrefix(c.URL, "tcp://")) {
+		return nil
+	}
+	if !ws {
+		if c.Framing == AudioSocket {
+			return fmt.Errorf("url %q: want tcp://host:port, ws:// or wss://", c.URL)
+		}
+		return fmt.Errorf("url %q: want ws:// or wss://", c.URL)
 	}
 	return nil
 }
@@ -97,8 +102,8 @@ var ErrRefused = errors.New("the bot refused the stream")
 type Stream struct {
 	cfg  Config
 	log  *slog.Logger
-	conn *websocket.Conn
-	out  twilioOut
+	conn transport
+	out  encoder
 
 	mu sync.Mutex
 	// the caller's frames waiting for the writer (drop-oldest ring)
@@ -143,47 +148,47 @@ func Dial(ctx context.Context, cfg Config) (*Stream, error) {
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
 	}
-	h := http.Header{}
-	for k, v := range cfg.Headers {
-		h.Set(k, v)
+	if cfg.Framing == "" {
+		cfg.Framing = Twilio
 	}
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Proxy: http.ProxyFromEnvironment}
-	conn, resp, err := d.DialContext(ctx, cfg.URL, h)
+	conn, err := dialTransport(ctx, &cfg)
 	if err != nil {
 		totals.refused.Add(1)
-		if resp != nil {
-			return nil, fmt.Errorf("%w: %s answered %s", ErrRefused, cfg.URL, resp.Status)
-		}
-		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+		return nil, err
 	}
-	conn.SetReadLimit(MaxMessage)
-	sid := make([]byte, 16)
-	_, _ = rand.Read(sid)
-	s := &Stream{cfg: cfg, conn: conn, log: cfg.Logger.With("stream_url", cfg.URL, "call_id", cfg.CallID),
+	s := &Stream{cfg: cfg, conn: conn,
 		ctl: make([]ctlMsg, 0, ctlDepth), play: make([]int16, int(cfg.Queue.Seconds()*8000)+FrameSamples),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{})}
-	s.out = twilioOut{sid: "MZ" + hex.EncodeToString(sid), callSid: cfg.CallID}
-	s.out.sidJSON = appendJSON(nil, s.out.sid)
-	b := s.out.connected(nil)
-	_ = conn.SetWriteDeadline(time.Now().Add(writeWait))
-	if err := conn.WriteMessage(websocket.TextMessage, b); err == nil {
-		err = conn.WriteMessage(websocket.TextMessage, s.out.start(b[:0], &s.cfg))
+	if cfg.Framing == AudioSocket {
+		s.out = newAudioSocketOut()
+	} else {
+		sid := make([]byte, 16)
+		_, _ = rand.Read(sid)
+		t := &twilioOut{sid: "MZ" + hex.EncodeToString(sid), callSid: cfg.CallID}
+		t.sidJSON = appendJSON(nil, t.sid)
+		s.out = t
+	}
+	s.log = cfg.Logger.With("stream_url", cfg.URL, "call_id", cfg.CallID, "stream_sid", s.out.sidString())
+	for _, m := range s.out.open(nil, &s.cfg) {
+		if err = conn.send(m); err != nil {
+			break
+		}
 	}
 	if err != nil {
-		conn.Close()
+		conn.close()
 		totals.refused.Add(1)
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	totals.started.Add(1)
 	totals.active.Add(1)
-	s.log.Info("media stream started", "stream_sid", s.out.sid, "framing", Twilio)
+	s.log.Info("media stream started", "framing", cfg.Framing)
 	go s.writer()
 	go s.reader()
 	return s, nil
 }
 
-// SID is the stream's streamSid.
-func (s *Stream) SID() string { return s.out.sid }
+// SID is the stream's streamSid (twilio) or UUID (audiosocket).
+func (s *Stream) SID() string { return s.out.sidString() }
 
 // Done is closed when the stream has ended (the bot closed it, it failed,
 // or Close).
@@ -365,8 +370,7 @@ func (s *Stream) writer() {
 		ctl   = make([]ctlMsg, 0, ctlDepth)
 	)
 	write := func(b []byte) bool {
-		_ = s.conn.SetWriteDeadline(time.Now().Add(writeWait))
-		if err := s.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		if err := s.conn.send(b); err != nil {
 			s.log.Warn("media stream: cannot write to the bot", "error", err)
 			s.end(fmt.Errorf("writing to the bot: %w", err))
 			return false
@@ -389,16 +393,16 @@ func (s *Stream) writer() {
 			s.mu.Unlock()
 			if closing {
 				if s.Err() == nil { // a clean end: say stop, then close
-					_ = s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-					_ = s.conn.WriteMessage(websocket.TextMessage, s.out.stop(buf[:0]))
-					_ = s.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"))
+					s.conn.bye(s.out.stop(buf[:0]))
 				}
-				s.conn.Close()
+				s.conn.close()
 				return
 			}
 			for _, c := range ctl {
 				if c.mark != "" {
-					buf = s.out.mark(buf[:0], c.mark)
+					if buf = s.out.mark(buf[:0], c.mark); buf == nil {
+						continue
+					}
 					totals.marks.Add(1)
 				} else {
 					buf = s.out.dtmf(buf[:0], c.digit)
@@ -421,18 +425,18 @@ func (s *Stream) writer() {
 func (s *Stream) reader() {
 	pcm := make([]int16, 0, 8000)
 	for {
-		typ, data, err := s.conn.ReadMessage()
+		data, text, err := s.conn.recv()
 		if err != nil {
 			s.mu.Lock()
 			closing := s.closing
 			s.mu.Unlock()
 			switch {
 			case closing:
-			case errors.Is(err, websocket.ErrReadLimit):
+			case errors.Is(err, errOversized):
 				totals.oversized.Add(1)
 				s.log.Warn("media stream: the bot sent a message over the limit: stream ended", "limit_bytes", MaxMessage)
-				s.end(fmt.Errorf("the bot sent a message over %d bytes", MaxMessage))
-			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+				s.end(err)
+			case errors.Is(err, errClosed):
 				s.log.Info("media stream: the bot closed the stream")
 				s.end(nil)
 			default:
@@ -441,7 +445,17 @@ func (s *Stream) reader() {
 			}
 			return
 		}
-		if typ != websocket.TextMessage {
+		if s.cfg.Framing == AudioSocket {
+			if text {
+				s.garbage(errors.New("a text message in the audiosocket framing"))
+				continue
+			}
+			if pcm = s.audioSocket(data, pcm); pcm == nil {
+				return
+			}
+			continue
+		}
+		if !text {
 			s.garbage(errors.New("a binary message in the twilio framing"))
 			continue
 		}
@@ -464,6 +478,39 @@ func (s *Stream) reader() {
 			s.clearQueue()
 		}
 	}
+}
+
+// audioSocket acts on the AudioSocket frames in data; pcm is scratch. It
+// returns nil when the bot ended the stream.
+func (s *Stream) audioSocket(data []byte, pcm []int16) []int16 {
+	for len(data) > 0 {
+		kind, payload, rest, err := ParseAudioSocket(data)
+		if err != nil {
+			s.garbage(err)
+			return pcm
+		}
+		data = rest
+		switch kind {
+		case ASAudio:
+			pcm = pcm[:0]
+			for i := 0; i+1 < len(payload); i += 2 {
+				pcm = append(pcm, int16(uint16(payload[i])|uint16(payload[i+1])<<8))
+			}
+			s.enqueue(pcm)
+		case ASHangup:
+			s.log.Info("media stream: the bot hung up")
+			s.end(nil)
+			return nil
+		case ASError:
+			s.log.Warn("media stream: the bot sent an error", "code", payload)
+			s.end(fmt.Errorf("the bot sent an error %x", payload))
+			return nil
+		case ASUUID, ASDTMF:
+		default:
+			s.garbage(fmt.Errorf("unknown audiosocket kind %#x", kind))
+		}
+	}
+	return pcm
 }
 
 // garbage counts a message not understood; the first and every 100th are

@@ -163,3 +163,10 @@ func (t *twilioOut) stop(b []byte) []byte {
 	b = appendJSON(b, t.callSid)
 	return append(b, `}}`...)
 }
+
+func (t *twilioOut) sidString() string { return t.sid }
+
+func (t *twilioOut) open(b []byte, cfg *Config) [][]byte {
+	c := t.connected(b)
+	return [][]byte{c, t.start(make([]byte, 0, 512), cfg)}
+}
