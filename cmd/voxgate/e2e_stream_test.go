@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -185,9 +187,11 @@ contexts:
           parameters: {caller: $caller}
       - number: "6001"
         stream: {url: "ws://%s/nobody"}
+      - number: "6002"
+        stream: {url: "tcp://%s", framing: audiosocket}
 origins:
   user: internal
-`, bot.url(), refused)
+`, bot.url(), refused, shiftBot(t))
 	var rtpPorts string
 	g := startGateway(t, func(cfg *Config) { cfg.Dialplan = writePlan(t, plan); rtpPorts = cfg.SIP.RTPPorts })
 	var lo, hi int
@@ -237,6 +241,22 @@ origins:
 	t.Logf("added delay: phone -> bot %v, bot -> phone %v; mark back %v after the bot's last frame",
 		firstHear.Sub(in).Round(time.Millisecond), out.Sub(spoke).Round(time.Millisecond), markBack.Sub(spokeEnd).Round(time.Millisecond))
 
+	t.Run("audiosocket: the bot shifts the tone", func(t *testing.T) {
+		const shifted = 900
+		b := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcma", Tone: callerFreq, Dial: "6002"})
+		deadline := time.Now().Add(15 * time.Second)
+		for b.HeardSeconds(shifted, 0) < 2 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		b.Command("hangup", "")
+		b.WaitFor("terminated", 5*time.Second)
+		b.Stop()
+		heard, own := b.HeardSeconds(shifted, 0), b.HeardSeconds(callerFreq, 0)
+		t.Logf("the phone heard the shifted tone for %.1fs, its own for %.1fs", heard, own)
+		if heard < 2 || own > 0.2 {
+			t.Errorf("the phone heard the shifted tone for %.1fs, its own for %.1fs", heard, own)
+		}
+	})
 	t.Run("the bot refuses", func(t *testing.T) {
 		b := peertest.StartBaresip(t, peertest.BaresipOptions{Account: peertest.Phone{User: "alice", Password: "alice-secret"}.Account(g.addr),
 			Dial: "sip:6001@" + g.addr})
@@ -247,4 +267,57 @@ origins:
 			t.Error("no log line for the refused stream")
 		}
 	})
+}
+
+// shiftBot is an AudioSocket application (a TCP server on loopback, as
+// Asterisk dials one) that answers each 20 ms of the caller's tone with
+// 20 ms of a 900 Hz tone, silence otherwise. It returns its address.
+func shiftBot(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				gen := &audio.Tone{Rate: 8000, Freq: 900, Level: 0.3}
+				in, out := make([]int16, 0, 160), make([]int16, 160)
+				h := make([]byte, 3)
+				for {
+					if _, err := io.ReadFull(c, h); err != nil {
+						return
+					}
+					p := make([]byte, int(h[1])<<8|int(h[2]))
+					if _, err := io.ReadFull(c, p); err != nil || h[0] == 0x00 {
+						return
+					}
+					if h[0] != 0x10 {
+						continue
+					}
+					in = in[:0]
+					for i := 0; i+1 < len(p); i += 2 {
+						in = append(in, int16(binary.LittleEndian.Uint16(p[i:])))
+					}
+					clear(out)
+					if audio.ToneSeconds(in, 8000, callerFreq, 0.2) > 0 {
+						gen.Fill(out)
+					}
+					f := []byte{0x10, byte(len(out) * 2 >> 8), byte(len(out) * 2)}
+					for _, v := range out {
+						f = binary.LittleEndian.AppendUint16(f, uint16(v))
+					}
+					if _, err := c.Write(f); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
