@@ -36,23 +36,11 @@ var ErrPeerGone = errors.New("the peer went away")
 // peer says is encoded and sent to the leg on the same 20 ms clock. It
 // returns nil when the leg ended, ErrPeerGone when the peer did.
 func Pipe(ctx context.Context, leg Leg, peer PipePeer, mt *Meter) error {
-	c := leg.Codec()
-	in, err := newIngress(leg, PipeRate, time.Now)
+	p, err := newPipe(leg, peer)
 	if err != nil {
 		return err
 	}
-	enc, err := newEncoder(c, PipeRate)
-	if err != nil {
-		return err
-	}
-	p := &pipe{leg: leg, peer: peer, in: in, enc: enc, samples: uint32(c.Rate / 50), running: true, failed: make(chan struct{}),
-		payload: make([]byte, 0, 1500), frame: make([]int16, PipeRate/50)}
-	if r := enc.rate(); r != PipeRate {
-		if p.rs, err = audio.NewResampler(PipeRate, r, PipeRate/50); err != nil {
-			return err
-		}
-		p.up = make([]int16, 0, r/50)
-	}
+	in := p.in
 	t := mt.attach(leg, in, nil)
 	defer mt.detach(t)
 	leg.SetPacketHandler(in)
@@ -69,6 +57,27 @@ func Pipe(ctx context.Context, leg Leg, peer PipePeer, mt *Meter) error {
 	case <-p.failed:
 		return p.err
 	}
+}
+
+func newPipe(leg Leg, peer PipePeer) (*pipe, error) {
+	c := leg.Codec()
+	in, err := newIngress(leg, PipeRate, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := newEncoder(c, PipeRate)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipe{leg: leg, peer: peer, in: in, enc: enc, samples: uint32(c.Rate / 50), running: true, failed: make(chan struct{}),
+		payload: make([]byte, 0, 1500), frame: make([]int16, PipeRate/50)}
+	if r := enc.rate(); r != PipeRate {
+		if p.rs, err = audio.NewResampler(PipeRate, r, PipeRate/50); err != nil {
+			return nil, err
+		}
+		p.up = make([]int16, 0, r/50)
+	}
+	return p, nil
 }
 
 // pipe is one leg-to-peer connection on the clock.

@@ -338,3 +338,30 @@ func FuzzParseTwilio(f *testing.F) {
 		}
 	})
 }
+
+// TestMediaPathAllocs: what runs on the media clock (Put, Take) and the
+// encoding of each frame for the bot allocate nothing.
+func TestMediaPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000), ctl: make([]ctlMsg, 0, ctlDepth)}
+	f := make([]int16, FrameSamples)
+	pcm := make([]int16, 800)
+	if n := testing.AllocsPerRun(200, func() {
+		s.Put(f)
+		s.enqueue(pcm[:FrameSamples])
+		s.Take(f)
+	}); n != 0 {
+		t.Errorf("Put/Take: %.1f allocations per frame", n)
+	}
+	tw := &twilioOut{sid: "MZ1", sidJSON: []byte(`"MZ1"`)}
+	as := newAudioSocketOut()
+	buf, ulaw := make([]byte, 0, 1024), make([]byte, 0, FrameSamples)
+	if n := testing.AllocsPerRun(200, func() {
+		buf = tw.media(buf[:0], f, ulaw)
+		buf = as.media(buf[:0], f, nil)
+	}); n != 0 {
+		t.Errorf("encoding a frame: %.1f allocations", n)
+	}
+}
