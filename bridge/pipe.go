@@ -41,6 +41,13 @@ func Pipe(ctx context.Context, leg Leg, peer PipePeer, mt *Meter) error {
 		return err
 	}
 	in := p.in
+	if queueWrites(leg) { // a leg whose writes may wait gets them from a goroutine of its own
+		p.out = newEgress(leg)
+		ectx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); p.out.run(ectx) }()
+		defer func() { cancel(); <-done }()
+	}
 	t := mt.attach(leg, in, nil)
 	defer mt.detach(t)
 	leg.SetPacketHandler(in)
@@ -86,6 +93,7 @@ type pipe struct {
 	peer    PipePeer
 	in      *ingress
 	enc     encoder
+	out     *egress          // a queue and a goroutine for a QueuedWriter; nil: written from the tick
 	rs      *audio.Resampler // PipeRate -> the encoder's rate; nil when equal
 	up      []int16
 	samples uint32
@@ -115,7 +123,11 @@ func (p *pipe) tick(at time.Time) {
 	}
 	var err error
 	if p.payload, err = p.enc.encode(p.payload[:0], pcm); err == nil {
-		err = p.leg.WritePayload(p.payload, p.samples)
+		if p.out != nil {
+			p.out.push(p.payload, p.samples)
+		} else {
+			err = p.leg.WritePayload(p.payload, p.samples)
+		}
 	}
 	if err != nil && p.err == nil {
 		p.err = err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -320,4 +321,27 @@ func shiftBot(t *testing.T) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// Headless Chromium (WebRTC, Opus at 48 kHz) calls a number routed to the
+// Twilio-framing bot: the page hears the bot's tone, the bot the page's.
+func TestChromiumTalksToBot(t *testing.T) {
+	peertest.Need(t, "chromium", "ip")
+	bot := newTwilioBot(t)
+	ns := peertest.NewNetns(t)
+	plan := fmt.Sprintf("contexts:\n  internal:\n    rules:\n      - number: \"6000\"\n        stream: {url: %q}\norigins:\n  web: internal\n", bot.url())
+	base, uploads, _ := browserGatewayWithSIP(t, ns, false, func(cfg *Config) { cfg.Dialplan = writePlan(t, plan) })
+	wav := filepath.Join(t.TempDir(), "mic.wav")
+	const mic = 440
+	peertest.ToneWAV(t, wav, 48000, mic, 30)
+	chromium(t, ns, base, fmt.Sprintf("%s/test/call.html?user=alice&password=alice-secret&dial=6000&secs=6", base), wav)
+	_, w := recording(t, uploads)
+	heard := audio.ToneSeconds(w.Samples, w.Rate, botFreq, 0.2)
+	bot.mu.Lock()
+	botHeard := audio.ToneSeconds(bot.pcm, 8000, mic, 0.2)
+	bot.mu.Unlock()
+	t.Logf("the page heard the bot's tone for %.1fs, the bot the page's for %.1fs", heard, botHeard)
+	if heard < 2 || botHeard < 2 {
+		t.Fatalf("the page heard the bot's tone for %.1fs (of 3), the bot the page's for %.1fs", heard, botHeard)
+	}
 }
