@@ -144,6 +144,9 @@ type StreamAction struct {
 	// reached, refuses the stream, or fails during it (empty: a call not
 	// answered yet is refused with 503, an answered one is hung up).
 	OnError string `yaml:"on_error"`
+	// BargeIn: when the caller starts talking while the bot's audio is
+	// queued, the queue is dropped (as by the bot's clear).
+	BargeIn bool `yaml:"barge_in"`
 }
 
 // streamFramings are the framings a stream can use (stream.Framings, copied

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/voxgate/voxgate/audio"
 )
 
 // Framings.
@@ -50,7 +52,10 @@ type Config struct {
 	CallID     string            // the call, for the bot (callSid) and logs
 	From, To   string            // the caller and the dialled number
 	Queue      time.Duration     // the bot's audio that may wait to be played (0: DefaultQueue)
-	Logger     *slog.Logger
+	// BargeIn: when the caller starts talking (voice activity) while the
+	// bot's audio is queued, the queue is dropped as by a clear.
+	BargeIn bool
+	Logger  *slog.Logger
 }
 
 // Validate checks a config's URL and framing.
@@ -81,18 +86,19 @@ type Counters struct {
 	PlayDropped                     uint64 // bot samples dropped for a full play queue
 	Cleared                         uint64 // bot samples dropped by clear
 	Marks                           uint64 // marks echoed
+	BargeIns                        uint64 // queues dropped because the caller started talking
 }
 
 var totals struct {
-	started, refused, ended, failed, garbage, oversized, sentDropped, playDropped, cleared, marks atomic.Uint64
-	active                                                                                        atomic.Int64
+	started, refused, ended, failed, garbage, oversized, sentDropped, playDropped, cleared, marks, bargeIns atomic.Uint64
+	active                                                                                                  atomic.Int64
 }
 
 // Totals returns the counters of every stream so far.
 func Totals() Counters {
 	return Counters{Started: totals.started.Load(), Refused: totals.refused.Load(), Ended: totals.ended.Load(), Failed: totals.failed.Load(),
 		Active: totals.active.Load(), Garbage: totals.garbage.Load(), Oversized: totals.oversized.Load(), SentDropped: totals.sentDropped.Load(),
-		PlayDropped: totals.playDropped.Load(), Cleared: totals.cleared.Load(), Marks: totals.marks.Load()}
+		PlayDropped: totals.playDropped.Load(), Cleared: totals.cleared.Load(), Marks: totals.marks.Load(), BargeIns: totals.bargeIns.Load()}
 }
 
 // ErrRefused: the bot could not be reached or refused the handshake.
@@ -114,9 +120,10 @@ type Stream struct {
 	play       []int16  // ring of the bot's audio waiting to be played
 	playHead   int
 	playN      int
-	played     uint64 // samples taken from or cleared off the play queue, ever
-	queued     uint64 // samples put on the play queue, ever
-	marks      []mark // pending marks, in order
+	played     uint64     // samples taken from or cleared off the play queue, ever
+	queued     uint64     // samples put on the play queue, ever
+	marks      []mark     // pending marks, in order
+	vad        *audio.VAD // the caller's voice activity, for barge-in; nil: off
 	closing    bool
 	err        error
 	wake       chan struct{}
@@ -159,6 +166,9 @@ func Dial(ctx context.Context, cfg Config) (*Stream, error) {
 	s := &Stream{cfg: cfg, conn: conn,
 		ctl: make([]ctlMsg, 0, ctlDepth), play: make([]int16, int(cfg.Queue.Seconds()*8000)+FrameSamples),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{})}
+	if cfg.BargeIn {
+		s.vad = audio.NewVAD(audio.VADConfig{})
+	}
 	if cfg.Framing == AudioSocket {
 		s.out = newAudioSocketOut()
 	} else {
@@ -252,6 +262,12 @@ func (s *Stream) Put(pcm []int16) {
 	n := copy(f[:], pcm)
 	clear(f[n:])
 	s.sendN++
+	if s.vad != nil {
+		if talking, changed := s.vad.Update(f[:]); talking && changed && s.playN > 0 {
+			totals.bargeIns.Add(1)
+			s.clearLocked()
+		}
+	}
 	s.mu.Unlock()
 	s.poke()
 }
@@ -336,12 +352,16 @@ func (s *Stream) enqueue(pcm []int16) {
 // waiting on them, as Twilio does.
 func (s *Stream) clearQueue() {
 	s.mu.Lock()
+	s.clearLocked()
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Stream) clearLocked() {
 	totals.cleared.Add(uint64(s.playN))
 	s.played += uint64(s.playN)
 	s.playHead, s.playN = 0, 0
 	s.fireLocked()
-	s.mu.Unlock()
-	s.poke()
 }
 
 // addMark echoes name once what is queued now has played.

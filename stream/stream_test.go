@@ -345,7 +345,7 @@ func TestMediaPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000), ctl: make([]ctlMsg, 0, ctlDepth)}
+	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
 	f := make([]int16, FrameSamples)
 	pcm := make([]int16, 800)
 	if n := testing.AllocsPerRun(200, func() {
@@ -363,5 +363,30 @@ func TestMediaPathAllocs(t *testing.T) {
 		buf = as.media(buf[:0], f, nil)
 	}); n != 0 {
 		t.Errorf("encoding a frame: %.1f allocations", n)
+	}
+}
+
+// With barge-in, the caller starting to talk drops the bot's queued audio
+// within the voice detector's onset (40 ms), and the pending marks come back.
+func TestBargeIn(t *testing.T) {
+	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000*10), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
+	s.enqueue(tone(600, 8000*5))
+	s.addMark("m")
+	quiet := make([]int16, FrameSamples)
+	for range 25 { // the caller is silent: the bot's audio stays
+		s.Put(quiet)
+	}
+	if s.Queued() != 8000*5 {
+		t.Fatalf("silence dropped the queue: %d left", s.Queued())
+	}
+	speech := tone(300, FrameSamples*3)
+	for i := 0; i < 3 && s.Queued() > 0; i++ {
+		s.Put(speech[i*FrameSamples : (i+1)*FrameSamples])
+	}
+	if s.Queued() != 0 {
+		t.Fatal("the caller's speech did not clear the bot's audio within 60 ms")
+	}
+	if len(s.ctl) != 1 || s.ctl[0].mark != "m" {
+		t.Fatalf("pending marks: %+v", s.ctl)
 	}
 }

@@ -15,6 +15,6 @@ var _ switchboard.BotStream = (*stream.Stream)(nil)
 func botStreams(log *slog.Logger) switchboard.StreamDialer {
 	return func(ctx context.Context, a dialplan.StreamAction, callID, caller, dialed string) (switchboard.BotStream, error) {
 		return stream.Dial(ctx, stream.Config{URL: a.URL, Framing: a.Framing, Headers: a.Headers, Parameters: a.Parameters,
-			CallID: callID, From: caller, To: dialed, Logger: log})
+			CallID: callID, From: caller, To: dialed, BargeIn: a.BargeIn, Logger: log})
 	}
 }
