@@ -37,6 +37,7 @@ const (
 	Echo     = "echo"
 	Playback = "playback"
 	Reject   = "reject"
+	Stream   = "stream"
 )
 
 // RoomAction joins a conference room.
@@ -126,6 +127,46 @@ type PlaybackAction struct {
 	File string `yaml:"file"`
 }
 
+// StreamAction answers and hands the call to a bot over a media stream: the
+// caller's audio goes to the bot, the bot's is played to the caller.
+type StreamAction struct {
+	URL     string            `yaml:"url"`     // ws:// or wss:// (audiosocket: also tcp://host:port)
+	Framing string            `yaml:"framing"` // "twilio" (the default) or "audiosocket"
+	Headers map[string]string `yaml:"headers"` // sent with the WebSocket handshake
+	// Parameters go to the bot in the start message (customParameters);
+	// values may use $1.., $number and $caller.
+	Parameters map[string]string `yaml:"parameters"`
+	// Then is a number, routed in this rule's context, that the call goes
+	// to when the bot closes the stream: a room or a PIN-protected room
+	// (empty: the call is hung up).
+	Then string `yaml:"then"`
+	// OnError is where the call goes, as Then, when the bot cannot be
+	// reached, refuses the stream, or fails during it (empty: a call not
+	// answered yet is refused with 503, an answered one is hung up).
+	OnError string `yaml:"on_error"`
+	// BargeIn: when the caller starts talking while the bot's audio is
+	// queued, the queue is dropped (as by the bot's clear).
+	BargeIn bool `yaml:"barge_in"`
+}
+
+// streamFramings are the framings a stream can use (stream.Framings, copied
+// because dialplan stays pure).
+var streamFramings = []string{"twilio", "audiosocket"}
+
+func (sa *StreamAction) validate() error {
+	if sa.Framing != "" && !slices.Contains(streamFramings, sa.Framing) {
+		return config.Fieldf("framing", "%q: want one of %s", sa.Framing, strings.Join(streamFramings, ", "))
+	}
+	ws := strings.HasPrefix(sa.URL, "ws://") || strings.HasPrefix(sa.URL, "wss://")
+	switch {
+	case sa.Framing == "audiosocket" && !ws && !strings.HasPrefix(sa.URL, "tcp://"):
+		return config.Fieldf("url", "%q: want tcp://host:port (as Asterisk dials an AudioSocket), ws:// or wss://", sa.URL)
+	case sa.Framing != "audiosocket" && !ws:
+		return config.Fieldf("url", "%q: want a ws:// or wss:// URL", sa.URL)
+	}
+	return nil
+}
+
 // RejectAction refuses the call with a SIP status.
 type RejectAction struct {
 	Status int    `yaml:"status"`
@@ -145,6 +186,7 @@ type Rule struct {
 	Echo     *struct{}       `yaml:"echo"`
 	Playback *PlaybackAction `yaml:"playback"`
 	Reject   *RejectAction   `yaml:"reject"`
+	Stream   *StreamAction   `yaml:"stream"`
 	Goto     string          `yaml:"goto"` // continue in another context
 
 	re   *regexp.Regexp
@@ -277,7 +319,7 @@ func (r *Rule) validate(p *Plan, c *Context, trunks map[string]bool) error {
 		r.re = re
 	}
 	actions := 0
-	for _, set := range []bool{r.Room != nil, r.Dial != nil, r.PIN != nil, r.Echo != nil, r.Playback != nil, r.Reject != nil, r.Goto != ""} {
+	for _, set := range []bool{r.Room != nil, r.Dial != nil, r.PIN != nil, r.Echo != nil, r.Playback != nil, r.Reject != nil, r.Stream != nil, r.Goto != ""} {
 		if set {
 			actions++
 		}
@@ -301,6 +343,8 @@ func (r *Rule) validate(p *Plan, c *Context, trunks map[string]bool) error {
 		return config.Within("pin.room", r.PIN.Room.validate())
 	case r.Room != nil:
 		return config.Within("room", r.Room.validate())
+	case r.Stream != nil:
+		return config.Within("stream", r.Stream.validate())
 	case r.Reject != nil:
 		if r.Reject.Status < 400 || r.Reject.Status > 699 {
 			return config.Fieldf("reject.status", "%d is not a final error status (want 400 to 699)", r.Reject.Status)
@@ -387,6 +431,7 @@ type Action struct {
 	PIN         PINAction
 	Playback    PlaybackAction
 	Reject      RejectAction
+	Stream      StreamAction
 }
 
 // ContextFor returns the context for an origin: "user", "web", "guest" or
@@ -522,6 +567,16 @@ func (r *Rule) action(c Call, caps []string) Action {
 		a.Kind, a.Playback = Playback, *r.Playback
 	case r.Reject != nil:
 		a.Kind, a.Reject = Reject, *r.Reject
+	case r.Stream != nil:
+		sa := *r.Stream
+		sa.Parameters = make(map[string]string, len(r.Stream.Parameters))
+		for k, v := range r.Stream.Parameters {
+			sa.Parameters[k] = expand(v, caps, c)
+		}
+		if sa.Framing == "" {
+			sa.Framing = "twilio"
+		}
+		a.Kind, a.Stream = Stream, sa
 	}
 	return a
 }

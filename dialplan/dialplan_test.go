@@ -118,6 +118,11 @@ func TestParseErrors(t *testing.T) {
 		{"letters in a PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12a4'}}\n", 4, "contexts.a.rules[0].pin.room", nil},
 		{"moderator PIN as the PIN", "contexts:\n  a:\n    rules:\n      - pin: {room: {pin: '12', moderator_pin: '12'}}\n", 4, "contexts.a.rules[0].pin.room.moderator_pin", nil},
 		{"waiting without a moderator PIN", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {pin: '1', wait_for_moderator: true}\n", 4, "contexts.a.rules[0].room", nil},
+		{"a stream to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot'}\n", 4, "contexts.a.rules[0].stream.url", nil},
+		{"an audiosocket to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot', framing: audiosocket}\n", 4, "contexts.a.rules[0].stream.url", nil},
+		{"twilio over tcp", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092'}\n", 4, "contexts.a.rules[0].stream.url", nil},
+		{"a stream's unknown framing", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: sip}\n", 4, "contexts.a.rules[0].stream.framing", nil},
+		{"a stream's unknown option", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', retry: 3}\n", 5, "contexts.a.rules[0].stream.retry", nil},
 		{"a room's bad rate", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", 4, "contexts.a.rules[0].room.rate", nil},
 	}
 	for _, c := range cases {
@@ -257,5 +262,30 @@ func TestGotoChainLinear(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("validating %d chained contexts did not finish", n)
+	}
+}
+
+func TestRouteStream(t *testing.T) {
+	p, err := Parse("plan.yaml", []byte(`contexts:
+  a:
+    rules:
+      - prefix: '55'
+        stream:
+          url: wss://bot.example/media
+          headers: {Authorization: Bearer x}
+          parameters: {caller: $caller, ext: $1}
+          then: '700'
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.Route(Call{Context: "a", Number: "5512", Caller: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.Stream
+	if a.Kind != Stream || s.URL != "wss://bot.example/media" || s.Framing != "twilio" || s.Headers["Authorization"] != "Bearer x" ||
+		s.Parameters["caller"] != "alice" || s.Parameters["ext"] != "12" || s.Then != "700" {
+		t.Fatalf("%+v", a)
 	}
 }

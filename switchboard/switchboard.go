@@ -54,6 +54,9 @@ type Config struct {
 	// Cluster, when set, says which node hosts a room (cascade.go); nil:
 	// one node alone, every room is here.
 	Cluster Cluster
+	// Streams opens media streams to bots for the stream action (package
+	// stream gives one); nil: the action refuses calls with 503.
+	Streams StreamDialer
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -90,6 +93,7 @@ type Switchboard struct {
 	xfer      transfers             // two-party calls a transfer may change (transfer.go)
 	transfers func(TransferOutcome) // Config.Transfers (may be nil)
 	cluster   Cluster               // nil: one node alone
+	streams   StreamDialer          // nil: no media streams
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -144,7 +148,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
-	s.transfers, s.cluster = cfg.Transfers, cfg.Cluster
+	s.transfers, s.cluster, s.streams = cfg.Transfers, cfg.Cluster, cfg.Streams
 	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
@@ -369,6 +373,8 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 		s.dial(ctx, c, a.Dial, log)
 	case dialplan.Playback:
 		s.playbackAction(ctx, c, a.Playback.File, log)
+	case dialplan.Stream:
+		s.streamAction(ctx, c, a, log)
 	case dialplan.Reject:
 		log.Info("rejected by the dialplan", "status", a.Reject.Status)
 		s.setCause(c, "dialplan", a.Reject.Status, a.Reject.Reason)

@@ -18,6 +18,7 @@ import (
 	"github.com/voxgate/voxgate/internal/guard"
 	"github.com/voxgate/voxgate/internal/metrics"
 	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/stream"
 	"github.com/voxgate/voxgate/switchboard"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -152,7 +153,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
 		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
-		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks)),
+		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks), metrics.Streams(stream.Totals)),
 		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
 		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
 	if err != nil {
@@ -171,7 +172,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
-		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv)})
+		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv), Streams: botStreams(log)})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {

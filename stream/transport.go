@@ -1,0 +1,141 @@
+package stream
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// encoder writes one framing's messages to the bot.
+type encoder interface {
+	open(b []byte, cfg *Config) [][]byte // the messages that start the stream
+	media(b []byte, pcm []int16, scratch []byte) []byte
+	dtmf(b []byte, digit rune) []byte
+	mark(b []byte, name string) []byte // nil: the framing has no marks
+	stop(b []byte) []byte
+	sidString() string
+}
+
+// Transport errors that end a stream.
+var (
+	errClosed    = errors.New("closed by the bot")
+	errOversized = fmt.Errorf("the bot sent a message over %d bytes", MaxMessage)
+)
+
+// transport carries messages to and from the bot: WebSocket messages, or
+// AudioSocket frames over TCP.
+type transport interface {
+	send(b []byte) error
+	// recv returns the next message (valid until the next call); text
+	// tells a WebSocket text message. A clean close is errClosed.
+	recv() (msg []byte, text bool, err error)
+	// bye ends the stream cleanly after last (the stop message).
+	bye(last []byte)
+	close()
+}
+
+func dialTransport(ctx context.Context, cfg *Config) (transport, error) {
+	if strings.HasPrefix(cfg.URL, "tcp://") {
+		var d net.Dialer
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		c, err := d.DialContext(dctx, "tcp", strings.TrimPrefix(cfg.URL, "tcp://"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+		}
+		return &tcpTransport{c: c, r: bufio.NewReader(c), buf: make([]byte, 0, 3+65535)}, nil
+	}
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		h.Set(k, v)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Proxy: http.ProxyFromEnvironment}
+	conn, resp, err := d.DialContext(ctx, cfg.URL, h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w: %s answered %s", ErrRefused, cfg.URL, resp.Status)
+		}
+		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	conn.SetReadLimit(MaxMessage)
+	typ := websocket.TextMessage
+	if cfg.Framing == AudioSocket {
+		typ = websocket.BinaryMessage
+	}
+	return &wsTransport{c: conn, typ: typ}, nil
+}
+
+type wsTransport struct {
+	c   *websocket.Conn
+	typ int
+}
+
+func (w *wsTransport) send(b []byte) error {
+	_ = w.c.SetWriteDeadline(time.Now().Add(writeWait))
+	return w.c.WriteMessage(w.typ, b)
+}
+
+func (w *wsTransport) recv() ([]byte, bool, error) {
+	typ, data, err := w.c.ReadMessage()
+	switch {
+	case err == nil:
+		return data, typ == websocket.TextMessage, nil
+	case errors.Is(err, websocket.ErrReadLimit):
+		return nil, false, errOversized
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+		return nil, false, errClosed
+	}
+	return nil, false, err
+}
+
+func (w *wsTransport) bye(last []byte) {
+	_ = w.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = w.c.WriteMessage(w.typ, last)
+	_ = w.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"))
+}
+
+func (w *wsTransport) close() { w.c.Close() }
+
+// tcpTransport carries AudioSocket frames over TCP, as Asterisk does.
+type tcpTransport struct {
+	c   net.Conn
+	r   *bufio.Reader
+	buf []byte
+}
+
+func (t *tcpTransport) send(b []byte) error {
+	_ = t.c.SetWriteDeadline(time.Now().Add(writeWait))
+	_, err := t.c.Write(b)
+	return err
+}
+
+func (t *tcpTransport) recv() ([]byte, bool, error) {
+	b := t.buf[:3]
+	if _, err := io.ReadFull(t.r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, false, errClosed // an AudioSocket peer may hang up by closing
+		}
+		return nil, false, err
+	}
+	n := int(b[1])<<8 | int(b[2])
+	b = t.buf[:3+n]
+	if _, err := io.ReadFull(t.r, b[3:]); err != nil {
+		return nil, false, err
+	}
+	return b, false, nil
+}
+
+func (t *tcpTransport) bye(last []byte) {
+	_ = t.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = t.c.Write(last)
+}
+
+func (t *tcpTransport) close() { t.c.Close() }

@@ -1,0 +1,113 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// BotStream is a media stream to a bot, the other party of a call that the
+// stream action handed to it (package stream gives one).
+type BotStream interface {
+	bridge.PipePeer
+	// DTMF sends a digit the caller keyed to the bot.
+	DTMF(digit rune)
+	// Err says why the stream ended: nil when the bot closed it cleanly.
+	Err() error
+	// Close ends the stream (telling the bot); it is idempotent.
+	Close() error
+}
+
+// StreamDialer opens a media stream to the bot of a stream action for the
+// call callID from caller to dialed.
+type StreamDialer func(ctx context.Context, a dialplan.StreamAction, callID, caller, dialed string) (BotStream, error)
+
+// streamAction hands the call to a bot: the bot is reached first (a call
+// it refuses is refused with 503, or goes to on_error), then the call is
+// answered and its audio goes both ways until the call ends or the bot
+// closes the stream (the call then goes to then, else it is hung up).
+func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action, log *slog.Logger) {
+	sa := a.Stream
+	log = log.With("stream_url", sa.URL)
+	var (
+		bot BotStream
+		err = errors.New("media streams are not set up")
+	)
+	if s.streams != nil {
+		bot, err = s.streams(ctx, sa, c.ID(), c.Caller(), c.Dialed())
+	}
+	if err != nil {
+		log.Warn("media stream: the bot cannot be reached", "error", err, "on_error", sa.OnError)
+		if sa.OnError == "" {
+			s.setCause(c, "system", 503, "the bot cannot be reached")
+			s.reject(c, 503, "Service Unavailable")
+			return
+		}
+		if s.answer(ctx, c) == nil {
+			s.streamNext(ctx, c, a, sa.OnError, log)
+		}
+		return
+	}
+	defer bot.Close()
+	if err := s.answer(ctx, c); err != nil {
+		return
+	}
+	c.OnDTMF(bot.DTMF)
+	err = bridge.Pipe(ctx, c, bot, s.meter)
+	c.OnDTMF(nil)
+	_ = bot.Close()
+	next := ""
+	switch {
+	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil:
+		log.Info("media stream: the bot ended the stream", "then", sa.Then)
+		next = sa.Then
+	case errors.Is(err, bridge.ErrPeerGone):
+		log.Warn("media stream failed", "error", bot.Err(), "on_error", sa.OnError)
+		next = sa.OnError
+	case err != nil && ctx.Err() == nil:
+		log.Warn("media stream: the call's media failed", "error", err)
+		hangup(c)
+		return
+	default: // the call ended, or the switchboard stops
+		return
+	}
+	if next == "" {
+		s.setCause(c, "system", 0, "the bot ended the stream")
+		hangup(c)
+		return
+	}
+	s.streamNext(ctx, c, a, next, log)
+}
+
+// streamNext takes an answered call from a stream to number, routed in the
+// stream rule's context: a room or a PIN-protected room.
+func (s *Switchboard) streamNext(ctx context.Context, c Leg, a dialplan.Action, number string, log *slog.Logger) {
+	na, err := s.plan.Load().Route(dialplan.Call{Context: a.Context, Number: number, Caller: c.Caller()})
+	if err == nil && na.Kind != dialplan.Room && na.Kind != dialplan.PIN {
+		err = errors.New("after a stream a call can go to a room only, not to " + na.Kind)
+	}
+	if err != nil {
+		log.Warn("media stream: the call cannot go on: hanging up", "to", number, "error", err)
+		s.setCause(c, "system", 0, "no room after the stream")
+		hangup(c)
+		return
+	}
+	pa := na.PIN
+	if na.Kind == dialplan.Room {
+		pa = dialplan.PINAction{Room: na.Room, Tries: 3}
+	}
+	log.Info("media stream over: the call goes on", "to", number, "room", pa.Room.Name)
+	s.movedTo(c, pa.Room.Name)
+	moderator := false
+	if pa.Room.PIN != "" {
+		var ok bool
+		if ok, moderator = s.askPIN(ctx, c, pa, log); !ok {
+			hangup(c)
+			return
+		}
+	}
+	s.joinRoom(ctx, c, pa.Room, moderator, log)
+}

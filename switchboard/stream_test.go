@@ -1,0 +1,150 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/voxgate/voxgate/dialplan"
+)
+
+// fakeBot is a bot with no network.
+type fakeBot struct {
+	mu     sync.Mutex
+	digits string
+	puts   int
+	err    error
+	done   chan struct{}
+	once   sync.Once
+}
+
+func (b *fakeBot) Put([]int16) { b.mu.Lock(); b.puts++; b.mu.Unlock() }
+func (b *fakeBot) Take(dst []int16) bool {
+	return false
+}
+func (b *fakeBot) Done() <-chan struct{} { return b.done }
+func (b *fakeBot) DTMF(d rune)           { b.mu.Lock(); b.digits += string(d); b.mu.Unlock() }
+func (b *fakeBot) Err() error            { b.mu.Lock(); defer b.mu.Unlock(); return b.err }
+func (b *fakeBot) Close() error          { b.hangUp(nil); return nil }
+func (b *fakeBot) hangUp(err error) {
+	b.once.Do(func() {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+		close(b.done)
+	})
+}
+
+const streamPlan = `
+contexts:
+  a:
+    rules:
+      - number: '600'
+        stream: {url: 'ws://bot', then: '700', parameters: {who: $caller}}
+      - number: '601'
+        stream: {url: 'ws://bot'}
+      - number: '602'
+        stream: {url: 'ws://bot', on_error: '700'}
+      - number: '700'
+        room: {name: after}
+origins:
+  user: a
+`
+
+func TestStreamAction(t *testing.T) {
+	sb, logs := testBoard(t, streamPlan)
+	var (
+		mu   sync.Mutex
+		bots []*fakeBot
+		fail error
+		seen dialplan.StreamAction
+	)
+	sb.streams = func(ctx context.Context, a dialplan.StreamAction, id, caller, dialed string) (BotStream, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = a
+		if fail != nil {
+			return nil, fail
+		}
+		b := &fakeBot{done: make(chan struct{})}
+		bots = append(bots, b)
+		return b, nil
+	}
+	bot := func() *fakeBot {
+		var b *fakeBot
+		eventually(t, "a stream", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(bots) > 0 {
+				b = bots[len(bots)-1]
+			}
+			return b != nil
+		})
+		return b
+	}
+
+	t.Run("the bot closes: then", func(t *testing.T) {
+		leg := newFakeLeg("s1", "alice", "600")
+		done := call(sb, leg, "user")
+		b := bot()
+		eventually(t, "audio to the bot", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.puts > 3 })
+		leg.waitKeys(t)
+		leg.key("42", 0)
+		eventually(t, "digits at the bot", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.digits == "42" })
+		if answered, _, _ := leg.state(); !answered || seen.Parameters["who"] != "alice" {
+			t.Fatalf("answered %v, parameters %v", answered, seen.Parameters)
+		}
+		b.hangUp(nil)
+		eventually(t, "the call in room after", func() bool { return inRoom(sb, "after", "s1") })
+		leg.hangUp()
+		waitEnded(t, done)
+	})
+	t.Run("the bot closes: hang up", func(t *testing.T) {
+		mu.Lock()
+		bots = nil
+		mu.Unlock()
+		leg := newFakeLeg("s2", "alice", "601")
+		done := call(sb, leg, "user")
+		bot().hangUp(nil)
+		waitEnded(t, done)
+		if _, _, ended := leg.state(); ended != "hangup" {
+			t.Fatalf("ended %q", ended)
+		}
+	})
+	t.Run("the bot fails: on_error", func(t *testing.T) {
+		mu.Lock()
+		bots = nil
+		mu.Unlock()
+		leg := newFakeLeg("s3", "alice", "602")
+		done := call(sb, leg, "user")
+		bot().hangUp(errors.New("the bot went away"))
+		eventually(t, "the call in room after", func() bool { return inRoom(sb, "after", "s3") })
+		leg.hangUp()
+		waitEnded(t, done)
+		if !strings.Contains(logs.String(), "media stream failed") {
+			t.Fatal("no log line")
+		}
+	})
+	t.Run("refused: 503", func(t *testing.T) {
+		mu.Lock()
+		fail = errors.New("connection refused")
+		mu.Unlock()
+		leg := newFakeLeg("s4", "alice", "601")
+		waitEnded(t, call(sb, leg, "user"))
+		if answered, status, _ := leg.state(); answered || status != 503 {
+			t.Fatalf("answered %v status %d", answered, status)
+		}
+		if !strings.Contains(logs.String(), "the bot cannot be reached") {
+			t.Fatal("no log line")
+		}
+	})
+	t.Run("refused: on_error", func(t *testing.T) {
+		leg := newFakeLeg("s5", "alice", "602")
+		done := call(sb, leg, "user")
+		eventually(t, "the call in room after", func() bool { return inRoom(sb, "after", "s5") })
+		leg.hangUp()
+		waitEnded(t, done)
+	})
+}
