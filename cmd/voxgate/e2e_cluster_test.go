@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -94,23 +93,9 @@ func startClusterKamailio(t *testing.T, nodes []string, redisPort int) (string, 
 		t.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", peertest.FreePorts(t, 1))
-	kam := exec.Command("kamailio", "-DD", "-E", "-f", "../../configs/cluster/kamailio.cfg", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"),
+	out := startKamailio(t, dir, "../../configs/cluster/kamailio.cfg",
 		"-A", "LISTEN=udp:"+addr, "-A", fmt.Sprintf("DS_LIST=\"%s\"", filepath.Join(dir, "dispatcher.list")),
 		"-A", fmt.Sprintf("REDIS=\"name=vg;addr=127.0.0.1;port=%d;db=0\"", redisPort), "-A", "CHILDREN=2")
-	out := &peertest.SyncBuffer{}
-	kam.Stdout, kam.Stderr = out, out
-	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
-	kam.WaitDelay = 2 * time.Second
-	if err := kam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-kam.Process.Pid, syscall.SIGKILL)
-		_ = kam.Wait()
-		if t.Failed() {
-			t.Logf("kamailio output:\n%s", tail(out.String(), 150))
-		}
-	})
 	if !waitUntil(10*time.Second, func() bool { return strings.Contains(out.String(), "INFO: <core> [main.c") }) {
 		t.Fatalf("kamailio did not start:\n%s", out.String())
 	}

@@ -103,21 +103,7 @@ func TestKamailioTLSCarrier(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf(kamailioTLSConfig, ports, ports+1, tlsCfg)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	kam := exec.Command("kamailio", "-DD", "-E", "-f", cfgFile, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"))
-	kamOut := &peertest.SyncBuffer{}
-	kam.Stdout, kam.Stderr = kamOut, kamOut
-	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
-	kam.WaitDelay = 2 * time.Second
-	if err := kam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-kam.Process.Pid, syscall.SIGKILL)
-		_ = kam.Wait()
-		if t.Failed() {
-			t.Logf("kamailio output:\n%s", kamOut.String())
-		}
-	})
+	kamOut := startKamailio(t, dir, cfgFile)
 
 	plan := writePlan(t, `
 contexts:
@@ -207,4 +193,28 @@ origins:
 	if st := g2.srv.TrunkStates()[0]; st.Registered || !strings.Contains(st.LastError, "not carrier.example") {
 		t.Fatalf("a wrong tls_server_name at Kamailio: %+v", st)
 	}
+}
+
+// startKamailio runs kamailio in the foreground on cfg (with -A defines
+// args), its pid file and working files in dir, until the test ends (its
+// process group killed), and returns its output (logged when the test
+// failed).
+func startKamailio(t *testing.T, dir, cfg string, args ...string) *peertest.SyncBuffer {
+	t.Helper()
+	kam := exec.Command("kamailio", append([]string{"-DD", "-E", "-f", cfg, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid")}, args...)...)
+	out := &peertest.SyncBuffer{}
+	kam.Stdout, kam.Stderr = out, out
+	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it
+	kam.WaitDelay = 2 * time.Second
+	if err := kam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-kam.Process.Pid, syscall.SIGKILL)
+		_ = kam.Wait()
+		if t.Failed() {
+			t.Logf("kamailio output:\n%s", tail(out.String(), 150))
+		}
+	})
+	return out
 }
