@@ -207,6 +207,7 @@ func TestSippNoCommonCodec(t *testing.T) {
 	runSipp(t, "invite-no-common-codec.xml", addr, 20*time.Second, "-s", "9196")
 	runSipp(t, "no-common-codec.xml", addr, 20*time.Second, "-s", "9196")
 	c := takeCall(t, calls)
+	waitEnded(t, c, 3*time.Second) // sipp has its 200 to the BYE a moment before the call is over here
 	if got := c.Codec(); got.Name != "PCMU" || c.EndReason() != "remote hangup" {
 		t.Fatalf("codec %+v, end %q: want PCMU kept and sipp's BYE", got, c.EndReason())
 	}
