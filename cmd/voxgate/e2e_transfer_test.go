@@ -320,18 +320,7 @@ func TestSippTransferWithoutSubscription(t *testing.T) {
 	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
 	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: bobHz, Register: true})
 	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Password: "carol-secret", Codec: "pcma", Tone: carolHz, Register: true})
-	scenario, err := filepath.Abs("testdata/sipp/xfer-nosub.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
-	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-m", "1", "-nostdin", "-set", "target", "carol",
-		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
-	if err != nil {
-		t.Fatalf("sipp: %v\n%s", err, tail(out, 30))
-	}
+	sippTransferor(t, g, "xfer-nosub.xml", "carol")
 	if !carol.WaitFor("Call established", 10*time.Second) {
 		t.Fatalf("carol was not called:\n%s", carol.Output())
 	}
@@ -358,18 +347,7 @@ func TestSippTransferTargetFails(t *testing.T) {
 	plan := writePlan(t, transferPlan)
 	g := startGateway(t, func(cfg *Config) { withCarol(cfg); cfg.Dialplan = plan })
 	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 830, Register: true})
-	scenario, err := filepath.Abs("testdata/sipp/xfer-fail.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
-	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "bob", "-m", "1", "-nostdin", "-set", "target", "dave",
-		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
-	if err != nil {
-		t.Fatalf("sipp: %v\n%s", err, tail(out, 30))
-	}
+	sippTransferor(t, g, "xfer-fail.xml", "dave")
 	if !strings.Contains(g.log.String(), "status=480") {
 		t.Error("voxgate did not log the failed transfer's 480")
 	}
@@ -510,5 +488,24 @@ func TestSippInviteWithReplaces(t *testing.T) {
 	}
 	if !strings.Contains(g.log.String(), "call replaced") {
 		t.Error("voxgate's log lacks the replaced call")
+	}
+}
+
+// sippTransferor runs the sipp scenario testdata/sipp/<scenario>: a
+// transferor that calls bob through g and transfers him to target; the
+// test fails unless the scenario passes (its checks of voxgate's answers).
+func sippTransferor(t *testing.T, g *gateway, scenario, target string) {
+	t.Helper()
+	sf, err := filepath.Abs("testdata/sipp/" + scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
+	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", sf, g.addr, "-s", "bob", "-m", "1", "-nostdin", "-set", "target", target,
+		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
+	if err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 30))
 	}
 }
