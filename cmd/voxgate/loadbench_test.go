@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -94,7 +95,9 @@ type loadGateway struct {
 
 // startLoadGateway starts voxgate on the default config with loadPlan,
 // rooms without tones, pages page1..pageN, logging at info as in production.
-func startLoadGateway(tb testing.TB, pages, roomRate int) *loadGateway {
+// rules, if not empty, are dialplan rules (YAML, indented as in loadPlan)
+// put before loadPlan's own.
+func startLoadGateway(tb testing.TB, pages, roomRate int, rules string) *loadGateway {
 	tb.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
@@ -106,7 +109,7 @@ func startLoadGateway(tb testing.TB, pages, roomRate int) *loadGateway {
 	port := peertest.FreePorts(tb, 1)
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
 	cfg.SIP.RTPPorts = loadVoxgateRTP
-	cfg.Dialplan = writePlanTB(tb, loadPlan)
+	cfg.Dialplan = writePlanTB(tb, strings.Replace(loadPlan, "    rules:\n", "    rules:\n"+rules, 1))
 	cfg.DataDir = tb.TempDir() // the call history is written as in production
 	noTones(cfg)
 	for i := 1; i <= pages; i++ {
@@ -436,6 +439,7 @@ type scenario struct {
 	rooms, members int
 	roomRate       int     // rooms.rate (0: the default, 16000)
 	cps            float64 // calls per second while setting up (0: the default)
+	plan           string  // dialplan rules put before loadPlan's (see startLoadGateway)
 	// rxRate is the packets per second each leg should hear (0: 50). A
 	// room where nobody talks sends its Opus listeners one packet per
 	// 400 ms (DTX).
@@ -452,7 +456,7 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 	if sc.bare > 0 {
 		bare = bareWindow(tb, sc.bare, tm)
 	}
-	g := startLoadGateway(tb, sc.pages, sc.roomRate)
+	g := startLoadGateway(tb, sc.pages, sc.roomRate, sc.plan)
 	job := loadgen.Job{SIP: g.sip, Web: g.web, Legs: sc.legs, CallsPerSecond: sc.cps}
 	var before func()
 	if sc.rooms > 0 {
@@ -646,10 +650,12 @@ func TestLoadBenchSmoke(t *testing.T) {
 	echo.bare = 0 // run once, by "bare"
 	web := pcmuToWebScenario(2)
 	web.bare = 0
+	bot := streamScenario(t, 2)
+	bot.bare = 0
 	for _, c := range []struct {
 		name string
 		sc   scenario
-	}{{"echo", echo}, {"pcmu-webrtc", web}, {"pcmu-room", pcmuRoom}, {"opus-room", talk}, {"silent-rooms", silent}} {
+	}{{"echo", echo}, {"pcmu-webrtc", web}, {"pcmu-room", pcmuRoom}, {"opus-room", talk}, {"silent-rooms", silent}, {"streams", bot}} {
 		sc := c.sc
 		t.Run(c.name, func(t *testing.T) {
 			if sc.minRx > 0 {
