@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
@@ -46,6 +47,34 @@ func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room CascadeRoom, ori
 			return
 		}
 		s.joinRoom(ctx, c, ra, room.Moderator, log)
+	})
+}
+
+// HereDialer is a Dialer that tells apart the devices of a user it reaches
+// on this node alone (a browser's SIP over WebSocket ends on one node). A
+// call another node forwards here (RingHere) rings those only: that node
+// rang the others itself. A Dialer that is not a HereDialer reaches only
+// this node's devices (a user's open pages) and is asked for them all.
+type HereDialer interface {
+	DevicesHere(user string) []Device
+}
+
+// forwardTimeout bounds the ringing of a forwarded call: the node that
+// forwarded it applies the dialplan's timeout and cancels before.
+const forwardTimeout = 5 * time.Minute
+
+// RingHere rings user's devices on this node for a call another node of
+// the cluster forwarded here (it holds the user's registration over
+// WebSocket) and bridges the caller to whoever answers. It never forwards
+// the call again.
+func (s *Switchboard) RingHere(ctx context.Context, c Leg, user, origin string) {
+	s.owned(ctx, c, func(ctx context.Context) {
+		ctx = context.WithValue(ctx, hereOnly{}, true)
+		d := dialplan.DialAction{User: user, Timeout: int(forwardTimeout / time.Second)}
+		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Dial, "user", user)
+		log.Debug("rings a user for another node")
+		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Dial, Dial: d})()
+		s.dial(ctx, c, d, log)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -273,7 +274,7 @@ func (c *cluster) rewrite(ctx context.Context) int {
 	}
 	n := 0
 	for _, b := range c.local() {
-		if err := c.r.SaveBinding(ctx, store.Binding(b)); err == nil {
+		if err := c.r.SaveBinding(ctx, storeBinding(b, c.cfg.Advertise)); err == nil {
 			n++
 		}
 	}
@@ -384,38 +385,50 @@ func (c *cluster) close() {
 }
 
 // bindings returns user's bindings made through other nodes (not those
-// this node holds: the caller has them, with their qualify state). A
-// binding over another node's WebSocket cannot be reached from here.
-func (c *cluster) bindings(user string, here []sip.Binding) []sip.Binding {
+// this node holds: the caller has them, with their qualify state), and the
+// live nodes that hold user's bindings over WebSocket: a browser's SIP
+// connection ends on one node, so only that node reaches it (a call is
+// forwarded to it, sip.ForwardHeader).
+func (c *cluster) bindings(user string, here []sip.Binding) (out []sip.Binding, forward []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	bs, err := c.r.Bindings(ctx, user, time.Now())
 	if err != nil {
 		c.log.Warn("cluster: registrations through other nodes are not known (Redis)", "user", user, "error", err)
-		return nil
+		return nil, nil
 	}
-	var out []sip.Binding
 	for _, b := range bs {
-		if strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
-			continue
-		}
 		mine := false
 		for _, h := range here {
 			mine = mine || h.Contact == b.Contact
 		}
-		if !mine {
-			out = append(out, sip.Binding(b))
+		switch {
+		case mine:
+		case strings.HasPrefix(strings.ToUpper(b.Transport), "WS"):
+			if b.Node == "" || b.Node == c.cfg.Advertise || slices.Contains(forward, b.Node) {
+				continue // an old binding without its node, or one this node lost
+			}
+			if !c.live(func(l *liveNodes) bool { return l.addrs[b.Node] }) {
+				continue // its node died: its WebSocket went with it
+			}
+			forward = append(forward, b.Node)
+		default:
+			out = append(out, sipBinding(b))
 		}
 	}
-	return out
+	return out, forward
 }
 
 // redisLocations keeps the registrar's bindings in Redis, shared by the
-// nodes.
-type redisLocations struct{ r *store.Redis }
+// nodes, each marked with the node that took it (node: its advertised
+// SIP address).
+type redisLocations struct {
+	r    *store.Redis
+	node string
+}
 
 func (l redisLocations) SaveBinding(ctx context.Context, b sip.Binding) error {
-	return l.r.SaveBinding(ctx, store.Binding(b))
+	return l.r.SaveBinding(ctx, storeBinding(b, l.node))
 }
 
 func (l redisLocations) DeleteBinding(ctx context.Context, aor, contact string) error {

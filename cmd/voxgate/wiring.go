@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,12 +102,12 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		w.sipOpts = append(w.sipOpts, sip.WithCascadeFrom(cl.trusted))
 	}
 	if st == nil && cl != nil { // registrations in Redis, nothing else kept
-		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r}))
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r, cfg.Cluster.Advertise}))
 	}
 	if st != nil {
 		var locations sip.LocationStore = sipLocations{st.SQLite}
 		if cl != nil { // shared by the nodes, instead of this node's file
-			locations = redisLocations{cl.r}
+			locations = redisLocations{cl.r, cfg.Cluster.Advertise}
 		}
 		records = st.SQLite
 		if len(cfg.Webhooks) > 0 {
@@ -233,6 +234,8 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	case origin == "cascade": // another node's participant in a room hosted here
 		cs := c.Cascade()
 		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator}, origin)
+	case origin == "forward": // another node's call for a user whose WebSocket is here
+		h.sb.RingHere(ctx, c, c.Origin().Name, origin)
 	case c.Replaces() != "": // an INVITE with Replaces (RFC 3891)
 		h.sb.Replace(ctx, c, origin, c.Replaces())
 	default:
@@ -288,10 +291,34 @@ type sipDialer struct {
 func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
 	bs := d.srv.ReachableBindings(user) // qualify: not the unreachable ones
-	if d.cl != nil {                    // and those registered through other nodes
-		bs = append(bs, d.cl.bindings(user, d.srv.Bindings(user))...)
+	var forward []string
+	if d.cl != nil { // and those registered through other nodes
+		var others []sip.Binding
+		others, forward = d.cl.bindings(user, d.srv.Bindings(user))
+		bs = append(bs, others...)
 	}
 	for _, b := range bs {
+		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
+			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
+		})
+	}
+	for _, node := range forward { // the node holding the user's WebSocket rings it
+		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
+			return leg(d.srv.DialNodeUser(ctx, node, user, from))
+		})
+	}
+	return out
+}
+
+// DevicesHere rings, for a call another node forwarded here, the user's
+// registrations over WebSocket on this node (the other node rang the
+// others itself).
+func (d sipDialer) DevicesHere(user string) []switchboard.Device {
+	var out []switchboard.Device
+	for _, b := range d.srv.ReachableBindings(user) {
+		if !strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
+			continue
+		}
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
