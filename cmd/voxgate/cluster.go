@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/store"
 	"github.com/voxgate/voxgate/switchboard"
@@ -102,6 +103,10 @@ type cluster struct {
 	rooms    func() []string // the rooms with participants here
 	draining func() bool
 	local    func() []sip.Binding // registrations made through this node
+	// outbox is this node's webhook outbox in Redis (nil: no webhooks);
+	// endpoints are the configured endpoints' names.
+	outbox    *store.RedisOutbox
+	endpoints []string
 
 	kick    chan struct{}
 	healthy atomic.Bool
@@ -178,6 +183,35 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 	}
 	if err == nil && !first {
 		c.refreshNodes(bctx)
+	}
+	if err == nil {
+		c.adoptWebhooks(bctx)
+	}
+}
+
+// webhookOutbox is this node's webhook outbox in Redis, for eps.
+func (c *cluster) webhookOutbox(eps []events.Endpoint) *store.RedisOutbox {
+	c.outbox = c.r.Outbox(c.cfg.NodeID)
+	for _, ep := range eps {
+		c.endpoints = append(c.endpoints, ep.Name)
+	}
+	return c.outbox
+}
+
+// adoptWebhooks takes over the webhook deliveries left waiting by nodes
+// whose liveness key has expired (killed, or stopped before they were
+// sent): this node's sender delivers them.
+func (c *cluster) adoptWebhooks(ctx context.Context) {
+	if c.outbox == nil {
+		return
+	}
+	took, err := c.outbox.Adopt(ctx, c.endpoints)
+	if err != nil {
+		c.log.Warn("cluster: the webhook deliveries of dead nodes cannot be taken over now", "error", err)
+		return
+	}
+	for node, n := range took {
+		c.log.Warn("cluster: took over the webhook deliveries a dead node left waiting", "dead_node", node, "deliveries", n)
 	}
 }
 

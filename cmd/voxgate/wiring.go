@@ -111,7 +111,11 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		}
 		records = st.SQLite
 		if len(cfg.Webhooks) > 0 {
-			if hooks, err = events.New(cfg.Webhooks, st.SQLite, events.WithLogger(log)); err != nil {
+			var box events.Outbox = st.SQLite
+			if cl != nil { // in Redis, so that a live node delivers what a dead one left
+				box = cl.webhookOutbox(cfg.Webhooks)
+			}
+			if hooks, err = events.New(cfg.Webhooks, box, events.WithLogger(log)); err != nil {
 				st.Close()
 				cl.close()
 				return nil, err
@@ -207,14 +211,16 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
-		if a.cluster != nil {
-			a.cluster.close() // releases this node's rooms
-		}
 		// After the switchboard's last records (and their events); what is
-		// not delivered within 3 s waits in the outbox for the next start.
+		// not delivered within 3 s waits in the outbox for the next start
+		// (in a cluster, for another node: the outbox is in Redis, so the
+		// cluster's connection closes after).
 		hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = a.hooks.Close(hctx)
 		hcancel()
+		if a.cluster != nil {
+			a.cluster.close() // releases this node's rooms
+		}
 		_ = a.store.Close()
 	})
 }
