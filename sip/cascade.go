@@ -34,10 +34,16 @@ type Cascade struct {
 	Room                               string
 	Moderator                          bool
 	WaitForModerator, EndWithModerator bool
+	// View names the entering node's view of the room (a page there sees
+	// the room through it; "" : none): 1 to 64 letters, digits, _ or -.
+	View string
 }
 
+// viewToken is what a Cascade's View may be.
+var viewToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
 // header is the value of CascadeHeader: the room, then ;moderator ;wait
-// ;end when set.
+// ;end when set, and ;view=<token>.
 func (c Cascade) header() string {
 	v := c.Room
 	for _, f := range []struct {
@@ -47,6 +53,9 @@ func (c Cascade) header() string {
 		if f.on {
 			v += ";" + f.name
 		}
+	}
+	if c.View != "" {
+		v += ";view=" + c.View
 	}
 	return v
 }
@@ -144,7 +153,8 @@ func (s *Server) cascadeOf(req *sip.Request) (cs Cascade, ok, bad bool) {
 
 // parseCascade reads CascadeHeader: a room name of 1 to 128 bytes of
 // UTF-8, no control characters, no path separators or semicolons, not "."
-// or "..", then flags (;moderator ;wait ;end; others are ignored).
+// or "..", then flags (;moderator ;wait ;end ;view=<token>; others, and a
+// token that cannot be one, are ignored).
 func parseCascade(v string) (Cascade, error) {
 	room, flags, _ := strings.Cut(v, ";")
 	room = strings.TrimSpace(room)
@@ -165,6 +175,10 @@ func parseCascade(v string) (Cascade, error) {
 			cs.WaitForModerator = true
 		case "end":
 			cs.EndWithModerator = true
+		default:
+			if tok, ok := strings.CutPrefix(strings.TrimSpace(f), "view="); ok && viewToken.MatchString(tok) {
+				cs.View = tok
+			}
 		}
 	}
 	return cs, nil
@@ -179,6 +193,9 @@ var plainUser = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 func (s *Server) DialNode(ctx context.Context, addr string, cs Cascade, callerID string) (*Call, error) {
 	if _, err := parseCascade(cs.Room); err != nil || strings.Contains(cs.Room, ";") {
 		return nil, fmt.Errorf("room %q cannot be cascaded: %w", cs.Room, err)
+	}
+	if cs.View != "" && !viewToken.MatchString(cs.View) {
+		return nil, fmt.Errorf("view %q: not 1 to 64 letters, digits, _ or -", cs.View)
 	}
 	var uri sip.Uri
 	if err := sip.ParseUri(addr, &uri); err != nil || uri.Host == "" {

@@ -66,3 +66,22 @@ func FuzzForwardUser(f *testing.F) {
 		}
 	})
 }
+
+// A cascade leg's view token goes with its flags; one that cannot be a
+// token is ignored.
+func TestCascadeViewToken(t *testing.T) {
+	for _, tc := range []struct{ in, view string }{
+		{"8400;moderator;view=view_0a1b", "view_0a1b"},
+		{"8400;view=bad token", ""},
+		{"8400;view=" + strings.Repeat("v", 65), ""},
+		{"8400;view=", ""},
+	} {
+		cs, err := parseCascade(tc.in)
+		if err != nil || cs.View != tc.view || cs.Room != "8400" {
+			t.Errorf("%q: %+v %v, want view %q", tc.in, cs, err, tc.view)
+		}
+	}
+	if h := (Cascade{Room: "8400", Moderator: true, View: "view_1"}).header(); h != "8400;moderator;view=view_1" {
+		t.Errorf("header %q", h)
+	}
+}

@@ -26,6 +26,9 @@ type CascadeRoom struct {
 	Name                               string
 	Moderator                          bool
 	WaitForModerator, EndWithModerator bool
+	// View names the entering node's view of the room for a page (RoomViews;
+	// "" : none): the host tells it what the page would see.
+	View string
 }
 
 // hereOnly marks a context whose leg must join the room on this node: a
@@ -41,7 +44,10 @@ func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room CascadeRoom, ori
 		ctx = context.WithValue(ctx, hereOnly{}, true)
 		ra := dialplan.RoomAction{Name: room.Name, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
 		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room.Name)
-		log.Debug("joins a room from another node", "moderator", room.Moderator)
+		log.Debug("joins a room from another node", "moderator", room.Moderator, "view", room.View != "")
+		if w := s.serveView(ctx, c, room.Name, room.View); w != nil {
+			ctx = context.WithValue(ctx, viewerKey{}, w)
+		}
 		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
 		if err := s.answer(ctx, c); err != nil {
 			return
@@ -85,10 +91,12 @@ func (s *Switchboard) cascade(ctx context.Context, c Leg, ra dialplan.RoomAction
 	if s.cluster == nil || ctx.Value(hereOnly{}) != nil {
 		return false
 	}
-	dev := s.cluster.RoomElsewhere(ctx, CascadeRoom{Name: ra.Name, Moderator: moderator, WaitForModerator: ra.WaitForModerator, EndWithModerator: ra.EndWithModerator})
+	token := s.viewToken(c)
+	dev := s.cluster.RoomElsewhere(ctx, CascadeRoom{Name: ra.Name, Moderator: moderator, WaitForModerator: ra.WaitForModerator, EndWithModerator: ra.EndWithModerator, View: token})
 	if dev == nil {
 		return false
 	}
+	defer s.watchRemote(ctx, c, ra.Name, token)() // before the host can tell it anything
 	far, err := dev(ctx, c.Caller())
 	if err != nil {
 		log.Warn("cluster: the node hosting the room did not take the call: the room starts here too (its participants do not hear those there)",

@@ -521,7 +521,7 @@ func (r clusterRooms) RoomElsewhere(ctx context.Context, room switchboard.Cascad
 	if host == "" || host == r.cl.cfg.Advertise {
 		return nil
 	}
-	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
+	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator, View: room.View}
 	return func(ctx context.Context, from string) (switchboard.Leg, error) {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the host answers at once
 		defer cancel()

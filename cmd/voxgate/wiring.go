@@ -42,6 +42,7 @@ var (
 	_ bridge.DTXReceiver        = (*webclient.Call)(nil)
 	_ bridge.DTMFSender         = (*sip.Call)(nil)
 	_ webclient.Control         = control{}
+	_ webclient.RemoteRoomer    = control{}
 )
 
 // app is voxgate wired together: the switchboard between the SIP side and
@@ -239,7 +240,7 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	switch {
 	case origin == "cascade": // another node's participant in a room hosted here
 		cs := c.Cascade()
-		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator}, origin)
+		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator, View: cs.View}, origin)
 	case origin == "forward": // another node's call for a user whose WebSocket is here
 		h.sb.RingHere(ctx, c, c.Origin().Name, origin)
 	case c.Replaces() != "": // an INVITE with Replaces (RFC 3891)
@@ -386,6 +387,7 @@ type control struct {
 }
 
 func (k control) Rooms() []api.RoomInfo                     { return k.pages.sb.Rooms() }
+func (k control) RemoteRooms() []api.RoomInfo               { return k.pages.sb.RemoteRooms() }
 func (k control) Room(name string) (api.RoomInfo, error)    { return k.pages.sb.Room(name) }
 func (k control) Kick(room, leg string) error               { return k.pages.sb.Kick(room, leg) }
 func (k control) Calls() []api.CallInfo                     { return k.pages.sb.Calls() }
