@@ -9,7 +9,8 @@ import (
 )
 
 // Binding is one registered contact, as the store keeps it (the SIP side's
-// binding, field for field; cmd/voxgate converts).
+// binding, field for field, and in a cluster the node that took it;
+// cmd/voxgate converts).
 type Binding struct {
 	AOR       string    `json:"aor"`
 	Contact   string    `json:"contact"`
@@ -19,6 +20,9 @@ type Binding struct {
 	CSeq      uint32    `json:"cseq"`
 	Expires   time.Time `json:"expires"`
 	UserAgent string    `json:"user_agent"`
+	// Node is the SIP address (cluster.advertise) of the node that took the
+	// registration, in a cluster: a WebSocket binding is reached through it.
+	Node string `json:"node,omitempty"`
 }
 
 // SaveBinding adds or replaces the binding of (AOR, Contact).

@@ -237,3 +237,42 @@ func (r *Redis) Nodes(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Publish sends msg on channel (pub/sub: nothing is kept) and returns how
+// many subscribers got it.
+func (r *Redis) Publish(ctx context.Context, channel string, msg []byte) (int64, error) {
+	n, err := r.c.Publish(ctx, r.prefix+channel, msg).Result()
+	if err != nil {
+		return 0, fmt.Errorf("store: redis: publish %s: %w", channel, err)
+	}
+	return n, nil
+}
+
+// Subscribe calls f with each message published on channel, in order, on
+// one goroutine, until stop is called (ctx bounds only the wait for Redis
+// to confirm the subscription). It returns once Redis has confirmed it: a
+// message published after that reaches f. The driver subscribes again after a lost connection (what was
+// published meanwhile is lost).
+func (r *Redis) Subscribe(ctx context.Context, channel string, f func([]byte)) (stop func(), err error) {
+	ps := r.c.Subscribe(ctx, r.prefix+channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("store: redis: subscribe %s: %w", channel, err)
+	}
+	ch := ps.Channel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ch {
+			f([]byte(m.Payload))
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			ps.Close()
+			<-done
+		})
+	}
+	return stop, nil
+}

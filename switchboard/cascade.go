@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
@@ -25,6 +26,9 @@ type CascadeRoom struct {
 	Name                               string
 	Moderator                          bool
 	WaitForModerator, EndWithModerator bool
+	// View names the entering node's view of the room for a page (RoomViews;
+	// "" : none): the host tells it what the page would see.
+	View string
 }
 
 // hereOnly marks a context whose leg must join the room on this node: a
@@ -40,12 +44,43 @@ func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room CascadeRoom, ori
 		ctx = context.WithValue(ctx, hereOnly{}, true)
 		ra := dialplan.RoomAction{Name: room.Name, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
 		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room.Name)
-		log.Debug("joins a room from another node", "moderator", room.Moderator)
+		log.Debug("joins a room from another node", "moderator", room.Moderator, "view", room.View != "")
+		if w := s.serveView(ctx, c, room.Name, room.View); w != nil {
+			ctx = context.WithValue(ctx, viewerKey{}, w)
+		}
 		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
 		if err := s.answer(ctx, c); err != nil {
 			return
 		}
 		s.joinRoom(ctx, c, ra, room.Moderator, log)
+	})
+}
+
+// HereDialer is a Dialer that tells apart the devices of a user it reaches
+// on this node alone (a browser's SIP over WebSocket ends on one node). A
+// call another node forwards here (RingHere) rings those only: that node
+// rang the others itself. A Dialer that is not a HereDialer reaches only
+// this node's devices (a user's open pages) and is asked for them all.
+type HereDialer interface {
+	DevicesHere(user string) []Device
+}
+
+// forwardTimeout bounds the ringing of a forwarded call: the node that
+// forwarded it applies the dialplan's timeout and cancels before.
+const forwardTimeout = 5 * time.Minute
+
+// RingHere rings user's devices on this node for a call another node of
+// the cluster forwarded here (it holds the user's registration over
+// WebSocket) and bridges the caller to whoever answers. It never forwards
+// the call again.
+func (s *Switchboard) RingHere(ctx context.Context, c Leg, user, origin string) {
+	s.owned(ctx, c, func(ctx context.Context) {
+		ctx = context.WithValue(ctx, hereOnly{}, true)
+		d := dialplan.DialAction{User: user, Timeout: int(forwardTimeout / time.Second)}
+		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Dial, "user", user)
+		log.Debug("rings a user for another node")
+		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Dial, Dial: d})()
+		s.dial(ctx, c, d, log)
 	})
 }
 
@@ -56,10 +91,12 @@ func (s *Switchboard) cascade(ctx context.Context, c Leg, ra dialplan.RoomAction
 	if s.cluster == nil || ctx.Value(hereOnly{}) != nil {
 		return false
 	}
-	dev := s.cluster.RoomElsewhere(ctx, CascadeRoom{Name: ra.Name, Moderator: moderator, WaitForModerator: ra.WaitForModerator, EndWithModerator: ra.EndWithModerator})
+	token := s.viewToken(c)
+	dev := s.cluster.RoomElsewhere(ctx, CascadeRoom{Name: ra.Name, Moderator: moderator, WaitForModerator: ra.WaitForModerator, EndWithModerator: ra.EndWithModerator, View: token})
 	if dev == nil {
 		return false
 	}
+	defer s.watchRemote(ctx, c, ra.Name, token)() // before the host can tell it anything
 	far, err := dev(ctx, c.Caller())
 	if err != nil {
 		log.Warn("cluster: the node hosting the room did not take the call: the room starts here too (its participants do not hear those there)",

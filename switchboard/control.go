@@ -114,6 +114,9 @@ func (s *Switchboard) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, 
 func (s *Switchboard) ChangeLeg(roomName, id string, ch api.LegChange) (api.LegInfo, error) {
 	room, err := s.lookup(roomName)
 	if err != nil {
+		if ok, rerr := s.remoteCommand(roomName, RoomCommand{Leg: id, Change: ch}); ok { // hosted elsewhere (remoteview.go)
+			return api.LegInfo{ID: id}, rerr
+		}
 		return api.LegInfo{}, err
 	}
 	if ch.GainDB != nil && (*ch.GainDB < minGainDB || *ch.GainDB > maxGainDB) {
@@ -157,6 +160,9 @@ func (s *Switchboard) ChangeLeg(roomName, id string, ch api.LegChange) (api.LegI
 func (s *Switchboard) Kick(roomName, id string) error {
 	room, err := s.lookup(roomName)
 	if err != nil {
+		if ok, rerr := s.remoteCommand(roomName, RoomCommand{Leg: id, Kick: true}); ok { // hosted elsewhere (remoteview.go)
+			return rerr
+		}
 		return err
 	}
 	if err := room.Kick(id); err != nil {

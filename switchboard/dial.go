@@ -26,7 +26,12 @@ func (s *Switchboard) ring(ctx context.Context, from string, d dialplan.DialActi
 // ringUser rings every device of d.User at once.
 func (s *Switchboard) ringUser(ctx context.Context, from string, d dialplan.DialAction, log *slog.Logger) (Leg, error) {
 	var devices []Device
+	here := ctx.Value(hereOnly{}) != nil // forwarded by another node (RingHere)
 	for _, dl := range s.dialers {
+		if hd, ok := dl.(HereDialer); ok && here {
+			devices = append(devices, hd.DevicesHere(d.User)...)
+			continue
+		}
 		devices = append(devices, dl.Devices(d.User)...)
 	}
 	if len(devices) == 0 {

@@ -32,14 +32,15 @@ func newRoomHub(log *slog.Logger) *roomHub {
 	return &roomHub{log: log, names: map[string]string{}, kinds: map[string]string{}, selfMuted: map[string]bool{}, entered: map[string]int{}, inRooms: map[string]int{}, watchers: map[string]map[string]RoomWatcher{}}
 }
 
-// enter names c and, if it shows rooms, sends it room's events from now on.
-func (h *roomHub) enter(room string, c Leg) {
+// enter names c and, if it shows rooms (w: c itself, or the view of a
+// cascade leg; nil: it does not), sends w room's events from now on.
+func (h *roomHub) enter(room string, c Leg, w RoomWatcher) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.names[c.ID()] = c.Caller()
 	h.entered[c.ID()]++
 	h.kinds[c.ID()] = "phone"
-	if w, ok := c.(RoomWatcher); ok {
+	if w != nil {
 		h.kinds[c.ID()] = "browser"
 		if h.watchers[room] == nil {
 			h.watchers[room] = map[string]RoomWatcher{}
@@ -86,10 +87,9 @@ func (h *roomHub) participant(id string) Participant {
 	return Participant{Leg: id, Name: h.name(id), Kind: cmp.Or(h.kinds[id], "phone"), Muted: h.selfMuted[id]}
 }
 
-// participants tells c, if it shows rooms, who is in the room and who talks.
-func (h *roomHub) participants(room *bridge.Room, c Leg) {
-	w, ok := c.(RoomWatcher)
-	if !ok {
+// participants tells w (nil: nobody) who is in the room and who talks.
+func (h *roomHub) participants(room *bridge.Room, w RoomWatcher) {
+	if w == nil {
 		return
 	}
 	legs := room.Stats().Legs

@@ -61,7 +61,8 @@ func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomA
 	if s.cascade(ctx, c, ra, moderator, log) { // hosted on another node: bridged to it
 		return ""
 	}
-	s.hub.enter(ra.Name, c) // before joining: the joined event names the caller
+	w := watcherOf(ctx, c)
+	s.hub.enter(ra.Name, c, w) // before joining: the joined event names the caller
 	defer s.hub.leave(ra.Name, c)
 	var room *bridge.Room
 	var wait bool
@@ -91,7 +92,7 @@ func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomA
 	stopKeys := s.keypad(ctx, room, c, log)
 	defer stopKeys()
 	defer s.showSelfMute(room.Name(), c)()
-	s.hub.participants(room, c)
+	s.hub.participants(room, w)
 	if (s.recordDir != "" || ra.Record) && !room.Recording() {
 		if _, err := s.record(room); err != nil && !errors.Is(err, bridge.ErrRecording) {
 			log.Error("recording failed to start", "room", room.Name(), "error", err)

@@ -107,6 +107,7 @@ type Switchboard struct {
 	timing   map[string]*callTiming // set-up and duration histograms, by action
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 	recs     map[string]recording   // recordings in progress, by room (with records)
+	views    map[string]*remoteView // rooms hosted elsewhere, by the page's leg id here (remoteview.go)
 }
 
 // activeCall is a routed call in progress (for the REST API).

@@ -18,6 +18,13 @@ var (
 var moderationActions = map[string]bool{"mute": true, "unmute": true, "deafen": true, "undeafen": true, "kick": true,
 	"lock": true, "unlock": true, "record": true, "stop-recording": true}
 
+// RemoteRoomer is a Control that also knows rooms hosted on other nodes of
+// a cluster that pages here are in (over a cascade leg): a page moderates
+// such a room as a local one, and ChangeLeg and Kick reach its host.
+type RemoteRoomer interface {
+	RemoteRooms() []RoomInfo
+}
+
 // roomActions need no leg.
 var roomActions = map[string]bool{"lock": true, "unlock": true, "record": true, "stop-recording": true}
 
@@ -37,7 +44,11 @@ func (g *signal) moderate(m Message) error {
 	self := g.legID + "/" + m.ID
 	var room *RoomInfo
 	moderator := false
-	for _, r := range g.s.control.Rooms() {
+	rooms := g.s.control.Rooms()
+	if rr, ok := g.s.control.(RemoteRoomer); ok { // a room hosted on another node, seen from here
+		rooms = append(rooms, rr.RemoteRooms()...)
+	}
+	for _, r := range rooms {
 		for _, l := range r.Legs {
 			if l.ID == self {
 				room, moderator = &r, l.Moderator

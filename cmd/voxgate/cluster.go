@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/bridge"
+	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
 	"github.com/voxgate/voxgate/store"
 	"github.com/voxgate/voxgate/switchboard"
@@ -101,6 +103,10 @@ type cluster struct {
 	rooms    func() []string // the rooms with participants here
 	draining func() bool
 	local    func() []sip.Binding // registrations made through this node
+	// outbox is this node's webhook outbox in Redis (nil: no webhooks);
+	// endpoints are the configured endpoints' names.
+	outbox    *store.RedisOutbox
+	endpoints []string
 
 	kick    chan struct{}
 	healthy atomic.Bool
@@ -177,6 +183,35 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 	}
 	if err == nil && !first {
 		c.refreshNodes(bctx)
+	}
+	if err == nil {
+		c.adoptWebhooks(bctx)
+	}
+}
+
+// webhookOutbox is this node's webhook outbox in Redis, for eps.
+func (c *cluster) webhookOutbox(eps []events.Endpoint) *store.RedisOutbox {
+	c.outbox = c.r.Outbox(c.cfg.NodeID)
+	for _, ep := range eps {
+		c.endpoints = append(c.endpoints, ep.Name)
+	}
+	return c.outbox
+}
+
+// adoptWebhooks takes over the webhook deliveries left waiting by nodes
+// whose liveness key has expired (killed, or stopped before they were
+// sent): this node's sender delivers them.
+func (c *cluster) adoptWebhooks(ctx context.Context) {
+	if c.outbox == nil {
+		return
+	}
+	took, err := c.outbox.Adopt(ctx, c.endpoints)
+	if err != nil {
+		c.log.Warn("cluster: the webhook deliveries of dead nodes cannot be taken over now", "error", err)
+		return
+	}
+	for node, n := range took {
+		c.log.Warn("cluster: took over the webhook deliveries a dead node left waiting", "dead_node", node, "deliveries", n)
 	}
 }
 
@@ -273,7 +308,7 @@ func (c *cluster) rewrite(ctx context.Context) int {
 	}
 	n := 0
 	for _, b := range c.local() {
-		if err := c.r.SaveBinding(ctx, store.Binding(b)); err == nil {
+		if err := c.r.SaveBinding(ctx, storeBinding(b, c.cfg.Advertise)); err == nil {
 			n++
 		}
 	}
@@ -384,38 +419,50 @@ func (c *cluster) close() {
 }
 
 // bindings returns user's bindings made through other nodes (not those
-// this node holds: the caller has them, with their qualify state). A
-// binding over another node's WebSocket cannot be reached from here.
-func (c *cluster) bindings(user string, here []sip.Binding) []sip.Binding {
+// this node holds: the caller has them, with their qualify state), and the
+// live nodes that hold user's bindings over WebSocket: a browser's SIP
+// connection ends on one node, so only that node reaches it (a call is
+// forwarded to it, sip.ForwardHeader).
+func (c *cluster) bindings(user string, here []sip.Binding) (out []sip.Binding, forward []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	bs, err := c.r.Bindings(ctx, user, time.Now())
 	if err != nil {
 		c.log.Warn("cluster: registrations through other nodes are not known (Redis)", "user", user, "error", err)
-		return nil
+		return nil, nil
 	}
-	var out []sip.Binding
 	for _, b := range bs {
-		if strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
-			continue
-		}
 		mine := false
 		for _, h := range here {
 			mine = mine || h.Contact == b.Contact
 		}
-		if !mine {
-			out = append(out, sip.Binding(b))
+		switch {
+		case mine:
+		case strings.HasPrefix(strings.ToUpper(b.Transport), "WS"):
+			if b.Node == "" || b.Node == c.cfg.Advertise || slices.Contains(forward, b.Node) {
+				continue // an old binding without its node, or one this node lost
+			}
+			if !c.live(func(l *liveNodes) bool { return l.addrs[b.Node] }) {
+				continue // its node died: its WebSocket went with it
+			}
+			forward = append(forward, b.Node)
+		default:
+			out = append(out, sipBinding(b))
 		}
 	}
-	return out
+	return out, forward
 }
 
 // redisLocations keeps the registrar's bindings in Redis, shared by the
-// nodes.
-type redisLocations struct{ r *store.Redis }
+// nodes, each marked with the node that took it (node: its advertised
+// SIP address).
+type redisLocations struct {
+	r    *store.Redis
+	node string
+}
 
 func (l redisLocations) SaveBinding(ctx context.Context, b sip.Binding) error {
-	return l.r.SaveBinding(ctx, store.Binding(b))
+	return l.r.SaveBinding(ctx, storeBinding(b, l.node))
 }
 
 func (l redisLocations) DeleteBinding(ctx context.Context, aor, contact string) error {
@@ -474,7 +521,7 @@ func (r clusterRooms) RoomElsewhere(ctx context.Context, room switchboard.Cascad
 	if host == "" || host == r.cl.cfg.Advertise {
 		return nil
 	}
-	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
+	cs := sip.Cascade{Room: room.Name, Moderator: room.Moderator, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator, View: room.View}
 	return func(ctx context.Context, from string) (switchboard.Leg, error) {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second) // the host answers at once
 		defer cancel()

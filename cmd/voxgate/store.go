@@ -104,7 +104,7 @@ func lockDir(dir string) (*os.File, error) {
 type sipLocations struct{ st *store.SQLite }
 
 func (l sipLocations) SaveBinding(ctx context.Context, b sip.Binding) error {
-	return l.st.SaveBinding(ctx, store.Binding(b))
+	return l.st.SaveBinding(ctx, storeBinding(b, ""))
 }
 
 func (l sipLocations) DeleteBinding(ctx context.Context, aor, contact string) error {
@@ -115,9 +115,21 @@ func (l sipLocations) LoadBindings(ctx context.Context, now time.Time) ([]sip.Bi
 	bs, err := l.st.LoadBindings(ctx, now)
 	out := make([]sip.Binding, 0, len(bs))
 	for _, b := range bs {
-		out = append(out, sip.Binding(b))
+		out = append(out, sipBinding(b))
 	}
 	return out, err
+}
+
+// storeBinding is b as the store keeps it, taken by node ("": one node alone).
+func storeBinding(b sip.Binding, node string) store.Binding {
+	return store.Binding{AOR: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport, CallID: b.CallID,
+		CSeq: b.CSeq, Expires: b.Expires, UserAgent: b.UserAgent, Node: node}
+}
+
+// sipBinding is a stored binding as the registrar keeps it.
+func sipBinding(b store.Binding) sip.Binding {
+	return sip.Binding{AOR: b.AOR, Contact: b.Contact, Source: b.Source, Transport: b.Transport, CallID: b.CallID,
+		CSeq: b.CSeq, Expires: b.Expires, UserAgent: b.UserAgent}
 }
 
 // guestKey is the key that signs guest links when web.guest_key is not set:

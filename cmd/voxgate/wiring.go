@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,7 @@ var (
 	_ bridge.DTXReceiver        = (*webclient.Call)(nil)
 	_ bridge.DTMFSender         = (*sip.Call)(nil)
 	_ webclient.Control         = control{}
+	_ webclient.RemoteRoomer    = control{}
 )
 
 // app is voxgate wired together: the switchboard between the SIP side and
@@ -101,16 +103,20 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 		w.sipOpts = append(w.sipOpts, sip.WithCascadeFrom(cl.trusted))
 	}
 	if st == nil && cl != nil { // registrations in Redis, nothing else kept
-		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r}))
+		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(redisLocations{cl.r, cfg.Cluster.Advertise}))
 	}
 	if st != nil {
 		var locations sip.LocationStore = sipLocations{st.SQLite}
 		if cl != nil { // shared by the nodes, instead of this node's file
-			locations = redisLocations{cl.r}
+			locations = redisLocations{cl.r, cfg.Cluster.Advertise}
 		}
 		records = st.SQLite
 		if len(cfg.Webhooks) > 0 {
-			if hooks, err = events.New(cfg.Webhooks, st.SQLite, events.WithLogger(log)); err != nil {
+			var box events.Outbox = st.SQLite
+			if cl != nil { // in Redis, so that a live node delivers what a dead one left
+				box = cl.webhookOutbox(cfg.Webhooks)
+			}
+			if hooks, err = events.New(cfg.Webhooks, box, events.WithLogger(log)); err != nil {
 				st.Close()
 				cl.close()
 				return nil, err
@@ -206,14 +212,16 @@ func (a *app) Close() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = a.sb.Close(ctx)
-		if a.cluster != nil {
-			a.cluster.close() // releases this node's rooms
-		}
 		// After the switchboard's last records (and their events); what is
-		// not delivered within 3 s waits in the outbox for the next start.
+		// not delivered within 3 s waits in the outbox for the next start
+		// (in a cluster, for another node: the outbox is in Redis, so the
+		// cluster's connection closes after).
 		hctx, hcancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = a.hooks.Close(hctx)
 		hcancel()
+		if a.cluster != nil {
+			a.cluster.close() // releases this node's rooms
+		}
 		_ = a.store.Close()
 	})
 }
@@ -232,7 +240,9 @@ func (h *sipCalls) HandleCall(ctx context.Context, c *sip.Call) {
 	switch {
 	case origin == "cascade": // another node's participant in a room hosted here
 		cs := c.Cascade()
-		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator}, origin)
+		h.sb.HostRoom(ctx, c, switchboard.CascadeRoom{Name: cs.Room, Moderator: cs.Moderator, WaitForModerator: cs.WaitForModerator, EndWithModerator: cs.EndWithModerator, View: cs.View}, origin)
+	case origin == "forward": // another node's call for a user whose WebSocket is here
+		h.sb.RingHere(ctx, c, c.Origin().Name, origin)
 	case c.Replaces() != "": // an INVITE with Replaces (RFC 3891)
 		h.sb.Replace(ctx, c, origin, c.Replaces())
 	default:
@@ -288,10 +298,34 @@ type sipDialer struct {
 func (d sipDialer) Devices(user string) []switchboard.Device {
 	var out []switchboard.Device
 	bs := d.srv.ReachableBindings(user) // qualify: not the unreachable ones
-	if d.cl != nil {                    // and those registered through other nodes
-		bs = append(bs, d.cl.bindings(user, d.srv.Bindings(user))...)
+	var forward []string
+	if d.cl != nil { // and those registered through other nodes
+		var others []sip.Binding
+		others, forward = d.cl.bindings(user, d.srv.Bindings(user))
+		bs = append(bs, others...)
 	}
 	for _, b := range bs {
+		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
+			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
+		})
+	}
+	for _, node := range forward { // the node holding the user's WebSocket rings it
+		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
+			return leg(d.srv.DialNodeUser(ctx, node, user, from))
+		})
+	}
+	return out
+}
+
+// DevicesHere rings, for a call another node forwarded here, the user's
+// registrations over WebSocket on this node (the other node rang the
+// others itself).
+func (d sipDialer) DevicesHere(user string) []switchboard.Device {
+	var out []switchboard.Device
+	for _, b := range d.srv.ReachableBindings(user) {
+		if !strings.HasPrefix(strings.ToUpper(b.Transport), "WS") {
+			continue
+		}
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
@@ -353,6 +387,7 @@ type control struct {
 }
 
 func (k control) Rooms() []api.RoomInfo                     { return k.pages.sb.Rooms() }
+func (k control) RemoteRooms() []api.RoomInfo               { return k.pages.sb.RemoteRooms() }
 func (k control) Room(name string) (api.RoomInfo, error)    { return k.pages.sb.Room(name) }
 func (k control) Kick(room, leg string) error               { return k.pages.sb.Kick(room, leg) }
 func (k control) Calls() []api.CallInfo                     { return k.pages.sb.Calls() }

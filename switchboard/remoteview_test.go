@@ -1,0 +1,174 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/voxgate/voxgate/api"
+)
+
+// hostViews is the host's side of RoomViews: it keeps, by token, the
+// command handler the switchboard gave and what the watcher was told.
+type hostViews struct {
+	mu   sync.Mutex
+	do   map[string]func(RoomCommand) error
+	told map[string][]RoomViewEvent
+}
+
+func (h *hostViews) RoomElsewhere(context.Context, CascadeRoom) Device { return nil }
+
+func (h *hostViews) WatchRoom(context.Context, string, func(RoomViewEvent)) (func(RoomCommand) error, func(), error) {
+	return nil, nil, errors.New("not on the host")
+}
+
+func (h *hostViews) ServeView(_ context.Context, token, self string, do func(RoomCommand) error) RoomWatcher {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.do[token] = do
+	return viewRecorder{h, token, self}
+}
+
+func (h *hostViews) events(token string) []RoomViewEvent {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]RoomViewEvent(nil), h.told[token]...)
+}
+
+func (h *hostViews) command(token string, cmd RoomCommand) error {
+	h.mu.Lock()
+	do := h.do[token]
+	h.mu.Unlock()
+	return do(cmd)
+}
+
+type viewRecorder struct {
+	h           *hostViews
+	token, self string
+}
+
+func (v viewRecorder) Participants(room string, people []Participant) {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.h.told[v.token] = append(v.h.told[v.token], RoomViewEvent{Type: "participants", Room: room, Self: v.self, People: people})
+}
+
+func (v viewRecorder) Notify(typ, room string, p Participant) {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.h.told[v.token] = append(v.h.told[v.token], RoomViewEvent{Type: typ, Room: room, Self: v.self, P: p})
+}
+
+// On the room's node, a cascade leg with a view is shown the room as a
+// page (itself a browser among the participants, told who joins); the
+// commands of its view are done only when it entered as a moderator.
+func TestHostServesRoomView(t *testing.T) {
+	sb, _ := testBoard(t, testPlan)
+	h := &hostViews{do: map[string]func(RoomCommand) error{}, told: map[string][]RoomViewEvent{}}
+	sb.cluster = h
+	join := func(l *fakeLeg, cr CascadeRoom) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sb.HostRoom(context.Background(), l, cr, "cascade")
+		}()
+		return done
+	}
+	phone := newFakeLeg("p1", "alice", "7002")
+	pdone := call(sb, phone, "user")
+	eventually(t, "the phone in the room", func() bool { return inRoom(sb, "bridge", "p1") })
+	plain := newFakeLeg("c1", "bob", "bridge")
+	c1done := join(plain, CascadeRoom{Name: "bridge", View: "view_plain"})
+	eventually(t, "the plain view told the participants", func() bool {
+		for _, e := range h.events("view_plain") {
+			if e.Type == "participants" && len(e.People) == 2 && e.Self == "c1" {
+				for _, p := range e.People {
+					if p.Leg == "c1" && p.Kind == "browser" {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	})
+	if err := h.command("view_plain", RoomCommand{Leg: "p1", Kick: true}); !errors.Is(err, ErrNotModerator) {
+		t.Fatalf("a plain participant's kick: %v, want ErrNotModerator", err)
+	}
+	if !inRoom(sb, "bridge", "p1") {
+		t.Fatal("a plain participant's view kicked the phone")
+	}
+	mod := newFakeLeg("c2", "carol", "bridge")
+	c2done := join(mod, CascadeRoom{Name: "bridge", Moderator: true, View: "view_mod"})
+	eventually(t, "the plain view told that the moderator joined", func() bool {
+		for _, e := range h.events("view_plain") {
+			if e.Type == "joined" && e.P.Leg == "c2" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := h.command("view_mod", RoomCommand{Leg: "p1", Change: muteChange(true)}); err != nil {
+		t.Fatalf("the moderator's mute: %v", err)
+	}
+	if !legOf(t, sb, "bridge", "p1").Muted {
+		t.Fatal("the moderator's view did not mute the phone")
+	}
+	if err := h.command("view_mod", RoomCommand{Leg: "p1", Kick: true}); err != nil {
+		t.Fatalf("the moderator's kick: %v", err)
+	}
+	waitEnded(t, pdone)
+	plain.hangUp()
+	mod.hangUp()
+	waitEnded(t, c1done)
+	waitEnded(t, c2done)
+}
+
+// On the entering node, a view shows the page its own leg under its id
+// here, keeps the list for moderation, and sends commands about the page's
+// own leg under the host's id.
+func TestRemoteViewMapsOwnLeg(t *testing.T) {
+	w := &recordWatcher{}
+	var sent []RoomCommand
+	v := &remoteView{room: "bridge", self: "bob/c1", w: w, send: func(c RoomCommand) error { sent = append(sent, c); return nil }}
+	v.handle(RoomViewEvent{Type: "participants", Room: "bridge", Self: "sip-1", People: []Participant{
+		{Leg: "p1", Name: "alice", Kind: "phone"}, {Leg: "sip-1", Name: "bob", Kind: "phone", Moderator: true}}})
+	v.handle(RoomViewEvent{Type: "joined", Room: "bridge", Self: "sip-1", P: Participant{Leg: "p2", Name: "dave"}})
+	v.handle(RoomViewEvent{Type: "muted", Room: "bridge", Self: "sip-1", P: Participant{Leg: "p2", Name: "dave", Muted: true}})
+	v.handle(RoomViewEvent{Type: "kicked", Room: "bridge", Self: "sip-1", P: Participant{Leg: "p1", Name: "alice"}})
+	if len(w.people) != 2 || w.people[1].Leg != "bob/c1" || w.people[1].Kind != "browser" {
+		t.Fatalf("the page was told %+v", w.people)
+	}
+	info := v.info()
+	if len(info.Legs) != 2 || info.Legs[0].ID != "bob/c1" || !info.Legs[0].Moderator || info.Legs[1].ID != "p2" || !info.Legs[1].Muted {
+		t.Fatalf("the view's room: %+v", info.Legs)
+	}
+	if !v.moderator() {
+		t.Fatal("the page is not a moderator in its view")
+	}
+	sb, _ := testBoard(t, testPlan)
+	sb.views = map[string]*remoteView{"bob/c1": v}
+	if ok, err := sb.remoteCommand("bridge", RoomCommand{Leg: "bob/c1", Kick: true}); !ok || err != nil || len(sent) != 1 || sent[0].Leg != "sip-1" {
+		t.Fatalf("a command about the page's own leg: %v %v, sent %+v", ok, err, sent)
+	}
+	if _, err := sb.ChangeLeg("bridge", "p2", muteChange(false)); err != nil || len(sent) != 2 || sent[1].Leg != "p2" {
+		t.Fatalf("ChangeLeg on the remote room: %v, sent %+v", err, sent)
+	}
+	if ok, _ := sb.remoteCommand("other", RoomCommand{Leg: "p2"}); ok {
+		t.Fatal("a command for a room nobody here views was sent")
+	}
+}
+
+// recordWatcher keeps what a page was told.
+type recordWatcher struct {
+	people []Participant
+	events []string
+}
+
+func (r *recordWatcher) Participants(_ string, people []Participant) { r.people = people }
+func (r *recordWatcher) Notify(typ, _ string, p Participant) {
+	r.events = append(r.events, typ+":"+p.Leg)
+}
+
+// muteChange is a change that mutes or unmutes.
+func muteChange(on bool) api.LegChange { return api.LegChange{Muted: &on} }
