@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,8 +66,10 @@ func (c *ClusterConfig) validate() (string, error) {
 		}
 		c.NodeID = h
 	}
-	if strings.ContainsAny(c.NodeID, " :*") {
-		return "node_id", fmt.Errorf("%q: no spaces, colons or asterisks", c.NodeID)
+	if !nodeIDRe.MatchString(c.NodeID) {
+		// It goes into Redis keys and match patterns (outq:<id>:*): no
+		// glob characters, colons or spaces.
+		return "node_id", fmt.Errorf("%q: 1 to 64 of letters, digits, '.', '_', '-'", c.NodeID)
 	}
 	if c.Advertise == "" {
 		return "advertise", errors.New("required with cluster.redis: this node's SIP address as Kamailio's dispatcher list names it (sip:10.0.0.1:5060)")
@@ -96,6 +99,9 @@ const heartbeat = time.Second
 // participants, released when they empty or the node drains), and, when
 // Redis comes back after an outage, writes this node's registrations and
 // rooms again (a restarted Redis may have lost them).
+// nodeIDRe is what a node id may be: a host name's characters.
+var nodeIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
 type cluster struct {
 	cfg      ClusterConfig
 	r        *store.Redis

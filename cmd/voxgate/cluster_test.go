@@ -34,6 +34,7 @@ func TestClusterConfigErrors(t *testing.T) {
 		{"advertise without port", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"sip:10.0.0.1\"\n", 3, "cluster.advertise"},
 		{"bad node id", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  node_id: \"a:b\"\n  advertise: \"sip:10.0.0.1:5060\"\n", 3, "cluster.node_id"},
 		{"short room ttl", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  advertise: \"sip:10.0.0.1:5060\"\n  room_ttl: 100ms\n", 4, "cluster.room_ttl: must be at least 1s"},
+		{"glob in node id", "cluster:\n  redis: \"redis://127.0.0.1:6379/0\"\n  node_id: \"a[b\"\n  advertise: \"sip:10.0.0.1:5060\"\n", 3, "cluster.node_id"},
 		{"node id without redis", "cluster:\n  node_id: a\n", 2, "cluster.node_id: needs cluster.redis"},
 		{"unknown field", "cluster:\n  redis_url: x\n", 2, "cluster.redis_url: unknown field"},
 	}
