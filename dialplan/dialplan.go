@@ -4,6 +4,7 @@
 package dialplan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -131,8 +132,14 @@ type PlaybackAction struct {
 // caller's audio goes to the bot, the bot's is played to the caller.
 type StreamAction struct {
 	URL     string            `yaml:"url"`     // ws:// or wss:// (audiosocket: also tcp://host:port)
-	Framing string            `yaml:"framing"` // "twilio" (the default) or "audiosocket"
+	Framing string            `yaml:"framing"` // "twilio" (the default), "audiosocket" or "raw"
 	Headers map[string]string `yaml:"headers"` // sent with the WebSocket handshake
+	// Rate is the raw framing's sample rate: 8000 (the default), 16000,
+	// 24000 or 48000; twilio and audiosocket are 8000 only.
+	Rate int `yaml:"rate"`
+	// Tracks: "inbound" (what the caller says, the default), "outbound"
+	// (what the caller hears) or "both" (two channels; not audiosocket).
+	Tracks string `yaml:"tracks"`
 	// Parameters go to the bot in the start message (customParameters);
 	// values may use $1.., $number and $caller.
 	Parameters map[string]string `yaml:"parameters"`
@@ -151,11 +158,24 @@ type StreamAction struct {
 
 // streamFramings are the framings a stream can use (stream.Framings, copied
 // because dialplan stays pure).
-var streamFramings = []string{"twilio", "audiosocket"}
+var streamFramings = []string{"twilio", "audiosocket", "raw"}
+
+// streamRates are the raw framing's rates (stream.Rates, copied).
+var streamRates = []int{8000, 16000, 24000, 48000}
 
 func (sa *StreamAction) validate() error {
 	if sa.Framing != "" && !slices.Contains(streamFramings, sa.Framing) {
 		return config.Fieldf("framing", "%q: want one of %s", sa.Framing, strings.Join(streamFramings, ", "))
+	}
+	switch {
+	case sa.Framing == "raw" && sa.Rate != 0 && !slices.Contains(streamRates, sa.Rate):
+		return config.Fieldf("rate", "%d: want 8000, 16000, 24000 or 48000", sa.Rate)
+	case sa.Framing != "raw" && sa.Rate != 0 && sa.Rate != 8000:
+		return config.Fieldf("rate", "%d: the %s framing is 8000 Hz only (use framing: raw for wideband)", sa.Rate, cmp.Or(sa.Framing, "twilio"))
+	case sa.Tracks != "" && sa.Tracks != "inbound" && sa.Tracks != "outbound" && sa.Tracks != "both":
+		return config.Fieldf("tracks", "%q: want inbound, outbound or both", sa.Tracks)
+	case sa.Tracks == "both" && sa.Framing == "audiosocket":
+		return config.Fieldf("tracks", "both: AudioSocket is mono (use framing twilio or raw for two channels)")
 	}
 	ws := strings.HasPrefix(sa.URL, "ws://") || strings.HasPrefix(sa.URL, "wss://")
 	switch {

@@ -122,6 +122,10 @@ func TestParseErrors(t *testing.T) {
 		{"an audiosocket to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot', framing: audiosocket}\n", 4, "contexts.a.rules[0].stream.url", nil},
 		{"twilio over tcp", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092'}\n", 4, "contexts.a.rules[0].stream.url", nil},
 		{"a stream's unknown framing", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: sip}\n", 4, "contexts.a.rules[0].stream.framing", nil},
+		{"audiosocket with both tracks", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092', framing: audiosocket, tracks: both}\n", 4, "contexts.a.rules[0].stream.tracks", nil},
+		{"a stream's unknown tracks", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', tracks: left}\n", 4, "contexts.a.rules[0].stream.tracks", nil},
+		{"twilio at 16 kHz", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', rate: 16000}\n", 4, "contexts.a.rules[0].stream.rate", nil},
+		{"raw at 44.1 kHz", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: raw, rate: 44100}\n", 4, "contexts.a.rules[0].stream.rate", nil},
 		{"a stream's unknown option", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', retry: 3}\n", 5, "contexts.a.rules[0].stream.retry", nil},
 		{"a room's bad rate", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", 4, "contexts.a.rules[0].room.rate", nil},
 	}

@@ -20,7 +20,8 @@ type fakeBot struct {
 	once   sync.Once
 }
 
-func (b *fakeBot) Put([]int16) { b.mu.Lock(); b.puts++; b.mu.Unlock() }
+func (b *fakeBot) Rate() int        { return 8000 }
+func (b *fakeBot) Put(_, _ []int16) { b.mu.Lock(); b.puts++; b.mu.Unlock() }
 func (b *fakeBot) Take(dst []int16) bool {
 	return false
 }

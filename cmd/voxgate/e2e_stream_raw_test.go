@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+)
+
+// rawTestBot is a bot of the raw framing (as written for mod_audio_fork or
+// jambonz listen): a WebSocket server on loopback that keeps the metadata
+// frame and the audio of each connection (left and right channel), and
+// says a tone (speak, 0: nothing) at the stream's rate every 20 ms.
+type rawTestBot struct {
+	srv   *httptest.Server
+	speak float64
+	// dropAfter: each connection is cut (no close handshake) this long
+	// after it opened (0: never).
+	dropAfter time.Duration
+	// transferTo: once the caller's tone (hearFreq) was heard for a
+	// second, the bot sends a transfer message to this number.
+	transferTo string
+	hearFreq   float64
+
+	mu    sync.Mutex
+	conns []*rawConn
+}
+
+// rawConn is what one connection of the bot got.
+type rawConn struct {
+	meta        map[string]any
+	rate        int
+	left, right []int16
+	opened      time.Time
+	closed      time.Time
+}
+
+func newRawTestBot(t *testing.T, speak float64) *rawTestBot {
+	b := &rawTestBot{speak: speak}
+	up := websocket.Upgrader{}
+	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		rc := &rawConn{opened: time.Now()}
+		b.mu.Lock()
+		b.conns = append(b.conns, rc)
+		b.mu.Unlock()
+		defer func() { b.mu.Lock(); rc.closed = time.Now(); b.mu.Unlock() }()
+		typ, data, err := c.ReadMessage()
+		if err != nil || typ != websocket.TextMessage || json.Unmarshal(data, &rc.meta) != nil {
+			return
+		}
+		rate, _ := rc.meta["sampleRate"].(float64)
+		stereo := rc.meta["channels"] == 2.0
+		b.mu.Lock()
+		rc.rate = int(rate)
+		b.mu.Unlock()
+		var wmu sync.Mutex
+		stop := make(chan struct{})
+		defer close(stop)
+		if b.speak > 0 {
+			go func() {
+				gen := &audio.Tone{Rate: int(rate), Freq: b.speak, Level: 0.3}
+				pcm := make([]int16, int(rate)/50)
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-tick.C:
+					case <-stop:
+						return
+					}
+					gen.Fill(pcm)
+					out := make([]byte, 0, 2*len(pcm))
+					for _, v := range pcm {
+						out = binary.LittleEndian.AppendUint16(out, uint16(v))
+					}
+					wmu.Lock()
+					err := c.WriteMessage(websocket.BinaryMessage, out)
+					wmu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+		if b.dropAfter > 0 {
+			go func() {
+				select {
+				case <-time.After(b.dropAfter):
+					c.UnderlyingConn().Close() // gone without a close: a crash
+				case <-stop:
+				}
+			}()
+		}
+		transferred := false
+		for {
+			typ, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if typ != websocket.BinaryMessage {
+				continue
+			}
+			b.mu.Lock()
+			for i := 0; i+1 < len(data); i += 2 {
+				v := int16(binary.LittleEndian.Uint16(data[i:]))
+				if stereo && (i/2)%2 == 1 {
+					rc.right = append(rc.right, v)
+				} else {
+					rc.left = append(rc.left, v)
+				}
+			}
+			heard := b.hearFreq > 0 && audio.ToneSeconds(rc.left, rc.rate, b.hearFreq, 0.2) >= 1
+			b.mu.Unlock()
+			if heard && b.transferTo != "" && !transferred {
+				transferred = true
+				js, _ := json.Marshal(map[string]any{"type": "transfer", "data": map[string]string{"to": b.transferTo}})
+				wmu.Lock()
+				_ = c.WriteMessage(websocket.TextMessage, js)
+				wmu.Unlock()
+			}
+		}
+	}))
+	t.Cleanup(b.srv.Close)
+	return b
+}
+
+func (b *rawTestBot) url() string { return "ws" + strings.TrimPrefix(b.srv.URL, "http") + "/media" }
+
+// conn returns connection i once it exists (waiting up to 15 s).
+func (b *rawTestBot) conn(t *testing.T, i int) *rawConn {
+	t.Helper()
+	var c *rawConn
+	b.wait(t, fmt.Sprintf("connection %d", i+1), func() bool {
+		if len(b.conns) > i {
+			c = b.conns[i]
+		}
+		return c != nil && c.rate > 0
+	})
+	return c
+}
+
+// wait waits up to 15 s for f, which runs with the bot's lock held.
+func (b *rawTestBot) wait(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b.mu.Lock()
+		ok := f()
+		b.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// seconds is how long channel (left or right) of connection c carried freq.
+func (b *rawTestBot) seconds(c *rawConn, right bool, freq float64) float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pcm := c.left
+	if right {
+		pcm = c.right
+	}
+	return audio.ToneSeconds(pcm, c.rate, freq, 0.2)
+}
+
+// A G.722 desk phone (16 kHz) calls a raw 16 kHz stream: the bot gets the
+// phone's 6 kHz tone (above what 8 kHz carries) in the metadata's format,
+// and the phone hears the bot's 5 kHz tone.
+func TestRawStreamWideband(t *testing.T) {
+	peertest.Need(t, "baresip")
+	const phoneFreq, botFreq = 6000, 5000
+	bot := newRawTestBot(t, botFreq)
+	plan := fmt.Sprintf(`
+contexts:
+  internal:
+    rules:
+      - number: "6100"
+        stream: {url: %q, framing: raw, rate: 16000, parameters: {who: $caller}}
+origins:
+  user: internal
+`, bot.url())
+	g := startGateway(t, func(cfg *Config) { cfg.Dialplan = writePlan(t, plan) })
+	phone := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "G722/16000/1", Tone: phoneFreq, Wideband: true, Dial: "6100"})
+	c := bot.conn(t, 0)
+	bot.wait(t, "2 s of the phone's 6 kHz tone at the bot", func() bool {
+		return audio.ToneSeconds(c.left, c.rate, phoneFreq, 0.2) >= 2
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for phone.HeardSeconds(botFreq, 0) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	phone.Command("hangup", "")
+	phone.WaitFor("terminated", 5*time.Second)
+	phone.Stop()
+	bot.mu.Lock()
+	meta := c.meta
+	bot.mu.Unlock()
+	if meta["sampleRate"] != 16000.0 || meta["mixType"] != "mono" || meta["who"] != "alice" || meta["from"] != "alice" {
+		t.Errorf("metadata %v", meta)
+	}
+	if heard := phone.HeardSeconds(botFreq, 0); heard < 2 {
+		t.Errorf("the phone heard the bot's 5 kHz tone for %.1fs", heard)
+	}
+}
