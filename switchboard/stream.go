@@ -19,6 +19,9 @@ type BotStream interface {
 	Err() error
 	// Close ends the stream (telling the bot); it is idempotent.
 	Close() error
+	// TransferTo is the number the bot asked the call to go to ("" none):
+	// routed in the stream rule's context once the stream has ended.
+	TransferTo() string
 }
 
 // StreamDialer opens a media stream to the bot of a stream action for the

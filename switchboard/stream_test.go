@@ -12,12 +12,13 @@ import (
 
 // fakeBot is a bot with no network.
 type fakeBot struct {
-	mu     sync.Mutex
-	digits string
-	puts   int
-	err    error
-	done   chan struct{}
-	once   sync.Once
+	mu       sync.Mutex
+	digits   string
+	puts     int
+	err      error
+	transfer string
+	done     chan struct{}
+	once     sync.Once
 }
 
 func (b *fakeBot) Rate() int        { return 8000 }
@@ -26,9 +27,14 @@ func (b *fakeBot) Take(dst []int16) bool {
 	return false
 }
 func (b *fakeBot) Done() <-chan struct{} { return b.done }
-func (b *fakeBot) DTMF(d rune)           { b.mu.Lock(); b.digits += string(d); b.mu.Unlock() }
-func (b *fakeBot) Err() error            { b.mu.Lock(); defer b.mu.Unlock(); return b.err }
-func (b *fakeBot) Close() error          { b.hangUp(nil); return nil }
+func (b *fakeBot) TransferTo() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.transfer
+}
+func (b *fakeBot) DTMF(d rune)  { b.mu.Lock(); b.digits += string(d); b.mu.Unlock() }
+func (b *fakeBot) Err() error   { b.mu.Lock(); defer b.mu.Unlock(); return b.err }
+func (b *fakeBot) Close() error { b.hangUp(nil); return nil }
 func (b *fakeBot) hangUp(err error) {
 	b.once.Do(func() {
 		b.mu.Lock()

@@ -94,6 +94,8 @@ type Switchboard struct {
 	transfers func(TransferOutcome) // Config.Transfers (may be nil)
 	cluster   Cluster               // nil: one node alone
 	streams   StreamDialer          // nil: no media streams
+	// streamStats counts the room streams' reconnects (roomstream.go).
+	streamStats streamCounters
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -107,6 +109,7 @@ type Switchboard struct {
 	timing   map[string]*callTiming // set-up and duration histograms, by action
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 	recs     map[string]recording   // recordings in progress, by room (with records)
+	bots     map[string]*botStream  // media streams on rooms and calls, by id (roomstream.go)
 }
 
 // activeCall is a routed call in progress (for the REST API).
@@ -135,7 +138,7 @@ func New(cfg Config) *Switchboard {
 		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
 		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
 		timing: map[string]*callTiming{}, meter: bridge.NewMeter(),
-		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}}
+		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}, bots: map[string]*botStream{}}
 	s.ringback = cfg.Ringback
 	if !s.ringback.parsed {
 		if err := s.ringback.Validate(); err != nil {

@@ -222,3 +222,92 @@ origins:
 		t.Errorf("the phone heard the bot's 5 kHz tone for %.1fs", heard)
 	}
 }
+
+// Two desk phones in a room whose dialplan names a bot (a raw 16 kHz
+// stream): the bot joins with the first phone, hears both phones' tones
+// in the mix, and both phones hear the bot's tone and not their own. When
+// the room empties the bot's stream ends. A second room's bot drops its
+// connection after 2 s (no close): it is called again after 0.5 s, the
+// room going on meanwhile, and /metrics counts the reconnect.
+func TestRoomStream(t *testing.T) {
+	peertest.Need(t, "baresip")
+	const aliceHz, bobHz, botHz = 520.0, 830.0, 1200.0
+	bot := newRawTestBot(t, botHz)
+	flaky := newRawTestBot(t, 0)
+	flaky.dropAfter = 2 * time.Second
+	plan := fmt.Sprintf(`
+contexts:
+  internal:
+    rules:
+      - number: "7000"
+        room: {name: withbot, stream: {url: %q, framing: raw, rate: 16000}}
+      - number: "7001"
+        room: {name: flaky, stream: {url: %q, framing: raw}}
+origins:
+  user: internal
+`, bot.url(), flaky.url())
+	g := startGateway(t, func(cfg *Config) { noTones(cfg); cfg.Dialplan = writePlan(t, plan) })
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "7000"})
+	c := bot.conn(t, 0)
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma", Tone: bobHz, Dial: "7000"})
+	bot.wait(t, "both phones' tones at the bot", func() bool {
+		return audio.ToneSeconds(c.left, c.rate, aliceHz, 0.1) >= 2 && audio.ToneSeconds(c.left, c.rate, bobHz, 0.1) >= 2
+	})
+	// In a mix of tones, one tone holds a share of the frame's energy:
+	// the phones' tones are at 0.5, the bot's at 0.3 (a share of 0.05 is
+	// well above what a phone gets of a tone nobody sends).
+	heard := func(p *peertest.Baresip, f float64) float64 {
+		w := p.Received()
+		return audio.ToneSeconds(w.Samples, w.Rate, f, 0.05)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (heard(alice, botHz) < 2 || heard(bob, botHz) < 2) && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if own := bot.seconds(c, false, botHz); own > 0.1 {
+		t.Errorf("the bot heard itself for %.1fs", own)
+	}
+	var streams []map[string]any
+	if code := g.api(t, "GET", "/api/v1/streams", "", &streams); code != 200 || len(streams) != 1 || streams[0]["room"] != "withbot" ||
+		streams[0]["origin"] != "dialplan" || streams[0]["connected"] != true {
+		t.Errorf("GET /api/v1/streams: %d %v", code, streams)
+	}
+	for _, p := range []*peertest.Baresip{alice, bob} {
+		p.Command("hangup", "")
+		p.WaitFor("terminated", 5*time.Second)
+		p.Stop()
+	}
+	for name, p := range map[string]*peertest.Baresip{"alice": alice, "bob": bob} {
+		b, own := heard(p, botHz), heard(p, map[string]float64{"alice": aliceHz, "bob": bobHz}[name])
+		other := heard(p, map[string]float64{"alice": bobHz, "bob": aliceHz}[name])
+		t.Logf("%s heard the bot for %.1fs, the other phone for %.1fs, itself for %.1fs", name, b, other, own)
+		if b < 2 || other < 1 || own > 0.2 {
+			t.Errorf("%s heard the bot for %.1fs, the other phone for %.1fs, itself for %.1fs", name, b, other, own)
+		}
+	}
+	bot.wait(t, "the bot's stream ended with the room", func() bool { return !c.closed.IsZero() })
+
+	t.Run("reconnect", func(t *testing.T) {
+		p := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "7001"})
+		first := flaky.conn(t, 0)
+		second := flaky.conn(t, 1)
+		flaky.mu.Lock()
+		gap := second.opened.Sub(first.closed)
+		flaky.mu.Unlock()
+		flaky.wait(t, "the phone's tone at the reconnected bot", func() bool {
+			return audio.ToneSeconds(second.left, second.rate, aliceHz, 0.1) >= 1
+		})
+		if gap < 400*time.Millisecond || gap > 2*time.Second {
+			t.Errorf("reconnected %v after the drop, want about 0.5 s", gap)
+		}
+		if !strings.Contains(g.log.String(), "room stream: the bot went away: reconnecting") {
+			t.Error("no log line for the reconnect")
+		}
+		if n := metricValue(g.metrics(t), "voxgate_room_stream_reconnects_total"); n < 1 {
+			t.Errorf("voxgate_room_stream_reconnects_total %v", n)
+		}
+		p.Command("hangup", "")
+		p.WaitFor("terminated", 5*time.Second)
+		p.Stop()
+	})
+}

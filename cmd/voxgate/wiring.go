@@ -367,6 +367,25 @@ func (k control) Transfer(id string, r api.TransferRequest) error {
 
 var _ webclient.Transferer = control{}
 
+// StartCallStream forks a live call's audio to a bot (roomstream.go and
+// fork.go in the switchboard).
+func (k control) StartCallStream(id string, r api.StreamRequest) (api.StreamInfo, error) {
+	return k.pages.sb.StartCallStream(id, r)
+}
+
+// StartRoomStream adds a bot to a room as a participant.
+func (k control) StartRoomStream(room string, r api.StreamRequest) (api.StreamInfo, error) {
+	return k.pages.sb.StartRoomStream(room, r)
+}
+
+// Streams lists the streams on calls and rooms.
+func (k control) Streams() []api.StreamInfo { return k.pages.sb.Streams() }
+
+// StopStream stops one.
+func (k control) StopStream(id string) (api.StreamInfo, error) { return k.pages.sb.StopStream(id) }
+
+var _ webclient.Streamer = control{}
+
 func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
 	return k.pages.sb.ChangeRoom(name, ch)
 }
