@@ -64,6 +64,9 @@ func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action
 	_ = bot.Close()
 	next := ""
 	switch {
+	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil && bot.TransferTo() != "":
+		next = bot.TransferTo()
+		log.Info("media stream: the bot transfers the call", "to", next)
 	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil:
 		log.Info("media stream: the bot ended the stream", "then", sa.Then)
 		next = sa.Then
@@ -86,31 +89,32 @@ func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action
 }
 
 // streamNext takes an answered call from a stream to number, routed in the
-// stream rule's context: a room or a PIN-protected room.
+// stream rule's context (so a bot reaches only what the caller may): any
+// action, a room, a user, a number through a trunk, the echo, a prompt,
+// another stream, a refusal. When the action is over the call is hung up.
 func (s *Switchboard) streamNext(ctx context.Context, c Leg, a dialplan.Action, number string, log *slog.Logger) {
 	na, err := s.plan.Load().Route(dialplan.Call{Context: a.Context, Number: number, Caller: c.Caller()})
-	if err == nil && na.Kind != dialplan.Room && na.Kind != dialplan.PIN {
-		err = errors.New("after a stream a call can go to a room only, not to " + na.Kind)
-	}
 	if err != nil {
 		log.Warn("media stream: the call cannot go on: hanging up", "to", number, "error", err)
-		s.setCause(c, "system", 0, "no room after the stream")
+		s.setCause(c, "system", 0, "no route after the stream")
 		hangup(c)
 		return
 	}
-	pa := na.PIN
-	if na.Kind == dialplan.Room {
-		pa = dialplan.PINAction{Room: na.Room, Tries: 3}
+	nlog := s.log.With("call_id", c.ID(), "context", na.Context, "rule_line", na.Line, "action", na.Kind)
+	nlog.Info("media stream over: the call goes on", "to", number)
+	switch na.Kind {
+	case dialplan.Room:
+		s.movedTo(c, na.Room.Name)
+	case dialplan.PIN:
+		s.movedTo(c, na.PIN.Room.Name)
+	case dialplan.Reject: // an answered call cannot be refused: it is hung up, with the rule's status as its cause
+		nlog.Info("rejected by the dialplan after the stream: hanging up", "status", na.Reject.Status)
+		s.setCause(c, "dialplan", na.Reject.Status, na.Reject.Reason)
+		hangup(c)
+		return
 	}
-	log.Info("media stream over: the call goes on", "to", number, "room", pa.Room.Name)
-	s.movedTo(c, pa.Room.Name)
-	moderator := false
-	if pa.Room.PIN != "" {
-		var ok bool
-		if ok, moderator = s.askPIN(ctx, c, pa, log); !ok {
-			hangup(c)
-			return
-		}
+	s.runAction(ctx, c, na, nlog)
+	if !isDone(c) && ctx.Err() == nil { // a refusal or a failed dial cannot refuse an answered call
+		hangup(c)
 	}
-	s.joinRoom(ctx, c, pa.Room, moderator, log)
 }

@@ -54,8 +54,12 @@ contexts:
         stream: {url: 'ws://bot'}
       - number: '602'
         stream: {url: 'ws://bot', on_error: '700'}
+      - number: '603'
+        stream: {url: 'ws://bot', then: '799'}
       - number: '700'
         room: {name: after}
+      - number: '799'
+        reject: {status: 486}
 origins:
   user: a
 `
@@ -132,6 +136,33 @@ func TestStreamAction(t *testing.T) {
 		waitEnded(t, done)
 		if !strings.Contains(logs.String(), "media stream failed") {
 			t.Fatal("no log line")
+		}
+	})
+	t.Run("the bot transfers: to a room", func(t *testing.T) {
+		mu.Lock()
+		bots = nil
+		mu.Unlock()
+		leg := newFakeLeg("s6", "alice", "601")
+		done := call(sb, leg, "user")
+		b := bot()
+		b.mu.Lock()
+		b.transfer = "700"
+		b.mu.Unlock()
+		b.hangUp(nil)
+		eventually(t, "the call in room after", func() bool { return inRoom(sb, "after", "s6") })
+		leg.hangUp()
+		waitEnded(t, done)
+	})
+	t.Run("then: a refusal hangs the answered call up", func(t *testing.T) {
+		mu.Lock()
+		bots = nil
+		mu.Unlock()
+		leg := newFakeLeg("s7", "alice", "603")
+		done := call(sb, leg, "user")
+		bot().hangUp(nil)
+		waitEnded(t, done)
+		if answered, _, ended := leg.state(); !answered || ended != "hangup" {
+			t.Fatalf("answered %v, ended %q", answered, ended)
 		}
 	})
 	t.Run("refused: 503", func(t *testing.T) {

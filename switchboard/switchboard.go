@@ -296,8 +296,16 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 }
 
 // answer answers c and counts its set-up time: from the call's arrival at
-// the switchboard to its answer (for a dial, the callee's answer).
+// the switchboard to its answer (for a dial, the callee's answer). A call
+// answered already (one a bot handed on) is left as it is.
 func (s *Switchboard) answer(ctx context.Context, c Leg) error {
+	s.mu.Lock()
+	ac := s.calls[c.ID()]
+	again := ac != nil && !ac.answered.IsZero()
+	s.mu.Unlock()
+	if again {
+		return nil
+	}
 	if err := c.Answer(ctx); err != nil {
 		return err
 	}
@@ -365,6 +373,11 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 			}
 		}()
 	}
+	s.runAction(ctx, c, a, log)
+}
+
+// runAction runs a routed action on c (one file per action).
+func (s *Switchboard) runAction(ctx context.Context, c Leg, a dialplan.Action, log *slog.Logger) {
 	switch a.Kind {
 	case dialplan.Echo:
 		s.echo(ctx, c, log)

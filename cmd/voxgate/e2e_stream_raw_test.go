@@ -311,3 +311,65 @@ origins:
 		p.Stop()
 	})
 }
+
+// A bot takes the call onward with its transfer message (voxgate's
+// extension of the raw and twilio framings): once it heard the caller's
+// tone for a second it asks for a number, routed in the stream rule's
+// context: the echo (the phone then hears its own tone), or another phone
+// (bob, registered: each phone then hears the other's tone).
+func TestBotTransfersTheCall(t *testing.T) {
+	peertest.Need(t, "baresip")
+	const aliceHz, bobHz = 700.0, 1100.0
+	toEcho, toBob := newRawTestBot(t, 0), newRawTestBot(t, 0)
+	toEcho.transferTo, toEcho.hearFreq = "9196", aliceHz
+	toBob.transferTo, toBob.hearFreq = "2000", aliceHz
+	plan := fmt.Sprintf(`
+contexts:
+  internal:
+    rules:
+      - number: "6300"
+        stream: {url: %q, framing: raw}
+      - number: "6301"
+        stream: {url: %q, framing: raw}
+      - number: "9196"
+        echo: {}
+      - number: "2000"
+        dial: {user: bob}
+origins:
+  user: internal
+`, toEcho.url(), toBob.url())
+	g := startGateway(t, func(cfg *Config) { cfg.Dialplan = writePlan(t, plan) })
+	wait := func(p *peertest.Baresip, f float64) float64 {
+		deadline := time.Now().Add(12 * time.Second)
+		for p.HeardSeconds(f, 0) < 2 && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		return p.HeardSeconds(f, 0)
+	}
+	t.Run("to the echo", func(t *testing.T) {
+		alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "6300"})
+		own := wait(alice, aliceHz)
+		alice.Command("hangup", "")
+		alice.WaitFor("terminated", 5*time.Second)
+		alice.Stop()
+		if own < 2 {
+			t.Errorf("after the transfer to the echo the phone heard its own tone for %.1fs", own)
+		}
+		if !strings.Contains(g.log.String(), "media stream: the bot transfers the call") {
+			t.Error("no log line for the bot's transfer")
+		}
+	})
+	t.Run("to another phone", func(t *testing.T) {
+		bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma", Tone: bobHz, Register: true})
+		alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "6301"})
+		heardBob := wait(alice, bobHz)
+		heardAlice := wait(bob, aliceHz)
+		alice.Command("hangup", "")
+		alice.WaitFor("terminated", 5*time.Second)
+		alice.Stop()
+		bob.Stop()
+		if heardBob < 2 || heardAlice < 2 {
+			t.Errorf("after the transfer alice heard bob for %.1fs, bob alice for %.1fs", heardBob, heardAlice)
+		}
+	})
+}
