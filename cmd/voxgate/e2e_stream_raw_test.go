@@ -373,3 +373,107 @@ origins:
 		}
 	})
 }
+
+// Streams started and stopped through the REST API: a fork of a live
+// two-party call in stereo (alice's tone left, bob's right: what the
+// caller says and what she hears), a bot added to a room (the phone in
+// it hears the bot), both listed and stopped; bad requests get 4xx.
+func TestRESTStreams(t *testing.T) {
+	peertest.Need(t, "baresip")
+	const aliceHz, bobHz, botHz = 700.0, 1100.0, 1500.0
+	fork, roomBot := newRawTestBot(t, 0), newRawTestBot(t, botHz)
+	plan := `
+contexts:
+  internal:
+    rules:
+      - number: "2000"
+        dial: {user: bob}
+      - number: "7100"
+        room: {name: apiroom}
+origins:
+  user: internal
+`
+	g := startGateway(t, func(cfg *Config) { noTones(cfg); cfg.Dialplan = writePlan(t, plan) })
+	bob := peertest.StartPhone(t, g.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcma", Tone: bobHz, Register: true})
+	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "2000"})
+	var calls []map[string]any
+	g.api(t, "GET", "/api/v1/calls/active", "", &calls)
+	if len(calls) != 1 {
+		t.Fatalf("calls %v", calls)
+	}
+	id := calls[0]["id"].(string)
+	post := func(path, body string) (int, map[string]any) {
+		var out map[string]any
+		return g.api(t, "POST", path, body, &out), out
+	}
+	for _, c := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/api/v1/calls/" + id + "/streams", `{"url":"tcp://127.0.0.1:9","framing":"audiosocket","tracks":"both"}`, 400},
+		{"/api/v1/calls/" + id + "/streams", `{"url":"http://bot"}`, 400},
+		{"/api/v1/calls/" + id + "/streams", `{"url":"ws://bot","rate":11025,"framing":"raw"}`, 400},
+		{"/api/v1/calls/" + id + "/streams", `{"url":"ws://127.0.0.1:9/nobody"}`, 502},
+		{"/api/v1/calls/nope/streams", `{"url":"` + fork.url() + `"}`, 404},
+		{"/api/v1/rooms/nobody-here/streams", `{"url":"` + roomBot.url() + `"}`, 404},
+	} {
+		if code, out := post(c.path, c.body); code != c.want {
+			t.Errorf("POST %s %s: %d %v, want %d", c.path, c.body, code, out, c.want)
+		}
+	}
+	code, st := post("/api/v1/calls/"+id+"/streams", `{"url":"`+fork.url()+`","framing":"raw","tracks":"both"}`)
+	if code != 201 || st["kind"] != "call" || st["tracks"] != "both" {
+		t.Fatalf("fork: %d %v", code, st)
+	}
+	c := fork.conn(t, 0)
+	fork.wait(t, "alice on the left, bob on the right", func() bool {
+		return audio.ToneSeconds(c.left, c.rate, aliceHz, 0.2) >= 2 && audio.ToneSeconds(c.right, c.rate, bobHz, 0.2) >= 2
+	})
+	if l, r := fork.seconds(c, false, bobHz), fork.seconds(c, true, aliceHz); l > 0.1 || r > 0.1 {
+		t.Errorf("the channels are mixed: bob on the left %.1fs, alice on the right %.1fs", l, r)
+	}
+	if fork.conns[0].meta["channels"] != 2.0 {
+		t.Errorf("metadata %v", fork.conns[0].meta)
+	}
+	if code, _ := post("/api/v1/calls/"+id+"/streams", `{"url":"`+fork.url()+`"}`); code != 409 {
+		t.Errorf("a second fork: %d, want 409", code)
+	}
+	var stopped map[string]any
+	if code := g.api(t, "DELETE", "/api/v1/streams/"+st["id"].(string), "", &stopped); code != 200 || stopped["id"] != st["id"] {
+		t.Errorf("DELETE: %d %v", code, stopped)
+	}
+	fork.wait(t, "the fork's connection closed", func() bool { return !c.closed.IsZero() })
+	if code := g.api(t, "DELETE", "/api/v1/streams/"+st["id"].(string), "", nil); code != 404 {
+		t.Errorf("DELETE again: %d, want 404", code)
+	}
+	alice.Command("hangup", "")
+	alice.WaitFor("terminated", 5*time.Second)
+	alice.Stop()
+	bob.Stop()
+
+	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "7100"})
+	code, rs := post("/api/v1/rooms/apiroom/streams", `{"url":"`+roomBot.url()+`","framing":"raw","rate":16000}`)
+	if code != 201 || rs["kind"] != "room" || rs["origin"] != "api" {
+		t.Fatalf("room stream: %d %v", code, rs)
+	}
+	rc := roomBot.conn(t, 0)
+	roomBot.wait(t, "the phone at the room's bot", func() bool { return audio.ToneSeconds(rc.left, rc.rate, aliceHz, 0.2) >= 1 })
+	deadline := time.Now().Add(10 * time.Second)
+	for carol.HeardSeconds(botHz, 0) < 1 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	var list []map[string]any
+	if g.api(t, "GET", "/api/v1/streams", "", &list); len(list) != 1 || list[0]["id"] != rs["id"] {
+		t.Errorf("list %v", list)
+	}
+	if code := g.api(t, "DELETE", "/api/v1/streams/"+rs["id"].(string), "", nil); code != 200 {
+		t.Errorf("DELETE the room stream: %d", code)
+	}
+	roomBot.wait(t, "the room bot's connection closed", func() bool { return !rc.closed.IsZero() })
+	carol.Command("hangup", "")
+	carol.WaitFor("terminated", 5*time.Second)
+	carol.Stop()
+	if heard := carol.HeardSeconds(botHz, 0); heard < 1 {
+		t.Errorf("the phone in the room heard the bot for %.1fs", heard)
+	}
+}
