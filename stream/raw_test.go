@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -305,4 +306,34 @@ func FuzzParseRaw(f *testing.F) {
 			t.Fatalf("kind %q", m.Kind)
 		}
 	})
+}
+
+// A bot that closes while voxgate is writing ends the stream cleanly: a
+// write that meets the close being answered is not a failure (a race the
+// e2e test once lost).
+func TestBotCloseWhileWriting(t *testing.T) {
+	for range 20 {
+		b := newBot(t)
+		s, c := dial(t, b)
+		stop := make(chan struct{})
+		go func() {
+			f := tone(600, FrameSamples)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s.Put(f, nil)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		time.Sleep(5 * time.Millisecond)
+		_ = c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+		<-s.Done()
+		close(stop)
+		if err := s.Err(); err != nil {
+			t.Fatalf("the bot's close ended the stream with %v", err)
+		}
+	}
 }

@@ -468,8 +468,16 @@ func (s *Stream) writer() {
 		bufs = [2][]byte{make([]byte, 0, 4*s.frame+512), make([]byte, 0, 4*s.frame+512)}
 		ctl  = make([]ctlMsg, 0, ctlDepth)
 	)
+	botClosed := false // the bot closed: nothing more is written, the reader ends the stream
 	write := func(b []byte, text bool) bool {
+		if botClosed {
+			return false
+		}
 		if err := s.conn.send(b, text); err != nil {
+			if errors.Is(err, errClosing) {
+				botClosed = true
+				return false
+			}
 			s.log.Warn("media stream: cannot write to the bot", "error", err)
 			s.end(fmt.Errorf("writing to the bot: %w", err))
 			return false

@@ -32,7 +32,10 @@ type encoder interface {
 
 // Transport errors that end a stream.
 var (
-	errClosed    = errors.New("closed by the bot")
+	errClosed = errors.New("closed by the bot")
+	// errClosing: a write after the bot's close was answered (the reader
+	// ends the stream cleanly as it returns the close).
+	errClosing   = errors.New("the bot is closing the stream")
 	errOversized = fmt.Errorf("the bot sent a message over %d bytes", MaxMessage)
 )
 
@@ -88,7 +91,11 @@ func msgType(text bool) int {
 
 func (w *wsTransport) send(b []byte, text bool) error {
 	_ = w.c.SetWriteDeadline(time.Now().Add(writeWait))
-	return w.c.WriteMessage(msgType(text), b)
+	err := w.c.WriteMessage(msgType(text), b)
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return errClosing
+	}
+	return err
 }
 
 func (w *wsTransport) recv() ([]byte, bool, error) {
