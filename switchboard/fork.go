@@ -53,6 +53,7 @@ func (s *Switchboard) StartCallStream(id string, r api.StreamRequest) (api.Strea
 		defer s.forgetStream(b)
 		log := s.log.With("call_id", id, "stream_id", b.info.ID, "stream_url", a.URL)
 		log.Info("call stream (fork) started")
+		s.streamEvent(false, b.snapshot(), nil, "")
 		select {
 		case <-leg.Done():
 		case <-bot.Done():
@@ -62,6 +63,7 @@ func (s *Switchboard) StartCallStream(id string, r api.StreamRequest) (api.Strea
 		_ = bot.Close()
 		b.setConnected(false)
 		log.Info("call stream (fork) stopped", "error", bot.Err())
+		s.streamEvent(true, b.snapshot(), bot.Err(), bot.TransferTo())
 		if to := bot.TransferTo(); to != "" && ctx.Err() == nil && !isDone(leg) {
 			if err := s.TransferLeg(id, api.TransferRequest{To: to}); err != nil {
 				log.Warn("call stream: the bot's transfer failed", "to", to, "error", err)

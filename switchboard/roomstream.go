@@ -57,6 +57,27 @@ func (b *botStream) stop() {
 	<-b.done
 }
 
+// StreamEvent is a media stream to a bot connecting (Ended false) or
+// ending: a call a stream rule handed to a bot, a fork, a room's bot.
+type StreamEvent struct {
+	Ended bool
+	// Info is the stream: ID is "" for a call a stream rule handed to a
+	// bot (Kind "call", Origin "dialplan").
+	Info api.StreamInfo
+	// Err says why it ended when the bot failed; TransferTo is where the
+	// bot sent the call.
+	Err        error
+	TransferTo string
+	At         time.Time
+}
+
+// streamEvent tells Config.StreamEvents.
+func (s *Switchboard) streamEvent(ended bool, info api.StreamInfo, err error, to string) {
+	if s.streamEvents != nil {
+		s.streamEvents(StreamEvent{Ended: ended, Info: info, Err: err, TransferTo: to, At: time.Now().UTC()})
+	}
+}
+
 // streamCounters are the room streams' counts for /metrics.
 type streamCounters struct {
 	reconnects atomic.Uint64
@@ -250,6 +271,7 @@ func (s *Switchboard) runRoomStream(ctx context.Context, b *botStream) {
 			continue
 		}
 		b.setConnected(true)
+		s.streamEvent(false, b.snapshot(), nil, "")
 		since := time.Now()
 		select {
 		case <-bot.Done():
@@ -258,6 +280,7 @@ func (s *Switchboard) runRoomStream(ctx context.Context, b *botStream) {
 		_ = r.Leave(legID)
 		_ = bot.Close()
 		b.setConnected(false)
+		s.streamEvent(true, b.snapshot(), bot.Err(), "")
 		if ctx.Err() != nil {
 			return
 		}

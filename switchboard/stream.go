@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
 )
@@ -55,13 +57,18 @@ func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action
 		return
 	}
 	defer bot.Close()
+	info := api.StreamInfo{Kind: "call", Call: c.ID(), URL: sa.URL, Framing: sa.Framing, Rate: max(sa.Rate, 8000),
+		Tracks: cmpOr(sa.Tracks, "inbound"), Origin: "dialplan", Started: time.Now().UTC(), Connected: true}
 	if err := s.answer(ctx, c); err != nil {
 		return
 	}
+	s.streamEvent(false, info, nil, "")
 	c.OnDTMF(bot.DTMF)
 	err = bridge.Pipe(ctx, c, bot, s.meter)
 	c.OnDTMF(nil)
 	_ = bot.Close()
+	info.Connected = false
+	s.streamEvent(true, info, bot.Err(), bot.TransferTo())
 	next := ""
 	switch {
 	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil && bot.TransferTo() != "":

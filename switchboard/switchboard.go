@@ -57,6 +57,9 @@ type Config struct {
 	// Streams opens media streams to bots for the stream action (package
 	// stream gives one); nil: the action refuses calls with 503.
 	Streams StreamDialer
+	// StreamEvents, when set, is told when a media stream to a bot
+	// connects and ends (webhooks); it must not block.
+	StreamEvents func(StreamEvent)
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -94,6 +97,8 @@ type Switchboard struct {
 	transfers func(TransferOutcome) // Config.Transfers (may be nil)
 	cluster   Cluster               // nil: one node alone
 	streams   StreamDialer          // nil: no media streams
+	// streamEvents is Config.StreamEvents (may be nil).
+	streamEvents func(StreamEvent)
 	// streamStats counts the room streams' reconnects (roomstream.go).
 	streamStats streamCounters
 
@@ -151,7 +156,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
-	s.transfers, s.cluster, s.streams = cfg.Transfers, cfg.Cluster, cfg.Streams
+	s.transfers, s.cluster, s.streams, s.streamEvents = cfg.Transfers, cfg.Cluster, cfg.Streams, cfg.StreamEvents
 	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms

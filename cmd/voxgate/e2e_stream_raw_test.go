@@ -15,6 +15,7 @@ import (
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
+	"github.com/voxgate/voxgate/events"
 )
 
 // rawTestBot is a bot of the raw framing (as written for mod_audio_fork or
@@ -316,7 +317,8 @@ origins:
 // extension of the raw and twilio framings): once it heard the caller's
 // tone for a second it asks for a number, routed in the stream rule's
 // context: the echo (the phone then hears its own tone), or another phone
-// (bob, registered: each phone then hears the other's tone).
+// (bob, registered: each phone then hears the other's tone). The stream's
+// webhooks say it started and ended with the transfer.
 func TestBotTransfersTheCall(t *testing.T) {
 	peertest.Need(t, "baresip")
 	const aliceHz, bobHz = 700.0, 1100.0
@@ -338,7 +340,32 @@ contexts:
 origins:
   user: internal
 `, toEcho.url(), toBob.url())
-	g := startGateway(t, func(cfg *Config) { cfg.Dialplan = writePlan(t, plan) })
+	type hook struct {
+		Type string            `json:"type"`
+		Data events.StreamData `json:"data"`
+	}
+	hooks := make(chan hook, 10)
+	hookSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var h hook
+		if json.NewDecoder(r.Body).Decode(&h) == nil {
+			hooks <- h
+		}
+	}))
+	defer hookSrv.Close()
+	g := startGateway(t, func(cfg *Config) {
+		cfg.Dialplan = writePlan(t, plan)
+		cfg.Webhooks = []events.Endpoint{{Name: "bots", URL: hookSrv.URL, Secret: "stream-hook-secret", Events: []string{"stream.*"}}}
+	})
+	nextHook := func() hook {
+		t.Helper()
+		select {
+		case h := <-hooks:
+			return h
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stream webhook")
+			return hook{}
+		}
+	}
 	wait := func(p *peertest.Baresip, f float64) float64 {
 		deadline := time.Now().Add(12 * time.Second)
 		for p.HeardSeconds(f, 0) < 2 && time.Now().Before(deadline) {
@@ -357,6 +384,12 @@ origins:
 		}
 		if !strings.Contains(g.log.String(), "media stream: the bot transfers the call") {
 			t.Error("no log line for the bot's transfer")
+		}
+		if h := nextHook(); h.Type != "stream.started" || h.Data.Kind != "call" || h.Data.Framing != "raw" || h.Data.Origin != "dialplan" {
+			t.Errorf("first webhook %+v", h)
+		}
+		if h := nextHook(); h.Type != "stream.ended" || h.Data.TransferTo != "9196" || h.Data.Error != "" {
+			t.Errorf("second webhook %+v", h)
 		}
 	})
 	t.Run("to another phone", func(t *testing.T) {

@@ -90,6 +90,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	var hooks *events.Webhooks // nil: no webhooks (Publish does nothing)
 	var roomEvents func(bridge.Event, string)
 	var transfers func(switchboard.TransferOutcome)
+	var streamEvents func(switchboard.StreamEvent)
 	var cl *cluster // nil: one node alone
 	if cfg.Cluster.Redis != "" {
 		if cl, err = newCluster(cfg.Cluster, log); err != nil {
@@ -116,7 +117,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 				return nil, err
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
-			roomEvents, transfers = roomEvent(hooks), transferEvent(hooks)
+			roomEvents, transfers, streamEvents = roomEvent(hooks), transferEvent(hooks), streamEvent(hooks)
 			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)), sip.WithQualifyObserver(qualifyEvent(hooks)))
 		}
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
@@ -172,7 +173,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
-		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv), Streams: botStreams(log)})
+		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv), Streams: botStreams(log), StreamEvents: streamEvents})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
