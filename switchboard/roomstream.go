@@ -152,14 +152,6 @@ func (s *Switchboard) roomEntered(room *bridge.Room, ra dialplan.RoomAction, log
 	if ra.Stream == nil {
 		return
 	}
-	s.mu.Lock()
-	for _, b := range s.bots {
-		if b.info.Kind == "room" && b.info.Room == room.Name() && b.info.Origin == "dialplan" {
-			s.mu.Unlock()
-			return
-		}
-	}
-	s.mu.Unlock()
 	if _, err := s.startRoomStream(room.Name(), *ra.Stream, "dialplan"); err != nil {
 		log.Warn("room stream: cannot start", "room", room.Name(), "error", err)
 	}
@@ -187,6 +179,8 @@ func (s *Switchboard) roomLeft(room *bridge.Room) {
 // closes: it connects, joins the room as a participant, and after a fault
 // (the bot unreachable, gone, refusing) reconnects with backoff. A bot
 // that ends the stream cleanly (a close, disconnect) is not called again.
+// A room has one dialplan bot at most: when it has one already, nothing
+// is started (nil, nil).
 func (s *Switchboard) startRoomStream(room string, a dialplan.StreamAction, origin string) (*botStream, error) {
 	if s.streams == nil {
 		return nil, fmt.Errorf("media streams are not set up: %w", api.ErrConflict)
@@ -196,6 +190,13 @@ func (s *Switchboard) startRoomStream(room string, a dialplan.StreamAction, orig
 		info: api.StreamInfo{ID: newID("st_"), Kind: "room", Room: room, URL: a.URL, Framing: a.Framing, Rate: max(a.Rate, 8000),
 			Tracks: cmpOr(a.Tracks, "inbound"), Origin: origin, Started: time.Now().UTC()}}
 	s.mu.Lock()
+	for _, o := range s.bots { // checked and added under one lock: two callers entering at once start one bot
+		if origin == "dialplan" && o.info.Kind == "room" && o.info.Room == room && o.info.Origin == "dialplan" {
+			s.mu.Unlock()
+			cancel()
+			return nil, nil
+		}
+	}
 	s.bots[b.info.ID] = b
 	s.mu.Unlock()
 	if !s.goOwned(func() { s.runRoomStream(ctx, b) }) {

@@ -186,3 +186,78 @@ func TestStreamAction(t *testing.T) {
 		waitEnded(t, done)
 	})
 }
+
+const roomStreamPlan = `
+contexts:
+  a:
+    rules:
+      - number: '800'
+        room: {name: scribe, stream: {url: 'ws://bot', framing: raw, rate: 16000}}
+origins:
+  user: a
+`
+
+// A room's bot: one for the room however many callers enter at once; a
+// refused first try and a bot that goes away are tried again (backoff,
+// counted); the bot hears the room; when the room empties the bot goes.
+func TestRoomStreamLifecycle(t *testing.T) {
+	sb, logs := testBoard(t, roomStreamPlan)
+	var (
+		mu    sync.Mutex
+		bots  []*fakeBot
+		dials int
+	)
+	sb.streams = func(ctx context.Context, a dialplan.StreamAction, id, caller, dialed string) (BotStream, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		dials++
+		if dials == 1 {
+			return nil, errors.New("connection refused")
+		}
+		if a.Rate != 16000 || dialed != "scribe" {
+			t.Errorf("stream options %+v for %q", a, dialed)
+		}
+		b := &fakeBot{done: make(chan struct{})}
+		bots = append(bots, b)
+		return b, nil
+	}
+	connected := func(n int) func() bool {
+		return func() bool {
+			st := sb.Streams()
+			mu.Lock()
+			defer mu.Unlock()
+			return len(st) == 1 && st[0].Connected && len(bots) == n
+		}
+	}
+	l1, l2 := newFakeLeg("r1", "alice", "800"), newFakeLeg("r2", "bob", "800")
+	d1, d2 := call(sb, l1, "user"), call(sb, l2, "user")
+	eventually(t, "the room's bot after a refused try", connected(1))
+	mu.Lock()
+	b := bots[0]
+	mu.Unlock()
+	eventually(t, "the room's audio at the bot", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.puts > 5 })
+	b.hangUp(errors.New("the bot went away"))
+	eventually(t, "the bot again", connected(2))
+	if n := sb.Stats().StreamReconnects; n != 2 {
+		t.Errorf("%d reconnects, want 2", n)
+	}
+	if !strings.Contains(logs.String(), "room stream: the bot went away: reconnecting") {
+		t.Error("no log line for the reconnect")
+	}
+	l1.hangUp()
+	waitEnded(t, d1)
+	if len(sb.Streams()) != 1 {
+		t.Fatal("the bot left with one caller still in the room")
+	}
+	l2.hangUp()
+	waitEnded(t, d2)
+	eventually(t, "the bot gone with the room's last caller", func() bool { return len(sb.Streams()) == 0 })
+	mu.Lock()
+	last := bots[1]
+	mu.Unlock()
+	select {
+	case <-last.done:
+	default:
+		t.Fatal("the bot's stream was not closed")
+	}
+}
