@@ -92,3 +92,40 @@ func TestRoomTap(t *testing.T) {
 		t.Fatal("the tap's channels are not the leg's voice and what it hears")
 	}
 }
+
+// A room with a peer (at another rate than the room's) and a tap on a leg
+// allocates nothing in its steady state.
+func TestRoomPeerAndTapAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector (make test runs this test again without it)")
+	}
+	r := newTestRoom(t, RoomConfig{Name: "allocs", Rate: 16000, Meter: NewMeter()})
+	l := &allocLeg{discardLeg: discardLeg{id: "leg", codec: pcmu, done: make(chan struct{})}}
+	if err := r.Join(l, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f := makeFeed(t, pcmu, 700, true)
+	peer := &tonePeer{heard: make([]int16, 0, 8000), gen: audio.Tone{Rate: 8000, Freq: 1200, Level: 0.1}, done: make(chan struct{})}
+	if err := r.JoinPeer("bot", peer, JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Tap("leg", &tonePeer{gen: audio.Tone{Rate: 48000}}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	var p audio.Packet
+	step := func() {
+		p = audio.Packet{Seq: f.seq, Timestamp: f.ts, SSRC: 1, Payload: f.pkts[int(f.seq)%len(f.pkts)]}
+		l.h.HandlePacket(&p)
+		f.seq++
+		f.ts += 160
+		r.Tick(now)
+		now = now.Add(FrameDuration)
+	}
+	for range 100 {
+		step()
+	}
+	if n := testing.AllocsPerRun(200, step); n != 0 {
+		t.Fatalf("%v allocations per tick", n)
+	}
+}

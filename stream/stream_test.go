@@ -319,6 +319,7 @@ func FuzzParseTwilio(f *testing.F) {
 	f.Add([]byte(`{"event":"clear"}`))
 	f.Add([]byte(`{"event":"media","media":{"payload":"!!"}}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"event":"transfer","transfer":{"to":"2000"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseTwilio(data, nil)
 		if err != nil {
@@ -329,6 +330,10 @@ func FuzzParseTwilio(f *testing.F) {
 		}
 		switch m.Kind {
 		case BotMedia, BotClear:
+		case BotTransfer:
+			if checkNumber(m.To) != nil {
+				t.Fatalf("a bad number %q", m.To)
+			}
 		case BotMark:
 			if m.Mark == "" {
 				t.Fatal("a mark without a name")
