@@ -36,19 +36,12 @@ func (r *Room) Tap(id string, peer TapPeer) error {
 	if err := audio.CheckMixRate(rate); err != nil {
 		return err
 	}
-	t := &tap{peer: peer, roomFrame: r.frame, in: make([]int16, 0, rate/50), out: make([]int16, 0, rate/50),
-		silence: make([]int16, r.frame)}
-	if rate != r.cfg.Rate {
-		var err error
-		if t.rsIn, err = audio.NewResampler(r.cfg.Rate, rate, r.frame); err != nil {
-			return err
-		}
-		if t.rsOut, err = audio.NewResampler(r.cfg.Rate, rate, r.frame); err != nil {
-			return err
-		}
-	}
+	t := &tap{peer: peer, in: make([]int16, 0, rate/50), out: make([]int16, 0, rate/50)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := t.setRoomRate(r.cfg.Rate); err != nil {
+		return err
+	}
 	m, err := r.member(id)
 	if err != nil {
 		return err
@@ -58,6 +51,21 @@ func (r *Room) Tap(id string, peer TapPeer) error {
 	}
 	m.tap = t
 	return nil
+}
+
+// setRoomRate makes the tap's resamplers for a room mixing at roomRate.
+func (t *tap) setRoomRate(roomRate int) error {
+	frame, rate := roomRate/50, t.peer.Rate()
+	t.roomFrame, t.silence, t.rsIn, t.rsOut = frame, make([]int16, frame), nil, nil
+	if rate == roomRate {
+		return nil
+	}
+	var err error
+	if t.rsIn, err = audio.NewResampler(roomRate, rate, frame); err != nil {
+		return err
+	}
+	t.rsOut, err = audio.NewResampler(roomRate, rate, frame)
+	return err
 }
 
 // Untap stops the tap of leg id (none: nothing happens).
@@ -89,6 +97,12 @@ func (r *Room) tapLocked() {
 		t := m.tap
 		if t == nil {
 			continue
+		}
+		if t.roomFrame != len(t.heard) { // the room changed its mixing rate
+			if t.setRoomRate(len(t.heard)*50) != nil {
+				m.tap = nil
+				continue
+			}
 		}
 		said := r.inputs[k]
 		if said == nil {
