@@ -87,6 +87,9 @@ func (e codecEncoder) String() string { return e.e.String() }
 
 // lookupCodec returns the registry's entry for a leg's codec.
 func lookupCodec(c audio.Codec) (audio.CodecInfo, error) {
+	if c.Name == peerCodec { // a peer in a room (roompeer.go)
+		return peerCodecInfo(c.Rate), nil
+	}
 	info, ok := audio.LookupCodec(c.Name)
 	if !ok {
 		return info, fmt.Errorf("%w %q", ErrCodec, c.Name)

@@ -9,19 +9,24 @@ import (
 	"github.com/voxgate/voxgate/audio"
 )
 
-// PipeRate is the sample rate of the frames a Pipe exchanges with its peer:
-// 8 kHz, 20 ms (160 samples), what telephony bots expect.
+// PipeRate is the sample rate of telephony bots: 8 kHz, 20 ms (160
+// samples). A peer may ask for another (PipePeer.Rate).
 const PipeRate = 8000
 
 // PipePeer is the other party of a leg in a Pipe, such as a bot behind a
-// media stream. The pipe calls both methods from the shared clock, once per
+// media stream. The pipe calls Put and Take from the shared clock, once per
 // 20 ms tick: neither may block or keep the slices it is given.
 type PipePeer interface {
-	// Put hands over what the leg said in the last 20 ms at PipeRate (nil:
-	// nothing came, the leg is silent).
-	Put(pcm []int16)
-	// Take fills dst (20 ms at PipeRate) with what the peer says; false:
-	// it says nothing now (the leg is sent silence).
+	// Rate is the sample rate of the frames exchanged (one of
+	// audio.MixRates): a wideband leg's audio reaches a 16 kHz peer as
+	// it came, not through 8 kHz.
+	Rate() int
+	// Put hands over 20 ms at Rate: what the leg said (nil: nothing came,
+	// it is silent) and what it heard (the peer's own audio, as played;
+	// nil: silence).
+	Put(said, heard []int16)
+	// Take fills dst (20 ms at Rate) with what the peer says; false: it
+	// says nothing now (the leg is sent silence).
 	Take(dst []int16) bool
 	// Done is closed when the peer has gone.
 	Done() <-chan struct{}
@@ -32,7 +37,7 @@ var ErrPeerGone = errors.New("the peer went away")
 
 // Pipe connects a leg with peer until the leg, the peer or ctx ends: the
 // leg's audio goes through the same jitter buffer, decoder and concealment
-// as in a room, is resampled to PipeRate and handed to the peer; what the
+// as in a room, is resampled to the peer's rate and handed to it; what the
 // peer says is encoded and sent to the leg on the same 20 ms clock. It
 // returns nil when the leg ended, ErrPeerGone when the peer did.
 func Pipe(ctx context.Context, leg Leg, peer PipePeer, mt *Meter) error {
@@ -68,18 +73,22 @@ func Pipe(ctx context.Context, leg Leg, peer PipePeer, mt *Meter) error {
 
 func newPipe(leg Leg, peer PipePeer) (*pipe, error) {
 	c := leg.Codec()
-	in, err := newIngress(leg, PipeRate, time.Now)
+	rate := peer.Rate()
+	if err := audio.CheckMixRate(rate); err != nil {
+		return nil, err
+	}
+	in, err := newIngress(leg, rate, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	enc, err := newEncoder(c, PipeRate)
+	enc, err := newEncoder(c, rate)
 	if err != nil {
 		return nil, err
 	}
 	p := &pipe{leg: leg, peer: peer, in: in, enc: enc, samples: uint32(c.Rate / 50), running: true, failed: make(chan struct{}),
-		payload: make([]byte, 0, 1500), frame: make([]int16, PipeRate/50)}
-	if r := enc.rate(); r != PipeRate {
-		if p.rs, err = audio.NewResampler(PipeRate, r, PipeRate/50); err != nil {
+		payload: make([]byte, 0, 1500), frame: make([]int16, rate/50)}
+	if r := enc.rate(); r != rate {
+		if p.rs, err = audio.NewResampler(rate, r, rate/50); err != nil {
 			return nil, err
 		}
 		p.up = make([]int16, 0, r/50)
@@ -94,7 +103,7 @@ type pipe struct {
 	in      *ingress
 	enc     encoder
 	out     *egress          // a queue and a goroutine for a QueuedWriter; nil: written from the tick
-	rs      *audio.Resampler // PipeRate -> the encoder's rate; nil when equal
+	rs      *audio.Resampler // the peer's rate -> the encoder's rate; nil when equal
 	up      []int16
 	samples uint32
 
@@ -112,10 +121,12 @@ func (p *pipe) tick(at time.Time) {
 	if !p.running {
 		return
 	}
-	p.peer.Put(p.in.pull(at))
+	heard := p.frame
 	if !p.peer.Take(p.frame) {
 		clear(p.frame)
+		heard = nil
 	}
+	p.peer.Put(p.in.pull(at), heard)
 	pcm := p.frame
 	if p.rs != nil {
 		p.up = p.rs.Process(p.up[:0], p.frame)

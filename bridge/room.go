@@ -98,6 +98,7 @@ type member struct {
 	// mix after the leg went quiet, so that its history matches the shared
 	// encoder's before the leg's stream moves over to it.
 	converge int
+	tap      *tap // a bot forking the leg's audio (tap.go); nil: none
 }
 
 // group is every listener on one codec and rate: they hear the same mix and
@@ -615,7 +616,7 @@ func (r *Room) dozableLocked() bool {
 		return false
 	}
 	for _, m := range r.members {
-		if !m.dtx || m.prompt != nil || m.converge > 0 {
+		if !m.dtx || m.prompt != nil || m.converge > 0 || m.tap != nil { // a tap gets every tick
 			return false
 		}
 	}
@@ -731,6 +732,9 @@ func (r *Room) tickLocked(now time.Time) {
 		}
 	}
 	for k, m := range r.members {
+		if m.tap != nil { // tap.go
+			m.tap.heard = r.hearsLocked(k, m, silentRoom, shared)
+		}
 		switch {
 		case m.deaf && m.prompt == nil, silentRoom && m.prompt == nil:
 			m.sendSilence()
@@ -780,6 +784,7 @@ func (r *Room) tickLocked(now time.Time) {
 			}
 		}
 	}
+	r.tapLocked() // tap.go
 	r.ticks++
 	if r.ticks%fecEvery == 0 {
 		r.tuneFEC()

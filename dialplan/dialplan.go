@@ -4,6 +4,7 @@
 package dialplan
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -53,6 +54,11 @@ type RoomAction struct {
 	WaitForModerator bool `yaml:"wait_for_moderator"`
 	// EndWithModerator: when the last moderator leaves, everyone is hung up.
 	EndWithModerator bool `yaml:"end_with_moderator"`
+	// Stream is a bot that joins the room as a participant while anyone
+	// is in it: it hears the room's mix (without itself) and what it says
+	// is played into the room. Started when the room first has a member,
+	// stopped when it empties, reconnected with backoff meanwhile.
+	Stream *StreamAction `yaml:"stream"`
 }
 
 // mixRates are the rates a room can mix at: audio.MixRates, copied because
@@ -91,6 +97,12 @@ func (ra *RoomAction) validate() error {
 	}
 	if (ra.WaitForModerator || ra.EndWithModerator) && ra.ModeratorPIN == "" {
 		return config.FieldErr("", errors.New("wait_for_moderator and end_with_moderator need a moderator_pin"))
+	}
+	if sa := ra.Stream; sa != nil {
+		if sa.Then != "" || sa.OnError != "" || sa.BargeIn {
+			return config.FieldErr("stream", errors.New("a room's stream takes no then, on_error or barge_in: the room goes on whatever the bot does"))
+		}
+		return config.Within("stream", sa.validate())
 	}
 	return nil
 }
@@ -131,8 +143,14 @@ type PlaybackAction struct {
 // caller's audio goes to the bot, the bot's is played to the caller.
 type StreamAction struct {
 	URL     string            `yaml:"url"`     // ws:// or wss:// (audiosocket: also tcp://host:port)
-	Framing string            `yaml:"framing"` // "twilio" (the default) or "audiosocket"
+	Framing string            `yaml:"framing"` // "twilio" (the default), "audiosocket" or "raw"
 	Headers map[string]string `yaml:"headers"` // sent with the WebSocket handshake
+	// Rate is the raw framing's sample rate: 8000 (the default), 16000,
+	// 24000 or 48000; twilio and audiosocket are 8000 only.
+	Rate int `yaml:"rate"`
+	// Tracks: "inbound" (what the caller says, the default), "outbound"
+	// (what the caller hears) or "both" (two channels; not audiosocket).
+	Tracks string `yaml:"tracks"`
 	// Parameters go to the bot in the start message (customParameters);
 	// values may use $1.., $number and $caller.
 	Parameters map[string]string `yaml:"parameters"`
@@ -151,11 +169,28 @@ type StreamAction struct {
 
 // streamFramings are the framings a stream can use (stream.Framings, copied
 // because dialplan stays pure).
-var streamFramings = []string{"twilio", "audiosocket"}
+var streamFramings = []string{"twilio", "audiosocket", "raw"}
+
+// streamRates are the raw framing's rates (stream.Rates, copied).
+var streamRates = []int{8000, 16000, 24000, 48000}
+
+// Check validates stream options given elsewhere than in the dialplan
+// (the REST API); its errors name the field.
+func (sa *StreamAction) Check() error { return sa.validate() }
 
 func (sa *StreamAction) validate() error {
 	if sa.Framing != "" && !slices.Contains(streamFramings, sa.Framing) {
 		return config.Fieldf("framing", "%q: want one of %s", sa.Framing, strings.Join(streamFramings, ", "))
+	}
+	switch {
+	case sa.Framing == "raw" && sa.Rate != 0 && !slices.Contains(streamRates, sa.Rate):
+		return config.Fieldf("rate", "%d: want 8000, 16000, 24000 or 48000", sa.Rate)
+	case sa.Framing != "raw" && sa.Rate != 0 && sa.Rate != 8000:
+		return config.Fieldf("rate", "%d: the %s framing is 8000 Hz only (use framing: raw for wideband)", sa.Rate, cmp.Or(sa.Framing, "twilio"))
+	case sa.Tracks != "" && sa.Tracks != "inbound" && sa.Tracks != "outbound" && sa.Tracks != "both":
+		return config.Fieldf("tracks", "%q: want inbound, outbound or both", sa.Tracks)
+	case sa.Tracks == "both" && sa.Framing == "audiosocket":
+		return config.Fieldf("tracks", "both: AudioSocket is mono (use framing twilio or raw for two channels)")
 	}
 	ws := strings.HasPrefix(sa.URL, "ws://") || strings.HasPrefix(sa.URL, "wss://")
 	switch {
@@ -165,6 +200,18 @@ func (sa *StreamAction) validate() error {
 		return config.Fieldf("url", "%q: want a ws:// or wss:// URL", sa.URL)
 	}
 	return nil
+}
+
+// expand returns a copy of sa with the captures in its parameters
+// substituted and its framing defaulted.
+func (sa *StreamAction) expand(caps []string, c Call) StreamAction {
+	out := *sa
+	out.Parameters = make(map[string]string, len(sa.Parameters))
+	for k, v := range sa.Parameters {
+		out.Parameters[k] = expand(v, caps, c)
+	}
+	out.Framing = cmp.Or(out.Framing, "twilio")
+	return out
 }
 
 // RejectAction refuses the call with a SIP status.
@@ -529,6 +576,10 @@ func (r *Rule) action(c Call, caps []string) Action {
 				ra.Name = caps[1]
 			}
 		}
+		if ra.Stream != nil {
+			sa := ra.Stream.expand(caps, c)
+			ra.Stream = &sa
+		}
 		return ra
 	}
 	switch {
@@ -568,15 +619,7 @@ func (r *Rule) action(c Call, caps []string) Action {
 	case r.Reject != nil:
 		a.Kind, a.Reject = Reject, *r.Reject
 	case r.Stream != nil:
-		sa := *r.Stream
-		sa.Parameters = make(map[string]string, len(r.Stream.Parameters))
-		for k, v := range r.Stream.Parameters {
-			sa.Parameters[k] = expand(v, caps, c)
-		}
-		if sa.Framing == "" {
-			sa.Framing = "twilio"
-		}
-		a.Kind, a.Stream = Stream, sa
+		a.Kind, a.Stream = Stream, r.Stream.expand(caps, c)
 	}
 	return a
 }

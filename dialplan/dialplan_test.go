@@ -122,6 +122,12 @@ func TestParseErrors(t *testing.T) {
 		{"an audiosocket to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'http://bot', framing: audiosocket}\n", 4, "contexts.a.rules[0].stream.url", nil},
 		{"twilio over tcp", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092'}\n", 4, "contexts.a.rules[0].stream.url", nil},
 		{"a stream's unknown framing", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: sip}\n", 4, "contexts.a.rules[0].stream.framing", nil},
+		{"audiosocket with both tracks", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'tcp://bot:9092', framing: audiosocket, tracks: both}\n", 4, "contexts.a.rules[0].stream.tracks", nil},
+		{"a stream's unknown tracks", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', tracks: left}\n", 4, "contexts.a.rules[0].stream.tracks", nil},
+		{"twilio at 16 kHz", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', rate: 16000}\n", 4, "contexts.a.rules[0].stream.rate", nil},
+		{"raw at 44.1 kHz", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', framing: raw, rate: 44100}\n", 4, "contexts.a.rules[0].stream.rate", nil},
+		{"a room's stream with then", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {stream: {url: 'ws://bot', then: '9'}}\n", 4, "contexts.a.rules[0].room.stream", nil},
+		{"a room's stream to http", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {stream: {url: 'http://bot'}}\n", 4, "contexts.a.rules[0].room.stream.url", nil},
 		{"a stream's unknown option", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        stream: {url: 'ws://bot', retry: 3}\n", 5, "contexts.a.rules[0].stream.retry", nil},
 		{"a room's bad rate", "contexts:\n  a:\n    rules:\n      - prefix: '8'\n        room: {rate: 11025}\n", 4, "contexts.a.rules[0].room.rate", nil},
 	}
@@ -287,5 +293,33 @@ func TestRouteStream(t *testing.T) {
 	if a.Kind != Stream || s.URL != "wss://bot.example/media" || s.Framing != "twilio" || s.Headers["Authorization"] != "Bearer x" ||
 		s.Parameters["caller"] != "alice" || s.Parameters["ext"] != "12" || s.Then != "700" {
 		t.Fatalf("%+v", a)
+	}
+}
+
+// A room's stream option routes with the room, its parameters expanded
+// and its framing defaulted; rate and tracks are kept.
+func TestRouteRoomStream(t *testing.T) {
+	p, err := Parse("plan.yaml", []byte(`contexts:
+  a:
+    rules:
+      - prefix: '8'
+        room:
+          name: conf$1
+          stream: {url: 'wss://scribe.example/room', rate: 16000, framing: raw, tracks: both, parameters: {room: conf$1, by: $caller}}
+`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := p.Route(Call{Context: "a", Number: "812", Caller: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := a.Room.Stream
+	if a.Kind != Room || a.Room.Name != "conf12" || s == nil || s.Framing != "raw" || s.Rate != 16000 || s.Tracks != "both" ||
+		s.Parameters["room"] != "conf12" || s.Parameters["by"] != "alice" {
+		t.Fatalf("%+v %+v", a, s)
+	}
+	if p.Contexts["a"].Rules[0].Room.Stream.Parameters["room"] != "conf$1" {
+		t.Fatal("routing changed the plan's own parameters")
 	}
 }

@@ -31,10 +31,13 @@ const (
 	TrunkState   = "trunk.state"      // voxgate's registration at a carrier changed
 	TrunkQualify = "trunk.qualify"    // a trunk stopped or started answering OPTIONS (qualify)
 	CallTransfer = "call.transferred" // a transfer (REFER or the REST API) was done, refused or failed
+	StreamStart  = "stream.started"   // a media stream to a bot connected
+	StreamEnd    = "stream.ended"     // a media stream to a bot ended
 )
 
 // Types are every event type, in the order the README lists them.
-var Types = []string{CallStarted, CallAnswered, CallEnded, CallTransfer, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState, TrunkQualify}
+var Types = []string{CallStarted, CallAnswered, CallEnded, CallTransfer, RoomJoined, RoomLeft, RoomTalking, Registration, TrunkState, TrunkQualify,
+	StreamStart, StreamEnd}
 
 // Event is one thing that happened. Its JSON form is the webhook's body:
 //
@@ -102,6 +105,24 @@ type TrunkQualifyData struct {
 	Reachable bool     `json:"reachable"`
 	RTTMS     *float64 `json:"rtt_ms,omitempty"` // the answer's round trip (when reachable)
 	Error     string   `json:"error,omitempty"`  // the last probe's failure (when not)
+}
+
+// StreamData is the data of the stream.started and stream.ended events.
+type StreamData struct {
+	// StreamID is the stream's id in GET /api/v1/streams; "" for a call a
+	// stream rule handed to a bot.
+	StreamID string `json:"stream_id,omitempty"`
+	Kind     string `json:"kind"` // "call" (a stream rule or a fork) or "room"
+	CallID   string `json:"call_id,omitempty"`
+	Room     string `json:"room,omitempty"`
+	URL      string `json:"url"`
+	Framing  string `json:"framing"`
+	Origin   string `json:"origin"` // "dialplan" or "api"
+	// Error says why it ended when the bot failed (unreachable, gone);
+	// empty for a clean end.
+	Error string `json:"error,omitempty"`
+	// TransferTo: the bot asked the call to go there.
+	TransferTo string `json:"transfer_to,omitempty"`
 }
 
 // TransferData is the data of the call.transferred event.

@@ -40,11 +40,12 @@ func appendASFrame(b []byte, kind byte, n int) []byte {
 
 // audioSocketOut writes voxgate's side of AudioSocket.
 type audioSocketOut struct {
-	uuid [16]byte
+	uuid     [16]byte
+	outbound bool // send what the caller hears, not what it says
 }
 
-func newAudioSocketOut() *audioSocketOut {
-	o := &audioSocketOut{}
+func newAudioSocketOut(outbound bool) *audioSocketOut {
+	o := &audioSocketOut{outbound: outbound}
 	_, _ = rand.Read(o.uuid[:])
 	o.uuid[6] = o.uuid[6]&0x0f | 0x40 // a version 4 UUID
 	o.uuid[8] = o.uuid[8]&0x3f | 0x80
@@ -61,18 +62,25 @@ func (o *audioSocketOut) open(b []byte, _ *Config) [][]byte {
 	return [][]byte{append(b, o.uuid[:]...)}
 }
 
-func (o *audioSocketOut) media(b []byte, pcm []int16, _ []byte) []byte {
-	b = appendASFrame(b, ASAudio, 2*len(pcm))
-	for _, v := range pcm {
-		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+// media sends the one track AudioSocket carries: inbound, or outbound
+// when only that was asked for (Config.Validate refuses both).
+func (o *audioSocketOut) media(bufs *[2][]byte, in, out []int16) int {
+	pcm := in
+	if o.outbound {
+		pcm = out
 	}
-	return b
+	b := appendASFrame(bufs[0][:0], ASAudio, 2*len(pcm))
+	bufs[0] = AppendL16(b, pcm)
+	return 1
 }
 
 func (o *audioSocketOut) dtmf(b []byte, d rune) []byte {
 	return append(appendASFrame(b, ASDTMF, 1), byte(d))
 }
 
-func (o *audioSocketOut) mark([]byte, string) []byte { return nil } // AudioSocket has no marks
+func (o *audioSocketOut) mark([]byte, string, bool) []byte { return nil } // AudioSocket has no marks
+
+func (o *audioSocketOut) ctlText() bool   { return false }
+func (o *audioSocketOut) mediaText() bool { return false }
 
 func (o *audioSocketOut) stop(b []byte) []byte { return appendASFrame(b, ASHangup, 0) }

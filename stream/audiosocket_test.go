@@ -98,7 +98,7 @@ func TestAudioSocketBothWays(t *testing.T) {
 	defer s.Close()
 	in := tone(1000, 8000)
 	for i := 0; i < len(in); i += FrameSamples {
-		s.Put(in[i : i+FrameSamples])
+		s.Put(in[i:i+FrameSamples], nil)
 		time.Sleep(time.Millisecond)
 	}
 	s.DTMF('#')

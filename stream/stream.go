@@ -1,17 +1,22 @@
-// Package stream sends a call's audio to a bot over a WebSocket and plays
-// what the bot sends back: media streams in the framing of Twilio Media
-// Streams (JSON text frames, base64 mu-law 8 kHz). A Stream is the bot's
-// side of a bridge.Pipe: Put and Take run on the media clock and never
-// block; a writer and a reader goroutine talk to the bot.
+// Package stream sends a call's or a room's audio to a bot over a WebSocket
+// and plays what the bot sends back: media streams in the framing of Twilio
+// Media Streams (JSON text frames, base64 mu-law 8 kHz), Asterisk
+// AudioSocket (binary frames, signed linear 8 kHz) or raw L16 as FreeSWITCH
+// mod_audio_fork and jambonz listen send it (a JSON text frame first, then
+// binary little-endian PCM at 8 to 48 kHz, mono or stereo). A Stream is the
+// bot's side of a bridge.Pipe: Put and Take run on the media clock and
+// never block; a writer and a reader goroutine talk to the bot.
 package stream
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +29,22 @@ import (
 const (
 	Twilio      = "twilio"      // Twilio Media Streams: JSON text messages, base64 mu-law 8 kHz
 	AudioSocket = "audiosocket" // Asterisk AudioSocket: binary frames, signed linear 8 kHz
+	Raw         = "raw"         // mod_audio_fork / jambonz listen: JSON text first, then binary L16
 )
+
+// Framings are the framings a stream can use.
+var Framings = []string{Twilio, AudioSocket, Raw}
+
+// Tracks: which audio goes to the bot.
+const (
+	Inbound  = "inbound"  // what the caller (or the room) says (the default)
+	Outbound = "outbound" // what the caller hears
+	Both     = "both"     // both: two channels (twilio: two tracks; raw: stereo, inbound left)
+)
+
+// Rates are the sample rates of the raw framing (twilio and audiosocket
+// are 8 kHz).
+var Rates = []int{8000, 16000, 24000, 48000}
 
 // Limits.
 const (
@@ -45,8 +65,10 @@ const (
 
 // Config says where a stream goes and what it tells the bot.
 type Config struct {
-	URL        string            // ws:// or wss://
-	Framing    string            // "twilio" (the default)
+	URL        string            // ws:// or wss:// (audiosocket: also tcp://)
+	Framing    string            // "twilio" (the default), "audiosocket" or "raw"
+	Rate       int               // raw: 8000 (the default), 16000, 24000 or 48000; others 8000
+	Tracks     string            // "inbound" (the default), "outbound" or "both"
 	Headers    map[string]string // sent with the WebSocket handshake (an Authorization token, say)
 	Parameters map[string]string // the start message's customParameters
 	CallID     string            // the call, for the bot (callSid) and logs
@@ -58,10 +80,20 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Validate checks a config's URL and framing.
+// Validate checks a config's URL, framing, rate and tracks.
 func (c *Config) Validate() error {
-	if c.Framing != "" && c.Framing != Twilio && c.Framing != AudioSocket {
-		return fmt.Errorf("framing %q: want %q or %q", c.Framing, Twilio, AudioSocket)
+	if c.Framing != "" && !slices.Contains(Framings, c.Framing) {
+		return fmt.Errorf("framing %q: want %s", c.Framing, strings.Join(Framings, ", "))
+	}
+	switch {
+	case c.Rate != 0 && c.Framing == Raw && !slices.Contains(Rates, c.Rate):
+		return fmt.Errorf("rate %d: want 8000, 16000, 24000 or 48000", c.Rate)
+	case c.Rate != 0 && c.Rate != 8000 && c.Framing != Raw:
+		return fmt.Errorf("rate %d: the %s framing is 8000 Hz only", c.Rate, cmp.Or(c.Framing, Twilio))
+	case c.Tracks != "" && c.Tracks != Inbound && c.Tracks != Outbound && c.Tracks != Both:
+		return fmt.Errorf("tracks %q: want inbound, outbound or both", c.Tracks)
+	case c.Tracks == Both && c.Framing == AudioSocket:
+		return errors.New("tracks both: AudioSocket is mono (use twilio or raw for two channels)")
 	}
 	ws := strings.HasPrefix(c.URL, "ws://") || strings.HasPrefix(c.URL, "wss://")
 	if c.Framing == AudioSocket && (ws || strings.HasPrefix(c.URL, "tcp://")) {
@@ -87,18 +119,20 @@ type Counters struct {
 	Cleared                         uint64 // bot samples dropped by clear
 	Marks                           uint64 // marks echoed
 	BargeIns                        uint64 // queues dropped because the caller started talking
+	Transfers                       uint64 // transfers the bots asked for
 }
 
 var totals struct {
-	started, refused, ended, failed, garbage, oversized, sentDropped, playDropped, cleared, marks, bargeIns atomic.Uint64
-	active                                                                                                  atomic.Int64
+	started, refused, ended, failed, garbage, oversized, sentDropped, playDropped, cleared, marks, bargeIns, transfers atomic.Uint64
+	active                                                                                                             atomic.Int64
 }
 
 // Totals returns the counters of every stream so far.
 func Totals() Counters {
 	return Counters{Started: totals.started.Load(), Refused: totals.refused.Load(), Ended: totals.ended.Load(), Failed: totals.failed.Load(),
 		Active: totals.active.Load(), Garbage: totals.garbage.Load(), Oversized: totals.oversized.Load(), SentDropped: totals.sentDropped.Load(),
-		PlayDropped: totals.playDropped.Load(), Cleared: totals.cleared.Load(), Marks: totals.marks.Load(), BargeIns: totals.bargeIns.Load()}
+		PlayDropped: totals.playDropped.Load(), Cleared: totals.cleared.Load(), Marks: totals.marks.Load(), BargeIns: totals.bargeIns.Load(),
+		Transfers: totals.transfers.Load()}
 }
 
 // ErrRefused: the bot could not be reached or refused the handshake.
@@ -111,9 +145,14 @@ type Stream struct {
 	conn transport
 	out  encoder
 
+	rate              int  // samples per second of every frame, both ways
+	frame             int  // samples per 20 ms frame (one channel)
+	inTrack, outTrack bool // which tracks go to the bot
+
 	mu sync.Mutex
-	// the caller's frames waiting for the writer (drop-oldest ring)
-	send       [sendDepth][FrameSamples]int16
+	// the caller's frames waiting for the writer (drop-oldest ring): slot
+	// i holds inbound at [2i*frame:] and outbound at [(2i+1)*frame:]
+	send       []int16
 	sendHead   int
 	sendN      int
 	ctl        []ctlMsg // DTMF and marks waiting for the writer
@@ -123,6 +162,7 @@ type Stream struct {
 	played     uint64     // samples taken from or cleared off the play queue, ever
 	queued     uint64     // samples put on the play queue, ever
 	marks      []mark     // pending marks, in order
+	transfer   string     // the number the bot asked the call to go to
 	vad        *audio.VAD // the caller's voice activity, for barge-in; nil: off
 	closing    bool
 	err        error
@@ -133,8 +173,9 @@ type Stream struct {
 }
 
 type ctlMsg struct {
-	digit rune   // a DTMF event, or
-	mark  string // a mark to echo
+	digit   rune   // a DTMF event, or
+	mark    string // a mark to echo
+	cleared bool   // the mark's audio was cleared, not played
 }
 
 type mark struct {
@@ -155,32 +196,37 @@ func Dial(ctx context.Context, cfg Config) (*Stream, error) {
 	if cfg.Queue <= 0 {
 		cfg.Queue = DefaultQueue
 	}
-	if cfg.Framing == "" {
-		cfg.Framing = Twilio
-	}
+	cfg.Framing = cmp.Or(cfg.Framing, Twilio)
+	cfg.Rate = cmp.Or(cfg.Rate, 8000)
+	cfg.Tracks = cmp.Or(cfg.Tracks, Inbound)
 	conn, err := dialTransport(ctx, &cfg)
 	if err != nil {
 		totals.refused.Add(1)
 		return nil, err
 	}
-	s := &Stream{cfg: cfg, conn: conn,
-		ctl: make([]ctlMsg, 0, ctlDepth), play: make([]int16, int(cfg.Queue.Seconds()*8000)+FrameSamples),
+	frame := cfg.Rate / 50
+	s := &Stream{cfg: cfg, conn: conn, rate: cfg.Rate, frame: frame, inTrack: cfg.Tracks != Outbound, outTrack: cfg.Tracks != Inbound,
+		send: make([]int16, 2*sendDepth*frame),
+		ctl:  make([]ctlMsg, 0, ctlDepth), play: make([]int16, int(cfg.Queue.Seconds()*float64(cfg.Rate))+frame),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{})}
 	if cfg.BargeIn {
 		s.vad = audio.NewVAD(audio.VADConfig{})
 	}
-	if cfg.Framing == AudioSocket {
-		s.out = newAudioSocketOut()
-	} else {
-		sid := make([]byte, 16)
-		_, _ = rand.Read(sid)
-		t := &twilioOut{sid: "MZ" + hex.EncodeToString(sid), callSid: cfg.CallID}
+	sid := make([]byte, 16)
+	_, _ = rand.Read(sid)
+	switch cfg.Framing {
+	case AudioSocket:
+		s.out = newAudioSocketOut(cfg.Tracks == Outbound)
+	case Raw:
+		s.out = &rawOut{sid: "MZ" + hex.EncodeToString(sid), in: s.inTrack, out: s.outTrack}
+	default:
+		t := &twilioOut{sid: "MZ" + hex.EncodeToString(sid), callSid: cfg.CallID, in: s.inTrack, out: s.outTrack, ulaw: make([]byte, 0, FrameSamples)}
 		t.sidJSON = appendJSON(nil, t.sid)
 		s.out = t
 	}
 	s.log = cfg.Logger.With("stream_url", cfg.URL, "call_id", cfg.CallID, "stream_sid", s.out.sidString())
 	for _, m := range s.out.open(nil, &s.cfg) {
-		if err = conn.send(m); err != nil {
+		if err = conn.send(m, s.out.ctlText()); err != nil {
 			break
 		}
 	}
@@ -191,14 +237,25 @@ func Dial(ctx context.Context, cfg Config) (*Stream, error) {
 	}
 	totals.started.Add(1)
 	totals.active.Add(1)
-	s.log.Info("media stream started", "framing", cfg.Framing)
+	s.log.Info("media stream started", "framing", cfg.Framing, "rate", cfg.Rate, "tracks", cfg.Tracks)
 	go s.writer()
 	go s.reader()
 	return s, nil
 }
 
-// SID is the stream's streamSid (twilio) or UUID (audiosocket).
+// SID is the stream's streamSid (twilio, raw) or UUID (audiosocket).
 func (s *Stream) SID() string { return s.out.sidString() }
+
+// Rate is the sample rate of the frames Put and Take exchange.
+func (s *Stream) Rate() int { return s.rate }
+
+// TransferTo is the number the bot asked the call to go to (a transfer
+// message, which also ends the stream cleanly); "" when it asked none.
+func (s *Stream) TransferTo() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transfer
+}
 
 // Done is closed when the stream has ended (the bot closed it, it failed,
 // or Close).
@@ -244,10 +301,10 @@ func (s *Stream) poke() {
 	}
 }
 
-// Put queues a 20 ms frame of the caller's audio (nil: silence) for the
-// bot; when the bot is slow the oldest waiting frame is dropped. It never
-// blocks.
-func (s *Stream) Put(pcm []int16) {
+// Put queues 20 ms of audio at Rate for the bot: what the caller says
+// (inbound) and what it hears (outbound); nil is silence. When the bot is
+// slow the oldest waiting frame is dropped. It never blocks.
+func (s *Stream) Put(said, heard []int16) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -258,12 +315,14 @@ func (s *Stream) Put(pcm []int16) {
 		s.sendN--
 		totals.sentDropped.Add(1)
 	}
-	f := &s.send[(s.sendHead+s.sendN)%sendDepth]
-	n := copy(f[:], pcm)
-	clear(f[n:])
+	slot := (s.sendHead + s.sendN) % sendDepth
+	in := s.send[2*slot*s.frame : (2*slot+1)*s.frame]
+	out := s.send[(2*slot+1)*s.frame : (2*slot+2)*s.frame]
+	clear(in[copy(in, said):])
+	clear(out[copy(out, heard):])
 	s.sendN++
 	if s.vad != nil {
-		if talking, changed := s.vad.Update(f[:]); talking && changed && s.playN > 0 {
+		if talking, changed := s.vad.Update(in); talking && changed && s.playN > 0 {
 			totals.bargeIns.Add(1)
 			s.clearLocked()
 		}
@@ -282,8 +341,8 @@ func (s *Stream) DTMF(digit rune) {
 	s.poke()
 }
 
-// Take fills dst with the next 20 ms of the bot's audio; false when none
-// is queued. Marks whose audio has now played are echoed to the bot.
+// Take fills dst (20 ms at Rate) with the next of the bot's audio; false
+// when none is queued. Marks whose audio has now played are echoed to the bot.
 func (s *Stream) Take(dst []int16) bool {
 	s.mu.Lock()
 	got := s.playN > 0
@@ -296,7 +355,7 @@ func (s *Stream) Take(dst []int16) bool {
 	clear(dst[n:])
 	s.playN -= n
 	s.played += uint64(n)
-	fired := s.fireLocked()
+	fired := s.fireLocked(false)
 	s.mu.Unlock()
 	if fired {
 		s.poke()
@@ -304,14 +363,15 @@ func (s *Stream) Take(dst []int16) bool {
 	return got
 }
 
-// fireLocked moves the marks whose audio has played to the send queue.
-func (s *Stream) fireLocked() bool {
+// fireLocked moves the marks whose audio has played (or was cleared) to
+// the send queue.
+func (s *Stream) fireLocked(cleared bool) bool {
 	fired := 0
 	for _, m := range s.marks {
 		if m.at > s.played || len(s.ctl) == ctlDepth {
 			break
 		}
-		s.ctl = append(s.ctl, ctlMsg{mark: m.name})
+		s.ctl = append(s.ctl, ctlMsg{mark: m.name, cleared: cleared})
 		fired++
 	}
 	if fired > 0 {
@@ -361,16 +421,34 @@ func (s *Stream) clearLocked() {
 	totals.cleared.Add(uint64(s.playN))
 	s.played += uint64(s.playN)
 	s.playHead, s.playN = 0, 0
-	s.fireLocked()
+	s.fireLocked(true)
 }
 
 // addMark echoes name once what is queued now has played.
 func (s *Stream) addMark(name string) {
 	s.mu.Lock()
 	s.marks = append(s.marks, mark{at: s.queued, name: name})
-	s.fireLocked()
+	s.fireLocked(false)
 	s.mu.Unlock()
 	s.poke()
+}
+
+// clearMarks forgets the pending marks without echoing them (jambonz's
+// clearMarks).
+func (s *Stream) clearMarks() {
+	s.mu.Lock()
+	s.marks = s.marks[:0]
+	s.mu.Unlock()
+}
+
+// transferTo notes where the bot asked the call to go and ends the stream.
+func (s *Stream) transferTo(number string) {
+	totals.transfers.Add(1)
+	s.mu.Lock()
+	s.transfer = number
+	s.mu.Unlock()
+	s.log.Info("media stream: the bot transfers the call", "to", number)
+	s.end(nil)
 }
 
 // Queued is how many samples of the bot's audio wait to be played.
@@ -384,13 +462,22 @@ func (s *Stream) Queued() int {
 func (s *Stream) writer() {
 	defer close(s.writerDone)
 	var (
-		frame [FrameSamples]int16
-		ulaw  = make([]byte, 0, FrameSamples)
-		buf   = make([]byte, 0, 1024)
-		ctl   = make([]ctlMsg, 0, ctlDepth)
+		in   = make([]int16, s.frame)
+		out  = make([]int16, s.frame)
+		buf  = make([]byte, 0, 1024)
+		bufs = [2][]byte{make([]byte, 0, 4*s.frame+512), make([]byte, 0, 4*s.frame+512)}
+		ctl  = make([]ctlMsg, 0, ctlDepth)
 	)
-	write := func(b []byte) bool {
-		if err := s.conn.send(b); err != nil {
+	botClosed := false // the bot closed: nothing more is written, the reader ends the stream
+	write := func(b []byte, text bool) bool {
+		if botClosed {
+			return false
+		}
+		if err := s.conn.send(b, text); err != nil {
+			if errors.Is(err, errClosing) {
+				botClosed = true
+				return false
+			}
 			s.log.Warn("media stream: cannot write to the bot", "error", err)
 			s.end(fmt.Errorf("writing to the bot: %w", err))
 			return false
@@ -406,35 +493,44 @@ func (s *Stream) writer() {
 			s.ctl = s.ctl[:0]
 			has := s.sendN > 0
 			if has {
-				frame = s.send[s.sendHead]
+				h := s.sendHead
+				copy(in, s.send[2*h*s.frame:])
+				copy(out, s.send[(2*h+1)*s.frame:])
 				s.sendHead = (s.sendHead + 1) % sendDepth
 				s.sendN--
 			}
 			s.mu.Unlock()
 			if closing {
 				if s.Err() == nil { // a clean end: say stop, then close
-					s.conn.bye(s.out.stop(buf[:0]))
+					s.conn.bye(s.out.stop(buf[:0]), s.out.ctlText())
 				}
 				s.conn.close()
 				return
 			}
+			ok := true
 			for _, c := range ctl {
 				if c.mark != "" {
-					if buf = s.out.mark(buf[:0], c.mark); buf == nil {
+					if buf = s.out.mark(buf[:0], c.mark, c.cleared); buf == nil {
 						continue
 					}
 					totals.marks.Add(1)
 				} else {
 					buf = s.out.dtmf(buf[:0], c.digit)
 				}
-				if !write(buf) {
+				if ok = write(buf, s.out.ctlText()); !ok {
 					break
 				}
 			}
-			if !has {
+			if !ok || !has {
 				break
 			}
-			if !write(s.out.media(buf[:0], frame[:], ulaw)) {
+			n := s.out.media(&bufs, in, out)
+			for i := range n {
+				if ok = write(bufs[i], s.out.mediaText()); !ok {
+					break
+				}
+			}
+			if !ok {
 				break
 			}
 		}
@@ -443,7 +539,7 @@ func (s *Stream) writer() {
 
 // reader takes the bot's messages until it closes the stream.
 func (s *Stream) reader() {
-	pcm := make([]int16, 0, 8000)
+	pcm := make([]int16, 0, s.rate)
 	for {
 		data, text, err := s.conn.recv()
 		if err != nil {
@@ -475,11 +571,24 @@ func (s *Stream) reader() {
 			}
 			continue
 		}
-		if !text {
+		var m BotMessage
+		switch {
+		case s.cfg.Framing == Raw && !text:
+			if len(data)%2 != 0 {
+				s.garbage(errors.New("a binary message of an odd length"))
+				continue
+			}
+			pcm = DecodeL16(pcm[:0], data)
+			s.enqueue(pcm)
+			continue
+		case s.cfg.Framing == Raw:
+			m, err = ParseRaw(data, s.rate, pcm)
+		case !text:
 			s.garbage(errors.New("a binary message in the twilio framing"))
 			continue
+		default:
+			m, err = ParseTwilio(data, pcm)
 		}
-		m, err := ParseTwilio(data, pcm)
 		switch {
 		case errors.Is(err, ErrUnknownEvent):
 			s.log.Debug("media stream: ignoring an event", "error", err)
@@ -496,6 +605,15 @@ func (s *Stream) reader() {
 			s.addMark(m.Mark)
 		case BotClear:
 			s.clearQueue()
+		case BotClearMarks:
+			s.clearMarks()
+		case BotDisconnect:
+			s.log.Info("media stream: the bot ended the stream (disconnect)")
+			s.end(nil)
+			return
+		case BotTransfer:
+			s.transferTo(m.To)
+			return
 		}
 	}
 }

@@ -149,7 +149,7 @@ func TestTwilioBothWays(t *testing.T) {
 	// The caller's 1 kHz tone reaches the bot.
 	in := tone(1000, 8000)
 	for i := 0; i < len(in); i += FrameSamples {
-		s.Put(in[i : i+FrameSamples])
+		s.Put(in[i:i+FrameSamples], nil)
 		time.Sleep(time.Millisecond) // a slow bot would drop frames otherwise; the drop is tested below
 	}
 	s.DTMF('5')
@@ -234,15 +234,15 @@ func TestClear(t *testing.T) {
 }
 
 func TestSlowBotDropsOldest(t *testing.T) {
-	s := &Stream{wake: make(chan struct{}, 1)}
+	s := &Stream{frame: FrameSamples, rate: 8000, inTrack: true, send: make([]int16, 2*sendDepth*FrameSamples), wake: make(chan struct{}, 1)}
 	before := Totals().SentDropped
 	f := make([]int16, FrameSamples)
 	for i := range sendDepth + 5 {
 		f[0] = int16(i)
-		s.Put(f)
+		s.Put(f, nil)
 	}
-	if s.sendN != sendDepth || s.send[s.sendHead][0] != 5 || Totals().SentDropped-before != 5 {
-		t.Fatalf("queued %d, oldest %d, dropped %d", s.sendN, s.send[s.sendHead][0], Totals().SentDropped-before)
+	if s.sendN != sendDepth || s.send[2*s.sendHead*s.frame] != 5 || Totals().SentDropped-before != 5 {
+		t.Fatalf("queued %d, oldest %d, dropped %d", s.sendN, s.send[2*s.sendHead*s.frame], Totals().SentDropped-before)
 	}
 	// The play queue keeps the newest audio too.
 	s.play = make([]int16, 400)
@@ -319,6 +319,7 @@ func FuzzParseTwilio(f *testing.F) {
 	f.Add([]byte(`{"event":"clear"}`))
 	f.Add([]byte(`{"event":"media","media":{"payload":"!!"}}`))
 	f.Add([]byte(`[1,2]`))
+	f.Add([]byte(`{"event":"transfer","transfer":{"to":"2000"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseTwilio(data, nil)
 		if err != nil {
@@ -329,6 +330,10 @@ func FuzzParseTwilio(f *testing.F) {
 		}
 		switch m.Kind {
 		case BotMedia, BotClear:
+		case BotTransfer:
+			if checkNumber(m.To) != nil {
+				t.Fatalf("a bad number %q", m.To)
+			}
 		case BotMark:
 			if m.Mark == "" {
 				t.Fatal("a mark without a name")
@@ -345,22 +350,25 @@ func TestMediaPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
+	s := &Stream{frame: FrameSamples, rate: 8000, inTrack: true, send: make([]int16, 2*sendDepth*FrameSamples), wake: make(chan struct{}, 1), play: make([]int16, 8000), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
 	f := make([]int16, FrameSamples)
 	pcm := make([]int16, 800)
 	if n := testing.AllocsPerRun(200, func() {
-		s.Put(f)
+		s.Put(f, nil)
 		s.enqueue(pcm[:FrameSamples])
 		s.Take(f)
 	}); n != 0 {
 		t.Errorf("Put/Take: %.1f allocations per frame", n)
 	}
-	tw := &twilioOut{sid: "MZ1", sidJSON: []byte(`"MZ1"`)}
-	as := newAudioSocketOut()
-	buf, ulaw := make([]byte, 0, 1024), make([]byte, 0, FrameSamples)
+	tw := &twilioOut{sid: "MZ1", sidJSON: []byte(`"MZ1"`), in: true, out: true, ulaw: make([]byte, 0, FrameSamples)}
+	as := newAudioSocketOut(false)
+	raw := &rawOut{in: true, out: true}
+	bufs := [2][]byte{make([]byte, 0, 4096), make([]byte, 0, 4096)}
+	wide := make([]int16, 960)
 	if n := testing.AllocsPerRun(200, func() {
-		buf = tw.media(buf[:0], f, ulaw)
-		buf = as.media(buf[:0], f, nil)
+		tw.media(&bufs, f, f)
+		as.media(&bufs, f, f)
+		raw.media(&bufs, wide, wide)
 	}); n != 0 {
 		t.Errorf("encoding a frame: %.1f allocations", n)
 	}
@@ -369,19 +377,19 @@ func TestMediaPathAllocs(t *testing.T) {
 // With barge-in, the caller starting to talk drops the bot's queued audio
 // within the voice detector's onset (40 ms), and the pending marks come back.
 func TestBargeIn(t *testing.T) {
-	s := &Stream{wake: make(chan struct{}, 1), play: make([]int16, 8000*10), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
+	s := &Stream{frame: FrameSamples, rate: 8000, inTrack: true, send: make([]int16, 2*sendDepth*FrameSamples), wake: make(chan struct{}, 1), play: make([]int16, 8000*10), ctl: make([]ctlMsg, 0, ctlDepth), vad: audio.NewVAD(audio.VADConfig{})}
 	s.enqueue(tone(600, 8000*5))
 	s.addMark("m")
 	quiet := make([]int16, FrameSamples)
 	for range 25 { // the caller is silent: the bot's audio stays
-		s.Put(quiet)
+		s.Put(quiet, nil)
 	}
 	if s.Queued() != 8000*5 {
 		t.Fatalf("silence dropped the queue: %d left", s.Queued())
 	}
 	speech := tone(300, FrameSamples*3)
 	for i := 0; i < 3 && s.Queued() > 0; i++ {
-		s.Put(speech[i*FrameSamples : (i+1)*FrameSamples])
+		s.Put(speech[i*FrameSamples:(i+1)*FrameSamples], nil)
 	}
 	if s.Queued() != 0 {
 		t.Fatal("the caller's speech did not clear the bot's audio within 60 ms")

@@ -17,28 +17,37 @@ import (
 // encoder writes one framing's messages to the bot.
 type encoder interface {
 	open(b []byte, cfg *Config) [][]byte // the messages that start the stream
-	media(b []byte, pcm []int16, scratch []byte) []byte
+	// media writes 20 ms of the tracks the bot gets (inbound: what the
+	// caller says, outbound: what it hears) as one or two messages into
+	// bufs and says how many.
+	media(bufs *[2][]byte, in, out []int16) int
 	dtmf(b []byte, digit rune) []byte
-	mark(b []byte, name string) []byte // nil: the framing has no marks
-	stop(b []byte) []byte
+	// mark echoes a mark, played or cleared; nil: the framing has no marks.
+	mark(b []byte, name string, cleared bool) []byte
+	stop(b []byte) []byte // nil: no stop message, only the close
 	sidString() string
+	ctlText() bool   // control messages go as WebSocket text messages
+	mediaText() bool // so does audio
 }
 
 // Transport errors that end a stream.
 var (
-	errClosed    = errors.New("closed by the bot")
+	errClosed = errors.New("closed by the bot")
+	// errClosing: a write after the bot's close was answered (the reader
+	// ends the stream cleanly as it returns the close).
+	errClosing   = errors.New("the bot is closing the stream")
 	errOversized = fmt.Errorf("the bot sent a message over %d bytes", MaxMessage)
 )
 
 // transport carries messages to and from the bot: WebSocket messages, or
 // AudioSocket frames over TCP.
 type transport interface {
-	send(b []byte) error
+	send(b []byte, text bool) error
 	// recv returns the next message (valid until the next call); text
 	// tells a WebSocket text message. A clean close is errClosed.
 	recv() (msg []byte, text bool, err error)
-	// bye ends the stream cleanly after last (the stop message).
-	bye(last []byte)
+	// bye ends the stream cleanly after last (the stop message, if any).
+	bye(last []byte, text bool)
 	close()
 }
 
@@ -66,21 +75,27 @@ func dialTransport(ctx context.Context, cfg *Config) (transport, error) {
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
 	conn.SetReadLimit(MaxMessage)
-	typ := websocket.TextMessage
-	if cfg.Framing == AudioSocket {
-		typ = websocket.BinaryMessage
-	}
-	return &wsTransport{c: conn, typ: typ}, nil
+	return &wsTransport{c: conn}, nil
 }
 
 type wsTransport struct {
-	c   *websocket.Conn
-	typ int
+	c *websocket.Conn
 }
 
-func (w *wsTransport) send(b []byte) error {
+func msgType(text bool) int {
+	if text {
+		return websocket.TextMessage
+	}
+	return websocket.BinaryMessage
+}
+
+func (w *wsTransport) send(b []byte, text bool) error {
 	_ = w.c.SetWriteDeadline(time.Now().Add(writeWait))
-	return w.c.WriteMessage(w.typ, b)
+	err := w.c.WriteMessage(msgType(text), b)
+	if errors.Is(err, websocket.ErrCloseSent) {
+		return errClosing
+	}
+	return err
 }
 
 func (w *wsTransport) recv() ([]byte, bool, error) {
@@ -96,9 +111,11 @@ func (w *wsTransport) recv() ([]byte, bool, error) {
 	return nil, false, err
 }
 
-func (w *wsTransport) bye(last []byte) {
+func (w *wsTransport) bye(last []byte, text bool) {
 	_ = w.c.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = w.c.WriteMessage(w.typ, last)
+	if last != nil {
+		_ = w.c.WriteMessage(msgType(text), last)
+	}
 	_ = w.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "call ended"))
 }
 
@@ -111,7 +128,7 @@ type tcpTransport struct {
 	buf []byte
 }
 
-func (t *tcpTransport) send(b []byte) error {
+func (t *tcpTransport) send(b []byte, _ bool) error {
 	_ = t.c.SetWriteDeadline(time.Now().Add(writeWait))
 	_, err := t.c.Write(b)
 	return err
@@ -133,7 +150,7 @@ func (t *tcpTransport) recv() ([]byte, bool, error) {
 	return b, false, nil
 }
 
-func (t *tcpTransport) bye(last []byte) {
+func (t *tcpTransport) bye(last []byte, _ bool) {
 	_ = t.c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = t.c.Write(last)
 }

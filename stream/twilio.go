@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/voxgate/voxgate/audio"
 )
@@ -21,17 +22,24 @@ var (
 
 // Bot message kinds.
 const (
-	BotMedia = "media" // audio to play
-	BotMark  = "mark"  // echo the name back once the audio before it has played
-	BotClear = "clear" // drop the queued audio now
+	BotMedia      = "media"      // audio to play
+	BotMark       = "mark"       // echo the name back once the audio before it has played
+	BotClear      = "clear"      // drop the queued audio now
+	BotClearMarks = "clearMarks" // forget the pending marks (raw)
+	BotDisconnect = "disconnect" // end the stream cleanly (raw)
+	BotTransfer   = "transfer"   // the call goes to To (voxgate's extension), the stream ends
 )
 
 // BotMessage is one message from a bot.
 type BotMessage struct {
 	Kind string
 	Mark string  // BotMark: its name
-	PCM  []int16 // BotMedia: 8 kHz linear PCM
+	To   string  // BotTransfer: the number, routed in the stream rule's context
+	PCM  []int16 // BotMedia: linear PCM at the stream's rate
 }
+
+// maxNumber bounds a transfer's number.
+const maxNumber = 64
 
 // twilioIn is the shape of a Twilio Media Streams message from a bot.
 type twilioIn struct {
@@ -42,6 +50,22 @@ type twilioIn struct {
 	Mark struct {
 		Name string `json:"name"`
 	} `json:"mark"`
+	Transfer struct {
+		To string `json:"to"`
+	} `json:"transfer"`
+}
+
+// checkNumber vets the number of a bot's transfer.
+func checkNumber(to string) error {
+	switch {
+	case to == "":
+		return fmt.Errorf("%w: a transfer without a number (to)", ErrGarbage)
+	case len(to) > maxNumber:
+		return fmt.Errorf("%w: a transfer number over %d bytes", ErrGarbage, maxNumber)
+	case strings.ContainsFunc(to, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		return fmt.Errorf("%w: a transfer number with control characters", ErrGarbage)
+	}
+	return nil
 }
 
 // ParseTwilio parses a Twilio Media Streams message from a bot. Media is
@@ -68,6 +92,11 @@ func ParseTwilio(data []byte, pcm []int16) (BotMessage, error) {
 		return BotMessage{Kind: BotMark, Mark: m.Mark.Name}, nil
 	case BotClear:
 		return BotMessage{Kind: BotClear}, nil
+	case BotTransfer:
+		if err := checkNumber(m.Transfer.To); err != nil {
+			return BotMessage{}, err
+		}
+		return BotMessage{Kind: BotTransfer, To: m.Transfer.To}, nil
 	case "":
 		return BotMessage{}, fmt.Errorf("%w: no event", ErrGarbage)
 	}
@@ -81,6 +110,8 @@ type twilioOut struct {
 	callSid string
 	seq     int64
 	chunk   int64
+	in, out bool   // the tracks sent
+	ulaw    []byte // scratch
 }
 
 func (t *twilioOut) head(b []byte, event string) []byte {
@@ -119,7 +150,7 @@ func (t *twilioOut) start(b []byte, cfg *Config) []byte {
 		Tracks           []string          `json:"tracks"`
 		CustomParameters map[string]string `json:"customParameters"`
 		MediaFormat      mediaFormat       `json:"mediaFormat"`
-	}{"", t.sid, t.callSid, cfg.From, cfg.To, []string{"inbound"}, cfg.Parameters, mediaFormat{"audio/x-mulaw", 8000, 1}}
+	}{"", t.sid, t.callSid, cfg.From, cfg.To, trackNames(t.in, t.out), cfg.Parameters, mediaFormat{"audio/x-mulaw", 8000, 1}}
 	if start.CustomParameters == nil {
 		start.CustomParameters = map[string]string{}
 	}
@@ -129,17 +160,44 @@ func (t *twilioOut) start(b []byte, cfg *Config) []byte {
 	return append(b, '}')
 }
 
-// media writes one 20 ms frame (8 kHz PCM) as base64 mu-law; ulaw is scratch.
-func (t *twilioOut) media(b []byte, pcm []int16, ulaw []byte) []byte {
-	b = t.head(b, "media")
+// trackNames are the start message's tracks.
+func trackNames(in, out bool) []string {
+	switch {
+	case in && out:
+		return []string{"inbound", "outbound"}
+	case out:
+		return []string{"outbound"}
+	}
+	return []string{"inbound"}
+}
+
+// media writes 20 ms (8 kHz PCM) of each track sent as a media message of
+// its own (base64 mu-law), as Twilio does with both_tracks.
+func (t *twilioOut) media(bufs *[2][]byte, in, out []int16) int {
 	t.chunk++
-	b = append(b, `,"media":{"track":"inbound","chunk":"`...)
+	n := 0
+	if t.in {
+		bufs[n] = t.track(bufs[n][:0], "inbound", in)
+		n++
+	}
+	if t.out {
+		bufs[n] = t.track(bufs[n][:0], "outbound", out)
+		n++
+	}
+	return n
+}
+
+func (t *twilioOut) track(b []byte, name string, pcm []int16) []byte {
+	b = t.head(b, "media")
+	b = append(b, `,"media":{"track":"`...)
+	b = append(b, name...)
+	b = append(b, `","chunk":"`...)
 	b = strconv.AppendInt(b, t.chunk, 10)
 	b = append(b, `","timestamp":"`...)
 	b = strconv.AppendInt(b, (t.chunk-1)*20, 10)
 	b = append(b, `","payload":"`...)
-	ulaw = audio.EncodeUlaw(ulaw[:0], pcm)
-	b = base64.StdEncoding.AppendEncode(b, ulaw)
+	t.ulaw = audio.EncodeUlaw(t.ulaw[:0], pcm)
+	b = base64.StdEncoding.AppendEncode(b, t.ulaw)
 	return append(b, `"}}`...)
 }
 
@@ -150,7 +208,7 @@ func (t *twilioOut) dtmf(b []byte, digit rune) []byte {
 	return append(b, `"}}`...)
 }
 
-func (t *twilioOut) mark(b []byte, name string) []byte {
+func (t *twilioOut) mark(b []byte, name string, _ bool) []byte {
 	b = t.head(b, "mark")
 	b = append(b, `,"mark":{"name":`...)
 	b = appendJSON(b, name)
@@ -165,6 +223,8 @@ func (t *twilioOut) stop(b []byte) []byte {
 }
 
 func (t *twilioOut) sidString() string { return t.sid }
+func (t *twilioOut) ctlText() bool     { return true }
+func (t *twilioOut) mediaText() bool   { return true }
 
 func (t *twilioOut) open(b []byte, cfg *Config) [][]byte {
 	c := t.connected(b)

@@ -86,6 +86,7 @@ func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomA
 		break
 	}
 	s.admit(room, c, ra, moderator, wait, log)
+	s.roomEntered(room, ra, log) // its bot, if the room has one (roomstream.go)
 	defer s.depart(room, c, log)
 	s.legJoined(room.Name(), c)
 	defer s.legLeft(room.Name(), c)
@@ -106,6 +107,7 @@ func (s *Switchboard) joinRoomOnce(ctx context.Context, c Leg, ra dialplan.RoomA
 	case moveTo = <-s.moveChan(room.Name(), c.ID()):
 	}
 	_ = room.Leave(c.ID()) // now, not when the room notices the call ended
+	s.roomLeft(room)       // nobody but bots left: they go too
 	if room.Len() == 0 {   // the last one out ends the recording, whoever started it
 		_ = s.stopRecording(room)
 	}

@@ -59,6 +59,11 @@ type Stats struct {
 	Setup, Duration map[string]bridge.HistogramSnapshot
 	// Media of every room, 1:1 call and echo test since start.
 	Media bridge.MeterStats
+	// BotStreams are the media streams on rooms and calls now (room
+	// streams and forks, roomstream.go), by kind; StreamReconnects counts
+	// room streams' reconnects since start.
+	BotStreams       map[string]int
+	StreamReconnects uint64
 }
 
 // Stats returns the switchboard's counters now.
@@ -78,7 +83,12 @@ func (s *Switchboard) Stats() Stats {
 	for action, t := range s.timing {
 		st.Setup[action], st.Duration[action] = t.setup.Snapshot(), t.duration.Snapshot()
 	}
+	st.BotStreams = map[string]int{"room": 0, "call": 0}
+	for _, b := range s.bots {
+		st.BotStreams[b.info.Kind]++
+	}
 	s.mu.Unlock()
+	st.StreamReconnects = s.streamStats.reconnects.Load()
 	for _, room := range s.rooms.List() {
 		rs := room.Stats()
 		if len(rs.Legs) == 0 {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/dialplan"
 )
@@ -19,6 +21,9 @@ type BotStream interface {
 	Err() error
 	// Close ends the stream (telling the bot); it is idempotent.
 	Close() error
+	// TransferTo is the number the bot asked the call to go to ("" none):
+	// routed in the stream rule's context once the stream has ended.
+	TransferTo() string
 }
 
 // StreamDialer opens a media stream to the bot of a stream action for the
@@ -52,15 +57,23 @@ func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action
 		return
 	}
 	defer bot.Close()
+	info := api.StreamInfo{Kind: "call", Call: c.ID(), URL: sa.URL, Framing: sa.Framing, Rate: max(sa.Rate, 8000),
+		Tracks: cmpOr(sa.Tracks, "inbound"), Origin: "dialplan", Started: time.Now().UTC(), Connected: true}
 	if err := s.answer(ctx, c); err != nil {
 		return
 	}
+	s.streamEvent(false, info, nil, "")
 	c.OnDTMF(bot.DTMF)
 	err = bridge.Pipe(ctx, c, bot, s.meter)
 	c.OnDTMF(nil)
 	_ = bot.Close()
+	info.Connected = false
+	s.streamEvent(true, info, bot.Err(), bot.TransferTo())
 	next := ""
 	switch {
+	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil && bot.TransferTo() != "":
+		next = bot.TransferTo()
+		log.Info("media stream: the bot transfers the call", "to", next)
 	case errors.Is(err, bridge.ErrPeerGone) && bot.Err() == nil:
 		log.Info("media stream: the bot ended the stream", "then", sa.Then)
 		next = sa.Then
@@ -83,31 +96,32 @@ func (s *Switchboard) streamAction(ctx context.Context, c Leg, a dialplan.Action
 }
 
 // streamNext takes an answered call from a stream to number, routed in the
-// stream rule's context: a room or a PIN-protected room.
+// stream rule's context (so a bot reaches only what the caller may): any
+// action, a room, a user, a number through a trunk, the echo, a prompt,
+// another stream, a refusal. When the action is over the call is hung up.
 func (s *Switchboard) streamNext(ctx context.Context, c Leg, a dialplan.Action, number string, log *slog.Logger) {
 	na, err := s.plan.Load().Route(dialplan.Call{Context: a.Context, Number: number, Caller: c.Caller()})
-	if err == nil && na.Kind != dialplan.Room && na.Kind != dialplan.PIN {
-		err = errors.New("after a stream a call can go to a room only, not to " + na.Kind)
-	}
 	if err != nil {
 		log.Warn("media stream: the call cannot go on: hanging up", "to", number, "error", err)
-		s.setCause(c, "system", 0, "no room after the stream")
+		s.setCause(c, "system", 0, "no route after the stream")
 		hangup(c)
 		return
 	}
-	pa := na.PIN
-	if na.Kind == dialplan.Room {
-		pa = dialplan.PINAction{Room: na.Room, Tries: 3}
+	nlog := s.log.With("call_id", c.ID(), "context", na.Context, "rule_line", na.Line, "action", na.Kind)
+	nlog.Info("media stream over: the call goes on", "to", number)
+	switch na.Kind {
+	case dialplan.Room:
+		s.movedTo(c, na.Room.Name)
+	case dialplan.PIN:
+		s.movedTo(c, na.PIN.Room.Name)
+	case dialplan.Reject: // an answered call cannot be refused: it is hung up, with the rule's status as its cause
+		nlog.Info("rejected by the dialplan after the stream: hanging up", "status", na.Reject.Status)
+		s.setCause(c, "dialplan", na.Reject.Status, na.Reject.Reason)
+		hangup(c)
+		return
 	}
-	log.Info("media stream over: the call goes on", "to", number, "room", pa.Room.Name)
-	s.movedTo(c, pa.Room.Name)
-	moderator := false
-	if pa.Room.PIN != "" {
-		var ok bool
-		if ok, moderator = s.askPIN(ctx, c, pa, log); !ok {
-			hangup(c)
-			return
-		}
+	s.runAction(ctx, c, na, nlog)
+	if !isDone(c) && ctx.Err() == nil { // a refusal or a failed dial cannot refuse an answered call
+		hangup(c)
 	}
-	s.joinRoom(ctx, c, pa.Room, moderator, log)
 }

@@ -57,6 +57,9 @@ type Config struct {
 	// Streams opens media streams to bots for the stream action (package
 	// stream gives one); nil: the action refuses calls with 503.
 	Streams StreamDialer
+	// StreamEvents, when set, is told when a media stream to a bot
+	// connects and ends (webhooks); it must not block.
+	StreamEvents func(StreamEvent)
 }
 
 // Settings are timing knobs, for tests and experts.
@@ -94,6 +97,10 @@ type Switchboard struct {
 	transfers func(TransferOutcome) // Config.Transfers (may be nil)
 	cluster   Cluster               // nil: one node alone
 	streams   StreamDialer          // nil: no media streams
+	// streamEvents is Config.StreamEvents (may be nil).
+	streamEvents func(StreamEvent)
+	// streamStats counts the room streams' reconnects (roomstream.go).
+	streamStats streamCounters
 
 	ctx    context.Context // ends when Close starts
 	cancel context.CancelFunc
@@ -108,6 +115,7 @@ type Switchboard struct {
 	ctl      map[string]*roomCtl    // moderators and waiting legs, by room
 	recs     map[string]recording   // recordings in progress, by room (with records)
 	views    map[string]*remoteView // rooms hosted elsewhere, by the page's leg id here (remoteview.go)
+	bots     map[string]*botStream  // media streams on rooms and calls, by id (roomstream.go)
 }
 
 // activeCall is a routed call in progress (for the REST API).
@@ -136,7 +144,7 @@ func New(cfg Config) *Switchboard {
 		hub: newRoomHub(log), events: make(chan bridge.Event, 256), hubDone: make(chan struct{}),
 		calls: map[string]*activeCall{}, total: map[[2]string]uint64{}, rejected: map[int]uint64{}, ctl: map[string]*roomCtl{},
 		timing: map[string]*callTiming{}, meter: bridge.NewMeter(),
-		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}}
+		records: cfg.Records, planFile: cfg.PlanFile, recs: map[string]recording{}, bots: map[string]*botStream{}}
 	s.ringback = cfg.Ringback
 	if !s.ringback.parsed {
 		if err := s.ringback.Validate(); err != nil {
@@ -149,7 +157,7 @@ func New(cfg Config) *Switchboard {
 		s.journal = newJournal(cfg.Records, log, cmp.Or(cfg.Settings.HistoryQueue, journalQueue))
 	}
 	s.hub.observe = cfg.RoomEvents
-	s.transfers, s.cluster, s.streams = cfg.Transfers, cfg.Cluster, cfg.Streams
+	s.transfers, s.cluster, s.streams, s.streamEvents = cfg.Transfers, cfg.Cluster, cfg.Streams, cfg.StreamEvents
 	s.hub.state = s.legState
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	tmpl := cfg.Rooms
@@ -294,8 +302,16 @@ func (s *Switchboard) track(c Leg, origin string, a dialplan.Action) func() {
 }
 
 // answer answers c and counts its set-up time: from the call's arrival at
-// the switchboard to its answer (for a dial, the callee's answer).
+// the switchboard to its answer (for a dial, the callee's answer). A call
+// answered already (one a bot handed on) is left as it is.
 func (s *Switchboard) answer(ctx context.Context, c Leg) error {
+	s.mu.Lock()
+	ac := s.calls[c.ID()]
+	again := ac != nil && !ac.answered.IsZero()
+	s.mu.Unlock()
+	if again {
+		return nil
+	}
 	if err := c.Answer(ctx); err != nil {
 		return err
 	}
@@ -363,6 +379,11 @@ func (s *Switchboard) route(ctx context.Context, c Leg, origin string) {
 			}
 		}()
 	}
+	s.runAction(ctx, c, a, log)
+}
+
+// runAction runs a routed action on c (one file per action).
+func (s *Switchboard) runAction(ctx context.Context, c Leg, a dialplan.Action, log *slog.Logger) {
 	switch a.Kind {
 	case dialplan.Echo:
 		s.echo(ctx, c, log)

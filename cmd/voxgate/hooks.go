@@ -108,6 +108,22 @@ func transferEvent(hooks *events.Webhooks) func(switchboard.TransferOutcome) {
 	}
 }
 
+// streamEvent publishes a media stream to a bot connecting or ending.
+func streamEvent(hooks *events.Webhooks) func(switchboard.StreamEvent) {
+	return func(e switchboard.StreamEvent) {
+		typ := events.StreamStart
+		if e.Ended {
+			typ = events.StreamEnd
+		}
+		d := events.StreamData{StreamID: e.Info.ID, Kind: e.Info.Kind, CallID: e.Info.Call, Room: e.Info.Room, URL: e.Info.URL,
+			Framing: e.Info.Framing, Origin: e.Info.Origin, TransferTo: e.TransferTo}
+		if e.Err != nil {
+			d.Error = e.Err.Error()
+		}
+		hooks.Publish(events.Event{Type: typ, Time: e.At, Data: d})
+	}
+}
+
 // trunkEvent publishes a trunk's registration change.
 func trunkEvent(hooks *events.Webhooks) func(sip.TrunkState) {
 	return func(st sip.TrunkState) {

@@ -86,6 +86,13 @@ func TestOpenAPIConformance(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	// A bot for the media stream routes, and a stream to stop.
+	bot := newRawTestBot(t, 0)
+	var started webclient.StreamInfo
+	if code := g.api(t, "POST", "/api/v1/rooms/002/streams", `{"url":"`+bot.url()+`","framing":"raw"}`, &started); code != 201 {
+		t.Fatalf("a room stream: %d", code)
+	}
+
 	// Which route a request reaches: the table's patterns in a mux of their own.
 	routes := g.app.web.Routes()
 	byPattern := http.NewServeMux()
@@ -153,6 +160,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		{"POST", "/api/v1/rooms/002/dial", adminTok, `{"trunk":"carrier","number":"123","timeout":1}`, 202},
 		{"POST", "/api/v1/rooms/002/guest-links", adminTok, `{"ttl_seconds":120,"name":"Visitor"}`, 201},
 		{"POST", "/api/v1/rooms/002/guest-links", adminTok, `{"ttl_seconds":1}`, 400},
+		{"POST", "/api/v1/rooms/002/streams", adminTok, `{"url":"` + bot.url() + `","tracks":"both"}`, 201},
+		{"POST", "/api/v1/rooms/002/streams", readTok, `{"url":"` + bot.url() + `"}`, 403},
+		{"POST", "/api/v1/rooms/002/streams", adminTok, `{"url":"http://bot"}`, 400},
+		{"POST", "/api/v1/rooms/002/streams", adminTok, `{"url":"ws://bot","framing":"sip"}`, 400},
+		{"POST", "/api/v1/rooms/nope/streams", adminTok, `{"url":"` + bot.url() + `"}`, 404},
+		{"POST", "/api/v1/calls/" + aliceCall + "/streams", adminTok, `{"url":"` + bot.url() + `","framing":"raw","tracks":"both","rate":16000}`, 201},
+		{"POST", "/api/v1/calls/" + aliceCall + "/streams", adminTok, `{"url":"` + bot.url() + `"}`, 409}, // forked already
+		{"POST", "/api/v1/calls/" + aliceCall + "/streams", adminTok, `{"url":"ws://127.0.0.1:9/"}`, 502},
+		{"POST", "/api/v1/calls/nope/streams", adminTok, `{"url":"` + bot.url() + `"}`, 404},
+		{"GET", "/api/v1/streams", adminTok, "", 200},
+		{"GET", "/api/v1/streams", readTok, "", 403},
+		{"DELETE", "/api/v1/streams/" + started.ID, adminTok, "", 200},
+		{"DELETE", "/api/v1/streams/nope", adminTok, "", 404},
 		{"GET", "/api/v1/registrations", readTok, "", 200},
 		{"GET", "/api/v1/trunks", readTok, "", 200},
 		{"GET", "/api/v1/calls/active", readTok, "", 200},

@@ -92,6 +92,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	var hooks *events.Webhooks // nil: no webhooks (Publish does nothing)
 	var roomEvents func(bridge.Event, string)
 	var transfers func(switchboard.TransferOutcome)
+	var streamEvents func(switchboard.StreamEvent)
 	var cl *cluster // nil: one node alone
 	if cfg.Cluster.Redis != "" {
 		if cl, err = newCluster(cfg.Cluster, log); err != nil {
@@ -122,7 +123,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 				return nil, err
 			}
 			records, locations = newHookedRecords(records, hooks), newHookedLocations(locations, hooks)
-			roomEvents, transfers = roomEvent(hooks), transferEvent(hooks)
+			roomEvents, transfers, streamEvents = roomEvent(hooks), transferEvent(hooks), streamEvent(hooks)
 			w.sipOpts = append(w.sipOpts, sip.WithTrunkObserver(trunkEvent(hooks)), sip.WithQualifyObserver(qualifyEvent(hooks)))
 		}
 		w.sipOpts = append(w.sipOpts, sip.WithLocationStore(locations))
@@ -178,7 +179,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	sb := switchboard.New(switchboard.Config{Plan: plan, Dialers: []switchboard.Dialer{sipDialer{srv, cl}, webDialer{web}},
 		Rooms: rooms, RecordDir: cfg.Rooms.RecordDir, PromptDir: cfg.Rooms.PromptDir, Logger: log,
 		Records: records, PlanFile: orDefault(cfg.Dialplan, configs.DialplanName), RoomEvents: roomEvents,
-		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv), Streams: botStreams(log)})
+		Ringback: cfg.Ringback, Transfers: transfers, Cluster: sbCluster(cl, srv), Streams: botStreams(log), StreamEvents: streamEvents})
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
@@ -401,6 +402,25 @@ func (k control) Transfer(id string, r api.TransferRequest) error {
 }
 
 var _ webclient.Transferer = control{}
+
+// StartCallStream forks a live call's audio to a bot (roomstream.go and
+// fork.go in the switchboard).
+func (k control) StartCallStream(id string, r api.StreamRequest) (api.StreamInfo, error) {
+	return k.pages.sb.StartCallStream(id, r)
+}
+
+// StartRoomStream adds a bot to a room as a participant.
+func (k control) StartRoomStream(room string, r api.StreamRequest) (api.StreamInfo, error) {
+	return k.pages.sb.StartRoomStream(room, r)
+}
+
+// Streams lists the streams on calls and rooms.
+func (k control) Streams() []api.StreamInfo { return k.pages.sb.Streams() }
+
+// StopStream stops one.
+func (k control) StopStream(id string) (api.StreamInfo, error) { return k.pages.sb.StopStream(id) }
+
+var _ webclient.Streamer = control{}
 
 func (k control) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
 	return k.pages.sb.ChangeRoom(name, ch)

@@ -159,10 +159,12 @@ func Switchboard(src SwitchboardSource) prometheus.Collector {
 		dropped   = desc("voxgate_frames_dropped_total", "Frames not delivered to slow or ended legs, over every leg since start.")
 		tick      = desc("voxgate_room_tick_seconds", "Time one 20 ms mixing tick of a room (or 1:1 call) takes.")
 		jitter    = desc("voxgate_jitter_buffer_delay_seconds", "Audio held in a leg's jitter buffer, sampled once a second per leg in rooms and 1:1 calls.")
+		bots      = desc("voxgate_room_call_streams", "Media streams started on rooms (the bot a participant) and on calls (forks), by kind: room or call.", "kind")
+		reconnect = desc("voxgate_room_stream_reconnects_total", "Times a room's media stream connected again after a fault (the bot unreachable or gone).")
 	)
 	return collector{
 		descs: []*prometheus.Desc{calls, routed, rejected, setup, duration, rooms, legs, talking, media, received, lost,
-			concealed, dropped, tick, jitter},
+			concealed, dropped, tick, jitter, bots, reconnect},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := src.Stats()
 			for origin, n := range st.Calls {
@@ -190,6 +192,10 @@ func Switchboard(src SwitchboardSource) prometheus.Collector {
 			counter(ch, dropped, st.Media.Media.Dropped)
 			histogram(ch, tick, st.Media.Tick)
 			histogram(ch, jitter, st.Media.JitterDelay)
+			for kind, n := range st.BotStreams {
+				gauge(ch, bots, float64(n), kind)
+			}
+			counter(ch, reconnect, st.StreamReconnects)
 		},
 	}
 }

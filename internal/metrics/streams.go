@@ -15,9 +15,10 @@ func Streams(totals func() stream.Counters) prometheus.Collector {
 		dropped = desc("voxgate_bot_stream_dropped_total", "Audio dropped on media streams: frames of the caller's audio a slow bot did not take in time (to_bot), samples of the bot's audio over its play queue (from_bot) or dropped by a clear or a barge-in (cleared).", "what")
 		barge   = desc("voxgate_bot_stream_barge_ins_total", "Times the caller started talking over a bot's queued audio, which was dropped (barge_in).")
 		marks   = desc("voxgate_bot_stream_marks_total", "Marks echoed to bots once their audio played.")
+		xfers   = desc("voxgate_bot_stream_transfers_total", "Transfer messages from bots: the call went on to the number they asked for.")
 	)
 	return collector{
-		descs: []*prometheus.Desc{streams, active, garbage, dropped, marks, barge},
+		descs: []*prometheus.Desc{streams, active, garbage, dropped, marks, barge, xfers},
 		collect: func(ch chan<- prometheus.Metric) {
 			st := totals()
 			counter(ch, streams, st.Started, "started")
@@ -32,6 +33,7 @@ func Streams(totals func() stream.Counters) prometheus.Collector {
 			counter(ch, dropped, st.Cleared, "cleared")
 			counter(ch, marks, st.Marks)
 			counter(ch, barge, st.BargeIns)
+			counter(ch, xfers, st.Transfers)
 		},
 	}
 }

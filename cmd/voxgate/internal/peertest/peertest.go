@@ -123,6 +123,8 @@ type BaresipOptions struct {
 	// CAFile is baresip's sip_cafile (PEM) for SIP over TLS. baresip 1.0
 	// does not verify the server's certificate with it.
 	CAFile string
+	// Rate is baresip's audio source and player rate (default 8000).
+	Rate int
 }
 
 // StartBaresip starts baresip in a fresh directory.
@@ -149,8 +151,8 @@ net_interface 127.0.0.1
 audio_source aufile,%s
 audio_player aubridge,nil
 audio_alert aubridge,nil
-ausrc_srate 8000
-auplay_srate 8000
+ausrc_srate %d
+auplay_srate %d
 ausrc_channels 1
 auplay_channels 1
 rtp_ports %d-%d
@@ -167,7 +169,7 @@ module_tmp account.so
 module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:%d
-`, port, src, rtp, rtp+39, dir, port+2)
+`, port, src, cmpInt(o.Rate, 8000), cmpInt(o.Rate, 8000), rtp, rtp+39, dir, port+2)
 	if strings.Contains(o.Account, ";mediaenc=srtp") {
 		cfg += "module srtp.so\n" // SDES (RFC 4568)
 	}
@@ -194,6 +196,13 @@ ctrl_tcp_listen 127.0.0.1:%d
 	go func() { _ = b.cmd.Wait(); close(b.done) }()
 	t.Cleanup(b.Stop)
 	return b
+}
+
+func cmpInt(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
 }
 
 // Output returns everything baresip printed so far.

@@ -18,8 +18,12 @@ type Phone struct {
 	User, Password string
 	// Codec is baresip's audio_codecs ("": every codec it has).
 	Codec string
-	// Tone is the frequency it sends (0: silence), at 8 kHz for 60 s.
+	// Tone is the frequency it sends (0: silence), at 8 kHz for 60 s
+	// (16 kHz with Wideband).
 	Tone float64
+	// Wideband: baresip records and plays at 16 kHz (for G.722 or Opus),
+	// so its tone may be above 4 kHz.
+	Wideband bool
 	// Register makes it register (regint=60) and wait for its binding.
 	Register bool
 	// Answer is its answermode when registered: "auto" (default) or "manual".
@@ -83,9 +87,13 @@ func cmpOr(s, d string) string {
 func StartPhone(t testing.TB, addr string, p Phone) *Baresip {
 	t.Helper()
 	o := BaresipOptions{Account: p.account(addr), CAFile: p.CAFile}
+	rate := 8000
+	if p.Wideband {
+		rate, o.Rate = 16000, 16000
+	}
 	if p.Tone > 0 {
 		o.Source = filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", p.Tone))
-		ToneWAV(t, o.Source, 8000, p.Tone, 60)
+		ToneWAV(t, o.Source, rate, p.Tone, 60)
 	}
 	if p.Dial != "" {
 		o.Dial = "sip:" + p.Dial + "@" + addr + p.uriParams()
