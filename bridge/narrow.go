@@ -79,7 +79,7 @@ func (r *Room) fitRateLocked() {
 
 // setRateLocked moves the room, and every leg's paths, to rate.
 func (r *Room) setRateLocked(rate int) {
-	r.log.Debug("mixing rate", "from", r.rate, "to", rate, "legs", len(r.members))
+	r.log.Info("mixing rate", "from", r.rate, "to", rate, "legs", len(r.members))
 	r.rate, r.frame = rate, rate/50
 	r.mixer = audio.NewMixMinus(r.frame)
 	r.zero = r.zero[:r.frame]
