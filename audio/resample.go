@@ -303,3 +303,36 @@ func (r *Resampler) Reset() {
 	clear(r.hist)
 	r.phase = 0
 }
+
+// Prime sets the history as if the input so far had been prev, a signal at
+// rate, which divides the input rate: zero-stuffed up to the input rate with
+// the matching gain. The filter removes the images that leaves when rate is
+// the lower of its two (a resampler down to 8 kHz primed with 8 kHz audio);
+// else prev must be at the input rate. A resampler
+// that takes over a stream mid-way (a room that changes its mixing rate)
+// then continues it without a fade-in. Without prev it is Reset.
+func (r *Resampler) Prime(prev []int16, rate int) {
+	r.Reset()
+	if r.l == r.m || rate <= 0 || r.in%rate != 0 {
+		return
+	}
+	up := r.in / rate
+	h := r.hist
+	total := len(prev) * up // prev's length at the input rate
+	for j := range h {
+		idx := total - len(h) + j
+		if idx >= 0 && idx%up == 0 {
+			h[j] = float32(prev[idx/up]) * float32(up)
+		}
+	}
+}
+
+// CopyStateFrom makes r continue from src's history, a resampler between
+// the same rates (one stream moving from one resampler to another).
+func (r *Resampler) CopyStateFrom(src *Resampler) {
+	if r.in != src.in || r.out != src.out {
+		return
+	}
+	r.hist = append(r.hist[:0], src.hist...)
+	r.phase = src.phase
+}

@@ -16,7 +16,7 @@ type ingress struct {
 	leg   Leg
 	codec audio.Codec
 	dec   decoder
-	rs    *audio.Resampler // decoder rate -> room rate; nil when equal
+	conv  *retimer // decoder rate -> room rate
 	now   func() time.Time
 
 	mu  sync.Mutex
@@ -68,10 +68,8 @@ func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
 	in.fifo = make([]int16, 0, dec.rate()/10*2) // 200 ms
 	in.tick = make([]int16, per)
 	in.frame = make([]int16, roomRate/50)
-	if dec.rate() != roomRate {
-		if in.rs, err = audio.NewResampler(dec.rate(), roomRate, per); err != nil {
-			return nil, err
-		}
+	if in.conv, err = newRetimer(dec.rate(), roomRate, per); err != nil {
+		return nil, err
 	}
 	return in, nil
 }
@@ -185,6 +183,7 @@ func (in *ingress) pull(now time.Time) []int16 {
 	in.mu.Unlock()
 	in.hushed = false
 	if len(in.fifo) == 0 {
+		in.conv.idle()
 		return nil
 	}
 	n := copy(in.tick, in.fifo)
@@ -194,14 +193,11 @@ func (in *ingress) pull(now time.Time) []int16 {
 	in.voice = max(0, in.voice-n)
 	if quiet {
 		in.hushed = true
+		in.conv.idle()
 		return nil
 	}
-	if in.rs == nil {
-		copy(in.frame, in.tick)
-		return in.frame
-	}
-	out := in.rs.Process(in.frame[:0], in.tick)
-	return out[:len(in.frame)]
+	out := in.conv.process(in.frame[:0], in.tick)
+	return out[:in.conv.out/50]
 }
 
 func (in *ingress) stats() audio.JitterStats {

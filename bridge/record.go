@@ -92,7 +92,7 @@ func (r *Room) Record(path string, perLeg bool) error {
 	}
 	r.wakeLocked()
 	r.rec = &recorder{mix: w, path: path, base: strings.TrimSuffix(path, filepath.Ext(path)), rate: r.cfg.Rate,
-		perLeg: perLeg, legs: map[string]*audio.WAVWriter{}, zero: make([]int16, r.frame)}
+		perLeg: perLeg, legs: map[string]*audio.WAVWriter{}, zero: make([]int16, r.cfg.Rate/50)}
 	r.log.Info("recording started", "path", path, "per_leg", perLeg)
 	return nil
 }

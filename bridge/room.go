@@ -65,12 +65,12 @@ type member struct {
 	id      string
 	leg     Leg
 	in      *ingress
-	out     *egress          // a queue and a goroutine for a QueuedWriter; nil: written from the tick
-	sent    uint64           // frames written to the leg from the tick
-	failed  atomic.Uint64    // frames the leg refused (ended, too big); read by a Meter
-	tally   *tally           // its counts in the room's Meter (nil: none)
-	enc     encoder          // its own encoder, for its own mix
-	rs      *audio.Resampler // room rate -> encoder rate; nil when equal
+	out     *egress       // a queue and a goroutine for a QueuedWriter; nil: written from the tick
+	sent    uint64        // frames written to the leg from the tick
+	failed  atomic.Uint64 // frames the leg refused (ended, too big); read by a Meter
+	tally   *tally        // its counts in the room's Meter (nil: none)
+	enc     encoder       // its own encoder, for its own mix
+	conv    *retimer      // room rate -> encoder rate
 	group   *group
 	vad     *audio.VAD
 	cancel  context.CancelFunc
@@ -106,8 +106,8 @@ type member struct {
 type group struct {
 	key     string
 	enc     encoder
-	rs      *audio.Resampler
-	samples uint32 // RTP clock units per tick
+	conv    *retimer // room rate -> encoder rate
+	samples uint32   // RTP clock units per tick
 	pcm     []int16
 	payload []byte
 	// silent is the encoded silence for deaf legs and silent rooms.
@@ -125,8 +125,9 @@ type group struct {
 
 // prompt is a WAV being played, already at the room rate.
 type prompt struct {
-	pcm []int16
-	pos int
+	pcm  []int16
+	pos  int
+	rate int // of pcm: the room's configured rate, until the room mixes at another
 }
 
 func (p *prompt) mixInto(dst []int16) bool {
@@ -142,7 +143,8 @@ func (p *prompt) mixInto(dst []int16) bool {
 type Room struct {
 	cfg   RoomConfig
 	log   *slog.Logger
-	frame int
+	frame int // samples per tick at rate
+	rate  int // the mixing rate now: cfg.Rate, or NarrowRate (see narrow.go)
 
 	mu        sync.Mutex
 	members   []*member
@@ -177,6 +179,7 @@ type Room struct {
 	joinPCM   []int16
 	leavePCM  []int16
 	promptBuf []int16
+	narrowing
 }
 
 // NewRoom returns an empty room; its clock starts with the first leg.
@@ -193,7 +196,7 @@ func NewRoom(cfg RoomConfig) (*Room, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = DefaultClock()
 	}
-	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, groups: map[string]*group{}}
+	r := &Room{cfg: cfg, log: cfg.Logger.With("room", cfg.Name), frame: cfg.Rate / 50, rate: cfg.Rate, groups: map[string]*group{}}
 	r.mixer = audio.NewMixMinus(r.frame)
 	r.zero = make([]int16, r.frame)
 	r.promptBuf = make([]int16, r.frame)
@@ -290,13 +293,14 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	m := &member{id: leg.ID(), leg: leg, in: in, enc: enc,
 		vad: audio.NewVAD(audio.VADConfig{}), loss: -1, muted: o.Muted, deaf: o.Deaf,
 		gain: float32(math.Pow(10, o.GainDB/20)), joined: time.Now()}
-	if enc.rate() != r.cfg.Rate {
-		if m.rs, err = audio.NewResampler(r.cfg.Rate, enc.rate(), r.frame); err != nil {
-			return err
-		}
+	if m.conv, err = r.newEgressConv(enc.rate()); err != nil {
+		return err
 	}
-	m.input = make([]int16, r.frame)
-	m.mix = make([]int16, r.frame)
+	if err := r.followRate(in.conv, true); err != nil {
+		return err
+	}
+	m.input = make([]int16, r.cfg.Rate/50) // resliced to the mixing rate's frame
+	m.mix = make([]int16, r.cfg.Rate/50)
 	m.pcm = make([]int16, 0, enc.rate()/50)
 	m.payload = make([]byte, 0, 1500)
 
@@ -339,6 +343,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 		}
 	}()
 	m.in.dozing, m.in.stir = &r.dozing, &r.stir
+	r.fitMemberLocked(m)
 	m.dtx = m.group.dtx && acceptsDTX(leg)
 	m.digits, _ = leg.(DTMFSender)
 	m.tally = r.cfg.Meter.attach(leg, m.in, m.dropped)
@@ -347,7 +352,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	r.inputs = append(r.inputs, nil)
 	r.outs = append(r.outs, m.mix)
 	if len(r.joinPCM) > 0 && len(r.members) > 1 {
-		r.prompt = &prompt{pcm: r.joinPCM}
+		r.prompt = &prompt{pcm: r.joinPCM, rate: r.cfg.Rate}
 	}
 	r.startClockLocked()
 	n := len(r.members)
@@ -373,10 +378,11 @@ func (r *Room) groupFor(c audio.Codec, encRate int) (*group, error) {
 		return nil, err
 	}
 	g := &group{key: key, enc: enc, samples: uint32(c.Rate / 50), pcm: make([]int16, 0, encRate/50), payload: make([]byte, 0, 1500), dtx: info.DTX, lastLoss: -1}
-	if encRate != r.cfg.Rate {
-		if g.rs, err = audio.NewResampler(r.cfg.Rate, encRate, r.frame); err != nil {
-			return nil, err
-		}
+	if g.conv, err = r.newEgressConv(encRate); err != nil {
+		return nil, err
+	}
+	if err = g.conv.setRoomRate(r.rate, r.naiveSwitch); err != nil {
+		return nil, err
 	}
 	// Silence comes from an encoder of its own: the shared one starts
 	// fresh, like the encoders it hands its history to.
@@ -416,7 +422,7 @@ func (r *Room) remove(id, why string) error {
 	r.inputs = r.inputs[:len(r.members)]
 	r.outs = append(r.outs[:idx], r.outs[idx+1:]...)
 	if len(r.leavePCM) > 0 && len(r.members) > 0 {
-		r.prompt = &prompt{pcm: r.leavePCM}
+		r.prompt = &prompt{pcm: r.leavePCM, rate: r.cfg.Rate}
 	}
 	if m.talking {
 		m.talking = false
@@ -506,7 +512,7 @@ func (r *Room) PlayToRoom(w *audio.WAV) error {
 		return err
 	}
 	r.mu.Lock()
-	r.prompt = &prompt{pcm: pcm}
+	r.prompt = &prompt{pcm: pcm, rate: r.cfg.Rate}
 	r.wakeLocked()
 	r.mu.Unlock()
 	return nil
@@ -522,7 +528,7 @@ func (r *Room) PlayToLeg(id string, w *audio.WAV) error {
 	defer r.mu.Unlock()
 	m, err := r.member(id)
 	if err == nil {
-		m.prompt = &prompt{pcm: pcm}
+		m.prompt = &prompt{pcm: pcm, rate: r.cfg.Rate}
 		r.wakeLocked()
 	}
 	return err
@@ -657,6 +663,7 @@ func (r *Room) Tick(now time.Time) {
 
 func (r *Room) tickLocked(now time.Time) {
 	t0 := time.Now()
+	r.fitRateLocked()
 	voices := 0
 	for k, m := range r.members {
 		r.inputs[k] = nil
@@ -727,6 +734,7 @@ func (r *Room) tickLocked(now time.Time) {
 		if own && m.onShared {
 			if !r.noStateCopy {
 				m.enc.copyFrom(m.group.enc)
+				m.conv.copyFrom(m.group.conv)
 			}
 			m.onShared = false
 		}
@@ -743,7 +751,7 @@ func (r *Room) tickLocked(now time.Time) {
 			// Quiet again, while others follow the shared encoder: the
 			// leg's own encoder catches up with it on the same mix before
 			// the leg moves over.
-			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, shared)
+			m.payload = encodeTo(m.enc, m.conv, m.payload[:0], &m.pcm, shared)
 			m.send(m.payload, m.group.samples)
 			m.converge--
 			m.quiet = 0
@@ -752,12 +760,12 @@ func (r *Room) tickLocked(now time.Time) {
 			if !m.prompt.mixInto(m.mix) {
 				m.prompt = nil
 			}
-			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
+			m.payload = encodeTo(m.enc, m.conv, m.payload[:0], &m.pcm, m.mix)
 			m.send(m.payload, m.group.samples)
 		case r.inputs[k] == nil && m.prompt == nil:
 			g := m.group
 			if len(g.payload) == 0 {
-				g.payload = encodeTo(g.enc, g.rs, g.payload, &g.pcm, shared)
+				g.payload = encodeTo(g.enc, g.conv, g.payload, &g.pcm, shared)
 				g.used = r.ticks
 			}
 			m.send(g.payload, g.samples)
@@ -776,7 +784,7 @@ func (r *Room) tickLocked(now time.Time) {
 			if m.prompt != nil && !m.prompt.mixInto(m.mix) {
 				m.prompt = nil
 			}
-			m.payload = encodeTo(m.enc, m.rs, m.payload[:0], &m.pcm, m.mix)
+			m.payload = encodeTo(m.enc, m.conv, m.payload[:0], &m.pcm, m.mix)
 			m.send(m.payload, m.group.samples)
 			m.quiet = 0
 			if !r.noStateCopy {
@@ -842,12 +850,13 @@ func (m *member) dropped() uint64 {
 // one): the leg then moves over at once, with no seam.
 func (m *member) handBack(tick uint64) bool {
 	g := m.group
-	if g.used+1 == tick || len(g.payload) > 0 || (g.rs != nil) != (m.rs != nil) {
+	if g.used+1 == tick || len(g.payload) > 0 || g.conv.in != m.conv.in {
 		return false
 	}
 	if !g.enc.copyFrom(m.enc) {
 		return false
 	}
+	g.conv.copyFrom(m.conv)
 	m.converge = 0
 	return true
 }
@@ -911,11 +920,11 @@ func addInto(dst, src []int16) {
 	}
 }
 
-// encodeTo resamples a room-rate frame to the encoder's rate and encodes it.
-func encodeTo(enc encoder, rs *audio.Resampler, dst []byte, scratch *[]int16, frame []int16) []byte {
+// encodeTo converts a room-rate frame to the encoder's rate and encodes it.
+func encodeTo(enc encoder, conv *retimer, dst []byte, scratch *[]int16, frame []int16) []byte {
 	pcm := frame
-	if rs != nil {
-		*scratch = rs.Process((*scratch)[:0], frame)
+	if conv.rs != nil || conv.narrowable {
+		*scratch = conv.process((*scratch)[:0], frame)
 		pcm = *scratch
 	}
 	out, err := enc.encode(dst, pcm)
@@ -956,8 +965,11 @@ type LegStats struct {
 
 // RoomStats are a room's counters.
 type RoomStats struct {
-	Name      string
-	Rate      int
+	Name string
+	Rate int // the configured mixing rate
+	// MixRate is the rate it mixes at now: NarrowRate while only
+	// narrowband legs are in, else Rate.
+	MixRate   int
 	Legs      []LegStats
 	Ticks     uint64
 	MeanTick  time.Duration
@@ -970,7 +982,7 @@ type RoomStats struct {
 func (r *Room) Stats() RoomStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st := RoomStats{Name: r.cfg.Name, Rate: r.cfg.Rate, Ticks: r.ticks, Locked: r.locked, Max: r.cfg.Max}
+	st := RoomStats{Name: r.cfg.Name, Rate: r.cfg.Rate, MixRate: r.rate, Ticks: r.ticks, Locked: r.locked, Max: r.cfg.Max}
 	if r.rec != nil {
 		st.Recording = r.rec.path
 	}
