@@ -81,6 +81,17 @@ func ToneWAV(t testing.TB, path string, rate int, freq float64, seconds float64)
 	}
 }
 
+// SilenceThenToneWAV writes a mono 16-bit WAV of silence for quiet, then a
+// sine at freq Hz, seconds long in all.
+func SilenceThenToneWAV(t testing.TB, path string, rate int, quiet time.Duration, freq float64, seconds float64) {
+	t.Helper()
+	pcm := make([]int16, int(float64(rate)*seconds))
+	(&audio.Tone{Rate: rate, Freq: freq, Level: 0.5}).Fill(pcm[min(len(pcm), int(quiet.Seconds()*float64(rate))):])
+	if err := audio.WriteWAVFile(path, rate, pcm); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // SyncBuffer collects a process's or a logger's output for concurrent reading.
 type SyncBuffer struct {
 	mu sync.Mutex

@@ -21,6 +21,9 @@ type Phone struct {
 	// Tone is the frequency it sends (0: silence), at 8 kHz for 60 s
 	// (16 kHz with Wideband).
 	Tone float64
+	// ToneAfter keeps the phone silent this long into its call before its
+	// tone starts (a caller who listens first, then talks; 0: at once).
+	ToneAfter time.Duration
 	// Wideband: baresip records and plays at 16 kHz (for G.722 or Opus),
 	// so its tone may be above 4 kHz.
 	Wideband bool
@@ -93,7 +96,11 @@ func StartPhone(t testing.TB, addr string, p Phone) *Baresip {
 	}
 	if p.Tone > 0 {
 		o.Source = filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", p.Tone))
-		ToneWAV(t, o.Source, rate, p.Tone, 60)
+		if p.ToneAfter > 0 {
+			SilenceThenToneWAV(t, o.Source, rate, p.ToneAfter, p.Tone, 60)
+		} else {
+			ToneWAV(t, o.Source, rate, p.Tone, 60)
+		}
 	}
 	if p.Dial != "" {
 		o.Dial = "sip:" + p.Dial + "@" + addr + p.uriParams()
