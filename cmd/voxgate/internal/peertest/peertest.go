@@ -92,6 +92,24 @@ func SilenceThenToneWAV(t testing.TB, path string, rate int, quiet time.Duration
 	}
 }
 
+// PulsedToneWAV writes a mono 16-bit WAV of a sine at freq Hz in bursts,
+// on for 1.5 s and off for 0.5 s, seconds long in all: a talker as a voice
+// detector with an adaptive noise floor sees one, again and again (a
+// steady tone becomes its noise floor within seconds).
+func PulsedToneWAV(t testing.TB, path string, rate int, freq float64, seconds float64) {
+	t.Helper()
+	pcm := make([]int16, int(float64(rate)*seconds))
+	(&audio.Tone{Rate: rate, Freq: freq, Level: 0.5}).Fill(pcm)
+	for i := range pcm {
+		if i%(2*rate) >= rate*3/2 {
+			pcm[i] = 0
+		}
+	}
+	if err := audio.WriteWAVFile(path, rate, pcm); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // SyncBuffer collects a process's or a logger's output for concurrent reading.
 type SyncBuffer struct {
 	mu sync.Mutex

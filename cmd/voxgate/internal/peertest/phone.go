@@ -24,6 +24,9 @@ type Phone struct {
 	// ToneAfter keeps the phone silent this long into its call before its
 	// tone starts (a caller who listens first, then talks; 0: at once).
 	ToneAfter time.Duration
+	// Pulse sends the tone in bursts (1.5 s on, 0.5 s off), so that voice
+	// detection sees it talk all along (not with ToneAfter).
+	Pulse bool
 	// Wideband: baresip records and plays at 16 kHz (for G.722 or Opus),
 	// so its tone may be above 4 kHz.
 	Wideband bool
@@ -98,6 +101,8 @@ func StartPhone(t testing.TB, addr string, p Phone) *Baresip {
 		o.Source = filepath.Join(t.TempDir(), fmt.Sprintf("tone%.0f.wav", p.Tone))
 		if p.ToneAfter > 0 {
 			SilenceThenToneWAV(t, o.Source, rate, p.ToneAfter, p.Tone, 60)
+		} else if p.Pulse {
+			PulsedToneWAV(t, o.Source, rate, p.Tone, 60)
 		} else {
 			ToneWAV(t, o.Source, rate, p.Tone, 60)
 		}
