@@ -156,7 +156,8 @@ type Stream struct {
 	sendHead   int
 	sendN      int
 	ctl        []ctlMsg // DTMF and marks waiting for the writer
-	play       []int16  // ring of the bot's audio waiting to be played
+	play       []int16  // ring of the bot's audio waiting to be played (grown up to playMax)
+	playMax    int      // samples the play queue may hold (Config.Queue)
 	playHead   int
 	playN      int
 	played     uint64     // samples taken from or cleared off the play queue, ever
@@ -207,7 +208,7 @@ func Dial(ctx context.Context, cfg Config) (*Stream, error) {
 	frame := cfg.Rate / 50
 	s := &Stream{cfg: cfg, conn: conn, rate: cfg.Rate, frame: frame, inTrack: cfg.Tracks != Outbound, outTrack: cfg.Tracks != Inbound,
 		send: make([]int16, 2*sendDepth*frame),
-		ctl:  make([]ctlMsg, 0, ctlDepth), play: make([]int16, int(cfg.Queue.Seconds()*float64(cfg.Rate))+frame),
+		ctl:  make([]ctlMsg, 0, ctlDepth), playMax: int(cfg.Queue.Seconds()*float64(cfg.Rate)) + frame,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), writerDone: make(chan struct{})}
 	if cfg.BargeIn {
 		s.vad = audio.NewVAD(audio.VADConfig{})
@@ -385,6 +386,7 @@ func (s *Stream) fireLocked(cleared bool) bool {
 func (s *Stream) enqueue(pcm []int16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.growPlay(s.playN + len(pcm))
 	if over := s.playN + len(pcm) - len(s.play); over > 0 {
 		drop := min(over, s.playN)
 		s.playHead = (s.playHead + drop) % len(s.play)
@@ -406,6 +408,26 @@ func (s *Stream) enqueue(pcm []int16) {
 		s.playN += c
 		s.queued += uint64(c)
 	}
+}
+
+// growPlay makes room for want samples on the play queue, up to playMax:
+// it starts small (a bot that talks in real time needs a few frames) and
+// doubles when a bot sends ahead (speech synthesis in bursts).
+func (s *Stream) growPlay(want int) {
+	if want <= len(s.play) || len(s.play) >= s.playMax {
+		return
+	}
+	n := max(len(s.play), s.playMax/32, 2048)
+	for n < want {
+		n *= 2
+	}
+	n = min(n, s.playMax)
+	ring := make([]int16, n)
+	k := copy(ring, s.play[s.playHead:min(len(s.play), s.playHead+s.playN)])
+	if k < s.playN {
+		copy(ring[k:], s.play[:s.playN-k])
+	}
+	s.play, s.playHead = ring, 0
 }
 
 // clearQueue drops every queued sample at once and echoes the marks

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -245,7 +246,7 @@ func TestSlowBotDropsOldest(t *testing.T) {
 		t.Fatalf("queued %d, oldest %d, dropped %d", s.sendN, s.send[2*s.sendHead*s.frame], Totals().SentDropped-before)
 	}
 	// The play queue keeps the newest audio too.
-	s.play = make([]int16, 400)
+	s.play, s.playMax = make([]int16, 400), 400
 	s.enqueue(make([]int16, 300))
 	p := make([]int16, 300)
 	p[299] = 7
@@ -320,8 +321,19 @@ func FuzzParseTwilio(f *testing.F) {
 	f.Add([]byte(`{"event":"media","media":{"payload":"!!"}}`))
 	f.Add([]byte(`[1,2]`))
 	f.Add([]byte(`{"event":"transfer","transfer":{"to":"2000"}}`))
+	f.Add([]byte(`{"event":"media","media":{"track":"outbound","chunk":"2","timestamp":"5","payload":"//8A//8A"},"streamSid":"MZ1","x":[1,{"a":"\\"}]}`))
+	f.Add([]byte(`{"event":"media","media":{"payload":"AAAA"},"media":{}}`))
+	f.Add([]byte(`{"Event":"media","media":{"payload":"AAAA"}}`))
+	f.Add([]byte(`{"event":"media","media":{"payload":"AA=="},"media":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseTwilio(data, nil)
+		// The fast way for media must say what encoding/json says.
+		if fast, ok := parseTwilioMedia(data, nil); ok {
+			slow, serr := parseTwilioSlow(data, nil)
+			if serr != nil || slow.Kind != BotMedia || !slices.Equal(fast, slow.PCM) {
+				t.Fatalf("fast media %v, general %+v %v", fast, slow, serr)
+			}
+		}
 		if err != nil {
 			if m.Kind != "" {
 				t.Fatal("a kind with an error")
@@ -396,5 +408,86 @@ func TestBargeIn(t *testing.T) {
 	}
 	if len(s.ctl) != 1 || s.ctl[0].mark != "m" {
 		t.Fatalf("pending marks: %+v", s.ctl)
+	}
+}
+
+// A bot's media message, as Twilio's own libraries send it, is read with
+// no allocation.
+func TestParseTwilioMediaAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are counted without -race (make test runs the Allocs tests so)")
+	}
+	msg := twilioMediaMessage()
+	pcm := make([]int16, 0, 320)
+	if n := testing.AllocsPerRun(200, func() {
+		m, err := ParseTwilio(msg, pcm)
+		if err != nil || len(m.PCM) != FrameSamples {
+			t.Fatal(err, len(m.PCM))
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per media message, want 0", n)
+	}
+}
+
+func twilioMediaMessage() []byte {
+	ulaw := make([]byte, FrameSamples)
+	for i := range ulaw {
+		ulaw[i] = byte(i * 7)
+	}
+	return []byte(`{"event":"media","streamSid":"MZ18ad3ab5a668481ce02b83e7395059f0","media":{"payload":"` + base64.StdEncoding.EncodeToString(ulaw) + `"}}`)
+}
+
+// BenchmarkParseTwilioMedia is a micro-benchmark of reading one media
+// message from a bot: the fast way, and encoding/json's.
+func BenchmarkParseTwilioMedia(b *testing.B) {
+	msg := twilioMediaMessage()
+	pcm := make([]int16, 0, 320)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = ParseTwilio(msg, pcm)
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = parseTwilioSlow(msg, pcm)
+		}
+	})
+}
+
+// The play queue starts small and grows, in order, when a bot sends ahead.
+func TestPlayQueueGrows(t *testing.T) {
+	s := &Stream{playMax: 10000}
+	var next int16
+	put := func(n int) {
+		p := make([]int16, n)
+		for i := range p {
+			next++
+			p[i] = next
+		}
+		s.enqueue(p)
+	}
+	put(160)
+	if len(s.play) != 2048 {
+		t.Fatalf("ring %d, want 2048 to start", len(s.play))
+	}
+	got := make([]int16, 100)
+	s.Take(got) // the head moves: the ring wraps when it grows
+	put(1900)   // wraps
+	put(3000)   // grows to 8192
+	put(5100)   // grows to the most, 10000, and drops the oldest 60
+	if len(s.play) != 10000 || s.playN != 10000 {
+		t.Fatalf("ring %d holding %d, want 10000 full", len(s.play), s.playN)
+	}
+	want := next - 10000 + 1
+	for s.playN > 0 {
+		s.Take(got)
+		for _, v := range got {
+			if v != want {
+				t.Fatalf("sample %d, want %d", v, want)
+			}
+			want++
+		}
 	}
 }

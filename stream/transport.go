@@ -79,7 +79,8 @@ func dialTransport(ctx context.Context, cfg *Config) (transport, error) {
 }
 
 type wsTransport struct {
-	c *websocket.Conn
+	c   *websocket.Conn
+	buf []byte // the last message read
 }
 
 func msgType(text bool) int {
@@ -99,10 +100,27 @@ func (w *wsTransport) send(b []byte, text bool) error {
 }
 
 func (w *wsTransport) recv() ([]byte, bool, error) {
-	typ, data, err := w.c.ReadMessage()
+	// Into a buffer kept from message to message (not ReadMessage's new
+	// one each time): a talking bot sends 50 a second.
+	typ, r, err := w.c.NextReader()
+	if err == nil {
+		w.buf = w.buf[:0]
+		for {
+			if len(w.buf) == cap(w.buf) {
+				w.buf = append(w.buf, 0)[:len(w.buf)]
+			}
+			var n int
+			n, err = r.Read(w.buf[len(w.buf):cap(w.buf)])
+			w.buf = w.buf[:len(w.buf)+n]
+			if err == io.EOF {
+				return w.buf, typ == websocket.TextMessage, nil
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
 	switch {
-	case err == nil:
-		return data, typ == websocket.TextMessage, nil
 	case errors.Is(err, websocket.ErrReadLimit):
 		return nil, false, errOversized
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):

@@ -72,6 +72,14 @@ func checkNumber(to string) error {
 // decoded (base64 mu-law 8 kHz) into PCM appended to pcm[:0] (pass a buffer
 // to reuse it).
 func ParseTwilio(data []byte, pcm []int16) (BotMessage, error) {
+	if pcm, ok := parseTwilioMedia(data, pcm); ok {
+		return BotMessage{Kind: BotMedia, PCM: pcm}, nil
+	}
+	return parseTwilioSlow(data, pcm)
+}
+
+// parseTwilioSlow is ParseTwilio for every message, with encoding/json.
+func parseTwilioSlow(data []byte, pcm []int16) (BotMessage, error) {
 	var m twilioIn
 	if err := json.Unmarshal(data, &m); err != nil {
 		return BotMessage{}, fmt.Errorf("%w: %v", ErrGarbage, err)
