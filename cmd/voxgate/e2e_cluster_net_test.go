@@ -46,6 +46,7 @@ func newClusterNet(t *testing.T) *clusterNet {
 	t.Helper()
 	peertest.Need(t, "ip", "redis-server")
 	c := &clusterNet{lan: peertest.NewLAN(t), dir: t.TempDir(), hosts: 99}
+	c.kamNS = c.lan.Join(t, kamHost)
 	c.red = peertest.StartRedisIn(t, c.lan.Join(t, redisHost))
 	shared, err := store.OpenRedis("redis://:" + c.red.Password + "@" + c.lan.Forward(t, c.red.Addr()) + "/0")
 	if err != nil {
@@ -112,9 +113,6 @@ cluster:
 // (10.77.0.2:5060) in front of nodes; extra are more kamailio arguments.
 func (c *clusterNet) kamailio(t *testing.T, nodes []*clusterNode, extra ...string) (string, *peertest.SyncBuffer) {
 	t.Helper()
-	if c.kamNS == nil {
-		c.kamNS = c.lan.Join(t, kamHost)
-	}
 	var advertised []string
 	for _, n := range nodes {
 		advertised = append(advertised, n.advertise)

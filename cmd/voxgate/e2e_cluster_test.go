@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 )
 
@@ -140,7 +139,7 @@ func startClusterKamailioIn(t *testing.T, ns *peertest.Netns, nodes []string, re
 	if pass != "" {
 		rport += ";" + pass
 	}
-	args := append([]string{"-A", "LISTEN=udp:" + addr, "-A", fmt.Sprintf("DS_LIST=\"%s\"", filepath.Join(dir, "dispatcher.list")),
+	args := append([]string{"-A", "LISTEN=udp:" + addr, "-A", "LISTEN_TCP=tcp:" + addr, "-A", fmt.Sprintf("DS_LIST=\"%s\"", filepath.Join(dir, "dispatcher.list")),
 		"-A", fmt.Sprintf("REDIS=\"name=vg;addr=%s;port=%s;db=0\"", rhost, rport), "-A", "CHILDREN=2"}, extra...)
 	out := startKamailioIn(t, ns, dir, "../../configs/cluster/kamailio.cfg", args...)
 	if !waitUntil(10*time.Second, func() bool { return strings.Contains(out.String(), "INFO: <core> [main.c") }) {
@@ -267,14 +266,17 @@ func TestClusterKamailioRedis(t *testing.T) {
 		if n < 2*w.Rate {
 			t.Fatalf("phone %d recorded only %d samples", i, n)
 		}
-		last := w.Samples[n-2*w.Rate : n-w.Rate/4] // the last seconds, all four in
-		own := audio.Goertzel(last, w.Rate, m.freq)
-		weakest := 1.0
+		// The 2 s where the three others were heard best (all four were in
+		// for 3 s; the phones hang up one after another, and on a loaded
+		// machine the last seconds of a recording may miss those gone).
+		var freqs []float64
 		for j, o := range members {
 			if j != i {
-				weakest = min(weakest, audio.Goertzel(last, w.Rate, o.freq))
+				freqs = append(freqs, o.freq)
 			}
 		}
+		p := peertest.BestWindow(w, 2*time.Second, append(freqs, m.freq))
+		weakest, own := min(p[0], p[1], p[2]), p[3]
 		t.Logf("phone %d (%.0f Hz): weakest other tone %.2g, own %.2g", i, m.freq, weakest, own)
 		if weakest < 0.002 || own > weakest/100 {
 			t.Errorf("phone %d in room 8100 on node %s: weakest other tone %.2g, own %.2g", i, host.name, weakest, own)
@@ -293,8 +295,21 @@ func TestClusterKamailioRedis(t *testing.T) {
 	_ = host.p.cmd.Process.Signal(syscall.SIGKILL)
 	_, _ = host.p.waitExit(t, 5*time.Second)
 	c1.Stop()
+	// A call answered in the first seconds may be one the survivor bridges
+	// to the dead host (its node:<id> key has not expired yet: README,
+	// "A node dies"): it counts once it is in the room on the survivor.
 	var c2 *peertest.Baresip
-	if !waitUntil(15*time.Second, func() bool { c2 = cn.tryCall(t, kamAddr, "guest8", "8100"); return c2 != nil }) {
+	if !waitUntil(15*time.Second, func() bool {
+		if c2 = cn.tryCall(t, kamAddr, "guest8", "8100"); c2 == nil {
+			return false
+		}
+		if waitUntil(3*time.Second, func() bool { return spare.legs(t, "8100") == 1 }) {
+			return true
+		}
+		t.Logf("a call to 8100 %.1f s after the kill was answered but is not in the room on node %s: calling again", time.Since(killed).Seconds(), spare.name)
+		c2.Stop()
+		return false
+	}) {
 		t.Fatalf("no call to room 8100 succeeded after its host %s was killed", host.name)
 	}
 	took := time.Since(killed)
