@@ -23,9 +23,9 @@ type Redis struct {
 	// clients from other addresses without one (protected mode).
 	Password string
 	ns       *Netns
-	dir  string
-	cmd  *exec.Cmd
-	out  *SyncBuffer
+	dir      string
+	cmd      *exec.Cmd
+	out      *SyncBuffer
 }
 
 // StartRedis starts redis-server (Debian redis-server) and waits until it
