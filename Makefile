@@ -10,7 +10,7 @@ BIN := bin/voxgate
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 LDFLAGS := $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build run test test-short bench fuzz load cluster-bench deps-run deps-test vet clean
+.PHONY: all build run test test-short bench fuzz load cluster-bench cluster-ceiling deps-run deps-test vet clean
 
 all: build
 
@@ -66,6 +66,10 @@ load: build deps-test
 # Capacity of 1 and 2 nodes behind Kamailio with sipp (cmd/voxgate/testdata/cluster-bench.sh).
 cluster-bench: build deps-test
 	cmd/voxgate/testdata/cluster-bench.sh $(BIN)
+
+# The ceiling of 1 and 2 nodes, each held to a share of one CPU (cmd/voxgate/testdata/cluster-ceiling.sh; root).
+cluster-ceiling: build deps-test
+	cmd/voxgate/testdata/cluster-ceiling.sh $(BIN)
 
 vet:
 	$(GO) vet ./...

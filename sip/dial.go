@@ -52,6 +52,7 @@ type DialOptions struct {
 	// is not taken. It runs on the SIP stack's goroutine: it must not block.
 	OnEarlyMedia func(*EarlyMedia)
 
+	transport      string       // the transport to Destination, over the Request-URI's (sourceTransport)
 	sessionExpires int          // the interval asked for after a 422 (timers.go)
 	display        string       // From's display name
 	headers        []sip.Header // more headers of the INVITE (P-Asserted-Identity, Privacy)
@@ -98,6 +99,22 @@ func (s *Server) DialUser(ctx context.Context, user, callerID string) (*Call, er
 	return s.DialBinding(ctx, bs[len(bs)-1], callerID)
 }
 
+// sourceTransport is the transport that reaches binding b at its source
+// (the address its REGISTER came from) when that is UDP or TCP: the one
+// the REGISTER came over, whatever its Contact's transport parameter says.
+// A phone registered through a proxy (Kamailio in front of a cluster,
+// talking UDP to the nodes) has a Contact naming its own leg to the proxy
+// (;transport=tls): the node must send to the proxy over UDP, and the
+// proxy takes it on over TLS. A binding over TLS or a WebSocket keeps its
+// connection (overConnection); "" there.
+func sourceTransport(b Binding) string {
+	switch t := strings.ToUpper(b.Transport); t {
+	case "UDP", "TCP":
+		return t
+	}
+	return ""
+}
+
 // DialBinding calls one registered contact (to ring every phone of a user
 // at once, call each of Bindings(user)), at the address it registered from.
 // Of opts (at most one), OnRinging and OnEarlyMedia are used.
@@ -109,7 +126,7 @@ func (s *Server) DialBinding(ctx context.Context, b Binding, callerID string, op
 	}
 	from := sip.Uri{Scheme: "sip", User: callerID, Host: s.cfg.Domain}
 	overConnection(&uri, b)
-	o := DialOptions{Destination: b.Source}
+	o := DialOptions{Destination: b.Source, transport: sourceTransport(b)}
 	if len(opts) > 0 {
 		o.OnRinging, o.OnEarlyMedia = opts[0].OnRinging, opts[0].OnEarlyMedia
 	}
@@ -150,6 +167,9 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 		if tp, ok := uri.UriParams.Get("transport"); ok {
 			req.SetTransport(strings.ToUpper(tp))
 		}
+	}
+	if o.transport != "" {
+		req.SetTransport(o.transport)
 	}
 	if o.Destination != "" {
 		req.SetDestination(o.Destination)

@@ -131,7 +131,9 @@ func (h *Health) record(rtt time.Duration, err error, misses int, now time.Time)
 
 // probe sends one OPTIONS to uri (at dest, when set) and returns its round
 // trip. A 503 counts as a failure.
-func (s *Server) probe(ctx context.Context, uri sip.Uri, dest string, wait time.Duration) (time.Duration, error) {
+// transport, when set, is the transport to dest (a binding's
+// sourceTransport), over uri's.
+func (s *Server) probe(ctx context.Context, uri sip.Uri, dest, transport string, wait time.Duration) (time.Duration, error) {
 	req := sip.NewRequest(sip.OPTIONS, uri)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "voxgate", Host: s.cfg.Domain}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(10))
@@ -143,6 +145,9 @@ func (s *Server) probe(ctx context.Context, uri sip.Uri, dest string, wait time.
 		if tp, ok := uri.UriParams.Get("transport"); ok {
 			req.SetTransport(strings.ToUpper(tp))
 		}
+	}
+	if transport != "" {
+		req.SetTransport(transport)
 	}
 	if dest != "" {
 		req.SetDestination(dest)
@@ -186,7 +191,7 @@ func (s *Server) qualifyTrunk(t *trunk, every time.Duration) {
 	defer tick.Stop()
 	wait := probeWait(every)
 	for {
-		rtt, err := s.probe(s.ctx, t.uri(), "", wait)
+		rtt, err := s.probe(s.ctx, t.uri(), "", "", wait)
 		if s.ctx.Err() != nil {
 			return
 		}
@@ -252,7 +257,7 @@ func (s *Server) probeContacts(wait time.Duration) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			rtt, err := s.probe(s.ctx, uri, b.Source, wait)
+			rtt, err := s.probe(s.ctx, uri, b.Source, sourceTransport(b), wait)
 			if s.ctx.Err() != nil {
 				return
 			}

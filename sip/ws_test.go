@@ -362,7 +362,7 @@ func TestWSQualifyContact(t *testing.T) {
 	overConnection(&uri, b)
 	errc := make(chan error, 1)
 	go func() {
-		_, err := s.probe(t.Context(), uri, b.Source, 5*time.Second)
+		_, err := s.probe(t.Context(), uri, b.Source, sourceTransport(b), 5*time.Second)
 		errc <- err
 	}()
 	if req := c.answerOne(200); req.Method != sip.OPTIONS {

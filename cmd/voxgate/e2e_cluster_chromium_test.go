@@ -11,14 +11,19 @@ import (
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
-	"github.com/voxgate/voxgate/store"
 )
 
-// Two nodes behind Kamailio (configs/cluster/kamailio.cfg) sharing a Redis;
-// each node's web side (HTTP and ICE) is in a network namespace of its own,
-// where a headless Chromium page runs; the nodes' SIP and RTP, Kamailio,
-// Redis and the baresip phones are on the host's 127.0.0.1.
+// Two voxgate binaries behind Kamailio (configs/cluster/kamailio.cfg)
+// sharing a Redis, on a test LAN (clusterNet): each node in a network
+// namespace of its own (SIP on 5060 of its own address, RTP, HTTP and ICE
+// there), Kamailio and Redis in theirs, every phone and every headless
+// Chromium page in its own. A page reaches its node's web side across the
+// LAN (through pageProxy, which serves the test page) and its media goes
+// straight to the node (ICE).
 //
+//  0. a stranger's X-Voxgate-Room cannot make a cascade leg: Kamailio
+//     strips it (seen on the wire), and a node ignores it from an address
+//     that is not a live node's;
 //  1. four participants enter room 8300 through different nodes: two
 //     phones through Kamailio (the node that takes the first hosts it), a
 //     phone calling the other node directly and a page on the other node;
@@ -28,52 +33,51 @@ import (
 //     hold her registration calls her: each hears the other.
 func TestClusterChromiumAcrossNodes(t *testing.T) {
 	peertest.Need(t, "chromium", "ip", "baresip", "kamailio", "redis-server")
-	red := peertest.StartRedis(t)
-	shared, err := store.OpenRedis(red.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	cn := newClusterNet(t)
+	shared := cn.shared
 	ctx := context.Background()
-	plan := writePlan(t, clusterPlan)
-	type node struct {
-		id, base, sip string
-		ns            *peertest.Netns
-		uploads       chan upload
-		log           *peertest.SyncBuffer
-	}
-	var nodes []*node
-	var advertised []string
-	for _, id := range []string{"a", "b"} {
-		n := &node{id: id, ns: peertest.NewNetns(t)}
-		n.base, n.uploads, n.sip = browserGatewayWithSIP(t, n.ns, true, func(cfg *Config) {
-			cfg.Dialplan = plan
-			cfg.Cluster = ClusterConfig{Redis: red.URL(), NodeID: "node-" + id, RoomTTL: 3 * time.Second}
-		})
-		if l, ok := gatewayLogs.Load(t); ok { // this node's (the helper keeps the last one's)
-			n.log = l.(*peertest.SyncBuffer)
-		}
-		nodes = append(nodes, n)
-		advertised = append(advertised, "sip:"+n.sip)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range nodes {
-				t.Logf("node %s log:\n%s", n.id, tail(n.log.String(), 200))
-			}
-		}
-	})
+	nodes := []*clusterNode{cn.newNode(t, "a", 0), cn.newNode(t, "b", 1)}
+	advertised := []string{nodes[0].advertise, nodes[1].advertise}
 	if !waitUntil(10*time.Second, func() bool { ns, _ := shared.Nodes(ctx); return len(ns) == 2 }) {
 		t.Fatal("the nodes did not join the cluster (node:<id> in Redis)")
 	}
-	kamAddr, _ := startClusterKamailio(t, advertised, red.Port)
+	kamAddr, _ := cn.kamailio(t, nodes)
 
-	// 0. A stranger's INVITE through Kamailio cannot pass for a cascade leg:
-	// Kamailio strips X-Voxgate-Room (here it would come from 127.0.0.1, a
-	// node's address), so the dialplan answers it (403: not a room).
-	if code := inviteStatus(t, kamAddr, "555", "X-Voxgate-Room: 8300\r\n"); code != 403 {
+	// 0. A stranger (a phone's namespace on the LAN) sends an INVITE to 555
+	// with X-Voxgate-Room through Kamailio, then straight to a node: both
+	// get the dialplan's answer (403: not a room), and what Kamailio
+	// forwarded to the node has no X-Voxgate-Room.
+	sniff := cn.lan.SniffUDP(t, 5060)
+	stranger := cn.join(t)
+	if code := inviteStatusIn(t, stranger, kamAddr, "555", "X-Voxgate-Room: 8300\r\n"); code != 403 {
 		t.Fatalf("an INVITE to 555 with X-Voxgate-Room through Kamailio got %d, want 403 from the dialplan", code)
 	}
+	if code := inviteStatusIn(t, stranger, nodes[0].addr, "555", "X-Voxgate-Room: 8300\r\n"); code != 403 {
+		t.Fatalf("an INVITE to 555 with X-Voxgate-Room from a stranger's address straight to node a got %d, want 403 from the dialplan", code)
+	}
+	var sent, forwarded int
+	for _, d := range sniff.Datagrams() {
+		msg := string(d.Payload)
+		if !strings.HasPrefix(msg, "INVITE sip:555@") {
+			continue
+		}
+		switch {
+		case d.Src.Addr().String() == stranger.IP && d.Dst.String() == kamAddr:
+			sent++
+			if !strings.Contains(msg, "X-Voxgate-Room: 8300") {
+				t.Fatalf("the stranger's INVITE on the wire has no X-Voxgate-Room:\n%s", msg)
+			}
+		case d.Src.String() == kamAddr:
+			forwarded++
+			if strings.Contains(strings.ToLower(msg), "x-voxgate-room") {
+				t.Fatalf("Kamailio forwarded X-Voxgate-Room to %s:\n%s", d.Dst, msg)
+			}
+		}
+	}
+	if sent == 0 || forwarded == 0 {
+		t.Fatalf("the capture on the LAN saw %d INVITEs from the stranger to Kamailio and %d from Kamailio to a node", sent, forwarded)
+	}
+	sniff.Stop()
 
 	// 1. Two phones in room 8300 through Kamailio, a page on the other node.
 	const room = "8300"
@@ -81,7 +85,7 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	phoneHz := []float64{700, 1130, 1550}
 	var phones []*peertest.Baresip
 	for i, f := range phoneHz[:2] {
-		phones = append(phones, peertest.StartPhone(t, kamAddr, peertest.Phone{User: fmt.Sprintf("guest%d", i), Codec: "pcmu", Tone: f, Dial: room}))
+		phones = append(phones, cn.phone(t, kamAddr, peertest.Phone{User: fmt.Sprintf("guest%d", i), Codec: "pcmu", Tone: f, Dial: room}))
 		if !phones[i].WaitFor("Call established", 15*time.Second) {
 			t.Fatalf("phone %d did not enter the room:\n%s", i, phones[i].Output())
 		}
@@ -94,28 +98,30 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	if hostAddr == advertised[1] {
 		host, other = nodes[1], nodes[0]
 	}
-	t.Logf("room %s is hosted on node %s; a phone calls node %s directly and the page joins through it", room, host.id, other.id)
-	phones = append(phones, peertest.StartPhone(t, other.sip, peertest.Phone{User: "guest2", Codec: "pcmu", Tone: phoneHz[2], Dial: room}))
+	t.Logf("room %s is hosted on node %s; a phone calls node %s directly and the page joins through it", room, host.name, other.name)
+	phones = append(phones, cn.phone(t, other.addr, peertest.Phone{User: "guest2", Codec: "pcmu", Tone: phoneHz[2], Dial: room}))
 	if !phones[2].WaitFor("Call established", 15*time.Second) {
-		t.Fatalf("the phone calling node %s directly did not enter the room:\n%s", other.id, phones[2].Output())
+		t.Fatalf("the phone calling node %s directly did not enter the room:\n%s", other.name, phones[2].Output())
 	}
 	wav := filepath.Join(t.TempDir(), "mic.wav")
 	peertest.ToneWAV(t, wav, 48000, pageHz, 40)
-	chromium(t, other.ns, other.base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&join=%s&secs=6", other.base, room), wav)
-	_, w := recording(t, other.uploads)
+	pageNS := cn.join(t)
+	base, uploads := cn.pageProxy(t, pageNS, other)
+	chromium(t, pageNS, base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&join=%s&secs=6", base, room), wav)
+	_, w := recording(t, uploads)
 	p := peertest.BestWindow(w, 2*time.Second, append(phoneHz[:3:3], pageHz))
-	t.Logf("the page on node %s hears: phones %.2g %.2g %.2g, itself %.2g", other.id, p[0], p[1], p[2], p[3])
+	t.Logf("the page on node %s hears: phones %.2g %.2g %.2g, itself %.2g", other.name, p[0], p[1], p[2], p[3])
 	if p[0] < 1e-3 || p[1] < 1e-3 || p[2] < 1e-3 {
 		t.Errorf("the page does not hear the three phones of the room: %v", p)
 	}
 	if p[3] > min(p[0], p[1], p[2])/100 {
 		t.Errorf("the page hears itself: %v", p)
 	}
-	if !strings.Contains(other.log.String(), "room hosted on another node: call bridged to it") {
-		t.Errorf("node %s did not bridge the page to the room's host", other.id)
+	if !strings.Contains(other.p.output(), `"msg":"room hosted on another node: call bridged to it"`) {
+		t.Errorf("node %s did not bridge the page to the room's host", other.name)
 	}
-	if !strings.Contains(host.log.String(), "origin=cascade") {
-		t.Errorf("node %s did not take a cascade leg into the room", host.id)
+	if !strings.Contains(host.p.output(), `"origin":"cascade`) {
+		t.Errorf("node %s did not take a cascade leg into the room", host.name)
 	}
 	if h, _ := shared.RoomHost(ctx, room); h != hostAddr {
 		t.Errorf("room:%s moved from %s to %q", room, hostAddr, h)
@@ -141,11 +147,11 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 
 	// 2. A page calls alice, registered through the other node.
 	const aliceHz = 900.0
-	alice := peertest.StartPhone(t, kamAddr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true})
-	var reg *node
+	alice := cn.phone(t, kamAddr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Register: true})
+	var reg *clusterNode
 	if !waitUntil(10*time.Second, func() bool {
 		for _, n := range nodes {
-			if strings.Contains(n.log.String(), "msg=registered user=alice") {
+			if strings.Contains(n.p.output(), `"msg":"registered","user":"alice"`) {
 				reg = n
 				return true
 			}
@@ -158,9 +164,11 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	if page == reg {
 		page = nodes[1]
 	}
-	t.Logf("alice registered through node %s; the page calls her from node %s", reg.id, page.id)
-	chromium(t, page.ns, page.base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&dial=alice&secs=4", page.base), wav)
-	_, w = recording(t, page.uploads)
+	t.Logf("alice registered through node %s; the page calls her from node %s", reg.name, page.name)
+	pageNS = cn.join(t)
+	base, uploads = cn.pageProxy(t, pageNS, page)
+	chromium(t, pageNS, base, fmt.Sprintf("%s/test/call.html?user=bob&password=bob-secret&dial=alice&secs=4", base), wav)
+	_, w = recording(t, uploads)
 	heard := audio.ToneSeconds(w.Samples, w.Rate, aliceHz, 0.2)
 	own := audio.Goertzel(w.Samples, w.Rate, pageHz)
 	t.Logf("the page heard alice for %.1f s (its own tone %.2g)", heard, own)
@@ -178,9 +186,22 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 // with extra header lines, and returns the final status.
 func inviteStatus(t *testing.T, addr, number, extra string) int {
 	t.Helper()
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return inviteStatusIn(t, nil, addr, number, extra)
+}
+
+// inviteStatusIn is inviteStatus from the network namespace ns (nil: the
+// host's 127.0.0.1).
+func inviteStatusIn(t *testing.T, ns *peertest.Netns, addr, number, extra string) int {
+	t.Helper()
+	var conn net.PacketConn
+	if ns != nil {
+		conn = ns.ListenUDP(t, ns.IP+":0")
+	} else {
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = c
 	}
 	defer conn.Close()
 	to, err := net.ResolveUDPAddr("udp4", addr)

@@ -201,7 +201,18 @@ origins:
 // failed).
 func startKamailio(t *testing.T, dir, cfg string, args ...string) *peertest.SyncBuffer {
 	t.Helper()
-	kam := exec.Command("kamailio", append([]string{"-DD", "-E", "-f", cfg, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid")}, args...)...)
+	return startKamailioIn(t, nil, dir, cfg, args...)
+}
+
+// startKamailioIn is startKamailio inside the network namespace ns (nil:
+// the host's network).
+func startKamailioIn(t *testing.T, ns *peertest.Netns, dir, cfg string, args ...string) *peertest.SyncBuffer {
+	t.Helper()
+	args = append([]string{"-DD", "-E", "-f", cfg, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid")}, args...)
+	kam := exec.Command("kamailio", args...)
+	if ns != nil {
+		kam = ns.Command(context.Background(), "kamailio", args...)
+	}
 	out := &peertest.SyncBuffer{}
 	kam.Stdout, kam.Stderr = out, out
 	kam.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its children go with it

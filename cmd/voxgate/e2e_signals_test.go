@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -91,7 +92,17 @@ func startBinaryConfig(t *testing.T, cfg, addr string) *process {
 // addr, and waits until it is up; the test's end kills it.
 func runBinary(t *testing.T, path, addr string) *process {
 	t.Helper()
+	return runBinaryIn(t, nil, path, addr)
+}
+
+// runBinaryIn is runBinary inside the network namespace ns (nil: the
+// host's network).
+func runBinaryIn(t *testing.T, ns *peertest.Netns, path, addr string) *process {
+	t.Helper()
 	p := &process{cmd: exec.Command(voxgateBinary(t), "-config", path), done: make(chan error, 1), addr: addr}
+	if ns != nil { // ip netns exec execs the binary: the pid is voxgate's
+		p.cmd = ns.Command(context.Background(), voxgateBinary(t), "-config", path)
+	}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

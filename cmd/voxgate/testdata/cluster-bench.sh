@@ -7,7 +7,8 @@
 # For NODES=1 and then NODES=2 it starts redis-server, the nodes and
 # Kamailio (the shipped kamailio.cfg) on loopback ports, then sends the
 # same load through Kamailio: calls to the echo (9196) that play sipp's
-# G.711 pcap (uac_pcap, about 8 s of audio each), at RATE calls per second
+# G.711 pcap (cluster-uac.xml: uac_pcap following Kamailio's Record-Route,
+# about 8 s of audio each), at RATE calls per second
 # for SECONDS, at most LIMIT at once. It prints calls ok and failed and the
 # CPU each node used. On one machine the nodes share its cores: the number
 # that matters is calls per CPU second, and whether 2 nodes fail fewer calls
@@ -70,7 +71,7 @@ YAML
   local c0=() c1=() t0 t1
   for p in "${node_pids[@]}"; do c0+=("$(cpu "$p")"); done
   t0=$(date +%s.%N)
-  (cd "$d" && sipp "127.0.0.1:$kam_port" -sn uac_pcap -s 9196 -r "$rate" -m $((rate * secs)) -l "$limit" \
+  (cd "$d" && sipp "127.0.0.1:$kam_port" -sf "$here/cluster-uac.xml" -s 9196 -r "$rate" -m $((rate * secs)) -l "$limit" \
     -nostdin -timeout $((secs + 90))s -i 127.0.0.1 -p 0 -trace_screen -screen_file sipp.screen \
     -max_socket 4000 >sipp.out 2>&1) || true
   t1=$(date +%s.%N)

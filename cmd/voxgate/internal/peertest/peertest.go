@@ -137,6 +137,7 @@ type Baresip struct {
 	cmd            *exec.Cmd
 	out            *SyncBuffer
 	ctrl           int
+	ns             *Netns
 	done           chan struct{}
 }
 
@@ -154,6 +155,9 @@ type BaresipOptions struct {
 	CAFile string
 	// Rate is baresip's audio source and player rate (default 8000).
 	Rate int
+	// Netns runs baresip inside a namespace (SIP, RTP and its control
+	// socket on the namespace's address); nil: the host's 127.0.0.1.
+	Netns *Netns
 }
 
 // StartBaresip starts baresip in a fresh directory.
@@ -174,17 +178,21 @@ func StartBaresip(t testing.TB, o BaresipOptions) *Baresip {
 		src = filepath.Join(dir, "silence.wav")
 		ToneWAV(t, src, 8000, 0, 60)
 	}
+	ip := "127.0.0.1"
+	if o.Netns != nil {
+		ip = o.Netns.IP
+	}
 	cfg := fmt.Sprintf(`module_path /usr/lib/baresip/modules
-sip_listen 127.0.0.1:%d
-net_interface 127.0.0.1
-audio_source aufile,%s
+sip_listen %[1]s:%[2]d
+net_interface %[1]s
+audio_source aufile,%[3]s
 audio_player aubridge,nil
 audio_alert aubridge,nil
-ausrc_srate %d
-auplay_srate %d
+ausrc_srate %[8]d
+auplay_srate %[8]d
 ausrc_channels 1
 auplay_channels 1
-rtp_ports %d-%d
+rtp_ports %[4]d-%[5]d
 statmode_default off
 module g711.so
 module opus.so
@@ -192,13 +200,13 @@ module g722.so
 module aufile.so
 module aubridge.so
 module sndfile.so
-snd_path %s
+snd_path %[6]s
 module_tmp uuid.so
 module_tmp account.so
 module_app menu.so
 module_app ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:%d
-`, port, src, cmpInt(o.Rate, 8000), cmpInt(o.Rate, 8000), rtp, rtp+39, dir, port+2)
+ctrl_tcp_listen %[1]s:%[7]d
+`, ip, port, src, rtp, rtp+39, dir, port+2, cmpInt(o.Rate, 8000))
 	if strings.Contains(o.Account, ";mediaenc=srtp") {
 		cfg += "module srtp.so\n" // SDES (RFC 4568)
 	}
@@ -215,8 +223,12 @@ ctrl_tcp_listen 127.0.0.1:%d
 	if o.Dial != "" {
 		args = append(args, "-e", "/dial "+o.Dial)
 	}
-	b := &Baresip{t: t, Dir: dir, RTPMin: rtp, RTPMax: rtp + 39, out: &SyncBuffer{}, ctrl: port + 2, done: make(chan struct{})}
-	b.cmd = exec.Command("baresip", args...)
+	b := &Baresip{t: t, Dir: dir, RTPMin: rtp, RTPMax: rtp + 39, out: &SyncBuffer{}, ctrl: port + 2, ns: o.Netns, done: make(chan struct{})}
+	if o.Netns != nil {
+		b.cmd = o.Netns.Command(context.Background(), "baresip", args...)
+	} else {
+		b.cmd = exec.Command("baresip", args...)
+	}
 	b.cmd.Dir = dir
 	b.cmd.Stdout, b.cmd.Stderr = b.out, b.out
 	if err := b.cmd.Start(); err != nil {
@@ -255,7 +267,12 @@ func (b *Baresip) Command(cmd, params string) {
 	var conn net.Conn
 	var err error
 	for i := 0; i < 50; i++ {
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.ctrl)); err == nil {
+		if b.ns != nil {
+			conn, err = b.ns.DialContext(context.Background(), "tcp", fmt.Sprintf("%s:%d", b.ns.IP, b.ctrl))
+		} else {
+			conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.ctrl))
+		}
+		if err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

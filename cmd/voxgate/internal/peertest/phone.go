@@ -46,6 +46,8 @@ type Phone struct {
 	// voxgate's TLS listener, trusting the CA in CAFile).
 	Transport string
 	CAFile    string
+	// Netns runs the phone inside a network namespace (see BaresipOptions).
+	Netns *Netns
 }
 
 // account is the phone's baresip accounts line at addr.
@@ -92,7 +94,7 @@ func cmpOr(s, d string) string {
 // fails the test with baresip's output if not within 10 s each.
 func StartPhone(t testing.TB, addr string, p Phone) *Baresip {
 	t.Helper()
-	o := BaresipOptions{Account: p.account(addr), CAFile: p.CAFile}
+	o := BaresipOptions{Account: p.account(addr), CAFile: p.CAFile, Netns: p.Netns}
 	rate := 8000
 	if p.Wideband {
 		rate, o.Rate = 16000, 16000

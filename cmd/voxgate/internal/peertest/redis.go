@@ -1,6 +1,7 @@
 package peertest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os/exec"
@@ -16,9 +17,15 @@ import (
 type Redis struct {
 	t    testing.TB
 	Port int
-	dir  string
-	cmd  *exec.Cmd
-	out  *SyncBuffer
+	// Host is the address it listens on: 127.0.0.1, or its namespace's.
+	Host string
+	// Password is its requirepass ("" on 127.0.0.1): Redis refuses
+	// clients from other addresses without one (protected mode).
+	Password string
+	ns       *Netns
+	dir      string
+	cmd      *exec.Cmd
+	out      *SyncBuffer
 }
 
 // StartRedis starts redis-server (Debian redis-server) and waits until it
@@ -26,7 +33,19 @@ type Redis struct {
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
 	Need(t, "redis-server")
-	r := &Redis{t: t, Port: FreeTCPPort(t), dir: t.TempDir()}
+	return startRedis(t, &Redis{t: t, Port: FreeTCPPort(t), Host: "127.0.0.1", dir: t.TempDir()})
+}
+
+// StartRedisIn starts redis-server inside the namespace ns, on its address
+// and the standard port 6379, with a password.
+func StartRedisIn(t testing.TB, ns *Netns) *Redis {
+	t.Helper()
+	Need(t, "redis-server")
+	return startRedis(t, &Redis{t: t, Port: 6379, Host: ns.IP, Password: "vg-test-redis", ns: ns, dir: t.TempDir()})
+}
+
+func startRedis(t testing.TB, r *Redis) *Redis {
+	t.Helper()
 	r.Start()
 	t.Cleanup(func() {
 		r.Stop()
@@ -38,7 +57,15 @@ func StartRedis(t testing.TB) *Redis {
 }
 
 // URL is the address for cluster.redis.
-func (r *Redis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Port) }
+func (r *Redis) URL() string {
+	if r.Password != "" {
+		return fmt.Sprintf("redis://:%s@%s/0", r.Password, r.Addr())
+	}
+	return fmt.Sprintf("redis://%s/0", r.Addr())
+}
+
+// Addr is its host:port.
+func (r *Redis) Addr() string { return net.JoinHostPort(r.Host, strconv.Itoa(r.Port)) }
 
 // Start starts the server (again, after Stop) and waits for it.
 func (r *Redis) Start() {
@@ -46,8 +73,16 @@ func (r *Redis) Start() {
 	if r.out == nil {
 		r.out = &SyncBuffer{}
 	}
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--dir", r.dir, "--save", "", "--appendonly", "no", "--daemonize", "no")
+	args := []string{"--port", strconv.Itoa(r.Port), "--bind", r.Host,
+		"--dir", r.dir, "--save", "", "--appendonly", "no", "--daemonize", "no"}
+	if r.Password != "" {
+		args = append(args, "--requirepass", r.Password)
+	}
+	if r.ns != nil {
+		r.cmd = r.ns.Command(context.Background(), "redis-server", args...)
+	} else {
+		r.cmd = exec.Command("redis-server", args...)
+	}
 	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := r.cmd.Start(); err != nil {
@@ -55,7 +90,15 @@ func (r *Redis) Start() {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port), time.Second)
+		var c net.Conn
+		var err error
+		if r.ns != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			c, err = r.ns.DialContext(ctx, "tcp", r.Addr())
+			cancel()
+		} else {
+			c, err = net.DialTimeout("tcp", r.Addr(), time.Second)
+		}
 		if err == nil {
 			c.Close()
 			return
