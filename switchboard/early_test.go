@@ -51,9 +51,13 @@ func (c *earlyCaller) counts() (progress, framesAtAnswer int) {
 // the dial's trace), after answerAfter it answers (or fails with err).
 type earlyDevice struct {
 	earlyAfter, answerAfter time.Duration
-	err                     error
-	early                   *fakeLeg
-	leg                     *fakeLeg
+	// answerWhen, if not nil, holds the answer (after answerAfter) until
+	// the test closes it: a test that must see something happen before
+	// the answer does not race a timer.
+	answerWhen chan struct{}
+	err        error
+	early      *fakeLeg
+	leg        *fakeLeg
 }
 
 type earlyDialer struct{ devices []*earlyDevice }
@@ -97,6 +101,13 @@ func (dev *earlyDevice) ring(ctx context.Context, from string) (Leg, error) {
 			dev.early.end("cancelled")
 		}
 		return nil, ctx.Err()
+	}
+	if dev.answerWhen != nil {
+		select {
+		case <-dev.answerWhen:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if dev.err != nil {
 		if dev.early != nil {
@@ -181,7 +192,9 @@ func TestForkedEarlyMediaFirstHeard(t *testing.T) {
 // again while the dial goes on (here a second device answers later).
 func TestEarlyMediaEndsBackToRingback(t *testing.T) {
 	failing := &earlyDevice{earlyAfter: 30 * time.Millisecond, answerAfter: 200 * time.Millisecond, err: rejection{503, "Service Unavailable"}, early: newFakeLeg("early-failing", "", "")}
-	answering := &earlyDevice{answerAfter: 800 * time.Millisecond} // no early media
+	// No early media; it answers once the ringback is back (a timer here
+	// raced the failure's handling on a loaded machine, CI once).
+	answering := &earlyDevice{answerAfter: 100 * time.Millisecond, answerWhen: make(chan struct{})}
 	sb, logs := testBoard(t, testPlan, &earlyDialer{devices: []*earlyDevice{failing, answering}})
 	caller := &earlyCaller{fakeLeg: newFakeLeg("c1", "alice", "bob")}
 	done := call(sb, caller, "user")
@@ -191,6 +204,7 @@ func TestEarlyMediaEndsBackToRingback(t *testing.T) {
 	eventually(t, "the ringback comes back after it failed", func() bool {
 		return strings.Count(logs.String(), `msg=ringback`) >= 2
 	})
+	close(answering.answerWhen)
 	eventually(t, "the caller is answered", func() bool { a, _, _ := caller.state(); return a })
 	caller.hangUp()
 	waitEnded(t, done)
