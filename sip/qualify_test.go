@@ -3,7 +3,6 @@ package sip
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/voxgate/voxgate/internal/freeport"
 )
 
 // until polls cond every 20 ms until it holds or the deadline passes.
@@ -28,12 +28,7 @@ func until(t *testing.T, what string, within time.Duration, cond func() bool) {
 // freeUDPAddr returns a 127.0.0.1 UDP address nobody listens on now.
 func freeUDPAddr(t *testing.T) string {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
+	return fmt.Sprintf("127.0.0.1:%d", freeport.Ports(t, 1))
 }
 
 // A trunk is probed with OPTIONS: up with an RTT while its carrier (a

@@ -3,7 +3,6 @@ package sip
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/internal/freeport"
 )
 
 // These tests run sipp (Debian's sip-tester) against a real Server with the
@@ -28,27 +28,11 @@ func needSipp(t *testing.T) {
 	}
 }
 
-// freeUDPPort returns a UDP port of 127.0.0.1 free a moment ago, with the
-// next one free too (sipp's RTP and RTCP).
+// freeUDPPort returns an even UDP port of 127.0.0.1 free a moment ago, with
+// the next one free too (sipp's RTP and RTCP), below the ephemeral range.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	for try := 0; try < 100; try++ {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if p%2 != 0 || p > 65000 {
-			continue
-		}
-		if c2, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+1)); err == nil {
-			c2.Close()
-			return p
-		}
-	}
-	t.Fatal("no free UDP port")
-	return 0
+	return freeport.Ports(t, 2)
 }
 
 // runSipp runs one sipp call of scenario against addr and fails the test

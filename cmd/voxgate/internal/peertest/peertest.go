@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/internal/freeport"
 )
 
 // Need fails the test when a peer program is missing: `make test` installs
@@ -34,41 +35,12 @@ func Need(t testing.TB, programs ...string) {
 	}
 }
 
-// FreePorts returns a port p such that UDP and TCP p..p+n-1 are all free on
-// 127.0.0.1 right now.
+// FreePorts returns an even port p such that UDP and TCP p..p+n-1 are all
+// free on 127.0.0.1 right now, below the kernel's ephemeral range (where no
+// other process's connection takes it before the program binds it).
 func FreePorts(t testing.TB, n int) int {
 	t.Helper()
-	for try := 0; try < 200; try++ {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		if p+n > 65535 {
-			continue
-		}
-		ok := true
-		for i := 0; i < n && ok; i++ {
-			u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i))
-			u.Close()
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free port range")
-	return 0
+	return freeport.Ports(t, n)
 }
 
 // ToneWAV writes a mono 16-bit WAV of a sine at freq Hz.
