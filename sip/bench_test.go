@@ -39,7 +39,7 @@ func BenchmarkRegister(b *testing.B) {
 
 // benchRegister is the i-th digest REGISTER of alice, answering a fresh
 // challenge of its own (a replayed one is refused).
-func benchRegister(b *testing.B, s *Server, i int) []byte {
+func benchRegister(b testing.TB, s *Server, i int) []byte {
 	ch := `Digest realm="voxgate", nonce="` + s.auth.nonces.issue() + `", algorithm=MD5, qop="auth"`
 	auth := digestHeader(b, ch, "REGISTER", "sip:voxgate", "alice", "alice-secret")
 	raw := request("REGISTER", "sip:voxgate", "bench", 1, "Authorization: "+auth+"\nExpires: 600\n", "")
