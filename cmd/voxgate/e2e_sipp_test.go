@@ -97,7 +97,7 @@ func TestSippLateOffer(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := peertest.FreePorts(t, 1)
-	media := peertest.FreePorts(t, 2)
+	media := peertest.FreePorts(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "9197", "-m", "1", "-nostdin", "-rtp_echo",

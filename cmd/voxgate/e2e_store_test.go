@@ -164,7 +164,7 @@ func TestStoreSurvivesKill9(t *testing.T) {
 	// Ten calls to the echo test that play ten seconds of G.711 A-law from
 	// a capture (sipp's uac_pcap) and end.
 	sipp := func(ctx context.Context, dir, number string, calls int, args ...string) (string, error) {
-		port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 2)
+		port, media := peertest.FreePorts(t, 1), peertest.FreePorts(t, 4)
 		return peertest.Sipp(ctx, dir, append(args, n.sipAddr, "-s", number, "-m", fmt.Sprint(calls), "-l", fmt.Sprint(calls),
 			"-r", "20", "-nostdin", "-timeout", "60s", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media))...)
 	}
@@ -254,7 +254,7 @@ func TestStoreSurvivesKill9(t *testing.T) {
 	uasDone := make(chan string, 1)
 	go func() {
 		out, _ := peertest.Sipp(ctx, t.TempDir(), "-sn", "uas", "-p", fmt.Sprint(bobPort), "-i", "127.0.0.1", "-m", "1",
-			"-nostdin", "-timeout", "30s", "-mi", "127.0.0.1", "-mp", fmt.Sprint(peertest.FreePorts(t, 2)))
+			"-nostdin", "-timeout", "30s", "-mi", "127.0.0.1", "-mp", fmt.Sprint(peertest.FreePorts(t, 4)))
 		uasDone <- out
 	}()
 	waitFor(t, "bob's phone listening", 5*time.Second, func() bool {

@@ -26,7 +26,7 @@ func TestSippSessionTimerFreesRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := peertest.FreePorts(t, 1)
-	media := peertest.FreePorts(t, 2)
+	media := peertest.FreePorts(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	type result struct {
