@@ -33,7 +33,6 @@ func (s *Switchboard) roomInfo(room *bridge.Room) api.RoomInfo {
 	for i := range info.Legs {
 		info.Legs[i].Moderator, info.Legs[i].Waiting = s.moderation(st.Name, info.Legs[i].ID)
 	}
-	info.Participants = len(info.Legs)
 	return info
 }
 
@@ -83,15 +82,12 @@ func (s *Switchboard) Room(name string) (api.RoomInfo, error) {
 // ChangeRoom locks or unlocks a room, sets its maximum, starts or stops its
 // recording.
 func (s *Switchboard) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
-	if ch.Max != nil && *ch.Max < 0 {
-		return api.RoomInfo{}, fmt.Errorf("max: %d is negative (0 means no limit)", *ch.Max)
-	}
 	room, err := s.lookup(name)
 	if err != nil {
-		if info, ok, rerr := s.remoteRoomCommand(name, RoomCommand{Room: &ch}); ok { // hosted elsewhere (remoteview.go)
-			return info, rerr
-		}
 		return api.RoomInfo{}, err
+	}
+	if ch.Max != nil && *ch.Max < 0 {
+		return api.RoomInfo{}, fmt.Errorf("max: %d is negative (0 means no limit)", *ch.Max)
 	}
 	if ch.Locked != nil {
 		room.Lock(*ch.Locked)

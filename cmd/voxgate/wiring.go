@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,7 +43,6 @@ var (
 	_ bridge.DTMFSender         = (*sip.Call)(nil)
 	_ webclient.Control         = control{}
 	_ webclient.RemoteRoomer    = control{}
-	_ webclient.ClusterRoomer   = control{}
 )
 
 // app is voxgate wired together: the switchboard between the SIP side and
@@ -159,12 +157,9 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	if cl != nil {
 		readiness = append(readiness, webclient.WithReadiness("redis", cl.ready)) // the cluster's shared state
-		// A user's open pages here are told to the other nodes: their calls
-		// for the user ring them too (clusterpages.go).
-		w.webOpts = append(w.webOpts, webclient.WithPresence(cl.presence))
 	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
-		webclient.WithControl(control{pages: pages, sip: srv, cl: cl}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
+		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
 		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks), metrics.Streams(stream.Totals)),
 		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
 		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
@@ -188,7 +183,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
-		cl.rooms, cl.draining, cl.local, cl.pages = roomsWithLegs(sb), a.draining.Load, srv.Registrations, web.OnlineUsers
+		cl.rooms, cl.draining, cl.local = roomNames(sb), a.draining.Load, srv.Registrations
 	}
 	return a, nil
 }
@@ -309,18 +304,13 @@ func (d sipDialer) Devices(user string) []switchboard.Device {
 		var others []sip.Binding
 		others, forward = d.cl.bindings(user, d.srv.Bindings(user))
 		bs = append(bs, others...)
-		for _, node := range d.cl.pageNodes(user) { // the user's open pages there
-			if !slices.Contains(forward, node) {
-				forward = append(forward, node)
-			}
-		}
 	}
 	for _, b := range bs {
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
 	}
-	for _, node := range forward { // the node holding the user's WebSocket or pages rings them
+	for _, node := range forward { // the node holding the user's WebSocket rings it
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialNodeUser(ctx, node, user, from))
 		})
@@ -395,28 +385,9 @@ func (webDialer) DialTrunk(context.Context, string, string, string) (switchboard
 type control struct {
 	pages *webCalls // its switchboard, set before the web server starts
 	sip   *sip.Server
-	cl    *cluster // nil: one node alone
 }
 
-// Rooms lists this node's rooms (in a cluster, each names this node).
-func (k control) Rooms() []api.RoomInfo {
-	rooms := k.pages.sb.Rooms()
-	if k.cl != nil {
-		for i := range rooms {
-			rooms[i].Node = k.cl.cfg.NodeID
-		}
-	}
-	return rooms
-}
-
-// ClusterRooms lists the rooms other live nodes host (none alone).
-func (k control) ClusterRooms() []api.RoomInfo {
-	if k.cl == nil {
-		return nil
-	}
-	return k.cl.otherRooms()
-}
-
+func (k control) Rooms() []api.RoomInfo                     { return k.pages.sb.Rooms() }
 func (k control) RemoteRooms() []api.RoomInfo               { return k.pages.sb.RemoteRooms() }
 func (k control) Room(name string) (api.RoomInfo, error)    { return k.pages.sb.Room(name) }
 func (k control) Kick(room, leg string) error               { return k.pages.sb.Kick(room, leg) }
