@@ -1,9 +1,7 @@
 package sip
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,20 +89,13 @@ func newLocation() *location {
 	return &location{aor: map[string][]Binding{}, now: time.Now}
 }
 
-// lookup returns the live bindings of user.
+// Lookup returns the live bindings of user.
 func (l *location) lookup(user string) []Binding {
-	return l.lookupInto(user, nil)
-}
-
-// lookupInto appends the live bindings of user to out.
-func (l *location) lookupInto(user string, out []Binding) []Binding {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append(out, l.liveLocked(user)...)
+	return l.liveLocked(user)
 }
 
-// liveLocked drops user's expired bindings and returns the others (the
-// stored slice: not to be kept past the lock).
 func (l *location) liveLocked(user string) []Binding {
 	now := l.now()
 	bs := l.aor[user]
@@ -118,9 +109,8 @@ func (l *location) liveLocked(user string) []Binding {
 		delete(l.aor, user)
 		return nil
 	}
-	clear(bs[len(out):]) // no strings held past the end
 	l.aor[user] = out
-	return out
+	return append([]Binding(nil), out...)
 }
 
 // update applies one REGISTER's contact changes: expires 0 removes.
@@ -128,28 +118,22 @@ func (l *location) liveLocked(user string) []Binding {
 // (RFC 3261 section 10.3 step 7).
 // A change that would leave more than maxContacts bindings is refused as a
 // whole (ErrTooManyContacts) and stores nothing.
-// It appends user's bindings after the change to out.
-func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int, out []Binding) ([]Binding, error) {
+func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int) ([]Binding, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	live := l.liveLocked(user)
+	before := l.liveLocked(user)
 	if removeAll {
 		delete(l.aor, user)
-		if len(live) == 0 && l.persist != nil {
+		if len(before) == 0 && l.persist != nil {
 			// Not known here, maybe in a shared store (registered
 			// through another node): removed there too.
 			l.persist(bindingOp{b: Binding{AOR: user}, del: true})
 		}
-		l.written(user, live, nil)
-		return out, nil
+		l.written(user, before, nil)
+		return nil, nil
 	}
-	// The change is made on a copy (on the stack for a few contacts): the
-	// bindings before it are written through to the store by difference,
-	// and a refused change leaves them as they were.
-	var beforeBuf, afterBuf [4]Binding
-	before := append(beforeBuf[:0], live...)
-	bs := append(afterBuf[:0], live...)
 	var unknown []string // contacts removed that this server did not hold
+	bs := append([]Binding(nil), l.aor[user]...)
 	for _, c := range changes {
 		i := -1
 		for j := range bs {
@@ -175,7 +159,7 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 		}
 	}
 	if maxContacts > 0 && len(bs) > maxContacts {
-		return out, ErrTooManyContacts
+		return nil, ErrTooManyContacts
 	}
 	l.written(user, before, bs)
 	if l.persist != nil {
@@ -185,14 +169,10 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 	}
 	if len(bs) == 0 {
 		delete(l.aor, user)
-		return out, nil
+		return nil, nil
 	}
-	stored := append(live[:0], bs...) // into the stored array when it holds them
-	if len(stored) < len(live) {
-		clear(live[len(stored):]) // no strings held past the end
-	}
-	l.aor[user] = stored
-	return append(out, bs...), nil
+	l.aor[user] = bs
+	return append([]Binding(nil), bs...), nil
 }
 
 // count returns the number of live bindings (for stats and tests).
@@ -224,7 +204,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	defaultExp := s.cfg.DefaultExpires
-	if h := headerNamed(req, "Expires"); h != nil {
+	if h := req.GetHeader("Expires"); h != nil {
 		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 		if err != nil || v < 0 {
 			s.respond(tx, req, 400, "Bad Request (malformed Expires)")
@@ -232,20 +212,10 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		defaultExp = v
 	}
-	var changeBuf [4]Binding // a phone registers one contact, rarely more
-	changes := changeBuf[:0]
+	var changes []Binding
 	removeAll := false
 	now := time.Now()
-	contacts := countHeaders(req, "Contact")
-	var source, transport, callID, userAgent string
-	if contacts > 0 {
-		source, transport, callID = req.Source(), req.Transport(), req.CallID().Value()
-		userAgent = headerValueOf(req, "User-Agent")
-	}
-	for _, h := range req.Headers() {
-		if !asciiEqualFold(h.Name(), "Contact") {
-			continue
-		}
+	for _, h := range req.GetHeaders("Contact") {
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
 			s.respond(tx, req, 400, "Bad Request (malformed Contact)")
@@ -261,7 +231,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			exp = n
 		}
 		if c.Address.Wildcard {
-			if exp != 0 || contacts > 1 {
+			if exp != 0 || len(req.GetHeaders("Contact")) > 1 {
 				s.respond(tx, req, 400, "Bad Request (Contact: * needs Expires: 0 and no other contact)")
 				return
 			}
@@ -276,18 +246,17 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		exp = min(exp, s.cfg.MaxExpires)
 		changes = append(changes, Binding{
-			AOR: user, Contact: uriString(&c.Address), Source: source, Transport: transport,
-			CallID: callID, CSeq: req.CSeq().SeqNo, Expires: now.Add(time.Duration(exp) * time.Second),
-			UserAgent: userAgent,
+			AOR: user, Contact: c.Address.String(), Source: req.Source(), Transport: req.Transport(),
+			CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo, Expires: now.Add(time.Duration(exp) * time.Second),
+			UserAgent: headerValue(req, "User-Agent"),
 		})
 	}
-	var bsBuf [4]Binding
-	bs := bsBuf[:0]
+	var bs []Binding
 	if len(changes) == 0 && !removeAll {
-		bs = s.location.lookupInto(user, bs) // a query (RFC 3261 10.2.3)
+		bs = s.location.lookup(user) // a query (RFC 3261 10.2.3)
 	} else {
 		var err error
-		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts, bs); err != nil {
+		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts); err != nil {
 			s.log.Warn("registration refused: too many contacts", "user", user, "source", logSource(req), "max_contacts", s.cfg.MaxContacts)
 			s.respond(tx, req, 403, fmt.Sprintf("Forbidden (too many contacts: at most %d)", s.cfg.MaxContacts))
 			return
@@ -295,13 +264,19 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range bs {
-		left := int(b.Expires.Sub(now).Round(time.Second).Seconds())
-		res.AppendHeader(sip.NewHeader("Contact", contactValue(b.Contact, max(left, 0))))
+		left := int(time.Until(b.Expires).Round(time.Second).Seconds())
+		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, max(left, 0))))
 	}
-	res.AppendHeader(s.dates.at(now))
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	s.send(tx, res)
-	s.log.LogAttrs(context.Background(), slog.LevelInfo, "registered",
-		slog.String("user", user), slog.String("source", logSource(req)), slog.Int("bindings", len(bs)))
+	s.log.Info("registered", "user", user, "source", logSource(req), "bindings", len(bs))
+}
+
+func headerValue(req *sip.Request, name string) string {
+	if h := req.GetHeader(name); h != nil {
+		return h.Value()
+	}
+	return ""
 }
 
 // all returns every live binding.

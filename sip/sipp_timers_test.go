@@ -35,14 +35,6 @@ func freeUDPPort(t *testing.T) int {
 	return freeport.Ports(t, 2)
 }
 
-// sippMediaPorts is the first of the four ports sipp's -mp takes: audio
-// RTP and RTCP, then video RTP and RTCP (with two, a parallel sipp's -p
-// landed on this one's video port: "Unable to bind video RTP socket").
-func sippMediaPorts(t *testing.T) int {
-	t.Helper()
-	return freeport.Ports(t, 4)
-}
-
 // runSipp runs one sipp call of scenario against addr and fails the test
 // with sipp's output and error log when the scenario fails.
 func runSipp(t *testing.T, scenario, addr string, timeout time.Duration, extra ...string) {
@@ -53,7 +45,7 @@ func runSipp(t *testing.T, scenario, addr string, timeout time.Duration, extra .
 	}
 	dir := t.TempDir()
 	args := []string{"-sf", sf, "-m", "1", "-nostdin", "-timeout", fmt.Sprintf("%ds", int(timeout/time.Second)), "-timeout_error",
-		"-p", fmt.Sprint(freeUDPPort(t)), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(sippMediaPorts(t)),
+		"-p", fmt.Sprint(freeUDPPort(t)), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"), "-trace_msg", "-message_file", filepath.Join(dir, "messages.log")}
 	args = append(args, extra...)
 	if addr != "" {
@@ -214,7 +206,7 @@ func sippUAS(t *testing.T, scenario string, calls int) (port int, wait func()) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	cmd := exec.CommandContext(ctx, "sipp", "-sf", sf, "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "30s", "-timeout_error",
-		"-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(sippMediaPorts(t)),
+		"-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(freeUDPPort(t)),
 		"-trace_err", "-error_file", filepath.Join(dir, "errors.log"))
 	cmd.Dir = dir
 	var out syncWriter
