@@ -29,10 +29,11 @@ func needSipp(t *testing.T) {
 }
 
 // freeUDPPort returns an even UDP port of 127.0.0.1 free a moment ago, with
-// the next one free too (sipp's RTP and RTCP), below the ephemeral range.
+// the next three free too (sipp's -mp binds audio and video RTP and RTCP),
+// below the ephemeral range.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	return freeport.Ports(t, 2)
+	return freeport.Ports(t, 4)
 }
 
 // runSipp runs one sipp call of scenario against addr and fails the test
