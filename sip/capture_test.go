@@ -276,7 +276,7 @@ func TestCapturedSDPNegotiation(t *testing.T) {
 				// The offer goes in as captured (CRLF); the headers get CRLF too.
 				msg := guest(request("INVITE", "sip:9196@voxgate", fmt.Sprintf("sdp%d", i), 1, "Content-Type: application/sdp\n", string(offer)))
 				msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n")
-				msg = strings.ReplaceAll(msg, "PORT", strconv.Itoa(c.port()))
+				msg = fillPort(msg, c.port())
 				req := sendCaptured(t, c, []byte(msg))
 				res := c.final(3 * time.Second)
 				if res.StatusCode != want.status {

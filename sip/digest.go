@@ -45,52 +45,21 @@ type Credentials struct {
 // Proxy-Authorization header carrying Digest credentials.
 func ParseCredentials(v string) (Credentials, error) {
 	var c Credentials
-	v = strings.TrimSpace(v)
-	scheme, rest, ok := strings.Cut(v, " ")
-	if !ok || !strings.EqualFold(scheme, "Digest") {
-		return c, ErrBadCredentials
-	}
-	params, err := parseAuthParams(rest)
-	if err != nil {
-		return c, err
-	}
-	for k, val := range params {
-		switch k {
-		case "username":
-			c.Username = val
-		case "realm":
-			c.Realm = val
-		case "nonce":
-			c.Nonce = val
-		case "uri":
-			c.URI = val
-		case "response":
-			c.Response = val
-		case "algorithm":
-			c.Algorithm = val
-		case "qop":
-			c.QOP = val
-		case "nc":
-			c.NC = val
-		case "cnonce":
-			c.CNonce = val
-		case "opaque":
-			c.Opaque = val
-		}
-	}
-	if c.Username == "" || c.Nonce == "" || c.Response == "" || c.URI == "" {
-		return c, ErrBadCredentials
-	}
-	if c.Algorithm == "" {
-		c.Algorithm = "MD5"
-	}
-	return c, nil
+	err := parseCredentials(v, &c)
+	return c, err
 }
 
-// parseAuthParams parses a comma-separated list of name=value or
-// name="quoted value" pairs (RFC 7235 auth-param).
-func parseAuthParams(s string) (map[string]string, error) {
-	out := make(map[string]string, 10)
+// parseCredentials fills c from an Authorization value: a comma-separated
+// list of name=value or name="quoted value" pairs (RFC 7235 auth-param)
+// after the scheme. The values are parts of v (a quoted value is copied
+// only when it holds an escape); a parameter given twice counts once, the
+// last.
+func parseCredentials(v string, c *Credentials) error {
+	v = strings.TrimSpace(v)
+	scheme, s, ok := strings.Cut(v, " ")
+	if !ok || !strings.EqualFold(scheme, "Digest") {
+		return ErrBadCredentials
+	}
 	i := 0
 	for i < len(s) {
 		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == ',' || s[i] == '\r' || s[i] == '\n') {
@@ -103,12 +72,13 @@ func parseAuthParams(s string) (map[string]string, error) {
 		for i < len(s) && s[i] != '=' && s[i] != ',' && s[i] != ' ' {
 			i++
 		}
-		name := strings.ToLower(s[start:i])
+		name := s[start:i]
 		for i < len(s) && s[i] == ' ' {
 			i++
 		}
 		if i >= len(s) || s[i] != '=' || name == "" {
-			return nil, ErrBadCredentials
+			*c = Credentials{}
+			return ErrBadCredentials
 		}
 		i++
 		for i < len(s) && s[i] == ' ' {
@@ -116,27 +86,12 @@ func parseAuthParams(s string) (map[string]string, error) {
 		}
 		var val string
 		if i < len(s) && s[i] == '"' {
-			i++
-			var b strings.Builder
-			closed := false
-			for i < len(s) {
-				ch := s[i]
-				if ch == '\\' && i+1 < len(s) {
-					b.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				i++
-				if ch == '"' {
-					closed = true
-					break
-				}
-				b.WriteByte(ch)
-			}
+			var closed bool
+			val, i, closed = quotedValue(s, i+1)
 			if !closed {
-				return nil, ErrBadCredentials
+				*c = Credentials{}
+				return ErrBadCredentials
 			}
-			val = b.String()
 		} else {
 			start := i
 			for i < len(s) && s[i] != ',' && s[i] != ' ' {
@@ -144,9 +99,94 @@ func parseAuthParams(s string) (map[string]string, error) {
 			}
 			val = s[start:i]
 		}
-		out[name] = val
+		if f := c.field(name); f != nil {
+			*f = val
+		}
 	}
-	return out, nil
+	if c.Username == "" || c.Nonce == "" || c.Response == "" || c.URI == "" {
+		return ErrBadCredentials
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = "MD5"
+	}
+	return nil
+}
+
+// quotedValue reads a quoted string's content from s[i:] (just after the
+// opening quote) up to its closing quote, undoing backslash escapes. It
+// returns the content, where reading stopped and whether the quote closed.
+func quotedValue(s string, i int) (string, int, bool) {
+	start := i
+	for i < len(s) {
+		switch s[i] {
+		case '"':
+			return s[start:i], i + 1, true
+		case '\\':
+			if i+1 < len(s) {
+				return unescapeQuoted(s, start)
+			}
+		}
+		i++
+	}
+	return "", i, false
+}
+
+// unescapeQuoted is quotedValue for content with an escape in it.
+func unescapeQuoted(s string, i int) (string, int, bool) {
+	var b strings.Builder
+	for i < len(s) {
+		ch := s[i]
+		if ch == '\\' && i+1 < len(s) {
+			b.WriteByte(s[i+1])
+			i += 2
+			continue
+		}
+		i++
+		if ch == '"' {
+			return b.String(), i, true
+		}
+		b.WriteByte(ch)
+	}
+	return "", i, false
+}
+
+// field is where the auth-param called name (any case) goes, or nil for
+// one that Credentials does not keep.
+func (c *Credentials) field(name string) *string {
+	var buf [16]byte
+	if len(name) > len(buf) {
+		return nil
+	}
+	for i := 0; i < len(name); i++ {
+		ch := name[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	switch string(buf[:len(name)]) {
+	case "username":
+		return &c.Username
+	case "realm":
+		return &c.Realm
+	case "nonce":
+		return &c.Nonce
+	case "uri":
+		return &c.URI
+	case "response":
+		return &c.Response
+	case "algorithm":
+		return &c.Algorithm
+	case "qop":
+		return &c.QOP
+	case "nc":
+		return &c.NC
+	case "cnonce":
+		return &c.CNonce
+	case "opaque":
+		return &c.Opaque
+	}
+	return nil
 }
 
 // nonces issues self-validating nonces: a timestamp and an HMAC of it, so no
@@ -157,16 +197,27 @@ type nonces struct {
 	skew   atomic.Int64  // added to the clock; tests age nonces with it
 	serial atomic.Uint32 // makes nonces of the same instant differ
 
+	// The HMAC-SHA256 key blocks (RFC 2104): key XOR ipad and key XOR opad,
+	// so that a MAC is two sha256.Sum256 calls on the stack.
+	ipad, opad [sha256.BlockSize]byte
+
 	// The highest nonce count accepted per nonce (qop=auth): a replayed
 	// request (the same or a lower nc) is refused as stale. Two generations,
 	// swapped every ttl, keep every unexpired nonce's record at O(1) cost.
+	// A nonce is known by its time and serial (the MAC follows from them).
 	mu        sync.Mutex
-	used, old map[string]uint64
+	used, old map[nonceID]uint64
 	rotated   time.Time
 }
 
-// use records nc for nonce and reports ErrStaleNonce for a replay.
-func (n *nonces) use(nonce, nc string) error {
+// nonceID is the time and serial number a nonce carries.
+type nonceID [12]byte
+
+// nonceLen is the length of a nonce: 24 bytes in unpadded base64.
+const nonceLen = 32
+
+// use records nc for the nonce id and reports ErrStaleNonce for a replay.
+func (n *nonces) use(id nonceID, nc string) error {
 	count, err := strconv.ParseUint(nc, 16, 32)
 	if err != nil || count == 0 {
 		return ErrBadNonce
@@ -175,31 +226,47 @@ func (n *nonces) use(nonce, nc string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.used == nil || now.Sub(n.rotated) > n.ttl {
-		n.old, n.used, n.rotated = n.used, map[string]uint64{}, now
+		n.old, n.used, n.rotated = n.used, make(map[nonceID]uint64, len(n.used)), now
 	}
-	last, ok := n.used[nonce]
+	last, ok := n.used[id]
 	if !ok {
-		last = n.old[nonce]
+		last = n.old[id]
 	}
 	if count <= last {
 		return ErrStaleNonce
 	}
-	n.used[nonce] = count
+	n.used[id] = count
 	return nil
 }
 
 func newNonces(ttl time.Duration) *nonces {
 	k := make([]byte, 32)
 	_, _ = rand.Read(k)
-	return &nonces{key: k, ttl: ttl}
+	n := &nonces{key: k, ttl: ttl}
+	for i := range n.ipad {
+		n.ipad[i], n.opad[i] = 0x36, 0x5c
+	}
+	for i, b := range k { // a key no longer than a block is used as it is
+		n.ipad[i] ^= b
+		n.opad[i] ^= b
+	}
+	return n
 }
 
 func (n *nonces) now() time.Time { return time.Now().Add(time.Duration(n.skew.Load())) }
 
-func (n *nonces) mac(ts []byte) []byte {
-	m := hmac.New(sha256.New, n.key)
-	m.Write(ts)
-	return m.Sum(nil)[:12]
+// mac is the first 12 bytes of HMAC-SHA256(key, id).
+func (n *nonces) mac(id *nonceID) (out [12]byte) {
+	var in [sha256.BlockSize + len(nonceID{})]byte
+	copy(in[:], n.ipad[:])
+	copy(in[sha256.BlockSize:], id[:])
+	inner := sha256.Sum256(in[:])
+	var outer [sha256.BlockSize + sha256.Size]byte
+	copy(outer[:], n.opad[:])
+	copy(outer[sha256.BlockSize:], inner[:])
+	sum := sha256.Sum256(outer[:])
+	copy(out[:], sum[:])
+	return out
 }
 
 // issue makes a nonce: the time and a serial number (two challenges in the
@@ -207,25 +274,38 @@ func (n *nonces) mac(ts []byte) []byte {
 // look like a replay), then an HMAC of both.
 func (n *nonces) issue() string {
 	var b [24]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(n.now().UnixNano()))
-	binary.BigEndian.PutUint32(b[8:12], n.serial.Add(1))
-	copy(b[12:], n.mac(b[:12]))
+	var id nonceID
+	binary.BigEndian.PutUint64(id[:8], uint64(n.now().UnixNano()))
+	binary.BigEndian.PutUint32(id[8:], n.serial.Add(1))
+	mac := n.mac(&id)
+	copy(b[:12], id[:])
+	copy(b[12:], mac[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func (n *nonces) check(nonce string) error {
-	b, err := base64.RawURLEncoding.DecodeString(nonce)
-	if err != nil || len(b) != 24 {
-		return ErrBadNonce
+// check reports whether nonce is one of ours (ErrBadNonce if not) and
+// unexpired (ErrStaleNonce if not), and returns its id.
+func (n *nonces) check(nonce string) (nonceID, error) {
+	var id nonceID
+	var b [24]byte
+	var src [nonceLen]byte
+	if len(nonce) != nonceLen {
+		return id, ErrBadNonce
 	}
-	if !hmac.Equal(b[12:], n.mac(b[:12])) {
-		return ErrBadNonce
+	copy(src[:], nonce)
+	if k, err := base64.RawURLEncoding.Decode(b[:], src[:]); err != nil || k != len(b) {
+		return id, ErrBadNonce
 	}
-	issued := time.Unix(0, int64(binary.BigEndian.Uint64(b[:8])))
+	copy(id[:], b[:12])
+	mac := n.mac(&id)
+	if !hmac.Equal(b[12:], mac[:]) {
+		return id, ErrBadNonce
+	}
+	issued := time.Unix(0, int64(binary.BigEndian.Uint64(id[:8])))
 	if n.now().Sub(issued) > n.ttl {
-		return ErrStaleNonce
+		return id, ErrStaleNonce
 	}
-	return nil
+	return id, nil
 }
 
 // digestAuth verifies Digest credentials against local users.
@@ -244,10 +324,10 @@ type digestAuth struct {
 // password forever (baresip/libre does).
 func (d *digestAuth) challenges(stale bool, reuse string) []string {
 	nonce := reuse
-	if nonce == "" || d.nonces.check(nonce) != nil {
+	if _, err := d.nonces.check(nonce); nonce == "" || err != nil {
 		nonce = d.nonces.issue()
 	}
-	var out []string
+	out := make([]string, 0, len(d.algos))
 	for _, algo := range d.algos {
 		v := `Digest realm="` + d.realm + `", nonce="` + nonce + `", algorithm=` + algo + `, qop="auth"`
 		if stale {
@@ -263,18 +343,28 @@ func (d *digestAuth) verify(c Credentials, method string, u User) error {
 	if c.Realm != d.realm {
 		return ErrRealm
 	}
-	algo := strings.ToUpper(c.Algorithm)
-	if algo != "MD5" && algo != "SHA-256" {
-		return ErrAlgorithm
+	var algo string
+	switch {
+	case asciiEqualFold(c.Algorithm, "MD5"):
+		algo = "MD5"
+	case asciiEqualFold(c.Algorithm, "SHA-256"):
+		algo = "SHA-256"
+	default:
+		if algo = strings.ToUpper(c.Algorithm); algo != "MD5" && algo != "SHA-256" {
+			return ErrAlgorithm
+		}
 	}
-	ha1, ok := u.ha1(algo, d.realm)
+	var ha1Buf, respBuf [sha256.Size * 2]byte
+	ha1, ok := u.ha1Into(algo, d.realm, &ha1Buf)
 	if !ok {
 		return ErrAlgorithm
 	}
-	if err := d.nonces.check(c.Nonce); err != nil {
+	want := responseInto(algo, ha1, method, &c, &respBuf)
+	id, err := d.nonces.check(c.Nonce)
+	if err != nil {
 		// Check the password first: a stale nonce with a wrong password is a
 		// wrong password, and must not teach the client to simply retry.
-		if errors.Is(err, ErrStaleNonce) && subtle.ConstantTimeCompare([]byte(expectedResponse(algo, ha1, method, c)), []byte(strings.ToLower(c.Response))) == 1 {
+		if errors.Is(err, ErrStaleNonce) && responseMatches(want, c.Response) {
 			return ErrStaleNonce
 		}
 		if errors.Is(err, ErrStaleNonce) {
@@ -282,19 +372,58 @@ func (d *digestAuth) verify(c Credentials, method string, u User) error {
 		}
 		return err
 	}
-	if subtle.ConstantTimeCompare([]byte(expectedResponse(algo, ha1, method, c)), []byte(strings.ToLower(c.Response))) != 1 {
+	if !responseMatches(want, c.Response) {
 		return ErrWrongPassword
 	}
 	if c.QOP != "" { // RFC 7616 3.4: the nonce count must grow; a replay is refused
-		return d.nonces.use(c.Nonce, c.NC)
+		return d.nonces.use(id, c.NC)
 	}
 	return nil
 }
 
-func expectedResponse(algo, ha1, method string, c Credentials) string {
-	ha2 := hashHex(algo, method+":"+c.URI)
-	if c.QOP == "auth" {
-		return hashHex(algo, ha1+":"+c.Nonce+":"+c.NC+":"+c.CNonce+":auth:"+ha2)
+// responseMatches compares the expected response (lower-case hex) with the
+// one sent, in any case, in constant time.
+func responseMatches(want []byte, got string) bool {
+	var buf [sha256.Size * 2]byte
+	if len(got) != len(want) {
+		return false
 	}
-	return hashHex(algo, ha1+":"+c.Nonce+":"+ha2)
+	for i := 0; i < len(got); i++ {
+		ch := got[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return subtle.ConstantTimeCompare(want, buf[:len(got)]) == 1
+}
+
+// expectedResponse is the response a client must send (lower-case hex).
+func expectedResponse(algo, ha1, method string, c Credentials) string {
+	var out [sha256.Size * 2]byte
+	return string(responseInto(algo, []byte(ha1), method, &c, &out))
+}
+
+// responseInto writes the digest response for credentials c, method and
+// ha1 into out (RFC 7616 3.4.1; without qop, RFC 2069) and returns it.
+func responseInto(algo string, ha1 []byte, method string, c *Credentials, out *[sha256.Size * 2]byte) []byte {
+	var buf [384]byte // grows onto the heap for a longer URI or nonce only
+	b := append(buf[:0], method...)
+	b = append(b, ':')
+	b = append(b, c.URI...)
+	var ha2Buf [sha256.Size * 2]byte
+	ha2 := hashHexInto(algo, b, &ha2Buf)
+	b = append(buf[:0], ha1...)
+	b = append(b, ':')
+	b = append(b, c.Nonce...)
+	if c.QOP == "auth" {
+		b = append(b, ':')
+		b = append(b, c.NC...)
+		b = append(b, ':')
+		b = append(b, c.CNonce...)
+		b = append(b, ":auth"...)
+	}
+	b = append(b, ':')
+	b = append(b, ha2...)
+	return hashHexInto(algo, b, out)
 }

@@ -1,7 +1,12 @@
 package sip
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -114,12 +119,122 @@ func FuzzParseCredentials(f *testing.F) {
 	f.Add(`Digest username="alice", realm="voxgate", nonce="n", uri="sip:voxgate", response="abc", qop=auth, nc=00000001, cnonce="x"`)
 	f.Add(`Digest username="a\"b",realm=r`)
 	f.Add(`Digest a=`)
+	f.Add(`Digest USERNAME="a", Realm=r, nonce="n",uri="u" , response = "x\\y", nonce="m", username="b"`)
+	f.Add(`Digest username="x\`)
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseCredentials(s)
 		if err == nil && (c.Username == "" || c.Nonce == "" || c.Response == "") {
 			t.Fatalf("accepted incomplete credentials %+v", c)
 		}
+		// The same as reading the parameters into a map (as it was done
+		// before the allocation-free reading).
+		want, wantErr := parseCredentialsMap(s)
+		if (err == nil) != (wantErr == nil) || c != want {
+			t.Fatalf("%q: %+v, %v; a map gives %+v, %v", s, c, err, want, wantErr)
+		}
 	})
+}
+
+// parseCredentialsMap is ParseCredentials through a map of the parameters.
+func parseCredentialsMap(v string) (Credentials, error) {
+	var c Credentials
+	scheme, rest, ok := strings.Cut(strings.TrimSpace(v), " ")
+	if !ok || !strings.EqualFold(scheme, "Digest") {
+		return c, ErrBadCredentials
+	}
+	params, err := parseAuthParams(rest)
+	if err != nil {
+		return c, err
+	}
+	for k, val := range params {
+		switch k {
+		case "username":
+			c.Username = val
+		case "realm":
+			c.Realm = val
+		case "nonce":
+			c.Nonce = val
+		case "uri":
+			c.URI = val
+		case "response":
+			c.Response = val
+		case "algorithm":
+			c.Algorithm = val
+		case "qop":
+			c.QOP = val
+		case "nc":
+			c.NC = val
+		case "cnonce":
+			c.CNonce = val
+		case "opaque":
+			c.Opaque = val
+		}
+	}
+	if c.Username == "" || c.Nonce == "" || c.Response == "" || c.URI == "" {
+		return c, ErrBadCredentials
+	}
+	if c.Algorithm == "" {
+		c.Algorithm = "MD5"
+	}
+	return c, nil
+}
+
+// The nonces' MAC is HMAC-SHA256 as crypto/hmac computes it.
+func TestNonceMAC(t *testing.T) {
+	n := newNonces(time.Minute)
+	for i := 0; i < 100; i++ {
+		var id nonceID
+		_, _ = rand.Read(id[:])
+		m := hmac.New(sha256.New, n.key)
+		m.Write(id[:])
+		want := m.Sum(nil)[:12]
+		if got := n.mac(&id); !bytes.Equal(got[:], want) {
+			t.Fatalf("%x: %x, want %x", id, got, want)
+		}
+	}
+}
+
+// A nonce of ours altered in any way, or of another length, is not ours.
+func TestNonceForged(t *testing.T) {
+	n := newNonces(time.Minute)
+	v := n.issue()
+	if len(v) != nonceLen {
+		t.Fatalf("nonce %q: %d characters, want %d", v, len(v), nonceLen)
+	}
+	for _, bad := range []string{"", v[:nonceLen-1], v + "A", v[:10] + "\n" + v[10:], strings.Repeat("A", nonceLen), v[:nonceLen-1] + "*"} {
+		if _, err := n.check(bad); !errors.Is(err, ErrBadNonce) {
+			t.Errorf("%q: %v, want %v", bad, err, ErrBadNonce)
+		}
+	}
+	for i := 0; i < nonceLen; i++ {
+		b := []byte(v)
+		b[i] ^= 0x01 // another base64 letter, or a character outside it
+		if _, err := n.check(string(b)); !errors.Is(err, ErrBadNonce) {
+			t.Errorf("%q (character %d changed): %v, want %v", b, i, err, ErrBadNonce)
+		}
+	}
+}
+
+// verify reaches the same answers with the response in upper-case hex, and
+// the algorithm named in lower case.
+func TestDigestVerifyCase(t *testing.T) {
+	d := &digestAuth{realm: "voxgate", nonces: newNonces(time.Minute), algos: []string{"MD5"}}
+	u := User{Name: "alice", Password: "pw"}
+	for _, algo := range []string{"md5", "sha-256"} {
+		ch := `Digest realm="voxgate", nonce="` + d.nonces.issue() + `", algorithm=` + strings.ToUpper(algo)
+		c, err := ParseCredentials(digestHeader(t, ch, "REGISTER", "sip:voxgate", "alice", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Algorithm, c.Response = algo, strings.ToUpper(c.Response)
+		if err := d.verify(c, "REGISTER", u); err != nil {
+			t.Errorf("%s: %v", algo, err)
+		}
+		c.Response = c.Response[:len(c.Response)-1]
+		if err := d.verify(c, "REGISTER", u); !errors.Is(err, ErrWrongPassword) {
+			t.Errorf("%s, a short response: %v, want %v", algo, err, ErrWrongPassword)
+		}
+	}
 }
 
 // Nonces issued in the same instant differ: two phones challenged at once
@@ -133,7 +248,7 @@ func TestNoncesUnique(t *testing.T) {
 			t.Fatalf("nonce %d repeats an earlier one", i)
 		}
 		seen[v] = true
-		if err := n.check(v); err != nil {
+		if _, err := n.check(v); err != nil {
 			t.Fatal(err)
 		}
 	}

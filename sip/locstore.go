@@ -24,8 +24,10 @@ type LocationStore interface {
 // WithLocationStore makes registrations survive a restart: bindings are
 // loaded from ls at Start and every change is written to it. Writes go
 // through a bounded queue served by one goroutine, in order, so a slow
-// disk never holds up a REGISTER; when the queue is full a write is dropped
-// (and logged): the phone's next refresh writes it again.
+// disk never holds up a REGISTER; a binding saved again while its last
+// save still waits replaces that save (the store gets the newest once);
+// when the queue is full a write is dropped (and logged): the phone's next
+// refresh writes it again.
 func WithLocationStore(ls LocationStore) Option {
 	return func(s *Server) error {
 		if ls == nil {
@@ -46,14 +48,23 @@ type bindingOp struct {
 	del bool
 }
 
+// bindingKey names a binding: its address-of-record and contact.
+type bindingKey struct{ aor, contact string }
+
 // locWriter writes binding changes to the store from one goroutine.
 type locWriter struct {
-	s       *Server
-	ops     chan bindingOp
-	done    chan struct{}
+	s    *Server
+	wake chan struct{} // a token: the queue has something, or the writer is closed
+	done chan struct{}
+
 	mu      sync.Mutex
+	ops     []bindingOp        // waiting for the store, in order
+	spare   []bindingOp        // the writer's last batch, for ops to reuse
+	saves   map[bindingKey]int // the index in ops of each binding's waiting save
 	closed  bool
 	dropped int
+	// superseded counts saves replaced by a newer one of the same binding.
+	superseded int
 }
 
 func (s *Server) startLocationStore(ctx context.Context) {
@@ -69,44 +80,94 @@ func (s *Server) startLocationStore(ctx context.Context) {
 		s.location.load(bs)
 		s.log.Info("sip: registrations loaded", "bindings", len(bs))
 	}
-	w := &locWriter{s: s, ops: make(chan bindingOp, locationQueue), done: make(chan struct{})}
+	w := newLocWriter(s)
 	s.locWriter = w
 	s.location.setPersist(w.queue)
 	go w.run()
 }
 
+func newLocWriter(s *Server) *locWriter {
+	return &locWriter{s: s, wake: make(chan struct{}, 1), done: make(chan struct{}), saves: map[bindingKey]int{}}
+}
+
+// run writes the queued ops, a batch at a time, until close.
 func (w *locWriter) run() {
 	defer close(w.done)
-	for op := range w.ops {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var err error
-		if op.del {
-			err = w.s.locStore.DeleteBinding(ctx, op.b.AOR, op.b.Contact)
-		} else {
-			err = w.s.locStore.SaveBinding(ctx, op.b)
+	for {
+		<-w.wake // a token, or closed: both mean look at the queue
+		w.mu.Lock()
+		batch, closed := w.ops, w.closed
+		w.ops, w.spare = w.spare[:0], nil
+		clear(w.saves)
+		w.mu.Unlock()
+		for _, op := range batch {
+			w.write(op)
 		}
-		cancel()
-		if err != nil {
-			w.s.log.Warn("sip: registration not stored", "user", op.b.AOR, "contact", op.b.Contact, "error", err)
+		clear(batch) // hold no strings
+		w.mu.Lock()
+		w.spare = batch[:0]
+		w.mu.Unlock()
+		if closed {
+			return
 		}
 	}
 }
 
+func (w *locWriter) write(op bindingOp) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var err error
+	if op.del {
+		err = w.s.locStore.DeleteBinding(ctx, op.b.AOR, op.b.Contact)
+	} else {
+		err = w.s.locStore.SaveBinding(ctx, op.b)
+	}
+	if err != nil {
+		w.s.log.Warn("sip: registration not stored", "user", op.b.AOR, "contact", op.b.Contact, "error", err)
+	}
+}
+
 // queue hands op to the writer without waiting (it is called with the
-// location's lock held).
+// location's lock held). A save of a binding whose last save still waits
+// replaces it there; a delete is queued after whatever waits, and a save
+// after it is queued after it.
 func (w *locWriter) queue(op bindingOp) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return
 	}
-	select {
-	case w.ops <- op:
+	key := bindingKey{op.b.AOR, op.b.Contact}
+	switch {
+	case op.del && op.b.Contact == "":
+		for k := range w.saves {
+			if k.aor == op.b.AOR {
+				delete(w.saves, k)
+			}
+		}
+	case op.del:
+		delete(w.saves, key)
 	default:
+		if i, ok := w.saves[key]; ok {
+			w.ops[i] = op
+			w.superseded++
+			return
+		}
+	}
+	if len(w.ops) >= locationQueue {
 		w.dropped++
 		if w.dropped%100 == 1 {
 			w.s.log.Warn("sip: the location store is too slow, registration writes dropped", "dropped", w.dropped)
 		}
+		return
+	}
+	w.ops = append(w.ops, op)
+	if !op.del {
+		w.saves[key] = len(w.ops) - 1
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default: // the writer has a token already
 	}
 }
 
@@ -118,7 +179,7 @@ func (w *locWriter) close() {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
-		close(w.ops)
+		close(w.wake) // the writer takes what is queued, then sees the end
 	}
 	w.mu.Unlock()
 	select {

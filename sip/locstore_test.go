@@ -178,3 +178,91 @@ func (c *rawClient) request(timeout time.Duration) *sip.Request {
 		}
 	}
 }
+
+// recordingLocations is memLocations that records its writes in order; the
+// first write waits for release (a slow disk).
+type recordingLocations struct {
+	*memLocations
+	entered chan struct{}
+	release chan struct{}
+
+	mu     sync.Mutex
+	writes []string
+}
+
+func (r *recordingLocations) record(w string) {
+	r.mu.Lock()
+	r.writes = append(r.writes, w)
+	r.mu.Unlock()
+	select {
+	case r.entered <- struct{}{}:
+	default:
+	}
+	<-r.release
+}
+
+func (r *recordingLocations) SaveBinding(ctx context.Context, b Binding) error {
+	r.record(fmt.Sprintf("save %s %s %d", b.AOR, b.Contact, b.CSeq))
+	return r.memLocations.SaveBinding(ctx, b)
+}
+
+func (r *recordingLocations) DeleteBinding(ctx context.Context, aor, contact string) error {
+	r.record(fmt.Sprintf("delete %s %q", aor, contact))
+	return r.memLocations.DeleteBinding(ctx, aor, contact)
+}
+
+func (r *recordingLocations) recorded() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.writes...)
+}
+
+// While the store is busy, a burst of refreshes of one binding leaves one
+// save waiting (the newest), not one per refresh; a delete keeps its place
+// in the order, and a save after it is not folded into one before it.
+func TestSupersede(t *testing.T) {
+	st := &recordingLocations{memLocations: newMemLocations(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	w := newLocWriter(&Server{log: quietLogger(), locStore: st})
+	go w.run()
+	exp := time.Now().Add(time.Hour)
+	save := func(aor, contact string, cseq int) {
+		w.queue(bindingOp{b: Binding{AOR: aor, Contact: contact, CSeq: uint32(cseq), Expires: exp}})
+	}
+	save("alice", "sip:a1", 1) // the writer takes it and waits on the store
+	select {
+	case <-st.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer did not write")
+	}
+	for cseq := 2; cseq <= 100; cseq++ { // refreshes while the store is slow
+		save("alice", "sip:a1", cseq)
+	}
+	save("alice", "sip:a2", 1)
+	save("bob", "sip:b1", 1)
+	save("bob", "sip:b1", 2)
+	w.queue(bindingOp{b: Binding{AOR: "alice", Contact: "sip:a2"}, del: true})
+	save("alice", "sip:a2", 2) // after its delete: not folded into the save before
+	w.queue(bindingOp{b: Binding{AOR: "alice"}, del: true})
+	save("alice", "sip:a1", 101)
+	save("alice", "sip:a1", 102)
+	close(st.release)
+	w.close()
+
+	want := []string{
+		"save alice sip:a1 1",
+		"save alice sip:a1 100",
+		"save alice sip:a2 1",
+		"save bob sip:b1 2",
+		`delete alice "sip:a2"`,
+		"save alice sip:a2 2",
+		`delete alice ""`,
+		"save alice sip:a1 102",
+	}
+	if got := st.recorded(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the store got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if w.superseded != 100 { // 98 of alice's a1, one of bob's, one a1 after the delete
+		t.Fatalf("%d saves superseded, want 100", w.superseded)
+	}
+	waitContacts(t, st.memLocations, "alice sip:a1", "bob sip:b1")
+}

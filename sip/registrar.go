@@ -1,7 +1,9 @@
 package sip
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,13 +91,20 @@ func newLocation() *location {
 	return &location{aor: map[string][]Binding{}, now: time.Now}
 }
 
-// Lookup returns the live bindings of user.
+// lookup returns the live bindings of user.
 func (l *location) lookup(user string) []Binding {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.liveLocked(user)
+	return l.lookupInto(user, nil)
 }
 
+// lookupInto appends the live bindings of user to out.
+func (l *location) lookupInto(user string, out []Binding) []Binding {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append(out, l.liveLocked(user)...)
+}
+
+// liveLocked drops user's expired bindings and returns the others (the
+// stored slice: not to be kept past the lock).
 func (l *location) liveLocked(user string) []Binding {
 	now := l.now()
 	bs := l.aor[user]
@@ -109,8 +118,9 @@ func (l *location) liveLocked(user string) []Binding {
 		delete(l.aor, user)
 		return nil
 	}
+	clear(bs[len(out):]) // no strings held past the end
 	l.aor[user] = out
-	return append([]Binding(nil), out...)
+	return out
 }
 
 // update applies one REGISTER's contact changes: expires 0 removes.
@@ -118,22 +128,28 @@ func (l *location) liveLocked(user string) []Binding {
 // (RFC 3261 section 10.3 step 7).
 // A change that would leave more than maxContacts bindings is refused as a
 // whole (ErrTooManyContacts) and stores nothing.
-func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int) ([]Binding, error) {
+// It appends user's bindings after the change to out.
+func (l *location) update(user string, changes []Binding, removeAll bool, maxContacts int, out []Binding) ([]Binding, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.liveLocked(user)
+	live := l.liveLocked(user)
 	if removeAll {
 		delete(l.aor, user)
-		if len(before) == 0 && l.persist != nil {
+		if len(live) == 0 && l.persist != nil {
 			// Not known here, maybe in a shared store (registered
 			// through another node): removed there too.
 			l.persist(bindingOp{b: Binding{AOR: user}, del: true})
 		}
-		l.written(user, before, nil)
-		return nil, nil
+		l.written(user, live, nil)
+		return out, nil
 	}
+	// The change is made on a copy (on the stack for a few contacts): the
+	// bindings before it are written through to the store by difference,
+	// and a refused change leaves them as they were.
+	var beforeBuf, afterBuf [4]Binding
+	before := append(beforeBuf[:0], live...)
+	bs := append(afterBuf[:0], live...)
 	var unknown []string // contacts removed that this server did not hold
-	bs := append([]Binding(nil), l.aor[user]...)
 	for _, c := range changes {
 		i := -1
 		for j := range bs {
@@ -159,7 +175,7 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 		}
 	}
 	if maxContacts > 0 && len(bs) > maxContacts {
-		return nil, ErrTooManyContacts
+		return out, ErrTooManyContacts
 	}
 	l.written(user, before, bs)
 	if l.persist != nil {
@@ -169,10 +185,14 @@ func (l *location) update(user string, changes []Binding, removeAll bool, maxCon
 	}
 	if len(bs) == 0 {
 		delete(l.aor, user)
-		return nil, nil
+		return out, nil
 	}
-	l.aor[user] = bs
-	return append([]Binding(nil), bs...), nil
+	stored := append(live[:0], bs...) // into the stored array when it holds them
+	if len(stored) < len(live) {
+		clear(live[len(stored):]) // no strings held past the end
+	}
+	l.aor[user] = stored
+	return append(out, bs...), nil
 }
 
 // count returns the number of live bindings (for stats and tests).
@@ -204,7 +224,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	defaultExp := s.cfg.DefaultExpires
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := headerNamed(req, "Expires"); h != nil {
 		v, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 		if err != nil || v < 0 {
 			s.respond(tx, req, 400, "Bad Request (malformed Expires)")
@@ -212,10 +232,20 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		defaultExp = v
 	}
-	var changes []Binding
+	var changeBuf [4]Binding // a phone registers one contact, rarely more
+	changes := changeBuf[:0]
 	removeAll := false
 	now := time.Now()
-	for _, h := range req.GetHeaders("Contact") {
+	contacts := countHeaders(req, "Contact")
+	var source, transport, callID, userAgent string
+	if contacts > 0 {
+		source, transport, callID = req.Source(), req.Transport(), req.CallID().Value()
+		userAgent = headerValueOf(req, "User-Agent")
+	}
+	for _, h := range req.Headers() {
+		if !asciiEqualFold(h.Name(), "Contact") {
+			continue
+		}
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
 			s.respond(tx, req, 400, "Bad Request (malformed Contact)")
@@ -231,7 +261,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			exp = n
 		}
 		if c.Address.Wildcard {
-			if exp != 0 || len(req.GetHeaders("Contact")) > 1 {
+			if exp != 0 || contacts > 1 {
 				s.respond(tx, req, 400, "Bad Request (Contact: * needs Expires: 0 and no other contact)")
 				return
 			}
@@ -246,17 +276,18 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		exp = min(exp, s.cfg.MaxExpires)
 		changes = append(changes, Binding{
-			AOR: user, Contact: c.Address.String(), Source: req.Source(), Transport: req.Transport(),
-			CallID: req.CallID().Value(), CSeq: req.CSeq().SeqNo, Expires: now.Add(time.Duration(exp) * time.Second),
-			UserAgent: headerValue(req, "User-Agent"),
+			AOR: user, Contact: uriString(&c.Address), Source: source, Transport: transport,
+			CallID: callID, CSeq: req.CSeq().SeqNo, Expires: now.Add(time.Duration(exp) * time.Second),
+			UserAgent: userAgent,
 		})
 	}
-	var bs []Binding
+	var bsBuf [4]Binding
+	bs := bsBuf[:0]
 	if len(changes) == 0 && !removeAll {
-		bs = s.location.lookup(user) // a query (RFC 3261 10.2.3)
+		bs = s.location.lookupInto(user, bs) // a query (RFC 3261 10.2.3)
 	} else {
 		var err error
-		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts); err != nil {
+		if bs, err = s.location.update(user, changes, removeAll, s.cfg.MaxContacts, bs); err != nil {
 			s.log.Warn("registration refused: too many contacts", "user", user, "source", logSource(req), "max_contacts", s.cfg.MaxContacts)
 			s.respond(tx, req, 403, fmt.Sprintf("Forbidden (too many contacts: at most %d)", s.cfg.MaxContacts))
 			return
@@ -264,19 +295,13 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range bs {
-		left := int(time.Until(b.Expires).Round(time.Second).Seconds())
-		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, max(left, 0))))
+		left := int(b.Expires.Sub(now).Round(time.Second).Seconds())
+		res.AppendHeader(sip.NewHeader("Contact", contactValue(b.Contact, max(left, 0))))
 	}
-	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	res.AppendHeader(s.dates.at(now))
 	s.send(tx, res)
-	s.log.Info("registered", "user", user, "source", logSource(req), "bindings", len(bs))
-}
-
-func headerValue(req *sip.Request, name string) string {
-	if h := req.GetHeader(name); h != nil {
-		return h.Value()
-	}
-	return ""
+	s.log.LogAttrs(context.Background(), slog.LevelInfo, "registered",
+		slog.String("user", user), slog.String("source", logSource(req)), slog.Int("bindings", len(bs)))
 }
 
 // all returns every live binding.

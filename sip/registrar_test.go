@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/emiago/sipgo/siptest"
 )
 
 // register sends a REGISTER answering the challenge; it returns the final response.
@@ -181,4 +184,64 @@ func TestManyViasAnsweredOverUDP(t *testing.T) {
 	if res := c.final(3 * time.Second); res.StatusCode != 200 || len(res.GetHeaders("Via")) != 41 {
 		t.Fatalf("%d with %d Vias", res.StatusCode, len(res.GetHeaders("Via")))
 	}
+}
+
+// The registrar's own allocations per REGISTER stay at five over what
+// sipgo spends on its 200 (building it from the request, sending it
+// through the transaction): the contact's URI string (two, one of them
+// sipgo's port formatting), the 200's Contact header and its value, the
+// log line's source. Parsing and the transaction are made outside the count.
+func TestRegisterAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts mean nothing under the race detector (make test runs this test again without it)")
+	}
+	s, _ := testServer(t, nil)
+	const runs = 200
+	n := 0 // REGISTERs made: each answers a challenge of its own
+	prepare := func() ([]*sip.Request, []*siptest.ServerTxRecorder) {
+		parser := sip.NewParser()
+		reqs := make([]*sip.Request, runs+1) // AllocsPerRun runs once more to warm up
+		txs := make([]*siptest.ServerTxRecorder, runs+1)
+		for i := range reqs {
+			n++
+			msg, err := parser.ParseSIP(benchRegister(t, s, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs[i] = msg.(*sip.Request)
+			reqs[i].SetTransport("UDP") // as sipgo's UDP transport does
+			reqs[i].SetSource("127.0.0.1:5099")
+			txs[i] = siptest.NewServerTxRecorder(reqs[i])
+		}
+		return reqs, txs
+	}
+	done := func(txs []*siptest.ServerTxRecorder) {
+		for _, tx := range txs {
+			if res := tx.Result(); len(res) != 1 || res[0].StatusCode != 200 {
+				t.Fatalf("got %v", res)
+			}
+			tx.Terminate()
+		}
+	}
+
+	reqs, txs := prepare()
+	i := 0
+	handled := testing.AllocsPerRun(runs, func() {
+		s.dispatch(reqs[i], txs[i])
+		i++
+	})
+	done(txs)
+	reqs, txs = prepare()
+	i = 0
+	bare := testing.AllocsPerRun(runs, func() {
+		if err := txs[i].Respond(sip.NewResponseFromRequest(reqs[i], 200, "OK", nil)); err != nil {
+			t.Fatal(err)
+		}
+		i++
+	})
+	done(txs)
+	if own := handled - bare; own > 5 {
+		t.Errorf("a REGISTER made %.0f allocations, %.0f over sipgo's 200 (%.0f): want at most 5", handled, own, bare)
+	}
+	t.Logf("a REGISTER made %.0f allocations, sipgo's 200 alone %.0f", handled, bare)
 }

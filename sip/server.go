@@ -123,6 +123,10 @@ type Server struct {
 	trunks   []*trunk
 	qual     qualifier // OPTIONS keepalive state (qualify.go)
 	handlers map[sip.RequestMethod]sipgo.RequestHandler
+	// routes are the handlers counted, as sipgo's server calls them;
+	// noRoute is for the other methods.
+	routes  map[sip.RequestMethod]sipgo.RequestHandler
+	noRoute sipgo.RequestHandler
 
 	// cascadeFrom trusts CascadeHeader from a source address (cascade.go).
 	cascadeFrom func(ip string) bool
@@ -141,8 +145,12 @@ type Server struct {
 	calls   map[string]*Call // by dialog ID
 	addrs   []net.Addr
 	streams []*streamListener // TCP and TLS listeners, for their connection counts
-	// inflight counts server transactions alive (see admit).
+	// inflight counts server transactions alive (see admit); txEnded
+	// counts one out.
 	inflight atomic.Int64
+	txEnded  func(string, error)
+	// dates is the Date header of the registrar's 200s.
+	dates dateHeaders
 
 	// referrer carries out transfers (refer.go; nil: REFER gets 403).
 	referrer Referrer
@@ -188,6 +196,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		s.guard = guard.New(cfg.Guard, s.log)
 	}
 	s.retries = newRetries(cfg.Guard.Window)
+	s.txEnded = func(string, error) { s.inflight.Add(-1) }
 	s.ports = newPortPool(cfg.rtpMin, cfg.rtpMax)
 	host, _, _ := net.SplitHostPort(cfg.Listen[0].Addr)
 	ip, err := netip.ParseAddr(host)
@@ -243,10 +252,13 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 		sip.UPDATE:  s.guarded(s.handleUpdate),
 		sip.REFER:   s.guarded(s.handleRefer), // refer.go
 	}
+	s.routes = make(map[sip.RequestMethod]sipgo.RequestHandler, len(s.handlers))
 	for m, h := range s.handlers {
-		s.srv.OnRequest(m, s.counted(h))
+		s.routes[m] = s.counted(h)
+		s.srv.OnRequest(m, s.routes[m])
 	}
-	s.srv.OnNoRoute(s.counted(s.handleUnknown))
+	s.noRoute = s.counted(s.handleUnknown)
+	s.srv.OnNoRoute(s.noRoute)
 	return s, nil
 }
 
@@ -278,7 +290,7 @@ func (s *Server) admit(tx sip.ServerTransaction) bool {
 		}
 		return false
 	}
-	if !tx.OnTerminate(func(string, error) { s.inflight.Add(-1) }) {
+	if !tx.OnTerminate(s.txEnded) {
 		s.inflight.Add(-1) // over already
 	}
 	return true
@@ -286,11 +298,11 @@ func (s *Server) admit(tx sip.ServerTransaction) bool {
 
 // dispatch hands a request to its handler as sipgo's server would.
 func (s *Server) dispatch(req *sip.Request, tx sip.ServerTransaction) {
-	if h := s.handlers[req.Method]; h != nil {
-		s.counted(h)(req, tx)
+	if h := s.routes[req.Method]; h != nil {
+		h(req, tx)
 		return
 	}
-	s.counted(s.handleUnknown)(req, tx)
+	s.noRoute(req, tx)
 }
 
 // Start opens the listeners and starts trunk registrations. It returns once
@@ -484,7 +496,7 @@ func (s *Server) Close() error {
 // logSource is where a request came from, as logs write addresses:
 // "transport:ip:port" (udp:192.0.2.1:5060).
 func logSource(req *sip.Request) string {
-	return strings.ToLower(req.Transport()) + ":" + req.Source()
+	return transportName(req.Transport()) + ":" + req.Source()
 }
 
 // respond answers req with a status and reason phrase.
@@ -497,8 +509,8 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 }
 
 func (s *Server) send(tx sip.ServerTransaction, res *sip.Response) {
-	if res.GetHeader("Server") == nil {
-		res.AppendHeader(sip.NewHeader("Server", "voxgate"))
+	if headerNamed(res, "Server") == nil {
+		res.AppendHeader(serverHeader)
 	}
 	s.counters.response(res.StatusCode)
 	if err := tx.Respond(res); err != nil {
@@ -526,8 +538,11 @@ func (s *Server) guarded(h sipgo.RequestHandler) sipgo.RequestHandler {
 // not support (RFC 3261 section 8.2.2.3), comma-separated.
 func unsupportedRequire(req *sip.Request) string {
 	var out []string
-	for _, name := range []string{"Require", "Proxy-Require"} {
-		for _, h := range req.GetHeaders(name) {
+	for _, name := range [...]string{"Require", "Proxy-Require"} {
+		for _, h := range req.Headers() {
+			if !asciiEqualFold(h.Name(), name) {
+				continue
+			}
 			for _, tag := range strings.Split(h.Value(), ",") {
 				tag = strings.TrimSpace(tag)
 				if tag != "" && !supportedExtensions[strings.ToLower(tag)] {
@@ -590,17 +605,18 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 		}
 	}
 	ip := sourceIP(req)
-	h := req.GetHeader(hdr)
+	h := headerNamed(req, hdr)
 	if h == nil {
 		challenge(false, "")
 		return "", false
 	}
-	creds, err := ParseCredentials(h.Value())
-	if err != nil {
+	var creds Credentials // its values are parts of the header's
+	if err := parseCredentials(h.Value(), &creds); err != nil {
 		s.respond(tx, req, 400, "Bad Request (malformed "+hdr+" header)")
 		return "", false
 	}
 	u, ok := lookup(creds.Username)
+	var err error
 	if ok {
 		err = s.auth.verify(creds, string(req.Method), u)
 	} else {
@@ -615,7 +631,8 @@ func (s *Server) authenticateWith(req *sip.Request, tx sip.ServerTransaction, hd
 		return "", false
 	}
 	s.counters.authFailures.Add(1)
-	if wait := s.guard.Failed(ip, creds.Username, "sip"); wait > 0 {
+	// The guard keeps the name for its window: not the whole header with it.
+	if wait := s.guard.Failed(ip, strings.Clone(creds.Username), "sip"); wait > 0 {
 		select { // tarpit: a guesser gets one try per delay
 		case <-time.After(wait):
 		case <-s.ctx.Done():

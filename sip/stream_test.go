@@ -41,7 +41,7 @@ func (c *tcpClient) send(msg string) {
 	msg = strings.ReplaceAll(msg, "\r\n", "\n")
 	msg = strings.ReplaceAll(msg, "\n", "\r\n")
 	msg = strings.ReplaceAll(msg, "SIP/2.0/UDP", "SIP/2.0/TCP")
-	msg = strings.ReplaceAll(msg, "PORT", fmt.Sprint(c.conn.LocalAddr().(*net.TCPAddr).Port))
+	msg = fillPort(msg, c.conn.LocalAddr().(*net.TCPAddr).Port)
 	if _, err := io.WriteString(c.conn, msg); err != nil {
 		c.t.Fatal(err)
 	}

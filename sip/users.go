@@ -20,26 +20,40 @@ type User struct {
 	SRTP SRTPPolicy
 }
 
-// ha1 returns the digest HA1 for algo ("MD5" or "SHA-256") and whether the
-// user's stored secret allows that algorithm.
-func (u *User) ha1(algo, realm string) (string, bool) {
+// ha1Into writes the digest HA1 for algo ("MD5" or "SHA-256") into buf
+// and returns it, and whether the user's stored secret allows that
+// algorithm.
+func (u *User) ha1Into(algo, realm string, buf *[sha256.Size * 2]byte) ([]byte, bool) {
 	if u.Password != "" {
-		return hashHex(algo, u.Name+":"+realm+":"+u.Password), true
+		var in [192]byte // grows onto the heap for long names only
+		b := append(in[:0], u.Name...)
+		b = append(b, ':')
+		b = append(b, realm...)
+		b = append(b, ':')
+		b = append(b, u.Password...)
+		return hashHexInto(algo, b, buf), true
 	}
 	switch {
 	case algo == "MD5" && len(u.HA1) == 32, algo == "SHA-256" && len(u.HA1) == 64:
-		return u.HA1, true
+		return buf[:copy(buf[:], u.HA1)], true
 	}
-	return "", false
+	return nil, false
 }
 
 func hashHex(algo, s string) string {
+	var out [sha256.Size * 2]byte
+	return string(hashHexInto(algo, []byte(s), &out))
+}
+
+// hashHexInto writes the lower-case hex of algo's hash of b into out and
+// returns it (32 characters for MD5, 64 for SHA-256).
+func hashHexInto(algo string, b []byte, out *[sha256.Size * 2]byte) []byte {
 	if algo == "SHA-256" {
-		h := sha256.Sum256([]byte(s))
-		return hex.EncodeToString(h[:])
+		h := sha256.Sum256(b)
+		return out[:hex.Encode(out[:], h[:])]
 	}
-	h := md5.Sum([]byte(s))
-	return hex.EncodeToString(h[:])
+	h := md5.Sum(b)
+	return out[:hex.Encode(out[:], h[:])]
 }
 
 // Users is a replaceable set of accounts, safe for concurrent use; Set swaps
