@@ -71,7 +71,7 @@ webhooks:
 		t.Fatalf("the call to node A's echo was not established:\n%s", phone.Output())
 	}
 	phone.Command("hangup", "")
-	phone.WaitFor("terminated", 5*time.Second)
+	phone.WaitEnded(5*time.Second)
 	phone.Stop()
 	boxA := shared.Outbox("node-a")
 	var waiting []string

@@ -143,8 +143,8 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if !waitUntil(5*time.Second, func() bool { _, ok := page.last("kicked", secondLeg); return ok }) {
 		t.Fatalf("the page was not told that it removed guest1; messages %v", page.types())
 	}
-	if !second.WaitFor("terminated", 5*time.Second) {
-		t.Errorf("guest1's call did not end when the page on node B removed it")
+	if !second.WaitEnded(5*time.Second) {
+		t.Errorf("guest1's call did not end when the page on node B removed it:\n%s", second.Output())
 	}
 	if n := len(viewRoom(t, a, room).Legs); n != 2 {
 		t.Errorf("room %s on node A has %d legs after the kick, want 2", room, n)
@@ -157,7 +157,7 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	}
 	second.Stop()
 	first.Command("hangup", "")
-	first.WaitFor("terminated", 5*time.Second)
+	first.WaitEnded(5*time.Second)
 	first.Stop()
 }
 

@@ -56,8 +56,8 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	caller.Command("hangup", "")
 	desk.Command("hangup", "")
-	caller.WaitFor("terminated", 5*time.Second)
-	desk.WaitFor("terminated", 5*time.Second)
+	caller.WaitEnded(5*time.Second)
+	desk.WaitEnded(5*time.Second)
 	caller.Stop()
 	desk.Stop()
 	if !strings.Contains(g.log.String(), "origin=trunk:carrier") {
@@ -75,7 +75,7 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		wrong.Command("sndcode", "1111#")
 	}
-	if !wrong.WaitFor("terminated", 10*time.Second) && !wrong.WaitFor("closed", time.Second) {
+	if !wrong.WaitEnded(10*time.Second) && !wrong.WaitFor("closed", time.Second) {
 		t.Fatalf("three wrong PINs did not hang up:\n%s", wrong.Output())
 	}
 	if n := strings.Count(g.log.String(), "wrong PIN"); n != 3 {

@@ -80,7 +80,7 @@ func TestSIGTERMReadyz(t *testing.T) {
 	if code, body := httpGet(base + "/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz while draining: %d %q", code, body)
 	}
-	if b.WaitFor("terminated", 0) {
+	if b.WaitEnded(0) {
 		t.Fatal("SIGTERM ended the call at once")
 	}
 	if code, _ := httpGet(base + "/readyz"); code != 503 {
@@ -94,7 +94,7 @@ func TestSIGTERMReadyz(t *testing.T) {
 	if !strings.Contains(p.output(), `"msg":"SIGTERM: letting calls finish","calls":1,"timeout_ms":4000}`) {
 		t.Error("the SIGTERM line does not give the drain timeout in milliseconds")
 	}
-	if !b.WaitFor("terminated", 3*time.Second) {
+	if !b.WaitEnded(3*time.Second) {
 		t.Fatalf("the call was not hung up after the drain:\n%s", b.Output())
 	}
 }

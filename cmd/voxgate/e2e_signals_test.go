@@ -166,7 +166,7 @@ func TestSIGTERMDrainsCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if b.WaitFor("terminated", 0) {
+	if b.WaitEnded(0) {
 		t.Fatal("SIGTERM ended the call at once")
 	}
 	// A new call during the drain is refused with 503.
@@ -199,7 +199,7 @@ func TestSIGTERMDrainsCalls(t *testing.T) {
 	if el := time.Since(t0); el < 2500*time.Millisecond {
 		t.Fatalf("voxgate exited after %v, before the 3 s drain", el)
 	}
-	if !b.WaitFor("terminated", 3*time.Second) {
+	if !b.WaitEnded(3*time.Second) {
 		t.Fatalf("the call was not hung up after the drain:\n%s", b.Output())
 	}
 }

@@ -37,18 +37,8 @@ func heardAfter(t *testing.T, p *peertest.Baresip, freq float64, since time.Time
 	return audio.ToneSeconds(w.Samples[skip:], w.Rate, freq, 0.2)
 }
 
-// hungUp waits up to 10 s until phone p's call has ended: baresip says
-// "terminated" when it hung up itself, "session closed" on the far end's BYE.
-func hungUp(p *peertest.Baresip) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if out := p.Output(); strings.Contains(out, "terminated") || strings.Contains(out, "session closed") {
-			return true
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return false
-}
+// hungUp waits up to 10 s until phone p's call has ended.
+func hungUp(p *peertest.Baresip) bool { return p.WaitEnded(10 * time.Second) }
 
 // transferPlan is the dialplan of the transfer tests: 666 is refused,
 // 8<digits> are rooms, names ring users.

@@ -233,6 +233,21 @@ func (b *Baresip) WaitFor(s string, timeout time.Duration) bool {
 	return false
 }
 
+// WaitEnded waits until baresip's call has ended. baresip says "session
+// closed" when the far end ended it (BYE, or a failure), and "Call with ...
+// terminated" when a call that lasted at least a second ended; a call
+// under a second that the far end ends prints only the first.
+func (b *Baresip) WaitEnded(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if out := b.Output(); strings.Contains(out, "terminated") || strings.Contains(out, "session closed") {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
 // Command sends a command over ctrl_tcp (netstring-framed JSON).
 func (b *Baresip) Command(cmd, params string) {
 	b.t.Helper()
