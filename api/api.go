@@ -20,12 +20,20 @@ var (
 
 // RoomInfo is a room as the API shows it.
 type RoomInfo struct {
-	Name      string    `json:"name"`
-	Rate      int       `json:"rate"`
-	Locked    bool      `json:"locked"`
-	Max       int       `json:"max"`
-	Recording string    `json:"recording,omitempty"`
-	Legs      []LegInfo `json:"legs"`
+	Name      string `json:"name"`
+	Rate      int    `json:"rate"`
+	Locked    bool   `json:"locked"`
+	Max       int    `json:"max"`
+	Recording string `json:"recording,omitempty"`
+	// Participants is how many legs the room has (len(Legs) for a room
+	// here; the host's count for a remote one).
+	Participants int       `json:"participants"`
+	Legs         []LegInfo `json:"legs"`
+	// Node is the id of the node hosting the room (cluster.node_id; "" for
+	// one node alone); Remote: another node hosts it, and Legs is empty
+	// (its host lists them).
+	Node   string `json:"node,omitempty"`
+	Remote bool   `json:"remote"`
 }
 
 // LegInfo is one participant of a room.

@@ -25,6 +25,7 @@ import (
 //	loc:<aor>      hash: contact -> binding JSON; the key expires with the last binding
 //	room:<name>    the SIP address of the node hosting the room; expires unless renewed
 //	node:<id>      the node's SIP address; expires unless renewed (liveness)
+//	pages:<user>, rooms:<node>: see redis_cluster.go
 type Redis struct {
 	c      *redis.Client
 	prefix string

@@ -33,6 +33,7 @@ func (s *Switchboard) roomInfo(room *bridge.Room) api.RoomInfo {
 	for i := range info.Legs {
 		info.Legs[i].Moderator, info.Legs[i].Waiting = s.moderation(st.Name, info.Legs[i].ID)
 	}
+	info.Participants = len(info.Legs)
 	return info
 }
 
@@ -82,12 +83,15 @@ func (s *Switchboard) Room(name string) (api.RoomInfo, error) {
 // ChangeRoom locks or unlocks a room, sets its maximum, starts or stops its
 // recording.
 func (s *Switchboard) ChangeRoom(name string, ch api.RoomChange) (api.RoomInfo, error) {
-	room, err := s.lookup(name)
-	if err != nil {
-		return api.RoomInfo{}, err
-	}
 	if ch.Max != nil && *ch.Max < 0 {
 		return api.RoomInfo{}, fmt.Errorf("max: %d is negative (0 means no limit)", *ch.Max)
+	}
+	room, err := s.lookup(name)
+	if err != nil {
+		if info, ok, rerr := s.remoteRoomCommand(name, RoomCommand{Room: &ch}); ok { // hosted elsewhere (remoteview.go)
+			return info, rerr
+		}
+		return api.RoomInfo{}, err
 	}
 	if ch.Locked != nil {
 		room.Lock(*ch.Locked)
@@ -176,7 +180,9 @@ func (s *Switchboard) Kick(roomName, id string) error {
 	s.mu.Unlock()
 	if c != nil {
 		s.setCause(c.leg, "api", 0, "kicked")
-		s.goOwned(func() { hangup(c.leg) })
+		// The page is told why by its call's end too: its room's
+		// "kicked" event may come after its call is over.
+		s.goOwned(func() { hangupBecause(c.leg, KickedReason) })
 	}
 	return nil
 }

@@ -86,6 +86,11 @@ func (l *fakeLeg) Reject(status int, _ string) {
 
 func (l *fakeLeg) Hangup(context.Context) { l.end("hangup") }
 
+// reasonedLeg is a fake leg told why voxgate hangs it up (as a page is).
+type reasonedLeg struct{ *fakeLeg }
+
+func (l reasonedLeg) HangupBecause(_ context.Context, reason string) { l.end(reason) }
+
 // hangUp is the far end hanging up.
 func (l *fakeLeg) hangUp() { l.end("far end") }
 

@@ -33,6 +33,16 @@ type Leg interface {
 	SendDTMF(digits string) error
 }
 
+// ReasonedHangup is a leg that can tell its caller why voxgate ended its
+// call (a page shows it); the others are hung up plainly.
+type ReasonedHangup interface {
+	HangupBecause(ctx context.Context, reason string)
+}
+
+// KickedReason is the reason a leg removed from its room by a moderator
+// or the API is given (ReasonedHangup).
+const KickedReason = "removed by a moderator"
+
 // RoomWatcher is a leg that shows its room (a browser page): who is in it
 // and who joins, leaves, talks or is muted. Legs that cannot show it (a desk
 // phone) simply do not implement it.

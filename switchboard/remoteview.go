@@ -39,12 +39,37 @@ type RoomViewEvent struct {
 }
 
 // RoomCommand is a moderator's action sent to the host: change a leg
-// (mute, deafen) or kick it. The host does it only when the cascade leg
-// it comes through is a moderator of the room.
+// (mute, deafen), kick it or admit it (one held for a moderator), or
+// change the room (lock, maximum, recording). The host does it only when
+// the cascade leg it comes through is a moderator of the room, as a
+// moderator's page there would.
 type RoomCommand struct {
-	Leg    string        `json:"leg"`
+	Leg    string        `json:"leg,omitempty"`
 	Change api.LegChange `json:"change"`
 	Kick   bool          `json:"kick,omitempty"`
+	Admit  bool          `json:"admit,omitempty"`
+	// Room changes the room itself; Leg is then unused.
+	Room *api.RoomChange `json:"room,omitempty"`
+}
+
+// do carries cmd out in room (here) for the cascade leg self, a moderator
+// of it (or ErrNotModerator).
+func (s *Switchboard) do(room, self string, cmd RoomCommand) error {
+	if moderator, _ := s.moderation(room, self); !moderator {
+		return ErrNotModerator
+	}
+	switch {
+	case cmd.Room != nil:
+		_, err := s.ChangeRoom(room, *cmd.Room)
+		return err
+	case cmd.Admit:
+		_, err := s.Admit(room, cmd.Leg)
+		return err
+	case cmd.Kick:
+		return s.Kick(room, cmd.Leg)
+	}
+	_, err := s.ChangeLeg(room, cmd.Leg, cmd.Change)
+	return err
 }
 
 // Errors of remote rooms.
@@ -107,6 +132,7 @@ func (v *remoteView) info() api.RoomInfo {
 	for _, p := range v.people {
 		r.Legs = append(r.Legs, api.LegInfo{ID: p.Leg, Name: p.Name, Muted: p.Muted, Moderator: p.Moderator})
 	}
+	r.Participants, r.Remote = len(r.Legs), true
 	return r
 }
 
@@ -156,16 +182,7 @@ func (s *Switchboard) serveView(ctx context.Context, c Leg, room, token string) 
 	if !ok || token == "" {
 		return nil
 	}
-	return rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) error {
-		if moderator, _ := s.moderation(room, c.ID()); !moderator {
-			return ErrNotModerator
-		}
-		if cmd.Kick {
-			return s.Kick(room, cmd.Leg)
-		}
-		_, err := s.ChangeLeg(room, cmd.Leg, cmd.Change)
-		return err
-	})
+	return rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) error { return s.do(room, c.ID(), cmd) })
 }
 
 // RemoteRooms lists the rooms hosted on other nodes that pages here are
@@ -187,15 +204,7 @@ func (s *Switchboard) RemoteRooms() []api.RoomInfo {
 // remoteCommand sends cmd to the host of a room that is not here, through
 // the view of a page here that moderates it; ok is false when there is none.
 func (s *Switchboard) remoteCommand(room string, cmd RoomCommand) (ok bool, err error) {
-	s.mu.Lock()
-	var v *remoteView
-	for _, x := range s.views {
-		if x.room == room && x.moderator() {
-			v = x
-			break
-		}
-	}
-	s.mu.Unlock()
+	v := s.moderatorView(room)
 	if v == nil {
 		return false, nil
 	}
@@ -205,6 +214,30 @@ func (s *Switchboard) remoteCommand(room string, cmd RoomCommand) (ok bool, err 
 	}
 	v.mu.Unlock()
 	return true, v.send(cmd)
+}
+
+// remoteRoomCommand is remoteCommand for a change of the room itself; info
+// is the room as the view knows it (the host does the change on its own
+// time: the answer does not wait for it).
+func (s *Switchboard) remoteRoomCommand(room string, cmd RoomCommand) (info api.RoomInfo, ok bool, err error) {
+	v := s.moderatorView(room)
+	if v == nil {
+		return api.RoomInfo{}, false, nil
+	}
+	return v.info(), true, v.send(cmd)
+}
+
+// moderatorView is the view of a page here that moderates room (hosted
+// elsewhere), or nil.
+func (s *Switchboard) moderatorView(room string) *remoteView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.views {
+		if x.room == room && x.moderator() {
+			return x
+		}
+	}
+	return nil
 }
 
 // moderator is whether the page moderates the room (as its host says).

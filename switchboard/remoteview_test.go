@@ -114,6 +114,44 @@ func TestHostServesRoomView(t *testing.T) {
 	if !legOf(t, sb, "bridge", "p1").Muted {
 		t.Fatal("the moderator's view did not mute the phone")
 	}
+	// The room itself: the plain view may not lock it or set its maximum,
+	// the moderator's may.
+	on, five, off := true, 5, false
+	if err := h.command("view_plain", RoomCommand{Room: &api.RoomChange{Locked: &on}}); !errors.Is(err, ErrNotModerator) {
+		t.Fatalf("a plain participant's lock: %v, want ErrNotModerator", err)
+	}
+	if r, _ := sb.Room("bridge"); r.Locked {
+		t.Fatal("a plain participant's view locked the room")
+	}
+	if err := h.command("view_mod", RoomCommand{Room: &api.RoomChange{Locked: &on, Max: &five}}); err != nil {
+		t.Fatalf("the moderator's lock: %v", err)
+	}
+	if r, _ := sb.Room("bridge"); !r.Locked || r.Max != 5 {
+		t.Fatalf("after the moderator's lock and max 5 the room is %+v", r)
+	}
+	if err := h.command("view_mod", RoomCommand{Room: &api.RoomChange{Locked: &off}}); err != nil {
+		t.Fatalf("the moderator's unlock: %v", err)
+	}
+	if r, _ := sb.Room("bridge"); r.Locked {
+		t.Fatal("the moderator's view did not unlock the room")
+	}
+	// A caller keying the room's PIN (7000 opens "bridge") is let in by the
+	// moderator's view, not the plain one's.
+	held := newFakeLeg("h1", "dave", "7000")
+	hdone := call(sb, held, "user")
+	eventually(t, "dave at the PIN", func() bool { return len(sb.PINCallers()) == 1 })
+	if err := h.command("view_plain", RoomCommand{Leg: "h1", Admit: true}); !errors.Is(err, ErrNotModerator) {
+		t.Fatalf("a plain participant's admit: %v, want ErrNotModerator", err)
+	}
+	if len(sb.PINCallers()) != 1 {
+		t.Fatal("a plain participant's view let the PIN caller in")
+	}
+	if err := h.command("view_mod", RoomCommand{Leg: "h1", Admit: true}); err != nil {
+		t.Fatalf("the moderator's admit: %v", err)
+	}
+	eventually(t, "dave let into the room", func() bool { return inRoom(sb, "bridge", "h1") })
+	held.hangUp()
+	waitEnded(t, hdone)
 	if err := h.command("view_mod", RoomCommand{Leg: "p1", Kick: true}); err != nil {
 		t.Fatalf("the moderator's kick: %v", err)
 	}
@@ -153,6 +191,16 @@ func TestRemoteViewMapsOwnLeg(t *testing.T) {
 	}
 	if _, err := sb.ChangeLeg("bridge", "p2", muteChange(false)); err != nil || len(sent) != 2 || sent[1].Leg != "p2" {
 		t.Fatalf("ChangeLeg on the remote room: %v, sent %+v", err, sent)
+	}
+	on := true
+	if r, err := sb.ChangeRoom("bridge", api.RoomChange{Locked: &on}); err != nil || !r.Remote || len(sent) != 3 || sent[2].Room == nil || !*sent[2].Room.Locked {
+		t.Fatalf("ChangeRoom on the remote room: %+v %v, sent %+v", r, err, sent)
+	}
+	if _, err := sb.Admit("bridge", "p2"); err != nil || len(sent) != 4 || !sent[3].Admit || sent[3].Leg != "p2" {
+		t.Fatalf("Admit on the remote room: %v, sent %+v", err, sent)
+	}
+	if _, err := sb.ChangeRoom("other", api.RoomChange{Locked: &on}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("ChangeRoom on a room nobody here views: %v, want not found", err)
 	}
 	if ok, _ := sb.remoteCommand("other", RoomCommand{Leg: "p2"}); ok {
 		t.Fatal("a command for a room nobody here views was sent")

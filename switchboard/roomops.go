@@ -90,6 +90,9 @@ func (s *Switchboard) Admit(roomName, id string) (api.LegInfo, error) {
 	}
 	room, err := s.lookup(roomName)
 	if err != nil {
+		if ok, rerr := s.remoteCommand(roomName, RoomCommand{Leg: id, Admit: true}); ok { // hosted elsewhere (remoteview.go)
+			return api.LegInfo{ID: id}, rerr
+		}
 		return api.LegInfo{}, err
 	}
 	s.mu.Lock()

@@ -410,3 +410,15 @@ func hangup(c Leg) {
 	defer cancel()
 	c.Hangup(ctx)
 }
+
+// hangupBecause hangs c up telling it why, if it can be told.
+func hangupBecause(c Leg, reason string) {
+	r, ok := c.(ReasonedHangup)
+	if !ok {
+		hangup(c)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	r.HangupBecause(ctx, reason)
+}

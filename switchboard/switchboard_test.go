@@ -303,6 +303,17 @@ func TestControl(t *testing.T) {
 	if _, _, ended := a.state(); ended != "hangup" {
 		t.Errorf("a kicked leg is not hung up: %q", ended)
 	}
+	// A leg that can be told why (a page) is told it was removed.
+	c := reasonedLeg{newFakeLeg("c", "carol", "7002")}
+	cdone := call(sb, c, "user")
+	eventually(t, "carol in the room", func() bool { return inRoom(sb, "bridge", "c") })
+	if err := sb.Kick("bridge", "c"); err != nil {
+		t.Fatal(err)
+	}
+	waitEnded(t, cdone)
+	if _, _, ended := c.state(); ended != KickedReason {
+		t.Errorf("a kicked page is hung up with %q, want %q", ended, KickedReason)
+	}
 	if err := sb.Hangup("b"); err != nil {
 		t.Fatal(err)
 	}

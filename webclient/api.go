@@ -37,6 +37,13 @@ type Control interface {
 	Play(room string, p PlayRequest) error
 }
 
+// ClusterRoomer is a Control that also knows the rooms the other nodes of
+// a cluster host: GET /api/v1/rooms lists them after this node's own
+// (Remote, with their host's Node and participant count, no legs).
+type ClusterRoomer interface {
+	ClusterRooms() []RoomInfo
+}
+
 // The REST API's resources (package api holds them, so that the
 // switchboard fills them without importing this package).
 type (
@@ -103,7 +110,11 @@ func (s *Server) coreRoutes() []Route {
 		{"GET", v1("/openapi.json"), ScopePublic, "", handleOpenAPI},
 		{"GET", "/metrics", ScopeMetrics, "", s.handleMetrics},
 		{"GET", v1("/rooms"), ScopeRead, old("/rooms"), func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, nonNil(s.control.Rooms()))
+			rooms := s.control.Rooms()
+			if cr, ok := s.control.(ClusterRoomer); ok { // and those other nodes host
+				rooms = append(rooms, cr.ClusterRooms()...)
+			}
+			writeJSON(w, http.StatusOK, nonNil(rooms))
 		}},
 		{"GET", v1("/rooms/{room}"), ScopeRead, old("/rooms/{room}"), func(w http.ResponseWriter, r *http.Request) {
 			room, err := s.control.Room(r.PathValue("room"))

@@ -239,6 +239,10 @@ func (c *Call) Reject(status int, reason string) {
 // (a kick, the end of a prompt or of the conference).
 func (c *Call) Hangup(context.Context) { c.end("the other side hung up") }
 
+// HangupBecause ends the call with a reason the page shows (voxgate
+// ended it: "removed by a moderator").
+func (c *Call) HangupBecause(_ context.Context, reason string) { c.end(reason) }
+
 func (c *Call) end(reason string) { c.endWith(reason, 0) }
 
 // endWith ends the call; code is the SIP status of a refused call (0: none).

@@ -16,7 +16,7 @@ var (
 // moderationActions are what a page that moderates its room may do, to a
 // participant (leg) or to the room (lock, unlock).
 var moderationActions = map[string]bool{"mute": true, "unmute": true, "deafen": true, "undeafen": true, "kick": true,
-	"lock": true, "unlock": true, "record": true, "stop-recording": true}
+	"admit": true, "lock": true, "unlock": true, "record": true, "stop-recording": true, "max": true}
 
 // RemoteRoomer is a Control that also knows rooms hosted on other nodes of
 // a cluster that pages here are in (over a cascade leg): a page moderates
@@ -26,7 +26,7 @@ type RemoteRoomer interface {
 }
 
 // roomActions need no leg.
-var roomActions = map[string]bool{"lock": true, "unlock": true, "record": true, "stop-recording": true}
+var roomActions = map[string]bool{"lock": true, "unlock": true, "record": true, "stop-recording": true, "max": true}
 
 // moderate runs a moderation action of the page's call m.ID, which must be
 // a moderator in its room (it keyed the moderator PIN): the same operations
@@ -36,7 +36,7 @@ func (g *signal) moderate(m Message) error {
 		return errors.New("moderation is not available on this server")
 	}
 	if !moderationActions[m.Action] {
-		return fmt.Errorf("%w %q (want mute, unmute, deafen, undeafen, kick, lock, unlock, record or stop-recording)", ErrBadAction, m.Action)
+		return fmt.Errorf("%w %q (want mute, unmute, deafen, undeafen, kick, admit, lock, unlock, record, stop-recording or max)", ErrBadAction, m.Action)
 	}
 	if g.call(m.ID) == nil {
 		return errors.New("no such call")
@@ -72,6 +72,21 @@ func (g *signal) moderate(m Message) error {
 	case "record", "stop-recording":
 		on := m.Action == "record"
 		_, err := g.s.control.ChangeRoom(room.Name, RoomChange{Recording: &on})
+		return err
+	case "max":
+		_, err := g.s.control.ChangeRoom(room.Name, RoomChange{Max: m.Max})
+		return err
+	case "admit":
+		// A caller keying the room's PIN is not among its legs: the room's
+		// Admit looks for the leg in that room only (or its host does).
+		ops, ok := g.s.control.(RoomOps)
+		if !ok {
+			return errors.New("admitting is not available on this server")
+		}
+		_, err := ops.Admit(room.Name, m.Leg)
+		if err == nil {
+			g.log.Info("page moderation", "room", room.Name, "action", m.Action, "leg", m.Leg)
+		}
 		return err
 	}
 	in := false

@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// A moderate message needs its call, an action and, but for lock and
-// unlock, the participant's leg; bad ones are refused with the field named.
+// A moderate message needs its call, an action and, but for the room's
+// own actions, the participant's leg (max needs the maximum); bad ones are
+// refused with the field named.
 func TestDecodeModerate(t *testing.T) {
 	for _, c := range []struct {
 		in, err string
@@ -16,6 +17,10 @@ func TestDecodeModerate(t *testing.T) {
 		{`{"type":"moderate","id":"c1","action":"lock"}`, ""},
 		{`{"type":"moderate","id":"c1","action":"record"}`, ""},
 		{`{"type":"moderate","id":"c1","action":"kick"}`, `missing field "leg" in "moderate"`},
+		{`{"type":"moderate","id":"c1","action":"admit","leg":"sip-3"}`, ""},
+		{`{"type":"moderate","id":"c1","action":"admit"}`, `missing field "leg" in "moderate"`},
+		{`{"type":"moderate","id":"c1","action":"max","max":0}`, ""},
+		{`{"type":"moderate","id":"c1","action":"max"}`, `missing field "max" in "moderate"`},
 		{`{"type":"moderate","id":"c1","leg":"x"}`, `missing field "action" in "moderate"`},
 		{`{"type":"moderate","action":"lock"}`, `missing field "action" in "moderate"`},
 	} {

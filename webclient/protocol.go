@@ -24,8 +24,9 @@ import (
 //	{"type":"reject","id":"in1"}                                 refuse an incoming call
 //	{"type":"moderate","id":"c1","action":"mute","leg":"bob/c2"} a moderator's action in its call's room (the call
 //	                                                             keyed the moderator PIN): mute, unmute, deafen,
-//	                                                             undeafen, kick (with a leg), lock, unlock,
-//	                                                             record, stop-recording;
+//	                                                             undeafen, kick, admit (with a leg), lock,
+//	                                                             unlock, record, stop-recording, max (with
+//	                                                             "max": the most participants, 0 none);
 //	                                                             answered "moderated" or "error"
 //	{"type":"room-stats","id":"c1"}                              the quality of each leg in the call's room
 //	{"type":"ping"}                                              keep-alive; answered with "pong"
@@ -97,6 +98,9 @@ type Message struct {
 	Stats     []LegQuality `json:"stats,omitempty"`
 	Locked    bool         `json:"locked,omitempty"`
 	Recording bool         `json:"recording,omitempty"`
+	// Max is the room's new maximum of participants (moderate "max"; 0:
+	// no limit).
+	Max *int `json:"max,omitempty"`
 	// Code is the SIP status of a call that was refused (ended).
 	Code int `json:"code,omitempty"`
 }
@@ -157,6 +161,9 @@ func DecodeMessage(b []byte) (Message, error) {
 	case "moderate":
 		if err := need(m.ID != "" && m.Action != "", "action"); err != nil {
 			return m, err
+		}
+		if m.Action == "max" {
+			return m, need(m.Max != nil, "max")
 		}
 		if !roomActions[m.Action] {
 			return m, need(m.Leg != "", "leg")

@@ -42,22 +42,51 @@ func (r *ringing) reject() {
 
 var ringSeq atomic.Uint64
 
+// WithPresence calls f when a user's first page here opens (online) and
+// when the last one closes; a cluster tells the other nodes, so that a
+// call for the user reaching another node rings these pages too. f is
+// called outside the server's lock, from the page's goroutine, so two
+// calls for one user may reach f out of order: f checks Online (or
+// OnlineUsers) for the truth.
+func WithPresence(f func(user string, online bool)) Option {
+	return func(s *Server) { s.presence = f }
+}
+
 func (s *Server) register(g *signal) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	first := len(s.online[g.user]) == 0
 	if s.online[g.user] == nil {
 		s.online[g.user] = map[*signal]struct{}{}
 	}
 	s.online[g.user][g] = struct{}{}
+	s.mu.Unlock()
+	if first && s.presence != nil {
+		s.presence(g.user, true)
+	}
 }
 
 func (s *Server) unregister(g *signal) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	delete(s.online[g.user], g)
-	if len(s.online[g.user]) == 0 {
+	last := len(s.online[g.user]) == 0
+	if last {
 		delete(s.online, g.user)
 	}
+	s.mu.Unlock()
+	if last && s.presence != nil {
+		s.presence(g.user, false)
+	}
+}
+
+// OnlineUsers lists the users with a page open here.
+func (s *Server) OnlineUsers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.online))
+	for u := range s.online {
+		out = append(out, u)
+	}
+	return out
 }
 
 func (s *Server) ring(id string) *ringing {

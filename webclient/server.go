@@ -185,6 +185,9 @@ type Server struct {
 	mu     sync.Mutex
 	online map[string]map[*signal]struct{} // open pages per user
 	rings  map[string]*ringing
+	// presence is told when a user's first page opens and last closes
+	// (WithPresence).
+	presence func(user string, online bool)
 
 	metricsState // /metrics (metrics.go)
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
@@ -106,23 +107,29 @@ type cluster struct {
 	cfg      ClusterConfig
 	r        *store.Redis
 	log      *slog.Logger
-	rooms    func() []string // the rooms with participants here
+	rooms    func() []api.RoomInfo // the rooms with participants here
 	draining func() bool
 	local    func() []sip.Binding // registrations made through this node
+	// pages lists the users with a page open here (pages:<user>).
+	pages func() []string
 	// outbox is this node's webhook outbox in Redis (nil: no webhooks);
 	// endpoints are the configured endpoints' names.
 	outbox    *store.RedisOutbox
 	endpoints []string
 
-	kick    chan struct{}
-	healthy atomic.Bool
-	lastErr atomic.Pointer[error] // the last heartbeat's error (readyz never waits on mu)
-	mu      sync.Mutex
-	held    map[string]bool      // rooms this node's claim is on
-	claimed map[string]time.Time // when a join claimed a room (kept while the leg joins)
-	nodes   atomic.Pointer[liveNodes]
-	nodesAt atomic.Int64      // when nodes was read (Unix ns)
-	warned  map[string]string // room -> other host already logged
+	kick     chan struct{}
+	pageKick chan struct{}
+	// published are the users whose pages:<user> names this node (only
+	// the run goroutine, then close, touch it).
+	published map[string]bool
+	healthy   atomic.Bool
+	lastErr   atomic.Pointer[error] // the last heartbeat's error (readyz never waits on mu)
+	mu        sync.Mutex
+	held      map[string]bool      // rooms this node's claim is on
+	claimed   map[string]time.Time // when a join claimed a room (kept while the leg joins)
+	nodes     atomic.Pointer[liveNodes]
+	nodesAt   atomic.Int64      // when nodes was read (Unix ns)
+	warned    map[string]string // room -> other host already logged
 
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -134,8 +141,8 @@ func newCluster(cfg ClusterConfig, log *slog.Logger) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{cfg: cfg, r: r, log: log.With("node", cfg.NodeID), kick: make(chan struct{}, 1),
-		held: map[string]bool{}, claimed: map[string]time.Time{}, warned: map[string]string{}, done: make(chan struct{})}, nil
+	return &cluster{cfg: cfg, r: r, log: log.With("node", cfg.NodeID), kick: make(chan struct{}, 1), pageKick: make(chan struct{}, 1),
+		published: map[string]bool{}, held: map[string]bool{}, claimed: map[string]time.Time{}, warned: map[string]string{}, done: make(chan struct{})}, nil
 }
 
 // start runs the heartbeat; the callbacks are set before.
@@ -150,26 +157,36 @@ func (c *cluster) run(ctx context.Context) {
 	defer close(c.done)
 	t := time.NewTicker(heartbeat)
 	defer t.Stop()
-	renew := time.Now()
+	renew, renewPages := time.Now(), time.Now()
 	c.beat(ctx, true)
+	c.syncPages(ctx, true)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.kick:
 			c.syncRooms(ctx)
+		case <-c.pageKick:
+			c.syncPages(ctx, false)
 		case <-t.C:
-			c.beat(ctx, false)
+			if c.beat(ctx, false) { // Redis is back: write every page again
+				renewPages = time.Time{}
+			}
 			if time.Since(renew) >= c.cfg.RoomTTL/3 {
 				renew = time.Now()
 				c.syncRooms(ctx)
+			}
+			if time.Since(renewPages) >= pageTTL/3 {
+				renewPages = time.Now()
+				c.syncPages(ctx, true)
 			}
 		}
 	}
 }
 
-// beat renews the liveness key and notices Redis going and coming back.
-func (c *cluster) beat(ctx context.Context, first bool) {
+// beat renews the liveness key and notices Redis going and coming back
+// (back: true).
+func (c *cluster) beat(ctx context.Context, first bool) (back bool) {
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	err := c.r.Heartbeat(bctx, c.cfg.NodeID, c.cfg.Advertise, 3*heartbeat)
@@ -184,8 +201,9 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 		c.refreshNodes(bctx)
 	case err == nil && !was:
 		n := c.rewrite(bctx)
-		c.log.Warn("cluster: Redis is back: this node's registrations and rooms written again", "registrations", n)
+		c.log.Warn("cluster: Redis is back: this node's registrations, rooms and open pages written again", "registrations", n)
 		c.syncRooms(ctx)
+		back = true
 	}
 	if err == nil && !first {
 		c.refreshNodes(bctx)
@@ -193,6 +211,7 @@ func (c *cluster) beat(ctx context.Context, first bool) {
 	if err == nil {
 		c.adoptWebhooks(bctx)
 	}
+	return back
 }
 
 // webhookOutbox is this node's webhook outbox in Redis, for eps.
@@ -334,9 +353,10 @@ func (c *cluster) syncRooms(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	live := map[string]bool{}
+	infos := map[string]api.RoomInfo{}
 	if c.draining == nil || !c.draining() {
-		for _, name := range c.rooms() {
-			live[name] = true
+		for _, r := range c.rooms() {
+			live[r.Name], infos[r.Name] = true, r
 		}
 	}
 	c.mu.Lock()
@@ -376,6 +396,17 @@ func (c *cluster) syncRooms(ctx context.Context) {
 		if !live[name] {
 			delete(c.warned, name)
 		}
+	}
+	// What the other nodes list (GET /api/v1/rooms): the rooms held here,
+	// with their participants; it lives as long as a claim.
+	summaries := map[string]store.RoomSummary{}
+	for name := range c.held {
+		if r, ok := infos[name]; ok {
+			summaries[name] = store.RoomSummary{Participants: len(r.Legs), Rate: r.Rate, Locked: r.Locked, Max: r.Max, Recording: r.Recording}
+		}
+	}
+	if err := c.r.SetNodeRooms(sctx, c.cfg.NodeID, summaries, c.cfg.RoomTTL); err != nil {
+		c.log.Debug("cluster: this node's room list was not written", "error", err)
 	}
 }
 
@@ -419,6 +450,10 @@ func (c *cluster) close() {
 			_ = c.r.ReleaseRoom(ctx, name, c.cfg.Advertise)
 		}
 		c.mu.Unlock()
+		_ = c.r.SetNodeRooms(ctx, c.cfg.NodeID, nil, time.Second)
+		for user := range c.published {
+			_ = c.r.DropPage(ctx, user, c.cfg.Advertise)
+		}
 		_ = c.r.Leave(ctx, c.cfg.NodeID)
 		_ = c.r.Close()
 	})
@@ -502,13 +537,13 @@ func chainRoomEvents(a, b func(bridge.Event, string)) func(bridge.Event, string)
 	}
 }
 
-// roomNames lists the rooms with participants on sb.
-func roomNames(sb *switchboard.Switchboard) func() []string {
-	return func() []string {
-		var out []string
+// roomsWithLegs lists the rooms with participants on sb.
+func roomsWithLegs(sb *switchboard.Switchboard) func() []api.RoomInfo {
+	return func() []api.RoomInfo {
+		var out []api.RoomInfo
 		for _, r := range sb.Rooms() {
 			if len(r.Legs) > 0 {
-				out = append(out, r.Name)
+				out = append(out, r)
 			}
 		}
 		return out

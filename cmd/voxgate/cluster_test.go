@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/internal/config"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -79,7 +80,7 @@ func TestClusterRedisAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.rooms = func() []string { return []string{"800"} }
+	c.rooms = func() []api.RoomInfo { return []api.RoomInfo{{Name: "800", Legs: []api.LegInfo{{ID: "l1"}}}} }
 	c.start()
 	if !waitUntil(5*time.Second, func() bool { return c.ready(context.Background()) != nil }) {
 		t.Fatal("readiness is fine with Redis unreachable")

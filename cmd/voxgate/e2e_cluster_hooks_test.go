@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,60 +15,32 @@ import (
 
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/events"
-	"github.com/voxgate/voxgate/store"
 )
 
 // The webhook outbox of a cluster is in Redis: a node killed with
-// deliveries waiting does not keep them. Node A's endpoint is down while a
-// call on A ends (its call.* events wait in A's queue); A is killed with
-// SIGKILL; the endpoint comes up; node B, once A's liveness key has
-// expired, takes A's waiting deliveries over and sends them, each with its
+// deliveries waiting does not keep them. On the test LAN (clusterNet: each
+// node a binary in a namespace of its own, the phone and the webhook
+// endpoint in theirs), node A's endpoint is down while a call on A ends
+// (its call.* events wait in A's queue); A is killed with SIGKILL; the
+// endpoint comes up; node B, once A's liveness key has expired, takes A's
+// waiting deliveries over and sends them across the LAN, each with its
 // event id header.
 func TestClusterWebhooksOfDeadNode(t *testing.T) {
-	peertest.Need(t, "baresip", "redis-server")
-	red := peertest.StartRedis(t)
-	shared, err := store.OpenRedis(red.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	peertest.Need(t, "ip", "baresip", "redis-server")
+	cn := newClusterNet(t)
+	shared := cn.shared
 	ctx := context.Background()
-	hookPort := peertest.FreePorts(t, 1) // nothing listens there yet
-	hookURL := fmt.Sprintf("http://127.0.0.1:%d/hooks", hookPort)
-
-	start := func(id string) *process {
-		port := peertest.FreePorts(t, 1)
-		rtp := peertest.FreePorts(t, 20)
-		cfg := fmt.Sprintf(`log: {level: debug, format: json}
-sip:
-  listen:
-    - {transport: udp, addr: "127.0.0.1:%[1]d"}
-  rtp_ports: "%[2]d-%[3]d"
-users:
-  - {name: alice, password: alice-secret}
-web: {listen: "127.0.0.1:0"}
-data_dir: %[4]q
-cluster:
-  redis: %[5]q
-  node_id: node-%[6]s
-  advertise: "sip:127.0.0.1:%[1]d"
-  room_ttl: 3s
-webhooks:
-  - {name: crm, url: %[7]q, secret: %[8]q, events: ["call.*"]}
-`, port, rtp, rtp+19, t.TempDir(), red.URL(), id, hookURL, hookSecret)
-		return startBinaryConfig(t, cfg, fmt.Sprintf("127.0.0.1:%d", port))
-	}
-	a := start("a")
-	b := start("b")
+	hookNS := cn.join(t) // nothing listens there yet
+	hookURL := fmt.Sprintf("http://%s:8090/hooks", hookNS.IP)
+	hooks := fmt.Sprintf("webhooks:\n  - {name: crm, url: %q, secret: %q, events: [\"call.*\"]}\n", hookURL, hookSecret)
+	a := cn.newNodeWith(t, "a", 0, hooks)
+	b := cn.newNodeWith(t, "b", 1, hooks)
 	if !waitUntil(10*time.Second, func() bool { ns, _ := shared.Nodes(ctx); return len(ns) == 2 }) {
 		t.Fatal("the nodes did not join the cluster")
 	}
 
 	// A call on A ends while the endpoint is down.
-	phone := echoCall(t, a.addr)
-	if !phone.WaitFor("Call established", 10*time.Second) {
-		t.Fatalf("the call to node A's echo was not established:\n%s", phone.Output())
-	}
+	phone := cn.phone(t, a.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 500, Dial: "8100"})
 	phone.Command("hangup", "")
 	phone.WaitEnded(5*time.Second)
 	phone.Stop()
@@ -88,27 +59,24 @@ webhooks:
 		t.Fatalf("node A's queue in Redis: %v (want the call's three events, each tried)", waiting)
 	}
 	slices.Sort(waiting)
-	if strings.Contains(b.output(), "took over") {
+	if strings.Contains(b.p.output(), "took over") {
 		t.Fatal("node B took A's deliveries while A was alive")
 	}
 
 	// A dies; the endpoint comes up.
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	if _, err := a.waitExit(t, 5*time.Second); err == nil {
+	_ = a.p.cmd.Process.Signal(syscall.SIGKILL)
+	if _, err := a.p.waitExit(t, 5*time.Second); err == nil {
 		t.Fatal("node A exited cleanly after SIGKILL")
 	}
 	killed := time.Now()
 	rcv := &idReceiver{byID: map[string]int{}}
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", hookPort))
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := hookNS.Listen(t, hookNS.IP+":8090")
 	hs := &http.Server{Handler: rcv}
 	go func() { _ = hs.Serve(l) }()
 	defer hs.Close()
 
 	if !waitUntil(20*time.Second, func() bool { return len(rcv.ids()) >= len(waiting) }) {
-		t.Fatalf("delivered %v of node A's %v after it was killed; node B's log:\n%s", rcv.ids(), waiting, tail(b.output(), 40))
+		t.Fatalf("delivered %v of node A's %v after it was killed; node B's log:\n%s", rcv.ids(), waiting, tail(b.p.output(), 40))
 	}
 	t.Logf("node B delivered node A's %d events %.1f s after A was killed", len(waiting), time.Since(killed).Seconds())
 	got := rcv.ids()
@@ -117,8 +85,8 @@ webhooks:
 			t.Errorf("event %s of node A was not delivered (got %v)", id, got)
 		}
 	}
-	if !strings.Contains(b.output(), `"msg":"cluster: took over the webhook deliveries a dead node left waiting","node":"node-b","dead_node":"node-a"`) {
-		t.Errorf("node B did not log that it took A's deliveries over:\n%s", tail(b.output(), 40))
+	if !strings.Contains(b.p.output(), `"msg":"cluster: took over the webhook deliveries a dead node left waiting","node":"node-b","dead_node":"node-a"`) {
+		t.Errorf("node B did not log that it took A's deliveries over:\n%s", tail(b.p.output(), 40))
 	}
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()

@@ -79,6 +79,13 @@ func (c *clusterNet) join(t *testing.T) *peertest.Netns {
 // dispatcher.list.
 func (c *clusterNet) newNode(t *testing.T, name string, i int) *clusterNode {
 	t.Helper()
+	return c.newNodeWith(t, name, i, "")
+}
+
+// newNodeWith is newNode with more of the node's config (YAML at the top
+// level, e.g. a webhooks section).
+func (c *clusterNet) newNodeWith(t *testing.T, name string, i int, extra string) *clusterNode {
+	t.Helper()
 	ns := c.lan.Join(t, nodeHost+i)
 	n := &clusterNode{name: name, ns: ns, addr: ns.IP + ":5060", advertise: "sip:" + ns.IP + ":5060",
 		cfgPath: filepath.Join(c.dir, name+".yaml")}
@@ -101,7 +108,7 @@ cluster:
   node_id: node-%[6]s
   advertise: "%[7]s"
   room_ttl: 3s
-`, ns.IP, testAPIToken, c.plan, filepath.Join(c.dir, "data-"+name), c.red.URL(), name, n.advertise)
+`, ns.IP, testAPIToken, c.plan, filepath.Join(c.dir, "data-"+name), c.red.URL(), name, n.advertise) + extra
 	if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

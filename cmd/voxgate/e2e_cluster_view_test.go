@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/voxgate/voxgate/api"
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/webclient"
 )
@@ -50,6 +51,7 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 		nodes = append(nodes, startGateway(t, func(cfg *Config) {
 			noTones(cfg)
 			cfg.Dialplan = plan
+			cfg.Rooms.RecordDir = t.TempDir()
 			cfg.Web.ICEIPs = []string{"127.0.0.1"}
 			cfg.Web.LoopbackICE = true
 			cfg.Cluster = ClusterConfig{Redis: red.URL(), NodeID: "node-" + id, Advertise: "sip:" + cfg.SIP.Listen[0].Addr, RoomTTL: 3 * time.Second}
@@ -139,6 +141,59 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if !muted {
 		t.Errorf("node A did not mute guest1 (leg %s): %+v", secondLeg, viewRoom(t, a, room).Legs)
 	}
+	// The room itself, from the page on node B: lock, a maximum,
+	// recording, then unlock and stop; node A's API shows each.
+	roomIs := func(what string, ok func(webclient.RoomInfo) bool) {
+		t.Helper()
+		if !waitUntil(5*time.Second, func() bool { return ok(viewRoom(t, a, room)) }) {
+			t.Fatalf("node A's room after the page's %s: %+v (messages %v)", what, viewRoom(t, a, room), page.types())
+		}
+	}
+	five, zero := 5, 0
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "lock"})
+	roomIs("lock", func(r webclient.RoomInfo) bool { return r.Locked })
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "max", Max: &five})
+	roomIs("max 5", func(r webclient.RoomInfo) bool { return r.Max == 5 })
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "record"})
+	roomIs("record", func(r webclient.RoomInfo) bool { return r.Recording != "" })
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "unlock"})
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "max", Max: &zero})
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "stop-recording"})
+	roomIs("unlock, max 0 and stop-recording", func(r webclient.RoomInfo) bool { return !r.Locked && r.Max == 0 && r.Recording == "" })
+
+	// GET /api/v1/rooms on node B lists the room, hosted on node A, with
+	// its participants (the two phones and the page's cascade leg); node A
+	// lists it as its own.
+	var listed []webclient.RoomInfo
+	if !waitUntil(10*time.Second, func() bool {
+		listed = nil
+		viewAPI(t, b, "/api/v1/rooms", &listed)
+		return len(listed) == 1 && listed[0].Name == room && listed[0].Remote && listed[0].Node == "node-a" && listed[0].Participants == 3
+	}) {
+		t.Fatalf("node B lists the rooms %+v, want %s on node-a, remote, with 3 participants", listed, room)
+	}
+	viewAPI(t, a, "/api/v1/rooms", &listed)
+	if len(listed) != 1 || listed[0].Remote || listed[0].Node != "node-a" || listed[0].Participants != 3 || len(listed[0].Legs) != 3 {
+		t.Fatalf("node A lists the rooms %+v, want its own %s with 3 legs", listed, room)
+	}
+
+	// A third caller waits at the room's PIN on node A; the page lets it in.
+	third := peertest.StartPhone(t, a.addr, peertest.Phone{User: "guest2", Codec: "pcmu", Dial: room})
+	var held []api.PINCaller
+	if !waitUntil(10*time.Second, func() bool { held = nil; viewAPI(t, a, "/api/v1/pin-callers", &held); return len(held) == 1 }) {
+		t.Fatalf("guest2 is not asked for the PIN on node A:\n%s", third.Output())
+	}
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "admit", Leg: held[0].Leg})
+	if !waitUntil(10*time.Second, func() bool { _, ok := page.lastByName("joined", "guest2"); return ok }) {
+		t.Fatalf("the page's admit did not let guest2 in; messages %v", page.types())
+	}
+	if n := pinCallers(a); n != 0 {
+		t.Errorf("%d callers still at the PIN on node A after the admit", n)
+	}
+	third.Command("hangup", "")
+	third.WaitFor("terminated", 5*time.Second)
+	third.Stop()
+
 	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "kick", Leg: secondLeg})
 	if !waitUntil(5*time.Second, func() bool { _, ok := page.last("kicked", secondLeg); return ok }) {
 		t.Fatalf("the page was not told that it removed guest1; messages %v", page.types())
@@ -146,8 +201,8 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if !second.WaitEnded(5*time.Second) {
 		t.Errorf("guest1's call did not end when the page on node B removed it:\n%s", second.Output())
 	}
-	if n := len(viewRoom(t, a, room).Legs); n != 2 {
-		t.Errorf("room %s on node A has %d legs after the kick, want 2", room, n)
+	if !waitUntil(5*time.Second, func() bool { return len(viewRoom(t, a, room).Legs) == 2 }) {
+		t.Errorf("room %s on node A has %d legs after the kick, want 2", room, len(viewRoom(t, a, room).Legs))
 	}
 	page.mu.Lock()
 	errs := page.errs

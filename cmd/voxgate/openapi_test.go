@@ -442,7 +442,7 @@ func isType(typ string, v any) bool {
 func TestSchemaSubsetValidator(t *testing.T) {
 	s := loadSpec(t)
 	room := s.ref("#/components/schemas/Room")
-	good := map[string]any{"name": "1", "rate": 16000.0, "locked": false, "max": 0.0, "legs": []any{}}
+	good := map[string]any{"name": "1", "rate": 16000.0, "locked": false, "max": 0.0, "participants": 0.0, "remote": false, "legs": []any{}}
 	if err := s.check(room, good, "$"); err != nil {
 		t.Fatal(err)
 	}

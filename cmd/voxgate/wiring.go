@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,23 +27,25 @@ import (
 
 // Both call types are switchboard legs, with the same signatures.
 var (
-	_ switchboard.Leg           = (*sip.Call)(nil)
-	_ switchboard.Leg           = (*webclient.Call)(nil)
-	_ switchboard.RoomWatcher   = (*webclient.Call)(nil)
-	_ switchboard.EarlyMediaLeg = (*sip.Call)(nil)
-	_ switchboard.EarlyMediaLeg = (*webclient.Call)(nil)
-	_ bridge.Leg                = (*sip.EarlyMedia)(nil)
-	_ switchboard.SelfMuter     = (*webclient.Call)(nil)
-	_ bridge.QueuedWriter       = (*webclient.Call)(nil) // pion writes may wait: the room queues them
-	_ bridge.ReceiveReporter    = (*sip.Call)(nil)
-	_ bridge.ReceiveReporter    = (*webclient.Call)(nil)
-	_ bridge.RemoteLossReporter = (*sip.Call)(nil)
-	_ bridge.RemoteLossReporter = (*webclient.Call)(nil)
-	_ bridge.DTXReceiver        = (*sip.Call)(nil)
-	_ bridge.DTXReceiver        = (*webclient.Call)(nil)
-	_ bridge.DTMFSender         = (*sip.Call)(nil)
-	_ webclient.Control         = control{}
-	_ webclient.RemoteRoomer    = control{}
+	_ switchboard.Leg            = (*sip.Call)(nil)
+	_ switchboard.Leg            = (*webclient.Call)(nil)
+	_ switchboard.RoomWatcher    = (*webclient.Call)(nil)
+	_ switchboard.ReasonedHangup = (*webclient.Call)(nil)
+	_ switchboard.EarlyMediaLeg  = (*sip.Call)(nil)
+	_ switchboard.EarlyMediaLeg  = (*webclient.Call)(nil)
+	_ bridge.Leg                 = (*sip.EarlyMedia)(nil)
+	_ switchboard.SelfMuter      = (*webclient.Call)(nil)
+	_ bridge.QueuedWriter        = (*webclient.Call)(nil) // pion writes may wait: the room queues them
+	_ bridge.ReceiveReporter     = (*sip.Call)(nil)
+	_ bridge.ReceiveReporter     = (*webclient.Call)(nil)
+	_ bridge.RemoteLossReporter  = (*sip.Call)(nil)
+	_ bridge.RemoteLossReporter  = (*webclient.Call)(nil)
+	_ bridge.DTXReceiver         = (*sip.Call)(nil)
+	_ bridge.DTXReceiver         = (*webclient.Call)(nil)
+	_ bridge.DTMFSender          = (*sip.Call)(nil)
+	_ webclient.Control          = control{}
+	_ webclient.RemoteRoomer     = control{}
+	_ webclient.ClusterRoomer    = control{}
 )
 
 // app is voxgate wired together: the switchboard between the SIP side and
@@ -157,9 +160,12 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	}
 	if cl != nil {
 		readiness = append(readiness, webclient.WithReadiness("redis", cl.ready)) // the cluster's shared state
+		// A user's open pages here are told to the other nodes: their calls
+		// for the user ring them too (clusterpages.go).
+		w.webOpts = append(w.webOpts, webclient.WithPresence(cl.presence))
 	}
 	web, err := webclient.NewServer(cfg.Web, append(append([]webclient.Option{webclient.WithLogger(log), webclient.WithHandler(pages),
-		webclient.WithControl(control{pages: pages, sip: srv}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
+		webclient.WithControl(control{pages: pages, sip: srv, cl: cl}), webclient.WithAuthenticator(users.Checker(cfg.SIP.Domain)), webclient.WithGuard(g),
 		webclient.WithCollectors(metrics.SIP(srv), metrics.Switchboard(sbStats{pages}), metrics.Clock(bridge.DefaultClock()), metrics.Webhooks(hooks), metrics.Streams(stream.Totals)),
 		webclient.WithVersion(version)}, // as voxgate version shows it (-ldflags -X main.version)
 		readiness...), append(w.webOpts, wrtc.handler(srv)...)...)...)
@@ -183,7 +189,7 @@ func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, 
 	calls.sb, pages.sb = sb, sb // before either server starts
 	a.sb, a.sip, a.web, a.store, a.hooks, a.cluster = sb, srv, web, st, hooks, cl
 	if cl != nil {
-		cl.rooms, cl.draining, cl.local = roomNames(sb), a.draining.Load, srv.Registrations
+		cl.rooms, cl.draining, cl.local, cl.pages = roomsWithLegs(sb), a.draining.Load, srv.Registrations, web.OnlineUsers
 	}
 	return a, nil
 }
@@ -304,13 +310,18 @@ func (d sipDialer) Devices(user string) []switchboard.Device {
 		var others []sip.Binding
 		others, forward = d.cl.bindings(user, d.srv.Bindings(user))
 		bs = append(bs, others...)
+		for _, node := range d.cl.pageNodes(user) { // the user's open pages there
+			if !slices.Contains(forward, node) {
+				forward = append(forward, node)
+			}
+		}
 	}
 	for _, b := range bs {
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialBinding(ctx, b, from, earlyOptions(ctx)))
 		})
 	}
-	for _, node := range forward { // the node holding the user's WebSocket rings it
+	for _, node := range forward { // the node holding the user's WebSocket or pages rings them
 		out = append(out, func(ctx context.Context, from string) (switchboard.Leg, error) {
 			return leg(d.srv.DialNodeUser(ctx, node, user, from))
 		})
@@ -385,9 +396,28 @@ func (webDialer) DialTrunk(context.Context, string, string, string) (switchboard
 type control struct {
 	pages *webCalls // its switchboard, set before the web server starts
 	sip   *sip.Server
+	cl    *cluster // nil: one node alone
 }
 
-func (k control) Rooms() []api.RoomInfo                     { return k.pages.sb.Rooms() }
+// Rooms lists this node's rooms (in a cluster, each names this node).
+func (k control) Rooms() []api.RoomInfo {
+	rooms := k.pages.sb.Rooms()
+	if k.cl != nil {
+		for i := range rooms {
+			rooms[i].Node = k.cl.cfg.NodeID
+		}
+	}
+	return rooms
+}
+
+// ClusterRooms lists the rooms other live nodes host (none alone).
+func (k control) ClusterRooms() []api.RoomInfo {
+	if k.cl == nil {
+		return nil
+	}
+	return k.cl.otherRooms()
+}
+
 func (k control) RemoteRooms() []api.RoomInfo               { return k.pages.sb.RemoteRooms() }
 func (k control) Room(name string) (api.RoomInfo, error)    { return k.pages.sb.Room(name) }
 func (k control) Kick(room, leg string) error               { return k.pages.sb.Kick(room, leg) }

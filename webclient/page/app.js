@@ -480,7 +480,7 @@ vg.onevent = (m) => {
   if (m.type === "ended" && current && m.id === current.id) {
     const c = current;
     setIdle();
-    const text = c.kicked ? "A moderator removed you from room " + c.room + "." : endedText(m, c.room ? null : c.number);
+    const text = c.kicked || m.reason === "removed by a moderator" ? "A moderator removed you from room " + c.room + "." : endedText(m, c.room ? null : c.number);
     if (m.code >= 400) { error(text); status("Ready to call"); } else status(text);
   }
   if (m.type === "error") {

@@ -25,7 +25,9 @@ $("modclose").onclick = () => { modToken = null; modShape = ""; $("modrooms").te
 let trunks = [], modShape = "";
 const modId = (room) => "mr-" + room.replace(/[^A-Za-z0-9_-]/g, "_");
 function roomLine(room) {
-  return "Room " + room.name + " · " + room.legs.length + (room.legs.length === 1 ? " person" : " people") + (room.locked ? " · locked" : "") + (room.recording ? " · recording" : "");
+  const n = room.remote ? room.participants : room.legs.length;
+  return "Room " + room.name + " · " + n + (n === 1 ? " person" : " people") + (room.locked ? " · locked" : "") + (room.recording ? " · recording" : "") +
+    (room.remote ? " · on node " + room.node + " (manage it there)" : "");
 }
 function legLine(l) {
   const lossPct = l.packets_received ? 100 * l.packets_lost / (l.packets_received + l.packets_lost) : 0;
@@ -41,7 +43,7 @@ async function modRefresh() {
   const box = $("modrooms");
   // Rebuild the controls only when what they act on changed; otherwise
   // update the words in place (a rebuild under a pointer loses the click).
-  const shape = JSON.stringify([trunks, atPIN.map((p) => [p.leg, p.room]), rooms.map((r) => [r.name, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, l.waiting, Math.round(l.gain_db || 0)])])]);
+  const shape = JSON.stringify([trunks, atPIN.map((p) => [p.leg, p.room]), rooms.map((r) => [r.name, r.node, r.locked, !!r.recording, r.legs.map((l) => [l.id, l.name, l.muted, l.deaf, l.waiting, Math.round(l.gain_db || 0)])])]);
   if (shape !== modShape) {
     modShape = shape;
     const focused = document.activeElement && box.contains(document.activeElement) ? document.activeElement.id : null;
@@ -100,6 +102,7 @@ function modRoom(room) {
   const h = document.createElement("h3");
   h.textContent = roomLine(room);
   div.appendChild(h);
+  if (room.remote) return div; // another node of the cluster hosts it: its console acts on it
   const row = document.createElement("div");
   row.className = "row";
   row.appendChild(button(room.locked ? "Unlock" : "Lock", (room.locked ? "Unlock" : "Lock") + " room " + room.name, () => api("PATCH", "/rooms/" + enc(room.name), {locked: !room.locked})));
