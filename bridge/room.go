@@ -747,6 +747,13 @@ func (r *Room) tickLocked(now time.Time) {
 		case m.deaf && m.prompt == nil, silentRoom && m.prompt == nil:
 			m.sendSilence()
 			m.onShared, m.converge = false, 0
+		case voices == 1 && r.inputs[k] != nil && !hasPrompt && m.prompt == nil:
+			// The only voice in the room: its mix-minus is silence, sent
+			// as such (a DTX gap, or the codec's silent frame) rather than
+			// encoded: in a two-party call, no Opus encode while only the
+			// browser talks; in a conference, none for the one speaker.
+			m.sendSilence()
+			m.onShared, m.converge = false, 0
 		case r.inputs[k] == nil && m.prompt == nil && m.converge > 0 && !(!r.noStateCopy && m.handBack(r.ticks)):
 			// Quiet again, while others follow the shared encoder: the
 			// leg's own encoder catches up with it on the same mix before

@@ -78,6 +78,9 @@ type Report struct {
 	// Sent and Received count RTP packets per leg, in the job's order.
 	Sent     []uint64 `json:"sent,omitempty"`
 	Received []uint64 `json:"received,omitempty"`
+	// Heard is the media time each leg's packets covered, in 20 ms
+	// frames: a DTX gap of up to 400 ms counts as heard.
+	Heard []uint64 `json:"heard,omitempty"`
 	// Deaf is the number of legs that had heard nothing when ready.
 	Deaf int `json:"deaf,omitempty"`
 	// Setup is how long setting every leg up took.
@@ -240,9 +243,7 @@ func count(c net.PacketConn, s *stream) {
 		if err != nil {
 			return
 		}
-		if n >= 12 && buf[0]>>6 == 2 {
-			s.recv.Add(1)
-		}
+		s.received(buf[:n])
 	}
 }
 
@@ -352,10 +353,10 @@ func (g *generator) waitMedia(ctx context.Context) error {
 
 func (g *generator) report(event string, setup time.Duration) Report {
 	r := Report{Event: event, Setup: setup, Deaf: g.deaf, CPU: selfCPU(),
-		Sent: make([]uint64, len(g.streams)), Received: make([]uint64, len(g.streams))}
+		Sent: make([]uint64, len(g.streams)), Received: make([]uint64, len(g.streams)), Heard: make([]uint64, len(g.streams))}
 	for i, s := range g.streams {
 		if s != nil {
-			r.Sent[i], r.Received[i] = s.sent.Load(), s.recv.Load()
+			r.Sent[i], r.Received[i], r.Heard[i] = s.sent.Load(), s.recv.Load(), s.heard.Load()
 		}
 	}
 	return r

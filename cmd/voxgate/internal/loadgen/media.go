@@ -151,7 +151,40 @@ type stream struct {
 	buf    []byte
 	sent   atomic.Uint64
 	recv   atomic.Uint64
+	// heard counts the 20 ms frames of media time the received packets
+	// cover: one per packet, plus a DTX gap's frames (the RTP timestamp
+	// jumps), up to maxGapFrames. lastTS is the newest timestamp heard;
+	// one reader per stream updates both.
+	heard  atomic.Uint64
+	lastTS uint32
+	tsSeen bool
 	closed atomic.Bool
+}
+
+// maxGapFrames is the longest gap that counts as heard: a DTX sender sends
+// a packet at least every 400 ms (RFC 7587 3.1.3); a longer gap is media
+// lost, not silence.
+const maxGapFrames = 20
+
+// received counts an RTP packet from voxgate (pkt: the whole packet).
+func (s *stream) received(pkt []byte) {
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return
+	}
+	s.recv.Add(1)
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	if !s.tsSeen {
+		s.tsSeen, s.lastTS = true, ts
+		s.heard.Add(1)
+		return
+	}
+	d := int32(ts - s.lastTS)
+	if d <= 0 { // a duplicate or a late packet: its time is counted already
+		return
+	}
+	s.lastTS = ts
+	frames := (uint32(d) + s.src.samples/2) / s.src.samples
+	s.heard.Add(uint64(min(max(frames, 1), maxGapFrames)))
 }
 
 // newStream starts at frame offset of src (each leg talks from its own

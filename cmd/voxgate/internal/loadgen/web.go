@@ -216,10 +216,11 @@ func (p *page) answer(id string) error {
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := t.Read(buf); err != nil {
+			n, _, err := t.Read(buf)
+			if err != nil {
 				return
 			}
-			p.st.recv.Add(1)
+			p.st.received(buf[:n])
 		}
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
