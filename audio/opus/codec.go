@@ -1,6 +1,33 @@
 package opus
 
-import "github.com/voxgate/voxgate/audio"
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/voxgate/voxgate/audio"
+)
+
+// complexity is what the registry's encoders are made with (SetComplexity).
+var complexity atomic.Int32
+
+func init() { complexity.Store(DefaultComplexity) }
+
+// DefaultComplexity is the complexity of the registry's encoders unless
+// SetComplexity says otherwise: libopus's middle setting.
+const DefaultComplexity = 5
+
+// SetComplexity sets the complexity (1..10) of the encoders the codec
+// registry makes from now on (rooms and calls that start later): lower
+// costs less CPU per encoded frame, at some cost in quality (at 3 and
+// below, SILK leaves out some of its analysis). Encoders made before keep
+// theirs.
+func SetComplexity(n int) error {
+	if n < 1 || n > 10 {
+		return fmt.Errorf("%w: complexity %d (want 1..10)", ErrOptions, n)
+	}
+	complexity.Store(int32(n))
+	return nil
+}
 
 // Info is Opus's entry in the audio codec registry, which this package
 // fills in init: importing the package is what makes voxgate speak Opus.
@@ -22,7 +49,7 @@ var Info = audio.CodecInfo{
 	Inactive: Inactive,
 	DTX:      true,
 	NewEncoder: func(rate int) (audio.CodecEncoder, error) {
-		e, err := NewEncoder(rate, EncoderOptions{FEC: true})
+		e, err := NewEncoder(rate, EncoderOptions{FEC: true, Complexity: int(complexity.Load())})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}

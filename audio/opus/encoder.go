@@ -17,6 +17,12 @@ static int vg_encoder_set(OpusEncoder *st, int what, opus_int32 v) {
 	}
 	return OPUS_BAD_ARG;
 }
+
+static int vg_encoder_complexity(OpusEncoder *st) {
+	opus_int32 v = -1;
+	opus_encoder_ctl(st, OPUS_GET_COMPLEXITY(&v));
+	return v;
+}
 */
 import "C"
 
@@ -129,6 +135,9 @@ func (e *Encoder) CopyStateFrom(src audio.CodecEncoder) error {
 	}
 	return e.CopyState(s)
 }
+
+// Complexity is the encoder's complexity setting (0..10), as libopus has it.
+func (e *Encoder) Complexity() int { return int(C.vg_encoder_complexity(e.st())) }
 
 // Rate implements audio.Encoder.
 func (e *Encoder) Rate() int { return e.rate }

@@ -216,3 +216,26 @@ func BenchmarkOpus(b *testing.B) {
 		})
 	}
 }
+
+// The registry's encoders take the complexity SetComplexity sets; it
+// refuses what libopus would not take.
+func TestSetComplexity(t *testing.T) {
+	defer func() { _ = SetComplexity(DefaultComplexity) }()
+	for _, bad := range []int{0, -1, 11} {
+		if err := SetComplexity(bad); err == nil {
+			t.Errorf("complexity %d accepted", bad)
+		}
+	}
+	for _, c := range []int{2, 9} {
+		if err := SetComplexity(c); err != nil {
+			t.Fatal(err)
+		}
+		e, err := Info.NewEncoder(8000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.(*Encoder).Complexity(); got != c {
+			t.Errorf("the registry's encoder has complexity %d, want %d", got, c)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/audio/opus"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
 	"github.com/voxgate/voxgate/events"
@@ -64,6 +65,9 @@ type RoomsConfig struct {
 	RecordDir string `yaml:"record_dir"`
 	// PromptDir holds the WAV files the REST API may play into rooms.
 	PromptDir string `yaml:"prompt_dir"`
+	// OpusComplexity is the complexity of voxgate's Opus encoders, 1..10
+	// (0: 5), for every call and room (a call is a room of two).
+	OpusComplexity int `yaml:"opus_complexity"`
 }
 
 // StoreConfig configures the store in data_dir.
@@ -145,6 +149,12 @@ func parseConfig(name string, data []byte) (*Config, error) {
 	}
 	if cfg.Rooms.Max < 0 {
 		return nil, fail("rooms.max", errors.New("must not be negative"))
+	}
+	if cfg.Rooms.OpusComplexity == 0 {
+		cfg.Rooms.OpusComplexity = opus.DefaultComplexity
+	}
+	if c := cfg.Rooms.OpusComplexity; c < 1 || c > 10 {
+		return nil, fail("rooms.opus_complexity", fmt.Errorf("%d is out of range (want 1..10)", c))
 	}
 	if err := cfg.Ringback.Validate(); err != nil {
 		return nil, fail("ringback", err)

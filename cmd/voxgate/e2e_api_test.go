@@ -162,10 +162,10 @@ func TestRESTAPIRunsARoomOfDeskPhones(t *testing.T) {
 		t.Fatalf("kick alice: %d", code)
 	}
 	bob.Command("hangup", "")
-	if !alice.WaitEnded(5*time.Second) {
+	if !alice.WaitEnded(5 * time.Second) {
 		t.Fatalf("alice's phone was not hung up after the kick:\n%s", alice.Output())
 	}
-	bob.WaitEnded(5*time.Second)
+	bob.WaitEnded(5 * time.Second)
 	alice.Stop()
 	bob.Stop()
 	// The room emptied and was forgotten.
@@ -274,8 +274,8 @@ func TestRESTAPIDialsAPhoneIntoARoom(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	alice.Command("hangup", "")
 	bob.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
-	bob.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
+	bob.WaitEnded(5 * time.Second)
 	alice.Stop()
 	bob.Stop()
 	for _, c := range []struct {
@@ -317,7 +317,7 @@ func TestRESTAPIPlaysAPrompt(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
 	alice.Stop()
 	secs := alice.HeardSeconds(1500, 0)
 	t.Logf("alice heard the prompt for %.1f s", secs)

@@ -83,7 +83,7 @@ func TestBaresipEchoHoldResume(t *testing.T) {
 			tResume := time.Now()
 			time.Sleep(4 * time.Second)
 			b.Command("hangup", "")
-			if !b.WaitEnded(5*time.Second) {
+			if !b.WaitEnded(5 * time.Second) {
 				t.Fatalf("call did not end:\n%s", b.Output())
 			}
 			b.Stop()

@@ -297,7 +297,7 @@ func TestChromiumChromiumBaresipRoom(t *testing.T) {
 		}
 	}
 	b.Command("hangup", "")
-	b.WaitEnded(5*time.Second)
+	b.WaitEnded(5 * time.Second)
 	b.Stop()
 	// The phone was in the room before and after the pages: judge the
 	// stretch where it heard both best.
@@ -333,7 +333,7 @@ func TestDeskPhoneCallsBrowserUser(t *testing.T) {
 		Source:  src, Dial: "sip:alice@" + sipAddr,
 	})
 	u := echoCheck(t, uploads, 1000) // the page hears the desk phone
-	b.WaitEnded(10*time.Second)
+	b.WaitEnded(10 * time.Second)
 	b.Stop()
 	secs := b.HeardSeconds(600, 0)
 	t.Logf("the desk phone heard the page's 600 Hz for %.1f s; the page used a %s candidate", secs, u.pairs)
@@ -371,7 +371,7 @@ func TestBrowserCallsDeskPhoneWithDTMF(t *testing.T) {
 	if !strings.Contains(logsOf(t), "dtmf_sent_digits=1") {
 		t.Errorf("voxgate did not send the page's digit to the phone as RFC 4733")
 	}
-	b.WaitEnded(5*time.Second)
+	b.WaitEnded(5 * time.Second)
 	b.Stop()
 	w := b.Received()
 	secs := audio.ToneSeconds(w.Samples, w.Rate, 480, 0.2)
@@ -482,7 +482,7 @@ func TestBrowserCallsNumberThroughTrunk(t *testing.T) {
 	if u.errors != "" {
 		t.Errorf("the page got errors: %s", u.errors)
 	}
-	if !far.WaitEnded(10*time.Second) {
+	if !far.WaitEnded(10 * time.Second) {
 		t.Errorf("hanging up on the page did not end the far call:\n%s", far.Output())
 	}
 	far.Stop()
@@ -581,7 +581,7 @@ func TestChromiumKeysPINIntoRoom(t *testing.T) {
 		t.Errorf("voxgate did not log the PIN accepted:\n%s", logsOf(t))
 	}
 	b.Command("hangup", "")
-	b.WaitEnded(5*time.Second)
+	b.WaitEnded(5 * time.Second)
 	b.Stop()
 	p := peertest.BestWindow(b.Received(), 2*time.Second, []float64{440, 1130})
 	t.Logf("the desk phone hears: page %.2g, itself %.2g", p[0], p[1])

@@ -128,7 +128,7 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	}
 	for i, b := range phones {
 		b.Command("hangup", "")
-		b.WaitEnded(5*time.Second)
+		b.WaitEnded(5 * time.Second)
 		b.Stop()
 		// The phone was in the room before and after the page: judge the
 		// stretch where it heard the page and the other phone best.
@@ -175,7 +175,7 @@ func TestClusterChromiumAcrossNodes(t *testing.T) {
 	if heard < 2 {
 		t.Errorf("the page heard alice for %.1f s of 4", heard)
 	}
-	alice.WaitEnded(10*time.Second)
+	alice.WaitEnded(10 * time.Second)
 	alice.Stop()
 	if secs := alice.HeardSeconds(pageHz, 0); secs < 2 {
 		t.Errorf("alice heard the page for %.1f s", secs)

@@ -42,7 +42,7 @@ func TestClusterWebhooksOfDeadNode(t *testing.T) {
 	// A call on A ends while the endpoint is down.
 	phone := cn.phone(t, a.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 500, Dial: "8100"})
 	phone.Command("hangup", "")
-	phone.WaitEnded(5*time.Second)
+	phone.WaitEnded(5 * time.Second)
 	phone.Stop()
 	boxA := shared.Outbox("node-a")
 	var waiting []string

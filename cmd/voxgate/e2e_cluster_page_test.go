@@ -95,7 +95,7 @@ func TestClusterPageCallsPhoneOnOtherNode(t *testing.T) {
 	}
 	p.sendTone(pageHz, 3*time.Second)
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
 	alice.Stop()
 	secs := alice.HeardSeconds(pageHz, 0)
 	t.Logf("alice (registered through the other node) heard the page for %.1f s", secs)

@@ -218,12 +218,12 @@ func TestClusterKamailioRedis(t *testing.T) {
 	bob := cn.phone(t, other.addr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 900, Dial: "alice"})
 	time.Sleep(3 * time.Second)
 	bob.Command("hangup", "")
-	bob.WaitEnded(5*time.Second)
+	bob.WaitEnded(5 * time.Second)
 	bob.Stop()
 	if secs := bob.HeardSeconds(500, 0); secs < 1.5 {
 		t.Fatalf("bob heard alice for %.1f s through node %s", secs, other.name)
 	}
-	if !alice.WaitEnded(5*time.Second) {
+	if !alice.WaitEnded(5 * time.Second) {
 		t.Fatalf("alice's call did not end:\n%s", alice.Output())
 	}
 
@@ -259,7 +259,7 @@ func TestClusterKamailioRedis(t *testing.T) {
 		m.b.Command("hangup", "")
 	}
 	for i, m := range members {
-		m.b.WaitEnded(5*time.Second)
+		m.b.WaitEnded(5 * time.Second)
 		m.b.Stop()
 		w := m.b.Received()
 		n := len(w.Samples)
@@ -327,7 +327,7 @@ func TestClusterKamailioRedis(t *testing.T) {
 	// alice, registered through the cluster, is still reached (through the survivor).
 	bob = cn.phone(t, kamAddr, peertest.Phone{User: "bob", Password: "bob-secret", Codec: "pcmu", Tone: 900, Dial: "alice"})
 	bob.Command("hangup", "")
-	bob.WaitEnded(5*time.Second)
+	bob.WaitEnded(5 * time.Second)
 	bob.Stop()
 
 	// 4. Redis restarts empty; the survivor says so, then recovers.
@@ -373,7 +373,7 @@ func TestClusterKamailioRedis(t *testing.T) {
 		t.Fatal("Kamailio did not route by room:8100")
 	}
 	c4.Command("hangup", "")
-	c4.WaitEnded(5*time.Second)
+	c4.WaitEnded(5 * time.Second)
 	c4.Stop()
 	drainAt := time.Now()
 	_ = spare.p.cmd.Process.Signal(syscall.SIGTERM)
@@ -408,7 +408,7 @@ func TestClusterKamailioRedis(t *testing.T) {
 		t.Fatalf("the draining node's call was ended:\n%s", c2.Output())
 	}
 	c2.Command("hangup", "")
-	c2.WaitEnded(5*time.Second)
+	c2.WaitEnded(5 * time.Second)
 	c2.Stop()
 	c3.Stop()
 	if _, err := spare.p.waitExit(t, 10*time.Second); err != nil {

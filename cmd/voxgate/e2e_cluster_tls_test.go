@@ -107,8 +107,8 @@ func TestClusterKamailioTLSPhones(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second) // audio both ways
 	bob.Command("hangup", "")
-	bob.WaitEnded(5*time.Second)
-	if !alice.WaitEnded(5*time.Second) {
+	bob.WaitEnded(5 * time.Second)
+	if !alice.WaitEnded(5 * time.Second) {
 		t.Fatalf("bob's hang-up did not reach alice over TLS:\n%s", alice.Output())
 	}
 	bob.Stop()
@@ -140,12 +140,12 @@ func TestClusterKamailioTLSPhones(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
 	if !waitUntil(5*time.Second, func() bool { return host.legs(t, "8200") == 1 }) {
 		t.Fatalf("alice's BYE over TLS did not end her leg in room 8200 (%d legs)", host.legs(t, "8200"))
 	}
 	carol.Command("hangup", "")
-	carol.WaitEnded(5*time.Second)
+	carol.WaitEnded(5 * time.Second)
 	alice.Stop()
 	carol.Stop()
 	for _, c := range []struct {

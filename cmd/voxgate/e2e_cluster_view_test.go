@@ -198,7 +198,7 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if !waitUntil(5*time.Second, func() bool { _, ok := page.last("kicked", secondLeg); return ok }) {
 		t.Fatalf("the page was not told that it removed guest1; messages %v", page.types())
 	}
-	if !second.WaitEnded(5*time.Second) {
+	if !second.WaitEnded(5 * time.Second) {
 		t.Errorf("guest1's call did not end when the page on node B removed it:\n%s", second.Output())
 	}
 	if !waitUntil(5*time.Second, func() bool { return len(viewRoom(t, a, room).Legs) == 2 }) {
@@ -212,7 +212,7 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	}
 	second.Stop()
 	first.Command("hangup", "")
-	first.WaitEnded(5*time.Second)
+	first.WaitEnded(5 * time.Second)
 	first.Stop()
 }
 

@@ -66,7 +66,7 @@ func TestClusterDeskPhoneCallsJsSIPOnOtherNode(t *testing.T) {
 		Source:  src, Dial: "sip:alice@" + b.addr,
 	})
 	echoCheck(t, uploads, 1000) // the page on A hears the desk phone calling B
-	desk.WaitEnded(10*time.Second)
+	desk.WaitEnded(10 * time.Second)
 	desk.Stop()
 	secs := desk.HeardSeconds(600, 0)
 	t.Logf("the desk phone on node B heard JsSIP (on node A) for %.1f s", secs)

@@ -26,7 +26,7 @@ func TestBaresipWidebandEcho(t *testing.T) {
 			b.Command("sndcode", "5")
 			time.Sleep(2 * time.Second)
 			b.Command("hangup", "")
-			if !b.WaitEnded(5*time.Second) {
+			if !b.WaitEnded(5 * time.Second) {
 				t.Fatalf("no end of call:\n%s", b.Output())
 			}
 			b.Stop()

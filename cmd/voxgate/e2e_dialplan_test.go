@@ -56,8 +56,8 @@ func TestDialInBridgeWithPIN(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	caller.Command("hangup", "")
 	desk.Command("hangup", "")
-	caller.WaitEnded(5*time.Second)
-	desk.WaitEnded(5*time.Second)
+	caller.WaitEnded(5 * time.Second)
+	desk.WaitEnded(5 * time.Second)
 	caller.Stop()
 	desk.Stop()
 	if !strings.Contains(g.log.String(), "origin=trunk:carrier") {

@@ -164,7 +164,7 @@ func TestEarlyMediaFromCarrierToPhone(t *testing.T) {
 			if out, err := wait(); err != nil || !strings.Contains(out, "Successful call") {
 				t.Fatalf("the carrier's scenario failed (caller ID not as expected?): %v\n%s", err, tail(out, 25))
 			}
-			alice.WaitEnded(5*time.Second)
+			alice.WaitEnded(5 * time.Second)
 			alice.Stop()
 			w := alice.Received()
 			eSecs, eFirst, eLast := toneSpans(w.Samples, w.Rate, earlyHz)

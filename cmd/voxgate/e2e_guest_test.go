@@ -94,7 +94,7 @@ func TestGuestLinkJoinsRoomWithDisplayName(t *testing.T) {
 
 	page.sendTone(guestHz, 3*time.Second)
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
 	alice.Stop()
 	p := peertest.BestWindow(alice.Received(), 2*time.Second, []float64{guestHz, 1130})
 	t.Logf("the desk phone hears: guest %.2g, itself %.2g", p[0], p[1])

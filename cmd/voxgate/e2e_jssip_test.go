@@ -85,7 +85,7 @@ func TestJsSIPAndDeskPhoneInRoom(t *testing.T) {
 		t.Errorf("JsSIP in the room: desk phone %.2g, itself %.2g", lv[0], lv[1])
 	}
 	b.Command("hangup", "")
-	b.WaitEnded(5*time.Second)
+	b.WaitEnded(5 * time.Second)
 	b.Stop()
 	p := peertest.BestWindow(b.Received(), 2*time.Second, []float64{440, 1130})
 	t.Logf("the desk phone hears: JsSIP %.2g, itself %.2g", p[0], p[1])
@@ -118,7 +118,7 @@ func TestDeskPhoneCallsJsSIPUser(t *testing.T) {
 		Source:  src, Dial: "sip:alice@" + sipAddr,
 	})
 	echoCheck(t, uploads, 1000) // the page hears the desk phone
-	b.WaitEnded(10*time.Second)
+	b.WaitEnded(10 * time.Second)
 	b.Stop()
 	secs := b.HeardSeconds(600, 0)
 	t.Logf("the desk phone heard JsSIP's 600 Hz for %.1f s", secs)
@@ -200,7 +200,7 @@ func TestJsSIPDigitsRFC4733(t *testing.T) {
 	if got := capture.DTMF(); got != "42" {
 		t.Errorf("the desk phone got digits %q as RFC 4733, want JsSIP's \"42\"", got)
 	}
-	b.WaitEnded(10*time.Second)
+	b.WaitEnded(10 * time.Second)
 	b.Stop()
 	if !waitGatewayLog(t, "dtmf_sent_digits=2", 10*time.Second) {
 		t.Fatalf("no call ended")

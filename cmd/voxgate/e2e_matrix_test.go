@@ -143,7 +143,7 @@ func matrixCase(t *testing.T, setup *sync.Mutex, transport, mediaenc, policy str
 	}
 	callEnd := time.Now()
 	b.Command("hangup", "")
-	if !b.WaitEnded(5*time.Second) {
+	if !b.WaitEnded(5 * time.Second) {
 		t.Fatalf("call did not end:\n%s", b.Output())
 	}
 	b.Stop()

@@ -92,7 +92,7 @@ func TestModeratedBridge(t *testing.T) {
 	carol.Command("hangup", "")
 	tEnd := time.Now()
 	for name, b := range map[string]*peertest.Baresip{"alice": alice, "bob": bob} {
-		if !b.WaitEnded(6*time.Second) {
+		if !b.WaitEnded(6 * time.Second) {
 			t.Fatalf("%s was not hung up when the moderator left:\n%s", name, b.Output())
 		}
 	}

@@ -94,7 +94,7 @@ func TestSIGTERMReadyz(t *testing.T) {
 	if !strings.Contains(p.output(), `"msg":"SIGTERM: letting calls finish","calls":1,"timeout_ms":4000}`) {
 		t.Error("the SIGTERM line does not give the drain timeout in milliseconds")
 	}
-	if !b.WaitEnded(3*time.Second) {
+	if !b.WaitEnded(3 * time.Second) {
 		t.Fatalf("the call was not hung up after the drain:\n%s", b.Output())
 	}
 }

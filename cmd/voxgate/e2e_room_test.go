@@ -34,7 +34,7 @@ func TestBaresipConferenceRoom(t *testing.T) {
 		p.b.Command("hangup", "")
 	}
 	for _, p := range phones {
-		p.b.WaitEnded(5*time.Second)
+		p.b.WaitEnded(5 * time.Second)
 		p.b.Stop()
 	}
 	for i, p := range phones {
@@ -82,8 +82,8 @@ func TestBaresipCallsRegisteredUser(t *testing.T) {
 	alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: 500, Dial: "bob"})
 	time.Sleep(4 * time.Second)
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
-	bob.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
+	bob.WaitEnded(5 * time.Second)
 	alice.Stop()
 	bob.Stop()
 	for _, c := range []struct {
@@ -116,7 +116,7 @@ func TestBaresipRoomRateFollowsLegs(t *testing.T) {
 	carol := peertest.StartPhone(t, g.addr, peertest.Phone{User: "carol", Codec: "G722/16000/1", Tone: 1270, Dial: "8001"})
 	time.Sleep(3 * time.Second)
 	carol.Command("hangup", "")
-	if !carol.WaitEnded(5*time.Second) {
+	if !carol.WaitEnded(5 * time.Second) {
 		t.Fatalf("carol's call did not end:\n%s", carol.Output())
 	}
 	time.Sleep(3 * time.Second) // carol's baresip exits at the end: its exit is a burst of work
@@ -125,7 +125,7 @@ func TestBaresipRoomRateFollowsLegs(t *testing.T) {
 	}
 	carol.Stop()
 	for _, b := range []*peertest.Baresip{alice, bob} {
-		b.WaitEnded(5*time.Second)
+		b.WaitEnded(5 * time.Second)
 		b.Stop()
 	}
 	logs := g.log.String()

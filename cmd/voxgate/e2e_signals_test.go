@@ -199,7 +199,7 @@ func TestSIGTERMDrainsCalls(t *testing.T) {
 	if el := time.Since(t0); el < 2500*time.Millisecond {
 		t.Fatalf("voxgate exited after %v, before the 3 s drain", el)
 	}
-	if !b.WaitEnded(3*time.Second) {
+	if !b.WaitEnded(3 * time.Second) {
 		t.Fatalf("the call was not hung up after the drain:\n%s", b.Output())
 	}
 }

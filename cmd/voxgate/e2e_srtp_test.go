@@ -42,7 +42,7 @@ func TestBaresipSRTPEcho(t *testing.T) {
 			time.Sleep(4 * time.Second) // the call's length
 			end := time.Now()
 			b.Command("hangup", "")
-			if !b.WaitEnded(5*time.Second) {
+			if !b.WaitEnded(5 * time.Second) {
 				t.Fatalf("call did not end:\n%s", b.Output())
 			}
 			b.Stop()
@@ -183,7 +183,7 @@ func TestBaresipSRTPHoldResume(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	after := capture.PacketsBetween(tResume.Add(500*time.Millisecond), time.Now())
 	b.Command("hangup", "")
-	if !b.WaitEnded(5*time.Second) {
+	if !b.WaitEnded(5 * time.Second) {
 		t.Fatalf("call did not end:\n%s", b.Output())
 	}
 	b.Stop()

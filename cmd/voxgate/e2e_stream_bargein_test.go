@@ -166,7 +166,7 @@ origins:
 				return toPhone.PacketsBetween(markBack, time.Now().Add(time.Hour)) >= 50
 			})
 			phone.Command("hangup", "")
-			phone.WaitEnded(5*time.Second)
+			phone.WaitEnded(5 * time.Second)
 			phone.Stop()
 			toVoxgate.Stop()
 			toPhone.Stop()

@@ -211,7 +211,7 @@ origins:
 		time.Sleep(200 * time.Millisecond)
 	}
 	phone.Command("hangup", "")
-	phone.WaitEnded(5*time.Second)
+	phone.WaitEnded(5 * time.Second)
 	phone.Stop()
 	bot.mu.Lock()
 	meta := c.meta
@@ -275,7 +275,7 @@ origins:
 	}
 	for _, p := range []*peertest.Baresip{alice, bob} {
 		p.Command("hangup", "")
-		p.WaitEnded(5*time.Second)
+		p.WaitEnded(5 * time.Second)
 		p.Stop()
 	}
 	for name, p := range map[string]*peertest.Baresip{"alice": alice, "bob": bob} {
@@ -308,7 +308,7 @@ origins:
 			t.Errorf("voxgate_room_stream_reconnects_total %v", n)
 		}
 		p.Command("hangup", "")
-		p.WaitEnded(5*time.Second)
+		p.WaitEnded(5 * time.Second)
 		p.Stop()
 	})
 }
@@ -377,7 +377,7 @@ origins:
 		alice := peertest.StartPhone(t, g.addr, peertest.Phone{User: "alice", Password: "alice-secret", Codec: "pcmu", Tone: aliceHz, Dial: "6300"})
 		own := wait(alice, aliceHz)
 		alice.Command("hangup", "")
-		alice.WaitEnded(5*time.Second)
+		alice.WaitEnded(5 * time.Second)
 		alice.Stop()
 		if own < 2 {
 			t.Errorf("after the transfer to the echo the phone heard its own tone for %.1fs", own)
@@ -398,7 +398,7 @@ origins:
 		heardBob := wait(alice, bobHz)
 		heardAlice := wait(bob, aliceHz)
 		alice.Command("hangup", "")
-		alice.WaitEnded(5*time.Second)
+		alice.WaitEnded(5 * time.Second)
 		alice.Stop()
 		bob.Stop()
 		if heardBob < 2 || heardAlice < 2 {
@@ -480,7 +480,7 @@ origins:
 		t.Errorf("DELETE again: %d, want 404", code)
 	}
 	alice.Command("hangup", "")
-	alice.WaitEnded(5*time.Second)
+	alice.WaitEnded(5 * time.Second)
 	alice.Stop()
 	bob.Stop()
 
@@ -504,7 +504,7 @@ origins:
 	}
 	roomBot.wait(t, "the room bot's connection closed", func() bool { return !rc.closed.IsZero() })
 	carol.Command("hangup", "")
-	carol.WaitEnded(5*time.Second)
+	carol.WaitEnded(5 * time.Second)
 	carol.Stop()
 	if heard := carol.HeardSeconds(botHz, 0); heard < 1 {
 		t.Errorf("the phone in the room heard the bot for %.1fs", heard)

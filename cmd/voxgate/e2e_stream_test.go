@@ -213,7 +213,7 @@ origins:
 	heard := audio.ToneSeconds(bot.pcm, 8000, callerFreq, 0.2)
 	bot.mu.Unlock()
 	close(bot.hangUp)
-	if !phone.WaitEnded(10*time.Second) {
+	if !phone.WaitEnded(10 * time.Second) {
 		t.Fatalf("the call did not end when the bot hung up:\n%s", phone.Output())
 	}
 	phone.Stop()
@@ -253,7 +253,7 @@ origins:
 			time.Sleep(200 * time.Millisecond)
 		}
 		b.Command("hangup", "")
-		b.WaitEnded(5*time.Second)
+		b.WaitEnded(5 * time.Second)
 		b.Stop()
 		heard, own := b.HeardSeconds(shifted, 0), b.HeardSeconds(callerFreq, 0)
 		t.Logf("the phone heard the shifted tone for %.1fs, its own for %.1fs", heard, own)

@@ -110,7 +110,7 @@ func TestBaresipSessionRefreshByReinvite(t *testing.T) {
 		t.Fatalf("the call did not survive the refreshes (calls %d):\n%s", g.srv.Calls(), b.Output())
 	}
 	b.Command("hangup", "")
-	if !b.WaitEnded(5*time.Second) {
+	if !b.WaitEnded(5 * time.Second) {
 		t.Fatalf("call did not end:\n%s", b.Output())
 	}
 }

@@ -89,7 +89,7 @@ func TestBaresipTLS(t *testing.T) {
 	}
 	time.Sleep(3 * time.Second)
 	b.Command("hangup", "")
-	if !b.WaitEnded(5*time.Second) {
+	if !b.WaitEnded(5 * time.Second) {
 		t.Fatalf("call did not end:\n%s", b.Output())
 	}
 	if secs := b.HeardSeconds(freq, 0); secs < 1.5 {

@@ -97,7 +97,7 @@ type loadGateway struct {
 // rooms without tones, pages page1..pageN, logging at info as in production.
 // rules, if not empty, are dialplan rules (YAML, indented as in loadPlan)
 // put before loadPlan's own.
-func startLoadGateway(tb testing.TB, pages, roomRate int, rules string) *loadGateway {
+func startLoadGateway(tb testing.TB, pages, roomRate, opusComplexity int, rules string) *loadGateway {
 	tb.Helper()
 	cfg, err := parseConfig(configs.DefaultName, configs.Default)
 	if err != nil {
@@ -105,6 +105,9 @@ func startLoadGateway(tb testing.TB, pages, roomRate int, rules string) *loadGat
 	}
 	if roomRate != 0 {
 		cfg.Rooms.Rate = roomRate
+	}
+	if opusComplexity != 0 {
+		cfg.Rooms.OpusComplexity = opusComplexity
 	}
 	port := peertest.FreePorts(tb, 1)
 	cfg.SIP.Listen = []sip.Listener{{Transport: "udp", Addr: fmt.Sprintf("127.0.0.1:%d", port)}}
@@ -445,6 +448,7 @@ type scenario struct {
 	// rooms and members: the rooms voxgate must have during the run.
 	rooms, members int
 	roomRate       int     // rooms.rate (0: the default, 16000)
+	opusComplexity int     // rooms.opus_complexity (0: the default, 5)
 	cps            float64 // calls per second while setting up (0: the default)
 	plan           string  // dialplan rules put before loadPlan's (see startLoadGateway)
 }
@@ -459,7 +463,7 @@ func runScenario(tb testing.TB, sc scenario, tm loadTiming) result {
 	if sc.bare > 0 {
 		bare = bareWindow(tb, sc.bare, tm)
 	}
-	g := startLoadGateway(tb, sc.pages, sc.roomRate, sc.plan)
+	g := startLoadGateway(tb, sc.pages, sc.roomRate, sc.opusComplexity, sc.plan)
 	job := loadgen.Job{SIP: g.sip, Web: g.web, Legs: sc.legs, CallsPerSecond: sc.cps}
 	var before func()
 	if sc.rooms > 0 {
@@ -599,6 +603,13 @@ func BenchmarkE2EPCMUEcho(b *testing.B) {
 // (pion, Opus, DTLS-SRTP); voxgate bridges and transcodes each pair.
 func BenchmarkE2EPCMUToOpusWebRTC(b *testing.B) {
 	b.Run("calls=30", func(b *testing.B) { report(b, runScenario(b, pcmuToWebScenario(30), benchTiming(b))) })
+	// The same at a lower Opus complexity (rooms.opus_complexity), the
+	// trade an operator can make for density.
+	b.Run("calls=30/complexity=2", func(b *testing.B) {
+		sc := pcmuToWebScenario(30)
+		sc.opusComplexity = 2
+		report(b, runScenario(b, sc, benchTiming(b)))
+	})
 }
 
 // BenchmarkE2ERoom50PCMU: one room, 50 SIP PCMU legs, all talking, on

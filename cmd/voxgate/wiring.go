@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/audio/opus"
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/dialplan"
@@ -85,6 +87,11 @@ type wiring struct {
 // connects them, before anything starts.
 func wire(cfg *Config, plan *dialplan.Plan, users *sip.Users, log *slog.Logger, w wiring) (*app, error) {
 	if err := cfg.SIP.Validate(); err != nil {
+		return nil, err
+	}
+	// The codec registry is the process's: the last wired config's
+	// complexity holds for the encoders made from then on.
+	if err := opus.SetComplexity(cmp.Or(cfg.Rooms.OpusComplexity, opus.DefaultComplexity)); err != nil {
 		return nil, err
 	}
 	st, err := openStore(cfg, log) // store.go

@@ -140,17 +140,17 @@ func opusSilence() (*source, error) {
 
 // stream is one leg's media: its next packet and its counters.
 type stream struct {
-	src    *source
-	pos    int
-	seq    uint16
-	ts     uint32
-	ssrc   uint32
-	pt     uint8
-	gap    bool // the last frame was not sent: the next packet starts a talkspurt
-	write  func(pkt []byte) error
-	buf    []byte
-	sent   atomic.Uint64
-	recv   atomic.Uint64
+	src   *source
+	pos   int
+	seq   uint16
+	ts    uint32
+	ssrc  uint32
+	pt    uint8
+	gap   bool // the last frame was not sent: the next packet starts a talkspurt
+	write func(pkt []byte) error
+	buf   []byte
+	sent  atomic.Uint64
+	recv  atomic.Uint64
 	// heard counts the 20 ms frames of media time the received packets
 	// cover: one per packet, plus a DTX gap's frames (the RTP timestamp
 	// jumps), up to maxGapFrames. lastTS is the newest timestamp heard;
