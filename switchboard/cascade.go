@@ -45,7 +45,9 @@ func (s *Switchboard) HostRoom(ctx context.Context, c Leg, room CascadeRoom, ori
 		ra := dialplan.RoomAction{Name: room.Name, WaitForModerator: room.WaitForModerator, EndWithModerator: room.EndWithModerator}
 		log := s.log.With("call_id", c.ID(), "origin", origin, "action", dialplan.Room, "room", room.Name)
 		log.Debug("joins a room from another node", "moderator", room.Moderator, "view", room.View != "")
-		if w := s.serveView(ctx, c, room.Name, room.View); w != nil {
+		w, stop := s.serveView(ctx, c, room.Name, room.View)
+		defer stop()
+		if w != nil {
 			ctx = context.WithValue(ctx, viewerKey{}, w)
 		}
 		defer s.track(c, origin, dialplan.Action{Kind: dialplan.Room, Room: ra})()
@@ -111,6 +113,7 @@ func (s *Switchboard) cascade(ctx context.Context, c Leg, ra dialplan.RoomAction
 		hangup(c)
 		return true
 	}
+	s.connected(c.ID(), pair)
 	log.Info("room hosted on another node: call bridged to it", "room", ra.Name, "cascade", far.ID())
 	select {
 	case <-c.Done():

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/bridge"
 )
 
 // RoomViews is the part of a Cluster that shows a room hosted on another
@@ -23,19 +25,58 @@ type RoomViews interface {
 	// ServeView (on the host) returns the watcher that sends the view
 	// events of token, self being the cascade leg's id here, and calls do
 	// with each command sent on token, until ctx ends.
-	ServeView(ctx context.Context, token, self string, do func(RoomCommand) error) RoomWatcher
+	ServeView(ctx context.Context, token, self string, do func(RoomCommand) error) ViewWatcher
+}
+
+// ViewWatcher is the host's side of a view: told what a page would be
+// told, and, every viewStateEvery while the view lives, the room's state
+// and its legs' reception (a "stats" event).
+type ViewWatcher interface {
+	RoomWatcher
+	RoomState(room string, st RoomState)
+}
+
+// viewStateEvery is how often a host tells a view its room's state. The
+// host pushes it rather than answering the entering node's questions: the
+// page asks every 3 s all the time it is in the room, so asking would be
+// two messages (question and answer) where one does, and would answer
+// from a state one question old. One message of some 60 bytes per leg
+// every 2 s per remote page keeps Redis traffic small, and a lock or a
+// recording started by anyone (a page here, the REST API, another node's
+// moderator) reaches the remote page within the page's next question or
+// the one after.
+const viewStateEvery = 2 * time.Second
+
+// RoomState is a room's state and its legs' reception as its host tells a
+// view: what a page's "room-stats" shows.
+type RoomState struct {
+	Locked    bool           `json:"locked,omitempty"`
+	Max       int            `json:"max,omitempty"`
+	Recording string         `json:"recording,omitempty"`
+	Legs      []LegReception `json:"legs,omitempty"`
+}
+
+// LegReception is one leg's reception as its host measures it: packets
+// received and lost on the way to it, and their jitter.
+type LegReception struct {
+	Leg      string  `json:"leg"`
+	Codec    string  `json:"codec,omitempty"`
+	Packets  uint64  `json:"packets,omitempty"`
+	Lost     int64   `json:"lost,omitempty"`
+	JitterMS float64 `json:"jitter_ms,omitempty"`
 }
 
 // RoomViewEvent is what a host tells a view: the people in the room (Type
-// "participants") or one participant's event (a RoomWatcher's Notify
-// types). Self is the cascade leg's id on the host: the entering node shows
-// it as its own page's leg.
+// "participants"), one participant's event (a RoomWatcher's Notify types)
+// or the room's state (Type "stats", State). Self is the cascade leg's id
+// on the host: the entering node shows it as its own page's leg.
 type RoomViewEvent struct {
 	Type   string        `json:"type"`
 	Room   string        `json:"room"`
 	Self   string        `json:"self"`
 	People []Participant `json:"people,omitempty"`
 	P      Participant   `json:"p"`
+	State  *RoomState    `json:"state,omitempty"`
 }
 
 // RoomCommand is a moderator's action sent to the host: change a leg
@@ -87,12 +128,29 @@ type remoteView struct {
 	mu         sync.Mutex
 	host       string        // the cascade leg's id on the host
 	people     []Participant // as the page sees them (its own leg under self)
+	state      RoomState     // the host's last "stats" (its own leg under self)
+	// pair is the call's bridge to the host here (nil until connected):
+	// the page's own reception is measured on it, not on the host (where
+	// the cascade leg's is that of the nodes' network).
+	pair interface{ Stats() bridge.RoomStats }
 }
 
 // handle passes a host's view event to the page, its own leg renamed.
 func (v *remoteView) handle(e RoomViewEvent) {
 	v.mu.Lock()
 	v.host = e.Self
+	if e.Type == "stats" { // kept for the page's room-stats, not an event of the page's
+		if e.State != nil {
+			v.state = *e.State
+			for i := range v.state.Legs {
+				if v.state.Legs[i].Leg == e.Self {
+					v.state.Legs[i].Leg = v.self
+				}
+			}
+		}
+		v.mu.Unlock()
+		return
+	}
 	mine := func(p *Participant) {
 		if p.Leg == e.Self {
 			p.Leg, p.Kind = v.self, "browser"
@@ -124,16 +182,50 @@ func (v *remoteView) handle(e RoomViewEvent) {
 	v.w.Notify(e.Type, e.Room, e.P)
 }
 
-// info is the view as the REST API shows a room (what the host told).
+// info is the view as the REST API shows a room (what the host told):
+// its state and each leg's reception as of the host's last "stats", the
+// page's own reception as measured here.
 func (v *remoteView) info() api.RoomInfo {
 	v.mu.Lock()
+	pair := v.pair
+	v.mu.Unlock()
+	var own *bridge.LegStats
+	if pair != nil {
+		for _, l := range pair.Stats().Legs {
+			if l.ID == v.self {
+				own = &l
+			}
+		}
+	}
+	v.mu.Lock()
 	defer v.mu.Unlock()
-	r := api.RoomInfo{Name: v.room, Legs: []api.LegInfo{}}
+	r := api.RoomInfo{Name: v.room, Legs: []api.LegInfo{}, Locked: v.state.Locked, Max: v.state.Max, Recording: v.state.Recording}
 	for _, p := range v.people {
-		r.Legs = append(r.Legs, api.LegInfo{ID: p.Leg, Name: p.Name, Muted: p.Muted, Moderator: p.Moderator})
+		l := api.LegInfo{ID: p.Leg, Name: p.Name, Muted: p.Muted, Moderator: p.Moderator}
+		for _, q := range v.state.Legs {
+			if q.Leg == p.Leg {
+				l.Codec, l.Packets, l.Lost, l.JitterMS = q.Codec, q.Packets, q.Lost, q.JitterMS
+			}
+		}
+		if p.Leg == v.self && own != nil {
+			l.Codec, l.Packets, l.Lost, l.JitterMS = own.Codec, own.Network.Received, own.Network.Lost, ms(own.Network.Jitter)
+		}
+		r.Legs = append(r.Legs, l)
 	}
 	r.Participants, r.Remote = len(r.Legs), true
 	return r
+}
+
+// connected tells the view of page leg id the call's bridge to the host.
+func (s *Switchboard) connected(id string, pair interface{ Stats() bridge.RoomStats }) {
+	s.mu.Lock()
+	v := s.views[id]
+	s.mu.Unlock()
+	if v != nil {
+		v.mu.Lock()
+		v.pair = pair
+		v.mu.Unlock()
+	}
 }
 
 // viewToken names a new view for c when c shows its room (a page) and the
@@ -176,13 +268,44 @@ func (s *Switchboard) watchRemote(ctx context.Context, c Leg, room, token string
 
 // serveView makes the cascade leg c (in room, here) tell the entering
 // node's view token what a page would see, and do the commands its
-// moderator sends; it returns the watcher for c.
-func (s *Switchboard) serveView(ctx context.Context, c Leg, room, token string) RoomWatcher {
+// moderator sends; it returns the watcher for c (nil: no view) and the
+// func that stops telling it the room's state (RoomState).
+func (s *Switchboard) serveView(ctx context.Context, c Leg, room, token string) (RoomWatcher, func()) {
 	rv, ok := s.cluster.(RoomViews)
 	if !ok || token == "" {
-		return nil
+		return nil, func() {}
 	}
-	return rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) error { return s.do(room, c.ID(), cmd) })
+	w := rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) error { return s.do(room, c.ID(), cmd) })
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(viewStateEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if r, ok := s.rooms.Lookup(room); ok {
+				w.RoomState(room, roomState(r.Stats()))
+			}
+		}
+	}()
+	return w, func() {
+		cancel()
+		<-done
+	}
+}
+
+// roomState is a room's state as a host tells a view.
+func roomState(st bridge.RoomStats) RoomState {
+	out := RoomState{Locked: st.Locked, Max: st.Max, Recording: st.Recording, Legs: make([]LegReception, 0, len(st.Legs))}
+	for _, l := range st.Legs {
+		out.Legs = append(out.Legs, LegReception{Leg: l.ID, Codec: l.Codec, Packets: l.Network.Received, Lost: l.Network.Lost, JitterMS: ms(l.Network.Jitter)})
+	}
+	return out
 }
 
 // RemoteRooms lists the rooms hosted on other nodes that pages here are

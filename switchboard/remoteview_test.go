@@ -3,10 +3,14 @@ package switchboard
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/voxgate/voxgate/api"
+	"github.com/voxgate/voxgate/audio"
+	"github.com/voxgate/voxgate/bridge"
 )
 
 // hostViews is the host's side of RoomViews: it keeps, by token, the
@@ -23,7 +27,7 @@ func (h *hostViews) WatchRoom(context.Context, string, func(RoomViewEvent)) (fun
 	return nil, nil, errors.New("not on the host")
 }
 
-func (h *hostViews) ServeView(_ context.Context, token, self string, do func(RoomCommand) error) RoomWatcher {
+func (h *hostViews) ServeView(_ context.Context, token, self string, do func(RoomCommand) error) ViewWatcher {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.do[token] = do
@@ -58,6 +62,12 @@ func (v viewRecorder) Notify(typ, room string, p Participant) {
 	v.h.mu.Lock()
 	defer v.h.mu.Unlock()
 	v.h.told[v.token] = append(v.h.told[v.token], RoomViewEvent{Type: typ, Room: room, Self: v.self, P: p})
+}
+
+func (v viewRecorder) RoomState(room string, st RoomState) {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.h.told[v.token] = append(v.h.told[v.token], RoomViewEvent{Type: "stats", Room: room, Self: v.self, State: &st})
 }
 
 // On the room's node, a cascade leg with a view is shown the room as a
@@ -129,6 +139,22 @@ func TestHostServesRoomView(t *testing.T) {
 	if r, _ := sb.Room("bridge"); !r.Locked || r.Max != 5 {
 		t.Fatalf("after the moderator's lock and max 5 the room is %+v", r)
 	}
+	// Every viewStateEvery, each view is told the room's state and its
+	// legs' reception.
+	deadline := time.Now().Add(10 * time.Second)
+	for stated := false; !stated; {
+		for _, e := range h.events("view_plain") {
+			if e.Type == "stats" && e.Room == "bridge" && e.Self == "c1" && e.State.Locked && e.State.Max == 5 && len(e.State.Legs) == 3 {
+				for _, l := range e.State.Legs {
+					stated = stated || (l.Leg == "p1" && l.Codec != "")
+				}
+			}
+		}
+		if !stated && time.Now().After(deadline) {
+			t.Fatalf("the plain view was not told the locked room's state: %+v", h.events("view_plain"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err := h.command("view_mod", RoomCommand{Room: &api.RoomChange{Locked: &off}}); err != nil {
 		t.Fatalf("the moderator's unlock: %v", err)
 	}
@@ -184,6 +210,24 @@ func TestRemoteViewMapsOwnLeg(t *testing.T) {
 	if !v.moderator() {
 		t.Fatal("the page is not a moderator in its view")
 	}
+	// The host's state: kept for room-stats (its own leg renamed), not
+	// passed to the page as an event; the page's own reception is the one
+	// measured here once its call is bridged to the host.
+	v.handle(RoomViewEvent{Type: "stats", Room: "bridge", Self: "sip-1", State: &RoomState{Locked: true, Max: 4, Recording: "/rec/bridge.wav", Legs: []LegReception{
+		{Leg: "p2", Codec: "PCMU", Packets: 990, Lost: 10, JitterMS: 3.5}, {Leg: "sip-1", Codec: "PCMA", Packets: 1000}}}})
+	if len(w.events) != 3 {
+		t.Fatalf("the page was told %v, want no stats event", w.events)
+	}
+	info = v.info()
+	want := []api.LegInfo{{ID: "bob/c1", Name: "bob", Moderator: true, Codec: "PCMA", Packets: 1000},
+		{ID: "p2", Name: "dave", Muted: true, Codec: "PCMU", Packets: 990, Lost: 10, JitterMS: 3.5}}
+	if !info.Locked || info.Max != 4 || info.Recording != "/rec/bridge.wav" || !reflect.DeepEqual(info.Legs, want) {
+		t.Fatalf("the view's room after the host's stats: %+v, want legs %+v", info, want)
+	}
+	v.pair = fakePair{bridge.LegStats{ID: "bob/c1", Codec: "opus", Network: audio.ReceiveReport{Received: 400, Lost: 2, Jitter: 1500 * time.Microsecond}}}
+	if l := v.info().Legs[0]; l.Codec != "opus" || l.Packets != 400 || l.Lost != 2 || l.JitterMS != 1.5 {
+		t.Fatalf("the page's own leg once bridged: %+v, want its reception here", l)
+	}
 	sb, _ := testBoard(t, testPlan)
 	sb.views = map[string]*remoteView{"bob/c1": v}
 	if ok, err := sb.remoteCommand("bridge", RoomCommand{Leg: "bob/c1", Kick: true}); !ok || err != nil || len(sent) != 1 || sent[0].Leg != "sip-1" {
@@ -206,6 +250,11 @@ func TestRemoteViewMapsOwnLeg(t *testing.T) {
 		t.Fatal("a command for a room nobody here views was sent")
 	}
 }
+
+// fakePair is a call's bridge to the host with these legs.
+type fakePair []bridge.LegStats
+
+func (p fakePair) Stats() bridge.RoomStats { return bridge.RoomStats{Legs: p} }
 
 // recordWatcher keeps what a page was told.
 type recordWatcher struct {

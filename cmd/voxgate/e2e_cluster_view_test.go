@@ -40,8 +40,9 @@ origins:
 // node B joins it with the moderator PIN: B bridges it to A over a
 // cascade leg, and A tells B's view of the room (Redis pub/sub) what a
 // page of its own would see. The page is told who is in the room (itself
-// under its own leg id, as moderator), who talks, who joins; it mutes a
-// second phone (A mutes it) and removes it (A hangs it up).
+// under its own leg id, as moderator), who talks, who joins, and its
+// room-stats: the room's quality, lock and recording as A tells them; it
+// mutes a second phone (A mutes it) and removes it (A hangs it up).
 func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	peertest.Need(t, "baresip", "redis-server")
 	red := peertest.StartRedis(t)
@@ -118,6 +119,48 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if _, ok := page.last("talking", phoneLeg); !ok && !waitUntil(5*time.Second, func() bool { _, ok := page.last("talking", phoneLeg); return ok }) {
 		t.Errorf("the page was not told that the phone (leg %s) talks; messages %v", phoneLeg, page.types())
 	}
+
+	// The page's room-stats (asked every 3 s by the real page) are those of
+	// the room on node A: its name, each leg's quality (its own leg under
+	// its id here, measured here), and its lock and recording as node A's
+	// host tells them, whoever changed them (here node A's REST API).
+	stats := func(what string, ok func(webclient.Message) bool) webclient.Message {
+		t.Helper()
+		var m webclient.Message
+		if !waitUntil(15*time.Second, func() bool {
+			page.send(webclient.Message{Type: "room-stats", ID: "c1"})
+			time.Sleep(250 * time.Millisecond)
+			m, _ = page.last("room-stats", "")
+			return ok(m)
+		}) {
+			t.Fatalf("the page's room-stats %s: %+v (messages %v)", what, m, page.types())
+		}
+		return m
+	}
+	quality := func(m webclient.Message, leg, codec string) bool {
+		for _, q := range m.Stats {
+			if q.Leg == leg && strings.EqualFold(q.Codec, codec) && q.LossPct >= 0 && q.LossPct <= 100 && q.JitterMS >= 0 {
+				return true
+			}
+		}
+		return false
+	}
+	// The room records from its first participant (rooms.record_dir).
+	stats("with the room on node A, its legs' quality and its recording", func(m webclient.Message) bool {
+		return m.ID == "c1" && m.Room == room && len(m.Stats) == 2 && quality(m, phoneLeg, "pcmu") && quality(m, self, "opus") && !m.Locked && m.Recording
+	})
+	if code := a.api(t, "PATCH", "/api/v1/rooms/"+room, `{"locked":true,"recording":false}`, nil); code != 200 {
+		t.Fatalf("locking room %s on node A and stopping its recording: %d", room, code)
+	}
+	stats("after node A's API locked the room and stopped its recording", func(m webclient.Message) bool {
+		return m.Room == room && m.Locked && !m.Recording && quality(m, phoneLeg, "pcmu")
+	})
+	if code := a.api(t, "PATCH", "/api/v1/rooms/"+room, `{"locked":false,"recording":true}`, nil); code != 200 {
+		t.Fatalf("unlocking room %s on node A and recording it again: %d", room, code)
+	}
+	stats("after node A's API unlocked the room and recorded it again", func(m webclient.Message) bool {
+		return m.Room == room && !m.Locked && m.Recording
+	})
 
 	// A second phone joins on node A: the page is told; it mutes the
 	// phone, then removes it.

@@ -53,7 +53,7 @@ func (r clusterRooms) WatchRoom(ctx context.Context, token string, f func(switch
 	return send, stop, nil
 }
 
-func (r clusterRooms) ServeView(ctx context.Context, token, self string, do func(switchboard.RoomCommand) error) switchboard.RoomWatcher {
+func (r clusterRooms) ServeView(ctx context.Context, token, self string, do func(switchboard.RoomCommand) error) switchboard.ViewWatcher {
 	log := r.cl.log.With("view", token)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -95,6 +95,12 @@ func (p *viewPublisher) Participants(room string, people []api.Participant) {
 
 func (p *viewPublisher) Notify(typ, room string, pt api.Participant) {
 	p.put(switchboard.RoomViewEvent{Type: typ, Room: room, Self: p.self, P: pt})
+}
+
+// RoomState publishes the room's state (a "stats" event); one dropped
+// for a slow Redis is made good by the next.
+func (p *viewPublisher) RoomState(room string, st switchboard.RoomState) {
+	p.put(switchboard.RoomViewEvent{Type: "stats", Room: room, Self: p.self, State: &st})
 }
 
 func (p *viewPublisher) put(e switchboard.RoomViewEvent) {
