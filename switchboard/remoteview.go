@@ -24,8 +24,10 @@ type RoomViews interface {
 	WatchRoom(ctx context.Context, token string, f func(RoomViewEvent)) (send func(RoomCommand) error, stop func(), err error)
 	// ServeView (on the host) returns the watcher that sends the view
 	// events of token, self being the cascade leg's id here, and calls do
-	// with each command sent on token, until ctx ends.
-	ServeView(ctx context.Context, token, self string, do func(RoomCommand) error) ViewWatcher
+	// with each command sent on token, until ctx ends; it sends the event
+	// do returns (the command's "result") on the view, after the events
+	// the command caused.
+	ServeView(ctx context.Context, token, self string, do func(RoomCommand) RoomViewEvent) ViewWatcher
 }
 
 // ViewWatcher is the host's side of a view: told what a page would be
@@ -67,24 +69,31 @@ type LegReception struct {
 }
 
 // RoomViewEvent is what a host tells a view: the people in the room (Type
-// "participants"), one participant's event (a RoomWatcher's Notify types)
-// or the room's state (Type "stats", State). Self is the cascade leg's id
-// on the host: the entering node shows it as its own page's leg.
+// "participants"), one participant's event (a RoomWatcher's Notify types),
+// the room's state (Type "stats", State) or its answer to a command (Type
+// "result": Command, the command's id; when refused, Error and Kind, one
+// of the Refused kinds or "" for another error; after a change of the
+// room, its State then). Self is the cascade leg's id on the host: the
+// entering node shows it as its own page's leg.
 type RoomViewEvent struct {
-	Type   string        `json:"type"`
-	Room   string        `json:"room"`
-	Self   string        `json:"self"`
-	People []Participant `json:"people,omitempty"`
-	P      Participant   `json:"p"`
-	State  *RoomState    `json:"state,omitempty"`
+	Type    string        `json:"type"`
+	Room    string        `json:"room"`
+	Self    string        `json:"self"`
+	People  []Participant `json:"people,omitempty"`
+	P       Participant   `json:"p"`
+	State   *RoomState    `json:"state,omitempty"`
+	Command string        `json:"command,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Kind    string        `json:"kind,omitempty"`
 }
 
 // RoomCommand is a moderator's action sent to the host: change a leg
 // (mute, deafen), kick it or admit it (one held for a moderator), or
 // change the room (lock, maximum, recording). The host does it only when
 // the cascade leg it comes through is a moderator of the room, as a
-// moderator's page there would.
+// moderator's page there would, and answers it on the view by its ID.
 type RoomCommand struct {
+	ID     string        `json:"id,omitempty"`
 	Leg    string        `json:"leg,omitempty"`
 	Change api.LegChange `json:"change"`
 	Kick   bool          `json:"kick,omitempty"`
@@ -125,6 +134,7 @@ type remoteView struct {
 	room, self string // the room, and the page's leg id here
 	w          RoomWatcher
 	send       func(RoomCommand) error
+	wait       time.Duration // for the host's answer to a command (0: commandWait)
 	mu         sync.Mutex
 	host       string        // the cascade leg's id on the host
 	people     []Participant // as the page sees them (its own leg under self)
@@ -133,13 +143,16 @@ type remoteView struct {
 	// the page's own reception is measured on it, not on the host (where
 	// the cascade leg's is that of the nodes' network).
 	pair interface{ Stats() bridge.RoomStats }
+	// pending are the commands waiting for the host's answer, by id
+	// (remotecmd.go).
+	pending map[string]chan RoomViewEvent
 }
 
 // handle passes a host's view event to the page, its own leg renamed.
 func (v *remoteView) handle(e RoomViewEvent) {
 	v.mu.Lock()
 	v.host = e.Self
-	if e.Type == "stats" { // kept for the page's room-stats, not an event of the page's
+	if e.Type == "stats" || e.Type == "result" { // kept for the page's room-stats, not an event of the page's
 		if e.State != nil {
 			v.state = *e.State
 			for i := range v.state.Legs {
@@ -149,6 +162,9 @@ func (v *remoteView) handle(e RoomViewEvent) {
 			}
 		}
 		v.mu.Unlock()
+		if e.Type == "result" {
+			v.answered(e)
+		}
 		return
 	}
 	mine := func(p *Participant) {
@@ -275,7 +291,15 @@ func (s *Switchboard) serveView(ctx context.Context, c Leg, room, token string) 
 	if !ok || token == "" {
 		return nil, func() {}
 	}
-	w := rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) error { return s.do(room, c.ID(), cmd) })
+	w := rv.ServeView(ctx, token, c.ID(), func(cmd RoomCommand) RoomViewEvent {
+		err := s.do(room, c.ID(), cmd)
+		e := commandResult(room, c.ID(), cmd, err)
+		if r, ok := s.rooms.Lookup(room); ok && err == nil && cmd.Room != nil {
+			st := roomState(r.Stats()) // the view shows the change at once
+			e.State = &st
+		}
+		return e
+	})
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -325,7 +349,8 @@ func (s *Switchboard) RemoteRooms() []api.RoomInfo {
 }
 
 // remoteCommand sends cmd to the host of a room that is not here, through
-// the view of a page here that moderates it; ok is false when there is none.
+// the view of a page here that moderates it, and returns the host's
+// answer (remotecmd.go); ok is false when there is no such view.
 func (s *Switchboard) remoteCommand(room string, cmd RoomCommand) (ok bool, err error) {
 	v := s.moderatorView(room)
 	if v == nil {
@@ -336,18 +361,19 @@ func (s *Switchboard) remoteCommand(room string, cmd RoomCommand) (ok bool, err 
 		cmd.Leg = v.host
 	}
 	v.mu.Unlock()
-	return true, v.send(cmd)
+	return true, v.command(cmd)
 }
 
 // remoteRoomCommand is remoteCommand for a change of the room itself; info
-// is the room as the view knows it (the host does the change on its own
-// time: the answer does not wait for it).
+// is the room as the view knows it once the host answered (its answer to
+// a change carries the room's state).
 func (s *Switchboard) remoteRoomCommand(room string, cmd RoomCommand) (info api.RoomInfo, ok bool, err error) {
 	v := s.moderatorView(room)
 	if v == nil {
 		return api.RoomInfo{}, false, nil
 	}
-	return v.info(), true, v.send(cmd)
+	err = v.command(cmd)
+	return v.info(), true, err
 }
 
 // moderatorView is the view of a page here that moderates room (hosted

@@ -3,6 +3,7 @@ package switchboard
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // command handler the switchboard gave and what the watcher was told.
 type hostViews struct {
 	mu   sync.Mutex
-	do   map[string]func(RoomCommand) error
+	do   map[string]func(RoomCommand) RoomViewEvent
 	told map[string][]RoomViewEvent
 }
 
@@ -27,7 +28,7 @@ func (h *hostViews) WatchRoom(context.Context, string, func(RoomViewEvent)) (fun
 	return nil, nil, errors.New("not on the host")
 }
 
-func (h *hostViews) ServeView(_ context.Context, token, self string, do func(RoomCommand) error) ViewWatcher {
+func (h *hostViews) ServeView(_ context.Context, token, self string, do func(RoomCommand) RoomViewEvent) ViewWatcher {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.do[token] = do
@@ -40,11 +41,18 @@ func (h *hostViews) events(token string) []RoomViewEvent {
 	return append([]RoomViewEvent(nil), h.told[token]...)
 }
 
+// command does cmd on token's view and returns the error of the host's
+// answer as the entering node sees it.
 func (h *hostViews) command(token string, cmd RoomCommand) error {
 	h.mu.Lock()
 	do := h.do[token]
 	h.mu.Unlock()
-	return do(cmd)
+	cmd.ID = newID("cmd_")
+	e := do(cmd)
+	if e.Type != "result" || e.Command != cmd.ID {
+		return fmt.Errorf("the host answered %+v to command %s", e, cmd.ID)
+	}
+	return resultError(e)
 }
 
 type viewRecorder struct {
@@ -75,7 +83,7 @@ func (v viewRecorder) RoomState(room string, st RoomState) {
 // commands of its view are done only when it entered as a moderator.
 func TestHostServesRoomView(t *testing.T) {
 	sb, _ := testBoard(t, testPlan)
-	h := &hostViews{do: map[string]func(RoomCommand) error{}, told: map[string][]RoomViewEvent{}}
+	h := &hostViews{do: map[string]func(RoomCommand) RoomViewEvent{}, told: map[string][]RoomViewEvent{}}
 	sb.cluster = h
 	join := func(l *fakeLeg, cr CascadeRoom) <-chan struct{} {
 		done := make(chan struct{})
@@ -194,7 +202,12 @@ func TestHostServesRoomView(t *testing.T) {
 func TestRemoteViewMapsOwnLeg(t *testing.T) {
 	w := &recordWatcher{}
 	var sent []RoomCommand
-	v := &remoteView{room: "bridge", self: "bob/c1", w: w, send: func(c RoomCommand) error { sent = append(sent, c); return nil }}
+	v := &remoteView{room: "bridge", self: "bob/c1", w: w}
+	v.send = func(c RoomCommand) error { // the host does it and answers
+		sent = append(sent, c)
+		go v.handle(RoomViewEvent{Type: "result", Room: "bridge", Self: "sip-1", Command: c.ID})
+		return nil
+	}
 	v.handle(RoomViewEvent{Type: "participants", Room: "bridge", Self: "sip-1", People: []Participant{
 		{Leg: "p1", Name: "alice", Kind: "phone"}, {Leg: "sip-1", Name: "bob", Kind: "phone", Moderator: true}}})
 	v.handle(RoomViewEvent{Type: "joined", Room: "bridge", Self: "sip-1", P: Participant{Leg: "p2", Name: "dave"}})
@@ -269,3 +282,127 @@ func (r *recordWatcher) Notify(typ, _ string, p Participant) {
 
 // muteChange is a change that mutes or unmutes.
 func muteChange(on bool) api.LegChange { return api.LegChange{Muted: &on} }
+
+// A page's command to a room hosted elsewhere, round trip: the entering
+// node sends it under an id, the host does it or refuses it and answers
+// that id, and the entering node returns the host's answer as the host's
+// error (found by errors.Is as the REST API needs it), or ErrNoAnswer
+// when the host stays silent; answers are matched by id, not by order.
+func TestRemoteCommandRoundTrip(t *testing.T) {
+	host, _ := testBoard(t, testPlan)
+	host.recordDir = t.TempDir() // the moderator records the room
+	h := &hostViews{do: map[string]func(RoomCommand) RoomViewEvent{}, told: map[string][]RoomViewEvent{}}
+	host.cluster = h
+	phone := newFakeLeg("p1", "alice", "7002")
+	pdone := call(host, phone, "user")
+	eventually(t, "the phone in the room", func() bool { return inRoom(host, "bridge", "p1") })
+	hosted := func(l *fakeLeg, cr CascadeRoom) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			host.HostRoom(context.Background(), l, cr, "cascade")
+		}()
+		return done
+	}
+	mod, plain := newFakeLeg("c2", "carol", "bridge"), newFakeLeg("c3", "dave", "bridge")
+	modDone := hosted(mod, CascadeRoom{Name: "bridge", Moderator: true, View: "view_mod"})
+	plainDone := hosted(plain, CascadeRoom{Name: "bridge", View: "view_plain"})
+	eventually(t, "both cascade legs in the room", func() bool { return inRoom(host, "bridge", "c2") && inRoom(host, "bridge", "c3") })
+
+	// view is the entering node's view of token for page leg self, which
+	// believes itself a moderator (the host decides); the host's answer
+	// comes back through the view's events as over Redis.
+	view := func(token, self, hostLeg string) *remoteView {
+		v := &remoteView{room: "bridge", self: self, w: &recordWatcher{}}
+		v.send = func(c RoomCommand) error {
+			h.mu.Lock()
+			do := h.do[token]
+			h.mu.Unlock()
+			go v.handle(do(c))
+			return nil
+		}
+		v.handle(RoomViewEvent{Type: "participants", Room: "bridge", Self: hostLeg, People: []Participant{{Leg: "p1", Name: "alice"}, {Leg: hostLeg, Name: "page", Moderator: true}}})
+		return v
+	}
+	entering, _ := testBoard(t, testPlan)
+	entering.views = map[string]*remoteView{"bob/c1": view("view_mod", "bob/c1", "c2")}
+	on := true
+	if _, err := entering.ChangeLeg("bridge", "p1", muteChange(true)); err != nil {
+		t.Fatalf("the moderator's mute: %v", err)
+	}
+	if !legOf(t, host, "bridge", "p1").Muted {
+		t.Fatal("the host did not mute the phone before it answered")
+	}
+	if r, err := entering.ChangeRoom("bridge", api.RoomChange{Locked: &on}); err != nil || !r.Locked || !r.Remote {
+		t.Fatalf("the moderator's lock: %+v %v, want the room locked at once (the answer's state)", r, err)
+	}
+	err := entering.Kick("bridge", "gone")
+	if !errors.Is(err, api.ErrNotFound) || err.Error() != `leg "gone" in room "bridge": not found` {
+		t.Fatalf("kicking a leg that left: %v, want the host's not found", err)
+	}
+	// The room records from its first participant (record_dir).
+	_, err = entering.ChangeRoom("bridge", api.RoomChange{Recording: &on})
+	if !errors.Is(err, api.ErrConflict) || err.Error() != `room "bridge" records already: conflict` {
+		t.Fatalf("recording a room that records already: %v, want the host's conflict", err)
+	}
+	off := false
+	if r, err := entering.ChangeRoom("bridge", api.RoomChange{Recording: &off}); err != nil || r.Recording != "" {
+		t.Fatalf("the moderator's stop-recording: %+v %v", r, err)
+	}
+	if r, err := entering.ChangeRoom("bridge", api.RoomChange{Recording: &on}); err != nil || r.Recording == "" {
+		t.Fatalf("the moderator's record: %+v %v", r, err)
+	}
+
+	// A view whose page believes it moderates while the host knows better.
+	entering.views = map[string]*remoteView{"eve/c1": view("view_plain", "eve/c1", "c3")}
+	err = entering.Kick("bridge", "p1")
+	if !errors.Is(err, ErrNotModerator) || !errors.Is(err, api.ErrForbidden) || err.Error() != ErrNotModerator.Error() {
+		t.Fatalf("a plain participant's kick: %v, want the host's ErrNotModerator (forbidden)", err)
+	}
+	if !inRoom(host, "bridge", "p1") {
+		t.Fatal("the plain participant's kick was done")
+	}
+
+	// A host that does not answer: ErrNoAnswer after the view's wait.
+	silent := &remoteView{room: "bridge", self: "bob/c1", w: &recordWatcher{}, wait: 100 * time.Millisecond,
+		send: func(RoomCommand) error { return nil }}
+	silent.handle(RoomViewEvent{Type: "participants", Room: "bridge", Self: "c2", People: []Participant{{Leg: "c2", Moderator: true}}})
+	entering.views = map[string]*remoteView{"bob/c1": silent}
+	if err := entering.Kick("bridge", "p1"); !errors.Is(err, ErrNoAnswer) {
+		t.Fatalf("a command the host does not answer: %v, want ErrNoAnswer", err)
+	}
+	if len(silent.pending) != 0 {
+		t.Fatalf("%d commands still wait after the timeout", len(silent.pending))
+	}
+
+	// Two commands at once whose answers cross: each gets its own.
+	crossed := &remoteView{room: "bridge", self: "bob/c1", w: &recordWatcher{}}
+	crossed.send = func(c RoomCommand) error {
+		go func() {
+			if c.Leg == "slow" { // answered after the fast one's
+				time.Sleep(200 * time.Millisecond)
+				crossed.handle(commandResult("bridge", "c2", c, fmt.Errorf("leg %q: %w", c.Leg, api.ErrNotFound)))
+				return
+			}
+			crossed.handle(commandResult("bridge", "c2", c, nil))
+		}()
+		return nil
+	}
+	crossed.handle(RoomViewEvent{Type: "participants", Room: "bridge", Self: "c2", People: []Participant{{Leg: "c2", Moderator: true}}})
+	entering.views = map[string]*remoteView{"bob/c1": crossed}
+	errs := make(chan error, 2)
+	go func() { errs <- entering.Kick("bridge", "slow") }()
+	if err := entering.Kick("bridge", "fast"); err != nil {
+		t.Fatalf("the fast command got %v, want its own (nil) answer", err)
+	}
+	if err := <-errs; !errors.Is(err, api.ErrNotFound) || err.Error() != `leg "slow": not found` {
+		t.Fatalf("the slow command got %v, want its own refusal", err)
+	}
+
+	phone.hangUp()
+	mod.hangUp()
+	plain.hangUp()
+	waitEnded(t, pdone)
+	waitEnded(t, modDone)
+	waitEnded(t, plainDone)
+}

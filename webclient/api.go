@@ -285,6 +285,8 @@ func writeResult(w http.ResponseWriter, v any, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, api.ErrForbidden): // e.g. the host of a room on another node refuses a page that no longer moderates it
+		writeError(w, http.StatusForbidden, err.Error())
 	default:
 		writeError(w, http.StatusBadRequest, err.Error())
 	}

@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/voxgate/voxgate/api"
 )
 
 // fakeControl records what the API asked of it.
@@ -146,5 +149,30 @@ func TestRESTAPI(t *testing.T) {
 	want := []string{"room 8001 locked=true", "leg 8001/alice/c1 muted=true", "dial 8001 bob", "play 8001 welcome.wav", "kick 8001 alice/c1"}
 	if fmt.Sprint(fc.changes) != fmt.Sprint(want) {
 		t.Fatalf("control saw %q, want %q", fc.changes, want)
+	}
+}
+
+// A Control's error is answered with its HTTP code, whether the room is
+// here or its host on another node refused the change (the entering node
+// returns the host's error with the same kind).
+func TestWriteResultStatus(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want int
+	}{
+		{nil, http.StatusOK},
+		{fmt.Errorf("leg %s: %w", "x", api.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("records already: %w", api.ErrConflict), http.StatusConflict},
+		{fmt.Errorf("only a moderator: %w", api.ErrForbidden), http.StatusForbidden},
+		{errors.New("the node hosting the room did not answer the command"), http.StatusBadRequest},
+	} {
+		rec := httptest.NewRecorder()
+		writeResult(rec, struct{}{}, tc.err)
+		if rec.Code != tc.want {
+			t.Errorf("%v: %d, want %d", tc.err, rec.Code, tc.want)
+		}
+		if tc.err != nil && !strings.Contains(rec.Body.String(), tc.err.Error()) {
+			t.Errorf("%v: body %s does not say it", tc.err, rec.Body)
+		}
 	}
 }

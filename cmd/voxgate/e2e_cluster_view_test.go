@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -185,18 +186,38 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 		t.Errorf("node A did not mute guest1 (leg %s): %+v", secondLeg, viewRoom(t, a, room).Legs)
 	}
 	// The room itself, from the page on node B: lock, a maximum,
-	// recording, then unlock and stop; node A's API shows each.
+	// recording, then unlock and stop; node A's API shows each. What node
+	// A refuses (recording a room that records already) comes back to the
+	// page as an error that says why, as for a room of its own node.
 	roomIs := func(what string, ok func(webclient.RoomInfo) bool) {
 		t.Helper()
 		if !waitUntil(5*time.Second, func() bool { return ok(viewRoom(t, a, room)) }) {
 			t.Fatalf("node A's room after the page's %s: %+v (messages %v)", what, viewRoom(t, a, room), page.types())
 		}
 	}
+	// refused sends m and waits for the page's error for it, naming why.
+	var refusals []string
+	refused := func(m webclient.Message, why string) {
+		t.Helper()
+		n := len(page.errors())
+		page.send(m)
+		var errs []string
+		if !waitUntil(10*time.Second, func() bool { errs = page.errors(); return len(errs) > n }) {
+			t.Fatalf("the page's %s %s got no error; messages %v", m.Action, m.Leg, page.types())
+		}
+		if got := errs[n]; !strings.Contains(got, why) {
+			t.Fatalf("the page's %s %s got %q, want an error naming %q", m.Action, m.Leg, got, why)
+		}
+		refusals = append(refusals, errs[n])
+	}
 	five, zero := 5, 0
 	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "lock"})
 	roomIs("lock", func(r webclient.RoomInfo) bool { return r.Locked })
 	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "max", Max: &five})
 	roomIs("max 5", func(r webclient.RoomInfo) bool { return r.Max == 5 })
+	refused(webclient.Message{Type: "moderate", ID: "c1", Action: "record"}, `room "`+room+`" records already`)
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "stop-recording"})
+	roomIs("stop-recording", func(r webclient.RoomInfo) bool { return r.Recording == "" })
 	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "record"})
 	roomIs("record", func(r webclient.RoomInfo) bool { return r.Recording != "" })
 	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "unlock"})
@@ -247,11 +268,28 @@ func TestClusterPageSeesRemoteRoom(t *testing.T) {
 	if !waitUntil(5*time.Second, func() bool { return len(viewRoom(t, a, room).Legs) == 2 }) {
 		t.Errorf("room %s on node A has %d legs after the kick, want 2", room, len(viewRoom(t, a, room).Legs))
 	}
-	page.mu.Lock()
-	errs := page.errs
-	page.mu.Unlock()
-	if len(errs) > 0 {
-		t.Errorf("the page got errors: %q", errs)
+	// guest1 has left: node A refuses the page's admit of it (a leg not
+	// in the room), and node B's REST API answers 404 for it, as node A's
+	// own does, with node A's reason.
+	refused(webclient.Message{Type: "moderate", ID: "c1", Action: "admit", Leg: secondLeg}, fmt.Sprintf("leg %q in room %q: not found", secondLeg, room))
+	for name, g := range map[string]*gateway{"A": a, "B": b} {
+		var body webclient.APIError
+		if code := g.api(t, "PATCH", "/api/v1/rooms/"+room+"/legs/"+secondLeg, `{"muted":true}`, &body); code != http.StatusNotFound || !strings.Contains(body.Error, secondLeg) {
+			t.Errorf("muting guest1, gone, through node %s's API: %d %+v, want 404 naming the leg", name, code, body)
+		}
+	}
+	if code := b.api(t, "DELETE", "/api/v1/rooms/"+room+"/legs/"+secondLeg, "", nil); code != http.StatusNotFound {
+		t.Errorf("removing guest1, gone, through node B's API: %d, want 404", code)
+	}
+	// ... while its good commands still work.
+	page.send(webclient.Message{Type: "moderate", ID: "c1", Action: "lock"})
+	roomIs("lock after the refusals", func(r webclient.RoomInfo) bool { return r.Locked })
+	if code := b.api(t, "PATCH", "/api/v1/rooms/"+room, `{"locked":false}`, nil); code != 200 {
+		t.Errorf("unlocking the room through node B's API: %d", code)
+	}
+	roomIs("node B's API's unlock", func(r webclient.RoomInfo) bool { return !r.Locked })
+	if errs := page.errors(); !slices.Equal(errs, refusals) {
+		t.Errorf("the page got errors %q, want only the refusals %q", errs, refusals)
 	}
 	second.Stop()
 	first.Command("hangup", "")
@@ -422,6 +460,13 @@ func (p *viewPage) lastByName(typ, name string) (webclient.Message, bool) {
 		}
 	}
 	return webclient.Message{}, false
+}
+
+// errors are the page's error and ended messages so far.
+func (p *viewPage) errors() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.errs)
 }
 
 // types lists the messages' types and legs, for failures.

@@ -13,7 +13,8 @@ import (
 // Room views over Redis pub/sub (switchboard.RoomViews): the host of a
 // room publishes what a page would see on roomview:<token> for the
 // cascade leg that carries the token, and takes its moderator's commands
-// on roomcmd:<token>; the entering node subscribes to the first and
+// on roomcmd:<token>, answering each on roomview:<token> (a "result" event
+// with the command's id); the entering node subscribes to the first and
 // publishes on the second. Redis is the cluster's trust: whoever can
 // publish there is a node.
 
@@ -53,8 +54,10 @@ func (r clusterRooms) WatchRoom(ctx context.Context, token string, f func(switch
 	return send, stop, nil
 }
 
-func (r clusterRooms) ServeView(ctx context.Context, token, self string, do func(switchboard.RoomCommand) error) switchboard.ViewWatcher {
+func (r clusterRooms) ServeView(ctx context.Context, token, self string, do func(switchboard.RoomCommand) switchboard.RoomViewEvent) switchboard.ViewWatcher {
 	log := r.cl.log.With("view", token)
+	p := &viewPublisher{cl: r.cl, channel: "roomview:" + token, self: self, q: make(chan switchboard.RoomViewEvent, 256)}
+	go p.run(ctx)
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	stop, err := r.cl.r.Subscribe(sctx, "roomcmd:"+token, func(b []byte) {
@@ -63,19 +66,20 @@ func (r clusterRooms) ServeView(ctx context.Context, token, self string, do func
 			log.Warn("cluster: a room command that does not parse is ignored", "error", err)
 			return
 		}
-		if err := do(cmd); err != nil {
-			log.Info("cluster: a room command from another node was refused", "leg", cmd.Leg, "error", err)
-			return
+		res := do(cmd)
+		if res.Error != "" {
+			log.Info("cluster: a room command from another node was refused", "leg", cmd.Leg, "command", cmd.ID, "error", res.Error)
+		} else {
+			log.Info("cluster: room command from another node", "leg", cmd.Leg, "kick", cmd.Kick, "command", cmd.ID)
 		}
-		log.Info("cluster: room command from another node", "leg", cmd.Leg, "kick", cmd.Kick)
+		// The answer goes the events' way, after those the command caused.
+		p.put(res)
 	})
 	if err != nil {
 		log.Warn("cluster: the other node's moderator cannot act on this room (Redis)", "error", err)
 	} else {
 		context.AfterFunc(ctx, stop)
 	}
-	p := &viewPublisher{cl: r.cl, channel: "roomview:" + token, self: self, q: make(chan switchboard.RoomViewEvent, 256)}
-	go p.run(ctx)
 	return p
 }
 
