@@ -150,6 +150,6 @@ for n in 1 2; do
   for r in $rates; do
     run "$n" "$r" >"$work/line"
     cat "$work/line"
-    grep -q FAILS "$work/line" && break # the ceiling is behind: next setup
+    if grep -q FAILS "$work/line"; then break; fi # the ceiling is behind: next setup
   done
 done
