@@ -219,7 +219,18 @@ func TestRingForkFirstAnswerWins(t *testing.T) {
 	caller.hangUp()
 	waitEnded(t, done)
 	if _, _, ended := fast.leg.state(); ended != "hangup" {
-		t.Errorf("the callee was not hung up when the caller left (%q)", ended)
+		// Failed once (2026-12-03, a busy machine), not reproduced in 240
+		// runs since: say what the other legs were, and whether the hang-up
+		// came late or never.
+		_, _, lateEnded := late.leg.state()
+		_, _, callerEnded := caller.state()
+		later := false
+		for i := 0; i < 100 && !later; i++ {
+			time.Sleep(20 * time.Millisecond)
+			_, _, e := fast.leg.state()
+			later = e == "hangup"
+		}
+		t.Errorf("the callee was not hung up when the caller left (%q; caller %q, late device %q; hung up within 2 s after: %v)", ended, callerEnded, lateEnded, later)
 	}
 }
 
