@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
@@ -661,6 +662,25 @@ func TestRoomSilentLegsNotDecoded(t *testing.T) {
 				}
 			}
 			r.mu.Unlock()
+			// The talker is the only voice: its mix-minus is silence, sent
+			// as such (DTX for Opus, G.711's silent frame), not encoded.
+			heard := talker.received()[20:] // after the first ticks and the VAD's onset
+			sent, loud := 0, 0
+			for _, p := range heard {
+				if len(p) > 0 {
+					sent++
+				}
+				if c == pcmu && len(p) > 0 && bytes.Count(p, []byte{0xff}) != len(p) {
+					loud++
+				}
+			}
+			t.Logf("the lone talker got %d packets in %d ticks", sent, len(heard))
+			if c == opc && sent > len(heard)/dtxEvery+1 {
+				t.Errorf("the lone Opus talker got %d packets in %d ticks, want DTX (one per %d)", sent, len(heard), dtxEvery)
+			}
+			if c == pcmu && (sent != len(heard) || loud > 0) {
+				t.Errorf("the lone G.711 talker got %d packets in %d ticks, %d not silent; want a silent frame every tick", sent, len(heard), loud)
+			}
 
 			// The talker stops: nobody says anything now.
 			st.on = false
