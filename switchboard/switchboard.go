@@ -405,20 +405,16 @@ func (s *Switchboard) runAction(ctx context.Context, c Leg, a dialplan.Action, l
 }
 
 // hangup ends c, giving the far end up to 3 s to hear of it.
-func hangup(c Leg) {
+func hangup(c Leg) { hangupBecause(c, "") }
+
+// hangupBecause hangs c up telling it why, if there is a reason and c can
+// be told (ReasonedHangup).
+func hangupBecause(c Leg, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	c.Hangup(ctx)
-}
-
-// hangupBecause hangs c up telling it why, if it can be told.
-func hangupBecause(c Leg, reason string) {
-	r, ok := c.(ReasonedHangup)
-	if !ok {
-		hangup(c)
+	if r, ok := c.(ReasonedHangup); ok && reason != "" {
+		r.HangupBecause(ctx, reason)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	r.HangupBecause(ctx, reason)
+	c.Hangup(ctx)
 }

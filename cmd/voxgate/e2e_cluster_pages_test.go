@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/voxgate/voxgate/audio"
 	"github.com/voxgate/voxgate/audio/opus"
@@ -265,22 +264,7 @@ func (p *lanPage) answer(in webclient.Message) {
 }
 
 // sendTone sends freq for d, in real time.
-func (p *lanPage) sendTone(freq float64, d time.Duration) {
-	enc, err := opus.NewEncoder(48000, opus.EncoderOptions{})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	tone := audio.Tone{Rate: 48000, Freq: freq, Level: 0.4}
-	pcm := make([]int16, 960)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < int(d/(20*time.Millisecond)); i++ {
-		<-tick.C
-		tone.Fill(pcm)
-		pkt, _ := enc.Encode(nil, pcm)
-		_ = p.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
-	}
-}
+func (p *lanPage) sendTone(freq float64, d time.Duration) { sendOpusTone(p.t, p.track, freq, d) }
 
 // heardSeconds is how long the page heard freq.
 func (p *lanPage) heardSeconds(freq float64) float64 {

@@ -247,10 +247,14 @@ func (p *guestPage) sawParticipant(name string) bool {
 }
 
 // sendTone sends a tone as Opus in 20 ms frames for d.
-func (p *guestPage) sendTone(freq float64, d time.Duration) {
+func (p *guestPage) sendTone(freq float64, d time.Duration) { sendOpusTone(p.t, p.track, freq, d) }
+
+// sendOpusTone sends freq on track as 48 kHz Opus in 20 ms frames, in real
+// time, for d (a pion page's microphone).
+func sendOpusTone(t testing.TB, track *webrtc.TrackLocalStaticSample, freq float64, d time.Duration) {
 	enc, err := opus.NewEncoder(48000, opus.EncoderOptions{})
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	tone := audio.Tone{Rate: 48000, Freq: freq, Level: 0.4}
 	pcm := make([]int16, 960)
@@ -260,7 +264,7 @@ func (p *guestPage) sendTone(freq float64, d time.Duration) {
 		<-tick.C
 		tone.Fill(pcm)
 		pkt, _ := enc.Encode(nil, pcm)
-		_ = p.track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
+		_ = track.WriteSample(media.Sample{Data: pkt, Duration: 20 * time.Millisecond})
 	}
 }
 
