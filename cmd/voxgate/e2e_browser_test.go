@@ -94,7 +94,15 @@ func browserGatewayWithSIP(t *testing.T, ns *peertest.Netns, withSIP bool, mutat
 				w.Header().Set("Content-Type", "text/html")
 				_, _ = w.Write(page)
 			})
-			m.Handle("GET /test/jssip/", http.StripPrefix("/test/jssip/", http.FileServer(http.Dir("testdata/jssip")))) // e2e_jssip_test.go
+			// e2e_jssip_test.go's page and bundle, each answer logged: the
+			// page once ran without JsSIP ("JsSIP is not defined"), so the
+			// log says whether the bundle went out whole.
+			jssip := http.StripPrefix("/test/jssip/", http.FileServer(http.Dir("testdata/jssip")))
+			m.HandleFunc("GET /test/jssip/", func(w http.ResponseWriter, req *http.Request) {
+				sw := &servedWriter{ResponseWriter: w, status: http.StatusOK}
+				jssip.ServeHTTP(sw, req)
+				log.Info("test file served", "path", req.URL.Path, "proto", req.Proto, "status", sw.status, "bytes", sw.n, "error", sw.err)
+			})
 			m.HandleFunc("POST /test/upload", func(w http.ResponseWriter, req *http.Request) {
 				b, _ := io.ReadAll(io.LimitReader(req.Body, 10<<20))
 				q := req.URL.Query()
@@ -588,4 +596,24 @@ func TestChromiumKeysPINIntoRoom(t *testing.T) {
 	if p[0] < 1e-3 || p[1] > p[0]/100 {
 		t.Errorf("the desk phone does not hear the page: page %.2g, itself %.2g", p[0], p[1])
 	}
+}
+
+// servedWriter notes what a handler answered: status, bytes, the first
+// write error (the client gone).
+type servedWriter struct {
+	http.ResponseWriter
+	status int
+	n      int
+	err    error
+}
+
+func (w *servedWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+func (w *servedWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += n
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
