@@ -242,10 +242,11 @@ func (p *lanPage) incoming(within time.Duration) webclient.Message {
 // waits until its media connects.
 func (p *lanPage) answer(in webclient.Message) {
 	p.t.Helper()
+	og := &offerGate{}
 	p.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.send(webclient.Message{Type: "candidate", ID: in.ID, Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+			og.candidate(webclient.Message{Type: "candidate", ID: in.ID, Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
 		}
 	})
 	offer, err := p.pc.CreateOffer(nil)
@@ -255,7 +256,7 @@ func (p *lanPage) answer(in webclient.Message) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	p.send(webclient.Message{Type: "answer", ID: in.ID, SDP: offer.SDP})
+	og.offer(webclient.Message{Type: "answer", ID: in.ID, SDP: offer.SDP}, p.send)
 	select {
 	case <-p.up:
 	case <-time.After(15 * time.Second):

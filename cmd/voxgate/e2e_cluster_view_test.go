@@ -329,6 +329,7 @@ type viewPage struct {
 	pc  *webrtc.PeerConnection
 	leg string // its hello's leg prefix
 	up  chan struct{}
+	og  offerGate
 
 	mu   sync.Mutex
 	msgs []webclient.Message
@@ -387,7 +388,7 @@ func newViewPage(t *testing.T, g *gateway, user, password string) *viewPage {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.send(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+			p.og.candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
 		}
 	})
 	go p.read()
@@ -430,7 +431,7 @@ func (p *viewPage) join(room string) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	p.send(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP})
+	p.og.offer(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP}, p.send)
 	select {
 	case <-p.up:
 	case <-time.After(10 * time.Second):

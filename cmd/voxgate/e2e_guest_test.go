@@ -127,6 +127,7 @@ type guestPage struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticSample
 	up    chan struct{}
+	og    offerGate
 
 	mu     sync.Mutex
 	people []string
@@ -176,7 +177,7 @@ func newPionPage(t *testing.T, ws *websocket.Conn, label string) *guestPage {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.send(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+			p.og.candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
 		}
 	})
 	go p.read()
@@ -225,7 +226,7 @@ func (p *guestPage) join(room string) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	p.send(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP})
+	p.og.offer(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP}, p.send)
 	select {
 	case <-p.up:
 	case <-time.After(10 * time.Second):

@@ -54,13 +54,19 @@ func newBrowserAPI() (*webrtc.API, error) {
 // page is one signed-in browser tab that answers the first incoming call
 // and then sends src and counts what it hears.
 type page struct {
-	api    *webrtc.API
-	ws     *websocket.Conn
-	wmu    sync.Mutex
-	st     *stream
-	add    func(*stream) // hands the stream to the pump once media can flow
-	up     chan struct{} // closed when the call's media is connected
-	upOnce sync.Once
+	api *webrtc.API
+	ws  *websocket.Conn
+	wmu sync.Mutex
+	// The call's own candidates wait for its "answer" (the offer) to be
+	// sent: pion gathers in its own goroutine, and voxgate answers a
+	// candidate of a call it does not know yet with "no such call".
+	gmu     sync.Mutex
+	offered bool
+	held    []message
+	st      *stream
+	add     func(*stream) // hands the stream to the pump once media can flow
+	up      chan struct{} // closed when the call's media is connected
+	upOnce  sync.Once
 
 	mu      sync.Mutex
 	pc      *webrtc.PeerConnection
@@ -190,6 +196,9 @@ func (p *page) read() {
 // answer takes an incoming call: the page makes the offer (it always does
 // in this protocol) and sends it as the answer to the ring.
 func (p *page) answer(id string) error {
+	p.gmu.Lock()
+	p.offered, p.held = false, nil
+	p.gmu.Unlock()
 	pc, err := p.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -226,7 +235,7 @@ func (p *page) answer(id string) error {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.send(message{Type: "candidate", ID: id, Candidate: &j})
+			p.candidate(message{Type: "candidate", ID: id, Candidate: &j})
 		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -250,8 +259,32 @@ func (p *page) answer(id string) error {
 	if err := pc.SetLocalDescription(offer); err != nil {
 		return err
 	}
-	p.send(message{Type: "answer", ID: id, SDP: offer.SDP})
+	p.offer(message{Type: "answer", ID: id, SDP: offer.SDP})
 	return nil
+}
+
+// candidate sends one of the call's own candidates, or holds it until the
+// offer has gone.
+func (p *page) candidate(m message) {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	if !p.offered {
+		p.held = append(p.held, m)
+		return
+	}
+	p.send(m)
+}
+
+// offer sends the call's offer, then the candidates held until now.
+func (p *page) offer(m message) {
+	p.gmu.Lock()
+	defer p.gmu.Unlock()
+	p.send(m)
+	p.offered = true
+	for _, c := range p.held {
+		p.send(c)
+	}
+	p.held = nil
 }
 
 // wait returns once the call's media is connected.
