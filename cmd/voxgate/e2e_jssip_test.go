@@ -28,6 +28,20 @@ func jssipPage(t *testing.T, ns *peertest.Netns, base, user string, freq float64
 	t.Helper()
 	wav := filepath.Join(t.TempDir(), fmt.Sprintf("jssip%.0f.wav", freq))
 	peertest.ToneWAV(t, wav, 48000, freq, 60)
+	// Chromium's NetLog, to say why if the page fails: twice in CI (under
+	// HTTP/2, over TLS) the connection went away as jssip.min.js was asked
+	// for. The NetLog of a forced failure showed Chromium closing its
+	// sessions on a network change (ERR_NETWORK_CHANGED): the namespace's
+	// IPv6 link-local addresses, which came up a second or two after
+	// Chromium had started (peertest.NewNetns now makes none).
+	netlog := filepath.Join(t.TempDir(), "netlog.json")
+	t.Cleanup(func() { // after Chromium has exited (cleanups run last first)
+		if t.Failed() {
+			ex, err := netLogExcerpt(netlog, 200, "jssip.min.js")
+			t.Logf("Chromium's NetLog, the events that end something (%v):\n%s", err, ex)
+		}
+	})
+	flags = append(flags, "--log-net-log="+netlog)
 	return chromium(t, ns, base, fmt.Sprintf("%s/test/jssip/phone.html?user=%s&password=%s-secret&%s", base, user, user, query), wav, flags...)
 }
 

@@ -38,6 +38,12 @@ func NewNetns(t testing.TB) *Netns {
 	steps := [][]string{
 		{"netns", "add", n.Name},
 		{"link", "add", "vga", "netns", n.Name, "type", "veth", "peer", "name", "vgb", "netns", n.Name},
+		// No IPv6 link-local addresses: their duplicate-address detection
+		// ends a second or two later, and Chromium, which sees the address
+		// change, then closes its connections (ERR_NETWORK_CHANGED) in the
+		// middle of loading the page.
+		{"-n", n.Name, "link", "set", "vga", "addrgenmode", "none"},
+		{"-n", n.Name, "link", "set", "vgb", "addrgenmode", "none"},
 		{"-n", n.Name, "addr", "add", n.IP + "/24", "dev", "vga"},
 		{"-n", n.Name, "link", "set", "vga", "up"},
 		{"-n", n.Name, "link", "set", "vgb", "up"},
@@ -258,6 +264,7 @@ func NewLAN(t testing.TB) *LAN {
 	l.setUp(t, [][]string{
 		{"netns", "add", l.Name},
 		{"-n", l.Name, "link", "add", "br0", "type", "bridge"},
+		{"-n", l.Name, "link", "set", "br0", "addrgenmode", "none"}, // see NewNetns
 		{"-n", l.Name, "addr", "add", l.IP + "/24", "dev", "br0"},
 		{"-n", l.Name, "link", "set", "br0", "up"},
 		{"-n", l.Name, "link", "set", "lo", "up"},
@@ -275,6 +282,8 @@ func (l *LAN) Join(t testing.TB, host int) *Netns {
 	n.setUp(t, [][]string{
 		{"netns", "add", n.Name},
 		{"-n", l.Name, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", n.Name},
+		{"-n", l.Name, "link", "set", port, "addrgenmode", "none"}, // see NewNetns
+		{"-n", n.Name, "link", "set", "eth0", "addrgenmode", "none"},
 		{"-n", l.Name, "link", "set", port, "master", "br0"},
 		{"-n", l.Name, "link", "set", port, "up"},
 		{"-n", n.Name, "addr", "add", n.IP + "/24", "dev", "eth0"},
