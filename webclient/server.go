@@ -167,13 +167,16 @@ type Server struct {
 	sipWS    http.Handler     // SIP over WebSocket on /sip (sipws.go); nil: off
 	ready    []readinessCheck // /readyz asks each (health.go)
 	sessions *sessions
-	guests   *guestSigner
-	guestKey []byte      // WithGuestKey's
-	api      *webrtc.API // the page's calls: Opus
-	sipAPI   *webrtc.API // browsers' SIP calls (sipmedia.go): Opus and RFC 4733 telephone-event
-	http     *http.Server
-	ln       net.Listener
-	upgrader websocket.Upgrader
+	// earlyWait is how long candidates sent ahead of their call wait for
+	// it (trickle.go); tests shorten it.
+	earlyWait time.Duration
+	guests    *guestSigner
+	guestKey  []byte      // WithGuestKey's
+	api       *webrtc.API // the page's calls: Opus
+	sipAPI    *webrtc.API // browsers' SIP calls (sipmedia.go): Opus and RFC 4733 telephone-event
+	http      *http.Server
+	ln        net.Listener
+	upgrader  websocket.Upgrader
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -197,7 +200,7 @@ func NewServer(cfg Config, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: slog.Default(), sessions: newSessions(cfg.SessionTTL),
+	s := &Server{cfg: cfg, log: slog.Default(), sessions: newSessions(cfg.SessionTTL), earlyWait: earlyWait,
 		online: map[string]map[*signal]struct{}{}, rings: map[string]*ringing{}}
 	for _, o := range opts {
 		o(s)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,11 +30,14 @@ type signal struct {
 	mu    sync.Mutex
 	calls map[string]*Call
 	over  map[string]bool // ids of its calls that ended (at most maxOver)
-	wg    sync.WaitGroup
+	// early holds candidates that came before their call (trickle.go).
+	early  map[string]*earlyCands
+	closed bool // the page has gone: nothing more is held
+	wg     sync.WaitGroup
 }
 
 func newSignal(s *Server, conn *websocket.Conn, id identity) *signal {
-	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}, over: map[string]bool{}}
+	g := &signal{s: s, conn: conn, user: id.user, room: id.room, legID: id.user, calls: map[string]*Call{}, over: map[string]bool{}, early: map[string]*earlyCands{}}
 	log := s.log.With("user", id.user, "remote", conn.RemoteAddr())
 	if id.guest() {
 		b := make([]byte, 4)
@@ -58,6 +62,7 @@ func (g *signal) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
+		g.dropEarly()
 		g.mu.Lock()
 		calls := make([]*Call, 0, len(g.calls))
 		for _, c := range g.calls {
@@ -161,16 +166,26 @@ func (g *signal) handle(ctx context.Context, m Message) {
 		c.cands.release(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
 	case "candidate":
 		c := g.call(m.ID)
+		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
 		if c == nil {
 			// Late candidates of a call that just ended (or was refused)
 			// are dropped: an error here could reach the page before the
-			// call's "ended" and be taken for the reason.
-			if !g.wasCall(m.ID) {
+			// call's "ended" and be taken for the reason. Early ones, of a
+			// call not started yet, wait for it.
+			if g.wasCall(m.ID) {
+				return
+			}
+			if init.Candidate != "" { // "" ends the candidates
+				if _, err := ice.UnmarshalCandidate(init.Candidate); err != nil {
+					g.fail(m.ID, "bad candidate: "+err.Error())
+					return
+				}
+			}
+			if !g.holdEarly(m.ID, init) {
 				g.fail(m.ID, "no such call")
 			}
 			return
 		}
-		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
 		if err := c.pc.AddICECandidate(init); err != nil {
 			select {
 			case <-c.done: // the call ended as the candidate came: nothing to tell
@@ -245,6 +260,10 @@ func (g *signal) dial(ctx context.Context, m Message) error {
 // registers the call under the page's id until it ends.
 func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, error) {
 	m := Message{ID: id, SDP: offer, Number: dialed}
+	// Candidates the page sent ahead of its offer: taken now (the read loop
+	// handles nothing else meanwhile), added once the call is listed, or
+	// dropped with it if it cannot start.
+	early := g.takeEarly(id)
 	cfg := webrtc.Configuration{}
 	for _, s := range g.s.cfg.ICEServers {
 		cfg.ICEServers = append(cfg.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
@@ -296,7 +315,12 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	g.calls[m.ID] = c
 	g.mu.Unlock()
 	c.cands.release(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
-	c.log.Info("browser call")
+	for _, cand := range early {
+		if err := pc.AddICECandidate(cand); err != nil {
+			g.fail(m.ID, "bad candidate: "+err.Error())
+		}
+	}
+	c.log.Info("browser call", "early_candidates", len(early))
 	g.wg.Add(1)
 	go func() { // the call leaves the page's list when it ends
 		defer g.wg.Done()

@@ -175,7 +175,7 @@ func TestBadMessages(t *testing.T) {
 		`{"type":"dial","id":"x","number":"9196","sdp":"garbage"}`,
 		`{"type":"join","id":"x","sdp":"v=0\r\n"}`,
 		`{"type":"dial","id":"x","number":"9196","sdp":"v=0\r\nthis is not sdp"}`,
-		`{"type":"candidate","id":"nope","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host"}}`,
+		`{"type":"candidate","id":"nope","candidate":{"candidate":"candidate:1 1 carrier-pigeon"}}`,
 		`{"type":"dtmf","id":"x","digits":"12;rm -rf"}`,
 	} {
 		if err := c.ws.WriteMessage(websocket.TextMessage, []byte(raw)); err != nil {
