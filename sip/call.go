@@ -380,8 +380,11 @@ func (c *Call) end(reason string) {
 		c.st = stateEnded
 		c.endReason = reason
 		c.mu.Unlock()
-		c.cancel()
+		// Done first: whoever sees the call's context end then finds the
+		// call over, and does not take it for voxgate stopping (the call
+		// record's cause).
 		close(c.done)
+		c.cancel()
 		st := c.sess.snapshot()
 		c.log.Info("call ended", "reason", reason, "rx_packets", st.PacketsReceived, "tx_packets", st.PacketsSent,
 			"lost", st.Lost, "jitter", st.Jitter, "dtmf_digits", len(st.DTMFReceived), "dtmf_sent_digits", len(st.DTMFSent)) // counts: digits may be PINs

@@ -253,6 +253,11 @@ func (s *Switchboard) endedByContext(ctx context.Context, c Leg) {
 	if isDone(c) {
 		return
 	}
+	if se, ok := c.(SelfEnder); ok {
+		if _, ended := se.EndedItself(); ended { // it is hanging up on its own (a session timer)
+			return
+		}
+	}
 	reason := "voxgate stopping or the call's context ended"
 	if errors.Is(context.Cause(ctx), errMaxDuration) {
 		reason = errMaxDuration.Error()

@@ -282,3 +282,35 @@ func TestEstimateMOS(t *testing.T) {
 		}
 	}
 }
+
+// selfEndingLeg is a leg that is hanging up on its own (a SIP session
+// timer that expired): its context ends before its Done closes.
+type selfEndingLeg struct{ *fakeLeg }
+
+func (selfEndingLeg) EndedItself() (string, bool) {
+	return "session timer expired: no refresh from the peer", true
+}
+
+// A leg that ends itself has that as its record's cause, even when the
+// switchboard sees the call's context end before the leg is done (CI once
+// recorded "voxgate stopping or the call's context ended" for a session
+// timer's hang-up).
+func TestSelfEndedCauseWinsOverContext(t *testing.T) {
+	st := openStore(t)
+	sb := recordBoard(t, st)
+	leg := selfEndingLeg{newFakeLeg("room-9", "alice", "7002")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sb.Handle(ctx, leg, "user")
+	}()
+	eventually(t, "in the room", func() bool { return inRoom(sb, "bridge", "room-9") })
+	cancel()
+	waitEnded(t, done)
+	ctxClose(t, sb)
+	r := recordOf(t, st, "room-9")
+	if r.Cause == nil || r.Cause.By != "system" || !strings.Contains(r.Cause.Reason, "session timer expired") {
+		t.Fatalf("cause %+v, want the leg's own: session timer expired", r.Cause)
+	}
+}
