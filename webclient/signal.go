@@ -61,7 +61,6 @@ func (g *signal) fail(id, msg string) { g.send(Message{Type: "error", ID: id, Me
 func (g *signal) run(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
-		cancel()
 		g.dropEarly()
 		g.mu.Lock()
 		calls := make([]*Call, 0, len(g.calls))
@@ -69,9 +68,13 @@ func (g *signal) run(ctx context.Context) {
 			calls = append(calls, c)
 		}
 		g.mu.Unlock()
+		// The calls end before their contexts do: a handler that sees its
+		// context end then finds the call over (the page hung up), not
+		// voxgate stopping.
 		for _, c := range calls {
 			c.end("page closed")
 		}
+		cancel()
 		g.wg.Wait()
 		g.conn.Close()
 	}()
