@@ -65,6 +65,20 @@ type DTMFSender interface {
 	SendingDTMF() bool
 }
 
+// ComfortNoiseReceiver is implemented by legs whose far end took comfort
+// noise (RFC 3389) with a codec that has no DTX of its own (G.711): a room
+// sends them gaps while they hear silence, with the codec's silent frame
+// every 400 ms, which the leg sends as a comfort noise packet. A room whose
+// legs all take gaps dozes.
+type ComfortNoiseReceiver interface {
+	ComfortNoise() bool
+}
+
+func takesCN(l Leg) bool {
+	c, ok := l.(ComfortNoiseReceiver)
+	return ok && c.ComfortNoise()
+}
+
 func acceptsDTX(l Leg) bool {
 	d, ok := l.(DTXReceiver)
 	return !ok || d.AcceptsDTX()

@@ -344,7 +344,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	}()
 	m.in.dozing, m.in.stir = &r.dozing, &r.stir
 	r.fitMemberLocked(m)
-	m.dtx = m.group.dtx && acceptsDTX(leg)
+	m.dtx = m.group.dtx && acceptsDTX(leg) || takesCN(leg)
 	m.digits, _ = leg.(DTMFSender)
 	m.tally = r.cfg.Meter.attach(leg, m.in, m.dropped)
 	r.wakeLocked()

@@ -857,3 +857,61 @@ func TestEgressKeepsClockOfDroppedFrames(t *testing.T) {
 		t.Fatalf("RTP clock advanced %d for 10 frames of 160 (sent %d, dropped %d)", got, sent, dropped)
 	}
 }
+
+// cnLeg is a G.711 leg whose far end took comfort noise (RFC 3389).
+type cnLeg struct{ *memLeg }
+
+func (cnLeg) ComfortNoise() bool { return true }
+
+// G.711 legs that took comfort noise are sent gaps while they hear
+// silence, with the codec's silent frame (which the SIP leg sends as a
+// comfort noise packet) every 400 ms; a room of them dozes. Legs without
+// it get a silent frame every 20 ms, and their room never dozes.
+func TestRoomComfortNoiseLegs(t *testing.T) {
+	for _, cn := range []bool{true, false} {
+		t.Run(fmt.Sprint("cn=", cn), func(t *testing.T) {
+			r := newTestRoom(t, RoomConfig{Name: "cn", Rate: 8000})
+			s := &sim{t: t, room: r, start: time.Unix(9000, 0)}
+			var legs []*memLeg
+			for i := range 2 {
+				l := newMemLeg(fmt.Sprint("p", i), pcmu)
+				sd := newSender(t, l, 500, int64(i))
+				sd.on = false // G.711 silence, 50 packets a second
+				var leg Leg = l
+				if cn {
+					leg = cnLeg{l}
+				}
+				if err := r.Join(leg, JoinOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				legs, s.senders = append(legs, l), append(s.senders, sd)
+			}
+			s.run(4*time.Second, nil)
+			s.waitSent(legs...)
+			frames := 0
+			got := legs[1].received()
+			for _, p := range got {
+				if len(p) > 0 {
+					frames++
+				}
+			}
+			ticks := len(got) + s.pendingGap(legs[1]) // a gap is written with the next frame
+			if cn {
+				if !r.dozing.Load() {
+					t.Error("a room of silent comfort-noise legs does not doze")
+				}
+				// 4 s: some 10 frames, one per 400 ms (dtxEvery ticks).
+				if frames < 8 || frames > 12 || ticks < s.ticks-1 {
+					t.Errorf("a comfort-noise leg got %d frames in %d ticks of RTP clock, want one per %d ticks", frames, ticks, dtxEvery)
+				}
+				return
+			}
+			if r.dozing.Load() {
+				t.Error("a room of G.711 legs without comfort noise dozes")
+			}
+			if frames < 190 {
+				t.Errorf("a G.711 leg without comfort noise got %d frames in 4 s, want one per tick", frames)
+			}
+		})
+	}
+}

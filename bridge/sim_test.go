@@ -211,7 +211,7 @@ func (s *sim) pendingGap(l *memLeg) int {
 	s.room.mu.Lock()
 	defer s.room.mu.Unlock()
 	for _, m := range s.room.members {
-		if m.leg == Leg(l) {
+		if m.leg.ID() == l.id { // l, or a wrapper of it
 			n := int(m.gap) / (l.codec.Rate / 50)
 			if s.room.dozing.Load() {
 				n += int(s.room.doze % dtxEvery)

@@ -97,7 +97,7 @@ func newInboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogServerSession,
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.local = localMedia{
 		IP: s.sdpIP, Port: sess.port, SessID: binary.BigEndian.Uint64(b[:]) >> 2, Version: 1,
-		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, Ptime: mo.Ptime,
+		Codecs: []codecInfo{mo.Codec}, PTs: []uint8{mo.PT}, DTMFPT: mo.DTMFPT, DTMFRate: mo.DTMFRate, CNPT: mo.CNPT, Ptime: mo.Ptime,
 		Direction: mo.Direction.reverse(),
 	}
 	go func() { // a CANCEL, a dead INVITE transaction or a finished BYE ends the dialog
@@ -136,7 +136,7 @@ func newOutboundCall(s *Server, req *sip.Request, dlg *sipgo.DialogClientSession
 		local:    local,
 		st:       stateAnswered,
 	}
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.CNPT = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.CNPT
 	c.log = s.log.With("call_id", c.callID)
 	sess.log = c.log
 	sess.onDTMF = c.gotDTMF
@@ -268,7 +268,7 @@ func (c *Call) takeAckAnswer() error {
 	if len(body) == 0 {
 		return fmt.Errorf("%w: the ACK has no SDP", ErrBadSDP)
 	}
-	mo, err := parseOffer(body, offered)
+	mo, err := c.srv.negotiate(body, offered)
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (c *Call) takeAckAnswer() error {
 	}
 	c.offer = mo
 	c.lateOffer = false
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.CNPT = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.CNPT
 	c.local.Direction = mo.Direction.reverse()
 	c.sess.configure(&mo, c.local.Direction)
 	c.mu.Unlock()
@@ -431,7 +431,7 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.answerReinvite(req, tx, body, timer)
 		return
 	}
-	mo, err := parseOffer(req.Body(), c.srv.acceptedCodecs())
+	mo, err := c.srv.negotiate(req.Body(), c.srv.acceptedCodecs())
 	if err != nil {
 		code := 488
 		if errors.Is(err, ErrBadSDP) {
@@ -453,7 +453,7 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.offer = mo
 	c.local.Version++
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.CNPT, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.CNPT, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
 	c.setLocalCryptoLocked(&mo, sl)
 	if err := c.sess.setSRTP(sl, sr); err != nil {
@@ -626,6 +626,14 @@ func (c *Call) AcceptsDTX() bool {
 	c.sess.mu.Lock()
 	defer c.sess.mu.Unlock()
 	return c.sess.dtx
+}
+
+// ComfortNoise reports whether the peer took comfort noise (RFC 3389) with
+// G.711: silence goes to it as a comfort noise packet every 400 ms.
+func (c *Call) ComfortNoise() bool {
+	c.sess.mu.Lock()
+	defer c.sess.mu.Unlock()
+	return c.sess.cnPT != 0
 }
 
 // RemoteLoss is the fraction of our packets the peer reported lost in its

@@ -68,6 +68,11 @@ type Config struct {
 	// Codecs offered and accepted, in order of preference: opus, g722, pcmu,
 	// pcma (any name in the audio codec registry, in any case).
 	Codecs []string `yaml:"codecs"`
+	// ComfortNoise (default on) offers and accepts RFC 3389 comfort noise
+	// (CN/8000) with G.711 and G.722: a peer that takes it is sent one
+	// comfort noise packet every 400 ms while it hears silence, instead of
+	// 50 packets of encoded silence a second.
+	ComfortNoise *bool `yaml:"comfort_noise"`
 	// Trunks are carriers voxgate registers to and places calls through.
 	Trunks []TrunkConfig `yaml:"trunks"`
 	// Stream bounds connections over TCP and TLS.
@@ -322,3 +327,6 @@ func (t *TrunkConfig) validate() error {
 	}
 	return nil
 }
+
+// comfortNoise reports whether comfort noise is offered and accepted.
+func (c *Config) comfortNoise() bool { return c.ComfortNoise == nil || *c.ComfortNoise }

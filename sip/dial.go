@@ -142,7 +142,7 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	_, _ = rand.Read(b[:])
 	accept := s.acceptedCodecs()
 	local := localMedia{IP: s.sdpIP, Port: sess.port, SessID: binary.BigEndian.Uint64(b[:]) >> 2, Version: 1,
-		Codecs: accept, DTMFPT: 101, Ptime: 20, Direction: SendRecv}
+		Codecs: accept, DTMFPT: 101, CNPT: s.offerCN(accept), Ptime: 20, Direction: SendRecv}
 	for _, c := range accept {
 		local.PTs = append(local.PTs, c.PT)
 	}
@@ -240,7 +240,7 @@ func (s *Server) dial(ctx context.Context, uri, from sip.Uri, dialed string, ori
 	}
 	var mo mediaOffer
 	if err == nil {
-		mo, err = parseOffer(answer, accept)
+		mo, err = s.negotiate(answer, accept)
 	}
 	var srtpLocal, srtpRemote *cryptoAttr
 	if err == nil {

@@ -67,7 +67,7 @@ func (s *Server) earlyAnswer(res *sip.Response, d *dialing) {
 	if ct := res.ContentType(); ct == nil || !bytes.HasPrefix(bytes.ToLower([]byte(ct.Value())), []byte("application/sdp")) {
 		return
 	}
-	mo, err := parseOffer(res.Body(), d.accept)
+	mo, err := s.negotiate(res.Body(), d.accept)
 	var sl, sr *cryptoAttr
 	if err == nil {
 		sl, sr, err = takeAnswerSRTP(d.policy, d.local.Crypto, &mo)

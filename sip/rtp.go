@@ -79,6 +79,13 @@ type rtpSession struct {
 	dtmfRate   int       // telephone-event's clock (8000, or the codec's)
 	direction  Direction // ours
 	dtx        bool      // the peer asked for DTX (usedtx=1)
+	// Comfort noise (RFC 3389), when the peer took CN/8000 with G.711: a
+	// silent frame (below -48 dBFS) goes as a SID packet, then as gaps
+	// until cnRefresh has passed, when the next SID goes.
+	cnPT       uint8
+	cnSilent   func([]byte) bool
+	cnOn       bool   // the last packet sent was a SID: silence goes on
+	cnAt       uint32 // its RTP timestamp
 	seq        uint16
 	ts         uint32
 	sentAny    bool
@@ -130,6 +137,10 @@ func (s *rtpSession) configure(mo *mediaOffer, dir Direction) {
 	defer s.mu.Unlock()
 	s.codec, s.pt, s.dtmfPT, s.dtmfRate, s.direction = mo.Codec, mo.PT, mo.DTMFPT, cmp.Or(mo.DTMFRate, 8000), dir
 	s.dtx = mo.DTX
+	s.cnPT, s.cnSilent, s.cnOn = 0, nil, false
+	if info, ok := audio.LookupCodec(mo.Codec.Name); ok && mo.CNPT != 0 && mo.Codec.g711() {
+		s.cnPT, s.cnSilent = mo.CNPT, info.Silent
+	}
 	if mo.Addr.IsValid() && mo.Addr != s.remote {
 		s.remote = mo.Addr
 		s.remoteRTCP = netip.AddrPortFrom(mo.Addr.Addr(), mo.Addr.Port()+1)
@@ -280,6 +291,17 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: uint16(s.dtmfRate / 5)} // 200 ms
 		s.marker = true
 	}
+	sid := false
+	if s.cnPT != 0 && s.dtmfActive == nil && len(payload) > 0 {
+		switch {
+		case !s.cnSilent(payload):
+			s.cnOn = false
+		case s.cnOn && s.ts-s.cnAt < cnRefresh:
+			payload = nil // silence goes on: a gap
+		default:
+			sid = true
+		}
+	}
 	if !s.direction.Sends() || !s.remote.IsValid() || (len(payload) == 0 && s.dtmfActive == nil) {
 		// On hold, nowhere to send, or a gap in silence (DTX): the clock
 		// runs on, and the next packet starts a talkspurt.
@@ -311,13 +333,18 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 		h.PayloadType = s.pt
 		body = append(body, payload...)
 	}
+	if sid {
+		h.PayloadType = s.cnPT
+		body = append(body[:0], audio.G711NoiseLevel(payload, s.codec.Name == "PCMA"))
+		s.cnOn, s.cnAt = true, s.ts
+	}
 	if hn, err := h.MarshalTo(s.sendBuf); err != nil || hn != 12 {
 		return err
 	}
 	pkt := s.sendBuf[:12+len(body)]
 	s.seq++
 	s.ts += samples
-	s.marker = false
+	s.marker = sid // speech after comfort noise starts a talkspurt
 	s.sentAny = true
 	s.stats.PacketsSent++
 	s.stats.BytesSent += uint64(len(pkt))
@@ -328,6 +355,10 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	_, err = s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
 	return err
 }
+
+// cnRefresh is how often a SID is repeated while silence goes on, in 8 kHz
+// RTP clock units: 400 ms, an Opus DTX encoder's pace.
+const cnRefresh = 3200
 
 func (s *rtpSession) sendDTMF(digits string) error {
 	s.mu.Lock()

@@ -39,6 +39,13 @@ func (c codecInfo) rtpmap() string {
 	return fmt.Sprintf("%s/%d", c.Name, c.Rate)
 }
 
+// cnPT is comfort noise's static payload type (RFC 3551, RFC 3389).
+const cnPT = 13
+
+// g711 reports whether the codec is G.711 (the codecs voxgate sends
+// comfort noise with).
+func (c codecInfo) g711() bool { return c.Name == "PCMU" || c.Name == "PCMA" }
+
 // dynamic reports whether the codec has no static payload type.
 func (c codecInfo) dynamic() bool { return c.PT >= 96 }
 
@@ -81,12 +88,15 @@ func (d Direction) Receives() bool { return d == SendRecv || d == RecvOnly }
 
 // mediaOffer is what we take from a peer's SDP for the audio stream.
 type mediaOffer struct {
-	Addr      netip.AddrPort // where to send RTP; invalid when the peer holds with 0.0.0.0
-	Codec     codecInfo
-	PT        uint8
-	DTMFPT    uint8 // 0: no telephone-event
-	DTMFRate  int   // telephone-event's clock rate (8000, or the codec's)
-	Ptime     int   // ms
+	Addr     netip.AddrPort // where to send RTP; invalid when the peer holds with 0.0.0.0
+	Codec    codecInfo
+	PT       uint8
+	DTMFPT   uint8 // 0: no telephone-event
+	DTMFRate int   // telephone-event's clock rate (8000, or the codec's)
+	// CNPT is the peer's comfort noise payload type (RFC 3389, CN/8000),
+	// when the chosen codec is G.711; 0: none.
+	CNPT      uint8
+	Ptime     int // ms
 	Direction Direction
 	Index     int      // index of the audio m-line
 	MLines    []string // the offer's m-line media kinds, to answer each
@@ -185,6 +195,7 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 		mo.Ptime = 20
 	}
 	found := false
+	cn := uint8(0)            // CN/8000's payload type, if offered
 	events := map[int]uint8{} // telephone-event clock rate -> payload type
 	for _, f := range md.MediaName.Formats {
 		pt, err := strconv.Atoi(f)
@@ -192,6 +203,10 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 			continue
 		}
 		enc := rtpmap[f]
+		if enc == "CN/8000" || (enc == "" && pt == cnPT) {
+			cn = uint8(pt)
+			continue
+		}
 		if rest, ok := strings.CutPrefix(enc, "TELEPHONE-EVENT/"); ok {
 			rate, _, _ := strings.Cut(rest, "/")
 			if r, err := strconv.Atoi(rate); err == nil && r > 0 && events[r] == 0 {
@@ -220,6 +235,9 @@ func (mo *mediaOffer) fromMedia(s *sdp.SessionDescription, md *sdp.MediaDescript
 				break
 			}
 		}
+		if mo.Codec.g711() {
+			mo.CNPT = cn
+		}
 	}
 	if !found {
 		var offered []string
@@ -244,7 +262,8 @@ type localMedia struct {
 	Codecs    []codecInfo // in our order; an answer has exactly one
 	PTs       []uint8     // payload types matching Codecs
 	DTMFPT    uint8
-	DTMFRate  int // 0: 8000
+	DTMFRate  int   // 0: 8000
+	CNPT      uint8 // comfort noise (RFC 3389, CN/8000); 0: none
 	Ptime     int
 	Direction Direction
 	// Proto is the m-line's transport ("": RTP/AVP); Crypto the a=crypto
@@ -271,6 +290,9 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 		if l.DTMFPT != 0 {
 			fmt.Fprintf(&b, " %d", l.DTMFPT)
 		}
+		if l.CNPT != 0 {
+			fmt.Fprintf(&b, " %d", l.CNPT)
+		}
 		b.WriteString("\r\n")
 		for i, c := range l.Codecs {
 			fmt.Fprintf(&b, "a=rtpmap:%d %s\r\n", l.PTs[i], c.rtpmap())
@@ -280,6 +302,9 @@ func (l *localMedia) marshal(mo *mediaOffer) []byte {
 		}
 		if l.DTMFPT != 0 {
 			fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/%d\r\na=fmtp:%d 0-16\r\n", l.DTMFPT, cmp.Or(l.DTMFRate, 8000), l.DTMFPT)
+		}
+		if l.CNPT != 0 {
+			fmt.Fprintf(&b, "a=rtpmap:%d CN/8000\r\n", l.CNPT)
 		}
 		fmt.Fprintf(&b, "a=ptime:%d\r\na=%s\r\n", l.Ptime, l.Direction)
 		for _, c := range l.Crypto {

@@ -862,7 +862,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}()
 	if !late && err == nil {
-		mo, err = parseOffer(offer, accept)
+		mo, err = s.negotiate(offer, accept)
 	}
 	policy := s.srtpPolicyFor(origin)
 	if wl != nil {
@@ -920,7 +920,7 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.replaces = replaces
 	if late {
 		c.lateOffer = true
-		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate = accept, nil, 101, 8000
+		c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.CNPT = accept, nil, 101, 8000, s.offerCN(accept)
 		for _, k := range c.local.Codecs {
 			c.local.PTs = append(c.local.PTs, k.PT)
 		}
@@ -946,6 +946,31 @@ func reasonFor(code int, err error) string {
 		base = "Bad Request"
 	}
 	return base + " (" + shortErr(err) + ")"
+}
+
+// negotiate reads a peer's SDP (an offer, or the answer to ours) as
+// parseOffer does, without comfort noise when the configuration turns it
+// off.
+func (s *Server) negotiate(body []byte, accept []codecInfo) (mediaOffer, error) {
+	mo, err := parseOffer(body, accept)
+	if !s.cfg.comfortNoise() {
+		mo.CNPT = 0
+	}
+	return mo, err
+}
+
+// offerCN is the comfort noise payload type to offer with codecs: CN/8000
+// when one of them is G.711 and the configuration allows it.
+func (s *Server) offerCN(codecs []codecInfo) uint8 {
+	if !s.cfg.comfortNoise() {
+		return 0
+	}
+	for _, c := range codecs {
+		if c.g711() {
+			return cnPT
+		}
+	}
+	return 0
 }
 
 func (s *Server) acceptedCodecs() []codecInfo {

@@ -679,7 +679,7 @@ func (c *Call) reoffer(seq uint32) ([]byte, bool) {
 	for _, k := range offer.Codecs {
 		offer.PTs = append(offer.PTs, k.PT)
 	}
-	offer.DTMFPT, offer.DTMFRate = 101, 8000
+	offer.DTMFPT, offer.DTMFRate, offer.CNPT = 101, 8000, c.srv.offerCN(offer.Codecs)
 	if offer.Direction == Inactive || offer.Direction == RecvOnly {
 		offer.Direction = SendRecv
 	}
@@ -707,7 +707,7 @@ func (c *Call) ackAnswer(seq uint32, body []byte) {
 		c.log.Warn("re-INVITE without SDP: the ACK has no answer; media unchanged")
 		return
 	}
-	mo, err := parseOffer(body, c.srv.acceptedCodecs())
+	mo, err := c.srv.negotiate(body, c.srv.acceptedCodecs())
 	if err != nil {
 		c.log.Warn("re-INVITE without SDP: unusable answer in the ACK; media unchanged", "error", err)
 		return
@@ -734,7 +734,7 @@ func (c *Call) applyOffer(mo mediaOffer) ([]byte, error) {
 	c.setLocalCryptoLocked(&mo, sl)
 	c.offer = mo
 	c.local.Version++
-	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.Ptime
+	c.local.Codecs, c.local.PTs, c.local.DTMFPT, c.local.DTMFRate, c.local.CNPT, c.local.Ptime = []codecInfo{mo.Codec}, []uint8{mo.PT}, mo.DTMFPT, mo.DTMFRate, mo.CNPT, mo.Ptime
 	c.local.Direction = mo.Direction.reverse()
 	body := c.local.marshal(&mo)
 	c.sess.configure(&mo, c.local.Direction)
@@ -761,7 +761,7 @@ func (s *Server) handleUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	var body []byte
 	if len(req.Body()) > 0 {
-		mo, err := parseOffer(req.Body(), s.acceptedCodecs())
+		mo, err := s.negotiate(req.Body(), s.acceptedCodecs())
 		if err != nil {
 			code := 488
 			if errors.Is(err, ErrBadSDP) {

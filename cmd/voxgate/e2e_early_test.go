@@ -60,18 +60,10 @@ func sippCarrier(t *testing.T) (port int, wait func() (string, error)) {
 	port = peertest.FreePorts(t, 1)
 	media := peertest.FreePorts(t, 6)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := peertest.Sipp(ctx, dir, "-sf", scenario, "-m", "1", "-nostdin", "-timeout", "50s", "-timeout_error",
-			"-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
-		done <- result{out, err}
-	}()
+	done := sippInBackground(ctx, dir, "-sf", scenario, "-m", "1", "-nostdin", "-timeout", "50s", "-timeout_error",
+		"-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
 	t.Cleanup(cancel)
-	var once *result
+	var once *sippRun
 	return port, func() (string, error) {
 		if once == nil {
 			r := <-done

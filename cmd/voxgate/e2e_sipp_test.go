@@ -77,6 +77,23 @@ func TestSippRegisterDigest(t *testing.T) {
 	}
 }
 
+// sippRun is what a sipp run printed, and how it ended.
+type sippRun struct {
+	out string
+	err error
+}
+
+// sippInBackground runs sipp with args in dir until it ends or ctx does;
+// its outcome comes on the channel.
+func sippInBackground(ctx context.Context, dir string, args ...string) <-chan sippRun {
+	done := make(chan sippRun, 1)
+	go func() {
+		out, err := peertest.Sipp(ctx, dir, args...)
+		done <- sippRun{out, err}
+	}()
+	return done
+}
+
 func tail(s string, n int) string {
 	lines := strings.Split(s, "\n")
 	if len(lines) > n {

@@ -29,16 +29,8 @@ func TestSippSessionTimerFreesRoom(t *testing.T) {
 	media := peertest.FreePorts(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		out, err := peertest.Sipp(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "8001", "-m", "1", "-nostdin",
-			"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
-		done <- result{out, err}
-	}()
+	done := sippInBackground(ctx, t.TempDir(), "-sf", scenario, g.addr, "-s", "8001", "-m", "1", "-nostdin",
+		"-timeout", "30s", "-timeout_error", "-p", fmt.Sprint(port), "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", fmt.Sprint(media), "-trace_err")
 	waitRoom(t, g, "001", func(r webclient.RoomInfo) bool { return len(r.Legs) == 1 })
 	r := <-done
 	if r.err != nil || !strings.Contains(r.out, "Successful call") {
