@@ -636,6 +636,20 @@ func BenchmarkE2E1000Rooms2Silent(b *testing.B) {
 	b.Run("rooms=1000/legs=2000", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
 }
 
+// BenchmarkE2E1000Rooms2SilentPCMUCN: 1,000 rooms of two silent SIP PCMU
+// desk phones that took comfort noise (RFC 3389): each sends a SID every
+// 400 ms, as phones with VAD do, and gets one. For scale, 100 rooms of two
+// silent PCMU phones without comfort noise (digital silence, 50 packets a
+// second each way).
+func BenchmarkE2E1000Rooms2SilentPCMUCN(b *testing.B) {
+	sc := roomScenario(1000, 2, "pcmu-cn", 0)
+	sc.cps = 50
+	b.Run("rooms=1000/legs=2000", func(b *testing.B) { report(b, runScenario(b, sc, benchTiming(b))) })
+	plain := roomScenario(100, 2, "pcmu", 0)
+	plain.cps = 50
+	b.Run("rooms=100/legs=200/no-cn", func(b *testing.B) { report(b, runScenario(b, plain, benchTiming(b))) })
+}
+
 // TestLoadBenchSmoke runs every load scenario tiny (two calls, three small
 // rooms, a one-second window) and checks that media flows, so that the
 // benchmarks' harness cannot rot unnoticed.
@@ -649,6 +663,7 @@ func TestLoadBenchSmoke(t *testing.T) {
 		t.Logf("bare echo: %d packets back", w.totalRecv)
 	})
 	silent := roomScenario(3, 2, "opus", 0)
+	silentCN := roomScenario(3, 2, "pcmu-cn", 0)
 	talk := roomScenario(1, 3, "opus", 1)
 	pcmuRoom := roomScenario(1, 2, "pcmu", 2)
 	echo := echoScenario(2)
@@ -660,7 +675,7 @@ func TestLoadBenchSmoke(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		sc   scenario
-	}{{"echo", echo}, {"pcmu-webrtc", web}, {"pcmu-room", pcmuRoom}, {"opus-room", talk}, {"silent-rooms", silent}, {"streams", bot}} {
+	}{{"echo", echo}, {"pcmu-webrtc", web}, {"pcmu-room", pcmuRoom}, {"opus-room", talk}, {"silent-rooms", silent}, {"silent-rooms-pcmu-cn", silentCN}, {"streams", bot}} {
 		sc := c.sc
 		t.Run(c.name, func(t *testing.T) {
 			if sc.minRx > 0 {

@@ -43,7 +43,7 @@ const (
 // Leg is one media stream the generator runs.
 type Leg struct {
 	Kind  Kind   `json:"kind"`
-	Codec string `json:"codec"` // "pcmu" or "opus" (web legs are always opus)
+	Codec string `json:"codec"` // "pcmu", "pcmu-cn" (PCMU and comfort noise) or "opus" (web legs are always opus)
 	// Talk sends speech; otherwise silence as a client sends it (Opus: DTX).
 	Talk bool `json:"talk"`
 	// Dial is the number a SIP leg calls.
@@ -311,7 +311,9 @@ func (g *generator) placeCalls(ctx context.Context) error {
 			g.calls = append(g.calls, c)
 			g.mu.Unlock()
 			s := g.streams[i]
-			s.pt = c.payloadTyp
+			if s.pt != cnPT { // comfort noise keeps its own payload type
+				s.pt = c.payloadTyp
+			}
 			s.write = func(b []byte) error { _, err := c.rtp.WriteToUDPAddrPort(b, c.remote); return err }
 			go count(c.rtp, s)
 			go drain(c.rtcp)

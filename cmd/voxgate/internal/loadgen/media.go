@@ -52,7 +52,11 @@ func loadSources(path string, seconds float64) (*sources, error) {
 	return &sources{pcm16k: pcm, made: map[string]*source{}}, nil
 }
 
-// get returns the loop for codec ("pcmu" or "opus"), speech or silence.
+// cnPT is comfort noise's payload type (RFC 3389).
+const cnPT = 13
+
+// get returns the loop for codec ("pcmu", "pcmu-cn" or "opus"), speech or
+// silence.
 func (s *sources) get(codec string, talk bool) (*source, error) {
 	key := fmt.Sprint(codec, talk)
 	s.mu.Lock()
@@ -63,8 +67,13 @@ func (s *sources) get(codec string, talk bool) (*source, error) {
 	var src *source
 	var err error
 	switch {
-	case codec == "pcmu" && talk:
+	case (codec == "pcmu" || codec == "pcmu-cn") && talk:
 		src, err = pcmuSpeech(s.pcm16k)
+	case codec == "pcmu-cn":
+		// A desk phone with VAD and comfort noise (RFC 3389): a SID packet
+		// (payload type 13, the noise level) every 400 ms, nothing between.
+		src = &source{frames: make([][]byte, 20), pt: cnPT, samples: 160}
+		src.frames[0] = []byte{90}
 	case codec == "pcmu":
 		// A desk phone without VAD sends digital silence all the time.
 		src = &source{frames: [][]byte{audio.EncodeUlaw(nil, make([]int16, 160))}, pt: 0, samples: 160}

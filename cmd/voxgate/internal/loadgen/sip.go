@@ -151,6 +151,9 @@ func (c *sipCall) close() {
 func offer(port int, codec string) []byte {
 	id := strconv.FormatInt(time.Now().UnixNano(), 10)
 	m := fmt.Sprintf("m=audio %d RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", port)
+	if codec == "pcmu-cn" {
+		m = fmt.Sprintf("m=audio %d RTP/AVP 0 13 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:13 CN/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", port)
+	}
 	if codec == "opus" {
 		m = fmt.Sprintf("m=audio %d RTP/AVP 111 101\r\na=rtpmap:111 opus/48000/2\r\na=fmtp:111 useinbandfec=1;usedtx=1\r\na=rtpmap:101 telephone-event/48000\r\na=fmtp:101 0-16\r\n", port)
 	}
@@ -179,7 +182,7 @@ func answered(body []byte, codec string) (netip.AddrPort, uint8, error) {
 	if err != nil {
 		return netip.AddrPort{}, 0, err
 	}
-	want := map[string]string{"pcmu": "pcmu/8000", "opus": "opus/48000"}[codec]
+	want := map[string]string{"pcmu": "pcmu/8000", "pcmu-cn": "pcmu/8000", "opus": "opus/48000"}[codec]
 	for _, a := range md.Attributes {
 		if a.Key != "rtpmap" {
 			continue
@@ -193,7 +196,7 @@ func answered(body []byte, codec string) (netip.AddrPort, uint8, error) {
 			return netip.AddrPortFrom(ip, uint16(md.MediaName.Port.Value)), uint8(n), nil
 		}
 	}
-	if codec == "pcmu" && len(md.MediaName.Formats) > 0 && md.MediaName.Formats[0] == "0" {
+	if (codec == "pcmu" || codec == "pcmu-cn") && len(md.MediaName.Formats) > 0 && md.MediaName.Formats[0] == "0" {
 		return netip.AddrPortFrom(ip, uint16(md.MediaName.Port.Value)), 0, nil // static, no rtpmap
 	}
 	return netip.AddrPort{}, 0, fmt.Errorf("voxgate answered without %s", codec)
