@@ -877,6 +877,8 @@ func (s *Server) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if errors.Is(err, ErrBadSDP) {
 			code = 400
 		}
+		s.log.Info("call refused: its offer", "call_id", req.CallID().Value(), "from", req.From().Address.User,
+			"source", logSource(req), "webrtc", wl != nil, "status", code, "error", err)
 		s.respond(tx, req, code, reasonFor(code, err), sdpWarning(err))
 		return
 	}
