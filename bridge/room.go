@@ -88,6 +88,7 @@ type member struct {
 	joined  time.Time
 	quiet   int        // ticks in a row this leg was sent silence
 	dtx     bool       // the leg takes gaps in silence: its codec allows it, its far end too
+	cn      bool       // ... because its far end took comfort noise (looked at again every dtxEvery ticks)
 	digits  DTMFSender // the leg, when it sends digits in its media stream
 	gap     uint32     // RTP clock units of a DTX gap not yet written
 	// onShared: the leg's last frame came from its group's shared encoder,
@@ -344,7 +345,8 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 	}()
 	m.in.dozing, m.in.stir = &r.dozing, &r.stir
 	r.fitMemberLocked(m)
-	m.dtx = m.group.dtx && acceptsDTX(leg) || takesCN(leg)
+	m.cn = !(m.group.dtx && acceptsDTX(leg)) && takesCN(leg)
+	m.dtx = m.group.dtx && acceptsDTX(leg) || m.cn
 	m.digits, _ = leg.(DTMFSender)
 	m.tally = r.cfg.Meter.attach(leg, m.in, m.dropped)
 	r.wakeLocked()
@@ -595,6 +597,9 @@ func (r *Room) dozeLocked(now time.Time) {
 		}
 		m.in.drain(now)
 		m.gap += (dtxEvery - 1) * m.group.samples
+		if !m.stillCN() {
+			r.stir.Store(true) // it needs a frame every tick again
+		}
 		m.send(m.group.silent, m.group.samples)
 	}
 }
@@ -913,12 +918,26 @@ const dtxEvery = 20
 // advances) with a silent frame every dtxEvery ticks.
 func (m *member) sendSilence() {
 	g := m.group
+	if m.quiet%dtxEvery == 0 {
+		m.stillCN()
+	}
 	if m.dtx && m.quiet%dtxEvery != 0 {
 		m.send(nil, g.samples)
 	} else {
 		m.send(g.silent, g.samples)
 	}
 	m.quiet++
+}
+
+// stillCN looks again whether a leg that took comfort noise still does (a
+// re-INVITE may have dropped it): if not, it gets a frame every tick
+// again. It reports false when that changed.
+func (m *member) stillCN() bool {
+	if !m.cn || takesCN(m.leg) {
+		return true
+	}
+	m.cn, m.dtx = false, false
+	return false
 }
 
 func addInto(dst, src []int16) {

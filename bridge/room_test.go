@@ -915,3 +915,57 @@ func TestRoomComfortNoiseLegs(t *testing.T) {
 		})
 	}
 }
+
+// flipCNLeg takes comfort noise until told otherwise (a re-INVITE that
+// dropped it).
+type flipCNLeg struct {
+	*memLeg
+	cn atomic.Bool
+}
+
+func (l *flipCNLeg) ComfortNoise() bool { return l.cn.Load() }
+
+// A leg whose far end drops comfort noise mid-call gets a silent frame
+// every tick again within 400 ms, and its room stops dozing.
+func TestRoomComfortNoiseDropped(t *testing.T) {
+	r := newTestRoom(t, RoomConfig{Name: "cn-drop", Rate: 8000})
+	s := &sim{t: t, room: r, start: time.Unix(9000, 0)}
+	var legs []*memLeg
+	var flip *flipCNLeg
+	for i := range 2 {
+		l := newMemLeg(fmt.Sprint("p", i), pcmu)
+		sd := newSender(t, l, 500, int64(i))
+		sd.on = false
+		f := &flipCNLeg{memLeg: l}
+		f.cn.Store(true)
+		if i == 1 {
+			flip = f
+		}
+		if err := r.Join(f, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		legs, s.senders = append(legs, l), append(s.senders, sd)
+	}
+	s.run(2*time.Second, nil)
+	s.waitSent(legs...)
+	if !r.dozing.Load() {
+		t.Fatal("a room of silent comfort-noise legs does not doze")
+	}
+	flip.cn.Store(false)
+	s.run(500*time.Millisecond, nil) // the change is seen within dtxEvery ticks
+	n := len(legs[1].received())
+	s.run(time.Second, nil)
+	s.waitSent(legs...)
+	frames := 0
+	for _, p := range legs[1].received()[n:] {
+		if len(p) > 0 {
+			frames++
+		}
+	}
+	if r.dozing.Load() {
+		t.Error("the room still dozes with a leg that takes no comfort noise any more")
+	}
+	if frames < 49 {
+		t.Errorf("after dropping comfort noise the leg got %d frames in 50 ticks, want one per tick", frames)
+	}
+}
