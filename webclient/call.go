@@ -39,7 +39,7 @@ type Call struct {
 	pc        *webrtc.PeerConnection
 	out       *rtpSender // the Opus track to the browser
 	send      func(Message)
-	cands     *candidateGate // ICE candidates wait for their answer
+	cands     *CandidateGate // ICE candidates wait for their answer
 
 	trackOnce sync.Once
 	packets   audio.PacketDelivery // the browser's media, pushed to the leg's handler

@@ -2,27 +2,34 @@ package webclient
 
 import "sync"
 
-// candidateGate keeps the ICE candidates voxgate gathers from reaching the
-// page before the answer they belong to: pion starts gathering inside
-// SetLocalDescription, so without it a candidate can overtake the answer and
-// the browser drops it ("no remote description"), leaving ICE with nothing
-// to check.
-type candidateGate struct {
+// CandidateGate keeps ICE candidates from overtaking the message they
+// belong to: pion starts gathering inside SetLocalDescription, so without
+// it a candidate can go out first. voxgate holds its own candidates until
+// its answer has gone (else the browser drops them, "no remote
+// description", leaving ICE with nothing to check); a Go client of the
+// protocol (a pion bot, the tests' pages) holds its own until its "dial",
+// "join" or "answer" has gone.
+type CandidateGate struct {
 	mu   sync.Mutex
 	send func(Message)
 	open bool
 	held []Message
 }
 
-// hold queues candidates until the next release.
-func (q *candidateGate) hold() {
+// NewCandidateGate is a gate that sends with send and holds candidates
+// until the first Release.
+func NewCandidateGate(send func(Message)) *CandidateGate { return &CandidateGate{send: send} }
+
+// Hold queues candidates until the next Release.
+func (q *CandidateGate) Hold() {
 	q.mu.Lock()
 	q.open = false
 	q.mu.Unlock()
 }
 
-// candidate sends m now, or after the answer if one is pending.
-func (q *candidateGate) candidate(m Message) {
+// Candidate sends m now, or after the message it belongs to if that is
+// pending.
+func (q *CandidateGate) Candidate(m Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.open {
@@ -32,11 +39,12 @@ func (q *candidateGate) candidate(m Message) {
 	q.send(m)
 }
 
-// release sends the answer, then the candidates gathered before it.
-func (q *candidateGate) release(answer Message) {
+// Release sends first (the answer, or a client's offer), then the
+// candidates gathered before it.
+func (q *CandidateGate) Release(first Message) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.send(answer)
+	q.send(first)
 	for _, m := range q.held {
 		q.send(m)
 	}

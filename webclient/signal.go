@@ -161,12 +161,12 @@ func (g *signal) handle(ctx context.Context, m Message) {
 			g.fail(m.ID, "no such call")
 			return
 		}
-		c.cands.hold() // an ICE restart gathers anew
+		c.cands.Hold() // an ICE restart gathers anew
 		if err := c.renegotiate(m.SDP); err != nil {
-			c.cands.release(Message{Type: "error", ID: m.ID, Message: "renegotiation failed: " + err.Error()})
+			c.cands.Release(Message{Type: "error", ID: m.ID, Message: "renegotiation failed: " + err.Error()})
 			return
 		}
-		c.cands.release(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
+		c.cands.Release(Message{Type: "answer", ID: m.ID, SDP: c.pc.LocalDescription().SDP})
 	case "candidate":
 		c := g.call(m.ID)
 		init := webrtc.ICECandidateInit{Candidate: m.Candidate.Candidate, SDPMid: m.Candidate.SDPMid, SDPMLineIndex: m.Candidate.SDPMLineIndex}
@@ -287,13 +287,13 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 		}
 		g.send(msg)
 	}
-	c.cands = &candidateGate{send: g.send}
+	c.cands = NewCandidateGate(g.send)
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
 			return
 		}
 		j := cand.ToJSON()
-		c.cands.candidate(Message{Type: "candidate", ID: m.ID, Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
+		c.cands.Candidate(Message{Type: "candidate", ID: m.ID, Candidate: &Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		c.log.Debug("peer connection", "state", st.String())
@@ -317,7 +317,7 @@ func (g *signal) newCall(ctx context.Context, id, offer, dialed string) (*Call, 
 	g.mu.Lock()
 	g.calls[m.ID] = c
 	g.mu.Unlock()
-	c.cands.release(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
+	c.cands.Release(Message{Type: "answer", ID: m.ID, SDP: pc.LocalDescription().SDP})
 	for _, cand := range early {
 		if err := pc.AddICECandidate(cand); err != nil {
 			g.fail(m.ID, "bad candidate: "+err.Error())

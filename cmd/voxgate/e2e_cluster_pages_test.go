@@ -242,11 +242,11 @@ func (p *lanPage) incoming(within time.Duration) webclient.Message {
 // waits until its media connects.
 func (p *lanPage) answer(in webclient.Message) {
 	p.t.Helper()
-	og := &offerGate{}
+	og := webclient.NewCandidateGate(p.send) // its candidates wait for its answer
 	p.pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			og.candidate(webclient.Message{Type: "candidate", ID: in.ID, Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
+			og.Candidate(webclient.Message{Type: "candidate", ID: in.ID, Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 		}
 	})
 	offer, err := p.pc.CreateOffer(nil)
@@ -256,7 +256,7 @@ func (p *lanPage) answer(in webclient.Message) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	og.offer(webclient.Message{Type: "answer", ID: in.ID, SDP: offer.SDP}, p.send)
+	og.Release(webclient.Message{Type: "answer", ID: in.ID, SDP: offer.SDP})
 	select {
 	case <-p.up:
 	case <-time.After(15 * time.Second):

@@ -329,7 +329,7 @@ type viewPage struct {
 	pc  *webrtc.PeerConnection
 	leg string // its hello's leg prefix
 	up  chan struct{}
-	og  offerGate
+	og  *webclient.CandidateGate // its candidates wait for its join
 
 	mu   sync.Mutex
 	msgs []webclient.Message
@@ -379,6 +379,7 @@ func newViewPage(t *testing.T, g *gateway, user, password string) *viewPage {
 		t.Fatal(err)
 	}
 	p := &viewPage{t: t, ws: ws, pc: pc, leg: hello.Leg, up: make(chan struct{})}
+	p.og = webclient.NewCandidateGate(p.send)
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -388,7 +389,7 @@ func newViewPage(t *testing.T, g *gateway, user, password string) *viewPage {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.og.candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
+			p.og.Candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 		}
 	})
 	go p.read()
@@ -431,7 +432,7 @@ func (p *viewPage) join(room string) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	p.og.offer(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP}, p.send)
+	p.og.Release(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP})
 	select {
 	case <-p.up:
 	case <-time.After(10 * time.Second):

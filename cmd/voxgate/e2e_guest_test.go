@@ -127,7 +127,7 @@ type guestPage struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticSample
 	up    chan struct{}
-	og    offerGate
+	og    *webclient.CandidateGate // its candidates wait for its join
 
 	mu     sync.Mutex
 	people []string
@@ -168,6 +168,7 @@ func newPionPage(t *testing.T, ws *websocket.Conn, label string) *guestPage {
 		t.Fatal(err)
 	}
 	p := &guestPage{t: t, ws: ws, pc: pc, track: track, up: make(chan struct{})}
+	p.og = webclient.NewCandidateGate(p.send)
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateConnected {
@@ -177,7 +178,7 @@ func newPionPage(t *testing.T, ws *websocket.Conn, label string) *guestPage {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			j := c.ToJSON()
-			p.og.candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}}, p.send)
+			p.og.Candidate(webclient.Message{Type: "candidate", ID: "c1", Candidate: &webclient.Candidate{Candidate: j.Candidate, SDPMid: j.SDPMid, SDPMLineIndex: j.SDPMLineIndex}})
 		}
 	})
 	go p.read()
@@ -226,7 +227,7 @@ func (p *guestPage) join(room string) {
 	if err := p.pc.SetLocalDescription(offer); err != nil {
 		p.t.Fatal(err)
 	}
-	p.og.offer(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP}, p.send)
+	p.og.Release(webclient.Message{Type: "join", ID: "c1", Room: room, SDP: offer.SDP})
 	select {
 	case <-p.up:
 	case <-time.After(10 * time.Second):

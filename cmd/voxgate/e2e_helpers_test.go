@@ -12,7 +12,6 @@ import (
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/configs"
 	"github.com/voxgate/voxgate/sip"
-	"github.com/voxgate/voxgate/webclient"
 )
 
 // gateway is a voxgate started in-process on the embedded default config,
@@ -125,38 +124,4 @@ func (r *testRouter) lastStats() (sip.Stats, bool) {
 		return sip.Stats{}, false
 	}
 	return r.calls[len(r.calls)-1].Stats(), true
-}
-
-// offerGate holds a test page's ICE candidates until the message that
-// creates its call ("join", "dial" or "answer") has been sent. pion
-// gathers in its own goroutine from SetLocalDescription on, so a host
-// candidate can otherwise reach voxgate first, and voxgate rightly answers
-// a candidate of a call it does not know with "no such call".
-type offerGate struct {
-	mu   sync.Mutex
-	sent bool
-	held []webclient.Message
-}
-
-// candidate sends m, or holds it until offer.
-func (g *offerGate) candidate(m webclient.Message, send func(webclient.Message)) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if !g.sent {
-		g.held = append(g.held, m)
-		return
-	}
-	send(m)
-}
-
-// offer sends m, then the candidates held so far.
-func (g *offerGate) offer(m webclient.Message, send func(webclient.Message)) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	send(m)
-	g.sent = true
-	for _, c := range g.held {
-		send(c)
-	}
-	g.held = nil
 }
