@@ -66,7 +66,8 @@ func TestComfortNoiseNegotiation(t *testing.T) {
 }
 
 // A peer that took comfort noise gets, in silence, a SID packet (payload
-// type 13, one byte: the noise level) every 400 ms and nothing between;
+// type 13, one byte: the noise level) when the silence starts, again when
+// its level moves by 3 dB or more, else every 5 s, and nothing between;
 // speech goes as G.711 again at once, its first packet marked as a
 // talkspurt's start.
 func TestComfortNoiseSending(t *testing.T) {
@@ -86,9 +87,14 @@ func TestComfortNoiseSending(t *testing.T) {
 	for i := range loud {
 		loud[i] = 0x20
 	}
-	// 1 s of silence, 100 ms of speech, 0.5 s of near silence.
+	louder := make([]byte, 160) // noise 3 dB or more above quiet's, still below -48 dBFS
+	for i := range louder {
+		louder[i] = 0xFC
+	}
+	// 5.2 s of silence, 100 ms of speech, 0.5 s of near silence, 0.2 s of
+	// louder noise.
 	var frames [][]byte
-	for range 50 {
+	for range 260 {
 		frames = append(frames, silence)
 	}
 	for range 5 {
@@ -96,6 +102,9 @@ func TestComfortNoiseSending(t *testing.T) {
 	}
 	for range 25 {
 		frames = append(frames, quiet)
+	}
+	for range 10 {
+		frames = append(frames, louder)
 	}
 	for _, f := range frames {
 		if err := s.writePayload(f, 160); err != nil {
@@ -116,8 +125,8 @@ func TestComfortNoiseSending(t *testing.T) {
 		}
 		got = append(got, p)
 	}
-	// Silence: SIDs at frames 0, 20, 40; speech: 5 PCMU; near silence:
-	// SIDs at frames 55 and 75.
+	// Silence: SIDs at frames 0 and 250 (5 s on); speech: 5 PCMU; near
+	// silence: a SID at frame 265; louder noise: one at frame 290.
 	var kinds []string
 	for _, p := range got {
 		switch {
@@ -129,25 +138,32 @@ func TestComfortNoiseSending(t *testing.T) {
 			t.Fatalf("packet pt %d, %d bytes", p.PayloadType, len(p.Payload))
 		}
 	}
-	want := "sid sid sid pcmu pcmu pcmu pcmu pcmu sid sid"
+	want := "sid sid pcmu pcmu pcmu pcmu pcmu sid sid"
 	if strings.Join(kinds, " ") != want {
 		t.Fatalf("packets %v, want %s", kinds, want)
 	}
 	if got[0].Payload[0] != 127 {
 		t.Errorf("digital silence's level %d, want 127 (-127 dBov)", got[0].Payload[0])
 	}
-	if lvl := got[8].Payload[0]; lvl < 70 || lvl > 100 {
-		t.Errorf("near silence's level %d -dBov, want 70-100", lvl)
+	quietLevel, louderLevel := got[7].Payload[0], got[8].Payload[0]
+	if quietLevel < 70 || quietLevel > 100 {
+		t.Errorf("near silence's level %d -dBov, want 70-100", quietLevel)
 	}
-	// RTP time runs on through the gaps: 20 frames (3200) between SIDs.
-	if d := got[1].Timestamp - got[0].Timestamp; d != 3200 {
-		t.Errorf("SIDs %d apart, want 3200", d)
+	if quietLevel-louderLevel < cnLevelStep {
+		t.Errorf("louder noise's level %d -dBov against %d: not %d dB louder", louderLevel, quietLevel, cnLevelStep)
 	}
-	if !got[3].Marker || got[4].Marker {
-		t.Errorf("speech after comfort noise: marker %v then %v, want true then false", got[3].Marker, got[4].Marker)
+	// RTP time runs on through the gaps: 250 frames (40000) between SIDs.
+	if d := got[1].Timestamp - got[0].Timestamp; d != 40000 {
+		t.Errorf("SIDs %d apart, want 40000", d)
 	}
-	if d := got[3].Timestamp - got[2].Timestamp; d != 1600 {
-		t.Errorf("speech %d after the last SID (frame 40; speech at 50), want 1600", d)
+	if !got[2].Marker || got[3].Marker {
+		t.Errorf("speech after comfort noise: marker %v then %v, want true then false", got[2].Marker, got[3].Marker)
+	}
+	if d := got[2].Timestamp - got[1].Timestamp; d != 1600 {
+		t.Errorf("speech %d after the last SID (frame 250; speech at 260), want 1600", d)
+	}
+	if d := got[8].Timestamp - got[7].Timestamp; d != 25*160 {
+		t.Errorf("louder noise's SID %d after near silence's, want %d", d, 25*160)
 	}
 	for i := 1; i < len(got); i++ {
 		if got[i].SequenceNumber != got[i-1].SequenceNumber+1 {

@@ -86,6 +86,7 @@ type rtpSession struct {
 	cnSilent   func([]byte) bool
 	cnOn       bool   // the last packet sent was a SID: silence goes on
 	cnAt       uint32 // its RTP timestamp
+	cnLevel    uint8  // its noise level (-dBov)
 	seq        uint16
 	ts         uint32
 	sentAny    bool
@@ -291,15 +292,17 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 		s.dtmfActive = &dtmfSend{event: ev, ts: s.ts, total: uint16(s.dtmfRate / 5)} // 200 ms
 		s.marker = true
 	}
-	sid := false
+	sid, level := false, uint8(0)
 	if s.cnPT != 0 && s.dtmfActive == nil && len(payload) > 0 {
-		switch {
-		case !s.cnSilent(payload):
+		if !s.cnSilent(payload) {
 			s.cnOn = false
-		case s.cnOn && s.ts-s.cnAt < cnRefresh:
-			payload = nil // silence goes on: a gap
-		default:
-			sid = true
+		} else {
+			level = audio.G711NoiseLevel(payload, s.codec.Name == "PCMA")
+			if s.cnOn && s.ts-s.cnAt < cnRefresh && absDiff(level, s.cnLevel) < cnLevelStep {
+				payload = nil // the same silence goes on: a gap
+			} else {
+				sid = true
+			}
 		}
 	}
 	if !s.direction.Sends() || !s.remote.IsValid() || (len(payload) == 0 && s.dtmfActive == nil) {
@@ -335,8 +338,8 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	}
 	if sid {
 		h.PayloadType = s.cnPT
-		body = append(body[:0], audio.G711NoiseLevel(payload, s.codec.Name == "PCMA"))
-		s.cnOn, s.cnAt = true, s.ts
+		body = append(body[:0], level)
+		s.cnOn, s.cnAt, s.cnLevel = true, s.ts, level
 	}
 	if hn, err := h.MarshalTo(s.sendBuf); err != nil || hn != 12 {
 		return err
@@ -356,9 +359,24 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	return err
 }
 
-// cnRefresh is how often a SID is repeated while silence goes on, in 8 kHz
-// RTP clock units: 400 ms, an Opus DTX encoder's pace.
-const cnRefresh = 3200
+// While silence goes on, a SID is sent again when the noise level moved by
+// cnLevelStep dB or more since the last one, else after cnRefresh (8 kHz
+// RTP clock units): 5 s, pjmedia's default longest silence
+// (PJMEDIA_CODEC_MAX_SILENCE_PERIOD). RFC 3389 asks for a SID only when
+// the noise changes; the repeat keeps NAT bindings and the peer's
+// media-timeout watch (Asterisk rtptimeout, FreeSWITCH media_timeout:
+// tens of seconds) fed.
+const (
+	cnRefresh   = 5 * 8000
+	cnLevelStep = 3
+)
+
+func absDiff(a, b uint8) uint8 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
 
 func (s *rtpSession) sendDTMF(digits string) error {
 	s.mu.Lock()

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -24,6 +25,9 @@ type source struct {
 	frames  [][]byte
 	pt      uint8
 	samples uint32 // RTP timestamp units per frame
+	// maxGap is the longest gap in what voxgate sends back that counts as
+	// heard, in frames (0: maxGapFrames).
+	maxGap uint32
 }
 
 // sources holds the encoded inputs a job needs, each made once.
@@ -67,12 +71,16 @@ func (s *sources) get(codec string, talk bool) (*source, error) {
 	var src *source
 	var err error
 	switch {
-	case (codec == "pcmu" || codec == "pcmu-cn") && talk:
+	case codec == "pcmu" && talk:
 		src, err = pcmuSpeech(s.pcm16k)
+	case codec == "pcmu-cn" && talk:
+		if src, err = pcmuSpeech(s.pcm16k); err == nil {
+			src.maxGap = cnMaxGapFrames
+		}
 	case codec == "pcmu-cn":
 		// A desk phone with VAD and comfort noise (RFC 3389): a SID packet
 		// (payload type 13, the noise level) every 400 ms, nothing between.
-		src = &source{frames: make([][]byte, 20), pt: cnPT, samples: 160}
+		src = &source{frames: make([][]byte, 20), pt: cnPT, samples: 160, maxGap: cnMaxGapFrames}
 		src.frames[0] = []byte{90}
 	case codec == "pcmu":
 		// A desk phone without VAD sends digital silence all the time.
@@ -175,6 +183,10 @@ type stream struct {
 // lost, not silence.
 const maxGapFrames = 20
 
+// cnMaxGapFrames is that for a phone that took comfort noise: voxgate
+// repeats an unchanged SID every 5 s.
+const cnMaxGapFrames = 250
+
 // received counts an RTP packet from voxgate (pkt: the whole packet).
 func (s *stream) received(pkt []byte) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
@@ -193,7 +205,7 @@ func (s *stream) received(pkt []byte) {
 	}
 	s.lastTS = ts
 	frames := (uint32(d) + s.src.samples/2) / s.src.samples
-	s.heard.Add(uint64(min(max(frames, 1), maxGapFrames)))
+	s.heard.Add(uint64(min(max(frames, 1), cmp.Or(s.src.maxGap, maxGapFrames))))
 }
 
 // newStream starts at frame offset of src (each leg talks from its own
