@@ -41,10 +41,31 @@ func newPortPool(min, max int) *portPool {
 	return &portPool{min: min, max: max, next: min, used: map[int]bool{}}
 }
 
-// listen binds an RTP and an RTCP socket on ip.
-func (p *portPool) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err error) {
+// listen binds an RTP and an RTCP socket on ip, whose packets go to rtpRx
+// and rtcpRx once they are started.
+func (p *portPool) listen(ip netip.Addr, rtpRx, rtcpRx func([]byte, netip.AddrPort)) (rtp, rtcp *mediaSock, port int, err error) {
+	return listenPair(p, func(port int) (*mediaSock, error) {
+		return listenMedia(netip.AddrPortFrom(ip, uint16(port)), rtpRx)
+	}, func(port int) (*mediaSock, error) {
+		return listenMedia(netip.AddrPortFrom(ip, uint16(port)), rtcpRx)
+	}, (*mediaSock).close)
+}
+
+// listenConns binds an RTP and an RTCP socket on ip as Go's own UDP
+// sockets (a WebRTC relay reads and writes them itself).
+func (p *portPool) listenConns(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err error) {
+	listen := func(port int) (*net.UDPConn, error) {
+		return net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+	}
+	return listenPair(p, listen, listen, (*net.UDPConn).Close)
+}
+
+// listenPair binds the next free pair of ports with listenRTP and
+// listenRTCP.
+func listenPair[S any](p *portPool, listenRTP, listenRTCP func(port int) (S, error), closeSock func(S) error) (rtp, rtcp S, port int, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var none S
 	pairs := (p.max - p.min + 1) / 2
 	for i := 0; i < pairs; i++ {
 		port := p.next
@@ -55,25 +76,25 @@ func (p *portPool) listen(ip netip.Addr) (rtp, rtcp *net.UDPConn, port int, err 
 		if p.used[port] {
 			continue
 		}
-		rtp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		rtp, err := listenRTP(port)
 		if fdExhausted(err) {
-			return nil, nil, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
+			return none, none, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
 		}
 		if err != nil {
 			continue // taken by someone else
 		}
-		rtcp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
+		rtcp, err := listenRTCP(port + 1)
 		if err != nil {
-			rtp.Close()
+			_ = closeSock(rtp)
 			if fdExhausted(err) {
-				return nil, nil, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
+				return none, none, 0, fmt.Errorf("%w: %w", ErrNoFiles, err)
 			}
 			continue
 		}
 		p.used[port] = true
 		return rtp, rtcp, port, nil
 	}
-	return nil, nil, 0, fmt.Errorf("%w in %d-%d", ErrNoPorts, p.min, p.max)
+	return none, none, 0, fmt.Errorf("%w in %d-%d", ErrNoPorts, p.min, p.max)
 }
 
 func (p *portPool) release(port int) {

@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -51,8 +49,9 @@ const maxPayload = 1500
 // rtpSession is one audio stream: an RTP and an RTCP socket from the pool.
 type rtpSession struct {
 	log        *slog.Logger
-	rtpConn    *net.UDPConn
-	rtcpConn   *net.UDPConn
+	rtpSock    *mediaSock
+	rtcpSock   *mediaSock
+	rxPkt      rtp.Packet // the RTP packet being handled (rx runs on one goroutine at a time)
 	port       int
 	pool       *portPool
 	packets    audio.PacketDelivery // received media, pushed to the leg's handler
@@ -110,23 +109,20 @@ type dtmfSend struct {
 }
 
 func newRTPSession(log *slog.Logger, pool *portPool, ip netip.Addr) (*rtpSession, error) {
-	rtpc, rtcpc, port, err := pool.listen(ip)
-	if err != nil {
-		return nil, err
-	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	s := &rtpSession{
-		log:      log,
-		rtpConn:  rtpc,
-		rtcpConn: rtcpc,
-		port:     port,
-		pool:     pool,
-		ssrc:     binary.BigEndian.Uint32(b[:]),
-		sendBuf:  make([]byte, 1500),
-		seq:      uint16(b[0])<<8 | uint16(b[2]),
-		ts:       uint32(b[1]) << 16,
-		marker:   true,
+		log:     log,
+		pool:    pool,
+		ssrc:    binary.BigEndian.Uint32(b[:]),
+		sendBuf: make([]byte, 1500),
+		seq:     uint16(b[0])<<8 | uint16(b[2]),
+		ts:      uint32(b[1]) << 16,
+		marker:  true,
+	}
+	var err error
+	if s.rtpSock, s.rtcpSock, s.port, err = pool.listen(ip, s.rxRTP, s.rxRTCP); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -161,10 +157,14 @@ func (s *rtpSession) start(ctx context.Context) {
 			return
 		}
 		ctx, s.cancel = context.WithCancel(ctx)
-		s.wg.Add(3)
+		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.readRTP()
-		go s.readRTCP()
+		if err := s.rtpSock.start(); err != nil {
+			s.log.Error("rtp socket not read", "error", err)
+		}
+		if err := s.rtcpSock.start(); err != nil {
+			s.log.Error("rtcp socket not read", "error", err)
+		}
 		go s.rtcpLoop(ctx)
 	})
 }
@@ -178,34 +178,25 @@ func (s *rtpSession) close() {
 		if cancel != nil {
 			cancel()
 		}
-		s.rtpConn.Close()
-		s.rtcpConn.Close()
-		s.wg.Wait()
+		s.wg.Wait() // the RTCP loop's BYE goes out first
+		s.rtpSock.close()
+		s.rtcpSock.close()
 		s.pool.release(s.port)
 	})
 }
 
-func (s *rtpSession) readRTP() {
-	defer s.wg.Done()
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		n, src, err := s.rtpConn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		b, ok := s.unprotectRTP(buf[:n])
-		if !ok {
-			continue
-		}
-		if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
-			continue
-		}
-		s.handleRTP(&pkt, src, n)
+// rxRTP is one packet of the RTP socket (b is the poller's: not kept).
+func (s *rtpSession) rxRTP(b []byte, src netip.AddrPort) {
+	n := len(b)
+	b, ok := s.unprotectRTP(b)
+	if !ok {
+		return
 	}
+	pkt := &s.rxPkt
+	if err := pkt.Unmarshal(b); err != nil || pkt.Version != 2 {
+		return
+	}
+	s.handleRTP(pkt, src, n)
 }
 
 func (s *rtpSession) handleRTP(pkt *rtp.Packet, src netip.AddrPort, n int) {
@@ -355,8 +346,7 @@ func (s *rtpSession) writePayload(payload []byte, samples uint32) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.rtpConn.WriteToUDPAddrPort(pkt, s.remote)
-	return err
+	return s.rtpSock.writeTo(pkt, s.remote)
 }
 
 // While silence goes on, a SID is sent again when the noise level moved by
@@ -404,24 +394,16 @@ func (s *rtpSession) snapshot() Stats {
 
 // RTCP
 
-func (s *rtpSession) readRTCP() {
-	defer s.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, _, err := s.rtcpConn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		b, ok := s.unprotectRTCP(buf[:n])
+// rxRTCP is one packet of the RTCP socket.
+func (s *rtpSession) rxRTCP(b []byte, _ netip.AddrPort) {
+	{
+		b, ok := s.unprotectRTCP(b)
 		if !ok {
-			continue
+			return
 		}
 		pkts, err := rtcp.Unmarshal(b)
 		if err != nil {
-			continue
+			return
 		}
 		s.mu.Lock()
 		s.stats.RTCPReceived++
@@ -517,7 +499,7 @@ func (s *rtpSession) sendRTCP(bye bool) {
 	if b, err = s.protectRTCP(b); err != nil {
 		return
 	}
-	_, _ = s.rtcpConn.WriteToUDPAddrPort(b, dst)
+	_ = s.rtcpSock.writeTo(b, dst)
 }
 
 func ntpTime(t time.Time) uint64 {

@@ -309,7 +309,7 @@ func fdChild() {
 		pool := newPortPool(35000, 35999)
 		var err error
 		for err == nil {
-			_, _, _, err = pool.listen(netip.MustParseAddr("127.0.0.1"))
+			_, _, _, err = pool.listen(netip.MustParseAddr("127.0.0.1"), nil, nil)
 		}
 		fmt.Println(err)
 	}

@@ -80,7 +80,7 @@ func (s *Server) newWebRTCLeg(ctx context.Context, log *slog.Logger) (*webrtcLeg
 	if s.webrtc == nil {
 		return nil, ErrNoWebRTC
 	}
-	rtpc, rtcpc, port, err := s.ports.listen(s.mediaIP)
+	rtpc, rtcpc, port, err := s.ports.listenConns(s.mediaIP)
 	if err != nil {
 		return nil, err
 	}
