@@ -22,6 +22,14 @@ type ticker interface {
 	tick(at time.Time)
 }
 
+// dozer is a ticker that may not need every tick (a dozing room): right
+// after each of its ticks the worker asks how many of the next ones it
+// can skip, and skips them unless wake is called meanwhile. A dozer
+// counts the ticks it missed from the at of the next one.
+type dozer interface {
+	idleTicks() int
+}
+
 // Clock drives many rooms from a few goroutines: one worker per CPU, each
 // waking once per 20 ms for all its rooms, instead of a goroutine and a
 // timer per room. A worker that falls behind (CPU contention, a stall)
@@ -88,11 +96,49 @@ func (c *Clock) add(t ticker) *worker {
 type worker struct {
 	clock *Clock
 
-	mu      sync.Mutex
-	members map[ticker]struct{}
-	running bool
-	list    []ticker // the worker goroutine's copy of members, reused
-	dirty   bool
+	mu       sync.Mutex
+	members  map[ticker]struct{}
+	running  bool
+	dirty    bool
+	woken    []ticker // to tick at the next tick, idle or not
+	anyWoken atomic.Bool
+
+	// The worker goroutine's own: a copy of members, reused, and the
+	// number of ticks run.
+	list  []slot
+	index uint64
+}
+
+// slot is a ticker in the worker's list and the tick it is due next.
+type slot struct {
+	t    ticker
+	d    dozer // t, if it can doze
+	next uint64
+}
+
+// wake has the worker tick t at its next tick (t dozed and was stirred).
+func (w *worker) wake(t ticker) {
+	w.mu.Lock()
+	w.woken = append(w.woken, t)
+	w.anyWoken.Store(true)
+	w.mu.Unlock()
+}
+
+// takeWoken makes the woken tickers due now.
+func (w *worker) takeWoken() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, t := range w.woken {
+		for i := range w.list {
+			if w.list[i].t == t {
+				w.list[i].next = w.index
+				break
+			}
+		}
+	}
+	clear(w.woken)
+	w.woken = w.woken[:0]
+	w.anyWoken.Store(false)
 }
 
 func (w *worker) size() int {
@@ -134,10 +180,19 @@ func (w *worker) snapshot() bool {
 		return false
 	}
 	if w.dirty {
+		due := make(map[ticker]uint64, len(w.list))
+		for _, s := range w.list {
+			due[s.t] = s.next
+		}
 		clear(w.list)
 		w.list = w.list[:0]
 		for t := range w.members {
-			w.list = append(w.list, t)
+			next, ok := due[t]
+			if !ok {
+				next = w.index
+			}
+			d, _ := t.(dozer)
+			w.list = append(w.list, slot{t: t, d: d, next: next})
 		}
 		w.dirty = false
 	}
@@ -168,9 +223,21 @@ func (w *worker) run() {
 			if !w.snapshot() {
 				return
 			}
-			for _, t := range w.list {
-				t.tick(next)
+			if w.anyWoken.Load() {
+				w.takeWoken()
 			}
+			for i := range w.list {
+				s := &w.list[i]
+				if s.next > w.index {
+					continue // dozing
+				}
+				s.t.tick(next)
+				s.next = w.index + 1
+				if s.d != nil {
+					s.next += uint64(max(s.d.idleTicks(), 0))
+				}
+			}
+			w.index++
 			w.clock.ticks.Add(1)
 			if behind >= FrameDuration {
 				w.clock.late.Add(1)

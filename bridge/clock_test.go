@@ -3,6 +3,7 @@ package bridge
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -115,5 +116,49 @@ func TestClockStopsWhenIdle(t *testing.T) {
 	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Fatalf("%d goroutines left, %d before", n, before)
+	}
+}
+
+// dozeTicker is a countTicker that asks to skip idle ticks after each.
+type dozeTicker struct {
+	countTicker
+	idle atomic.Int64
+}
+
+func (d *dozeTicker) idleTicks() int { return int(d.idle.Load()) }
+
+// A ticker that can doze is skipped for the ticks it says it does not
+// need, and wake has it ticked at the next tick.
+func TestClockSkipsDozingTickers(t *testing.T) {
+	c := NewClock(1)
+	awake, dozy := &countTicker{}, &dozeTicker{}
+	dozy.idle.Store(24) // one tick in 25: every 500 ms
+	w := c.add(awake)
+	defer w.remove(awake)
+	c.workers[0].add(dozy)
+	defer w.remove(dozy)
+	time.Sleep(1100 * time.Millisecond)
+	a, d := awake.count(), dozy.count()
+	t.Logf("in 1.1 s: %d ticks of the awake ticker, %d of the dozing one", a, d)
+	if d < 2 || d > 4 || a < 40 {
+		t.Fatalf("%d ticks of the dozing ticker (want 3: one per 500 ms), %d of the awake one", d, a)
+	}
+	// Woken: ticked at the next tick, then (idle 0) every tick.
+	dozy.idle.Store(0)
+	d0 := dozy.count()
+	w.wake(dozy)
+	time.Sleep(200 * time.Millisecond)
+	if n := dozy.count() - d0; n < 5 {
+		t.Fatalf("%d ticks in 200 ms after wake, want about 10", n)
+	}
+	// Ticks carry their scheduled times, 20 ms apart while awake.
+	dozy.mu.Lock()
+	times := append([]time.Time(nil), dozy.times...)
+	dozy.mu.Unlock()
+	if gap := times[1].Sub(times[0]); gap != 25*FrameDuration {
+		t.Errorf("dozing ticks %v apart, want %v", gap, 25*FrameDuration)
+	}
+	if gap := times[len(times)-1].Sub(times[len(times)-2]); gap != FrameDuration {
+		t.Errorf("woken ticks %v apart, want %v", gap, FrameDuration)
 	}
 }

@@ -47,7 +47,8 @@ type ingress struct {
 	// silent), a packet that is not silence flushes what piled up and
 	// wakes it. nil for an echo.
 	dozing, stir *atomic.Bool
-	noFEC        bool // tests: conceal instead, to measure what FEC brings
+	wake         func() // tells the room's clock worker it was stirred
+	noFEC        bool   // tests: conceal instead, to measure what FEC brings
 }
 
 func newIngress(leg Leg, roomRate int, now func() time.Time) (*ingress, error) {
@@ -81,7 +82,11 @@ func (in *ingress) HandlePacket(p *audio.Packet) {
 	now := in.now()
 	in.mu.Lock()
 	if in.dozing != nil && in.dozing.Load() && !in.quiet(p.Payload) {
-		in.stir.Store(true) // a voice: the room wakes at its next tick
+		// A voice: the room wakes at its next tick (its worker, which
+		// skips a dozing room's ticks, is told once).
+		if !in.stir.Swap(true) && in.wake != nil {
+			in.wake()
+		}
 	}
 	in.jb.Push(p.Seq, p.Timestamp, p.SSRC, p.Payload, now)
 	in.received++

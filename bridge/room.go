@@ -173,10 +173,14 @@ type Room struct {
 	// not silence (stir) or the room changes.
 	dozing    atomic.Bool
 	stir      atomic.Bool
-	hush      int     // silent, dozable ticks in a row
-	doze      uint64  // ticks since the room began to doze
-	dozes     uint64  // times it did
-	worker    *worker // the clock's worker driving the room while running
+	hush      int                    // silent, dozable ticks in a row
+	doze      uint64                 // ticks since the room began to doze
+	dozes     uint64                 // times it did
+	worker    *worker                // the clock's worker driving the room while running
+	wk        atomic.Pointer[worker] // the same, for ingress to wake a dozing room
+	tickAt    time.Time              // the scheduled time of the last tick
+	inTick    bool
+	ticked    uint64 // ticks run (tests)
 	joinPCM   []int16
 	leavePCM  []int16
 	promptBuf []int16
@@ -343,7 +347,7 @@ func (r *Room) Join(leg Leg, o JoinOptions) error {
 		case <-ctx.Done():
 		}
 	}()
-	m.in.dozing, m.in.stir = &r.dozing, &r.stir
+	m.in.dozing, m.in.stir, m.in.wake = &r.dozing, &r.stir, r.alarm
 	r.fitMemberLocked(m)
 	m.cn = !(m.group.dtx && acceptsDTX(leg)) && takesCN(leg)
 	m.dtx = m.group.dtx && acceptsDTX(leg) || m.cn
@@ -542,6 +546,15 @@ func (r *Room) startClockLocked() {
 	}
 	r.running = true
 	r.worker = r.cfg.Clock.add(r)
+	r.wk.Store(r.worker)
+}
+
+// alarm has the room's worker tick it at its next tick: a dozing room's
+// worker skips its ticks until then.
+func (r *Room) alarm() {
+	if w := r.wk.Load(); w != nil {
+		w.wake(r)
+	}
 }
 
 // stopClock stops the room's ticks once it is empty. It holds the room's
@@ -556,15 +569,38 @@ func (r *Room) stopClock() {
 	r.running = false
 	r.worker.remove(r)
 	r.worker = nil
+	r.wk.Store(nil)
 }
 
 // tick is the clock's call: one step, unless the room stopped meanwhile.
 func (r *Room) tick(at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.running {
-		r.stepLocked(at)
+	if !r.running {
+		return
 	}
+	if r.dozing.Load() && !r.tickAt.IsZero() {
+		// The ticks the worker skipped since the last one (idleTicks) are
+		// dozed ticks.
+		if k := at.Sub(r.tickAt)/FrameDuration - 1; k > 0 {
+			r.doze += uint64(k)
+		}
+	}
+	r.tickAt, r.inTick = at, true
+	r.ticked++
+	r.stepLocked(at)
+	r.inTick = false
+}
+
+// idleTicks is how many ticks the clock's worker may skip: a dozing room
+// that nothing stirred needs only the ticks that send its DTX packets.
+func (r *Room) idleTicks() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.running || !r.dozing.Load() || r.stir.Load() {
+		return 0
+	}
+	return int(dtxEvery - 1 - r.doze%dtxEvery)
 }
 
 // stepLocked runs one tick, or a doze while the room dozes and no leg has
@@ -609,6 +645,15 @@ func (r *Room) dozeLocked(now time.Time) {
 func (r *Room) wakeLocked() {
 	if !r.dozing.Load() {
 		return
+	}
+	if !r.inTick && r.running && !r.tickAt.IsZero() {
+		// Woken between ticks (a join, a prompt): the ticks its worker
+		// skipped so far were dozed, and the worker must tick it again.
+		if k := time.Since(r.tickAt) / FrameDuration; k > 0 {
+			r.doze += uint64(k)
+		}
+		r.tickAt = time.Time{}
+		r.alarm()
 	}
 	for _, m := range r.members {
 		m.gap += uint32(r.doze%dtxEvery) * m.group.samples

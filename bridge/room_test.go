@@ -969,3 +969,61 @@ func TestRoomComfortNoiseDropped(t *testing.T) {
 		t.Errorf("after dropping comfort noise the leg got %d frames in 50 ticks, want one per tick", frames)
 	}
 }
+
+// On a real clock a dozing room is not even ticked between its DTX
+// packets (its worker skips it): a room of two silent Opus legs runs
+// about 2.5 ticks a second, not 50, while its legs' RTP time still covers
+// every 20 ms. A voiced packet has it ticked again at the next tick.
+func TestRoomDozingSkipsClockTicks(t *testing.T) {
+	r, err := NewRoom(RoomConfig{Name: "doze-clock", Rate: 16000, Clock: NewClock(1), Logger: quiet(), JoinTone: NoTone, LeaveTone: NoTone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	a, b := newMemLeg("a", opc), newMemLeg("b", opc)
+	for _, l := range []*memLeg{a, b} {
+		if err := r.Join(l, JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ticked := func() uint64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.ticked
+	}
+	for deadline := time.Now().Add(3 * time.Second); !r.dozing.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a room of two silent Opus legs did not doze")
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	n0, m0, t0 := ticked(), len(a.received()), time.Now()
+	time.Sleep(2 * time.Second)
+	n, m, wall := ticked()-n0, len(a.received())-m0, time.Since(t0)
+	frames := int(wall / FrameDuration)
+	t.Logf("dozing for %v: %d ticks, the leg's media time %d frames (of %d)", wall.Round(time.Millisecond), n, m, frames)
+	if n > 8 {
+		t.Fatalf("a dozing room ticked %d times in 2 s, want about 5", n)
+	}
+	if m < frames-25 || m > frames+25 {
+		t.Fatalf("the leg's media time covers %d frames of %d: the RTP clock did not run on", m, frames)
+	}
+	// A voice stirs it.
+	enc := testEncoder(t, opc)
+	pcm := make([]int16, enc.Rate()/50)
+	for i := range pcm {
+		pcm[i] = int16(8000 * math.Sin(2*math.Pi*440*float64(i)/float64(enc.Rate())))
+	}
+	n0 = ticked()
+	for i := range 10 {
+		p, err := enc.Encode(nil, pcm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.push(audio.Packet{Seq: uint16(100 + i), Timestamp: uint32(960 * (100 + i)), SSRC: 7, Payload: p})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := ticked() - n0; n < 5 || r.dozing.Load() {
+		t.Fatalf("after a voiced packet: %d ticks in 200 ms (want about 10), dozing %v", n, r.dozing.Load())
+	}
+}
