@@ -34,7 +34,7 @@ func (s *SQLite) SaveBinding(ctx context.Context, b Binding) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO bindings (aor, contact, data, expires_ns) VALUES (?, ?, ?, ?)
+	_, err = s.exec(ctx, `INSERT INTO bindings (aor, contact, data, expires_ns) VALUES (?, ?, ?, ?)
 		ON CONFLICT(aor, contact) DO UPDATE SET data = excluded.data, expires_ns = excluded.expires_ns`,
 		b.AOR, b.Contact, data, ns(b.Expires))
 	if err != nil {
@@ -48,9 +48,9 @@ func (s *SQLite) SaveBinding(ctx context.Context, b Binding) error {
 func (s *SQLite) DeleteBinding(ctx context.Context, aor, contact string) error {
 	var err error
 	if contact == "" {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM bindings WHERE aor = ?`, aor)
+		_, err = s.exec(ctx, `DELETE FROM bindings WHERE aor = ?`, aor)
 	} else {
-		_, err = s.db.ExecContext(ctx, `DELETE FROM bindings WHERE aor = ? AND contact = ?`, aor, contact)
+		_, err = s.exec(ctx, `DELETE FROM bindings WHERE aor = ? AND contact = ?`, aor, contact)
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete binding %s %s: %w", aor, contact, err)

@@ -28,7 +28,7 @@ func (s *SQLite) CallStarted(ctx context.Context, r api.CallRecord) error {
 	if r.Started.IsZero() {
 		r.Started = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO calls
+	_, err := s.exec(ctx, `INSERT INTO calls
 		(id, call_id, origin, caller, callee, context, rule, action, room, user, trunk, started_ns)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`,
 		r.ID, r.CallID, r.Origin, r.Caller, r.Callee, r.Context, r.Rule, r.Action, r.Room, r.User, r.Trunk, ns(r.Started))
@@ -121,7 +121,7 @@ func (s *SQLite) RecoverInterrupted(ctx context.Context, at time.Time) (int, err
 
 // exec1 runs an update that must touch one row (ErrNotFound otherwise).
 func (s *SQLite) exec1(ctx context.Context, what, q string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}

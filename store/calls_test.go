@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -199,5 +200,38 @@ func TestRecoverInterrupted(t *testing.T) {
 	}
 	if n, _ := s.RecoverInterrupted(ctx, restart); n != 0 {
 		t.Errorf("a second recovery closed %d calls", n)
+	}
+}
+
+// A call's records are written with statements prepared once for the
+// store's life, not parsed again for each call; Close finalizes them.
+func TestHotStatementsPreparedOnce(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		s.stmtMu.Lock()
+		defer s.stmtMu.Unlock()
+		return len(s.stmts)
+	}
+	for i := range 50 {
+		id := fmt.Sprintf("hot-%d", i)
+		if err := s.CallStarted(ctx, api.CallRecord{ID: id, Started: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CallAnswered(ctx, id, t0.Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d statements prepared for 50 calls' starts and answers, want 2", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d statements left after Close", n)
 	}
 }

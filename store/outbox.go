@@ -152,7 +152,7 @@ func (s *SQLite) Drop(ctx context.Context, id string, reason string) error {
 }
 
 func (s *SQLite) outboxUpdate(ctx context.Context, what, id, q string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, q, args...)
+	res, err := s.exec(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: outbox %s %s: %w", what, id, err)
 	}

@@ -23,7 +23,7 @@ func (s *SQLite) RecordingStarted(ctx context.Context, r api.Recording) error {
 	if r.Start.IsZero() {
 		r.Start = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO recordings (id, room, file, path, start_ns) VALUES (?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO recordings (id, room, file, path, start_ns) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT(id) DO NOTHING`, r.ID, r.Room, r.File, r.Path, ns(r.Start))
 	if err != nil {
 		return fmt.Errorf("store: recording %s: %w", r.ID, err)

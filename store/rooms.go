@@ -14,7 +14,7 @@ func (s *SQLite) LegJoined(ctx context.Context, e api.RoomEvent) error {
 	if e.Joined.IsZero() {
 		e.Joined = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO room_events (room, leg_id, call_id, name, joined_ns) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO room_events (room, leg_id, call_id, name, joined_ns) VALUES (?, ?, ?, ?, ?)`,
 		e.Room, e.Leg, e.CallID, e.Name, ns(e.Joined))
 	if err != nil {
 		return fmt.Errorf("store: room %s joined: %w", e.Room, err)

@@ -53,6 +53,9 @@ type SQLite struct {
 	closeErr  error
 	stop      chan struct{}
 	wg        sync.WaitGroup
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // the hot statements, prepared once
 }
 
 // Option configures Open.
@@ -220,6 +223,12 @@ func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		s.stmtMu.Lock()
+		for _, st := range s.stmts {
+			_ = st.Close()
+		}
+		s.stmts = nil
+		s.stmtMu.Unlock()
 		s.closeErr = s.db.Close()
 	})
 	return s.closeErr
@@ -247,4 +256,37 @@ func nullNS(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return fromNS(v.Int64)
+}
+
+// prepared returns the statement of q, prepared once: a call's records
+// and a REGISTER's binding are written with the same few statements, and
+// SQLite parsing and planning each of them every time was a tenth of
+// voxgate's CPU under a call load. Only outside transactions: the same
+// statement bound into a transaction (Tx.StmtContext) left a write lock
+// behind that another handle then waited on until SQLITE_BUSY
+// (TestTwoHandles), so a transaction's statements are prepared with it.
+func (s *SQLite) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st := s.stmts[q]; st != nil {
+		return st, nil
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// exec runs q, prepared once, with args.
+func (s *SQLite) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, err := s.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
