@@ -17,9 +17,10 @@ import (
 // per CPU), each one goroutine on its own epoll set, read every RTP and
 // RTCP socket. A packet is read with one recvfrom and handed to its
 // session on the poller's goroutine: no goroutine per socket to wake, no
-// second recvfrom that says EAGAIN, and after a wake the poller lets
-// packets gather for pollCoalesce before it waits again, so that under
-// load one epoll_wait serves many sockets. Writes are one sendto each.
+// second recvfrom that says EAGAIN. While packets flow a poller looks
+// every pollCoalesce without blocking, so that one epoll_wait serves many
+// sockets; after pollIdleBlock empty looks it waits in the kernel until
+// the next packet. Writes are one sendto each.
 
 // pollCoalesce is how long a poller lets packets gather after a wake
 // before it looks again: the delay it adds to a packet is at most this,
@@ -83,13 +84,30 @@ func newPoller() (*poller, error) {
 }
 
 func (p *poller) run() {
+	idle := 0
 	for {
-		n, err := syscall.EpollWait(p.epfd, p.events[:], -1)
-		if err != nil {
-			if err != syscall.EINTR {
-				time.Sleep(pollCoalesce) // EBADF/EFAULT cannot happen: do not spin if they do
+		var n int
+		var err error
+		if idle < pollIdleBlock {
+			// A look that does not block: a goroutine blocked in a
+			// system call keeps the runtime's sysmon thread polling every
+			// 20 us to take its P back, which cost more than the wait.
+			r, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&p.events[0])), uintptr(len(p.events)), 0, 0, 0)
+			n = int(r)
+			if errno != 0 {
+				n, err = 0, errno
 			}
-			continue
+		} else {
+			// Nothing for a while: wait in the kernel until a packet comes.
+			n, err = syscall.EpollWait(p.epfd, p.events[:], -1)
+		}
+		if err != nil && err != syscall.EINTR {
+			n = 0 // EBADF/EFAULT cannot happen: do not spin if they do
+		}
+		if n > 0 {
+			idle = 0
+		} else {
+			idle++
 		}
 		for i := range n {
 			p.mu.Lock()
@@ -99,11 +117,15 @@ func (p *poller) run() {
 				p.readOne(s)
 			}
 		}
-		if n < len(p.events) {
+		if n < len(p.events) && idle < pollIdleBlock {
 			time.Sleep(pollCoalesce)
 		}
 	}
 }
+
+// pollIdleBlock is how many looks in a row that find nothing (2 ms apart)
+// make a poller wait in the kernel instead: 100 ms without a packet.
+const pollIdleBlock = 50
 
 // readOne reads one packet of s (a level-triggered set reports the socket
 // again if it holds more) and hands it over.
