@@ -22,12 +22,12 @@ type ticker interface {
 	tick(at time.Time)
 }
 
-// dozer is a ticker that may not need every tick (a dozing room): right
-// after each of its ticks the worker asks how many of the next ones it
-// can skip, and skips them unless wake is called meanwhile. A dozer
-// counts the ticks it missed from the at of the next one.
+// dozer is a ticker that may not need every tick (a dozing room): the
+// worker ticks it with tickIdle, which also says how many of the next
+// ticks it can skip, and skips them unless wake is called meanwhile. A
+// dozer counts the ticks it missed from the at of the next one.
 type dozer interface {
-	idleTicks() int
+	tickIdle(at time.Time) (idle int)
 }
 
 // Clock drives many rooms from a few goroutines: one worker per CPU, each
@@ -231,10 +231,11 @@ func (w *worker) run() {
 				if s.next > w.index {
 					continue // dozing
 				}
-				s.t.tick(next)
 				s.next = w.index + 1
 				if s.d != nil {
-					s.next += uint64(max(s.d.idleTicks(), 0))
+					s.next += uint64(max(s.d.tickIdle(next), 0))
+				} else {
+					s.t.tick(next)
 				}
 			}
 			w.index++

@@ -125,7 +125,10 @@ type dozeTicker struct {
 	idle atomic.Int64
 }
 
-func (d *dozeTicker) idleTicks() int { return int(d.idle.Load()) }
+func (d *dozeTicker) tickIdle(at time.Time) int {
+	d.tick(at)
+	return int(d.idle.Load())
+}
 
 // A ticker that can doze is skipped for the ticks it says it does not
 // need, and wake has it ticked at the next tick.

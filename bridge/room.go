@@ -573,15 +573,19 @@ func (r *Room) stopClock() {
 }
 
 // tick is the clock's call: one step, unless the room stopped meanwhile.
-func (r *Room) tick(at time.Time) {
+func (r *Room) tick(at time.Time) { r.tickIdle(at) }
+
+// tickIdle runs a tick and returns how many ticks the clock's worker may
+// skip after it: a dozing room that nothing stirred needs only the ticks
+// that send its DTX packets.
+func (r *Room) tickIdle(at time.Time) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.running {
-		return
+		return 0
 	}
 	if r.dozing.Load() && !r.tickAt.IsZero() {
-		// The ticks the worker skipped since the last one (idleTicks) are
-		// dozed ticks.
+		// The ticks the worker skipped since the last one are dozed ticks.
 		if k := at.Sub(r.tickAt)/FrameDuration - 1; k > 0 {
 			r.doze += uint64(k)
 		}
@@ -590,14 +594,7 @@ func (r *Room) tick(at time.Time) {
 	r.ticked++
 	r.stepLocked(at)
 	r.inTick = false
-}
-
-// idleTicks is how many ticks the clock's worker may skip: a dozing room
-// that nothing stirred needs only the ticks that send its DTX packets.
-func (r *Room) idleTicks() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.running || !r.dozing.Load() || r.stir.Load() {
+	if !r.dozing.Load() || r.stir.Load() {
 		return 0
 	}
 	return int(dtxEvery - 1 - r.doze%dtxEvery)

@@ -396,41 +396,39 @@ func (s *rtpSession) snapshot() Stats {
 
 // rxRTCP is one packet of the RTCP socket.
 func (s *rtpSession) rxRTCP(b []byte, _ netip.AddrPort) {
-	{
-		b, ok := s.unprotectRTCP(b)
-		if !ok {
-			return
+	b, ok := s.unprotectRTCP(b)
+	if !ok {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	s.stats.RTCPReceived++
+	for _, p := range pkts {
+		var reports []rtcp.ReceptionReport
+		switch p := p.(type) {
+		case *rtcp.SenderReport:
+			s.lastSR = uint32(p.NTPTime >> 16)
+			s.lastSRAt = time.Now()
+			reports = p.Reports
+		case *rtcp.ReceiverReport:
+			reports = p.Reports
 		}
-		pkts, err := rtcp.Unmarshal(b)
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.stats.RTCPReceived++
-		for _, p := range pkts {
-			var reports []rtcp.ReceptionReport
-			switch p := p.(type) {
-			case *rtcp.SenderReport:
-				s.lastSR = uint32(p.NTPTime >> 16)
-				s.lastSRAt = time.Now()
-				reports = p.Reports
-			case *rtcp.ReceiverReport:
-				reports = p.Reports
-			}
-			for _, r := range reports {
-				if r.SSRC == s.ssrc {
-					if rtt, ok := audio.RTTFromReport(time.Now(), r.LastSenderReport, r.Delay); ok {
-						s.stats.RTT = rtt
-					}
-					s.stats.RemoteFractionLost = float64(r.FractionLost) / 256
-					if s.codec.Rate > 0 {
-						s.stats.RemoteJitter = time.Duration(float64(r.Jitter) * float64(time.Second) / float64(s.codec.Rate))
-					}
+		for _, r := range reports {
+			if r.SSRC == s.ssrc {
+				if rtt, ok := audio.RTTFromReport(time.Now(), r.LastSenderReport, r.Delay); ok {
+					s.stats.RTT = rtt
+				}
+				s.stats.RemoteFractionLost = float64(r.FractionLost) / 256
+				if s.codec.Rate > 0 {
+					s.stats.RemoteJitter = time.Duration(float64(r.Jitter) * float64(time.Second) / float64(s.codec.Rate))
 				}
 			}
 		}
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 }
 
 const rtcpInterval = 5 * time.Second
