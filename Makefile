@@ -43,12 +43,13 @@ test-short: deps-run
 	$(GO) test -short -count=1 ./...
 
 # The end-to-end load benchmarks first: voxgate under SIP and WebRTC load on
-# loopback, fed speech by a generator in a child process, CPU per call or leg
+# loopback, fed speech by a generator in a child process, CPU per call or leg,
+# and its SIP signalling driven by sipp (hence the test packages)
 # (one measured window each, hence 1x; README "Benchmarks"). Then the
 # micro-benchmarks of the other packages (codecs, mixing, packet paths:
 # no sockets between peers, so not figures for capacity), even when an E2E
 # benchmark failed (a scenario too big for the machine fails, see README).
-bench: deps-run
+bench: deps-test
 	@e2e=0; $(GO) test -run '^$$' -bench E2E -benchtime 1x -timeout 20m ./cmd/voxgate || e2e=1; \
 	$(GO) test -run '^$$' -bench . -benchtime 2s $$($(GO) list ./... | grep -v '/cmd/voxgate$$') && exit $$e2e
 

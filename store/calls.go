@@ -53,38 +53,36 @@ func (s *SQLite) CallTrunk(ctx context.Context, id, trunk string) error {
 // CallEnded closes a call record: when, why, and its legs with their
 // quality, in one transaction.
 func (s *SQLite) CallEnded(ctx context.Context, id string, at time.Time, cause api.HangupCause, legs []api.CallLeg) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: call %s ended: %w", id, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE calls SET ended_ns = ?, cause_by = ?, cause_status = ?, cause_reason = ?
+	err := s.inTx(ctx, func(tx txConn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE calls SET ended_ns = ?, cause_by = ?, cause_status = ?, cause_reason = ?
 		WHERE id = ? AND ended_ns IS NULL`, ns(at), cause.By, cause.Status, cause.Reason, id)
-	if err != nil {
-		return fmt.Errorf("store: call %s ended: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calls WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: call %s ended: %w", id, ErrNotFound)
-		}
-		return nil // ended already
-	}
-	for i, l := range legs {
-		q, err := json.Marshal(l.Quality)
 		if err != nil {
 			return err
 		}
-		var left any
-		if l.Left != nil {
-			left = ns(*l.Left)
+		if n, _ := res.RowsAffected(); n == 0 {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calls WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return ErrNotFound
+			}
+			return nil // ended already
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO call_legs (call_id, seq, leg_id, role, name, codec, rate, joined_ns, left_ns, quality)
+		for i, l := range legs {
+			q, err := json.Marshal(l.Quality)
+			if err != nil {
+				return err
+			}
+			var left any
+			if l.Left != nil {
+				left = ns(*l.Left)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO call_legs (call_id, seq, leg_id, role, name, codec, rate, joined_ns, left_ns, quality)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, i, l.ID, l.Role, l.Name, l.Codec, l.Rate, ns(l.Joined), left, string(q)); err != nil {
-			return fmt.Errorf("store: call %s leg %s: %w", id, l.ID, err)
+				return fmt.Errorf("leg %s: %w", l.ID, err)
+			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store: call %s ended: %w", id, err)
 	}
 	return nil

@@ -56,6 +56,9 @@ type SQLite struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // the hot statements, prepared once
+
+	batchMu sync.Mutex
+	batch   *batch // WriteBatch's connection (nil: none yet)
 }
 
 // Option configures Open.
@@ -223,6 +226,7 @@ func (s *SQLite) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		s.wg.Wait()
+		s.closeBatch()
 		s.stmtMu.Lock()
 		for _, st := range s.stmts {
 			_ = st.Close()
@@ -282,8 +286,12 @@ func (s *SQLite) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// exec runs q, prepared once, with args.
+// exec runs q, prepared once, with args (in the batch ctx carries, if
+// any).
 func (s *SQLite) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if b := batchOf(ctx); b != nil {
+		return b.ExecContext(ctx, q, args...)
+	}
 	st, err := s.prepared(ctx, q)
 	if err != nil {
 		return nil, err

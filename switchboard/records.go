@@ -50,15 +50,37 @@ type RTTReporter interface {
 	RTT() time.Duration
 }
 
+// BatchWriter is CallRecords that can write many records in one
+// transaction (the store does). The journal hands it the writes that queue
+// up together, so that a call load costs a commit per batch, not per write.
+type BatchWriter interface {
+	// WriteBatch runs ops in turn in one transaction, each op with a
+	// context that makes its writes part of it; errs[i] is op i's error
+	// (an op that fails writes nothing). err is not nil when the
+	// transaction failed: with errs nil none of the ops ran, with errs set
+	// they ran and nothing of them was kept.
+	WriteBatch(ctx context.Context, ops []func(context.Context) error) (errs []error, err error)
+}
+
 // journalQueue bounds the writes waiting for the store: when the store is
 // slower than the calls for that long, writes are dropped (and counted),
 // never waited for.
 const journalQueue = 4096
 
+// Batching: while writes come less than journalLinger apart, the journal
+// gathers what comes within journalLinger of a batch's first write (at most
+// journalBatch) and writes it in one transaction. A write that comes alone
+// is written at once.
+const (
+	journalLinger = 10 * time.Millisecond
+	journalBatch  = 128
+)
+
 // journal writes to CallRecords from one goroutine through a bounded queue,
 // so a slow disk never delays a call's goroutine, and records stay in order.
 type journal struct {
 	rec     CallRecords
+	batcher BatchWriter // rec, if it can batch; nil otherwise
 	log     *slog.Logger
 	ops     chan func(context.Context) error
 	done    chan struct{}
@@ -69,15 +91,85 @@ type journal struct {
 
 func newJournal(rec CallRecords, log *slog.Logger, queue int) *journal {
 	j := &journal{rec: rec, log: log, ops: make(chan func(context.Context) error, queue), done: make(chan struct{})}
+	j.batcher, _ = rec.(BatchWriter)
 	go j.run()
 	return j
 }
 
 func (j *journal) run() {
 	defer close(j.done)
+	batch := make([]func(context.Context) error, 0, journalBatch)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
+	var last time.Time // when the last batch was gathered
 	for op := range j.ops {
+		batch = append(batch[:0], op)
+		if j.batcher != nil {
+			batch = j.gather(batch, time.Since(last) < journalLinger, linger)
+		}
+		last = time.Now()
+		j.write(batch)
+		clear(batch) // no closure kept alive until the next batch
+	}
+}
+
+// gather adds to batch what is queued, and while busy also what comes
+// within journalLinger, up to journalBatch writes.
+func (j *journal) gather(batch []func(context.Context) error, busy bool, linger *time.Timer) []func(context.Context) error {
+	if busy {
+		linger.Reset(journalLinger)
+		defer linger.Stop()
+	}
+	for len(batch) < journalBatch {
+		select {
+		case op, ok := <-j.ops:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, op)
+			continue
+		default:
+		}
+		if !busy {
+			return batch
+		}
+		select {
+		case op, ok := <-j.ops:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, op)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// write writes batch: in one transaction when it has more than one write
+// and the records can batch, else one write at a time.
+func (j *journal) write(batch []func(context.Context) error) {
+	if len(batch) > 1 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := op(ctx); err != nil {
+		errs, err := j.batcher.WriteBatch(ctx, batch)
+		cancel()
+		for _, e := range errs {
+			if e != nil {
+				j.log.Warn("call history: write failed", "error", e)
+			}
+		}
+		if err == nil {
+			return
+		}
+		if errs != nil {
+			j.log.Warn("call history: a batch of writes was lost", "writes", len(batch), "error", err)
+			return
+		}
+		j.log.Warn("call history: a batch could not begin; writing one at a time", "writes", len(batch), "error", err)
+	}
+	for _, op := range batch {
+		opCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := op(opCtx); err != nil {
 			j.log.Warn("call history: write failed", "error", err)
 		}
 		cancel()

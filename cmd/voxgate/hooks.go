@@ -9,6 +9,7 @@ import (
 	"github.com/voxgate/voxgate/bridge"
 	"github.com/voxgate/voxgate/events"
 	"github.com/voxgate/voxgate/sip"
+	"github.com/voxgate/voxgate/store"
 	"github.com/voxgate/voxgate/switchboard"
 )
 
@@ -25,7 +26,11 @@ type hookedRecords struct {
 	start map[string]time.Time
 }
 
-var _ switchboard.CallRecords = (*hookedRecords)(nil)
+var (
+	_ switchboard.CallRecords = (*hookedRecords)(nil)
+	_ switchboard.BatchWriter = (*hookedRecords)(nil)
+	_ switchboard.BatchWriter = (*store.SQLite)(nil)
+)
 
 func newHookedRecords(next switchboard.CallRecords, hooks *events.Webhooks) *hookedRecords {
 	return &hookedRecords{CallRecords: next, hooks: hooks, calls: map[string]events.CallData{},
@@ -41,6 +46,20 @@ func (h *hookedRecords) CallStarted(ctx context.Context, r api.CallRecord) error
 	h.mu.Unlock()
 	h.hooks.Publish(events.Event{Type: events.CallStarted, Time: r.Started, Data: d})
 	return err
+}
+
+// WriteBatch passes a batch of the journal's writes on to the store (the
+// ops call h's methods, which publish their events as they run); records
+// that cannot batch run them one at a time.
+func (h *hookedRecords) WriteBatch(ctx context.Context, ops []func(context.Context) error) ([]error, error) {
+	if b, ok := h.CallRecords.(switchboard.BatchWriter); ok {
+		return b.WriteBatch(ctx, ops)
+	}
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = op(ctx)
+	}
+	return errs, nil
 }
 
 // CallTrunk passes the trunk that carried a call on to the store.
