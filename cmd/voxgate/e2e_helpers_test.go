@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/voxgate/voxgate/cmd/voxgate/internal/peertest"
 	"github.com/voxgate/voxgate/configs"
@@ -74,13 +78,42 @@ func startGatewayWith(t *testing.T, mutate func(*Config), sipOpts ...sip.Option)
 	g.srv, g.app = a.sip, a
 	g.web = "http://" + a.web.Addr().String()
 	t.Cleanup(func() {
+		var media string
+		if t.Failed() {
+			media = g.mediaMetrics()
+		}
 		a.Close()
 		cancel()
 		if t.Failed() {
 			t.Logf("voxgate log:\n%s", g.log.String())
+			t.Logf("voxgate media counters at the failure (the clock's are the test process's, all tests so far):\n%s", media)
 		}
 	})
 	return g
+}
+
+// mediaMetrics returns the /metrics lines that tell a stalled clock (late
+// or skipped ticks) from media that came late or not at all (concealed or
+// dropped frames, lost packets), for a failed test's log.
+func (g *gateway) mediaMetrics() string {
+	req, _ := http.NewRequest("GET", g.web+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testAPIToken)
+	c := http.Client{Timeout: 5 * time.Second}
+	res, err := c.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, p := range []string{"voxgate_clock_", "voxgate_frames_", "voxgate_rtp_packets_", "voxgate_jitter_buffer_delay_seconds_sum", "voxgate_jitter_buffer_delay_seconds_count", "voxgate_room_tick_seconds_sum", "voxgate_room_tick_seconds_count"} {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // noTones turns the rooms' join and leave beeps off (they would mask tones).
