@@ -189,22 +189,36 @@ func listenMedia(ap netip.AddrPort, rx func(b []byte, from netip.AddrPort)) (*me
 		return nil, os.NewSyscallError("socket", err)
 	}
 	if family == syscall.AF_INET6 {
-		if err := syscall.SetsockoptInt(fd, syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY, boolInt(v6only)); err != nil {
-			syscall.Close(fd)
-			return nil, os.NewSyscallError("setsockopt", err)
+		on := int32(boolInt(v6only))
+		if _, _, errno := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(fd), syscall.IPPROTO_IPV6, syscall.IPV6_V6ONLY,
+			uintptr(unsafe.Pointer(&on)), 4, 0); errno != 0 {
+			rawClose(fd)
+			return nil, os.NewSyscallError("setsockopt", errno)
 		}
 	}
-	var sa syscall.Sockaddr
-	if family == syscall.AF_INET {
-		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: addr.As4()}
-	} else {
-		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: addr.As16()}
+	var sa [syscall.SizeofSockaddrInet6]byte
+	saLen, err := sockaddrOf(&sa, family, netip.AddrPortFrom(addr, ap.Port()))
+	if err != nil {
+		rawClose(fd)
+		return nil, err
 	}
-	if err := syscall.Bind(fd, sa); err != nil {
-		syscall.Close(fd)
-		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(ap), Err: os.NewSyscallError("bind", err)}
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa[0])), saLen); errno != 0 {
+		rawClose(fd)
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(ap), Err: os.NewSyscallError("bind", errno)}
 	}
 	return &mediaSock{rx: rx, p: p, family: family, fd: fd}, nil
+}
+
+// rawClose closes fd. The socket's set-up and close, like its reads and
+// writes, are raw system calls: a system call made the usual way
+// (entersyscall) wakes the runtime's sysmon when the process was idle, and
+// it then looks every 20 us for a millisecond or more; a call's first
+// system calls after an idle gap were those of its RTP sockets.
+func rawClose(fd int) error {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_CLOSE, uintptr(fd), 0, 0); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 func boolInt(b bool) int {
@@ -244,22 +258,9 @@ func (s *mediaSock) writeTo(b []byte, to netip.AddrPort) error {
 	if s.fd < 0 {
 		return net.ErrClosed
 	}
-	var n uintptr
-	addr := to.Addr()
-	if s.family == syscall.AF_INET {
-		if addr = addr.Unmap(); !addr.Is4() {
-			return &net.AddrError{Err: "not an IPv4 address", Addr: addr.String()}
-		}
-		sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&s.sa[0]))
-		sa.Family = syscall.AF_INET
-		putPort(&sa.Port, to.Port())
-		sa.Addr = addr.As4()
-		n = syscall.SizeofSockaddrInet4
-	} else {
-		sa := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&s.sa[0]))
-		*sa = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: addr.As16()} // an IPv4 peer as ::ffff:a.b.c.d
-		putPort(&sa.Port, to.Port())
-		n = syscall.SizeofSockaddrInet6
+	n, err := sockaddrOf(&s.sa, s.family, to)
+	if err != nil {
+		return err
 	}
 	var p unsafe.Pointer
 	if len(b) > 0 {
@@ -293,9 +294,34 @@ func (s *mediaSock) close() error {
 		delete(s.p.socks, int32(s.fd))
 		s.p.mu.Unlock()
 	}
-	err := syscall.Close(s.fd)
+	err := rawClose(s.fd)
 	s.fd = -1
 	return err
+}
+
+// sockaddrOf writes ap into sa as a socket address of family and returns
+// its length: an IPv4 socket takes IPv4 addresses only, an IPv6 one takes
+// an IPv4 peer as ::ffff:a.b.c.d. It does not allocate (but for an error).
+func sockaddrOf(sa *[syscall.SizeofSockaddrInet6]byte, family int, ap netip.AddrPort) (uintptr, error) {
+	addr := ap.Addr()
+	if family == syscall.AF_INET {
+		if addr = addr.Unmap(); !addr.Is4() {
+			return 0, &net.AddrError{Err: "not an IPv4 address", Addr: addr.String()}
+		}
+		s4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&sa[0]))
+		*s4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET, Addr: addr.As4()}
+		putPort(&s4.Port, ap.Port())
+		return syscall.SizeofSockaddrInet4, nil
+	}
+	s6 := (*syscall.RawSockaddrInet6)(unsafe.Pointer(&sa[0]))
+	*s6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Addr: addr.As16()}
+	putPort(&s6.Port, ap.Port())
+	if z := addr.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			s6.Scope_id = uint32(ifi.Index)
+		}
+	}
+	return syscall.SizeofSockaddrInet6, nil
 }
 
 // putPort stores a port in network byte order.

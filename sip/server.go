@@ -321,7 +321,7 @@ func (s *Server) Start(ctx context.Context) error {
 			}
 			s.filter.addConn(c)
 			s.addAddr(c.LocalAddr())
-			rc := &readyConn{PacketConn: c, ready: make(chan struct{})}
+			rc := &readyConn{PacketConn: rawPacketConn(c), ready: make(chan struct{})}
 			s.serve(func() error { return s.srv.ServeUDP(rc) }, c.Close)
 			// sipgo registers the socket for sending from it just before its
 			// first read; wait for that, so a request sent right after Start
