@@ -69,7 +69,7 @@ func TestJournalBatches(t *testing.T) {
 			j.do(rec.write(i, nil, nil))
 		}
 		close(gate)
-		time.Sleep(50 * time.Millisecond) // well past the linger: a quiet journal again
+		time.Sleep(4 * journalLinger) // well past the linger: a quiet journal again
 		j.do(rec.write(11, nil, nil))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		j.close(ctx)
