@@ -53,28 +53,31 @@ func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 	if len(b) == 0 {
 		return c.UDPConn.ReadFrom(b)
 	}
-	var (
-		n     uintptr
-		errno syscall.Errno
-		from  syscall.RawSockaddrAny
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		fromN := uint32(syscall.SizeofSockaddrAny)
-		n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&from)), uintptr(unsafe.Pointer(&fromN)))
-		return errno != syscall.EAGAIN && errno != syscall.EINTR
-	})
-	if err != nil {
-		return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: unwrapOp(err)}
+	for {
+		var (
+			n     uintptr
+			errno syscall.Errno
+			from  syscall.RawSockaddrAny
+		)
+		err := c.rc.Read(func(fd uintptr) bool {
+			fromN := uint32(syscall.SizeofSockaddrAny)
+			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+				syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&from)), uintptr(unsafe.Pointer(&fromN)))
+			return errno != syscall.EAGAIN && errno != syscall.EINTR
+		})
+		if err != nil {
+			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: unwrapOp(err)}
+		}
+		if errno != 0 {
+			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvfrom", errno)}
+		}
+		// A UDP socket's source is always an IP address; a datagram whose
+		// is not (it cannot happen) is skipped rather than handed over
+		// without one.
+		if ap, ok := addrPortOf(&from); ok {
+			return int(n), net.UDPAddrFromAddrPort(ap), nil
+		}
 	}
-	if errno != 0 {
-		return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvfrom", errno)}
-	}
-	ap, ok := addrPortOf(&from)
-	if !ok {
-		return int(n), nil, nil
-	}
-	return int(n), net.UDPAddrFromAddrPort(ap), nil
 }
 
 // WriteTo sends b to addr as one datagram.

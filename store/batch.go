@@ -23,20 +23,12 @@ type batchKey struct{}
 // with its statements prepared on it.
 type batch struct {
 	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
+	stmts stmtCache
 }
 
 // stmt returns q prepared on the batch's connection.
 func (b *batch) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st := b.stmts[q]; st != nil {
-		return st, nil
-	}
-	st, err := b.conn.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	b.stmts[q] = st
-	return st, nil
+	return b.stmts.get(ctx, b.conn.PrepareContext, q)
 }
 
 // ExecContext runs q, prepared once on the batch's connection.
@@ -57,9 +49,7 @@ func (b *batch) QueryRowContext(ctx context.Context, q string, args ...any) *sql
 // error, drops it: a connection whose transaction is in an unknown state is
 // not used again).
 func (b *batch) close(bad bool) {
-	for _, st := range b.stmts {
-		_ = st.Close()
-	}
+	b.stmts.close()
 	if bad {
 		_ = b.conn.Raw(func(any) error { return driver.ErrBadConn }) // the pool closes it
 	}
@@ -92,7 +82,7 @@ func (s *SQLite) WriteBatch(ctx context.Context, ops []func(context.Context) err
 		if err != nil {
 			return nil, fmt.Errorf("store: batch: %w", err)
 		}
-		s.batch = &batch{conn: conn, stmts: map[string]*sql.Stmt{}}
+		s.batch = &batch{conn: conn}
 	}
 	b := s.batch
 	if _, err := b.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {

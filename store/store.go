@@ -55,7 +55,7 @@ type SQLite struct {
 	wg        sync.WaitGroup
 
 	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // the hot statements, prepared once
+	stmts  stmtCache // the hot statements, prepared once
 
 	batchMu sync.Mutex
 	batch   *batch // WriteBatch's connection (nil: none yet)
@@ -228,10 +228,7 @@ func (s *SQLite) Close() error {
 		s.wg.Wait()
 		s.closeBatch()
 		s.stmtMu.Lock()
-		for _, st := range s.stmts {
-			_ = st.Close()
-		}
-		s.stmts = nil
+		s.stmts.close()
 		s.stmtMu.Unlock()
 		s.closeErr = s.db.Close()
 	})
@@ -272,18 +269,34 @@ func nullNS(v sql.NullInt64) time.Time {
 func (s *SQLite) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if st := s.stmts[q]; st != nil {
+	return s.stmts.get(ctx, s.db.PrepareContext, q)
+}
+
+// stmtCache holds statements prepared once, by their SQL.
+type stmtCache map[string]*sql.Stmt
+
+// get returns q's statement, prepared with prepare the first time.
+func (c *stmtCache) get(ctx context.Context, prepare func(context.Context, string) (*sql.Stmt, error), q string) (*sql.Stmt, error) {
+	if st := (*c)[q]; st != nil {
 		return st, nil
 	}
-	if s.stmts == nil {
-		s.stmts = map[string]*sql.Stmt{}
-	}
-	st, err := s.db.PrepareContext(ctx, q)
+	st, err := prepare(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	s.stmts[q] = st
+	if *c == nil {
+		*c = stmtCache{}
+	}
+	(*c)[q] = st
 	return st, nil
+}
+
+// close closes every statement and empties the cache.
+func (c *stmtCache) close() {
+	for _, st := range *c {
+		_ = st.Close()
+	}
+	*c = nil
 }
 
 // exec runs q, prepared once, with args (in the batch ctx carries, if
