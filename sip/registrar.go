@@ -269,7 +269,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			continue
 		}
 		if exp > 0 && exp < s.cfg.MinExpires {
-			res := sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
+			res := newResponse(req, 423, "Interval Too Brief")
 			res.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(s.cfg.MinExpires)))
 			s.send(tx, res)
 			return
@@ -293,7 +293,7 @@ func (s *Server) handleRegister(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res := newResponse(req, 200, "OK")
 	for _, b := range bs {
 		left := int(b.Expires.Sub(now).Round(time.Second).Seconds())
 		res.AppendHeader(sip.NewHeader("Contact", contactValue(b.Contact, max(left, 0))))

@@ -319,9 +319,10 @@ func (s *Server) Start(ctx context.Context) error {
 				s.Close()
 				return config.FieldErr(fmt.Sprintf("listen[%d].addr", i), err)
 			}
-			s.filter.addConn(c)
+			raw := rawPacketConn(c)
+			s.filter.addConn(raw) // its replies go to the sources raw reads
 			s.addAddr(c.LocalAddr())
-			rc := &readyConn{PacketConn: rawPacketConn(c), ready: make(chan struct{})}
+			rc := &readyConn{PacketConn: raw, ready: make(chan struct{})}
 			s.serve(func() error { return s.srv.ServeUDP(rc) }, c.Close)
 			// sipgo registers the socket for sending from it just before its
 			// first read; wait for that, so a request sent right after Start
@@ -501,7 +502,7 @@ func logSource(req *sip.Request) string {
 
 // respond answers req with a status and reason phrase.
 func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
-	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	res := newResponse(req, code, reason)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
 	}

@@ -2,7 +2,9 @@ package sip
 
 import (
 	"net"
+	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -20,6 +22,54 @@ type rawUDP struct {
 	*net.UDPConn
 	rc     syscall.RawConn
 	family int // AF_INET or AF_INET6
+	// rd is the reader's state, its closure built once: sipgo reads a
+	// socket from one goroutine, rdMu keeps a second reader safe.
+	rdMu sync.Mutex
+	rd   rawRead
+	srcs sourceCache
+}
+
+// rawRead is one recvfrom's arguments and results, kept with its closure
+// so that a read allocates nothing.
+type rawRead struct {
+	b     []byte
+	n     uintptr
+	errno syscall.Errno
+	from  syscall.RawSockaddrAny
+	fn    func(fd uintptr) bool
+}
+
+func (r *rawRead) recv(fd uintptr) bool {
+	fromN := uint32(syscall.SizeofSockaddrAny)
+	r.n, _, r.errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&r.b[0])), uintptr(len(r.b)),
+		syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&r.from)), uintptr(unsafe.Pointer(&fromN)))
+	return r.errno != syscall.EAGAIN && r.errno != syscall.EINTR
+}
+
+// rawWrite is one sendto's arguments and result, with its closure; writes
+// come from many goroutines, so they take one from a pool.
+type rawWrite struct {
+	sa    [syscall.SizeofSockaddrInet6]byte
+	saLen uintptr
+	b     []byte
+	errno syscall.Errno
+	fn    func(fd uintptr) bool
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	w := &rawWrite{}
+	w.fn = w.send
+	return w
+}}
+
+func (w *rawWrite) send(fd uintptr) bool {
+	var p unsafe.Pointer
+	if len(w.b) > 0 {
+		p = unsafe.Pointer(&w.b[0])
+	}
+	_, _, w.errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(p), uintptr(len(w.b)), syscall.MSG_DONTWAIT,
+		uintptr(unsafe.Pointer(&w.sa[0])), w.saLen)
+	return w.errno != syscall.EAGAIN && w.errno != syscall.EINTR
 }
 
 // rawPacketConn returns c with raw reads and writes where it can (a UDP
@@ -45,64 +95,62 @@ func rawPacketConn(c net.PacketConn) net.PacketConn {
 	if family == 0 {
 		return c
 	}
-	return &rawUDP{UDPConn: uc, rc: rc, family: family}
+	r := &rawUDP{UDPConn: uc, rc: rc, family: family}
+	r.rd.fn = r.rd.recv
+	return r
 }
 
-// ReadFrom reads one datagram (cut to len(b), as Go's read does).
+// ReadFrom reads one datagram (cut to len(b), as Go's read does). The
+// source is a *sourceAddr, the same one for every datagram from the same
+// address (see sourceCache). A read allocates nothing.
 func (c *rawUDP) ReadFrom(b []byte) (int, net.Addr, error) {
 	if len(b) == 0 {
 		return c.UDPConn.ReadFrom(b)
 	}
+	c.rdMu.Lock()
+	defer c.rdMu.Unlock()
+	c.rd.b = b
+	defer func() { c.rd.b = nil }()
 	for {
-		var (
-			n     uintptr
-			errno syscall.Errno
-			from  syscall.RawSockaddrAny
-		)
-		err := c.rc.Read(func(fd uintptr) bool {
-			fromN := uint32(syscall.SizeofSockaddrAny)
-			n, _, errno = syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-				syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&from)), uintptr(unsafe.Pointer(&fromN)))
-			return errno != syscall.EAGAIN && errno != syscall.EINTR
-		})
+		err := c.rc.Read(c.rd.fn)
 		if err != nil {
 			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: unwrapOp(err)}
 		}
-		if errno != 0 {
-			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvfrom", errno)}
+		if c.rd.errno != 0 {
+			return 0, nil, &net.OpError{Op: "read", Net: "udp", Source: c.LocalAddr(), Err: os.NewSyscallError("recvfrom", c.rd.errno)}
 		}
 		// A UDP socket's source is always an IP address; a datagram whose
 		// is not (it cannot happen) is skipped rather than handed over
 		// without one.
-		if ap, ok := addrPortOf(&from); ok {
-			return int(n), net.UDPAddrFromAddrPort(ap), nil
+		if ap, ok := addrPortOf(&c.rd.from); ok {
+			return int(c.rd.n), c.srcs.get(ap), nil
 		}
 	}
 }
 
-// WriteTo sends b to addr as one datagram.
+// WriteTo sends b to addr (a *net.UDPAddr, or a source ReadFrom gave) as
+// one datagram.
 func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok {
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *sourceAddr:
+		ap = a.ap
+	default:
 		return c.UDPConn.WriteTo(b, addr) // Go's error for a wrong address type
 	}
-	var sa [syscall.SizeofSockaddrInet6]byte
-	saLen, err := sockaddrOf(&sa, c.family, ua.AddrPort())
+	w := rawWrites.Get().(*rawWrite)
+	defer rawWrites.Put(w)
+	saLen, err := sockaddrOf(&w.sa, c.family, ap)
 	if err != nil {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
 	}
-	var p unsafe.Pointer
-	if len(b) > 0 {
-		p = unsafe.Pointer(&b[0])
-	}
-	var errno syscall.Errno
-	err = c.rc.Write(func(fd uintptr) bool {
-		_, _, errno = syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(p), uintptr(len(b)), syscall.MSG_DONTWAIT,
-			uintptr(unsafe.Pointer(&sa[0])), saLen)
-		return errno != syscall.EAGAIN && errno != syscall.EINTR
-	})
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("sendto", errno)
+	w.saLen, w.b = saLen, b
+	err = c.rc.Write(w.fn)
+	w.b = nil
+	if err == nil && w.errno != 0 {
+		err = os.NewSyscallError("sendto", w.errno)
 	} else if err != nil {
 		err = unwrapOp(err)
 	}
@@ -110,6 +158,43 @@ func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: c.LocalAddr(), Addr: addr, Err: err}
 	}
 	return len(b), nil
+}
+
+// sourceAddr is a datagram's source as ReadFrom gives it: a *net.UDPAddr's
+// fields and methods, with its string built once. sipgo writes every
+// datagram's source as a string, which a *net.UDPAddr builds anew (two
+// allocations) each time.
+type sourceAddr struct {
+	net.UDPAddr
+	ap netip.AddrPort
+	s  string
+}
+
+func (a *sourceAddr) String() string { return a.s }
+
+// sourceCache keeps a sourceAddr per source address seen, up to
+// maxSources; when full it starts again empty. Its addresses are never
+// changed once handed out.
+type sourceCache struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]*sourceAddr
+}
+
+const maxSources = 4096
+
+func (c *sourceCache) get(ap netip.AddrPort) *sourceAddr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a := c.m[ap]; a != nil {
+		return a
+	}
+	if c.m == nil || len(c.m) >= maxSources {
+		c.m = make(map[netip.AddrPort]*sourceAddr)
+	}
+	ua := net.UDPAddrFromAddrPort(ap)
+	a := &sourceAddr{UDPAddr: *ua, ap: ap, s: ua.String()}
+	c.m[ap] = a
+	return a
 }
 
 // unwrapOp returns the error inside a RawConn's *net.OpError (so that ours

@@ -54,6 +54,29 @@ func TestRawPacketConn(t *testing.T) {
 			if err != nil || string(buf[:n]) != "SIP/2.0 200 OK" {
 				t.Fatalf("the peer read %q, %v", buf[:n], err)
 			}
+			// A read from a source seen before and a write to it allocate
+			// nothing, and the source is the same address each time.
+			if n := testing.AllocsPerRun(50, func() {
+				if _, err := peer.WriteToUDP([]byte("OPTIONS"), to); err != nil {
+					t.Fatal(err)
+				}
+				_, again, err := c.ReadFrom(buf)
+				if err != nil || again != from {
+					t.Fatalf("ReadFrom: %v from %v, want the same %p", err, again, from)
+				}
+				if _, err := c.WriteTo(buf[:4], again); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := peer.ReadFromUDP(buf); err != nil {
+					t.Fatal(err)
+				}
+			}); n > 2 { // the peer's Go socket allocates its source (*net.UDPAddr)
+				t.Errorf("%v allocations per datagram in and out, want the peer's alone", n)
+			}
+			peerAddr := peer.LocalAddr().(*net.UDPAddr)
+			if n := testing.AllocsPerRun(50, func() { _, _ = c.WriteTo(buf[:4], peerAddr) }); n != 0 {
+				t.Errorf("WriteTo a *net.UDPAddr: %v allocations", n)
+			}
 			_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 			if _, _, err := c.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("ReadFrom past its deadline: %v", err)

@@ -86,21 +86,41 @@ func checkMessage(parser *sip.Parser, data []byte) (int, string) {
 	return 0, ""
 }
 
-// duplicateTag finds a From or To header with two tag parameters.
+// duplicateTag finds a From or To header with two tag parameters. It
+// allocates nothing but its answer.
 func duplicateTag(head []byte) string {
-	for _, l := range strings.Split(string(head), "\r\n") {
-		name, value, ok := strings.Cut(l, ":")
+	for len(head) > 0 {
+		var l []byte
+		l, head, _ = bytes.Cut(head, []byte("\r\n"))
+		name, value, ok := bytes.Cut(l, []byte(":"))
 		if !ok {
 			continue
 		}
-		switch n := strings.ToLower(strings.TrimSpace(name)); n {
-		case "from", "f", "to", "t":
-			if strings.Count(strings.ToLower(value), ";tag=") > 1 {
-				return "Bad Request (two tags in " + map[string]string{"from": "From", "f": "From", "to": "To", "t": "To"}[n] + ")"
-			}
+		which := ""
+		switch name = bytes.TrimSpace(name); {
+		case bytes.EqualFold(name, []byte("from")) || bytes.EqualFold(name, []byte("f")):
+			which = "From"
+		case bytes.EqualFold(name, []byte("to")) || bytes.EqualFold(name, []byte("t")):
+			which = "To"
+		default:
+			continue
+		}
+		if countTagParams(value) > 1 {
+			return "Bad Request (two tags in " + which + ")"
 		}
 	}
 	return ""
+}
+
+// countTagParams counts ";tag=" in v, in any case.
+func countTagParams(v []byte) int {
+	n := 0
+	for i := 0; i+5 <= len(v); i++ {
+		if v[i] == ';' && bytes.EqualFold(v[i+1:i+5], []byte("tag=")) {
+			n++
+		}
+	}
+	return n
 }
 
 func shortErr(err error) string {
@@ -133,7 +153,7 @@ func missingHeader(req *sip.Request) string {
 	case !strings.EqualFold(strings.TrimSpace(string(req.CSeq().MethodName)), string(req.Method)):
 		return "Bad Request (CSeq method does not match)"
 	}
-	if _, err := sip.ServerTxKeyMake(req); err != nil {
+	if !txKeyable(req) {
 		return "Bad Request (malformed Via)"
 	}
 	return ""
@@ -175,4 +195,17 @@ func rawResponse(data []byte, code int, reason string) []byte {
 	}
 	b.WriteString("Server: voxgate\r\nContent-Length: 0\r\n\r\n")
 	return []byte(b.String())
+}
+
+// txKeyable says whether sipgo can key a server transaction for req
+// (sip.ServerTxKeyMake succeeds), without building the key: a Via and a
+// CSeq (checked before), and either an RFC 3261 branch in the top Via or,
+// for an RFC 2543 peer, a From tag.
+func txKeyable(req *sip.Request) bool {
+	if b, ok := req.Via().Params.Get("branch"); ok && len(b) > len(sip.RFC3261BranchMagicCookie) &&
+		strings.HasPrefix(b, sip.RFC3261BranchMagicCookie) {
+		return true
+	}
+	_, ok := req.From().Params.Get("tag")
+	return ok
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -90,9 +91,18 @@ func runSippLoad(b testing.TB, g *loadGateway, l sippLoad, tm loadTiming) result
 			b.Fatal(err)
 		}
 	}
+	var m0, m1 runtime.MemStats
+	if os.Getenv("VOXGATE_LOADBENCH_MEMPROFILE") != "" {
+		runtime.MemProfileRate = 1
+	}
+	runtime.ReadMemStats(&m0)
 	c0, t0 := selfCPU(), time.Now()
 	time.Sleep(tm.window)
 	c1, t1 := selfCPU(), time.Now()
+	runtime.ReadMemStats(&m1)
+	if p := os.Getenv("VOXGATE_LOADBENCH_MEMPROFILE"); p != "" {
+		writeAllocProfile(b, p)
+	}
 	if tm.profile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -110,6 +120,11 @@ func runSippLoad(b testing.TB, g *loadGateway, l sippLoad, tm loadTiming) result
 		l.unit + "s/s/core": float64(l.rate) / share,
 		"requests/s/core":   float64(l.rate*l.perCall) / share,
 		"us/" + l.unit:      float64((c1 - c0).Microseconds()) / (float64(l.rate) * t1.Sub(t0).Seconds()),
+		// Every heap allocation of the process in the window, whatever
+		// made it, per request: the server side of the SIP path whole
+		// (socket read, the read filter, the parse, the transaction, the
+		// handler, the response, the write).
+		"allocs/request": float64(m1.Mallocs-m0.Mallocs) / (float64(l.rate*l.perCall) * t1.Sub(t0).Seconds()),
 	}
 }
 
@@ -166,4 +181,19 @@ func TestSippLoadSmoke(t *testing.T) {
 	tm := loadTiming{warmup: 300 * time.Millisecond, window: time.Second}
 	t.Run("invite-bye", func(t *testing.T) { t.Logf("%v", sippInviteBye(t, 20, tm)) })
 	t.Run("register", func(t *testing.T) { t.Logf("%v", sippRegister(t, 20, 30, tm)) })
+}
+
+// writeAllocProfile writes the allocation profile to path: every allocation
+// since the window began (runtime.MemProfileRate 1), and a sample of those
+// before it. Read it with go tool pprof -sample_index=alloc_objects.
+func writeAllocProfile(b testing.TB, path string) {
+	runtime.GC() // the profile shows the allocations up to the last GC
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
