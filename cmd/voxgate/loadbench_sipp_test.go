@@ -96,10 +96,12 @@ func runSippLoad(b testing.TB, g *loadGateway, l sippLoad, tm loadTiming) result
 		runtime.MemProfileRate = 1
 	}
 	runtime.ReadMemStats(&m0)
+	perfDone := startPerf(b, tm.perf, tm.window)
 	c0, t0 := selfCPU(), time.Now()
 	time.Sleep(tm.window)
 	c1, t1 := selfCPU(), time.Now()
 	runtime.ReadMemStats(&m1)
+	perfDone()
 	if p := os.Getenv("VOXGATE_LOADBENCH_MEMPROFILE"); p != "" {
 		writeAllocProfile(b, p)
 	}
